@@ -1,0 +1,37 @@
+import type { Message } from '../message.js';
+import { Prop } from './constants.js';
+import { varintSize, writeVarint } from './writer.js';
+
+/**
+ * The 5.0 properties of one outgoing PUBLISH: the Message Expiry Interval left [MQTT-3.3.2-6], the
+ * forwarded properties unchanged and in order [MQTT-3.3.2-17], [MQTT-3.3.2-18], and each matching
+ * Subscription Identifier [MQTT-3.3.4-3]. Null when there are none.
+ */
+export function encodeDeliveryProperties(message: Message, subscriptionIds: number[] | null, now: number): Uint8Array | null {
+  const expiry = message.remainingExpiry(now);
+  const forward = message.forward;
+  let size = expiry === undefined ? 0 : 5;
+  if (forward) size += forward.length;
+  if (subscriptionIds) for (const id of subscriptionIds) size += 1 + varintSize(id);
+  if (size === 0) return null;
+  const out = new Uint8Array(size);
+  let pos = 0;
+  if (expiry !== undefined) {
+    out[pos++] = Prop.MessageExpiryInterval;
+    out[pos++] = expiry >>> 24;
+    out[pos++] = (expiry >>> 16) & 0xff;
+    out[pos++] = (expiry >>> 8) & 0xff;
+    out[pos++] = expiry & 0xff;
+  }
+  if (forward) {
+    out.set(forward, pos);
+    pos += forward.length;
+  }
+  if (subscriptionIds) {
+    for (const id of subscriptionIds) {
+      out[pos++] = Prop.SubscriptionIdentifier;
+      pos = writeVarint(out, pos, id);
+    }
+  }
+  return out;
+}

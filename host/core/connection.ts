@@ -1,0 +1,296 @@
+import type { Broker } from './broker.js';
+import { PacketType, Reason, type ProtocolVersion } from './codec/constants.js';
+import { Framer } from './codec/frame.js';
+import * as generate from './codec/generate.js';
+import type { QoS } from './codec/packets.js';
+import { parseControl, UnsupportedVersion } from './codec/parse.js';
+import type { Properties } from './codec/properties.js';
+import { publishHeaderSize, writePublishHeader } from './codec/publish.js';
+import { varintSize, writeVarint } from './codec/writer.js';
+import { ProtocolError, protocolError } from './errors.js';
+import { handleAck } from './handlers/acks.js';
+import { handleConnect, refuseUnsupportedVersion } from './handlers/connect.js';
+import { handleDisconnect } from './handlers/disconnect.js';
+import { handlePingreq } from './handlers/pingreq.js';
+import { handlePublish } from './handlers/publish.js';
+import { handleSubscribe } from './handlers/subscribe.js';
+import { handleUnsubscribe } from './handlers/unsubscribe.js';
+import type { Message } from './message.js';
+import { Outbox } from './outbox.js';
+import type { Session } from './session.js';
+import type { Transport } from './transport.js';
+
+export const enum ConnState {
+  /** Waiting for CONNECT. */
+  New,
+  /** CONNACK sent. */
+  Connected,
+  /** Closing or closed: nothing more is read or routed. */
+  Closed,
+}
+
+/** Why a connection ended, which decides whether its will is published (§3.1.2.5). */
+export const enum CloseKind {
+  /** DISCONNECT 0x00 received: the will is discarded [MQTT-3.14.4-3]. */
+  Graceful,
+  /** Anything else: network loss, keep alive, protocol error, takeover, DISCONNECT 0x04. */
+  Abnormal,
+}
+
+/**
+ * One client's network connection, independent of the transport under it: frames packets,
+ * dispatches them to the handlers, enforces keep alive, and batches output per tick.
+ */
+export class Connection {
+  state = ConnState.New;
+  version: ProtocolVersion | 0 = 0;
+  session: Session | null = null;
+  closeKind = CloseKind.Abnormal;
+  readonly framer: Framer;
+  readonly outbox: Outbox;
+  /** The client's own limits (5.0 CONNECT properties). */
+  clientMaxPacketSize = Number.MAX_SAFE_INTEGER;
+  clientReceiveMaximum = 65535;
+  clientTopicAliasMaximum = 0;
+  /** Request Problem Information: may reason strings and user properties go on acks [MQTT-3.1.2-29]. */
+  problemInformation = true;
+  /** Incoming topic aliases (5.0) → topic bytes. */
+  readonly topicAliases = new Map<number, Uint8Array>();
+  /** Incoming QoS 1/2 PUBLISHes not yet acknowledged (for the server's Receive Maximum). */
+  incomingUnacked = 0;
+  keepAlive = 0;
+  private lastSeen = performance.now();
+  private keepAliveTimer: ReturnType<typeof setTimeout> | null = null;
+  private scheduled = false;
+
+  constructor(
+    readonly broker: Broker,
+    readonly transport: Transport,
+  ) {
+    this.framer = new Framer(broker.options.maxPacketSize);
+    this.outbox = new Outbox(broker.core);
+    this.armKeepAlive(broker.options.connectTimeoutMs);
+    transport.attach({
+      data: (chunk) => this.onData(chunk),
+      close: () => this.onClose(),
+      drain: () => undefined,
+    });
+  }
+
+  get remoteAddress(): string {
+    return this.transport.remoteAddress;
+  }
+
+  get clientId(): string {
+    return this.session?.clientId ?? '';
+  }
+
+  private onData(chunk: Uint8Array): void {
+    if (this.state === ConnState.Closed) return;
+    this.broker.metrics.bytesReceived += chunk.length;
+    this.lastSeen = performance.now();
+    try {
+      this.framer.push(chunk, this.onPacket);
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  private readonly onPacket = (header: number, body: Uint8Array): boolean => {
+    const type = header >> 4;
+    this.broker.metrics.packetsReceived++;
+    if (this.state === ConnState.New) {
+      if (type !== PacketType.CONNECT) throw protocolError('the first packet must be CONNECT [MQTT-3.1.0-1]');
+      try {
+        handleConnect(this, parseControl(header, body, 0) as never);
+      } catch (error) {
+        if (error instanceof UnsupportedVersion) {
+          refuseUnsupportedVersion(this, error.level);
+          return false;
+        }
+        // A 5.0 CONNECT that fails validation is answered with a CONNACK reason code [MQTT-3.1.4-1].
+        if (error instanceof ProtocolError && body.length > 6 && body[6] === 5 && this.version === 0) this.version = 5;
+        throw error;
+      }
+      return this.open;
+    }
+    if (this.state === ConnState.Closed) return false;
+    if (type === PacketType.PUBLISH) {
+      handlePublish(this, header, body);
+    } else {
+      const packet = parseControl(header, body, this.version);
+      switch (packet.type) {
+        case PacketType.CONNECT:
+          throw protocolError('a second CONNECT on one connection [MQTT-3.1.0-2]');
+        case PacketType.SUBSCRIBE:
+          handleSubscribe(this, packet);
+          break;
+        case PacketType.UNSUBSCRIBE:
+          handleUnsubscribe(this, packet);
+          break;
+        case PacketType.PUBACK:
+        case PacketType.PUBREC:
+        case PacketType.PUBREL:
+        case PacketType.PUBCOMP:
+          handleAck(this, packet);
+          break;
+        case PacketType.PINGREQ:
+          handlePingreq(this);
+          break;
+        case PacketType.DISCONNECT:
+          handleDisconnect(this, packet);
+          break;
+        case PacketType.AUTH:
+          throw protocolError('AUTH without an authentication method in CONNECT [MQTT-4.12.0-1]');
+      }
+    }
+    return this.open;
+  };
+
+  /** Not closing; a getter so TypeScript does not narrow `state` across handler calls that change it. */
+  get open(): boolean {
+    return this.state !== ConnState.Closed;
+  }
+
+  /** Closes the connection because of bad input: with the 5.0 reason code first where the spec has one. */
+  fail(error: unknown): void {
+    if (this.state === ConnState.Closed) return;
+    const reason = error instanceof ProtocolError ? error.reason : Reason.UnspecifiedError;
+    const message = error instanceof Error ? error.message : String(error);
+    this.broker.log('info', 'closing connection', { client: this.clientId, address: this.remoteAddress, reason, error: message });
+    if (!(error instanceof ProtocolError)) this.broker.log('error', 'internal error', { stack: (error as Error)?.stack });
+    if (this.version === 5) {
+      const props: Properties = { reasonString: message };
+      this.sendBytes(this.state === ConnState.New ? generate.connack(5, false, reason, props) : generate.disconnect(reason, props));
+    }
+    this.close(CloseKind.Abnormal);
+  }
+
+  /** Ends the connection after flushing what is queued; `kind` decides the will. */
+  close(kind: CloseKind): void {
+    if (this.state === ConnState.Closed) return;
+    this.closeKind = kind;
+    this.state = ConnState.Closed;
+    this.clearKeepAlive();
+    this.outbox.flush(this.transport);
+    this.transport.end();
+  }
+
+  /** Sends a 5.0 DISCONNECT with `reason` (nothing for older versions) and closes. */
+  disconnect(reason: Reason, props?: Properties): void {
+    if (this.state === ConnState.Closed) return;
+    if (this.version === 5) this.sendBytes(generate.disconnect(reason, props));
+    this.close(CloseKind.Abnormal);
+  }
+
+  private onClose(): void {
+    const wasOpen = this.state !== ConnState.Closed;
+    this.state = ConnState.Closed;
+    this.clearKeepAlive();
+    this.outbox.discard();
+    this.topicAliases.clear();
+    this.broker.connectionClosed(this, wasOpen ? CloseKind.Abnormal : this.closeKind);
+  }
+
+  /** Starts keep alive supervision: 1.5 × the interval without a packet closes the connection [MQTT-3.1.2-24]. */
+  startKeepAlive(seconds: number): void {
+    this.keepAlive = seconds;
+    this.clearKeepAlive();
+    if (seconds > 0) this.armKeepAlive(seconds * 1500);
+  }
+
+  private armKeepAlive(limitMs: number): void {
+    const check = (): void => {
+      const idle = performance.now() - this.lastSeen;
+      if (idle >= limitMs) {
+        if (this.state === ConnState.New) {
+          this.broker.log('info', 'no CONNECT in time', { address: this.remoteAddress });
+          this.close(CloseKind.Abnormal);
+        } else {
+          this.broker.log('info', 'keep alive expired', { client: this.clientId, keepAlive: this.keepAlive });
+          this.disconnect(Reason.KeepAliveTimeout);
+        }
+        return;
+      }
+      this.keepAliveTimer = setTimeout(check, limitMs - idle);
+    };
+    this.keepAliveTimer = setTimeout(check, limitMs);
+  }
+
+  private clearKeepAlive(): void {
+    if (this.keepAliveTimer) clearTimeout(this.keepAliveTimer);
+    this.keepAliveTimer = null;
+  }
+
+  /** Queues a whole packet; it leaves with this tick's batch. */
+  sendBytes(packet: Uint8Array): void {
+    if (packet.length > this.clientMaxPacketSize) {
+      this.broker.log('warn', 'packet larger than the client accepts was not sent', { client: this.clientId, size: packet.length });
+      return;
+    }
+    this.outbox.bytes(packet);
+    this.broker.metrics.packetsSent++;
+    this.schedule();
+  }
+
+  /**
+   * Queues a PUBLISH of a stored message. `props` are this delivery's encoded 5.0 properties.
+   * Returns false if the packet exceeds the client's Maximum Packet Size and was discarded [MQTT-3.1.2-25].
+   */
+  sendPublish(message: Message, qos: QoS, packetId: number, retain: boolean, dup: boolean, props: Uint8Array | null): boolean {
+    const stored = message.length;
+    const topicEnd = 2 + message.topicLength;
+    let middle = qos > 0 ? 2 : 0;
+    if (this.version === 5) {
+      const propsLength = props ? props.length : 0;
+      middle += varintSize(propsLength) + propsLength;
+    }
+    const remaining = stored + middle;
+    const headerSize = publishHeaderSize(remaining);
+    if (headerSize + remaining > this.clientMaxPacketSize) return false;
+    const outbox = this.outbox;
+    const at = outbox.reserve(headerSize);
+    writePublishHeader(outbox.buffer, at, qos, dup, retain, remaining);
+    if (middle === 0) {
+      outbox.arena(message.handle, 0, stored);
+    } else {
+      outbox.arena(message.handle, 0, topicEnd);
+      let m = outbox.reserve(middle);
+      const buf = outbox.buffer;
+      if (qos > 0) {
+        buf[m++] = packetId >> 8;
+        buf[m++] = packetId & 0xff;
+      }
+      if (this.version === 5) {
+        m = writeVarint(buf, m, props ? props.length : 0);
+        if (props) buf.set(props, m);
+      }
+      outbox.arena(message.handle, topicEnd, stored - topicEnd);
+    }
+    this.broker.metrics.messagesSent++;
+    this.broker.metrics.packetsSent++;
+    this.schedule();
+    return true;
+  }
+
+  /** Bytes waiting to leave: ours for this tick plus the transport's buffer (slow consumer detection). */
+  get backlog(): number {
+    return this.outbox.pendingBytes + this.transport.writableLength;
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    this.broker.scheduleFlush(this);
+  }
+
+  /** Called by the broker's per-tick flush. */
+  flush(): void {
+    this.scheduled = false;
+    if (!this.outbox.empty) {
+      const bytes = this.outbox.pendingBytes;
+      this.outbox.flush(this.transport);
+      this.broker.metrics.bytesSent += bytes;
+    }
+  }
+}

@@ -1,0 +1,140 @@
+import type { Broker } from '../broker.js';
+import { ConnackCode311, Reason } from '../codec/constants.js';
+import * as generate from '../codec/generate.js';
+import type { ConnectPacket } from '../codec/packets.js';
+import type { Properties } from '../codec/properties.js';
+import { CloseKind, type Connection, ConnState } from '../connection.js';
+import { drainQueue, resendInflight } from '../delivery.js';
+import { ProtocolError } from '../errors.js';
+import { NEVER_EXPIRES, type Session } from '../session.js';
+import { publishWill } from '../will.js';
+
+/** 5.0 reason codes and their 3.1.1 CONNACK return codes (§3.2.2.3 of each). */
+const V311_CODE: Partial<Record<Reason, ConnackCode311>> = {
+  [Reason.UnsupportedProtocolVersion]: ConnackCode311.UnacceptableProtocolVersion,
+  [Reason.ClientIdentifierNotValid]: ConnackCode311.IdentifierRejected,
+  [Reason.ServerUnavailable]: ConnackCode311.ServerUnavailable,
+  [Reason.ServerBusy]: ConnackCode311.ServerUnavailable,
+  [Reason.BadUserNameOrPassword]: ConnackCode311.BadUserNameOrPassword,
+  [Reason.NotAuthorized]: ConnackCode311.NotAuthorized,
+};
+
+let assignedCounter = 0;
+
+/** CONNECT (§3.1): validates, sets up or resumes the session, answers CONNACK. */
+export function handleConnect(conn: Connection, packet: ConnectPacket): void {
+  const broker = conn.broker;
+  conn.version = packet.version;
+  let clientId = packet.clientId;
+  let assigned = false;
+  if (clientId.length === 0) {
+    // 3.1 requires an identifier; 3.1.1 allows none only with CleanSession=1 [MQTT-3.1.3-7], [MQTT-3.1.3-8];
+    // 5.0 assigns one in every case [MQTT-3.1.3-6].
+    if (packet.version === 3 || (packet.version === 4 && !packet.cleanStart)) {
+      refuse(conn, Reason.ClientIdentifierNotValid, 'a zero-length client identifier needs a clean session');
+      return;
+    }
+    clientId = `arbormq-${Date.now().toString(36)}-${(++assignedCounter).toString(36)}`;
+    assigned = true;
+  }
+  if (packet.will) checkWill(conn, packet);
+  const props = packet.props;
+  if (packet.version === 5) {
+    conn.clientReceiveMaximum = props.receiveMaximum ?? 65535;
+    conn.clientMaxPacketSize = props.maximumPacketSize ?? Number.MAX_SAFE_INTEGER;
+    conn.clientTopicAliasMaximum = props.topicAliasMaximum ?? 0;
+    conn.problemInformation = props.requestProblemInformation !== 0;
+  }
+
+  const requestedExpiry = packet.version === 5 ? (props.sessionExpiryInterval ?? 0) : packet.cleanStart ? 0 : NEVER_EXPIRES;
+  const expiry = Math.min(requestedExpiry, broker.options.maxSessionExpiry);
+  const [session, sessionPresent] = openSession(broker, clientId, packet.cleanStart, packet.version === 5);
+  session.version = packet.version;
+  session.expiryInterval = expiry;
+  session.will = packet.will;
+  broker.attach(session, conn);
+
+  let keepAlive = packet.keepAlive;
+  const maxKeepAlive = broker.options.maxKeepAlive;
+  let serverKeepAlive: number | undefined;
+  if (packet.version === 5 && maxKeepAlive > 0 && (keepAlive === 0 || keepAlive > maxKeepAlive)) {
+    keepAlive = maxKeepAlive;
+    serverKeepAlive = keepAlive;
+  }
+
+  if (packet.version === 5) {
+    const ack: Properties = {};
+    if (assigned) ack.assignedClientIdentifier = clientId;
+    if (expiry !== requestedExpiry) ack.sessionExpiryInterval = expiry;
+    if (serverKeepAlive !== undefined) ack.serverKeepAlive = serverKeepAlive;
+    if (broker.options.receiveMaximum < 65535) ack.receiveMaximum = broker.options.receiveMaximum;
+    ack.maximumPacketSize = broker.options.maxPacketSize;
+    if (broker.options.topicAliasMaximum > 0) ack.topicAliasMaximum = broker.options.topicAliasMaximum;
+    if (broker.options.maxQoS < 2) ack.maximumQoS = broker.options.maxQoS;
+    if (!broker.options.retainAvailable) ack.retainAvailable = 0;
+    conn.sendBytes(generate.connack(5, sessionPresent, Reason.Success, ack));
+  } else {
+    // 3.1 has no Session Present flag: the byte is reserved there.
+    conn.sendBytes(generate.connack(packet.version, packet.version === 4 && sessionPresent, 0));
+  }
+  conn.state = ConnState.Connected;
+  conn.startKeepAlive(keepAlive);
+  broker.log('debug', 'client connected', { client: clientId, version: packet.version, address: conn.remoteAddress });
+  resendInflight(broker, session);
+  drainQueue(broker, session);
+}
+
+/**
+ * Finds or creates the session. An existing connection with the same identifier is closed first
+ * [MQTT-3.1.4-3]; Clean Start discards the old session [MQTT-3.1.2-4], otherwise it is resumed.
+ */
+function openSession(broker: Broker, clientId: string, cleanStart: boolean, v5: boolean): [Session, boolean] {
+  let session = broker.sessions.get(clientId);
+  if (session?.connection) {
+    const old = session.connection;
+    broker.log('info', 'session taken over', { client: clientId, address: old.remoteAddress });
+    // The old connection closes without DISCONNECT: its will goes now, unless (5.0) a Will Delay lets the
+    // resuming connection cancel it [MQTT-3.1.2-8], [MQTT-3.1.3-9].
+    const delayed = v5 && !cleanStart && (session.will?.props.willDelayInterval ?? 0) > 0;
+    if (!delayed) publishWill(broker, session);
+    session.will = null;
+    session.connection = null;
+    old.disconnect(Reason.SessionTakenOver);
+  }
+  if (session && cleanStart) {
+    broker.endSession(session);
+    session = undefined;
+  }
+  return session ? [session, true] : [broker.createSession(clientId), false];
+}
+
+function checkWill(conn: Connection, packet: ConnectPacket): void {
+  const will = packet.will!;
+  const broker = conn.broker;
+  if (broker.core.topicCheckBytes(broker.encodeTopic(will.topic), false) !== 0) {
+    throw new ProtocolError(Reason.TopicNameInvalid, `will topic ${JSON.stringify(will.topic)} is not a valid topic name`);
+  }
+  if (will.qos > broker.options.maxQoS) {
+    throw new ProtocolError(Reason.QoSNotSupported, `will QoS ${will.qos} exceeds the maximum QoS ${broker.options.maxQoS}`);
+  }
+  if (will.retain && !broker.options.retainAvailable) {
+    throw new ProtocolError(Reason.RetainNotSupported, 'retained wills are not supported here');
+  }
+}
+
+/** Answers CONNACK with a refusal (the version's own code) and closes [MQTT-3.2.2-5]. */
+export function refuse(conn: Connection, reason: Reason, message: string): void {
+  conn.broker.log('info', 'connection refused', { address: conn.remoteAddress, reason, message });
+  if (conn.version === 5) {
+    conn.sendBytes(generate.connack(5, false, reason, { reasonString: message }));
+  } else {
+    conn.sendBytes(generate.connack(conn.version || 4, false, V311_CODE[reason] ?? ConnackCode311.ServerUnavailable));
+  }
+  conn.close(CloseKind.Abnormal);
+}
+
+/** A protocol level we do not speak: CONNACK 0x01 in the 3.1.1 form, then close [MQTT-3.1.2-2]. */
+export function refuseUnsupportedVersion(conn: Connection, level: number): void {
+  conn.version = 4;
+  refuse(conn, Reason.UnsupportedProtocolVersion, `protocol level ${level} is not supported`);
+}

@@ -1,0 +1,120 @@
+import { PacketType, Reason } from '../codec/constants.js';
+import * as generate from '../codec/generate.js';
+import { parsePublish } from '../codec/publish.js';
+import type { Connection } from '../connection.js';
+import { malformed, ProtocolError, protocolError } from '../errors.js';
+import { Message } from '../message.js';
+import { TopicError } from '../wasm.js';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * PUBLISH from a client (§3.3): the topic and payload are copied once into the arena, the topic is
+ * validated there, and the message is routed; QoS 1 is answered with PUBACK, QoS 2 with PUBREC
+ * and remembered until PUBREL so a resent PUBLISH is not delivered twice [MQTT-4.3.3-10].
+ */
+export function handlePublish(conn: Connection, header: number, body: Uint8Array): void {
+  const broker = conn.broker;
+  const session = conn.session!;
+  const version = conn.version as 3 | 4 | 5;
+  const frame = parsePublish(header, body, version);
+  const { qos, packetId, props } = frame;
+  if (qos > broker.options.maxQoS) {
+    throw new ProtocolError(Reason.QoSNotSupported, `QoS ${qos} exceeds the maximum QoS ${broker.options.maxQoS} [MQTT-3.2.2-11]`);
+  }
+  if (frame.retain && !broker.options.retainAvailable) {
+    throw new ProtocolError(Reason.RetainNotSupported, 'retained messages are not supported here [MQTT-3.2.2-14]');
+  }
+  if (qos === 2 && session.incomingQos2.has(packetId)) {
+    conn.sendBytes(generate.ack(PacketType.PUBREC, version, packetId));
+    return;
+  }
+  if (qos > 0 && conn.incomingUnacked >= broker.options.receiveMaximum) {
+    throw new ProtocolError(Reason.ReceiveMaximumExceeded, 'more unacknowledged QoS 1/2 PUBLISHes than Receive Maximum [MQTT-3.3.4-9]');
+  }
+
+  let topic = body.subarray(2, 2 + frame.topicLength);
+  if (props.topicAlias !== undefined) {
+    if (props.topicAlias > broker.options.topicAliasMaximum) {
+      throw new ProtocolError(Reason.TopicAliasInvalid, `topic alias ${props.topicAlias} exceeds the maximum [MQTT-3.3.2-9]`);
+    }
+    if (topic.length === 0) {
+      const known = conn.topicAliases.get(props.topicAlias);
+      if (!known) throw protocolError(`topic alias ${props.topicAlias} was never set`);
+      topic = known;
+    } else {
+      conn.topicAliases.set(props.topicAlias, topic.slice());
+    }
+  } else if (topic.length === 0) {
+    throw new ProtocolError(Reason.TopicNameInvalid, 'empty topic name without a topic alias [MQTT-4.7.3-1]');
+  }
+  const payload = body.subarray(frame.payloadStart);
+  if (props.payloadFormatIndicator === 1 && !isUtf8(payload)) {
+    refuse(conn, qos, packetId, Reason.PayloadFormatInvalid, 'payload is not UTF-8 but its format indicator says so');
+    return;
+  }
+
+  const core = broker.core;
+  const handle = core.alloc(2 + topic.length + payload.length);
+  if (handle === 0) {
+    broker.metrics.arenaFullDropped++;
+    refuse(conn, qos, packetId, Reason.QuotaExceeded, 'the broker has no room for this message');
+    return;
+  }
+  const mem = core.bytes();
+  const ptr = core.ptr(handle);
+  mem[ptr] = topic.length >> 8;
+  mem[ptr + 1] = topic.length & 0xff;
+  mem.set(topic, ptr + 2);
+  mem.set(payload, ptr + 2 + topic.length);
+  const check = core.topicCheck(ptr + 2, topic.length, false);
+  if (check !== TopicError.Ok) {
+    core.release(handle);
+    if (check === TopicError.BadUtf8 || check === TopicError.NullChar) throw malformed('topic name is not well-formed UTF-8 or contains U+0000 [MQTT-1.5.4-1], [MQTT-1.5.4-2]');
+    throw new ProtocolError(Reason.TopicNameInvalid, 'topic name contains a wildcard [MQTT-3.3.2-2]');
+  }
+  const expiry = props.messageExpiryInterval;
+  const message = new Message(
+    core,
+    handle,
+    topic.length,
+    qos,
+    frame.retain,
+    frame.forward,
+    expiry === undefined ? 0 : performance.now() + expiry * 1000,
+  );
+  broker.metrics.messagesReceived++;
+  const matched = broker.publish(message, session);
+  message.release();
+  if (qos === 1) {
+    conn.sendBytes(generate.ack(PacketType.PUBACK, version, packetId, matched === 0 ? Reason.NoMatchingSubscribers : 0));
+  } else if (qos === 2) {
+    session.incomingQos2.add(packetId);
+    conn.sendBytes(generate.ack(PacketType.PUBREC, version, packetId, matched === 0 ? Reason.NoMatchingSubscribers : 0));
+  }
+}
+
+function isUtf8(bytes: Uint8Array): boolean {
+  try {
+    utf8.decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Turns a PUBLISH away without routing it. 5.0 says why in PUBACK / PUBREC; 3.1.1
+ * has no negative acknowledgement, so a QoS 1/2 sender is disconnected rather than told "done".
+ */
+function refuse(conn: Connection, qos: number, packetId: number, reason: Reason, message: string): void {
+  conn.broker.log('warn', 'publish refused', { client: conn.clientId, reason, message });
+  if (qos === 0) return;
+  if (conn.version === 5) {
+    const type = qos === 1 ? PacketType.PUBACK : PacketType.PUBREC;
+    const props = conn.problemInformation ? { reasonString: message } : undefined;
+    conn.sendBytes(generate.ack(type, 5, packetId, reason, props));
+  } else {
+    conn.disconnect(reason);
+  }
+}

@@ -1,0 +1,51 @@
+import { Reason } from '../codec/constants.js';
+import * as generate from '../codec/generate.js';
+import type { QoS, SubscribePacket } from '../codec/packets.js';
+import type { Connection } from '../connection.js';
+import { deliver } from '../delivery.js';
+import { protocolError } from '../errors.js';
+import type { Message } from '../message.js';
+import { parseFilter } from './subscriptions.js';
+
+/**
+ * SUBSCRIBE (§3.8): each filter is validated, granted at most the broker's maximum QoS, added to the
+ * trie (replacing an identical one [MQTT-3.8.4-3]), answered in one SUBACK, and then the matching
+ * retained messages are sent as the subscription's Retain Handling says [MQTT-3.3.1-9..11].
+ */
+export function handleSubscribe(conn: Connection, packet: SubscribePacket): void {
+  const broker = conn.broker;
+  const session = conn.session!;
+  const v5 = conn.version === 5;
+  const subscriptionId = packet.props.subscriptionIdentifiers?.[0] ?? 0;
+  const codes: number[] = [];
+  const retained: [Message[], QoS][] = [];
+  const now = performance.now();
+  for (const sub of packet.subscriptions) {
+    const parsed = parseFilter(broker, sub.filter);
+    if (!parsed) {
+      codes.push(v5 ? Reason.TopicFilterInvalid : 0x80);
+      continue;
+    }
+    if (parsed.group !== undefined && sub.noLocal) {
+      throw protocolError('No Local on a shared subscription [MQTT-3.8.3-4]');
+    }
+    const granted = Math.min(sub.qos, broker.options.maxQoS) as QoS;
+    const existed = session.subscriptions.has(sub.filter);
+    const options = granted | (sub.noLocal ? 4 : 0) | (sub.retainAsPublished ? 8 : 0) | (sub.retainHandling << 4);
+    broker.core.subscribe(session.id, parsed.bytes, options, subscriptionId, parsed.group ? broker.shareGroupId(parsed.group) : 0);
+    session.subscriptions.set(sub.filter, { ...sub, qos: granted, topicFilter: parsed.topicFilter, group: parsed.group, subscriptionId });
+    codes.push(granted);
+    // Retained messages are not sent for shared subscriptions (§4.8.2).
+    if (parsed.group === undefined && (sub.retainHandling === 0 || (sub.retainHandling === 1 && !existed))) {
+      retained.push([broker.retained.match(parsed.bytes, now), granted]);
+    }
+  }
+  conn.sendBytes(generate.suback(conn.version as 3 | 4 | 5, packet.packetId, codes));
+  const ids = v5 && subscriptionId !== 0 ? [subscriptionId] : null;
+  for (const [messages, granted] of retained) {
+    for (const message of messages) {
+      // A retained message is sent with RETAIN set [MQTT-3.3.1-8], at no more than the granted QoS.
+      deliver(broker, session, message, Math.min(message.qos, granted) as QoS, true, ids);
+    }
+  }
+}

@@ -1,0 +1,21 @@
+import { Reason } from '../codec/constants.js';
+import * as generate from '../codec/generate.js';
+import type { UnsubscribePacket } from '../codec/packets.js';
+import type { Connection } from '../connection.js';
+import { parseFilter } from './subscriptions.js';
+
+/** UNSUBSCRIBE (§3.10): removes each filter that exists; one UNSUBACK answers all [MQTT-3.10.4-4], [MQTT-3.10.4-5]. */
+export function handleUnsubscribe(conn: Connection, packet: UnsubscribePacket): void {
+  const broker = conn.broker;
+  const session = conn.session!;
+  const codes = packet.filters.map((filter) => {
+    const existing = session.subscriptions.get(filter);
+    const parsed = parseFilter(broker, filter);
+    if (!parsed) return Reason.TopicFilterInvalid;
+    if (!existing) return Reason.NoSubscriptionExisted;
+    broker.core.unsubscribe(session.id, parsed.bytes, parsed.group ? broker.shareGroupId(parsed.group) : 0);
+    session.subscriptions.delete(filter);
+    return Reason.Success;
+  });
+  conn.sendBytes(generate.unsuback(conn.version as 3 | 4 | 5, packet.packetId, codes));
+}

@@ -1,0 +1,22 @@
+/** Counters since start; exposed as $SYS topics and Prometheus metrics by the hosts. */
+export class Metrics {
+  bytesReceived = 0;
+  bytesSent = 0;
+  packetsReceived = 0;
+  packetsSent = 0;
+  /** Application messages received from clients (PUBLISH) and sent to clients. */
+  messagesReceived = 0;
+  messagesSent = 0;
+  /** QoS 0 messages not sent to a subscriber whose write buffer was over its limit. */
+  qos0Dropped = 0;
+  /** Messages not queued because a session queue was full. */
+  queueDropped = 0;
+  /** Messages dropped because their Message Expiry Interval passed before delivery. */
+  expiredDropped = 0;
+  /** Messages not sent because they exceed the client's Maximum Packet Size. */
+  oversizeDropped = 0;
+  /** PUBLISHes refused or dropped because the arena was full. */
+  arenaFullDropped = 0;
+  connectionsAccepted = 0;
+  readonly startedAt = Date.now();
+}

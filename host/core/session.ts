@@ -1,0 +1,77 @@
+import type { ProtocolVersion } from './codec/constants.js';
+import type { QoS, Subscription, WillMessage } from './codec/packets.js';
+import type { Connection } from './connection.js';
+import type { Message } from './message.js';
+
+/** A subscription as the session remembers it (the trie holds the routing copy). */
+export interface SessionSubscription extends Subscription {
+  /** Topic filter without any `$share/{group}/` prefix. */
+  topicFilter: string;
+  /** Share name of a `$share/{group}/…` subscription, else undefined. */
+  group: string | undefined;
+  subscriptionId: number;
+}
+
+/** An outgoing QoS 1/2 message between PUBLISH and its final acknowledgement. */
+export interface Inflight {
+  message: Message | null;
+  qos: QoS;
+  retain: boolean;
+  subscriptionIds: number[] | null;
+  /** PUBREC received: only PUBREL / PUBCOMP remain, the message reference is already released. */
+  released: boolean;
+}
+
+/** A message waiting for the client to come back or for room in its receive window. */
+export interface Queued {
+  message: Message;
+  qos: QoS;
+  retain: boolean;
+  subscriptionIds: number[] | null;
+}
+
+/** Session expiry meaning "never" [MQTT-3.1.2-23 note: 0xFFFFFFFF]. */
+export const NEVER_EXPIRES = 0xffffffff;
+
+/**
+ * Per-client state that outlives a network connection (§4.1): subscriptions, QoS 1/2 messages in
+ * flight both ways, the offline queue and the will. `id` is the numeric identity the wasm trie knows.
+ */
+export class Session {
+  connection: Connection | null = null;
+  version: ProtocolVersion = 4;
+  readonly subscriptions = new Map<string, SessionSubscription>();
+  /** Outgoing QoS 1/2 by packet identifier, in send order. */
+  readonly inflight = new Map<number, Inflight>();
+  readonly queue: Queued[] = [];
+  queuedBytes = 0;
+  /** Incoming QoS 2 packet identifiers between PUBREC and PUBREL: the exactly-once guard. */
+  readonly incomingQos2 = new Set<number>();
+  /** Seconds; 0 ends the session with the connection, NEVER_EXPIRES never. */
+  expiryInterval = 0;
+  will: WillMessage | null = null;
+  willTimer: ReturnType<typeof setTimeout> | null = null;
+  expiryTimer: ReturnType<typeof setTimeout> | null = null;
+  /** performance.now() when the last connection closed, for expiry on restart. */
+  disconnectedAt = 0;
+  private nextPacketId = 1;
+
+  constructor(
+    readonly id: number,
+    readonly clientId: string,
+  ) {}
+
+  get online(): boolean {
+    return this.connection !== null;
+  }
+
+  /** The next free outgoing packet identifier (1..65535, skipping those in flight) [MQTT-2.2.1-3]. */
+  allocatePacketId(): number {
+    for (let tries = 0; tries < 65535; tries++) {
+      const id = this.nextPacketId;
+      this.nextPacketId = id === 65535 ? 1 : id + 1;
+      if (!this.inflight.has(id)) return id;
+    }
+    throw new Error('all 65535 packet identifiers are in flight');
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * The one seam between the broker and a byte stream: TCP, TLS, WebSocket and in-page pipes all
+ * present themselves like this, so the connection code never knows which it is talking to.
+ */
+export interface Transport {
+  /** Peer address for logs and per-address limits. */
+  readonly remoteAddress: string;
+  /** Bytes accepted by write() but not yet handed to the operating system / peer. */
+  readonly writableLength: number;
+  /**
+   * Writes the chunks in order as one batch. The chunks may be views of wasm memory: they must
+   * not be read after `done` runs, and the caller keeps them alive until then.
+   */
+  write(chunks: Uint8Array[], done: () => void): void;
+  /** Sends what was written, then closes. */
+  end(): void;
+  /** Closes at once, dropping anything unsent. */
+  destroy(): void;
+  /** Stops / restarts delivery of incoming data (back-pressure on a publisher). */
+  pause(): void;
+  resume(): void;
+  /** Wires the transport's events to one connection; called once. */
+  attach(events: TransportEvents): void;
+}
+
+export interface TransportEvents {
+  data(chunk: Uint8Array): void;
+  /** The stream is gone (peer closed, error, or our own end/destroy). Called exactly once. */
+  close(error?: Error): void;
+  /** The write buffer has drained below its high-water mark. */
+  drain(): void;
+}

@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { IPublishPacket } from 'mqtt-packet';
+import { collect, connectClient, delay, expectSilence, startBroker, type TestBroker } from '../helpers/broker.js';
+
+describe('sessions', () => {
+  let b: TestBroker;
+  before(async () => {
+    b = await startBroker();
+  });
+  after(() => b.close());
+
+  it('keeps subscriptions and queues QoS 1/2 messages of a persistent session while it is offline', async () => {
+    const opts = { clientId: 'persist-1', clean: false };
+    const sub = await connectClient(b.url, opts);
+    await sub.subscribeAsync('p/#', { qos: 2 });
+    await sub.endAsync();
+    const pub = await b.client();
+    await pub.publishAsync('p/1', 'one', { qos: 1 });
+    await pub.publishAsync('p/2', 'two', { qos: 2 });
+    await pub.publishAsync('p/0', 'zero', { qos: 0 });
+    const back = await connectClient(b.url, { ...opts, manualConnect: false });
+    assert.equal(back.connected, true);
+    const got = await collect(back, 2);
+    assert.deepEqual(got.map((m) => m.payload.toString()), ['one', 'two']);
+    await expectSilence(back);
+    await back.endAsync();
+    const clean = await connectClient(b.url, { clientId: 'persist-1', clean: true });
+    await clean.endAsync();
+    await pub.endAsync();
+  });
+
+  it('answers Session Present 1 when resuming and 0 after a clean start [MQTT-3.2.2-2], [MQTT-3.2.2-3]', async () => {
+    const raw1 = await b.raw();
+    assert.equal((await raw1.handshake({ clientId: 'sp', clean: false })).sessionPresent, false);
+    raw1.destroy();
+    await delay(50);
+    const raw2 = await b.raw();
+    assert.equal((await raw2.handshake({ clientId: 'sp', clean: false })).sessionPresent, true);
+    raw2.destroy();
+    await delay(50);
+    const raw3 = await b.raw();
+    assert.equal((await raw3.handshake({ clientId: 'sp', clean: true })).sessionPresent, false);
+    raw3.destroy();
+  });
+
+  it('discards the session of a clean-session client at disconnect [MQTT-3.1.2-6]', async () => {
+    const sub = await connectClient(b.url, { clientId: 'clean-1', clean: true });
+    await sub.subscribeAsync('c/t', { qos: 1 });
+    await sub.endAsync();
+    const pub = await b.client();
+    await pub.publishAsync('c/t', 'x', { qos: 1 });
+    const back = await connectClient(b.url, { clientId: 'clean-1', clean: false });
+    await expectSilence(back);
+    await Promise.all([back.endAsync(), pub.endAsync()]);
+    const clean = await connectClient(b.url, { clientId: 'clean-1', clean: true });
+    await clean.endAsync();
+  });
+
+  it('resends unacknowledged QoS 1 messages with DUP on reconnect [MQTT-4.4.0-1]', async () => {
+    const raw = await b.raw();
+    await raw.handshake({ clientId: 'dup-1', clean: false });
+    raw.sendPacket({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'dup/t', qos: 1 }] });
+    await raw.next('suback');
+    const pub = await b.client();
+    await pub.publishAsync('dup/t', 'again', { qos: 1 });
+    const first = (await raw.next('publish')) as IPublishPacket;
+    assert.equal(first.dup, false);
+    raw.destroy(); // no PUBACK
+    await delay(50);
+    const raw2 = await b.raw();
+    const ack = await raw2.handshake({ clientId: 'dup-1', clean: false });
+    assert.equal(ack.sessionPresent, true);
+    const again = (await raw2.next('publish')) as IPublishPacket;
+    assert.equal(again.dup, true);
+    assert.equal(again.messageId, first.messageId);
+    assert.equal(again.payload.toString(), 'again');
+    raw2.sendPacket({ cmd: 'puback', messageId: again.messageId! });
+    raw2.sendPacket({ cmd: 'disconnect' });
+    await raw2.expectClosed();
+    const clean = await connectClient(b.url, { clientId: 'dup-1', clean: true });
+    await Promise.all([clean.endAsync(), pub.endAsync()]);
+  });
+
+  it('resends PUBREL for a QoS 2 message that got PUBREC but no PUBCOMP [MQTT-4.4.0-1]', async () => {
+    const raw = await b.raw();
+    await raw.handshake({ clientId: 'rel-1', clean: false });
+    raw.sendPacket({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'rel/t', qos: 2 }] });
+    await raw.next('suback');
+    const pub = await b.client();
+    await pub.publishAsync('rel/t', 'two', { qos: 2 });
+    const p = (await raw.next('publish')) as IPublishPacket;
+    raw.sendPacket({ cmd: 'pubrec', messageId: p.messageId! });
+    await raw.next('pubrel');
+    raw.destroy();
+    await delay(50);
+    const raw2 = await b.raw();
+    await raw2.handshake({ clientId: 'rel-1', clean: false });
+    const rel = await raw2.next('pubrel');
+    assert.equal((rel as { messageId: number }).messageId, p.messageId);
+    assert.equal(raw2.packets.filter((x) => x.cmd === 'publish').length, 0);
+    raw2.sendPacket({ cmd: 'pubcomp', messageId: p.messageId! });
+    raw2.destroy();
+    const clean = await connectClient(b.url, { clientId: 'rel-1', clean: true });
+    await Promise.all([clean.endAsync(), pub.endAsync()]);
+  });
+
+  it('ends a 5.0 session after its Session Expiry Interval [MQTT-3.1.2-23]', async () => {
+    const opts = { protocolVersion: 5 as const, clientId: 'exp-1', clean: false, properties: { sessionExpiryInterval: 1 } };
+    const sub = await connectClient(b.url, opts);
+    await sub.subscribeAsync('exp/t', { qos: 1 });
+    sub.stream.destroy();
+    await delay(100);
+    const pub = await b.client();
+    await pub.publishAsync('exp/t', 'queued', { qos: 1 });
+    assert.ok(b.server.broker.sessions.has('exp-1'));
+    await delay(1300);
+    assert.equal(b.server.broker.sessions.has('exp-1'), false);
+    const back = await connectClient(b.url, opts);
+    await expectSilence(back);
+    await Promise.all([back.endAsync(), pub.endAsync()]);
+  });
+
+  it('ends a 5.0 session at disconnect when its expiry is 0, even with Clean Start 0', async () => {
+    const c = await connectClient(b.url, { protocolVersion: 5, clientId: 'exp-0', clean: false });
+    await c.subscribeAsync('e0/t');
+    await c.endAsync();
+    await delay(50);
+    assert.equal(b.server.broker.sessions.has('exp-0'), false);
+  });
+});

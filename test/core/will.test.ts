@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { collect, connectClient, delay, expectSilence, startBroker, type TestBroker } from '../helpers/broker.js';
+
+describe('will messages', () => {
+  let b: TestBroker;
+  before(async () => {
+    b = await startBroker();
+  });
+  after(() => b.close());
+
+  it('publishes the will when the connection is lost without DISCONNECT [MQTT-3.1.2-8]', async () => {
+    const watcher = await b.client();
+    await watcher.subscribeAsync('will/lost');
+    const dying = await connectClient(b.url, { will: { topic: 'will/lost', payload: Buffer.from('gone'), qos: 1, retain: false } });
+    const got = collect(watcher, 1);
+    dying.stream.destroy();
+    const [m] = await got;
+    assert.equal(m!.payload.toString(), 'gone');
+    await watcher.endAsync();
+  });
+
+  it('does not publish the will after a DISCONNECT [MQTT-3.14.4-3]', async () => {
+    const watcher = await b.client();
+    await watcher.subscribeAsync('will/clean');
+    const leaving = await connectClient(b.url, { will: { topic: 'will/clean', payload: Buffer.from('x'), qos: 0, retain: false } });
+    await leaving.endAsync();
+    await expectSilence(watcher, 300);
+    await watcher.endAsync();
+  });
+
+  it('publishes the will of a 5.0 client that disconnects with reason 0x04', async () => {
+    const watcher = await b.client();
+    await watcher.subscribeAsync('will/04');
+    const leaving = await connectClient(b.url, { protocolVersion: 5, will: { topic: 'will/04', payload: Buffer.from('asked'), qos: 0, retain: false } });
+    const got = collect(watcher, 1);
+    leaving.end(false, { reasonCode: 0x04 });
+    assert.equal((await got)[0]!.payload.toString(), 'asked');
+    await watcher.endAsync();
+  });
+
+  it('publishes the will when the broker closes the connection for a protocol error', async () => {
+    const watcher = await b.client();
+    await watcher.subscribeAsync('will/err');
+    const raw = await b.raw();
+    await raw.handshake({ will: { topic: 'will/err', payload: Buffer.from('bad'), qos: 0, retain: false } });
+    const got = collect(watcher, 1);
+    raw.send([0x30, 3, 0, 1, 0x23]); // PUBLISH to "#"
+    await raw.expectClosed();
+    assert.equal((await got)[0]!.payload.toString(), 'bad');
+    await watcher.endAsync();
+  });
+
+  it('retains a will published with the will retain flag', async () => {
+    const dying = await connectClient(b.url, { will: { topic: 'will/retained', payload: Buffer.from('last words'), qos: 1, retain: true } });
+    dying.stream.destroy();
+    await delay(100);
+    const late = await b.client();
+    const got = collect(late, 1);
+    await late.subscribeAsync('will/retained');
+    const [m] = await got;
+    assert.equal(m!.payload.toString(), 'last words');
+    assert.equal(m!.packet.retain, true);
+    const cleaner = await b.client();
+    await cleaner.publishAsync('will/retained', '', { retain: true, qos: 1 });
+    await Promise.all([late.endAsync(), cleaner.endAsync()]);
+  });
+
+  it('delays a 5.0 will by its Will Delay Interval and cancels it when the client comes back in time', async () => {
+    const watcher = await b.client();
+    await watcher.subscribeAsync('will/delay');
+    const opts = {
+      protocolVersion: 5 as const,
+      clientId: 'will-delay',
+      clean: false,
+      properties: { sessionExpiryInterval: 60 },
+      will: { topic: 'will/delay', payload: Buffer.from('late'), qos: 0 as const, retain: false, properties: { willDelayInterval: 1 } },
+    };
+    const first = await connectClient(b.url, opts);
+    first.stream.destroy();
+    await delay(300);
+    const back = await connectClient(b.url, opts);
+    await expectSilence(watcher, 1200);
+    back.stream.destroy();
+    const got = collect(watcher, 1, 3000);
+    const start = Date.now();
+    assert.equal((await got)[0]!.payload.toString(), 'late');
+    assert.ok(Date.now() - start >= 800, 'the will waited for its delay');
+    const cleanup = await connectClient(b.url, { protocolVersion: 5, clientId: 'will-delay', clean: true });
+    await cleanup.endAsync();
+    await watcher.endAsync();
+  });
+});
