@@ -1,13 +1,16 @@
 import { Reason } from './codec/constants.js';
-import type { QoS } from './codec/packets.js';
+import type { QoS, WillMessage } from './codec/packets.js';
 import { CloseKind, Connection, ConnState } from './connection.js';
 import { deliver, discardDeliveries } from './delivery.js';
-import type { Message } from './message.js';
+import { Message } from './message.js';
 import { Metrics } from './metrics.js';
 import { DEFAULT_OPTIONS, type BrokerOptions, type LogLevel } from './options.js';
+import { Persistence } from './persistence.js';
+import { parseFilter } from './handlers/subscriptions.js';
 import { RetainedMessages } from './retained.js';
 import { afterIo } from './schedule.js';
 import { NEVER_EXPIRES, Session } from './session.js';
+import { MemoryStore, type Store, type StoredSession } from './store.js';
 import type { Transport } from './transport.js';
 import type { Core } from './wasm.js';
 import { cancelWillTimer, publishWill, scheduleWill } from './will.js';
@@ -22,6 +25,7 @@ export class Broker {
   readonly options: BrokerOptions;
   readonly metrics = new Metrics();
   readonly retained: RetainedMessages;
+  readonly persistence: Persistence;
   readonly sessions = new Map<string, Session>();
   readonly connections = new Set<Connection>();
   /** Sessions by the numeric id the trie reports; index 0 stays empty (0 = "no publisher"). */
@@ -31,13 +35,93 @@ export class Broker {
   private dirty: Connection[] = [];
   private flushScheduled = false;
   private closing = false;
+  private restoring = false;
 
   constructor(
     readonly core: Core,
     options: Partial<BrokerOptions> = {},
+    store: Store = new MemoryStore(),
   ) {
     this.options = { ...DEFAULT_OPTIONS, ...options };
-    this.retained = new RetainedMessages(core);
+    this.persistence = new Persistence(this, store);
+    this.retained = new RetainedMessages(core, (topic, message) => {
+      if (this.restoring) return;
+      if (message) this.persistence.saveRetained(message);
+      else this.persistence.deleteRetained(topic);
+    });
+  }
+
+  /**
+   * Opens the store and rebuilds the arena, the trie and the sessions from it. Sessions that
+   * expired while the broker was down are ended (their pending wills published).
+   */
+  async start(): Promise<void> {
+    const store = this.persistence.store;
+    await store.open();
+    const state = await store.load();
+    this.restoring = true;
+    try {
+      const now = Date.now();
+      for (const stored of state.retained) {
+        if (stored.expiresAt !== 0 && stored.expiresAt <= now) {
+          this.persistence.deleteRetained(stored.topic);
+          continue;
+        }
+        const message = this.messageFromStore(stored);
+        if (!message) throw new Error('the arena cap is too small for the retained messages in the store');
+        this.retained.apply(message);
+        message.release();
+      }
+      for (const stored of state.sessions) this.restoreSession(stored, now);
+    } finally {
+      this.restoring = false;
+    }
+  }
+
+  private messageFromStore(stored: { topic: string; payload: Uint8Array; qos: QoS; retain: boolean; forward: Uint8Array | null; expiresAt: number }): Message | null {
+    const expiresAt = stored.expiresAt === 0 ? 0 : performance.now() + (stored.expiresAt - Date.now());
+    return Message.create(this.core, stored.topic, stored.payload, stored.qos, stored.retain, stored.forward, expiresAt);
+  }
+
+  private restoreSession(stored: StoredSession, now: number): void {
+    const session = this.createSession(stored.clientId);
+    session.stored = true;
+    session.version = stored.version;
+    session.expiryInterval = stored.expiryInterval;
+    // A session whose connection was open when the broker stopped lost it then: count from now.
+    const disconnectedAt = stored.disconnectedAt === 0 ? now : stored.disconnectedAt;
+    session.disconnectedAt = performance.now() - (now - disconnectedAt);
+    for (const sub of stored.subscriptions) {
+      const parsed = parseFilter(this, sub.filter);
+      if (!parsed) continue;
+      const options = sub.qos | (sub.noLocal ? 4 : 0) | (sub.retainAsPublished ? 8 : 0) | (sub.retainHandling << 4);
+      this.core.subscribe(session.id, parsed.bytes, options, sub.subscriptionId, parsed.group ? this.shareGroupId(parsed.group) : 0);
+      session.subscriptions.set(sub.filter, { ...sub, topicFilter: parsed.topicFilter, group: parsed.group });
+    }
+    this.core.setClientOnline(session.id, false);
+    if (stored.will) {
+      const will: WillMessage = {
+        topic: stored.will.topic,
+        payload: stored.will.payload,
+        qos: stored.will.qos,
+        retain: stored.will.retain,
+        forward: stored.will.forward,
+        props: { willDelayInterval: stored.will.delaySeconds, messageExpiryInterval: stored.will.messageExpiryInterval },
+      };
+      session.will = will;
+    }
+    const elapsed = (now - disconnectedAt) / 1000;
+    if (session.expiryInterval !== NEVER_EXPIRES && elapsed >= session.expiryInterval) {
+      this.endSession(session);
+      return;
+    }
+    if (session.will) scheduleWill(this, session, elapsed);
+    if (session.expiryInterval !== NEVER_EXPIRES) this.startExpiry(session, session.expiryInterval - elapsed);
+  }
+
+  private startExpiry(session: Session, seconds: number): void {
+    session.expiryTimer = setTimeout(() => this.endSession(session), seconds * 1000);
+    session.expiryTimer.unref?.();
   }
 
   log(level: LogLevel, message: string, fields?: Record<string, unknown>): void {
@@ -103,11 +187,17 @@ export class Broker {
   /** Ends a session: its subscriptions, queued and inflight messages go; a pending will is published [MQTT-3.1.3-9]. */
   endSession(session: Session): void {
     if (this.sessions.get(session.clientId) !== session) return;
+    if (session.willTimer) publishWill(this, session);
+    this.releaseSession(session);
+    this.persistence.deleteSession(session);
+  }
+
+  /** Drops the session from memory: trie entries, timers, message references. */
+  private releaseSession(session: Session): void {
     this.sessions.delete(session.clientId);
     session.connection = null;
     if (session.expiryTimer) clearTimeout(session.expiryTimer);
     session.expiryTimer = null;
-    if (session.willTimer) publishWill(this, session);
     cancelWillTimer(session);
     for (const sub of session.subscriptions.values()) {
       this.core.unsubscribe(session.id, utf8.encode(sub.topicFilter), sub.group ? this.shareGroupId(sub.group) : 0);
@@ -141,12 +231,13 @@ export class Broker {
     if (kind === CloseKind.Abnormal) scheduleWill(this, session);
     else session.will = null;
     this.log('debug', 'client disconnected', { client: session.clientId, graceful: kind === CloseKind.Graceful });
-    if (session.expiryInterval === 0 || this.closing) {
-      if (!this.closing) this.endSession(session);
-    } else if (session.expiryInterval !== NEVER_EXPIRES) {
-      session.expiryTimer = setTimeout(() => this.endSession(session), session.expiryInterval * 1000);
-      session.expiryTimer.unref?.();
+    if (this.closing) return;
+    if (session.expiryInterval === 0) {
+      this.endSession(session);
+      return;
     }
+    if (session.expiryInterval !== NEVER_EXPIRES) this.startExpiry(session, session.expiryInterval);
+    this.persistence.saveSession(session);
   }
 
   scheduleFlush(conn: Connection): void {
@@ -175,10 +266,17 @@ export class Broker {
       else conn.close(CloseKind.Abnormal);
     }
     this.flushAll();
-    for (const session of [...this.sessions.values()]) {
-      session.will = null;
-      this.endSession(session);
+    const now = performance.now();
+    for (const session of this.sessions.values()) {
+      if (!session.connection) continue;
+      session.connection = null;
+      session.disconnectedAt = now;
+      this.persistence.saveSession(session);
     }
+    await this.persistence.commit();
+    // The store keeps the state; here only memory is given back.
+    for (const session of [...this.sessions.values()]) this.releaseSession(session);
     this.retained.clear();
+    await this.persistence.store.close();
   }
 }

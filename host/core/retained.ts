@@ -8,7 +8,11 @@ import type { Core } from './wasm.js';
 export class RetainedMessages {
   private readonly byHandle = new Map<number, Message>();
 
-  constructor(private readonly core: Core) {}
+  constructor(
+    private readonly core: Core,
+    /** Told of every change (null = deleted), for persistence. */
+    private readonly changed: (topic: string, message: Message | null) => void,
+  ) {}
 
   get count(): number {
     return this.byHandle.size;
@@ -31,6 +35,7 @@ export class RetainedMessages {
       stored = message;
     }
     if (previous !== 0) this.drop(previous);
+    if (stored || previous !== 0) this.changed(message.topic(), stored);
     return stored;
   }
 
@@ -41,6 +46,7 @@ export class RetainedMessages {
       const message = this.byHandle.get(handle)!;
       if (message.expired(now)) {
         this.core.retainDeleteAt(message.topicPtr(), message.topicLength);
+        this.changed(message.topic(), null);
         this.drop(handle);
       } else {
         out.push(message);
@@ -53,7 +59,7 @@ export class RetainedMessages {
     return this.byHandle.values();
   }
 
-  /** Releases every retained message (broker shutdown). */
+  /** Releases every retained message from memory (broker shutdown; the store keeps them). */
   clear(): void {
     for (const message of [...this.byHandle.values()]) {
       this.core.retainDeleteAt(message.topicPtr(), message.topicLength);

@@ -54,6 +54,8 @@ export class Session {
   expiryTimer: ReturnType<typeof setTimeout> | null = null;
   /** performance.now() when the last connection closed, for expiry on restart. */
   disconnectedAt = 0;
+  /** The store holds a record of this session. */
+  stored = false;
   private nextPacketId = 1;
 
   constructor(

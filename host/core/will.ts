@@ -6,11 +6,11 @@ import type { Session } from './session.js';
  * After an abnormal close: the will goes after its Will Delay Interval, or when the session ends if
  * that is sooner, unless the client reconnects first [MQTT-3.1.3-9], [MQTT-3.1.2-8].
  */
-export function scheduleWill(broker: Broker, session: Session): void {
+export function scheduleWill(broker: Broker, session: Session, elapsedSeconds = 0): void {
   const will = session.will;
   if (!will) return;
-  const delay = Math.min(will.props.willDelayInterval ?? 0, session.expiryInterval);
-  if (delay === 0) {
+  const delay = Math.min(will.props.willDelayInterval ?? 0, session.expiryInterval) - elapsedSeconds;
+  if (delay <= 0) {
     publishWill(broker, session);
     return;
   }

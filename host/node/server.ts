@@ -1,6 +1,7 @@
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { Broker } from '../core/broker.js';
 import type { BrokerOptions } from '../core/options.js';
+import type { Store } from '../core/store.js';
 import { loadNodeCore } from './load-core.js';
 import { SocketTransport } from './socket-transport.js';
 
@@ -12,6 +13,8 @@ export interface TcpListenerOptions {
 export interface ServerOptions extends Partial<BrokerOptions> {
   listeners?: TcpListenerOptions[];
   arenaCapBytes?: number;
+  /** Where state persists (default: in memory). */
+  store?: Store;
 }
 
 /** A broker with its network listeners, as `arbormq` runs it. */
@@ -23,7 +26,8 @@ export class ArborServer {
 
   static async start(options: ServerOptions = {}): Promise<ArborServer> {
     const core = await loadNodeCore({ arenaCapBytes: options.arenaCapBytes });
-    const broker = new Broker(core, options);
+    const broker = new Broker(core, options, options.store);
+    await broker.start();
     const servers: Server[] = [];
     try {
       for (const listener of options.listeners ?? [{ port: 1883 }]) {

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it } from 'node:test';
 import { collect, expectSilence, startBroker, type TestBroker } from '../helpers/broker.js';
 
 describe('retained messages', () => {
   let b: TestBroker;
-  before(async () => {
+  beforeEach(async () => {
     b = await startBroker();
   });
-  after(() => b.close());
+  afterEach(() => b.close());
 
   it('sends the retained message to a new subscriber with RETAIN set [MQTT-3.3.1-6], [MQTT-3.3.1-8]', async () => {
     const pub = await b.client();

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { IPublishPacket } from 'mqtt-packet';
 import { collect, connectClient, delay, expectSilence, startBroker, type TestBroker } from '../helpers/broker.js';
 
 describe('sessions', () => {
   let b: TestBroker;
-  before(async () => {
+  beforeEach(async () => {
     b = await startBroker();
   });
-  after(() => b.close());
+  afterEach(() => b.close());
 
   it('keeps subscriptions and queues QoS 1/2 messages of a persistent session while it is offline', async () => {
     const opts = { clientId: 'persist-1', clean: false };

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it } from 'node:test';
 import { collect, connectClient, delay, expectSilence, startBroker, type TestBroker } from '../helpers/broker.js';
 
 describe('will messages', () => {
   let b: TestBroker;
-  before(async () => {
+  beforeEach(async () => {
     b = await startBroker();
   });
-  after(() => b.close());
+  afterEach(() => b.close());
 
   it('publishes the will when the connection is lost without DISCONNECT [MQTT-3.1.2-8]', async () => {
     const watcher = await b.client();

@@ -80,6 +80,7 @@ export function handleConnect(conn: Connection, packet: ConnectPacket): void {
   conn.state = ConnState.Connected;
   conn.startKeepAlive(keepAlive);
   broker.log('debug', 'client connected', { client: clientId, version: packet.version, address: conn.remoteAddress });
+  broker.persistence.saveSession(session);
   resendInflight(broker, session);
   drainQueue(broker, session);
 }

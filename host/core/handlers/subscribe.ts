@@ -40,6 +40,7 @@ export function handleSubscribe(conn: Connection, packet: SubscribePacket): void
       retained.push([broker.retained.match(parsed.bytes, now), granted]);
     }
   }
+  broker.persistence.saveSession(session);
   conn.sendBytes(generate.suback(conn.version as 3 | 4 | 5, packet.packetId, codes));
   const ids = v5 && subscriptionId !== 0 ? [subscriptionId] : null;
   for (const [messages, granted] of retained) {

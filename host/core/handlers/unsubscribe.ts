@@ -17,5 +17,6 @@ export function handleUnsubscribe(conn: Connection, packet: UnsubscribePacket): 
     session.subscriptions.delete(filter);
     return Reason.Success;
   });
+  broker.persistence.saveSession(session);
   conn.sendBytes(generate.unsuback(conn.version as 3 | 4 | 5, packet.packetId, codes));
 }

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { IConnackPacket, IDisconnectPacket } from 'mqtt-packet';
 import { collect, connectClient, delay, startBroker, type TestBroker } from '../../helpers/broker.js';
 
 describe('CONNECT', () => {
   let b: TestBroker;
-  before(async () => {
+  beforeEach(async () => {
     b = await startBroker({ connectTimeoutMs: 300 });
   });
-  after(() => b.close());
+  afterEach(() => b.close());
 
   for (const protocolVersion of [3, 4, 5] as const) {
     it(`accepts MQTT ${protocolVersion === 3 ? '3.1' : protocolVersion === 4 ? '3.1.1' : '5.0'} clients from MQTT.js`, async () => {

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { IPublishPacket, IPubrecPacket, IDisconnectPacket, IPubackPacket } from 'mqtt-packet';
 import { collect, expectSilence, startBroker, type TestBroker } from '../../helpers/broker.js';
 
 describe('PUBLISH', () => {
   let b: TestBroker;
-  before(async () => {
+  beforeEach(async () => {
     b = await startBroker({ maxPacketSize: 4096 });
   });
-  after(() => b.close());
+  afterEach(() => b.close());
 
   for (const protocolVersion of [4, 5] as const) {
     for (const pubQos of [0, 1, 2] as const) {

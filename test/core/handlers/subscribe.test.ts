@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { ISubackPacket, IUnsubackPacket } from 'mqtt-packet';
 import { collect, delay, expectSilence, startBroker, type TestBroker } from '../../helpers/broker.js';
 
 describe('SUBSCRIBE and UNSUBSCRIBE', () => {
   let b: TestBroker;
-  before(async () => {
+  beforeEach(async () => {
     b = await startBroker();
   });
-  after(() => b.close());
+  afterEach(() => b.close());
 
   it('matches + and # per the specification, sport/# including sport [MQTT-4.7.1-2]', async () => {
     const sub = await b.client();

@@ -1,0 +1,145 @@
+import type { ProtocolVersion } from './codec/constants.js';
+import type { QoS, Subscription } from './codec/packets.js';
+
+/**
+ * What the broker persists, as plain data. Times are wall-clock milliseconds (Date.now()) so they
+ * mean the same after a restart; 0 means "none".
+ */
+export interface StoredMessage {
+  topic: string;
+  payload: Uint8Array;
+  qos: QoS;
+  retain: boolean;
+  /** Encoded 5.0 properties forwarded to subscribers. */
+  forward: Uint8Array | null;
+  expiresAt: number;
+}
+
+export interface StoredSubscription extends Subscription {
+  subscriptionId: number;
+}
+
+export interface StoredWill extends StoredMessage {
+  delaySeconds: number;
+  /** 5.0 Message Expiry Interval of the will, counted from when it is published. */
+  messageExpiryInterval: number | undefined;
+}
+
+export interface StoredSession {
+  clientId: string;
+  version: ProtocolVersion;
+  /** Seconds after disconnect; 0xFFFFFFFF = never. */
+  expiryInterval: number;
+  /** When the last connection closed; 0 while connected (a crash then counts from the restart). */
+  disconnectedAt: number;
+  subscriptions: StoredSubscription[];
+  /** A will still owed after an abnormal close (the will delay was running). */
+  will: StoredWill | null;
+}
+
+/** One message a session still has to deliver or finish delivering, in `seq` order. */
+export interface StoredDelivery {
+  clientId: string;
+  seq: number;
+  messageId: string;
+  qos: QoS;
+  retain: boolean;
+  subscriptionIds: number[] | null;
+  /** 0 while queued; the packet identifier once sent. */
+  packetId: number;
+  /** PUBREC received: only PUBREL / PUBCOMP remain. */
+  released: boolean;
+}
+
+export interface StoredState {
+  sessions: StoredSession[];
+  retained: StoredMessage[];
+  messages: Map<string, StoredMessage>;
+  deliveries: StoredDelivery[];
+  /** Incoming QoS 2 packet identifiers awaiting PUBREL, per client. */
+  incomingQos2: Map<string, number[]>;
+}
+
+/** Changes made during one tick, written together (group commit). */
+export interface StoreBatch {
+  sessions: Map<string, StoredSession | null>;
+  retained: Map<string, StoredMessage | null>;
+  messages: Map<string, StoredMessage | null>;
+  /** Keyed `${clientId}\0${seq}`. */
+  deliveries: Map<string, StoredDelivery | null>;
+  /** Keyed `${clientId}\0${packetId}`: true = awaiting PUBREL, null = done. */
+  incomingQos2: Map<string, true | null>;
+}
+
+export const emptyBatch = (): StoreBatch => ({
+  sessions: new Map(),
+  retained: new Map(),
+  messages: new Map(),
+  deliveries: new Map(),
+  incomingQos2: new Map(),
+});
+
+export const batchSize = (b: StoreBatch): number =>
+  b.sessions.size + b.retained.size + b.messages.size + b.deliveries.size + b.incomingQos2.size;
+
+/**
+ * Durable broker state. `write` applies a whole batch atomically and resolves once it is durable;
+ * the broker acknowledges QoS 1/2 only after that. Implementations: MemoryStore (here), LevelDB
+ * (Node), IndexedDB (browser); all pass test/core/store-suite.ts.
+ */
+export interface Store {
+  open(): Promise<void>;
+  load(): Promise<StoredState>;
+  write(batch: StoreBatch): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Keeps state in maps: nothing survives the process, but the broker's code path is the same. */
+export class MemoryStore implements Store {
+  private sessions = new Map<string, StoredSession>();
+  private retained = new Map<string, StoredMessage>();
+  private messages = new Map<string, StoredMessage>();
+  private deliveries = new Map<string, StoredDelivery>();
+  private incomingQos2 = new Set<string>();
+
+  async open(): Promise<void> {}
+
+  async load(): Promise<StoredState> {
+    const incoming = new Map<string, number[]>();
+    for (const key of this.incomingQos2) {
+      const [clientId, packetId] = key.split('\0') as [string, string];
+      (incoming.get(clientId) ?? incoming.set(clientId, []).get(clientId)!).push(Number(packetId));
+    }
+    return {
+      sessions: [...this.sessions.values()].map((s) => structuredClone(s)),
+      retained: [...this.retained.values()].map((m) => structuredClone(m)),
+      messages: new Map([...this.messages].map(([k, m]) => [k, structuredClone(m)])),
+      deliveries: [...this.deliveries.values()].sort(bySessionAndSeq).map((d) => structuredClone(d)),
+      incomingQos2: incoming,
+    };
+  }
+
+  async write(batch: StoreBatch): Promise<void> {
+    apply(this.sessions, batch.sessions);
+    apply(this.retained, batch.retained);
+    apply(this.messages, batch.messages);
+    apply(this.deliveries, batch.deliveries);
+    for (const [key, value] of batch.incomingQos2) {
+      if (value) this.incomingQos2.add(key);
+      else this.incomingQos2.delete(key);
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+function apply<T>(target: Map<string, T>, changes: Map<string, T | null>): void {
+  for (const [key, value] of changes) {
+    if (value === null) target.delete(key);
+    else target.set(key, structuredClone(value));
+  }
+}
+
+export function bySessionAndSeq(a: StoredDelivery, b: StoredDelivery): number {
+  return a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : a.seq - b.seq;
+}
