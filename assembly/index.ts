@@ -8,6 +8,7 @@ import {
   arenaRetain, arenaSetCap, arenaStats, arenaTrim,
 } from "./arena";
 import { TOPIC_OUT_OF_BOUNDS, TOPIC_TOO_LONG, topicCheck, utf8Check } from "./topic";
+import { memCopy, messageStore, messageStoreStatus } from "./message";
 import {
   clientSetOnline, trieCount, trieMatch, trieNodes, trieOutHeader, trieOutIds, trieOutRecords,
   trieSetup, trieSubscribe, trieUnsubscribe,
@@ -18,16 +19,22 @@ import {
 } from "./retained";
 
 const SCRATCH: usize = memory.data(8);
+const RECEIVE: usize = memory.data(8);
 
 // Runs at instantiation. Failure here means the initial memory is far too small.
 tlsfSelfCheck();
-if (!arenaInit() || !trieSetup() || !retainedSetup() || !bufEnsure(SCRATCH, 4096)) unreachable();
+if (!arenaInit() || !trieSetup() || !retainedSetup() || !bufEnsure(SCRATCH, 4096) || !bufEnsure(RECEIVE, 65536)) unreachable();
 
 // ---- memory -------------------------------------------------------------------------
 
 /** Pointer to a scratch area of at least `len` bytes (moves when it grows), or 0 if memory is exhausted. */
 export function scratch(len: u32): usize {
   return bufEnsure(SCRATCH, len) ? bufPtr(SCRATCH) : 0;
+}
+
+/** Pointer to the receive staging area of at least `len` bytes (moves when it grows; apart from scratch), or 0 if memory is exhausted. */
+export function receive_buffer(len: u32): usize {
+  return bufEnsure(RECEIVE, len) ? bufPtr(RECEIVE) : 0;
 }
 
 /** Caps linear memory at `pages` × 64 KiB (≤ 65535); allocations that could grow past it fail softly. */
@@ -95,6 +102,23 @@ export function arena_stats(): usize {
 /** First live handle whose slot index (handle & 0x3fffff) is greater than `afterSlot`, or 0 when none. */
 export function arena_next_live(afterSlot: u32): u32 {
   return arenaNextLive(afterSlot);
+}
+
+// ---- messages -----------------------------------------------------------------------
+
+/** Validates the topic name, then stores [topic length][topic][payload] in a new block: its handle, or 0 (see message_store_status). */
+export function message_store(topicSrc: usize, topicLen: u32, payloadSrc: usize, payloadLen: u32): u32 {
+  return messageStore(topicSrc, topicLen, payloadSrc, payloadLen);
+}
+
+/** Why the last message_store returned 0: a TopicError code, 100 = arena full, 101 = range outside memory. */
+export function message_store_status(): u32 {
+  return messageStoreStatus();
+}
+
+/** Copies `len` bytes from `src` to `dst` (ranges may overlap); 0 if either lies outside memory. */
+export function mem_copy(dst: usize, src: usize, len: u32): u32 {
+  return memCopy(dst, src, len) ? 1 : 0;
 }
 
 // ---- validation ---------------------------------------------------------------------

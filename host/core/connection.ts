@@ -16,7 +16,7 @@ import { handlePublish } from './handlers/publish.js';
 import { handleSubscribe } from './handlers/subscribe.js';
 import { handleUnsubscribe } from './handlers/unsubscribe.js';
 import type { Message } from './message.js';
-import { Outbox } from './outbox.js';
+import { COPY_LIMIT, Outbox } from './outbox.js';
 import type { Session } from './session.js';
 import type { Transport } from './transport.js';
 
@@ -90,35 +90,43 @@ export class Connection {
     this.broker.metrics.bytesReceived += chunk.length;
     this.lastSeen = performance.now();
     try {
-      this.framer.push(chunk, this.onPacket);
+      // One copy of the chunk into wasm memory: PUBLISH bodies then move into arena blocks with
+      // copyWithin, and nothing per packet is allocated on the JavaScript heap.
+      const core = this.broker.core;
+      const at = core.receiveBuffer(chunk.length);
+      const mem = core.bytes();
+      mem.set(chunk, at);
+      this.framer.push(mem, at, at + chunk.length, this.onPacket, this.refresh);
     } catch (error) {
       this.fail(error);
     }
   }
 
-  private readonly onPacket = (header: number, body: Uint8Array): boolean => {
+  private readonly refresh = (): Uint8Array => this.broker.core.bytes();
+
+  private readonly onPacket = (header: number, buf: Uint8Array, start: number, end: number): boolean => {
     const type = header >> 4;
     this.broker.metrics.packetsReceived++;
     if (this.state === ConnState.New) {
       if (type !== PacketType.CONNECT) throw protocolError('the first packet must be CONNECT [MQTT-3.1.0-1]');
       try {
-        handleConnect(this, parseControl(header, body, 0) as never);
+        handleConnect(this, parseControl(header, buf, start, end, 0) as never);
       } catch (error) {
         if (error instanceof UnsupportedVersion) {
           refuseUnsupportedVersion(this, error.level);
           return false;
         }
         // A 5.0 CONNECT that fails validation is answered with a CONNACK reason code [MQTT-3.1.4-1].
-        if (error instanceof ProtocolError && body.length > 6 && body[6] === 5 && this.version === 0) this.version = 5;
+        if (error instanceof ProtocolError && end - start > 6 && buf[start + 6] === 5 && this.version === 0) this.version = 5;
         throw error;
       }
       return this.open;
     }
     if (this.state === ConnState.Closed) return false;
     if (type === PacketType.PUBLISH) {
-      handlePublish(this, header, body);
+      handlePublish(this, header, buf, start, end);
     } else {
-      const packet = parseControl(header, body, this.version);
+      const packet = parseControl(header, buf, start, end, this.version);
       switch (packet.type) {
         case PacketType.CONNECT:
           throw protocolError('a second CONNECT on one connection [MQTT-3.1.0-2]');
@@ -249,28 +257,45 @@ export class Connection {
     const headerSize = publishHeaderSize(remaining);
     if (headerSize + remaining > this.clientMaxPacketSize) return false;
     const outbox = this.outbox;
-    const at = outbox.reserve(headerSize);
-    writePublishHeader(outbox.buffer, at, qos, dup, retain, remaining);
-    if (middle === 0) {
-      outbox.arena(message.handle, 0, stored);
+    const src = message.ptr();
+    if (stored <= COPY_LIMIT) {
+      // Small: the whole packet is built in the batch block, topic and payload copied in wasm memory.
+      let at = outbox.reserve(headerSize + remaining);
+      const buf = outbox.target;
+      at += writePublishHeader(buf, at, qos, dup, retain, remaining);
+      outbox.copyAt(at, src, topicEnd);
+      at = this.writeMiddle(buf, at + topicEnd, qos, packetId, props);
+      outbox.copyAt(at, src + topicEnd, stored - topicEnd);
     } else {
-      outbox.arena(message.handle, 0, topicEnd);
-      let m = outbox.reserve(middle);
-      const buf = outbox.buffer;
-      if (qos > 0) {
-        buf[m++] = packetId >> 8;
-        buf[m++] = packetId & 0xff;
+      // Large: topic and payload go out straight from the message's own arena block.
+      const at = outbox.reserve(headerSize);
+      writePublishHeader(outbox.target, at, qos, dup, retain, remaining);
+      outbox.reference(message.handle, src, topicEnd);
+      if (middle > 0) {
+        const m = outbox.reserve(middle);
+        this.writeMiddle(outbox.target, m, qos, packetId, props);
       }
-      if (this.version === 5) {
-        m = writeVarint(buf, m, props ? props.length : 0);
-        if (props) buf.set(props, m);
-      }
-      outbox.arena(message.handle, topicEnd, stored - topicEnd);
+      outbox.reference(message.handle, src + topicEnd, stored - topicEnd);
     }
     this.broker.metrics.messagesSent++;
     this.broker.metrics.packetsSent++;
     this.schedule();
     return true;
+  }
+
+  /** Packet identifier and (5.0) properties between topic and payload; returns the end offset. */
+  private writeMiddle(buf: Uint8Array, at: number, qos: QoS, packetId: number, props: Uint8Array | null): number {
+    if (qos > 0) {
+      buf[at++] = packetId >> 8;
+      buf[at++] = packetId & 0xff;
+    }
+    if (this.version === 5) {
+      const propsLength = props ? props.length : 0;
+      at = writeVarint(buf, at, propsLength);
+      if (props) buf.set(props, at);
+      at += propsLength;
+    }
+    return at;
   }
 
   /** Bytes waiting to leave: ours for this tick plus the transport's buffer (slow consumer detection). */

@@ -86,8 +86,8 @@ function sendNow(
   dup: boolean,
 ): boolean {
   const conn = session.connection!;
-  const now = performance.now();
-  const props = conn.version === 5 ? encodeDeliveryProperties(message, subscriptionIds, now) : null;
+  const props =
+    conn.version === 5 ? encodeDeliveryProperties(message, subscriptionIds, message.expiresAt === 0 ? 0 : performance.now()) : null;
   const sent = conn.sendPublish(message, qos, packetId, retain, dup, props);
   if (!sent) {
     broker.metrics.oversizeDropped++;

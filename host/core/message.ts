@@ -16,6 +16,8 @@ export class Message {
     readonly core: Core,
     readonly handle: number,
     readonly topicLength: number,
+    /** Stored bytes: topic length, topic, payload. */
+    readonly length: number,
     readonly qos: QoS,
     readonly retain: boolean,
     /** MQTT 5.0 properties forwarded unchanged (payload format, content type, response topic, correlation data, user properties). */
@@ -43,21 +45,21 @@ export class Message {
     mem[ptr + 1] = topicBytes.length & 0xff;
     mem.set(topicBytes, ptr + 2);
     mem.set(payload, ptr + 2 + topicBytes.length);
-    const message = new Message(core, handle, topicBytes.length, qos, retain, forward, expiresAt);
+    const message = new Message(core, handle, topicBytes.length, 2 + topicBytes.length + payload.length, qos, retain, forward, expiresAt);
     if (typeof topic === 'string') message.topicCache = topic;
     return message;
-  }
-
-  /** Stored bytes: topic length, topic, payload. */
-  get length(): number {
-    return this.core.length(this.handle);
   }
 
   get payloadLength(): number {
     return this.length - 2 - this.topicLength;
   }
 
-  /** Pointer of the topic bytes in wasm memory (valid until the next call that may grow memory). */
+  /** Address of the stored bytes in wasm memory (stable: arena blocks never move). */
+  ptr(): number {
+    return this.core.ptr(this.handle);
+  }
+
+  /** Address of the topic bytes in wasm memory. */
   topicPtr(): number {
     return this.core.ptr(this.handle) + 2;
   }

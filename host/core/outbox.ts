@@ -1,136 +1,153 @@
 import type { Transport } from './transport.js';
 import type { Core } from './wasm.js';
 
-const SCRATCH_SIZE = 16 * 1024;
-const enum Piece {
-  Scratch = 0,
-  Arena = 1,
-  External = 2,
-}
+/** Stored messages up to this size are copied into the batch; larger ones are sent by reference. */
+export const COPY_LIMIT = 2048;
+const MIN_BLOCK = 4096;
+const MAX_BLOCK = 256 * 1024;
 
 /**
- * One connection's outgoing bytes for the current tick. Headers are written into a scratch buffer,
- * payloads are referenced in the arena (one reference per piece, released when the transport is
- * done with the batch), and everything leaves in one transport.write() per tick.
+ * One connection's outgoing bytes for the current tick, built in wasm memory. Packets are written
+ * into batch blocks allocated from the arena (headers directly, small messages copied from their
+ * arena block with copyWithin); a large message's bytes are referenced in place instead, holding a
+ * reference. flush() hands the whole batch to the transport as a few views, and the references
+ * (batch blocks and messages) are released when the transport is done with them.
+ *
+ * If the arena is full the outbox writes into ordinary memory instead, so control packets and
+ * in-flight deliveries never fail for lack of an output buffer.
  */
 export class Outbox {
-  /** Flat [kind, a, b, c] quads: Scratch(start, end), Arena(handle, offset, length), External(index). */
-  private pieces: number[] = [];
-  private externals: Uint8Array[] = [];
-  private handles: number[] = [];
-  private scratch: Uint8Array;
-  private scratchPos = 0;
-  private spare: Uint8Array[] = [];
+  /** Flat [handle, ptr, length] triples; handle 0 means `ptr` indexes `fallback`. */
+  private segments: number[] = [];
+  private fallback: Uint8Array[] = [];
+  private held: number[] = [];
+  /** Current batch block: handle (0 = none, -1 = fallback buffer), write position, end, open segment start. */
+  private block = 0;
+  private pos = 0;
+  private end = 0;
+  private segmentStart = 0;
+  private fallbackBuf: Uint8Array | null = null;
+  private nextBlockSize = MIN_BLOCK;
   /** Bytes queued here and not yet given to the transport. */
   pendingBytes = 0;
 
-  constructor(private readonly core: Core) {
-    this.scratch = new Uint8Array(SCRATCH_SIZE);
-  }
+  constructor(private readonly core: Core) {}
 
   get empty(): boolean {
-    return this.pieces.length === 0;
+    return this.pendingBytes === 0;
   }
 
-  /** Reserves `n` bytes of scratch; write them at the returned offset of `this.buffer`. */
+  /** The buffer that offsets returned by reserve() point into (wasm memory, or the fallback). */
+  get target(): Uint8Array {
+    return this.block === -1 ? this.fallbackBuf! : this.core.bytes();
+  }
+
+  /** Reserves `n` contiguous bytes; write them at the returned offset of `this.target` (read after this call). */
   reserve(n: number): number {
-    if (this.scratchPos + n > this.scratch.length) this.rotateScratch(n);
-    const start = this.scratchPos;
-    this.scratchPos += n;
-    const last = this.pieces.length - 4;
-    if (last >= 0 && this.pieces[last] === Piece.Scratch && this.pieces[last + 2] === start) {
-      this.pieces[last + 2] = start + n;
-    } else {
-      this.pieces.push(Piece.Scratch, start, start + n, 0);
-    }
+    if (this.block === 0 || this.pos + n > this.end) this.newBlock(n);
+    const at = this.pos;
+    this.pos += n;
     this.pendingBytes += n;
-    return start;
+    return at;
   }
 
-  /** The scratch buffer that offsets from reserve() point into. */
-  get buffer(): Uint8Array {
-    return this.scratch;
+  /** Copies `length` bytes of wasm memory at `ptr` to offset `at` of reserved space. */
+  copyAt(at: number, ptr: number, length: number): void {
+    if (this.block === -1) this.fallbackBuf!.set(this.core.bytes().subarray(ptr, ptr + length), at);
+    else this.core.copy(at, ptr, length);
   }
 
-  /** Queues `length` bytes of an arena buffer, taking one reference that the flush's completion releases. */
-  arena(handle: number, offset: number, length: number): void {
+  /** Appends bytes from ordinary memory. */
+  bytes(chunk: Uint8Array): void {
+    const at = this.reserve(chunk.length);
+    this.target.set(chunk, at);
+  }
+
+  /** Appends a range of an arena block by reference (one reference, released after the write). */
+  reference(handle: number, ptr: number, length: number): void {
     if (length === 0) return;
+    this.closeSegment();
     this.core.retain(handle);
-    this.handles.push(handle);
-    this.pieces.push(Piece.Arena, handle, offset, length);
+    this.held.push(handle);
+    this.segments.push(handle, ptr, length);
     this.pendingBytes += length;
   }
 
-  /** Queues bytes the caller will not touch again. */
-  bytes(chunk: Uint8Array): void {
-    this.pieces.push(Piece.External, this.externals.length, 0, 0);
-    this.externals.push(chunk);
-    this.pendingBytes += chunk.length;
-  }
-
-  /** Hands everything queued to the transport as one batch. */
+  /** Gives everything queued to the transport as one batch. */
   flush(transport: Transport): void {
-    if (this.pieces.length === 0) return;
-    const pieces = this.pieces;
+    if (this.pendingBytes === 0) return;
+    this.closeSegment();
+    this.retireBlock();
+    const segments = this.segments;
     const views: Uint8Array[] = [];
-    // Arena views are made only now: memory may have grown (detaching older views) while queueing.
+    // Views of wasm memory are made only now: memory may have grown (detaching older views) while queueing.
     const mem = this.core.bytes();
-    const scratch = this.scratch;
-    for (let i = 0; i < pieces.length; i += 4) {
-      switch (pieces[i]) {
-        case Piece.Scratch:
-          views.push(scratch.subarray(pieces[i + 1], pieces[i + 2]));
-          break;
-        case Piece.Arena: {
-          const start = this.core.ptr(pieces[i + 1]!) + pieces[i + 2]!;
-          views.push(mem.subarray(start, start + pieces[i + 3]!));
-          break;
-        }
-        default:
-          views.push(this.externals[pieces[i + 1]!]!);
-      }
+    for (let i = 0; i < segments.length; i += 3) {
+      const handle = segments[i]!;
+      const ptr = segments[i + 1]!;
+      views.push(handle === 0 ? this.fallback[ptr]! : mem.subarray(ptr, ptr + segments[i + 2]!));
     }
-    const handles = this.handles;
-    const usedScratch = this.scratchPos > 0 ? scratch : null;
-    this.pieces = [];
-    this.externals = [];
-    this.handles = [];
+    const held = this.held;
+    // The next tick starts with a block about the size of this tick's output.
+    let size = MIN_BLOCK;
+    while (size < this.pendingBytes && size < MAX_BLOCK) size *= 2;
+    this.nextBlockSize = size;
+    this.segments = [];
+    this.fallback = [];
+    this.held = [];
     this.pendingBytes = 0;
-    if (usedScratch) this.takeFreshScratch();
+    const core = this.core;
     transport.write(views, () => {
-      for (let i = 0; i < handles.length; i++) this.core.release(handles[i]!);
-      if (usedScratch && this.spare.length < 2) this.spare.push(usedScratch);
+      for (let i = 0; i < held.length; i++) core.release(held[i]!);
     });
   }
 
   /** Releases what was queued but never sent (the connection died first). */
   discard(): void {
-    for (const h of this.handles) this.core.release(h);
-    this.pieces = [];
-    this.externals = [];
-    this.handles = [];
+    this.retireBlock();
+    for (const h of this.held) this.core.release(h);
+    this.segments = [];
+    this.fallback = [];
+    this.held = [];
     this.pendingBytes = 0;
-    this.scratchPos = 0;
   }
 
-  private takeFreshScratch(): void {
-    this.scratch = this.spare.pop() ?? new Uint8Array(SCRATCH_SIZE);
-    this.scratchPos = 0;
-  }
-
-  /** The current scratch is full: queued pieces keep pointing at it, new headers go to a fresh one. */
-  private rotateScratch(n: number): void {
-    // Pieces already queued still reference the old scratch; materialise them as externals.
-    const old = this.scratch;
-    for (let i = 0; i < this.pieces.length; i += 4) {
-      if (this.pieces[i] === Piece.Scratch) {
-        this.pieces[i] = Piece.External;
-        const index = this.externals.length;
-        this.externals.push(old.subarray(this.pieces[i + 1], this.pieces[i + 2]));
-        this.pieces[i + 1] = index;
+  private closeSegment(): void {
+    if (this.pos > this.segmentStart) {
+      if (this.block === -1) {
+        this.segments.push(0, this.fallback.length, this.pos - this.segmentStart);
+        this.fallback.push(this.fallbackBuf!.subarray(this.segmentStart, this.pos));
+      } else {
+        this.segments.push(this.block, this.segmentStart, this.pos - this.segmentStart);
       }
     }
-    this.scratch = n > SCRATCH_SIZE ? new Uint8Array(n) : (this.spare.pop() ?? new Uint8Array(SCRATCH_SIZE));
-    this.scratchPos = 0;
+    this.segmentStart = this.pos;
+  }
+
+  /** The current block takes no more writes; the batch that holds its bytes owns its reference. */
+  private retireBlock(): void {
+    if (this.block > 0) this.held.push(this.block);
+    this.block = 0;
+    this.fallbackBuf = null;
+    this.pos = this.end = this.segmentStart = 0;
+  }
+
+  private newBlock(n: number): void {
+    this.closeSegment();
+    this.retireBlock();
+    let size = this.nextBlockSize;
+    while (size < n) size *= 2;
+    this.nextBlockSize = Math.min(MAX_BLOCK, size * 2);
+    const handle = this.core.alloc(size);
+    if (handle === 0) {
+      this.block = -1;
+      this.fallbackBuf = new Uint8Array(size);
+      this.pos = 0;
+    } else {
+      this.block = handle;
+      this.pos = this.core.ptr(handle);
+    }
+    this.segmentStart = this.pos;
+    this.end = this.pos + size;
   }
 }

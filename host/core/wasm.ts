@@ -91,6 +91,12 @@ const TOPIC_ERROR_NAMES = [
   '# not alone in its level', '+ not alone in its level', 'too long', 'range outside memory',
 ];
 
+/** message_store_status codes beyond the TopicError ones. */
+export const enum StoreStatus {
+  ArenaFull = 100,
+  OutOfBounds = 101,
+}
+
 export function topicErrorName(code: number): string {
   return TOPIC_ERROR_NAMES[code] ?? `code ${code}`;
 }
@@ -114,6 +120,10 @@ export const SubOption = {
 interface CoreExports {
   memory: WebAssembly.Memory;
   scratch(len: number): number;
+  receive_buffer(len: number): number;
+  message_store(topicSrc: number, topicLen: number, payloadSrc: number, payloadLen: number): number;
+  message_store_status(): number;
+  mem_copy(dst: number, src: number, len: number): number;
   core_set_memory_limit(pages: number): void;
   core_memory_limit(): number;
   core_heap_guarded(): number;
@@ -270,12 +280,40 @@ export class Core {
    * Address of `bytes` inside wasm memory: the view's own offset when it already is a view
    * of this memory (no copy), else a copy in the scratch area (valid until the next copy).
    */
-  private place(bytes: Uint8Array): number {
+  place(bytes: Uint8Array): number {
     if (bytes.buffer === this.bytes().buffer) return bytes.byteOffset;
     const ptr = this.ex.scratch(bytes.length) >>> 0;
     if (ptr === 0) throw new CoreMemoryError('scratch');
     this.bytes().set(bytes, ptr);
     return ptr;
+  }
+
+  /**
+   * Address of the receive staging area, at least `len` bytes: where incoming socket bytes are
+   * copied so PUBLISH bodies move into arena blocks by copyWithin. Apart from the scratch area.
+   */
+  receiveBuffer(len: number): number {
+    const ptr = this.ex.receive_buffer(len) >>> 0;
+    if (ptr === 0) throw new CoreMemoryError('receive buffer');
+    return ptr;
+  }
+
+  /**
+   * Validates the topic name at `topicSrc` and stores [topic length][topic][payload] in a new
+   * block (refcount 1). Returns its handle, or 0: then storeStatus() says why.
+   */
+  storeMessage(topicSrc: number, topicLen: number, payloadSrc: number, payloadLen: number): number {
+    return this.ex.message_store(topicSrc, topicLen, payloadSrc, payloadLen) >>> 0;
+  }
+
+  /** Why the last storeMessage returned 0: a TopicError, or StoreStatus.ArenaFull / OutOfBounds. */
+  storeStatus(): number {
+    return this.ex.message_store_status();
+  }
+
+  /** memmove inside wasm memory (cheaper than copyWithin for the small ranges of message traffic). */
+  copy(dst: number, src: number, len: number): void {
+    if (this.ex.mem_copy(dst, src, len) === 0) throw new RangeError(`copy of ${len} bytes outside wasm memory`);
   }
 
   /** Whether every heap growth is checked before it happens (see assembly/mem.ts); false

@@ -1,13 +1,16 @@
 import { ProtocolError, malformed } from '../errors.js';
 import { Reason } from './constants.js';
 
-/** Receives each complete packet; returns false to stop framing (the connection is closing). */
-export type PacketSink = (header: number, body: Uint8Array) => boolean;
+/**
+ * Receives each complete packet as `buf[bodyStart, bodyEnd)` plus its fixed header byte; returns
+ * false to stop framing (the connection is closing). The bytes are valid only during the call.
+ */
+export type PacketSink = (header: number, buf: Uint8Array, bodyStart: number, bodyEnd: number) => boolean;
 
 /**
  * Splits a byte stream into MQTT packets (§2.1): fixed header byte, Remaining Length, body.
- * A packet inside one chunk is passed as a view of that chunk; one spanning chunks is assembled
- * once into a buffer of its final size.
+ * A packet inside one chunk is passed in place; one spanning chunks is assembled once into a
+ * buffer of its final size. Parsing state lives in fields, so framing allocates nothing.
  */
 export class Framer {
   private partial: Uint8Array | null = null;
@@ -15,6 +18,9 @@ export class Framer {
   /** Size of the packet being assembled, 0 while its fixed header is still incomplete. */
   private partialTotal = 0;
   private partialBodyStart = 0;
+  /** Results of readHeader. */
+  private bodyStart = 0;
+  private total = 0;
 
   constructor(public maxPacketSize: number) {}
 
@@ -23,75 +29,80 @@ export class Framer {
     return this.partialLen;
   }
 
-  push(chunk: Uint8Array, sink: PacketSink): void {
-    let off = 0;
+  /**
+   * Frames `buf[start, end)`. `refresh`, when given, returns the current view of `buf`'s memory
+   * after each packet (a wasm memory view is detached when the sink makes memory grow).
+   */
+  push(buf: Uint8Array, start: number, end: number, sink: PacketSink, refresh?: () => Uint8Array): void {
+    let off = start;
     if (this.partial) {
-      off = this.continuePartial(chunk);
+      off = this.continuePartial(buf, start, end);
       if (off < 0) return;
       const packet = this.partial!;
       const bodyStart = this.partialBodyStart;
       this.partial = null;
       this.partialLen = 0;
       this.partialTotal = 0;
-      if (!sink(packet[0]!, packet.subarray(bodyStart))) return;
+      if (!sink(packet[0]!, packet, bodyStart, packet.length)) return;
+      if (refresh) buf = refresh();
     }
-    const n = chunk.length;
-    while (off < n) {
-      const header = this.readHeader(chunk, off, n);
-      if (header === null) {
+    while (off < end) {
+      if (!this.readHeader(buf, off, end)) {
         this.partial = new Uint8Array(5);
-        this.partial.set(chunk.subarray(off, n));
-        this.partialLen = n - off;
+        this.partial.set(buf.subarray(off, end));
+        this.partialLen = end - off;
         return;
       }
-      const [bodyStart, total] = header;
-      if (off + total > n) {
+      const total = this.total;
+      if (off + total > end) {
         this.partial = new Uint8Array(total);
-        this.partial.set(chunk.subarray(off, n));
-        this.partialLen = n - off;
+        this.partial.set(buf.subarray(off, end));
+        this.partialLen = end - off;
         this.partialTotal = total;
-        this.partialBodyStart = bodyStart - off;
+        this.partialBodyStart = this.bodyStart - off;
         return;
       }
-      const keepGoing = sink(chunk[off]!, chunk.subarray(bodyStart, off + total));
+      const keepGoing = sink(buf[off]!, buf, this.bodyStart, off + total);
       off += total;
       if (!keepGoing) return;
+      if (refresh) buf = refresh();
     }
   }
 
-  /** Feeds a chunk into the packet being assembled; returns where the chunk's unused bytes start, or -1. */
-  private continuePartial(chunk: Uint8Array): number {
-    let off = 0;
+  /** Feeds bytes into the packet being assembled; returns where the unused bytes start, or -1. */
+  private continuePartial(buf: Uint8Array, start: number, end: number): number {
+    let off = start;
     if (this.partialTotal === 0) {
       const head = this.partial!;
-      while (off < chunk.length && this.partialLen < 5) {
-        head[this.partialLen++] = chunk[off++]!;
-        const header = this.readHeader(head, 0, this.partialLen);
-        if (header !== null) {
-          const [bodyStart, total] = header;
-          const packet = new Uint8Array(total);
+      while (off < end && this.partialLen < 5) {
+        head[this.partialLen++] = buf[off++]!;
+        if (this.readHeader(head, 0, this.partialLen)) {
+          const packet = new Uint8Array(this.total);
           packet.set(head.subarray(0, this.partialLen));
           this.partial = packet;
-          this.partialTotal = total;
-          this.partialBodyStart = bodyStart;
+          this.partialTotal = this.total;
+          this.partialBodyStart = this.bodyStart;
           break;
         }
       }
       if (this.partialTotal === 0) return -1;
     }
-    const take = Math.min(this.partialTotal - this.partialLen, chunk.length - off);
-    this.partial!.set(chunk.subarray(off, off + take), this.partialLen);
+    const take = Math.min(this.partialTotal - this.partialLen, end - off);
+    this.partial!.set(buf.subarray(off, off + take), this.partialLen);
     this.partialLen += take;
     off += take;
     return this.partialLen === this.partialTotal ? off : -1;
   }
 
-  /** Parses the Remaining Length at buf[off+1..]; returns [body start, whole packet size] or null if incomplete. */
-  private readHeader(buf: Uint8Array, off: number, end: number): [number, number] | null {
+  /**
+   * Parses the Remaining Length at buf[off+1..]: sets bodyStart and total (whole packet size) and
+   * returns true, or returns false if the header is incomplete.
+   */
+  private readHeader(buf: Uint8Array, off: number, end: number): boolean {
     let value = 0;
     let multiplier = 1;
     for (let i = 1; i <= 4; i++) {
-      if (off + i >= end) return null;
+      if (off + i >= end) return false;
       const byte = buf[off + i]!;
       value += (byte & 0x7f) * multiplier;
       if ((byte & 0x80) === 0) {
@@ -100,7 +111,9 @@ export class Framer {
         if (total > this.maxPacketSize) {
           throw new ProtocolError(Reason.PacketTooLarge, `packet of ${total} bytes exceeds the maximum of ${this.maxPacketSize}`);
         }
-        return [off + 1 + i, total];
+        this.bodyStart = off + 1 + i;
+        this.total = total;
+        return true;
       }
       multiplier *= 128;
     }

@@ -7,16 +7,17 @@ import { Reader } from './reader.js';
 const NO_PROPS: Properties = Object.freeze({});
 
 /**
- * Decodes one control packet a client sent (anything but PUBLISH) from its fixed header byte and body.
+ * Decodes one control packet a client sent (anything but PUBLISH) from its fixed header byte and
+ * body `buf[start, end)`.
  * `version` is the session's protocol level, or 0 before CONNECT. Throws ProtocolError.
  */
-export function parseControl(header: number, body: Uint8Array, version: ProtocolVersion | 0): ControlPacket {
+export function parseControl(header: number, buf: Uint8Array, start: number, end: number, version: ProtocolVersion | 0): ControlPacket {
   const type = header >> 4;
   const flags = header & 0x0f;
   // Reserved fixed-header flags must be exactly as listed in §2.2.2 [MQTT-2.2.2-1], [MQTT-2.2.2-2].
   const expected = type === PacketType.PUBREL || type === PacketType.SUBSCRIBE || type === PacketType.UNSUBSCRIBE ? 2 : 0;
   if (flags !== expected) throw malformed(`reserved flags of packet type ${type} are ${flags}, not ${expected}`);
-  const r = new Reader(body);
+  const r = new Reader(buf, start, end);
   const v5 = version === 5;
   switch (type) {
     case PacketType.CONNECT:
@@ -41,11 +42,11 @@ export function parseControl(header: number, body: Uint8Array, version: Protocol
         if (r.remaining > 0) ack.reason = r.u8('the reason code');
         if (r.remaining > 0) ack.props = readProperties(r, type).props;
       }
-      end(r, type);
+      expectEnd(r, type);
       return ack;
     }
     case PacketType.PINGREQ:
-      end(r, type);
+      expectEnd(r, type);
       return { type };
     case PacketType.DISCONNECT: {
       let reason = 0;
@@ -54,7 +55,7 @@ export function parseControl(header: number, body: Uint8Array, version: Protocol
         if (r.remaining > 0) reason = r.u8('the reason code');
         if (r.remaining > 0) props = readProperties(r, type).props;
       }
-      end(r, type);
+      expectEnd(r, type);
       return { type, reason, props };
     }
     case PacketType.AUTH: {
@@ -63,7 +64,7 @@ export function parseControl(header: number, body: Uint8Array, version: Protocol
       let props = NO_PROPS;
       if (r.remaining > 0) reason = r.u8('the reason code');
       if (r.remaining > 0) props = readProperties(r, type).props;
-      end(r, type);
+      expectEnd(r, type);
       return { type, reason, props };
     }
     default:
@@ -72,7 +73,7 @@ export function parseControl(header: number, body: Uint8Array, version: Protocol
   }
 }
 
-function end(r: Reader, type: number): void {
+function expectEnd(r: Reader, type: number): void {
   if (r.remaining !== 0) throw malformed(`packet type ${type} has ${r.remaining} unexpected trailing bytes`);
 }
 
@@ -115,7 +116,7 @@ function parseConnect(r: Reader): ConnectPacket {
   }
   const username = hasUsername ? r.string('the user name') : undefined;
   const password = hasPassword ? r.binary('the password').slice() : undefined;
-  end(r, PacketType.CONNECT);
+  expectEnd(r, PacketType.CONNECT);
   return { type: PacketType.CONNECT, version, cleanStart, keepAlive, clientId, will, username, password, props };
 }
 

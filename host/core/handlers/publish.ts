@@ -4,7 +4,7 @@ import { parsePublish } from '../codec/publish.js';
 import type { Connection } from '../connection.js';
 import { malformed, ProtocolError, protocolError } from '../errors.js';
 import { Message } from '../message.js';
-import { TopicError } from '../wasm.js';
+import { StoreStatus, TopicError, topicErrorName } from '../wasm.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -13,11 +13,15 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * validated there, and the message is routed; QoS 1 is answered with PUBACK, QoS 2 with PUBREC
  * and remembered until PUBREL so a resent PUBLISH is not delivered twice [MQTT-4.3.3-10].
  */
-export function handlePublish(conn: Connection, header: number, body: Uint8Array): void {
+export function handlePublish(conn: Connection, header: number, buf: Uint8Array, start: number, end: number): void {
   const broker = conn.broker;
+  const core = broker.core;
   const session = conn.session!;
   const version = conn.version as 3 | 4 | 5;
-  const frame = parsePublish(header, body, version);
+  // The packet is either in the receive staging area of wasm memory (the usual case) or in a
+  // buffer of its own (it arrived split across chunks).
+  const inWasm = buf === core.bytes();
+  const frame = parsePublish(header, buf, start, end, version);
   const { qos, packetId, props } = frame;
   if (qos > broker.options.maxQoS) {
     throw new ProtocolError(Reason.QoSNotSupported, `QoS ${qos} exceeds the maximum QoS ${broker.options.maxQoS} [MQTT-3.2.2-11]`);
@@ -33,51 +37,68 @@ export function handlePublish(conn: Connection, header: number, body: Uint8Array
     throw new ProtocolError(Reason.ReceiveMaximumExceeded, 'more unacknowledged QoS 1/2 PUBLISHes than Receive Maximum [MQTT-3.3.4-9]');
   }
 
-  let topic = body.subarray(2, 2 + frame.topicLength);
+  // The topic comes from the packet, or from the connection's alias table (5.0).
+  let topicSource = buf;
+  let topicStart = frame.topicStart;
+  let topicLength = frame.topicLength;
+  let topicInWasm = inWasm;
   if (props.topicAlias !== undefined) {
     if (props.topicAlias > broker.options.topicAliasMaximum) {
       throw new ProtocolError(Reason.TopicAliasInvalid, `topic alias ${props.topicAlias} exceeds the maximum [MQTT-3.3.2-9]`);
     }
-    if (topic.length === 0) {
+    if (topicLength === 0) {
       const known = conn.topicAliases.get(props.topicAlias);
       if (!known) throw protocolError(`topic alias ${props.topicAlias} was never set`);
-      topic = known;
+      topicSource = known;
+      topicStart = 0;
+      topicLength = known.length;
+      topicInWasm = false;
     } else {
-      conn.topicAliases.set(props.topicAlias, topic.slice());
+      conn.topicAliases.set(props.topicAlias, buf.slice(topicStart, topicStart + topicLength));
     }
-  } else if (topic.length === 0) {
+  } else if (topicLength === 0) {
     throw new ProtocolError(Reason.TopicNameInvalid, 'empty topic name without a topic alias [MQTT-4.7.3-1]');
   }
-  const payload = body.subarray(frame.payloadStart);
-  if (props.payloadFormatIndicator === 1 && !isUtf8(payload)) {
+  const payloadStart = frame.payloadStart;
+  const payloadLength = frame.payloadEnd - payloadStart;
+  if (props.payloadFormatIndicator === 1 && !isUtf8(buf.subarray(payloadStart, frame.payloadEnd))) {
     refuse(conn, qos, packetId, Reason.PayloadFormatInvalid, 'payload is not UTF-8 but its format indicator says so');
     return;
   }
 
-  const core = broker.core;
-  const handle = core.alloc(2 + topic.length + payload.length);
+  // Topic and payload are copied once, into the message's arena block; bytes not in wasm memory
+  // (a packet split across chunks, an aliased topic) pass through the scratch area first.
+  let topicPtr = topicStart;
+  let payloadPtr = payloadStart;
+  if (!inWasm) {
+    const joined = new Uint8Array(topicLength + payloadLength);
+    joined.set(topicSource.subarray(topicStart, topicStart + topicLength));
+    joined.set(buf.subarray(payloadStart, frame.payloadEnd), topicLength);
+    topicPtr = core.place(joined);
+    payloadPtr = topicPtr + topicLength;
+  } else if (!topicInWasm) {
+    topicPtr = core.place(topicSource);
+  }
+  const handle = core.storeMessage(topicPtr, topicLength, payloadPtr, payloadLength);
   if (handle === 0) {
-    broker.metrics.arenaFullDropped++;
-    refuse(conn, qos, packetId, Reason.QuotaExceeded, 'the broker has no room for this message');
-    return;
+    const status = core.storeStatus();
+    if (status === StoreStatus.ArenaFull) {
+      broker.metrics.arenaFullDropped++;
+      refuse(conn, qos, packetId, Reason.QuotaExceeded, 'the broker has no room for this message');
+      return;
+    }
+    if (status === TopicError.BadUtf8 || status === TopicError.NullChar) {
+      throw malformed('topic name is not well-formed UTF-8 or contains U+0000 [MQTT-1.5.4-1], [MQTT-1.5.4-2]');
+    }
+    throw new ProtocolError(Reason.TopicNameInvalid, `topic name is invalid (${topicErrorName(status)}) [MQTT-3.3.2-2]`);
   }
-  const mem = core.bytes();
-  const ptr = core.ptr(handle);
-  mem[ptr] = topic.length >> 8;
-  mem[ptr + 1] = topic.length & 0xff;
-  mem.set(topic, ptr + 2);
-  mem.set(payload, ptr + 2 + topic.length);
-  const check = core.topicCheck(ptr + 2, topic.length, false);
-  if (check !== TopicError.Ok) {
-    core.release(handle);
-    if (check === TopicError.BadUtf8 || check === TopicError.NullChar) throw malformed('topic name is not well-formed UTF-8 or contains U+0000 [MQTT-1.5.4-1], [MQTT-1.5.4-2]');
-    throw new ProtocolError(Reason.TopicNameInvalid, 'topic name contains a wildcard [MQTT-3.3.2-2]');
-  }
+  const length = 2 + topicLength + payloadLength;
   const expiry = props.messageExpiryInterval;
   const message = new Message(
     core,
     handle,
-    topic.length,
+    topicLength,
+    length,
     qos,
     frame.retain,
     frame.forward,

@@ -6,7 +6,7 @@ import { ProtocolError } from '../../../host/core/errors.js';
 
 function frames(framer: Framer, chunks: Uint8Array[]): [number, number[]][] {
   const out: [number, number[]][] = [];
-  for (const c of chunks) framer.push(c, (h, b) => (out.push([h, [...b]]), true));
+  for (const c of chunks) framer.push(c, 0, c.length, (h, buf, s, e) => (out.push([h, [...buf.subarray(s, e)]]), true));
   return out;
 }
 
@@ -62,9 +62,18 @@ describe('Framer', () => {
     );
   });
 
+  it('frames a range of a larger buffer and re-reads the buffer through refresh after each packet', () => {
+    const bytes = Uint8Array.of(9, 9, 0xc0, 0, 0xe0, 0, 9);
+    let copy = bytes.slice();
+    const seen: number[] = [];
+    new Framer(1 << 20).push(copy, 2, 6, (h) => (seen.push(h), true), () => (copy = bytes.slice()));
+    assert.deepEqual(seen, [0xc0, 0xe0]);
+  });
+
   it('stops when the sink says so and passes nothing after', () => {
     const seen: number[] = [];
-    new Framer(1 << 20).push(Uint8Array.of(0xc0, 0, 0xc0, 0, 0xc0, 0), (h) => (seen.push(h), seen.length < 2));
+    const bytes = Uint8Array.of(0xc0, 0, 0xc0, 0, 0xc0, 0);
+    new Framer(1 << 20).push(bytes, 0, bytes.length, (h) => (seen.push(h), seen.length < 2));
     assert.equal(seen.length, 2);
   });
 });
