@@ -7,7 +7,7 @@ import { parseControl, UnsupportedVersion } from './codec/parse.js';
 import type { Properties } from './codec/properties.js';
 import { publishHeaderSize, writePublishHeader } from './codec/publish.js';
 import { varintSize, writeVarint } from './codec/writer.js';
-import { ProtocolError, protocolError } from './errors.js';
+import { malformed, ProtocolError, protocolError } from './errors.js';
 import { handleAck } from './handlers/acks.js';
 import { handleConnect, refuseUnsupportedVersion } from './handlers/connect.js';
 import { handleDisconnect } from './handlers/disconnect.js';
@@ -125,6 +125,11 @@ export class Connection {
     if (this.state === ConnState.Closed) return false;
     if (type === PacketType.PUBLISH) {
       handlePublish(this, header, buf, start, end);
+    } else if (type >= PacketType.PUBACK && type <= PacketType.PUBCOMP && end - start === 2 && (header & 0x0f) === (type === PacketType.PUBREL ? 2 : 0)) {
+      // The two-byte acknowledgement (no reason code, no properties) is the QoS 1/2 hot path.
+      const packetId = (buf[start]! << 8) | buf[start + 1]!;
+      if (packetId === 0) throw malformed('packet identifier 0 is not allowed [MQTT-2.3.1-1]');
+      handleAck(this, type, packetId, 0);
     } else {
       const packet = parseControl(header, buf, start, end, this.version);
       switch (packet.type) {
@@ -140,7 +145,7 @@ export class Connection {
         case PacketType.PUBREC:
         case PacketType.PUBREL:
         case PacketType.PUBCOMP:
-          handleAck(this, packet);
+          handleAck(this, packet.type, packet.packetId, packet.reason);
           break;
         case PacketType.PINGREQ:
           handlePingreq(this);
@@ -237,6 +242,22 @@ export class Connection {
       return;
     }
     this.outbox.bytes(packet);
+    this.broker.metrics.packetsSent++;
+    this.schedule();
+  }
+
+  /** Queues PUBACK, PUBREC, PUBREL or PUBCOMP; the two-byte form is written straight into the batch. */
+  sendAck(type: PacketType.PUBACK | PacketType.PUBREC | PacketType.PUBREL | PacketType.PUBCOMP, packetId: number, reason: number, props?: Properties): void {
+    if ((reason !== 0 && this.version === 5) || props !== undefined) {
+      this.sendBytes(generate.ack(type, this.version as ProtocolVersion, packetId, reason, props));
+      return;
+    }
+    const at = this.outbox.reserve(4);
+    const buf = this.outbox.target;
+    buf[at] = (type << 4) | (type === PacketType.PUBREL ? 2 : 0);
+    buf[at + 1] = 2;
+    buf[at + 2] = packetId >> 8;
+    buf[at + 3] = packetId & 0xff;
     this.broker.metrics.packetsSent++;
     this.schedule();
   }

@@ -1,5 +1,4 @@
-import { PacketType, type ProtocolVersion } from './codec/constants.js';
-import { ack } from './codec/generate.js';
+import { PacketType } from './codec/constants.js';
 import { encodeDeliveryProperties } from './codec/delivery-properties.js';
 import type { QoS } from './codec/packets.js';
 import type { Broker } from './broker.js';
@@ -119,7 +118,7 @@ export function resendInflight(broker: Broker, session: Session): void {
   const now = performance.now();
   for (const [packetId, item] of session.inflight) {
     if (item.released) {
-      conn.sendBytes(pubrel(conn.version || 4, packetId));
+      conn.sendAck(PacketType.PUBREL, packetId, 0);
     } else if (item.message!.expired(now)) {
       session.inflight.delete(packetId);
       item.message!.release();
@@ -130,7 +129,6 @@ export function resendInflight(broker: Broker, session: Session): void {
   }
 }
 
-const pubrel = (version: ProtocolVersion, packetId: number): Uint8Array => ack(PacketType.PUBREL, version, packetId);
 
 /** Drops everything the session holds for delivery (the session ended). */
 export function discardDeliveries(session: Session): void {

@@ -1,5 +1,4 @@
 import { PacketType, Reason } from '../codec/constants.js';
-import * as generate from '../codec/generate.js';
 import { parsePublish } from '../codec/publish.js';
 import type { Connection } from '../connection.js';
 import { malformed, ProtocolError, protocolError } from '../errors.js';
@@ -30,7 +29,7 @@ export function handlePublish(conn: Connection, header: number, buf: Uint8Array,
     throw new ProtocolError(Reason.RetainNotSupported, 'retained messages are not supported here [MQTT-3.2.2-14]');
   }
   if (qos === 2 && session.incomingQos2.has(packetId)) {
-    conn.sendBytes(generate.ack(PacketType.PUBREC, version, packetId));
+    conn.sendAck(PacketType.PUBREC, packetId, Reason.Success);
     return;
   }
   if (qos > 0 && conn.incomingUnacked >= broker.options.receiveMaximum) {
@@ -108,10 +107,10 @@ export function handlePublish(conn: Connection, header: number, buf: Uint8Array,
   const matched = broker.publish(message, session);
   message.release();
   if (qos === 1) {
-    conn.sendBytes(generate.ack(PacketType.PUBACK, version, packetId, matched === 0 ? Reason.NoMatchingSubscribers : 0));
+    conn.sendAck(PacketType.PUBACK, packetId, matched === 0 ? Reason.NoMatchingSubscribers : Reason.Success);
   } else if (qos === 2) {
     session.incomingQos2.add(packetId);
-    conn.sendBytes(generate.ack(PacketType.PUBREC, version, packetId, matched === 0 ? Reason.NoMatchingSubscribers : 0));
+    conn.sendAck(PacketType.PUBREC, packetId, matched === 0 ? Reason.NoMatchingSubscribers : Reason.Success);
   }
 }
 
@@ -133,8 +132,7 @@ function refuse(conn: Connection, qos: number, packetId: number, reason: Reason,
   if (qos === 0) return;
   if (conn.version === 5) {
     const type = qos === 1 ? PacketType.PUBACK : PacketType.PUBREC;
-    const props = conn.problemInformation ? { reasonString: message } : undefined;
-    conn.sendBytes(generate.ack(type, 5, packetId, reason, props));
+    conn.sendAck(type, packetId, reason, conn.problemInformation ? { reasonString: message } : undefined);
   } else {
     conn.disconnect(reason);
   }
