@@ -6,10 +6,13 @@ import type { QoS } from './codec/packets.js';
 import { parseControl, UnsupportedVersion } from './codec/parse.js';
 import type { Properties } from './codec/properties.js';
 import { publishHeaderSize, writePublishHeader } from './codec/publish.js';
+import { encodeDeliveryProperties } from './codec/delivery-properties.js';
 import { varintSize, writeVarint } from './codec/writer.js';
 import { malformed, ProtocolError, protocolError } from './errors.js';
+import type { AuthConversation, AuthMethod } from './auth/method.js';
 import { handleAck } from './handlers/acks.js';
-import { handleConnect, refuseUnsupportedVersion } from './handlers/connect.js';
+import { handleAuth } from './handlers/auth.js';
+import { handleConnect, type PendingConnect, refuseUnsupportedVersion } from './handlers/connect.js';
 import { handleDisconnect } from './handlers/disconnect.js';
 import { handlePingreq } from './handlers/pingreq.js';
 import { handlePublish } from './handlers/publish.js';
@@ -23,6 +26,8 @@ import type { Transport } from './transport.js';
 export const enum ConnState {
   /** Waiting for CONNECT. */
   New,
+  /** CONNECT received, authentication under way, CONNACK not yet sent. */
+  Connecting,
   /** CONNACK sent. */
   Connected,
   /** Closing or closed: nothing more is read or routed. */
@@ -56,9 +61,18 @@ export class Connection {
   problemInformation = true;
   /** Incoming topic aliases (5.0) → topic bytes. */
   readonly topicAliases = new Map<number, Uint8Array>();
-  /** Incoming QoS 1/2 PUBLISHes not yet acknowledged (for the server's Receive Maximum). */
-  incomingUnacked = 0;
+  /** Topic aliases this connection told its client: topic → alias. */
+  private readonly outgoingAliases = new Map<string, number>();
+  /** Incoming QoS 1 PUBLISHes whose PUBACK waits (for durability): they count against Receive Maximum. */
+  pendingAcks = 0;
   keepAlive = 0;
+  /** Who the client authenticated as (user name, or the enhanced authentication identity). */
+  username: string | undefined;
+  pendingConnect: PendingConnect | null = null;
+  /** Enhanced authentication (5.0) state, kept after CONNACK for re-authentication. */
+  auth: { method: AuthMethod; conversation: AuthConversation; busy: boolean; reauthenticating: boolean } | null = null;
+  /** Packets that arrived while Connecting (no enhanced authentication): served after CONNACK. */
+  private deferred: [number, Uint8Array][] = [];
   private lastSeen = performance.now();
   private keepAliveTimer: ReturnType<typeof setTimeout> | null = null;
   private scheduled = false;
@@ -123,6 +137,16 @@ export class Connection {
       return this.open;
     }
     if (this.state === ConnState.Closed) return false;
+    if (this.state === ConnState.Connecting) {
+      if (this.auth === null) {
+        this.deferred.push([header, buf.slice(start, end)]);
+        return true;
+      }
+      // During enhanced authentication only AUTH and DISCONNECT may come [MQTT-3.1.2-30].
+      if (type !== PacketType.AUTH && type !== PacketType.DISCONNECT) {
+        throw protocolError('only AUTH or DISCONNECT may follow CONNECT until CONNACK during enhanced authentication [MQTT-3.1.2-30]');
+      }
+    }
     if (type === PacketType.PUBLISH) {
       handlePublish(this, header, buf, start, end);
     } else if (type >= PacketType.PUBACK && type <= PacketType.PUBCOMP && end - start === 2 && (header & 0x0f) === (type === PacketType.PUBREL ? 2 : 0)) {
@@ -154,11 +178,25 @@ export class Connection {
           handleDisconnect(this, packet);
           break;
         case PacketType.AUTH:
-          throw protocolError('AUTH without an authentication method in CONNECT [MQTT-4.12.0-1]');
+          handleAuth(this, packet);
+          break;
       }
     }
     return this.open;
   };
+
+  /** Serves the packets held back while authentication ran, in order. */
+  replayDeferred(): void {
+    const deferred = this.deferred;
+    this.deferred = [];
+    try {
+      for (const [header, body] of deferred) {
+        if (!this.onPacket(header, body, 0, body.length)) return;
+      }
+    } catch (error) {
+      this.fail(error);
+    }
+  }
 
   /** Not closing; a getter so TypeScript does not narrow `state` across handler calls that change it. */
   get open(): boolean {
@@ -174,7 +212,7 @@ export class Connection {
     if (!(error instanceof ProtocolError)) this.broker.log('error', 'internal error', { stack: (error as Error)?.stack });
     if (this.version === 5) {
       const props: Properties = { reasonString: message };
-      this.sendBytes(this.state === ConnState.New ? generate.connack(5, false, reason, props) : generate.disconnect(reason, props));
+      this.sendBytes(this.state === ConnState.Connected ? generate.disconnect(reason, props) : generate.connack(5, false, reason, props));
     }
     this.close(CloseKind.Abnormal);
   }
@@ -263,11 +301,19 @@ export class Connection {
   }
 
   /**
-   * Queues a PUBLISH of a stored message. `props` are this delivery's encoded 5.0 properties.
-   * Returns false if the packet exceeds the client's Maximum Packet Size and was discarded [MQTT-3.1.2-25].
+   * Queues a PUBLISH of a stored message. Returns false if the packet exceeds the client's Maximum
+   * Packet Size and was discarded [MQTT-3.1.2-25].
    */
-  sendPublish(message: Message, qos: QoS, packetId: number, retain: boolean, dup: boolean, props: Uint8Array | null): boolean {
-    const stored = message.length;
+  sendPublish(message: Message, qos: QoS, packetId: number, retain: boolean, dup: boolean, subscriptionIds: number[] | null): boolean {
+    let props: Uint8Array | null = null;
+    let alias = 0;
+    let aliasKnown = false;
+    if (this.version === 5) {
+      if (this.clientTopicAliasMaximum > 0) [alias, aliasKnown] = this.topicAliasFor(message.topic());
+      props = encodeDeliveryProperties(message, subscriptionIds, alias, message.expiresAt === 0 ? 0 : performance.now());
+    }
+    // A topic the client already knows by its alias goes as an empty topic name [MQTT-3.3.2-12].
+    const stored = aliasKnown ? message.length - message.topicLength : message.length;
     const topicEnd = 2 + message.topicLength;
     let middle = qos > 0 ? 2 : 0;
     if (this.version === 5) {
@@ -277,9 +323,19 @@ export class Connection {
     const remaining = stored + middle;
     const headerSize = publishHeaderSize(remaining);
     if (headerSize + remaining > this.clientMaxPacketSize) return false;
+    if (alias !== 0 && !aliasKnown) this.outgoingAliases.set(message.topic(), alias);
     const outbox = this.outbox;
     const src = message.ptr();
-    if (stored <= COPY_LIMIT) {
+    if (aliasKnown) {
+      let at = outbox.reserve(headerSize + 2 + middle);
+      const buf = outbox.target;
+      at += writePublishHeader(buf, at, qos, dup, retain, remaining);
+      buf[at++] = 0;
+      buf[at++] = 0;
+      this.writeMiddle(buf, at, qos, packetId, props);
+      if (stored - 2 <= COPY_LIMIT) outbox.copy(src + topicEnd, stored - 2);
+      else outbox.reference(message.handle, src + topicEnd, stored - 2);
+    } else if (stored <= COPY_LIMIT) {
       // Small: the whole packet is built in the batch block, topic and payload copied in wasm memory.
       let at = outbox.reserve(headerSize + remaining);
       const buf = outbox.target;
@@ -302,6 +358,17 @@ export class Connection {
     this.broker.metrics.packetsSent++;
     this.schedule();
     return true;
+  }
+
+  /**
+   * The alias to send `topic` with: [alias, whether the client already knows it]. New topics take
+   * the next free alias until the client's Topic Alias Maximum is used up; then they go without.
+   */
+  private topicAliasFor(topic: string): [number, boolean] {
+    const known = this.outgoingAliases.get(topic);
+    if (known !== undefined) return [known, true];
+    const next = this.outgoingAliases.size + 1;
+    return next <= this.clientTopicAliasMaximum ? [next, false] : [0, false];
   }
 
   /** Packet identifier and (5.0) properties between topic and payload; returns the end offset. */

@@ -1,5 +1,4 @@
 import { PacketType } from './codec/constants.js';
-import { encodeDeliveryProperties } from './codec/delivery-properties.js';
 import type { QoS } from './codec/packets.js';
 import type { Broker } from './broker.js';
 import type { Message } from './message.js';
@@ -85,9 +84,7 @@ function sendNow(
   dup: boolean,
 ): boolean {
   const conn = session.connection!;
-  const props =
-    conn.version === 5 ? encodeDeliveryProperties(message, subscriptionIds, message.expiresAt === 0 ? 0 : performance.now()) : null;
-  const sent = conn.sendPublish(message, qos, packetId, retain, dup, props);
+  const sent = conn.sendPublish(message, qos, packetId, retain, dup, subscriptionIds);
   if (!sent) {
     broker.metrics.oversizeDropped++;
     broker.log('info', 'message larger than the client maximum packet size was discarded', { client: session.clientId });

@@ -1,4 +1,18 @@
+import type { AuthMethod } from './auth/method.js';
+import type { Reason } from './codec/constants.js';
 import type { QoS } from './codec/packets.js';
+
+/** What a CONNECT presents for authentication (without enhanced authentication). */
+export interface AuthRequest {
+  clientId: string;
+  username: string | undefined;
+  password: Uint8Array | undefined;
+  remoteAddress: string;
+  version: 3 | 4 | 5;
+}
+
+/** true = accept, false = refuse (bad user name or password), or a refusal with a 5.0 reason code. */
+export type AuthDecision = boolean | { reason: Reason; message?: string };
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type Logger = (level: LogLevel, message: string, fields?: Record<string, unknown>) => void;
@@ -26,6 +40,24 @@ export interface BrokerOptions {
   topicAliasMaximum: number;
   maxQoS: QoS;
   retainAvailable: boolean;
+  /** Features a 5.0 client is told are unavailable when false (and refused if used). */
+  wildcardSubscriptions: boolean;
+  subscriptionIdentifiers: boolean;
+  sharedSubscriptions: boolean;
+  /**
+   * Response Information returned to a 5.0 client that asks for it (§4.10): the prefix of the
+   * response topics it may use, `{clientId}` replaced. Empty = never returned.
+   */
+  responseInformation: string;
+  /**
+   * Server redirection (§4.11): every CONNECT is answered with 0x9C Use another server (or 0x9D Server
+   * moved when `permanent`) and this Server Reference, and closed.
+   */
+  redirect: { serverReference: string; permanent: boolean } | null;
+  /** Enhanced authentication methods (5.0 AUTH), chosen by the client's Authentication Method. */
+  authMethods: AuthMethod[];
+  /** Checks CONNECT credentials; undefined accepts everyone. */
+  authenticate: ((request: AuthRequest) => AuthDecision | Promise<AuthDecision>) | undefined;
   logger: Logger;
 }
 
@@ -42,5 +74,12 @@ export const DEFAULT_OPTIONS: BrokerOptions = {
   topicAliasMaximum: 64,
   maxQoS: 2,
   retainAvailable: true,
+  wildcardSubscriptions: true,
+  subscriptionIdentifiers: true,
+  sharedSubscriptions: true,
+  responseInformation: 'response/{clientId}/',
+  redirect: null,
+  authMethods: [],
+  authenticate: undefined,
   logger: () => undefined,
 };

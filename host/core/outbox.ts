@@ -51,6 +51,11 @@ export class Outbox {
     return at;
   }
 
+  /** Appends `length` bytes of wasm memory at `ptr`. */
+  copy(ptr: number, length: number): void {
+    this.copyAt(this.reserve(length), ptr, length);
+  }
+
   /** Copies `length` bytes of wasm memory at `ptr` to offset `at` of reserved space. */
   copyAt(at: number, ptr: number, length: number): void {
     if (this.block === -1) this.fallbackBuf!.set(this.core.bytes().subarray(ptr, ptr + length), at);

@@ -5,14 +5,20 @@ import { varintSize, writeVarint } from './writer.js';
 /**
  * The 5.0 properties of one outgoing PUBLISH: the Message Expiry Interval left [MQTT-3.3.2-6], the
  * forwarded properties unchanged and in order [MQTT-3.3.2-17], [MQTT-3.3.2-18], and each matching
- * Subscription Identifier [MQTT-3.3.4-3]. Null when there are none.
+ * Subscription Identifier [MQTT-3.3.4-3], and the Topic Alias (0 = none). Null when there are none.
  */
-export function encodeDeliveryProperties(message: Message, subscriptionIds: number[] | null, now: number): Uint8Array | null {
+export function encodeDeliveryProperties(
+  message: Message,
+  subscriptionIds: number[] | null,
+  topicAlias: number,
+  now: number,
+): Uint8Array | null {
   const expiry = message.remainingExpiry(now);
   const forward = message.forward;
   let size = expiry === undefined ? 0 : 5;
   if (forward) size += forward.length;
   if (subscriptionIds) for (const id of subscriptionIds) size += 1 + varintSize(id);
+  if (topicAlias !== 0) size += 3;
   if (size === 0) return null;
   const out = new Uint8Array(size);
   let pos = 0;
@@ -32,6 +38,11 @@ export function encodeDeliveryProperties(message: Message, subscriptionIds: numb
       out[pos++] = Prop.SubscriptionIdentifier;
       pos = writeVarint(out, pos, id);
     }
+  }
+  if (topicAlias !== 0) {
+    out[pos++] = Prop.TopicAlias;
+    out[pos++] = topicAlias >> 8;
+    out[pos++] = topicAlias & 0xff;
   }
   return out;
 }

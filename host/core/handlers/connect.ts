@@ -7,7 +7,9 @@ import { CloseKind, type Connection, ConnState } from '../connection.js';
 import { drainQueue, resendInflight } from '../delivery.js';
 import { ProtocolError } from '../errors.js';
 import { NEVER_EXPIRES, type Session } from '../session.js';
+import type { AuthDecision } from '../options.js';
 import { publishWill } from '../will.js';
+import { startAuthentication } from './auth.js';
 
 /** 5.0 reason codes and their 3.1.1 CONNACK return codes (§3.2.2.3 of each). */
 const V311_CODE: Partial<Record<Reason, ConnackCode311>> = {
@@ -21,7 +23,18 @@ const V311_CODE: Partial<Record<Reason, ConnackCode311>> = {
 
 let assignedCounter = 0;
 
-/** CONNECT (§3.1): validates, sets up or resumes the session, answers CONNACK. */
+/** A CONNECT that passed validation and waits for authentication to finish. */
+export interface PendingConnect {
+  packet: ConnectPacket;
+  clientId: string;
+  assigned: boolean;
+}
+
+/**
+ * CONNECT (§3.1): validates, authenticates (a hook, or 5.0 enhanced authentication), then sets up or
+ * resumes the session and answers CONNACK. Authentication may be asynchronous: meanwhile the
+ * connection is Connecting and packets that follow CONNECT are held back (§3.1.4).
+ */
 export function handleConnect(conn: Connection, packet: ConnectPacket): void {
   const broker = conn.broker;
   conn.version = packet.version;
@@ -45,7 +58,63 @@ export function handleConnect(conn: Connection, packet: ConnectPacket): void {
     conn.clientTopicAliasMaximum = props.topicAliasMaximum ?? 0;
     conn.problemInformation = props.requestProblemInformation !== 0;
   }
+  const redirect = broker.options.redirect;
+  if (redirect && packet.version === 5) {
+    const reason = redirect.permanent ? Reason.ServerMoved : Reason.UseAnotherServer;
+    conn.sendBytes(generate.connack(5, false, reason, { serverReference: redirect.serverReference }));
+    conn.close(CloseKind.Abnormal);
+    return;
+  }
+  if (redirect) {
+    refuse(conn, Reason.ServerUnavailable, `server moved to ${redirect.serverReference}`);
+    return;
+  }
+  conn.state = ConnState.Connecting;
+  const pending: PendingConnect = { packet, clientId, assigned };
+  conn.pendingConnect = pending;
+  if (props.authenticationMethod !== undefined) {
+    startAuthentication(conn, props.authenticationMethod, props.authenticationData);
+    return;
+  }
+  const hook = broker.options.authenticate;
+  if (!hook) {
+    completeConnect(conn);
+    return;
+  }
+  const decision = hook({
+    clientId,
+    username: packet.username,
+    password: packet.password,
+    remoteAddress: conn.remoteAddress,
+    version: packet.version,
+  });
+  if (decision instanceof Promise) {
+    decision.then(
+      (d) => authenticated(conn, d),
+      (error: unknown) => conn.fail(error),
+    );
+  } else {
+    authenticated(conn, decision);
+  }
+}
 
+function authenticated(conn: Connection, decision: AuthDecision): void {
+  if (!conn.open) return;
+  if (decision === true) {
+    conn.username = conn.pendingConnect!.packet.username;
+    completeConnect(conn);
+    return;
+  }
+  const { reason, message } = decision === false ? { reason: Reason.BadUserNameOrPassword, message: 'bad user name or password' } : decision;
+  refuse(conn, reason, message ?? 'not authorized');
+}
+
+/** Authentication succeeded: open the session, answer CONNACK, then serve what the client sent meanwhile. */
+export function completeConnect(conn: Connection, authProps?: Properties): void {
+  const broker = conn.broker;
+  const { packet, clientId, assigned } = conn.pendingConnect!;
+  conn.pendingConnect = null;
+  const props = packet.props;
   const requestedExpiry = packet.version === 5 ? (props.sessionExpiryInterval ?? 0) : packet.cleanStart ? 0 : NEVER_EXPIRES;
   const expiry = Math.min(requestedExpiry, broker.options.maxSessionExpiry);
   const [session, sessionPresent] = openSession(broker, clientId, packet.cleanStart, packet.version === 5);
@@ -63,15 +132,22 @@ export function handleConnect(conn: Connection, packet: ConnectPacket): void {
   }
 
   if (packet.version === 5) {
-    const ack: Properties = {};
+    const options = broker.options;
+    const ack: Properties = { ...authProps };
     if (assigned) ack.assignedClientIdentifier = clientId;
     if (expiry !== requestedExpiry) ack.sessionExpiryInterval = expiry;
     if (serverKeepAlive !== undefined) ack.serverKeepAlive = serverKeepAlive;
-    if (broker.options.receiveMaximum < 65535) ack.receiveMaximum = broker.options.receiveMaximum;
-    ack.maximumPacketSize = broker.options.maxPacketSize;
-    if (broker.options.topicAliasMaximum > 0) ack.topicAliasMaximum = broker.options.topicAliasMaximum;
-    if (broker.options.maxQoS < 2) ack.maximumQoS = broker.options.maxQoS;
-    if (!broker.options.retainAvailable) ack.retainAvailable = 0;
+    if (options.receiveMaximum < 65535) ack.receiveMaximum = options.receiveMaximum;
+    ack.maximumPacketSize = options.maxPacketSize;
+    if (options.topicAliasMaximum > 0) ack.topicAliasMaximum = options.topicAliasMaximum;
+    if (options.maxQoS < 2) ack.maximumQoS = options.maxQoS;
+    if (!options.retainAvailable) ack.retainAvailable = 0;
+    if (!options.wildcardSubscriptions) ack.wildcardSubscriptionAvailable = 0;
+    if (!options.subscriptionIdentifiers) ack.subscriptionIdentifiersAvailable = 0;
+    if (!options.sharedSubscriptions) ack.sharedSubscriptionAvailable = 0;
+    if (props.requestResponseInformation === 1 && options.responseInformation) {
+      ack.responseInformation = options.responseInformation.replaceAll('{clientId}', clientId);
+    }
     conn.sendBytes(generate.connack(5, sessionPresent, Reason.Success, ack));
   } else {
     // 3.1 has no Session Present flag: the byte is reserved there.
@@ -83,6 +159,7 @@ export function handleConnect(conn: Connection, packet: ConnectPacket): void {
   broker.persistence.saveSession(session);
   resendInflight(broker, session);
   drainQueue(broker, session);
+  conn.replayDeferred();
 }
 
 /**
@@ -124,10 +201,11 @@ function checkWill(conn: Connection, packet: ConnectPacket): void {
 }
 
 /** Answers CONNACK with a refusal (the version's own code) and closes [MQTT-3.2.2-5]. */
-export function refuse(conn: Connection, reason: Reason, message: string): void {
+export function refuse(conn: Connection, reason: Reason, message: string, props: Properties = {}): void {
   conn.broker.log('info', 'connection refused', { address: conn.remoteAddress, reason, message });
+  conn.pendingConnect = null;
   if (conn.version === 5) {
-    conn.sendBytes(generate.connack(5, false, reason, { reasonString: message }));
+    conn.sendBytes(generate.connack(5, false, reason, { ...props, reasonString: message }));
   } else {
     conn.sendBytes(generate.connack(conn.version || 4, false, V311_CODE[reason] ?? ConnackCode311.ServerUnavailable));
   }

@@ -5,14 +5,14 @@ import { protocolError } from '../errors.js';
 
 /**
  * DISCONNECT from the client (§3.14): the will is discarded only on reason 0x00 (0x04 and errors keep it)
- * [MQTT-3.14.4-3]; a 5.0 client may change its session expiry, but not from 0 [MQTT-3.14.2-2].
+ * [MQTT-3.14.4-3]; a 5.0 client may change its session expiry, but not from 0 (§3.14.2.2.2).
  */
 export function handleDisconnect(conn: Connection, packet: DisconnectPacket): void {
   const session = conn.session!;
   const expiry = packet.props.sessionExpiryInterval;
   if (expiry !== undefined) {
     if (session.expiryInterval === 0 && expiry !== 0) {
-      throw protocolError('session expiry set on DISCONNECT after CONNECT set 0 [MQTT-3.14.2-2]');
+      throw protocolError('session expiry set on DISCONNECT after CONNECT set 0 (§3.14.2.2.2)');
     }
     session.expiryInterval = Math.min(expiry, conn.broker.options.maxSessionExpiry);
   }

@@ -32,7 +32,8 @@ export function handlePublish(conn: Connection, header: number, buf: Uint8Array,
     conn.sendAck(PacketType.PUBREC, packetId, Reason.Success);
     return;
   }
-  if (qos > 0 && conn.incomingUnacked >= broker.options.receiveMaximum) {
+  // QoS 2 flows count until PUBCOMP is sent, QoS 1 until PUBACK (§4.9).
+  if (qos > 0 && session.incomingQos2.size + conn.pendingAcks >= broker.options.receiveMaximum) {
     throw new ProtocolError(Reason.ReceiveMaximumExceeded, 'more unacknowledged QoS 1/2 PUBLISHes than Receive Maximum [MQTT-3.3.4-9]');
   }
 

@@ -3,9 +3,15 @@ import * as generate from '../codec/generate.js';
 import type { QoS, SubscribePacket } from '../codec/packets.js';
 import type { Connection } from '../connection.js';
 import { deliver } from '../delivery.js';
-import { protocolError } from '../errors.js';
+import { ProtocolError, protocolError } from '../errors.js';
 import type { Message } from '../message.js';
 import { parseFilter } from './subscriptions.js';
+
+const REFUSALS: Record<number, string> = {
+  [Reason.TopicFilterInvalid]: 'not a valid topic filter',
+  [Reason.SharedSubscriptionsNotSupported]: 'shared subscriptions are not supported here',
+  [Reason.WildcardSubscriptionsNotSupported]: 'wildcard subscriptions are not supported here',
+};
 
 /**
  * SUBSCRIBE (§3.8): each filter is validated, granted at most the broker's maximum QoS, added to the
@@ -17,22 +23,35 @@ export function handleSubscribe(conn: Connection, packet: SubscribePacket): void
   const session = conn.session!;
   const v5 = conn.version === 5;
   const subscriptionId = packet.props.subscriptionIdentifiers?.[0] ?? 0;
+  const options = broker.options;
+  if (subscriptionId !== 0 && !options.subscriptionIdentifiers) {
+    throw new ProtocolError(Reason.SubscriptionIdentifiersNotSupported, 'subscription identifiers are not supported here (0xA1)');
+  }
   const codes: number[] = [];
+  const problems: string[] = [];
   const retained: [Message[], QoS][] = [];
   const now = performance.now();
   for (const sub of packet.subscriptions) {
     const parsed = parseFilter(broker, sub.filter);
-    if (!parsed) {
-      codes.push(v5 ? Reason.TopicFilterInvalid : 0x80);
+    const refusal = !parsed
+      ? Reason.TopicFilterInvalid
+      : parsed.group !== undefined && !options.sharedSubscriptions
+        ? Reason.SharedSubscriptionsNotSupported
+        : !options.wildcardSubscriptions && /[+#]/.test(parsed.topicFilter)
+          ? Reason.WildcardSubscriptionsNotSupported
+          : 0;
+    if (!parsed || refusal !== 0) {
+      codes.push(v5 ? refusal : 0x80);
+      problems.push(`${JSON.stringify(sub.filter)}: ${REFUSALS[refusal]}`);
       continue;
     }
     if (parsed.group !== undefined && sub.noLocal) {
       throw protocolError('No Local on a shared subscription [MQTT-3.8.3-4]');
     }
-    const granted = Math.min(sub.qos, broker.options.maxQoS) as QoS;
+    const granted = Math.min(sub.qos, options.maxQoS) as QoS;
     const existed = session.subscriptions.has(sub.filter);
-    const options = granted | (sub.noLocal ? 4 : 0) | (sub.retainAsPublished ? 8 : 0) | (sub.retainHandling << 4);
-    broker.core.subscribe(session.id, parsed.bytes, options, subscriptionId, parsed.group ? broker.shareGroupId(parsed.group) : 0);
+    const word = granted | (sub.noLocal ? 4 : 0) | (sub.retainAsPublished ? 8 : 0) | (sub.retainHandling << 4);
+    broker.core.subscribe(session.id, parsed.bytes, word, subscriptionId, parsed.group ? broker.shareGroupId(parsed.group) : 0);
     session.subscriptions.set(sub.filter, { ...sub, qos: granted, topicFilter: parsed.topicFilter, group: parsed.group, subscriptionId });
     codes.push(granted);
     // Retained messages are not sent for shared subscriptions (§4.8.2).
@@ -41,7 +60,9 @@ export function handleSubscribe(conn: Connection, packet: SubscribePacket): void
     }
   }
   broker.persistence.saveSession(session);
-  conn.sendBytes(generate.suback(conn.version as 3 | 4 | 5, packet.packetId, codes));
+  // Reason strings only for a client that did not turn problem information off [MQTT-3.1.2-29].
+  const props = problems.length > 0 && conn.problemInformation ? { reasonString: problems.join('; ') } : undefined;
+  conn.sendBytes(generate.suback(conn.version as 3 | 4 | 5, packet.packetId, codes, props));
   const ids = v5 && subscriptionId !== 0 ? [subscriptionId] : null;
   for (const [messages, granted] of retained) {
     for (const message of messages) {
