@@ -10,6 +10,7 @@ import { encodeDeliveryProperties } from './codec/delivery-properties.js';
 import { varintSize, writeVarint } from './codec/writer.js';
 import { malformed, ProtocolError, protocolError } from './errors.js';
 import type { AuthConversation, AuthMethod } from './auth/method.js';
+import type { ClientInfo } from './options.js';
 import { handleAck } from './handlers/acks.js';
 import { handleAuth } from './handlers/auth.js';
 import { handleConnect, type PendingConnect, refuseUnsupportedVersion } from './handlers/connect.js';
@@ -71,8 +72,10 @@ export class Connection {
   pendingConnect: PendingConnect | null = null;
   /** Enhanced authentication (5.0) state, kept after CONNACK for re-authentication. */
   auth: { method: AuthMethod; conversation: AuthConversation; busy: boolean; reauthenticating: boolean } | null = null;
-  /** Packets that arrived while Connecting (no enhanced authentication): served after CONNACK. */
+  /** Packets that arrived while an asynchronous decision was pending (authentication, authorization), in order. */
   private deferred: [number, Uint8Array][] = [];
+  /** An asynchronous decision is pending: later packets wait in `deferred`. */
+  private holding = false;
   private lastSeen = performance.now();
   private keepAliveTimer: ReturnType<typeof setTimeout> | null = null;
   private scheduled = false;
@@ -137,11 +140,11 @@ export class Connection {
       return this.open;
     }
     if (this.state === ConnState.Closed) return false;
+    if (this.holding && !(this.auth !== null && this.state === ConnState.Connecting)) {
+      this.deferred.push([header, buf.slice(start, end)]);
+      return true;
+    }
     if (this.state === ConnState.Connecting) {
-      if (this.auth === null) {
-        this.deferred.push([header, buf.slice(start, end)]);
-        return true;
-      }
       // During enhanced authentication only AUTH and DISCONNECT may come [MQTT-3.1.2-30].
       if (type !== PacketType.AUTH && type !== PacketType.DISCONNECT) {
         throw protocolError('only AUTH or DISCONNECT may follow CONNECT until CONNACK during enhanced authentication [MQTT-3.1.2-30]');
@@ -185,17 +188,49 @@ export class Connection {
     return this.open;
   };
 
-  /** Serves the packets held back while authentication ran, in order. */
-  replayDeferred(): void {
-    const deferred = this.deferred;
-    this.deferred = [];
-    try {
-      for (const [header, body] of deferred) {
-        if (!this.onPacket(header, body, 0, body.length)) return;
+  /**
+   * Holds later packets back until `decision` settles, then runs `then` with its value and serves
+   * them in order; a rejection closes the connection. `abandon` runs instead of `then` if the
+   * connection is gone by then (to give back what `then` would have consumed).
+   */
+  holdFor<T>(decision: Promise<T>, then: (value: T) => void, abandon?: () => void): void {
+    this.holding = true;
+    decision.then(
+      (value) => {
+        if (!this.open) {
+          abandon?.();
+          return;
+        }
+        this.holding = false;
+        try {
+          then(value);
+        } catch (error) {
+          this.fail(error);
+          return;
+        }
+        this.replayDeferred();
+      },
+      (error: unknown) => {
+        abandon?.();
+        this.fail(error);
+      },
+    );
+  }
+
+  private replayDeferred(): void {
+    while (this.deferred.length > 0 && !this.holding && this.open) {
+      const [header, body] = this.deferred.shift()!;
+      try {
+        this.onPacket(header, body, 0, body.length);
+      } catch (error) {
+        this.fail(error);
       }
-    } catch (error) {
-      this.fail(error);
     }
+  }
+
+  /** Who this client is, for authorization hooks. */
+  info(): ClientInfo {
+    return { clientId: this.clientId, username: this.username, remoteAddress: this.remoteAddress };
   }
 
   /** Not closing; a getter so TypeScript does not narrow `state` across handler calls that change it. */

@@ -11,6 +11,13 @@ export interface AuthRequest {
   version: 3 | 4 | 5;
 }
 
+/** The client a hook is asked about. */
+export interface ClientInfo {
+  clientId: string;
+  username: string | undefined;
+  remoteAddress: string;
+}
+
 /** true = accept, false = refuse (bad user name or password), or a refusal with a 5.0 reason code. */
 export type AuthDecision = boolean | { reason: Reason; message?: string };
 
@@ -58,6 +65,13 @@ export interface BrokerOptions {
   authMethods: AuthMethod[];
   /** Checks CONNECT credentials; undefined accepts everyone. */
   authenticate: ((request: AuthRequest) => AuthDecision | Promise<AuthDecision>) | undefined;
+  /** May this client publish to `topic`? Denied: dropped (3.1.1) or refused with 0x87 (5.0). undefined allows all. */
+  authorizePublish: ((client: ClientInfo, topic: string, qos: QoS, retain: boolean) => boolean | Promise<boolean>) | undefined;
+  /**
+   * May this client subscribe to `filter` (as sent, `$share/…` included)? Denied: SUBACK 0x80 (3.1.1)
+   * or 0x87 (5.0). undefined allows all.
+   */
+  authorizeSubscribe: ((client: ClientInfo, filter: string, qos: QoS) => boolean | Promise<boolean>) | undefined;
   logger: Logger;
 }
 
@@ -81,5 +95,7 @@ export const DEFAULT_OPTIONS: BrokerOptions = {
   redirect: null,
   authMethods: [],
   authenticate: undefined,
+  authorizePublish: undefined,
+  authorizeSubscribe: undefined,
   logger: () => undefined,
 };

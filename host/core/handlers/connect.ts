@@ -88,18 +88,11 @@ export function handleConnect(conn: Connection, packet: ConnectPacket): void {
     remoteAddress: conn.remoteAddress,
     version: packet.version,
   });
-  if (decision instanceof Promise) {
-    decision.then(
-      (d) => authenticated(conn, d),
-      (error: unknown) => conn.fail(error),
-    );
-  } else {
-    authenticated(conn, decision);
-  }
+  if (decision instanceof Promise) conn.holdFor(decision, (d) => authenticated(conn, d));
+  else authenticated(conn, decision);
 }
 
 function authenticated(conn: Connection, decision: AuthDecision): void {
-  if (!conn.open) return;
   if (decision === true) {
     conn.username = conn.pendingConnect!.packet.username;
     completeConnect(conn);
@@ -159,7 +152,6 @@ export function completeConnect(conn: Connection, authProps?: Properties): void 
   broker.persistence.saveSession(session);
   resendInflight(broker, session);
   drainQueue(broker, session);
-  conn.replayDeferred();
 }
 
 /**

@@ -105,14 +105,45 @@ export function handlePublish(conn: Connection, header: number, buf: Uint8Array,
     expiry === undefined ? 0 : performance.now() + expiry * 1000,
   );
   broker.metrics.messagesReceived++;
-  const matched = broker.publish(message, session);
+  const authorize = broker.options.authorizePublish;
+  if (!authorize) {
+    route(conn, message, packetId);
+    return;
+  }
+  const decision = authorize(conn.info(), message.topic(), qos, frame.retain);
+  if (decision === true) route(conn, message, packetId);
+  else if (decision === false) deny(conn, message, packetId);
+  else conn.holdFor(decision, (ok) => (ok ? route(conn, message, packetId) : deny(conn, message, packetId)), () => message.release());
+}
+
+/** Routes an accepted message and acknowledges it (QoS 2: remembered until PUBREL). */
+function route(conn: Connection, message: Message, packetId: number): void {
+  const matched = conn.broker.publish(message, conn.session);
+  const qos = message.qos;
   message.release();
   if (qos === 1) {
     conn.sendAck(PacketType.PUBACK, packetId, matched === 0 ? Reason.NoMatchingSubscribers : Reason.Success);
   } else if (qos === 2) {
-    session.incomingQos2.add(packetId);
+    conn.session!.incomingQos2.add(packetId);
     conn.sendAck(PacketType.PUBREC, packetId, matched === 0 ? Reason.NoMatchingSubscribers : Reason.Success);
   }
+}
+
+/**
+ * A publish the authorization hook refused: 5.0 says so with 0x87; 3.1.1 has no way to, so the
+ * message is acknowledged as usual and dropped (what Mosquitto does).
+ */
+function deny(conn: Connection, message: Message, packetId: number): void {
+  const qos = message.qos;
+  conn.broker.log('info', 'publish not authorized', { client: conn.clientId, topic: message.topic() });
+  message.release();
+  if (qos === 0) return;
+  if (conn.version === 5) {
+    refuse(conn, qos, packetId, Reason.NotAuthorized, 'not authorized to publish to this topic');
+    return;
+  }
+  if (qos === 2) conn.session!.incomingQos2.add(packetId);
+  conn.sendAck(qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, packetId, Reason.Success);
 }
 
 function isUtf8(bytes: Uint8Array): boolean {

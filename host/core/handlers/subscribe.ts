@@ -11,6 +11,7 @@ const REFUSALS: Record<number, string> = {
   [Reason.TopicFilterInvalid]: 'not a valid topic filter',
   [Reason.SharedSubscriptionsNotSupported]: 'shared subscriptions are not supported here',
   [Reason.WildcardSubscriptionsNotSupported]: 'wildcard subscriptions are not supported here',
+  [Reason.NotAuthorized]: 'not authorized',
 };
 
 /**
@@ -19,19 +20,38 @@ const REFUSALS: Record<number, string> = {
  * retained messages are sent as the subscription's Retain Handling says [MQTT-3.3.1-9..11].
  */
 export function handleSubscribe(conn: Connection, packet: SubscribePacket): void {
+  const options = conn.broker.options;
+  if (packet.props.subscriptionIdentifiers && !options.subscriptionIdentifiers) {
+    throw new ProtocolError(Reason.SubscriptionIdentifiersNotSupported, 'subscription identifiers are not supported here (0xA1)');
+  }
+  for (const sub of packet.subscriptions) {
+    if (sub.noLocal && sub.filter.startsWith('$share/')) throw protocolError('No Local on a shared subscription [MQTT-3.8.3-4]');
+  }
+  const authorize = options.authorizeSubscribe;
+  if (!authorize) {
+    subscribe(conn, packet, null);
+    return;
+  }
+  const info = conn.info();
+  const decisions = packet.subscriptions.map((sub) => authorize(info, sub.filter, sub.qos));
+  if (decisions.some((d) => d instanceof Promise)) {
+    conn.holdFor(Promise.all(decisions), (allowed) => subscribe(conn, packet, allowed));
+  } else {
+    subscribe(conn, packet, decisions as boolean[]);
+  }
+}
+
+function subscribe(conn: Connection, packet: SubscribePacket, allowed: boolean[] | null): void {
   const broker = conn.broker;
   const session = conn.session!;
   const v5 = conn.version === 5;
   const subscriptionId = packet.props.subscriptionIdentifiers?.[0] ?? 0;
   const options = broker.options;
-  if (subscriptionId !== 0 && !options.subscriptionIdentifiers) {
-    throw new ProtocolError(Reason.SubscriptionIdentifiersNotSupported, 'subscription identifiers are not supported here (0xA1)');
-  }
   const codes: number[] = [];
   const problems: string[] = [];
   const retained: [Message[], QoS][] = [];
   const now = performance.now();
-  for (const sub of packet.subscriptions) {
+  packet.subscriptions.forEach((sub, i) => {
     const parsed = parseFilter(broker, sub.filter);
     const refusal = !parsed
       ? Reason.TopicFilterInvalid
@@ -39,14 +59,13 @@ export function handleSubscribe(conn: Connection, packet: SubscribePacket): void
         ? Reason.SharedSubscriptionsNotSupported
         : !options.wildcardSubscriptions && /[+#]/.test(parsed.topicFilter)
           ? Reason.WildcardSubscriptionsNotSupported
-          : 0;
+          : allowed !== null && !allowed[i]
+            ? Reason.NotAuthorized
+            : 0;
     if (!parsed || refusal !== 0) {
       codes.push(v5 ? refusal : 0x80);
       problems.push(`${JSON.stringify(sub.filter)}: ${REFUSALS[refusal]}`);
-      continue;
-    }
-    if (parsed.group !== undefined && sub.noLocal) {
-      throw protocolError('No Local on a shared subscription [MQTT-3.8.3-4]');
+      return;
     }
     const granted = Math.min(sub.qos, options.maxQoS) as QoS;
     const existed = session.subscriptions.has(sub.filter);
@@ -58,7 +77,7 @@ export function handleSubscribe(conn: Connection, packet: SubscribePacket): void
     if (parsed.group === undefined && (sub.retainHandling === 0 || (sub.retainHandling === 1 && !existed))) {
       retained.push([broker.retained.match(parsed.bytes, now), granted]);
     }
-  }
+  });
   broker.persistence.saveSession(session);
   // Reason strings only for a client that did not turn problem information off [MQTT-3.1.2-29].
   const props = problems.length > 0 && conn.problemInformation ? { reasonString: problems.join('; ') } : undefined;

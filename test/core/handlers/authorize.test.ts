@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import type { IPubackPacket, ISubackPacket } from 'mqtt-packet';
+import { collect, delay, expectSilence, startBroker, type TestBroker } from '../../helpers/broker.js';
+
+describe('authorization hooks', () => {
+  let b: TestBroker;
+  afterEach(() => b.close());
+
+  for (const mode of ['sync', 'async'] as const) {
+    const answer = <T>(v: T): T | Promise<T> => (mode === 'sync' ? v : delay(5).then(() => v));
+
+    it(`refuses a denied subscription with SUBACK 0x80 (3.1.1) / 0x87 (5.0), granting the others (${mode})`, async () => {
+      b = await startBroker({ authorizeSubscribe: (_c, filter) => answer(!filter.startsWith('secret')) });
+      for (const protocolVersion of [4, 5] as const) {
+        const raw = await b.raw();
+        await raw.handshake({ protocolVersion });
+        raw.sendPacket({ cmd: 'subscribe', messageId: 2, subscriptions: [{ topic: 'open/#', qos: 1 }, { topic: 'secret/#', qos: 1 }] }, protocolVersion);
+        assert.deepEqual(((await raw.next('suback')) as ISubackPacket).granted, [1, protocolVersion === 5 ? 0x87 : 0x80]);
+        raw.destroy();
+      }
+    });
+
+    it(`drops a denied publish: 3.1.1 acknowledges normally, 5.0 answers PUBACK 0x87; nothing is delivered (${mode})`, async () => {
+      b = await startBroker({ authorizePublish: (c, topic) => answer(!(topic.startsWith('ro/') && c.clientId !== 'writer')) });
+      const sub = await b.client();
+      await sub.subscribeAsync('ro/#');
+      for (const protocolVersion of [4, 5] as const) {
+        const raw = await b.raw();
+        await raw.handshake({ protocolVersion });
+        raw.sendPacket({ cmd: 'publish', topic: 'ro/x', payload: Buffer.from('no'), qos: 1, messageId: 9, dup: false, retain: false }, protocolVersion);
+        const ack = (await raw.next('puback')) as IPubackPacket;
+        assert.equal(ack.messageId, 9);
+        assert.equal(ack.reasonCode ?? 0, protocolVersion === 5 ? 0x87 : 0);
+        raw.destroy();
+      }
+      await expectSilence(sub);
+      const writer = await b.client({ clientId: 'writer' });
+      const got = collect(sub, 1);
+      await writer.publishAsync('ro/x', 'yes', { qos: 1 });
+      assert.equal((await got)[0]!.payload.toString(), 'yes');
+    });
+  }
+
+  it('keeps the order of a publisher’s messages while each waits for an asynchronous decision', async () => {
+    let n = 0;
+    b = await startBroker({ authorizePublish: () => delay(++n % 3 === 0 ? 20 : 1).then(() => true) });
+    const sub = await b.client();
+    await sub.subscribeAsync('ord/#', { qos: 1 });
+    const pub = await b.client();
+    for (let i = 0; i < 30; i++) pub.publish(`ord/${i}`, String(i), { qos: (i % 2) as 0 | 1 });
+    const got = await collect(sub, 30);
+    assert.deepEqual(got.map((m) => Number(m.payload.toString())), [...Array(30).keys()]);
+  });
+});
