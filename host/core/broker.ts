@@ -1,7 +1,7 @@
 import { Reason } from './codec/constants.js';
 import type { QoS, WillMessage } from './codec/packets.js';
 import { CloseKind, Connection, ConnState } from './connection.js';
-import { deliver, discardDeliveries } from './delivery.js';
+import { deliver, discardDeliveries, Handoff, releaseDeliveries } from './delivery.js';
 import { Message } from './message.js';
 import { Metrics } from './metrics.js';
 import { DEFAULT_OPTIONS, type BrokerOptions, type LogLevel } from './options.js';
@@ -9,13 +9,21 @@ import { Persistence } from './persistence.js';
 import { parseFilter } from './handlers/subscriptions.js';
 import { RetainedMessages } from './retained.js';
 import { afterIo } from './schedule.js';
-import { NEVER_EXPIRES, Session } from './session.js';
-import { MemoryStore, type Store, type StoredSession } from './store.js';
+import { Delivery, NEVER_EXPIRES, Session } from './session.js';
+import { MemoryStore, type Store, type StoredDelivery, type StoredMessage, type StoredSession } from './store.js';
 import type { Transport } from './transport.js';
 import type { Core } from './wasm.js';
 import { cancelWillTimer, publishWill, scheduleWill } from './will.js';
 
 const utf8 = new TextEncoder();
+
+/** What routing a message achieved, for the publisher's acknowledgement. */
+export const enum PublishOutcome {
+  NoSubscribers,
+  Delivered,
+  /** At least one subscriber's queue was full (5.0 publishers hear 0x97 Quota exceeded). */
+  QuotaExceeded,
+}
 
 /**
  * The broker: owns the wasm core, the sessions and the retained messages, routes every
@@ -72,9 +80,61 @@ export class Broker {
         this.retained.apply(message);
         message.release();
       }
-      for (const stored of state.sessions) this.restoreSession(stored, now);
+      const deliveries = new Map<string, StoredDelivery[]>();
+      for (const d of state.deliveries) (deliveries.get(d.clientId) ?? deliveries.set(d.clientId, []).get(d.clientId)!).push(d);
+      const messages = new Map<string, Message>();
+      for (const stored of state.sessions) {
+        const session = this.restoreSession(stored, now);
+        if (!session) continue;
+        this.restoreDeliveries(session, deliveries.get(stored.clientId) ?? [], state.messages, messages);
+        for (const packetId of state.incomingQos2.get(stored.clientId) ?? []) session.incomingQos2.add(packetId);
+        deliveries.delete(stored.clientId);
+        state.incomingQos2.delete(stored.clientId);
+      }
+      // Whatever no live session claims (its session expired while the broker was down) goes.
+      this.persistence.deleteLeftovers(deliveries, state.incomingQos2, state.messages, messages);
+      // The deliveries hold their own references now.
+      for (const message of messages.values()) message.release();
     } finally {
       this.restoring = false;
+    }
+  }
+
+  /** Rebuilds a session's queue and inflight messages; expired or orphaned ones are dropped from the store. */
+  private restoreDeliveries(session: Session, stored: StoredDelivery[], bodies: Map<string, StoredMessage>, loaded: Map<string, Message>): void {
+    const persistence = this.persistence;
+    for (const d of stored) {
+      const delivery = new Delivery(d.seq, null, d.qos, d.retain, d.subscriptionIds);
+      delivery.packetId = d.packetId;
+      delivery.released = d.released;
+      session.nextSeq = Math.max(session.nextSeq, d.seq + 1);
+      if (!d.released) {
+        let message = loaded.get(d.messageId);
+        const body = bodies.get(d.messageId);
+        if (!message && body && !(body.expiresAt !== 0 && body.expiresAt <= Date.now())) {
+          const created = this.messageFromStore(body);
+          if (!created) throw new Error('the arena cap is too small for the messages in the store');
+          persistence.adoptMessage(created, d.messageId);
+          loaded.set(d.messageId, created);
+          message = created;
+        }
+        if (!message) {
+          // Expired while the broker was down, or its body is missing: the delivery is over.
+          delivery.persisted = true;
+          persistence.deleteDelivery(session, delivery);
+          if (body) persistence.deleteMessageRecord(d.messageId);
+          continue;
+        }
+        delivery.message = message.retainRef();
+        message.storeRefs++;
+      }
+      delivery.persisted = true;
+      if (d.packetId !== 0) {
+        session.inflight.set(d.packetId, delivery);
+      } else {
+        session.queue.push(delivery);
+        session.queuedBytes += delivery.message!.length;
+      }
     }
   }
 
@@ -83,7 +143,7 @@ export class Broker {
     return Message.create(this.core, stored.topic, stored.payload, stored.qos, stored.retain, stored.forward, expiresAt);
   }
 
-  private restoreSession(stored: StoredSession, now: number): void {
+  private restoreSession(stored: StoredSession, now: number): Session | null {
     const session = this.createSession(stored.clientId);
     session.stored = true;
     session.version = stored.version;
@@ -113,10 +173,11 @@ export class Broker {
     const elapsed = (now - disconnectedAt) / 1000;
     if (session.expiryInterval !== NEVER_EXPIRES && elapsed >= session.expiryInterval) {
       this.endSession(session);
-      return;
+      return null;
     }
     if (session.will) scheduleWill(this, session, elapsed);
     if (session.expiryInterval !== NEVER_EXPIRES) this.startExpiry(session, session.expiryInterval - elapsed);
+    return session;
   }
 
   private startExpiry(session: Session, seconds: number): void {
@@ -142,12 +203,13 @@ export class Broker {
 
   /**
    * Routes a message to every matching subscription and applies its RETAIN flag. The caller keeps
-   * its own reference. Returns the number of sessions it was given to.
+   * its own reference.
    */
-  publish(message: Message, publisher: Session | null): number {
+  publish(message: Message, publisher: Session | null): PublishOutcome {
     if (message.retain && this.options.retainAvailable) this.retained.apply(message);
     const result = this.core.match(message.topicPtr(), message.topicLength, publisher ? publisher.id : 0);
     const count = result.count;
+    let outcome = count === 0 ? PublishOutcome.NoSubscribers : PublishOutcome.Delivered;
     for (let i = 0; i < count; i++) {
       const session = this.sessionsById[result.client(i)];
       if (!session) continue;
@@ -156,9 +218,11 @@ export class Broker {
       // RETAIN is cleared on normal delivery unless the subscription asked for it as published [MQTT-3.3.1-12], [MQTT-3.3.1-13].
       const retain = message.retain && result.retainAsPublished(i);
       const ids = session.version === 5 ? result.subscriptionIds(i) : null;
-      deliver(this, session, message, qos, retain, ids !== null && ids.length > 0 ? ids : null);
+      if (deliver(this, session, message, qos, retain, ids !== null && ids.length > 0 ? ids : null) === Handoff.QueueFull) {
+        outcome = PublishOutcome.QuotaExceeded;
+      }
     }
-    return count;
+    return outcome;
   }
 
   /** Interned id of a `$share/{name}/` group for the trie. */
@@ -188,6 +252,8 @@ export class Broker {
   endSession(session: Session): void {
     if (this.sessions.get(session.clientId) !== session) return;
     if (session.willTimer) publishWill(this, session);
+    discardDeliveries(this, session);
+    for (const packetId of session.incomingQos2) this.persistence.deleteIncomingQos2(session, packetId);
     this.releaseSession(session);
     this.persistence.deleteSession(session);
   }
@@ -203,7 +269,7 @@ export class Broker {
       this.core.unsubscribe(session.id, utf8.encode(sub.topicFilter), sub.group ? this.shareGroupId(sub.group) : 0);
     }
     session.subscriptions.clear();
-    discardDeliveries(session);
+    releaseDeliveries(session);
     this.core.setClientOnline(session.id, true);
     this.sessionsById[session.id] = undefined;
     this.freeIds.push(session.id);

@@ -64,9 +64,14 @@ export class Connection {
   readonly topicAliases = new Map<number, Uint8Array>();
   /** Topic aliases this connection told its client: topic → alias. */
   private readonly outgoingAliases = new Map<string, number>();
-  /** Incoming QoS 1 PUBLISHes whose PUBACK waits (for durability): they count against Receive Maximum. */
-  pendingAcks = 0;
+  /** Incoming QoS 1 PUBLISHes whose PUBACK waits for durability: they count against Receive Maximum. */
+  pendingQos1Acks = 0;
+  /** All incoming QoS 1/2 PUBLISHes whose acknowledgement waits for durability. */
+  private pendingAcks = 0;
+  private readPaused = false;
   keepAlive = 0;
+  /** maxMessagesPerSecond token bucket: tokens left, and when (performance.now()) they were last topped up; -Infinity = full. */
+  readonly publishBudget = { tokens: 0, refilledAt: -Infinity };
   /** Who the client authenticated as (user name, or the enhanced authentication identity). */
   username: string | undefined;
   pendingConnect: PendingConnect | null = null;
@@ -105,7 +110,6 @@ export class Connection {
   private onData(chunk: Uint8Array): void {
     if (this.state === ConnState.Closed) return;
     this.broker.metrics.bytesReceived += chunk.length;
-    this.lastSeen = performance.now();
     try {
       // One copy of the chunk into wasm memory: PUBLISH bodies then move into arena blocks with
       // copyWithin, and nothing per packet is allocated on the JavaScript heap.
@@ -124,6 +128,8 @@ export class Connection {
   private readonly onPacket = (header: number, buf: Uint8Array, start: number, end: number): boolean => {
     const type = header >> 4;
     this.broker.metrics.packetsReceived++;
+    // Keep alive counts complete control packets, not bytes [MQTT-3.1.2-22].
+    this.lastSeen = performance.now();
     if (this.state === ConnState.New) {
       if (type !== PacketType.CONNECT) throw protocolError('the first packet must be CONNECT [MQTT-3.1.0-1]');
       try {
@@ -228,6 +234,26 @@ export class Connection {
     }
   }
 
+  /**
+   * An acknowledgement now waits for the store. Past the broker's Receive Maximum the connection
+   * stops reading: that is how a 3.1.1 publisher (which has no Receive Maximum) is slowed down.
+   */
+  acknowledgementPending(qos: number): void {
+    if (qos === 1) this.pendingQos1Acks++;
+    if (++this.pendingAcks >= this.broker.options.receiveMaximum && !this.readPaused) {
+      this.readPaused = true;
+      this.transport.pause();
+    }
+  }
+
+  acknowledgementDone(qos: number): void {
+    if (qos === 1) this.pendingQos1Acks--;
+    if (--this.pendingAcks < this.broker.options.receiveMaximum && this.readPaused) {
+      this.readPaused = false;
+      this.transport.resume();
+    }
+  }
+
   /** Who this client is, for authorization hooks. */
   info(): ClientInfo {
     return { clientId: this.clientId, username: this.username, remoteAddress: this.remoteAddress };
@@ -246,8 +272,8 @@ export class Connection {
     this.broker.log('info', 'closing connection', { client: this.clientId, address: this.remoteAddress, reason, error: message });
     if (!(error instanceof ProtocolError)) this.broker.log('error', 'internal error', { stack: (error as Error)?.stack });
     if (this.version === 5) {
-      const props: Properties = { reasonString: message };
-      this.sendBytes(this.state === ConnState.Connected ? generate.disconnect(reason, props) : generate.connack(5, false, reason, props));
+      const connected = this.state === ConnState.Connected;
+      this.sendWithProperties((p) => (connected ? generate.disconnect(reason, p) : generate.connack(5, false, reason, p)), { reasonString: message });
     }
     this.close(CloseKind.Abnormal);
   }
@@ -265,7 +291,7 @@ export class Connection {
   /** Sends a 5.0 DISCONNECT with `reason` (nothing for older versions) and closes. */
   disconnect(reason: Reason, props?: Properties): void {
     if (this.state === ConnState.Closed) return;
-    if (this.version === 5) this.sendBytes(generate.disconnect(reason, props));
+    if (this.version === 5) this.sendWithProperties((p) => generate.disconnect(reason, p), props);
     this.close(CloseKind.Abnormal);
   }
 
@@ -308,6 +334,19 @@ export class Connection {
     this.keepAliveTimer = null;
   }
 
+  /**
+   * Queues a control packet built from `props`. If it would exceed the client's Maximum Packet Size,
+   * the Reason String and User Properties are left out first [MQTT-3.1.2-25]; only then is it dropped.
+   */
+  sendWithProperties(build: (props: Properties | undefined) => Uint8Array, props: Properties | undefined): void {
+    let packet = build(props);
+    if (packet.length > this.clientMaxPacketSize && props && (props.reasonString !== undefined || props.userProperties !== undefined)) {
+      const { reasonString: _r, userProperties: _u, ...rest } = props;
+      packet = build(Object.keys(rest).length > 0 ? rest : undefined);
+    }
+    this.sendBytes(packet);
+  }
+
   /** Queues a whole packet; it leaves with this tick's batch. */
   sendBytes(packet: Uint8Array): void {
     if (packet.length > this.clientMaxPacketSize) {
@@ -322,7 +361,7 @@ export class Connection {
   /** Queues PUBACK, PUBREC, PUBREL or PUBCOMP; the two-byte form is written straight into the batch. */
   sendAck(type: PacketType.PUBACK | PacketType.PUBREC | PacketType.PUBREL | PacketType.PUBCOMP, packetId: number, reason: number, props?: Properties): void {
     if ((reason !== 0 && this.version === 5) || props !== undefined) {
-      this.sendBytes(generate.ack(type, this.version as ProtocolVersion, packetId, reason, props));
+      this.sendWithProperties((p) => generate.ack(type, this.version as ProtocolVersion, packetId, reason, p), props);
       return;
     }
     const at = this.outbox.reserve(4);

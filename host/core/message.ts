@@ -11,6 +11,10 @@ const utf8Encoder = new TextEncoder();
  */
 export class Message {
   private topicCache: string | undefined;
+  /** Id of the message's record in the store, while any stored delivery refers to it. */
+  storeId: string | undefined;
+  /** Stored deliveries referring to the record. */
+  storeRefs = 0;
 
   constructor(
     readonly core: Core,

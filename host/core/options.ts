@@ -41,6 +41,11 @@ export interface BrokerOptions {
   maxKeepAlive: number;
   /** Milliseconds a new connection has to send CONNECT. */
   connectTimeoutMs: number;
+  /**
+   * PUBLISH packets a connection may send per second, averaged by a token bucket that holds one
+   * second's worth (bursts up to this many are fine). Over it: DISCONNECT 0x96 (5.0) or close. 0 = no limit.
+   */
+  maxMessagesPerSecond: number;
   /** Seconds; caps every session expiry interval (0xFFFFFFFF = no cap). */
   maxSessionExpiry: number;
   /** Topic aliases a 5.0 client may use towards the broker (0 disables them). */
@@ -84,6 +89,7 @@ export const DEFAULT_OPTIONS: BrokerOptions = {
   maxWriteBufferBytes: 8 * 1024 * 1024,
   maxKeepAlive: 0,
   connectTimeoutMs: 10_000,
+  maxMessagesPerSecond: 0,
   maxSessionExpiry: 0xffffffff,
   topicAliasMaximum: 64,
   maxQoS: 2,

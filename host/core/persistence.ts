@@ -1,17 +1,39 @@
 import type { Broker } from './broker.js';
 import type { Message } from './message.js';
 import { afterIo } from './schedule.js';
-import type { Session } from './session.js';
-import { batchSize, emptyBatch, type Store, type StoredMessage, type StoredSession } from './store.js';
+import type { Delivery, Session } from './session.js';
+import {
+  batchSize,
+  emptyBatch,
+  type Store,
+  type StoreBatch,
+  type StoredDelivery,
+  type StoredMessage,
+  type StoredSession,
+} from './store.js';
+
+/** Runs once the batch holding a change is durable; `error` when writing it failed. */
+export type DurableCallback = (error?: Error) => void;
 
 /**
  * Collects the state changes of one tick into a batch and writes it to the Store in one go
- * (group commit). Sessions with expiry 0 live and die with their connection and are not stored.
+ * (group commit); callbacks waiting for durability (QoS 1/2 acknowledgements) run when their batch
+ * is written, in order. A failed batch is merged into the next one, so the store catches up once
+ * writing works again. Sessions with expiry 0 live and die with their connection and are not stored.
  */
 export class Persistence {
   private batch = emptyBatch();
+  private callbacks: DurableCallback[] = [];
   private scheduled = false;
+  private inFlight = 0;
   private writing: Promise<void> = Promise.resolve();
+  private retry: StoreBatch | null = null;
+  private retryDelay = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private messageCounter = 0;
+  private readonly messagePrefix = Date.now().toString(36);
+  /** Last write failed: the store is unhealthy until a write succeeds. */
+  failing = false;
 
   constructor(
     private readonly broker: Broker,
@@ -48,25 +70,165 @@ export class Persistence {
     this.schedule();
   }
 
+  /** Records a delivery of a persistent session (new, now in flight, or released by PUBREC). */
+  saveDelivery(session: Session, delivery: Delivery): void {
+    if (!session.stored) return;
+    if (!delivery.persisted && delivery.message) this.refMessage(delivery.message);
+    if (delivery.persisted && delivery.released && delivery.message) this.unrefMessage(delivery.message);
+    delivery.persisted = true;
+    this.batch.deliveries.set(deliveryKey(session.clientId, delivery.seq), {
+      clientId: session.clientId,
+      seq: delivery.seq,
+      messageId: delivery.released ? '' : delivery.message!.storeId!,
+      qos: delivery.qos,
+      retain: delivery.retain,
+      subscriptionIds: delivery.subscriptionIds,
+      packetId: delivery.packetId,
+      released: delivery.released,
+    });
+    this.schedule();
+  }
+
+  deleteDelivery(session: Session, delivery: Delivery): void {
+    if (!delivery.persisted) return;
+    delivery.persisted = false;
+    if (!delivery.released && delivery.message) this.unrefMessage(delivery.message);
+    this.batch.deliveries.set(deliveryKey(session.clientId, delivery.seq), null);
+    this.schedule();
+  }
+
+  saveIncomingQos2(session: Session, packetId: number): void {
+    if (!session.stored) return;
+    this.batch.incomingQos2.set(deliveryKey(session.clientId, packetId), true);
+    this.schedule();
+  }
+
+  deleteIncomingQos2(session: Session, packetId: number): void {
+    if (!session.stored) return;
+    this.batch.incomingQos2.set(deliveryKey(session.clientId, packetId), null);
+    this.schedule();
+  }
+
+  /** A message body is stored once, however many deliveries refer to it. */
+  private refMessage(message: Message): void {
+    if (message.storeRefs++ > 0) return;
+    message.storeId = `${this.messagePrefix}.${(++this.messageCounter).toString(36)}`;
+    this.batch.messages.set(message.storeId, toStoredMessage(message));
+  }
+
+  private unrefMessage(message: Message): void {
+    if (--message.storeRefs > 0) return;
+    this.batch.messages.set(message.storeId!, null);
+    message.storeId = undefined;
+  }
+
+  /** Deletes a message record nothing refers to any more (found on restart). */
+  deleteMessageRecord(id: string): void {
+    this.batch.messages.set(id, null);
+    this.schedule();
+  }
+
+  /** After a restart: deletes records of sessions that no longer exist and message bodies nothing refers to. */
+  deleteLeftovers(
+    deliveries: Map<string, StoredDelivery[]>,
+    incomingQos2: Map<string, number[]>,
+    bodies: Map<string, StoredMessage>,
+    adopted: Map<string, Message>,
+  ): void {
+    for (const [clientId, list] of deliveries) for (const d of list) this.batch.deliveries.set(deliveryKey(clientId, d.seq), null);
+    for (const [clientId, ids] of incomingQos2) for (const id of ids) this.batch.incomingQos2.set(deliveryKey(clientId, id), null);
+    for (const id of bodies.keys()) if (!adopted.has(id)) this.batch.messages.set(id, null);
+    this.schedule();
+  }
+
+  /** Adopts a message loaded from the store under its stored id (restart). */
+  adoptMessage(message: Message, id: string): void {
+    message.storeId = id;
+  }
+
+  /**
+   * Runs `callback` once every change made so far is durable — at once when nothing is pending.
+   * Callbacks run in the order they were registered.
+   */
+  whenDurable(callback: DurableCallback): void {
+    if (batchSize(this.batch) === 0 && this.inFlight === 0 && this.callbacks.length === 0) {
+      callback();
+      return;
+    }
+    this.callbacks.push(callback);
+    this.schedule();
+  }
+
+  /** Bytes of writes not yet durable (back-pressure and health reporting). */
+  get pending(): number {
+    return batchSize(this.batch) + this.inFlight;
+  }
+
   private schedule(): void {
-    if (this.scheduled) return;
+    if (this.scheduled || this.retryTimer) return;
     this.scheduled = true;
     afterIo(() => void this.commit());
+  }
+
+  /** After a failure, the next attempt waits (100 ms doubling to 5 s) instead of spinning on a broken disk. */
+  private scheduleRetry(): void {
+    if (this.retryTimer) return;
+    this.retryDelay = Math.min(5000, this.retryDelay === 0 ? 100 : this.retryDelay * 2);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      void this.commit();
+    }, this.retryDelay);
+    this.retryTimer.unref?.();
   }
 
   /** Writes what is pending; resolves when it is durable. Writes are serialised in order. */
   commit(): Promise<void> {
     this.scheduled = false;
-    if (batchSize(this.batch) === 0) return this.writing;
-    const batch = this.batch;
+    if (this.retryTimer) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+    }
+    if (batchSize(this.batch) === 0 && this.callbacks.length === 0 && !this.retry) return this.writing;
+    const batch = this.retry ? mergeBatches(this.retry, this.batch) : this.batch;
+    this.retry = null;
+    const callbacks = this.callbacks;
     this.batch = emptyBatch();
-    this.writing = this.writing.then(() =>
-      this.store.write(batch).catch((error: Error) => {
-        this.broker.log('error', 'store write failed', { error: error.message });
-      }),
-    );
+    this.callbacks = [];
+    const size = batchSize(batch);
+    this.inFlight += size;
+    this.writing = this.writing.then(async () => {
+      let failure: Error | undefined;
+      try {
+        if (size > 0) await this.store.write(batch);
+        if (this.failing) this.broker.log('info', 'store writes work again');
+        this.failing = false;
+        this.retryDelay = 0;
+      } catch (error) {
+        failure = error instanceof Error ? error : new Error(String(error));
+        if (!this.failing) this.broker.log('error', 'store write failed', { error: failure.message });
+        this.failing = true;
+        // Keep the changes: the next batch writes them too, so the store converges once writes work.
+        this.retry = this.retry ? mergeBatches(batch, this.retry) : batch;
+        this.scheduleRetry();
+      }
+      this.inFlight -= size;
+      for (const callback of callbacks) callback(failure);
+    });
     return this.writing;
   }
+}
+
+const deliveryKey = (clientId: string, n: number): string => `${clientId}\u0000${n}`;
+
+/** `older` with `newer`'s changes applied on top (newer wins per key). */
+function mergeBatches(older: StoreBatch, newer: StoreBatch): StoreBatch {
+  const merged = emptyBatch();
+  for (const key of Object.keys(merged) as (keyof StoreBatch)[]) {
+    const target = merged[key] as Map<string, unknown>;
+    for (const [k, v] of older[key] as Map<string, unknown>) target.set(k, v);
+    for (const [k, v] of newer[key] as Map<string, unknown>) target.set(k, v);
+  }
+  return merged;
 }
 
 const wallClock = (monotonic: number): number => (monotonic === 0 ? 0 : Date.now() + (monotonic - performance.now()));

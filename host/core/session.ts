@@ -1,6 +1,7 @@
 import type { ProtocolVersion } from './codec/constants.js';
 import type { QoS, Subscription, WillMessage } from './codec/packets.js';
 import type { Connection } from './connection.js';
+import { Deque } from './deque.js';
 import type { Message } from './message.js';
 
 /** A subscription as the session remembers it (the trie holds the routing copy). */
@@ -12,22 +13,26 @@ export interface SessionSubscription extends Subscription {
   subscriptionId: number;
 }
 
-/** An outgoing QoS 1/2 message between PUBLISH and its final acknowledgement. */
-export interface Inflight {
-  message: Message | null;
-  qos: QoS;
-  retain: boolean;
-  subscriptionIds: number[] | null;
-  /** PUBREC received: only PUBREL / PUBCOMP remain, the message reference is already released. */
-  released: boolean;
-}
+/**
+ * One QoS 1/2 message on its way to a session: queued (packetId 0) until the client is online and
+ * its receive window has room, then in flight until the final acknowledgement.
+ */
+export class Delivery {
+  /** 0 while queued. */
+  packetId = 0;
+  /** PUBREC received: only PUBREL / PUBCOMP remain and the message reference is already released. */
+  released = false;
+  /** The store holds a record of this delivery (its session is persistent). */
+  persisted = false;
 
-/** A message waiting for the client to come back or for room in its receive window. */
-export interface Queued {
-  message: Message;
-  qos: QoS;
-  retain: boolean;
-  subscriptionIds: number[] | null;
+  constructor(
+    /** Order within the session, kept across restarts. */
+    readonly seq: number,
+    public message: Message | null,
+    readonly qos: QoS,
+    readonly retain: boolean,
+    readonly subscriptionIds: number[] | null,
+  ) {}
 }
 
 /** Session expiry meaning "never" [MQTT-3.1.2-23 note: 0xFFFFFFFF]. */
@@ -42,9 +47,11 @@ export class Session {
   version: ProtocolVersion = 4;
   readonly subscriptions = new Map<string, SessionSubscription>();
   /** Outgoing QoS 1/2 by packet identifier, in send order. */
-  readonly inflight = new Map<number, Inflight>();
-  readonly queue: Queued[] = [];
+  readonly inflight = new Map<number, Delivery>();
+  readonly queue = new Deque<Delivery>();
   queuedBytes = 0;
+  /** Next Delivery.seq. */
+  nextSeq = 1;
   /** Incoming QoS 2 packet identifiers between PUBREC and PUBREL: the exactly-once guard. */
   readonly incomingQos2 = new Set<number>();
   /** Seconds; 0 ends the session with the connection, NEVER_EXPIRES never. */

@@ -1,27 +1,49 @@
 import { parseArgs } from 'node:util';
+import type { Logger } from '../core/options.js';
+import { loadConfig, type CommandLineSettings } from './config.js';
+import { ConfigError } from './config-error.js';
 import { jsonLogger } from './log.js';
-import { ArborServer } from './server.js';
+import { passwd } from './passwd-command.js';
+import { ArborServer, packageVersion } from './server.js';
 
 const USAGE = `Usage: arbormq [options]
+       arbormq passwd [-c | -D] FILE USER      manage a password file (arbormq passwd --help)
 
 An MQTT 3.1, 3.1.1 and 5.0 broker with a WebAssembly core.
 
 Options:
-  -p, --port <port>   TCP port to listen on (default 1883)
-      --host <addr>   address to bind (default 0.0.0.0)
-  -v, --verbose       log every connection event (debug level)
-  -h, --help          show this help
+  -c, --config <file>    JSON configuration file (see docs/CONFIGURATION.md)
+  -p, --port <port>      port of the MQTT (TCP) listener (default 1883)
+      --host <addr>      address to bind listeners that do not set their own (default 0.0.0.0)
+      --data-dir <dir>   keep sessions and retained messages in this directory
+      --memory           keep state in memory only (lost on exit), even if a data directory is set
+  -v, --verbose          log every connection event (debug level)
+  -V, --version          print the version
+  -h, --help             show this help
+
+Every setting can also come from an ARBORMQ_* environment variable (ARBORMQ_PORT,
+ARBORMQ_MAX_CONNECTIONS, ...). Command-line options win over the environment, which wins over
+the config file. An invalid setting stops start-up with exit code 2.
+
+Signals: SIGTERM / SIGINT shut down gracefully (a second one exits at once); SIGHUP reloads the
+password and ACL files.
 `;
 
+/** Runs the command line; resolves with the process exit code. */
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'passwd') return passwd(argv.slice(1));
   let values;
   try {
     ({ values } = parseArgs({
       args: argv,
       options: {
+        config: { type: 'string', short: 'c' },
         port: { type: 'string', short: 'p' },
         host: { type: 'string' },
+        'data-dir': { type: 'string' },
+        memory: { type: 'boolean' },
         verbose: { type: 'boolean', short: 'v' },
+        version: { type: 'boolean', short: 'V' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -34,29 +56,69 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const port = values.port === undefined ? 1883 : Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    process.stderr.write(`arbormq: --port must be an integer from 0 to 65535, got ${JSON.stringify(values.port)}\n`);
-    return 2;
+  if (values.version) {
+    process.stdout.write(`arbormq ${await packageVersion()}\n`);
+    return 0;
   }
-  const logger = jsonLogger(values.verbose ? 'debug' : 'info');
+  const settings: CommandLineSettings = {
+    config: values.config,
+    port: values.port,
+    host: values.host,
+    dataDir: values['data-dir'],
+    memory: values.memory,
+    verbose: values.verbose,
+  };
+  let config;
+  try {
+    config = await loadConfig(settings);
+  } catch (error) {
+    return startupFailed(error);
+  }
+  const logger = jsonLogger(config.logLevel);
   let server: ArborServer;
   try {
-    server = await ArborServer.start({ listeners: [{ port, host: values.host }], logger });
+    server = await ArborServer.start({ ...config.server, logger });
   } catch (error) {
+    if (error instanceof ConfigError) return startupFailed(error);
     logger('error', 'could not start', { error: (error as Error).message });
     return 1;
   }
-  for (const a of server.addresses()) logger('info', 'listening', { protocol: 'mqtt', address: a.address, port: a.port });
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
-      logger('info', 'shutting down', { signal });
-      resolve();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+  for (const { protocol, address } of server.endpoints()) logger('info', 'listening', { protocol, address: address.address, port: address.port });
+  const http = server.httpAddress();
+  if (http) logger('info', 'listening', { protocol: 'http', address: http.address, port: http.port, paths: ['/metrics', '/health'] });
+  return serveUntilSignal(server, logger);
+}
+
+function startupFailed(error: unknown): number {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`arbormq: invalid configuration: ${error.message}\n`);
+    return 2;
+  }
+  throw error;
+}
+
+/** Runs until SIGTERM / SIGINT, then shuts down; SIGHUP reloads the password and ACL files. */
+async function serveUntilSignal(server: ArborServer, logger: Logger): Promise<number> {
+  const reload = (): void => {
+    server.reloadAccess().then(
+      () => logger('info', 'password and ACL files reloaded'),
+      (error: Error) => logger('error', 'reload failed; the previous rules stay in force', { error: error.message }),
+    );
+  };
+  process.on('SIGHUP', reload);
+  const signal = await new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
   });
-  await server.close();
-  logger('info', 'stopped');
-  return 0;
+  process.off('SIGHUP', reload);
+  logger('info', 'shutting down', { signal });
+  const again = (second: string): void => {
+    logger('warn', 'second signal: exiting without finishing shutdown', { signal: second });
+    process.exit(1);
+  };
+  process.once('SIGINT', again);
+  process.once('SIGTERM', again);
+  const { clean } = await server.close();
+  logger(clean ? 'info' : 'warn', 'stopped', { clean });
+  return clean ? 0 : 1;
 }

@@ -1,70 +1,228 @@
-import { createServer, type AddressInfo, type Server } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Broker } from '../core/broker.js';
-import type { BrokerOptions } from '../core/options.js';
+import type { BrokerOptions, Logger } from '../core/options.js';
 import type { Store } from '../core/store.js';
-import { loadNodeCore } from './load-core.js';
-import { SocketTransport } from './socket-transport.js';
+import { brokerStats, SysTopics } from '../core/sys.js';
+import { AccessControl } from './access-control.js';
+import { ConnectionGate } from './connection-gate.js';
+import { listenHttp } from './http-endpoint.js';
+import type { HttpListenerOptions, ListenerOptions, RunningListener } from './listener-options.js';
+import { loadNodeCore, packageRoot } from './load-core.js';
+import { renderMetrics } from './prometheus.js';
+import { storeFor } from './store-for.js';
+import { listenTcp } from './tcp-listener.js';
+import { listenWebSocket } from './websocket-listener.js';
 
-export interface TcpListenerOptions {
-  port: number;
-  host?: string;
-}
+export type {
+  HttpListenerOptions,
+  ListenerOptions,
+  SecureWebSocketListenerOptions,
+  TcpListenerOptions,
+  TlsListenerOptions,
+  WebSocketListenerOptions,
+} from './listener-options.js';
 
+/** Everything `ArborServer.start` takes: the broker's options plus what only a server has. */
 export interface ServerOptions extends Partial<BrokerOptions> {
-  listeners?: TcpListenerOptions[];
+  /** MQTT listeners, any number and mix (default: one TCP listener on 1883). All share one broker. */
+  listeners?: ListenerOptions[];
+  /** `/metrics` and `/health` over HTTP; off unless given. */
+  http?: HttpListenerOptions | null;
   arenaCapBytes?: number;
-  /** Where state persists (default: in memory). */
+  /** Where state persists; an embedder's Store wins over dataDir / memory. */
   store?: Store;
+  /** Directory for persistent state (see store-for.ts). */
+  dataDir?: string;
+  /** Keep state in memory only. */
+  memory?: boolean;
+  /** Network connections served at once, over all listeners; more are refused (0 = no limit). */
+  maxConnections?: number;
+  /** Clients without a user name (or certificate identity) may connect. Default: true unless passwordFile is set. */
+  allowAnonymous?: boolean;
+  /** Users and password hashes, as `arbormq passwd` (or mosquitto_passwd) writes them. */
+  passwordFile?: string;
+  /** Topic access rules in Mosquitto's ACL syntax. */
+  aclFile?: string;
+  /** Failed authentications from one address within the window before its CONNECTs are refused with 0x9F (0 = no limit). */
+  authFailureLimit?: number;
+  authFailureWindowSeconds?: number;
+  /**
+   * Seconds between `$SYS/broker/…` updates; 0 turns `$SYS` off. Off unless set: an embedded broker
+   * stays quiet; the `arbormq` command sets 10 (Mosquitto's sys_interval default).
+   */
+  sysInterval?: number;
+  /** close() waits this long for clients to go and the store to flush, then drops what is left. */
+  shutdownTimeoutMs?: number;
 }
 
-/** A broker with its network listeners, as `arbormq` runs it. */
+export const SERVER_DEFAULTS = {
+  maxConnections: 0,
+  authFailureLimit: 5,
+  authFailureWindowSeconds: 60,
+  sysInterval: 0,
+  shutdownTimeoutMs: 10_000,
+} as const;
+
+/** After the deadline, how long destroyed connections get to report that they are closed. */
+const DESTROY_GRACE_MS = 1000;
+
+/** How close() went. */
+export interface ShutdownResult {
+  /** Every client was gone and the store flushed and closed before the deadline. */
+  clean: boolean;
+}
+
+let version: Promise<string> | undefined;
+
+/** The arbormq package version (for $SYS/broker/version and arbormq_info). */
+export function packageVersion(): Promise<string> {
+  version ??= packageRoot()
+    .then(async (root) => (JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { version: string }).version)
+    .catch(() => 'unknown');
+  return version;
+}
+
+/** A broker with its network listeners, access control, $SYS topics and HTTP endpoint, as `arbormq` runs it. */
 export class ArborServer {
+  private closing: Promise<ShutdownResult> | null = null;
+  private readonly listeners: RunningListener[] = [];
+  private httpListener: RunningListener | null = null;
+
   private constructor(
     readonly broker: Broker,
-    private readonly servers: Server[],
+    private readonly gate: ConnectionGate,
+    readonly access: AccessControl,
+    private readonly sys: SysTopics | null,
+    private readonly version: string,
+    private readonly shutdownTimeoutMs: number,
   ) {}
 
   static async start(options: ServerOptions = {}): Promise<ArborServer> {
+    const log: Logger = options.logger ?? (() => undefined);
     const core = await loadNodeCore({ arenaCapBytes: options.arenaCapBytes });
-    const broker = new Broker(core, options, options.store);
+    let broker: Broker | undefined;
+    const gate = new ConnectionGate((transport) => broker!.accept(transport), options.maxConnections ?? SERVER_DEFAULTS.maxConnections, log);
+    const access = await AccessControl.create(
+      {
+        allowAnonymous: options.allowAnonymous ?? options.passwordFile === undefined,
+        passwordFile: options.passwordFile,
+        aclFile: options.aclFile,
+        authFailures: {
+          maxFailures: options.authFailureLimit ?? SERVER_DEFAULTS.authFailureLimit,
+          windowMs: (options.authFailureWindowSeconds ?? SERVER_DEFAULTS.authFailureWindowSeconds) * 1000,
+        },
+        authenticate: options.authenticate,
+        authorizePublish: options.authorizePublish,
+        authorizeSubscribe: options.authorizeSubscribe,
+      },
+      gate,
+      log,
+    );
+    broker = new Broker(core, { ...options, ...access.hooks() }, storeFor(options, log));
     await broker.start();
-    const servers: Server[] = [];
+    const version = await packageVersion();
+    const sysInterval = options.sysInterval ?? SERVER_DEFAULTS.sysInterval;
+    const sys = sysInterval > 0 ? new SysTopics(broker, { intervalSeconds: sysInterval, version }) : null;
+    sys?.start();
+    const server = new ArborServer(broker, gate, access, sys, version, options.shutdownTimeoutMs ?? SERVER_DEFAULTS.shutdownTimeoutMs);
     try {
-      for (const listener of options.listeners ?? [{ port: 1883 }]) {
-        servers.push(await listenTcp(broker, listener));
+      for (const [i, spec] of (options.listeners ?? [{ port: 1883 }]).entries()) {
+        const where = `listeners[${i}]`;
+        server.listeners.push(
+          spec.protocol === 'ws' || spec.protocol === 'wss'
+            ? await listenWebSocket(spec, gate, log, where, broker.options.maxPacketSize)
+            : await listenTcp(spec, gate, log, where, broker.options.connectTimeoutMs),
+        );
+      }
+      if (options.http) {
+        server.httpListener = await listenHttp(options.http, { metrics: () => server.metricsText(), healthy: () => server.closing === null }, 'http');
       }
     } catch (error) {
-      for (const s of servers) s.close();
-      await broker.close();
+      await server.close();
       throw error;
     }
-    return new ArborServer(broker, servers);
+    return server;
   }
 
-  /** Bound addresses, in listener order (port 0 resolves to the port the OS chose). */
+  /** The Prometheus text `/metrics` serves. */
+  metricsText(): string {
+    return renderMetrics(brokerStats(this.broker), {
+      version: this.version,
+      refusedOverLimit: this.gate.refusedOverLimit,
+      authFailures: this.access.failures.failures,
+      authRateLimited: this.access.failures.refused,
+    });
+  }
+
+  /** Bound addresses of the MQTT listeners, in listener order (port 0 resolves to the port the OS chose). */
   addresses(): AddressInfo[] {
-    return this.servers.map((s) => s.address() as AddressInfo);
+    return this.listeners.map((l) => l.address());
   }
 
+  /** Each MQTT listener's protocol and bound address, in listener order. */
+  endpoints(): { protocol: RunningListener['protocol']; address: AddressInfo }[] {
+    return this.listeners.map((l) => ({ protocol: l.protocol, address: l.address() }));
+  }
+
+  /** The first MQTT listener's port. */
   get port(): number {
     return this.addresses()[0]!.port;
   }
 
-  /** Stops listening, disconnects every client (0x8B for 5.0), releases all state. */
-  async close(): Promise<void> {
-    const closed = this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
-    await this.broker.close();
-    await Promise.all(closed);
+  /** The HTTP endpoint's address, if there is one. */
+  httpAddress(): AddressInfo | null {
+    return this.httpListener?.address() ?? null;
   }
-}
 
-function listenTcp(broker: Broker, options: TcpListenerOptions): Promise<Server> {
-  const server = createServer((socket) => broker.accept(new SocketTransport(socket)));
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host ?? '0.0.0.0', () => {
-      server.off('error', reject);
-      resolve(server);
+  /** Network connections being served now. */
+  get connectionCount(): number {
+    return this.gate.open;
+  }
+
+  /** Reads the password and ACL files again; on an error the old rules stay and the error is thrown. */
+  reloadAccess(): Promise<void> {
+    return this.access.reload();
+  }
+
+  /**
+   * Shuts down: stops accepting, tells every 5.0 client DISCONNECT 0x8B, flushes and closes the
+   * store, waits for the clients to close — and at `timeoutMs` drops whatever is left, so shutdown
+   * always ends. `/health` answers 503 from the first moment.
+   */
+  close(timeoutMs = this.shutdownTimeoutMs): Promise<ShutdownResult> {
+    this.closing ??= this.shutdown(timeoutMs);
+    return this.closing;
+  }
+
+  private async shutdown(timeoutMs: number): Promise<ShutdownResult> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
     });
-  });
+    const listenersClosed = Promise.all(this.listeners.map((l) => l.close()));
+    this.sys?.stop();
+    let clean = true;
+    const brokerClosed = this.broker.close().then(
+      () => 'closed' as const,
+      (error: Error) => {
+        this.broker.log('error', 'shutdown: the broker did not close cleanly', { error: error.message });
+        clean = false;
+        return 'closed' as const;
+      },
+    );
+    if ((await Promise.race([brokerClosed, deadline])) === 'timeout') clean = false;
+    if ((await Promise.race([this.gate.drained().then(() => 'drained' as const), deadline])) === 'timeout') {
+      this.broker.log('warn', 'shutdown deadline passed: dropping the remaining connections', { connections: this.gate.peers.size, timeoutMs });
+      clean = false;
+      this.gate.destroyAll();
+      // Destroyed sockets report 'close' on a later tick; wait for that, but not unboundedly.
+      await Promise.race([this.gate.drained(), new Promise((resolve) => setTimeout(resolve, DESTROY_GRACE_MS).unref())]);
+    }
+    await listenersClosed;
+    clearTimeout(timer);
+    await this.httpListener?.close();
+    return { clean };
+  }
 }

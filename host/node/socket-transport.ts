@@ -5,9 +5,16 @@ import type { Transport, TransportEvents } from '../core/transport.js';
 export class SocketTransport implements Transport {
   readonly remoteAddress: string;
 
-  constructor(private readonly socket: Socket) {
-    this.remoteAddress = `${socket.remoteAddress}:${socket.remotePort}`;
+  constructor(
+    private readonly socket: Socket,
+    /** How the connection is named in logs and found by access control (default address:port). */
+    remoteAddress = `${socket.remoteAddress}:${socket.remotePort}`,
+    /** Called once when the socket has closed, whoever is attached. */
+    closed?: () => void,
+  ) {
+    this.remoteAddress = remoteAddress;
     socket.setNoDelay(true);
+    if (closed) socket.once('close', closed);
   }
 
   get writableLength(): number {

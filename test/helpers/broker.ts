@@ -83,6 +83,14 @@ export function connectClient(url: string, options: IClientOptions = {}): Promis
   });
 }
 
+/** The reason code a QoS 1/2 publish was acknowledged with: MQTT.js resolves below 0x80 and rejects at 0x80 and up. */
+export function ackReason(publish: Promise<unknown>): Promise<number> {
+  return publish.then(
+    (ack) => (ack as { reasonCode?: number } | undefined)?.reasonCode ?? 0,
+    (error: { code?: number }) => error.code ?? -1,
+  );
+}
+
 export const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The next `n` messages `client` receives (counting those already arrived and not yet taken); fails after `ms`. */
@@ -100,6 +108,11 @@ export async function collect(client: MqttClient, n: number, ms = 3000): Promise
   const out = inbox.messages.slice(inbox.taken, inbox.taken + n);
   inbox.taken += n;
   return out;
+}
+
+/** Every message `client` has received since it connected (including those before any listener was attached). */
+export function received(client: MqttClient): readonly Received[] {
+  return inboxes.get(client)!.messages;
 }
 
 /** Asserts no message beyond those already taken arrives on `client` within `ms`. */

@@ -52,7 +52,7 @@ describe('arbormq command', () => {
   it('rejects an invalid port with a message and exit code 2', () => {
     const r = spawnSync(process.execPath, [BIN, '--port', 'abc'], { encoding: 'utf8' });
     assert.equal(r.status, 2);
-    assert.match(r.stderr, /--port must be an integer/);
+    assert.match(r.stderr, /invalid configuration: --port: must be an integer/);
   });
 
   it('serves MQTT.js clients over TCP', async () => {

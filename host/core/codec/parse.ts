@@ -29,7 +29,7 @@ export function parseControl(header: number, buf: Uint8Array, start: number, end
       const props = v5 ? readProperties(r, type).props : NO_PROPS;
       const filters: string[] = [];
       while (r.remaining > 0) filters.push(r.string('a topic filter'));
-      if (filters.length === 0) throw malformed('UNSUBSCRIBE carries no topic filter [MQTT-3.10.3-2]');
+      if (filters.length === 0) throw protocolError('UNSUBSCRIBE carries no topic filter (§3.10.3)');
       return { type, packetId, filters, props };
     }
     case PacketType.PUBACK:
@@ -145,7 +145,7 @@ function parseSubscribe(r: Reader, version: ProtocolVersion | 0): ControlPacket 
       subscriptions.push({ filter, qos: qos as QoS, noLocal: false, retainAsPublished: false, retainHandling: 0 });
     }
   }
-  if (subscriptions.length === 0) throw malformed('SUBSCRIBE carries no topic filter [MQTT-3.8.3-3]');
+  if (subscriptions.length === 0) throw protocolError('SUBSCRIBE carries no topic filter (§3.8.3)');
   return { type: PacketType.SUBSCRIBE, packetId, subscriptions, props };
 }
 

@@ -50,7 +50,10 @@ export class Reader {
     for (let i = 0; i < 4; i++) {
       const byte = this.u8(what);
       value += (byte & 0x7f) * multiplier;
-      if ((byte & 0x80) === 0) return value;
+      if ((byte & 0x80) === 0) {
+        if (byte === 0 && i > 0) throw malformed(`${what} is not minimally encoded [MQTT-1.5.5-1]`);
+        return value;
+      }
       multiplier *= 128;
     }
     throw malformed(`${what} is longer than four bytes`);

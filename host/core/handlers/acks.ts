@@ -1,6 +1,6 @@
 import { PacketType, Reason } from '../codec/constants.js';
 import type { Connection } from '../connection.js';
-import { drainQueue } from '../delivery.js';
+import { drainQueue, finish, markReleased } from '../delivery.js';
 
 /**
  * The acknowledgements of QoS 1/2 flows (§4.3): PUBACK, PUBREC and PUBCOMP for messages the broker
@@ -22,43 +22,40 @@ export function handleAck(conn: Connection, type: number, packetId: number, reas
 
 function puback(conn: Connection, packetId: number): void {
   const session = conn.session!;
-  const item = session.inflight.get(packetId);
-  if (item?.qos !== 1) return;
-  session.inflight.delete(packetId);
-  item.message!.release();
+  const delivery = session.inflight.get(packetId);
+  if (delivery?.qos !== 1) return;
+  finish(conn.broker, session, delivery);
   drainQueue(conn.broker, session);
 }
 
 function pubrec(conn: Connection, packetId: number, reason: number): void {
   const session = conn.session!;
-  const item = session.inflight.get(packetId);
-  if (!item || item.qos !== 2) {
+  const delivery = session.inflight.get(packetId);
+  if (!delivery || delivery.qos !== 2) {
     conn.sendAck(PacketType.PUBREL, packetId, Reason.PacketIdentifierNotFound);
     return;
   }
-  if (!item.released) {
-    item.message!.release();
-    item.message = null;
-    item.released = true;
-  }
   if (reason >= 0x80) {
     // A PUBREC with an error code ends the exchange: no PUBREL follows (§4.3.3).
-    session.inflight.delete(packetId);
+    finish(conn.broker, session, delivery);
     drainQueue(conn.broker, session);
     return;
   }
+  markReleased(conn.broker, session, delivery);
   conn.sendAck(PacketType.PUBREL, packetId, Reason.Success);
 }
 
 function pubcomp(conn: Connection, packetId: number): void {
   const session = conn.session!;
-  const item = session.inflight.get(packetId);
-  if (!item?.released) return;
-  session.inflight.delete(packetId);
+  const delivery = session.inflight.get(packetId);
+  if (!delivery?.released) return;
+  finish(conn.broker, session, delivery);
   drainQueue(conn.broker, session);
 }
 
 function pubrel(conn: Connection, packetId: number): void {
-  const known = conn.session!.incomingQos2.delete(packetId);
+  const session = conn.session!;
+  const known = session.incomingQos2.delete(packetId);
+  if (known) conn.broker.persistence.deleteIncomingQos2(session, packetId);
   conn.sendAck(PacketType.PUBCOMP, packetId, known ? Reason.Success : Reason.PacketIdentifierNotFound);
 }

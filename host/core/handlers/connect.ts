@@ -21,7 +21,7 @@ const V311_CODE: Partial<Record<Reason, ConnackCode311>> = {
   [Reason.NotAuthorized]: ConnackCode311.NotAuthorized,
 };
 
-let assignedCounter = 0;
+const randomId = (): string => Array.from(globalThis.crypto.getRandomValues(new Uint8Array(9)), (b) => b.toString(36).padStart(2, '0')).join('');
 
 /** A CONNECT that passed validation and waits for authentication to finish. */
 export interface PendingConnect {
@@ -47,10 +47,11 @@ export function handleConnect(conn: Connection, packet: ConnectPacket): void {
       refuse(conn, Reason.ClientIdentifierNotValid, 'a zero-length client identifier needs a clean session');
       return;
     }
-    clientId = `arbormq-${Date.now().toString(36)}-${(++assignedCounter).toString(36)}`;
+    // Random, and checked: an assigned identifier must not take over an existing session.
+    do clientId = `arbormq-${randomId()}`;
+    while (broker.sessions.has(clientId));
     assigned = true;
   }
-  if (packet.will) checkWill(conn, packet);
   const props = packet.props;
   if (packet.version === 5) {
     conn.clientReceiveMaximum = props.receiveMaximum ?? 65535;
@@ -58,6 +59,7 @@ export function handleConnect(conn: Connection, packet: ConnectPacket): void {
     conn.clientTopicAliasMaximum = props.topicAliasMaximum ?? 0;
     conn.problemInformation = props.requestProblemInformation !== 0;
   }
+  if (packet.will) checkWill(conn, packet);
   const redirect = broker.options.redirect;
   if (redirect && packet.version === 5) {
     const reason = redirect.permanent ? Reason.ServerMoved : Reason.UseAnotherServer;
@@ -197,7 +199,7 @@ export function refuse(conn: Connection, reason: Reason, message: string, props:
   conn.broker.log('info', 'connection refused', { address: conn.remoteAddress, reason, message });
   conn.pendingConnect = null;
   if (conn.version === 5) {
-    conn.sendBytes(generate.connack(5, false, reason, { ...props, reasonString: message }));
+    conn.sendWithProperties((p) => generate.connack(5, false, reason, p), { ...props, reasonString: message });
   } else {
     conn.sendBytes(generate.connack(conn.version || 4, false, V311_CODE[reason] ?? ConnackCode311.ServerUnavailable));
   }

@@ -2,6 +2,7 @@ import { PacketType, Reason } from '../codec/constants.js';
 import { parsePublish } from '../codec/publish.js';
 import type { Connection } from '../connection.js';
 import { malformed, ProtocolError, protocolError } from '../errors.js';
+import { PublishOutcome } from '../broker.js';
 import { Message } from '../message.js';
 import { StoreStatus, TopicError, topicErrorName } from '../wasm.js';
 
@@ -14,6 +15,10 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  */
 export function handlePublish(conn: Connection, header: number, buf: Uint8Array, start: number, end: number): void {
   const broker = conn.broker;
+  const rate = broker.options.maxMessagesPerSecond;
+  if (rate > 0 && !takePublishToken(conn, rate)) {
+    throw new ProtocolError(Reason.MessageRateTooHigh, `more than ${rate} PUBLISH packets per second`);
+  }
   const core = broker.core;
   const session = conn.session!;
   const version = conn.version as 3 | 4 | 5;
@@ -33,10 +38,14 @@ export function handlePublish(conn: Connection, header: number, buf: Uint8Array,
     return;
   }
   // QoS 2 flows count until PUBCOMP is sent, QoS 1 until PUBACK (§4.9).
-  if (qos > 0 && session.incomingQos2.size + conn.pendingAcks >= broker.options.receiveMaximum) {
+  // 5.0 only: 3.1.1 has no Receive Maximum; its publishers are slowed down instead (route()).
+  if (version === 5 && qos > 0 && session.incomingQos2.size + conn.pendingQos1Acks >= broker.options.receiveMaximum) {
     throw new ProtocolError(Reason.ReceiveMaximumExceeded, 'more unacknowledged QoS 1/2 PUBLISHes than Receive Maximum [MQTT-3.3.4-9]');
   }
 
+  if (props.responseTopic !== undefined && /[+#]/.test(props.responseTopic)) {
+    throw protocolError('a Response Topic must not contain wildcards [MQTT-3.3.2-14]');
+  }
   // The topic comes from the packet, or from the connection's alias table (5.0).
   let topicSource = buf;
   let topicStart = frame.topicStart;
@@ -84,6 +93,9 @@ export function handlePublish(conn: Connection, header: number, buf: Uint8Array,
     const status = core.storeStatus();
     if (status === StoreStatus.ArenaFull) {
       broker.metrics.arenaFullDropped++;
+      // A transient error: QoS 1/2 are refused (5.0) or the connection closed so the client retries
+      // later; a QoS 0 publisher is disconnected too rather than silently losing what it sends [MQTT-4.8.0-2].
+      if (qos === 0) throw new ProtocolError(Reason.QuotaExceeded, 'the broker has no room for messages right now');
       refuse(conn, qos, packetId, Reason.QuotaExceeded, 'the broker has no room for this message');
       return;
     }
@@ -116,17 +128,56 @@ export function handlePublish(conn: Connection, header: number, buf: Uint8Array,
   else conn.holdFor(decision, (ok) => (ok ? route(conn, message, packetId) : deny(conn, message, packetId)), () => message.release());
 }
 
-/** Routes an accepted message and acknowledges it (QoS 2: remembered until PUBREL). */
+/**
+ * Token bucket of `rate` tokens, refilled continuously: a client may burst up to one second's worth,
+ * and is over the limit only when its sustained rate exceeds `rate`.
+ */
+function takePublishToken(conn: Connection, rate: number): boolean {
+  const budget = conn.publishBudget;
+  const now = performance.now();
+  budget.tokens = Math.min(rate, budget.tokens + ((now - budget.refilledAt) * rate) / 1000);
+  budget.refilledAt = now;
+  if (budget.tokens < 1) return false;
+  budget.tokens -= 1;
+  return true;
+}
+
+/**
+ * Routes an accepted message and acknowledges it once what it changed is durable (QoS 2: the packet
+ * identifier is remembered until PUBREL). A failed store write is not acknowledged as success.
+ */
 function route(conn: Connection, message: Message, packetId: number): void {
-  const matched = conn.broker.publish(message, conn.session);
+  const broker = conn.broker;
+  const session = conn.session!;
+  const outcome = broker.publish(message, session);
   const qos = message.qos;
   message.release();
-  if (qos === 1) {
-    conn.sendAck(PacketType.PUBACK, packetId, matched === 0 ? Reason.NoMatchingSubscribers : Reason.Success);
-  } else if (qos === 2) {
-    conn.session!.incomingQos2.add(packetId);
-    conn.sendAck(PacketType.PUBREC, packetId, matched === 0 ? Reason.NoMatchingSubscribers : Reason.Success);
+  if (qos === 0) return;
+  if (qos === 2) {
+    session.incomingQos2.add(packetId);
+    broker.persistence.saveIncomingQos2(session, packetId);
   }
+  const reason =
+    outcome === PublishOutcome.QuotaExceeded
+      ? Reason.QuotaExceeded
+      : outcome === PublishOutcome.NoSubscribers
+        ? Reason.NoMatchingSubscribers
+        : Reason.Success;
+  const type = qos === 1 ? PacketType.PUBACK : PacketType.PUBREC;
+  conn.acknowledgementPending(qos);
+  broker.persistence.whenDurable((error) => {
+    conn.acknowledgementDone(qos);
+    if (!conn.open) return;
+    if (!error) {
+      conn.sendAck(type, packetId, reason, reason === Reason.QuotaExceeded && conn.problemInformation ? { reasonString: 'a subscriber queue is full' } : undefined);
+      return;
+    }
+    if (qos === 2) {
+      session.incomingQos2.delete(packetId);
+      broker.persistence.deleteIncomingQos2(session, packetId);
+    }
+    refuse(conn, qos, packetId, Reason.UnspecifiedError, `the message could not be stored: ${error.message}`);
+  });
 }
 
 /**
@@ -142,7 +193,10 @@ function deny(conn: Connection, message: Message, packetId: number): void {
     refuse(conn, qos, packetId, Reason.NotAuthorized, 'not authorized to publish to this topic');
     return;
   }
-  if (qos === 2) conn.session!.incomingQos2.add(packetId);
+  if (qos === 2) {
+    conn.session!.incomingQos2.add(packetId);
+    conn.broker.persistence.saveIncomingQos2(conn.session!, packetId);
+  }
   conn.sendAck(qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, packetId, Reason.Success);
 }
 

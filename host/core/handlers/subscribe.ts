@@ -81,7 +81,7 @@ function subscribe(conn: Connection, packet: SubscribePacket, allowed: boolean[]
   broker.persistence.saveSession(session);
   // Reason strings only for a client that did not turn problem information off [MQTT-3.1.2-29].
   const props = problems.length > 0 && conn.problemInformation ? { reasonString: problems.join('; ') } : undefined;
-  conn.sendBytes(generate.suback(conn.version as 3 | 4 | 5, packet.packetId, codes, props));
+  conn.sendWithProperties((p) => generate.suback(conn.version as 3 | 4 | 5, packet.packetId, codes, p), props);
   const ids = v5 && subscriptionId !== 0 ? [subscriptionId] : null;
   for (const [messages, granted] of retained) {
     for (const message of messages) {

@@ -2,6 +2,7 @@ import { Reason } from '../codec/constants.js';
 import * as generate from '../codec/generate.js';
 import type { UnsubscribePacket } from '../codec/packets.js';
 import type { Connection } from '../connection.js';
+import { malformed } from '../errors.js';
 import { parseFilter } from './subscriptions.js';
 
 /** UNSUBSCRIBE (§3.10): removes each filter that exists; one UNSUBACK answers all [MQTT-3.10.4-4], [MQTT-3.10.4-5]. */
@@ -11,7 +12,11 @@ export function handleUnsubscribe(conn: Connection, packet: UnsubscribePacket): 
   const codes = packet.filters.map((filter) => {
     const existing = session.subscriptions.get(filter);
     const parsed = parseFilter(broker, filter);
-    if (!parsed) return Reason.TopicFilterInvalid;
+    if (!parsed) {
+      // 3.1.1 has no way to say so in UNSUBACK: an invalid filter is a protocol violation [MQTT-4.8.0-1].
+      if (conn.version !== 5) throw malformed(`UNSUBSCRIBE with an invalid topic filter ${JSON.stringify(filter)}`);
+      return Reason.TopicFilterInvalid;
+    }
     if (!existing) return Reason.NoSubscriptionExisted;
     broker.core.unsubscribe(session.id, parsed.bytes, parsed.group ? broker.shareGroupId(parsed.group) : 0);
     session.subscriptions.delete(filter);

@@ -1,0 +1,60 @@
+// ArborMQ in its own process for the benchmark. Runs the compiled dist/ when it is at least as new
+// as every host/ source (realistic: what `npm start` runs), else the sources through tsx.
+
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type * as ServerModule from '../../host/node/server.js';
+import { observeGc, serve } from './probe.js';
+
+// ARBORMQ_ROOT points at another checkout (built: build/arbor.wasm present) to compare revisions.
+const root = process.env.ARBORMQ_ROOT ?? fileURLToPath(new URL('../../', import.meta.url));
+
+/** Limits raised over the defaults so they do not decide a scenario's outcome (reported in RESULTS.md). */
+const ARBORMQ_OPTIONS = {
+  maxQueuedMessages: 100_000,
+  maxWriteBufferBytes: 64 * 1024 * 1024,
+};
+
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    const st = statSync(path);
+    if (st.isDirectory()) newest = Math.max(newest, newestSource(path));
+    else if (name.endsWith('.ts')) newest = Math.max(newest, st.mtimeMs);
+  }
+  return newest;
+}
+
+function pickBuild(): { url: string; build: string } {
+  const dist = join(root, 'dist/host/node/index.js');
+  if (existsSync(dist) && statSync(dist).mtimeMs >= newestSource(join(root, 'host'))) {
+    return { url: pathToFileURL(dist).href, build: 'dist (compiled)' };
+  }
+  const why = existsSync(dist) ? 'dist older than host/ sources' : 'no dist/';
+  return { url: pathToFileURL(join(root, 'host/node/server.ts')).href, build: `sources via tsx (${why})` };
+}
+
+observeGc();
+const { url, build } = pickBuild();
+const { ArborServer } = (await import(url)) as typeof ServerModule;
+const server = await ArborServer.start({ listeners: [{ port: 0, host: '127.0.0.1' }], ...ARBORMQ_OPTIONS });
+const broker = server.broker;
+
+serve(
+  { port: server.port, pid: process.pid, info: { build: process.env.ARBORMQ_ROOT ? `${build} at ${root}` : build, options: ARBORMQ_OPTIONS } },
+  () => {
+    // The broker's internals move fast: a renamed field must not take the benchmark down.
+    try {
+      return {
+        metrics: { ...broker.metrics },
+        connections: broker.connections?.size,
+        wasmMemoryBytes: broker.core.memory.buffer.byteLength,
+        arenaLiveHandles: broker.core.arenaStats().liveHandles,
+      };
+    } catch (error) {
+      return { statsError: (error as Error).message };
+    }
+  },
+);

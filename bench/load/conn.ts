@@ -1,0 +1,213 @@
+// A load-generator connection: raw TCP, packets split by walking fixed headers and Remaining
+// Length only. Scenario code sees PUBLISH and PUBACK as offsets into the received chunk.
+
+import { connect, type Socket } from 'node:net';
+import { connectPacket, subscribePacket, Type } from './packets.js';
+
+const READ_BUFFER = Buffer.alloc(256 * 1024);
+
+export type PublishHandler = (buf: Buffer, start: number, end: number, flags: number) => void;
+
+export class BenchConn {
+  /** Called for each PUBLISH: buf[start..end) is the variable header + payload. */
+  onPublish: PublishHandler = () => undefined;
+  onPuback: (id: number) => void = () => undefined;
+  /** After every received chunk: the moment to send batched acknowledgements. */
+  onChunkEnd: () => void = () => undefined;
+  /** Set when the socket closed without us asking. */
+  lost: string | null = null;
+  private rest: Buffer | null = null;
+  private closing = false;
+  private connack: ((code: number) => void) | null = null;
+  private subacks = 0;
+  private subackFailures = 0;
+  private subackWake: (() => void) | null = null;
+
+  private constructor(readonly socket: Socket) {
+    socket.setNoDelay(true);
+    socket.on('error', (err) => {
+      this.lost ??= err.message;
+    });
+    socket.on('close', () => {
+      if (!this.closing) this.lost ??= 'closed by the broker';
+      this.connack?.(-1);
+      this.subackWake?.();
+    });
+  }
+
+  /**
+   * Opens a TCP connection whose reads land in one shared buffer (net `onread`): no Buffer and no
+   * stream event per read, which matters when a broker sends one small segment per message.
+   */
+  static open(port: number, timeoutMs: number): Promise<BenchConn> {
+    return new Promise((resolve, reject) => {
+      let conn: BenchConn | null = null;
+      const socket = connect({
+        port,
+        host: '127.0.0.1',
+        onread: {
+          buffer: READ_BUFFER,
+          callback: (n: number, buf: Uint8Array) => {
+            conn?.onData(buf as Buffer, n);
+            return true;
+          },
+        },
+      });
+      conn = new BenchConn(socket);
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new Error(`TCP connect timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        resolve(conn);
+      });
+      socket.once('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+    });
+  }
+
+  private onData(chunk: Buffer, n: number): void {
+    let buf = chunk;
+    let len = n;
+    if (this.rest !== null) {
+      buf = Buffer.concat([this.rest, chunk.subarray(0, n)]);
+      len = buf.length;
+      this.rest = null;
+    }
+    let pos = 0;
+    while (len - pos >= 2) {
+      const first = buf[pos]!;
+      let i = pos + 1;
+      let remaining = 0;
+      let mult = 1;
+      let done = false;
+      for (let k = 0; k < 4 && i < len; k++) {
+        const b = buf[i++]!;
+        remaining += (b & 0x7f) * mult;
+        mult *= 128;
+        if (b < 0x80) {
+          done = true;
+          break;
+        }
+      }
+      if (!done) break; // Remaining Length not complete yet (a 5th byte would be malformed; brokers don't send it)
+      const end = i + remaining;
+      if (end > len) break;
+      this.dispatch(first, buf, i, end);
+      pos = end;
+    }
+    // A copy: the read buffer is shared and reused by the next read.
+    if (pos < len) this.rest = Buffer.from(buf.subarray(pos, len));
+    this.onChunkEnd();
+  }
+
+  private dispatch(first: number, buf: Buffer, start: number, end: number): void {
+    switch (first >> 4) {
+      case Type.PUBLISH:
+        this.onPublish(buf, start, end, first & 0x0f);
+        break;
+      case Type.PUBACK:
+        this.onPuback((buf[start]! << 8) | buf[start + 1]!);
+        break;
+      case Type.CONNACK:
+        this.connack?.(buf[start + 1]!);
+        break;
+      case Type.SUBACK:
+        for (let i = start + 2; i < end; i++) if (buf[i] === 0x80) this.subackFailures++;
+        this.subacks++;
+        this.subackWake?.();
+        break;
+    }
+  }
+
+  write(buf: Buffer): void {
+    this.socket.write(buf);
+  }
+
+  get writableLength(): number {
+    return this.socket.writableLength;
+  }
+
+  /** MQTT CONNECT and wait for CONNACK 0. */
+  handshake(clientId: string, timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => fail(`no CONNACK within ${timeoutMs} ms`), timeoutMs);
+      const fail = (why: string): void => {
+        clearTimeout(timer);
+        this.connack = null;
+        reject(new Error(why));
+      };
+      this.connack = (code) => {
+        clearTimeout(timer);
+        this.connack = null;
+        if (code === 0) resolve();
+        else fail(code < 0 ? `connection closed before CONNACK (${this.lost})` : `CONNACK refused with code ${code}`);
+      };
+      this.socket.write(connectPacket(clientId));
+    });
+  }
+
+  /** Subscribes to `filters`, `perPacket` per SUBSCRIBE, and waits for every SUBACK. */
+  async subscribe(filters: string[], qos: 0 | 1, timeoutMs: number, perPacket = 50): Promise<void> {
+    const packets: Buffer[] = [];
+    for (let i = 0; i < filters.length; i += perPacket) packets.push(subscribePacket(packets.length + 1, filters.slice(i, i + perPacket), qos));
+    const target = this.subacks + packets.length;
+    this.socket.write(Buffer.concat(packets));
+    const deadline = performance.now() + timeoutMs;
+    while (this.subacks < target) {
+      if (this.lost) throw new Error(`connection lost while subscribing: ${this.lost}`);
+      const left = deadline - performance.now();
+      if (left <= 0) throw new Error(`SUBACK: got ${this.subacks} of ${target} within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.min(left, 1000));
+        this.subackWake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      this.subackWake = null;
+    }
+    if (this.subackFailures > 0) throw new Error(`${this.subackFailures} subscriptions refused (SUBACK 0x80)`);
+  }
+
+  close(): void {
+    this.closing = true;
+    this.socket.destroy();
+  }
+}
+
+export async function connectClient(port: number, clientId: string, timeoutMs = 10_000): Promise<BenchConn> {
+  const conn = await BenchConn.open(port, timeoutMs);
+  try {
+    await conn.handshake(clientId, timeoutMs);
+  } catch (error) {
+    conn.close();
+    throw error;
+  }
+  return conn;
+}
+
+/** Connects `n` clients named `${prefix}-${i}`, all at once. */
+export function connectMany(port: number, prefix: string, n: number, timeoutMs = 10_000): Promise<BenchConn[]> {
+  return Promise.all(Array.from({ length: n }, (_, i) => connectClient(port, `${prefix}-${i}`, timeoutMs)));
+}
+
+export function closeAll(conns: Iterable<BenchConn>): void {
+  for (const c of conns) c.close();
+}
+
+/** The first connection the broker closed on us, for failure reports. */
+export function firstLost(conns: Iterable<BenchConn>): string | null {
+  let n = 0;
+  let first: string | null = null;
+  for (const c of conns) {
+    if (c.lost) {
+      n++;
+      first ??= c.lost;
+    }
+  }
+  return first ? `${n} connection(s) lost: ${first}` : null;
+}

@@ -1,0 +1,111 @@
+// QoS 1 point to point: 50 publisher/subscriber pairs on their own topic. Each publisher keeps
+// 10 PUBLISHes unacknowledged by the broker; each subscriber PUBACKs what it receives.
+
+import { closeAll, connectMany, firstLost, type BenchConn } from './conn.js';
+import { progress } from './ipc.js';
+import { measureWindows, settle } from './measure.js';
+import { publishPacket, putPuback } from './packets.js';
+import { PAYLOAD_BYTES } from './throughput.js';
+import type { LoadConfig, ScenarioResult } from './types.js';
+
+const PAIRS = 50;
+const IN_FLIGHT = 10;
+/** End-to-end cap per pair (sent, not yet received): the broker acks on routing, not on delivery. */
+const E2E_CAP = 100;
+
+interface Pair {
+  pub: BenchConn;
+  sub: BenchConn;
+  /** packets[id], id 1..IN_FLIGHT, encoded once: an acknowledged id is free to be sent again. */
+  packets: Buffer[];
+  /** Acknowledged ids waiting for end-to-end room. */
+  ready: number[];
+  sent: number;
+  received: number;
+}
+
+export async function p2pQos1(cfg: LoadConfig): Promise<ScenarioResult> {
+  progress('connecting', { pairs: PAIRS });
+  const subs = await connectMany(cfg.port, `p2p-sub-${process.pid}`, PAIRS);
+  await Promise.all(subs.map((s, i) => s.subscribe([`bench/p2p/${i}`], 1, 10_000)));
+  const pubs = await connectMany(cfg.port, `p2p-pub-${process.pid}`, PAIRS);
+  progress('subscribed');
+
+  const payload = Buffer.alloc(PAYLOAD_BYTES, 0x63);
+  let running = true;
+  let totalReceived = 0;
+  let protocolErrors = 0;
+  const pairs: Pair[] = pubs.map((pub, i) => ({
+    pub,
+    sub: subs[i]!,
+    packets: [Buffer.alloc(0), ...Array.from({ length: IN_FLIGHT }, (_, k) => publishPacket(`bench/p2p/${i}`, payload, 1, k + 1))],
+    ready: [],
+    sent: 0,
+    received: 0,
+  }));
+
+  const send = (pair: Pair): void => {
+    if (!running || pair.ready.length === 0) return;
+    const out: Buffer[] = [];
+    while (pair.ready.length > 0 && pair.sent - pair.received < E2E_CAP) {
+      out.push(pair.packets[pair.ready.pop()!]!);
+      pair.sent++;
+    }
+    if (out.length > 0) pair.pub.write(out.length === 1 ? out[0]! : Buffer.concat(out));
+  };
+
+  for (const pair of pairs) {
+    pair.pub.onPuback = (id) => {
+      if (id >= 1 && id <= IN_FLIGHT) pair.ready.push(id);
+      else protocolErrors++;
+    };
+    pair.pub.onChunkEnd = () => send(pair);
+    // PUBACKs for everything in one chunk go out in one write.
+    let acks = Buffer.allocUnsafe(4 * 256);
+    let nAcks = 0;
+    pair.sub.onPublish = (buf, start, _end, flags) => {
+      pair.received++;
+      totalReceived++;
+      if (((flags >> 1) & 3) === 0) return;
+      const topicLength = (buf[start]! << 8) | buf[start + 1]!;
+      const at = start + 2 + topicLength;
+      if (nAcks * 4 + 4 > acks.length) {
+        const bigger = Buffer.allocUnsafe(acks.length * 2);
+        acks.copy(bigger, 0, 0, nAcks * 4);
+        acks = bigger;
+      }
+      putPuback(acks, nAcks * 4, (buf[at]! << 8) | buf[at + 1]!);
+      nAcks++;
+    };
+    pair.sub.onChunkEnd = () => {
+      if (nAcks > 0) {
+        // A copy: `acks` is reused for the next chunk while this write may still be queued.
+        pair.sub.write(Buffer.from(acks.subarray(0, nAcks * 4)));
+        nAcks = 0;
+      }
+      send(pair);
+    };
+  }
+  for (const pair of pairs) {
+    for (let id = 1; id <= IN_FLIGHT; id++) pair.ready.push(id);
+    send(pair);
+  }
+
+  const notes: string[] = [];
+  const metrics: ScenarioResult['metrics'] = {};
+  try {
+    const windows = await measureWindows(cfg, () => totalReceived);
+    return { unit: 'msgs/s', windows, metrics, notes };
+  } finally {
+    running = false;
+    const sent = (): number => pairs.reduce((n, p) => n + p.sent, 0);
+    await settle(() => totalReceived >= sent(), () => totalReceived, 1000, 5000);
+    const lost = Math.max(0, sent() - totalReceived);
+    metrics.lost = lost;
+    if (lost > 0) notes.push(`${lost} of ${sent()} QoS 1 messages not delivered within 5 s of the end`);
+    if (protocolErrors > 0) notes.push(`${protocolErrors} PUBACKs with unknown packet ids`);
+    const gone = firstLost([...subs, ...pubs]);
+    if (gone) notes.push(gone);
+    closeAll([...subs, ...pubs]);
+  }
+}

@@ -1,0 +1,183 @@
+import { mkdir } from 'node:fs/promises';
+import { Level } from 'level';
+import { bySessionAndSeq, type Store, type StoreBatch, type StoredDelivery, type StoredMessage, type StoredSession, type StoredState } from '../core/store.js';
+
+/** Bumped when the layout below changes; a database from a newer version is refused. */
+export const SCHEMA_VERSION = 1;
+
+const SCHEMA_KEY = '!meta!schema';
+const SESSION = 's!';
+const RETAINED = 'r!';
+const MESSAGE = 'm!';
+const DELIVERY = 'd!';
+const INCOMING = 'q!';
+
+/** The database is missing, corrupt, locked, or from a newer version: start-up stops with this. */
+export class StoreOpenError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'StoreOpenError';
+  }
+}
+
+export interface LevelStoreOptions {
+  /**
+   * 'sync' (default): each group commit is fsync'ed before QoS 1/2 are acknowledged — nothing
+   * acknowledged is lost even to a power cut. 'os': written to the operating system without fsync —
+   * survives a crash of the broker (kill -9) but a power cut or kernel crash may lose the last
+   * moments of acknowledged messages.
+   */
+  durability?: 'sync' | 'os';
+}
+
+type Op = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string };
+
+const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder();
+
+/**
+ * Broker state in LevelDB (`level`, classic-level on Node): one key per session, retained topic, message body,
+ * delivery and incoming QoS 2 identifier, so every change is a small incremental write and a group
+ * commit is one atomic LevelDB batch.
+ */
+export class LevelStore implements Store {
+  private readonly db: Level<string, Uint8Array>;
+  private readonly sync: boolean;
+  /** LevelDB refuses every write after an I/O error until it is reopened. */
+  private needsReopen = false;
+
+  constructor(
+    readonly location: string,
+    options: LevelStoreOptions = {},
+  ) {
+    this.db = new Level<string, Uint8Array>(location, { keyEncoding: 'utf8', valueEncoding: 'view' });
+    this.sync = (options.durability ?? 'sync') === 'sync';
+  }
+
+  async open(): Promise<void> {
+    try {
+      await mkdir(this.location, { recursive: true });
+      await this.db.open();
+    } catch (error) {
+      const cause = (error as Error & { cause?: Error }).cause ?? (error as Error);
+      throw new StoreOpenError(
+        `cannot open the database at ${this.location}: ${cause.message}. ` +
+          'If another arbormq uses this data directory, stop it first. If the database is corrupt, move the ' +
+          'directory aside and start with an empty one, or try `arbormq repair --data-dir <dir>` ' +
+          "(LevelDB's repair) to recover what it can.",
+        { cause: error },
+      );
+    }
+    const stored = await this.db.get(SCHEMA_KEY);
+    if (stored === undefined) {
+      await this.db.put(SCHEMA_KEY, utf8.encode(String(SCHEMA_VERSION)), { sync: this.sync });
+      return;
+    }
+    const version = Number(utf8Decoder.decode(stored));
+    if (!(version <= SCHEMA_VERSION)) {
+      await this.db.close();
+      throw new StoreOpenError(
+        `the database at ${this.location} has schema version ${utf8Decoder.decode(stored)}, written by a newer ArborMQ; ` +
+          `this version reads schema ${SCHEMA_VERSION} and older. Run the newer arbormq, or start with another data directory.`,
+      );
+    }
+  }
+
+  async load(): Promise<StoredState> {
+    const state: StoredState = { sessions: [], retained: [], messages: new Map(), deliveries: [], incomingQos2: new Map() };
+    for await (const [key, value] of this.db.iterator()) {
+      const prefix = key.slice(0, 2);
+      const rest = key.slice(2);
+      if (prefix === SESSION) state.sessions.push(decodeSession(value));
+      else if (prefix === RETAINED) state.retained.push(decodeMessage(value));
+      else if (prefix === MESSAGE) state.messages.set(rest, decodeMessage(value));
+      else if (prefix === DELIVERY) state.deliveries.push(JSON.parse(utf8Decoder.decode(value)) as StoredDelivery);
+      else if (prefix === INCOMING) {
+        const [clientId, packetId] = splitKey(rest);
+        (state.incomingQos2.get(clientId) ?? state.incomingQos2.set(clientId, []).get(clientId)!).push(packetId);
+      }
+    }
+    state.deliveries.sort(bySessionAndSeq);
+    return state;
+  }
+
+  async write(batch: StoreBatch): Promise<void> {
+    const ops: Op[] = [];
+    for (const [clientId, session] of batch.sessions) {
+      ops.push(session ? { type: 'put', key: SESSION + clientId, value: encodeSession(session) } : { type: 'del', key: SESSION + clientId });
+    }
+    for (const [topic, message] of batch.retained) {
+      ops.push(message ? { type: 'put', key: RETAINED + topic, value: encodeMessage(message) } : { type: 'del', key: RETAINED + topic });
+    }
+    for (const [id, message] of batch.messages) {
+      ops.push(message ? { type: 'put', key: MESSAGE + id, value: encodeMessage(message) } : { type: 'del', key: MESSAGE + id });
+    }
+    for (const [key, delivery] of batch.deliveries) {
+      const [clientId, seq] = splitKey(key);
+      const k = DELIVERY + clientId + '\u0000' + seq.toString(16).padStart(13, '0');
+      ops.push(delivery ? { type: 'put', key: k, value: utf8.encode(JSON.stringify(delivery)) } : { type: 'del', key: k });
+    }
+    for (const [key, present] of batch.incomingQos2) {
+      ops.push(present ? { type: 'put', key: INCOMING + key, value: new Uint8Array(0) } : { type: 'del', key: INCOMING + key });
+    }
+    if (this.needsReopen) {
+      await this.db.close().catch(() => undefined);
+      await this.db.open();
+      this.needsReopen = false;
+    }
+    try {
+      await this.db.batch(ops, { sync: this.sync });
+    } catch (error) {
+      this.needsReopen = true;
+      throw error;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+
+  /** LevelDB's own repair of a damaged database (run with the broker stopped). */
+  static async repair(location: string): Promise<void> {
+    await (Level as unknown as { repair(location: string): Promise<void> }).repair(location);
+  }
+}
+
+function splitKey(key: string): [string, number] {
+  const at = key.lastIndexOf('\u0000');
+  const tail = key.slice(at + 1);
+  return [key.slice(0, at), /^[0-9a-f]{13}$/.test(tail) ? parseInt(tail, 16) : Number(tail)];
+}
+
+/** [u32 header length][header JSON][payload]: the payload stays binary. */
+function encodeMessage(m: StoredMessage): Uint8Array {
+  const header = utf8.encode(
+    JSON.stringify({ t: m.topic, q: m.qos, r: m.retain, e: m.expiresAt, f: m.forward ? toBase64(m.forward) : null }),
+  );
+  const out = new Uint8Array(4 + header.length + m.payload.length);
+  new DataView(out.buffer).setUint32(0, header.length);
+  out.set(header, 4);
+  out.set(m.payload, 4 + header.length);
+  return out;
+}
+
+function decodeMessage(value: Uint8Array): StoredMessage {
+  const length = new DataView(value.buffer, value.byteOffset, value.byteLength).getUint32(0);
+  const h = JSON.parse(utf8Decoder.decode(value.subarray(4, 4 + length))) as { t: string; q: 0 | 1 | 2; r: boolean; e: number; f: string | null };
+  return { topic: h.t, qos: h.q, retain: h.r, expiresAt: h.e, forward: h.f === null ? null : fromBase64(h.f), payload: value.slice(4 + length) };
+}
+
+function encodeSession(s: StoredSession): Uint8Array {
+  return utf8.encode(
+    JSON.stringify(s, (_k, v: unknown) => (v instanceof Uint8Array ? { $b64: toBase64(v) } : v)),
+  );
+}
+
+function decodeSession(value: Uint8Array): StoredSession {
+  return JSON.parse(utf8Decoder.decode(value), (_k, v: unknown) =>
+    v !== null && typeof v === 'object' && '$b64' in v ? fromBase64((v as { $b64: string }).$b64) : v,
+  ) as StoredSession;
+}
+
+const toBase64 = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+const fromBase64 = (text: string): Uint8Array => new Uint8Array(Buffer.from(text, 'base64'));

@@ -1,0 +1,21 @@
+import type { Server as HttpServer } from 'node:http';
+import type { AddressInfo, Server } from 'node:net';
+
+/** Binds `server`; an error (EADDRINUSE, EACCES…) rejects with the listener named. */
+export function bind(server: Server | HttpServer, port: number, host: string, name: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const failed = (error: Error): void => reject(new Error(`${name} cannot listen on ${host}:${port}: ${error.message}`));
+    server.once('error', failed);
+    server.listen(port, host, () => {
+      server.off('error', failed);
+      resolve();
+    });
+  });
+}
+
+/** Stops accepting and resolves once every connection the server had is closed. */
+export function closeServer(server: Server | HttpServer): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+export const boundAddress = (server: Server | HttpServer): AddressInfo => server.address() as AddressInfo;

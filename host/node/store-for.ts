@@ -1,0 +1,20 @@
+import type { Logger } from '../core/options.js';
+import { MemoryStore, type Store } from '../core/store.js';
+import { LevelStore } from './level-store.js';
+
+export interface StoreChoice {
+  /** A Store the embedder made; wins over the rest. */
+  store?: Store;
+  /** Directory of the LevelDB database that keeps sessions, retained messages and queued messages. */
+  dataDir?: string;
+  /** Keep state in memory only, even if `dataDir` is set. */
+  memory?: boolean;
+}
+
+/** The Store a server keeps its state in: the embedder's, else LevelDB in `dataDir`, else memory. */
+export function storeFor(choice: StoreChoice, log: Logger): Store {
+  if (choice.store) return choice.store;
+  if (choice.dataDir !== undefined && !choice.memory) return new LevelStore(choice.dataDir);
+  log('info', 'state is kept in memory only: it is lost when the broker stops (set dataDir to persist it)');
+  return new MemoryStore();
+}

@@ -1,0 +1,51 @@
+import { createServer, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import type { Logger } from '../core/options.js';
+import type { ConnectionGate } from './connection-gate.js';
+import { bind, boundAddress, closeServer } from './listen.js';
+import type { RunningListener, TcpListenerOptions, TlsListenerOptions } from './listener-options.js';
+import { SocketTransport } from './socket-transport.js';
+import { certificateCommonName, loadTlsOptions } from './tls-files.js';
+
+/** MQTT over TCP (`mqtt`) or TLS (`mqtts`): every socket becomes a SocketTransport through the gate. */
+export async function listenTcp(
+  options: TcpListenerOptions | TlsListenerOptions,
+  gate: ConnectionGate,
+  log: Logger,
+  where: string,
+  handshakeTimeoutMs: number,
+): Promise<RunningListener> {
+  const host = options.host ?? '0.0.0.0';
+  const protocol = options.protocol ?? 'mqtt';
+  let name = `${protocol}:${options.port}`;
+  const serve = (socket: Socket, certificateIdentity: string | undefined): void => {
+    const peer = gate.arrive({ address: socket.remoteAddress, port: socket.remotePort, listener: name, certificateIdentity });
+    gate.serve(peer, new SocketTransport(socket, peer.label, () => gate.leave(peer)));
+  };
+
+  let server;
+  if (options.protocol === 'mqtts') {
+    const identity = options.useIdentityAsUsername === true;
+    server = createTlsServer({ ...(await loadTlsOptions(options, where)), handshakeTimeout: handshakeTimeoutMs }, (socket: TLSSocket) => {
+      const cn = identity ? certificateCommonName(socket) : undefined;
+      if (identity && cn === undefined) {
+        log('info', 'connection refused: the client certificate has no common name', { listener: name, address: socket.remoteAddress });
+        socket.destroy();
+        return;
+      }
+      serve(socket, cn);
+    });
+    server.on('tlsClientError', (error, socket) => {
+      log('debug', 'TLS handshake failed', { listener: name, address: socket.remoteAddress, error: error.message });
+    });
+  } else {
+    server = createServer((socket) => serve(socket, undefined));
+  }
+  await bind(server, options.port, host, where);
+  name = `${protocol}:${boundAddress(server).port}`;
+  return {
+    protocol,
+    address: () => boundAddress(server),
+    close: () => closeServer(server),
+  };
+}

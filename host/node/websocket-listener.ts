@@ -1,0 +1,90 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { WebSocketServer } from 'ws';
+import type { Logger } from '../core/options.js';
+import type { ConnectionGate } from './connection-gate.js';
+import { bind, boundAddress, closeServer } from './listen.js';
+import { DEFAULT_WEBSOCKET_PATH, type RunningListener, type SecureWebSocketListenerOptions, type WebSocketListenerOptions } from './listener-options.js';
+import { certificateCommonName, loadTlsOptions } from './tls-files.js';
+import { WebSocketTransport } from './websocket-transport.js';
+
+/** Bytes a single WebSocket frame may carry beyond maxPacketSize (a frame may batch several packets). */
+const FRAME_SLACK = 1024 * 1024;
+
+/**
+ * MQTT over WebSocket (`ws`) or secure WebSocket (`wss`) on `path` (default /mqtt), subprotocol
+ * `mqtt` (`mqttv3.1` for 3.1 clients) as §6 asks, so MQTT.js in a browser connects unchanged. Plain
+ * HTTP requests get 426 Upgrade Required, upgrades to another path 404.
+ */
+export async function listenWebSocket(
+  options: WebSocketListenerOptions | SecureWebSocketListenerOptions,
+  gate: ConnectionGate,
+  log: Logger,
+  where: string,
+  maxPacketSize: number,
+): Promise<RunningListener> {
+  const host = options.host ?? '0.0.0.0';
+  const path = options.path ?? DEFAULT_WEBSOCKET_PATH;
+  const secure = options.protocol === 'wss';
+  const identity = secure && options.useIdentityAsUsername === true;
+  let name = `${options.protocol}:${options.port}`;
+  const wss = new WebSocketServer({
+    noServer: true,
+    clientTracking: false,
+    perMessageDeflate: false,
+    maxPayload: maxPacketSize + FRAME_SLACK,
+    handleProtocols: (offered) => (offered.has('mqtt') ? 'mqtt' : offered.has('mqttv3.1') ? 'mqttv3.1' : false),
+  });
+
+  const server: Server = secure ? createHttpsServer(await loadTlsOptions(options, where)) : createServer();
+  server.on('request', (_req, res) => {
+    res.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket', Connection: 'close' });
+    res.end(`MQTT over WebSocket: connect to ${path} with the "mqtt" subprotocol\n`);
+  });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    if (pathOf(req) !== path) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    const cn = identity ? certificateCommonName(socket as TLSSocket) : undefined;
+    if (identity && cn === undefined) {
+      log('info', 'connection refused: the client certificate has no common name', { listener: name, address: req.socket.remoteAddress });
+      socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const tcp = req.socket as Socket;
+      const peer = gate.arrive({ address: tcp.remoteAddress, port: tcp.remotePort, listener: name, certificateIdentity: cn });
+      gate.serve(peer, new WebSocketTransport(ws, tcp, peer.label, () => gate.leave(peer)));
+    });
+  });
+  if (secure) {
+    server.on('tlsClientError', (error: Error, socket: TLSSocket) => {
+      log('debug', 'TLS handshake failed', { listener: name, address: socket.remoteAddress, error: error.message });
+    });
+  }
+  await bind(server, options.port, host, where);
+  name = `${options.protocol}:${boundAddress(server).port}`;
+  return {
+    protocol: options.protocol,
+    address: () => boundAddress(server),
+    close: () => {
+      const closed = closeServer(server);
+      // Idle keep-alive HTTP connections would hold close() open; upgraded ones are the broker's.
+      server.closeIdleConnections();
+      return closed;
+    },
+  };
+}
+
+function pathOf(req: IncomingMessage): string {
+  try {
+    return new URL(req.url ?? '/', 'http://localhost').pathname;
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import { ackReason, collect, connectClient, startBroker, type TestBroker } from '../helpers/broker.js';
+
+describe('session queues', () => {
+  let b: TestBroker;
+  afterEach(() => b.close());
+
+  it('caps a session queue: beyond maxQueuedMessages messages are dropped, counted, and a 5.0 publisher hears 0x97 Quota exceeded', async () => {
+    b = await startBroker({ maxQueuedMessages: 3 });
+    const sub = await connectClient(b.url, { clientId: 'capped', clean: false });
+    await sub.subscribeAsync('cap/#', { qos: 1 });
+    await sub.endAsync();
+    const pub = await b.client({ protocolVersion: 5 });
+    const reasons: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      reasons.push(await ackReason(pub.publishAsync(`cap/${i}`, String(i), { qos: 1 })));
+    }
+    assert.deepEqual(reasons, [0, 0, 0, 0x97, 0x97]);
+    assert.equal(b.server.broker.metrics.queueDropped, 2);
+    const back = await connectClient(b.url, { clientId: 'capped', clean: false });
+    const got = await collect(back, 3);
+    assert.deepEqual(got.map((m) => m.payload.toString()), ['0', '1', '2']);
+    await back.endAsync();
+    const clean = await b.client({ clientId: 'capped', clean: true });
+    await clean.endAsync();
+  });
+
+  it('caps a session queue by bytes too (maxQueuedBytes)', async () => {
+    b = await startBroker({ maxQueuedBytes: 2500 });
+    const sub = await connectClient(b.url, { clientId: 'bytes', clean: false });
+    await sub.subscribeAsync('by/#', { qos: 1 });
+    await sub.endAsync();
+    const pub = await b.client({ protocolVersion: 5 });
+    const reasons: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      reasons.push(await ackReason(pub.publishAsync('by/t', Buffer.alloc(1000), { qos: 1 })));
+    }
+    assert.deepEqual(reasons, [0, 0, 0x97]);
+    const clean = await b.client({ clientId: 'bytes', clean: true });
+    await clean.endAsync();
+  });
+
+  it('never has more unacknowledged QoS 1 messages out than the client Receive Maximum [MQTT-3.3.4-9]', async () => {
+    b = await startBroker();
+    const raw = await b.raw();
+    await raw.handshake({ protocolVersion: 5, properties: { receiveMaximum: 2 } });
+    raw.sendPacket({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'rw/#', qos: 1 }] }, 5);
+    await raw.next('suback');
+    const pub = await b.client({ protocolVersion: 5 });
+    for (let i = 0; i < 5; i++) await pub.publishAsync(`rw/${i}`, String(i), { qos: 1 });
+    const first = [await raw.next('publish'), await raw.next('publish')];
+    await assert.rejects(raw.next('publish', 200), /no publish/);
+    raw.sendPacket({ cmd: 'puback', messageId: (first[0] as { messageId: number }).messageId }, 5);
+    await raw.next('publish');
+    await assert.rejects(raw.next('publish', 200), /no publish/);
+    raw.destroy();
+  });
+});

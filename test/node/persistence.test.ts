@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import type { IPublishPacket } from 'mqtt-packet';
+import { ackReason, collect, connectClient, delay, expectSilence, startBroker } from '../helpers/broker.js';
+
+describe('durable state in LevelDB', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'arbormq-data-'));
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  it('brings back queued and in-flight QoS 1/2 messages, subscriptions and retained messages after a restart', async () => {
+    const first = await startBroker({ dataDir: dir });
+    const sub = await connectClient(first.url, { clientId: 'durable-sub', clean: false });
+    await sub.subscribeAsync('d/#', { qos: 2 });
+    await sub.endAsync();
+    const pub = await first.client();
+    await pub.publishAsync('d/1', 'one', { qos: 1 });
+    await pub.publishAsync('d/2', 'two', { qos: 2 });
+    await pub.publishAsync('d/r', 'kept', { qos: 1, retain: true });
+    await first.close();
+
+    const second = await startBroker({ dataDir: dir });
+    const back = await connectClient(second.url, { clientId: 'durable-sub', clean: false });
+    const got = await collect(back, 3);
+    // MQTT.js emits a QoS 2 message only after PUBREL, so arrival order is the client's; compare as a set.
+    assert.deepEqual(got.map((m) => m.payload.toString()).sort(), ['kept', 'one', 'two']);
+    await back.endAsync();
+    const fresh = await second.client();
+    const retained = collect(fresh, 1);
+    await fresh.subscribeAsync('d/r');
+    assert.equal((await retained)[0]!.packet.retain, true);
+    await second.close();
+
+    // Delivered and acknowledged: nothing comes back a third time.
+    const third = await startBroker({ dataDir: dir });
+    const again = await connectClient(third.url, { clientId: 'durable-sub', clean: false });
+    await expectSilence(again, 300);
+    await third.close();
+  });
+
+  it('resends an unacknowledged in-flight message with DUP after a restart, same packet identifier', async () => {
+    const first = await startBroker({ dataDir: dir });
+    const raw = await first.raw();
+    await raw.handshake({ clientId: 'inflight', clean: false });
+    raw.sendPacket({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'i/t', qos: 1 }] });
+    await raw.next('suback');
+    const pub = await first.client();
+    await pub.publishAsync('i/t', 'x', { qos: 1 });
+    const p = (await raw.next('publish')) as IPublishPacket;
+    raw.destroy();
+    await first.close();
+    const second = await startBroker({ dataDir: dir });
+    const raw2 = await second.raw();
+    await raw2.handshake({ clientId: 'inflight', clean: false });
+    const again = (await raw2.next('publish')) as IPublishPacket;
+    assert.equal(again.dup, true);
+    assert.equal(again.messageId, p.messageId);
+    raw2.sendPacket({ cmd: 'puback', messageId: again.messageId! });
+    raw2.destroy();
+    await second.close();
+  });
+
+  it('keeps QoS 2 exactly once across a restart: a PUBLISH resent after restart is not routed twice', async () => {
+    const first = await startBroker({ dataDir: dir });
+    const watcher = await connectClient(first.url, { clientId: 'q2-watch', clean: false });
+    await watcher.subscribeAsync('q2/t', { qos: 2 });
+    const raw = await first.raw();
+    await raw.handshake({ clientId: 'q2-pub', clean: false });
+    raw.sendPacket({ cmd: 'publish', topic: 'q2/t', payload: Buffer.from('once'), qos: 2, messageId: 77, dup: false, retain: false });
+    await raw.next('pubrec');
+    await collect(watcher, 1);
+    raw.destroy();
+    await watcher.endAsync();
+    await first.close();
+    const second = await startBroker({ dataDir: dir });
+    const w2 = await connectClient(second.url, { clientId: 'q2-watch', clean: false });
+    const raw2 = await second.raw();
+    await raw2.handshake({ clientId: 'q2-pub', clean: false });
+    raw2.sendPacket({ cmd: 'publish', topic: 'q2/t', payload: Buffer.from('once'), qos: 2, messageId: 77, dup: true, retain: false });
+    await raw2.next('pubrec');
+    raw2.sendPacket({ cmd: 'pubrel', messageId: 77 });
+    await raw2.next('pubcomp');
+    await expectSilence(w2, 300);
+    raw2.destroy();
+    await w2.endAsync();
+    await second.close();
+  });
+
+  it('refuses QoS 1 with 0x80 while the disk is full, keeps QoS 0 flowing, and recovers when space returns', { skip: canMount() ? false : 'needs root to mount a small tmpfs (CI runs as root)' }, async () => {
+    const mnt = join(dir, 'mnt');
+    await mkdir(mnt);
+    assert.equal(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt]).status, 0);
+    try {
+      const b = await startBroker({ dataDir: join(mnt, 'db') });
+      const sub = await connectClient(b.url, { clientId: 'full-sub', clean: false });
+      await sub.subscribeAsync('full/#', { qos: 1 });
+      await sub.endAsync();
+      const live = await b.client();
+      await live.subscribeAsync('full/#');
+      const pub = await b.client({ protocolVersion: 5 });
+      // Fill the filesystem to the last byte.
+      spawnSync('sh', ['-c', `dd if=/dev/zero of=${join(mnt, 'filler')} bs=64k 2>/dev/null; true`]);
+      // Large enough to need new pages: a small record may still fit the log file's last page.
+      assert.equal(await ackReason(pub.publishAsync('full/q1', Buffer.alloc(256 * 1024, 1), { qos: 1 })), 0x80);
+      const zero = collect(live, 2);
+      await pub.publishAsync('full/q0', 'flows', { qos: 0 });
+      assert.deepEqual((await zero).map((m) => m.topic), ['full/q1', 'full/q0']);
+      await rm(join(mnt, 'filler'));
+      let reason = -1;
+      for (let i = 0; i < 50 && reason !== 0; i++) {
+        reason = await ackReason(pub.publishAsync('full/q1b', 'stored', { qos: 1 }));
+        if (reason !== 0) await delay(100);
+      }
+      assert.equal(reason, 0, 'acknowledged again once the disk has room');
+      await b.close();
+      const after = await startBroker({ dataDir: join(mnt, 'db') });
+      const back = await connectClient(after.url, { clientId: 'full-sub', clean: false });
+      const got = await collect(back, 2);
+      assert.deepEqual(got.map((m) => m.topic), ['full/q1', 'full/q1b']);
+      await back.endAsync();
+      await after.close();
+    } finally {
+      spawnSync('umount', ['-l', mnt]);
+    }
+  });
+});
+
+function canMount(): boolean {
+  return process.getuid?.() === 0 && spawnSync('sh', ['-c', 'command -v mount']).status === 0;
+}
+
