@@ -61,9 +61,9 @@ export class Connection {
   /** Request Problem Information: may reason strings and user properties go on acks [MQTT-3.1.2-29]. */
   problemInformation = true;
   /** Incoming topic aliases (5.0) → topic bytes. */
-  readonly topicAliases = new Map<number, Uint8Array>();
+  topicAliases: Map<number, Uint8Array> | null = null;
   /** Topic aliases this connection told its client: topic → alias. */
-  private readonly outgoingAliases = new Map<string, number>();
+  private outgoingAliases: Map<string, number> | null = null;
   /** Incoming QoS 1 PUBLISHes whose PUBACK waits for durability: they count against Receive Maximum. */
   pendingQos1Acks = 0;
   /** All incoming QoS 1/2 PUBLISHes whose acknowledgement waits for durability. */
@@ -300,7 +300,7 @@ export class Connection {
     this.state = ConnState.Closed;
     this.clearKeepAlive();
     this.outbox.discard();
-    this.topicAliases.clear();
+    this.topicAliases = null;
     this.broker.connectionClosed(this, wasOpen ? CloseKind.Abnormal : this.closeKind);
   }
 
@@ -397,7 +397,7 @@ export class Connection {
     const remaining = stored + middle;
     const headerSize = publishHeaderSize(remaining);
     if (headerSize + remaining > this.clientMaxPacketSize) return false;
-    if (alias !== 0 && !aliasKnown) this.outgoingAliases.set(message.topic(), alias);
+    if (alias !== 0 && !aliasKnown) (this.outgoingAliases ??= new Map()).set(message.topic(), alias);
     const outbox = this.outbox;
     const src = message.ptr();
     if (aliasKnown) {
@@ -439,9 +439,9 @@ export class Connection {
    * the next free alias until the client's Topic Alias Maximum is used up; then they go without.
    */
   private topicAliasFor(topic: string): [number, boolean] {
-    const known = this.outgoingAliases.get(topic);
+    const known = this.outgoingAliases?.get(topic);
     if (known !== undefined) return [known, true];
-    const next = this.outgoingAliases.size + 1;
+    const next = (this.outgoingAliases?.size ?? 0) + 1;
     return next <= this.clientTopicAliasMaximum ? [next, false] : [0, false];
   }
 

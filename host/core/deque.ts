@@ -1,6 +1,7 @@
 /** A FIFO with O(1) push and shift (an offline queue can hold many thousands of messages). */
 export class Deque<T> {
-  private items: (T | undefined)[] = new Array(16);
+  /** Allocated on the first push: most sessions never queue anything. */
+  private items: (T | undefined)[] = [];
   private head = 0;
   private size = 0;
 
@@ -28,7 +29,7 @@ export class Deque<T> {
   }
 
   clear(): void {
-    this.items = new Array(16);
+    this.items = [];
     this.head = 0;
     this.size = 0;
   }
@@ -38,7 +39,7 @@ export class Deque<T> {
   }
 
   private grow(): void {
-    const next: (T | undefined)[] = new Array(this.items.length * 2);
+    const next: (T | undefined)[] = new Array(Math.max(16, this.items.length * 2));
     for (let i = 0; i < this.size; i++) next[i] = this.items[(this.head + i) & (this.items.length - 1)];
     this.items = next;
     this.head = 0;

@@ -56,14 +56,14 @@ export function handlePublish(conn: Connection, header: number, buf: Uint8Array,
       throw new ProtocolError(Reason.TopicAliasInvalid, `topic alias ${props.topicAlias} exceeds the maximum [MQTT-3.3.2-9]`);
     }
     if (topicLength === 0) {
-      const known = conn.topicAliases.get(props.topicAlias);
+      const known = conn.topicAliases?.get(props.topicAlias);
       if (!known) throw protocolError(`topic alias ${props.topicAlias} was never set`);
       topicSource = known;
       topicStart = 0;
       topicLength = known.length;
       topicInWasm = false;
     } else {
-      conn.topicAliases.set(props.topicAlias, buf.slice(topicStart, topicStart + topicLength));
+      (conn.topicAliases ??= new Map()).set(props.topicAlias, buf.slice(topicStart, topicStart + topicLength));
     }
   } else if (topicLength === 0) {
     throw new ProtocolError(Reason.TopicNameInvalid, 'empty topic name without a topic alias [MQTT-4.7.3-1]');
