@@ -53,7 +53,8 @@ export class Broker {
     this.options = { ...DEFAULT_OPTIONS, ...options };
     this.persistence = new Persistence(this, store);
     this.retained = new RetainedMessages(core, (topic, message) => {
-      if (this.restoring) return;
+      // $SYS values are recomputed by the broker; storing every change would only wear the disk.
+      if (this.restoring || topic.startsWith('$SYS/')) return;
       if (message) this.persistence.saveRetained(message);
       else this.persistence.deleteRetained(topic);
     });

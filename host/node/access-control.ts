@@ -22,8 +22,6 @@ export interface AccessControlOptions {
 
 type Hooks = Pick<BrokerOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'>;
 
-const DOLLAR = 0x24;
-
 /**
  * The Node server's authentication and authorization, as the core's hooks:
  *
@@ -34,7 +32,7 @@ const DOLLAR = 0x24;
  *   answered 0x9F Connection rate exceeded (3.1.1: 3 Server unavailable) without checking anything;
  * - what it may do: the ACL file, for the identity authentication established (a user name nobody
  *   verified is not trusted: such a client gets the anonymous rules);
- * - clients never publish to topics starting with `$` (`$SYS` is the broker's own).
+ * - (clients never publish to topics starting with `$`: the core refuses that itself).
  */
 export class AccessControl {
   readonly failures: AuthFailures;
@@ -60,11 +58,17 @@ export class AccessControl {
     [this.passwords, this.acl] = await loadFiles(this.options);
   }
 
+  /**
+   * The core's hooks. The authorization hooks are installed only when there is something to check:
+   * without them the core never decodes a topic into a string on the publish path.
+   */
   hooks(): Hooks {
+    const { aclFile, authorizePublish, authorizeSubscribe } = this.options;
     return {
       authenticate: (request) => this.authenticate(request),
-      authorizePublish: (client, topic, qos, retain) => this.authorizePublish(client, topic, qos, retain),
-      authorizeSubscribe: (client, filter, qos) => this.authorizeSubscribe(client, filter, qos),
+      authorizePublish:
+        aclFile !== undefined || authorizePublish ? (client, topic, qos, retain) => this.authorizePublish(client, topic, qos, retain) : undefined,
+      authorizeSubscribe: aclFile !== undefined || authorizeSubscribe ? (client, filter, qos) => this.authorizeSubscribe(client, filter, qos) : undefined,
     };
   }
 
@@ -129,7 +133,6 @@ export class AccessControl {
   }
 
   private authorizePublish(client: ClientInfo, topic: string, qos: QoS, retain: boolean): boolean | Promise<boolean> {
-    if (topic.charCodeAt(0) === DOLLAR) return false;
     if (this.acl && !this.acl.canPublish(this.subject(client), topic)) return false;
     const extra = this.options.authorizePublish;
     return extra ? extra(client, topic, qos, retain) : true;

@@ -2,12 +2,14 @@ import { parseArgs } from 'node:util';
 import type { Logger } from '../core/options.js';
 import { loadConfig, type CommandLineSettings } from './config.js';
 import { ConfigError } from './config-error.js';
+import { LevelStore } from './level-store.js';
 import { jsonLogger } from './log.js';
 import { passwd } from './passwd-command.js';
 import { ArborServer, packageVersion } from './server.js';
 
 const USAGE = `Usage: arbormq [options]
        arbormq passwd [-c | -D] FILE USER      manage a password file (arbormq passwd --help)
+       arbormq repair --data-dir <dir>         LevelDB's repair of a damaged data directory (broker stopped)
 
 An MQTT 3.1, 3.1.1 and 5.0 broker with a WebAssembly core.
 
@@ -15,8 +17,9 @@ Options:
   -c, --config <file>    JSON configuration file (see docs/CONFIGURATION.md)
   -p, --port <port>      port of the MQTT (TCP) listener (default 1883)
       --host <addr>      address to bind listeners that do not set their own (default 0.0.0.0)
-      --data-dir <dir>   keep sessions and retained messages in this directory
+      --data-dir <dir>   keep sessions, queues and retained messages here (default ./data)
       --memory           keep state in memory only (lost on exit), even if a data directory is set
+      --durability <d>   sync (default: fsync every group commit) or os (see docs/PERSISTENCE.md)
   -v, --verbose          log every connection event (debug level)
   -V, --version          print the version
   -h, --help             show this help
@@ -32,6 +35,7 @@ password and ACL files.
 /** Runs the command line; resolves with the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'passwd') return passwd(argv.slice(1));
+  if (argv[0] === 'repair') return repair(argv.slice(1));
   let values;
   try {
     ({ values } = parseArgs({
@@ -42,6 +46,7 @@ export async function main(argv: string[]): Promise<number> {
         host: { type: 'string' },
         'data-dir': { type: 'string' },
         memory: { type: 'boolean' },
+        durability: { type: 'string' },
         verbose: { type: 'boolean', short: 'v' },
         version: { type: 'boolean', short: 'V' },
         help: { type: 'boolean', short: 'h' },
@@ -66,6 +71,7 @@ export async function main(argv: string[]): Promise<number> {
     host: values.host,
     dataDir: values['data-dir'],
     memory: values.memory,
+    durability: values.durability,
     verbose: values.verbose,
   };
   let config;
@@ -87,6 +93,29 @@ export async function main(argv: string[]): Promise<number> {
   const http = server.httpAddress();
   if (http) logger('info', 'listening', { protocol: 'http', address: http.address, port: http.port, paths: ['/metrics', '/health'] });
   return serveUntilSignal(server, logger);
+}
+
+/** `arbormq repair --data-dir DIR`: what to run when start-up reports a corrupt database. */
+async function repair(argv: string[]): Promise<number> {
+  let dir: string | undefined;
+  try {
+    dir = parseArgs({ args: argv, options: { 'data-dir': { type: 'string' } }, strict: true }).values['data-dir'];
+  } catch (error) {
+    process.stderr.write(`arbormq repair: ${(error as Error).message}\n`);
+    return 2;
+  }
+  if (dir === undefined) {
+    process.stderr.write('arbormq repair: --data-dir <dir> is required\n');
+    return 2;
+  }
+  try {
+    await LevelStore.repair(dir);
+  } catch (error) {
+    process.stderr.write(`arbormq repair: ${(error as Error).message}\n`);
+    return 1;
+  }
+  process.stdout.write(`repaired ${dir}; LevelDB's log of what it recovered is ${dir}/LOG\n`);
+  return 0;
 }
 
 function startupFailed(error: unknown): number {

@@ -19,14 +19,17 @@ export interface CommandLineSettings {
   verbose?: boolean;
   dataDir?: string;
   memory?: boolean;
+  durability?: string;
 }
 
-type Scalar = 'integer' | 'boolean' | 'string' | 'path' | 'logLevel';
+type Scalar = 'integer' | 'boolean' | 'string' | 'path' | 'logLevel' | 'choice';
 
 interface ScalarField {
   type: Scalar;
   min?: number;
   max?: number;
+  /** The allowed values of a 'choice'. */
+  choices?: readonly string[];
 }
 
 /**
@@ -38,6 +41,7 @@ export const SCALAR_FIELDS = {
   logLevel: { type: 'logLevel' },
   dataDir: { type: 'path' },
   memory: { type: 'boolean' },
+  durability: { type: 'choice', choices: ['sync', 'os'] },
   allowAnonymous: { type: 'boolean' },
   passwordFile: { type: 'path' },
   aclFile: { type: 'path' },
@@ -122,6 +126,9 @@ export async function loadConfig(cli: CommandLineSettings, env: NodeJS.ProcessEn
   if (cli.host !== undefined) setHost(server, cli.host);
   if (cli.dataDir !== undefined) server.dataDir = resolve(cwd, cli.dataDir);
   if (cli.memory) server.memory = true;
+  if (cli.durability !== undefined) server.durability = check(cli.durability, SCALAR_FIELDS.durability, '--durability') as 'sync' | 'os';
+  // The command keeps its state under ./data unless told otherwise (embedders choose for themselves).
+  if (!server.memory) server.dataDir ??= resolve(cwd, 'data');
   if (cli.verbose) logLevel = 'debug';
   server.sysInterval ??= COMMAND_SYS_INTERVAL;
   return { server, logLevel };
@@ -183,6 +190,11 @@ function check(value: unknown, spec: ScalarField, field: string): unknown {
       return value;
     case 'logLevel':
       if (typeof value !== 'string' || !LOG_LEVELS.has(value)) throw new ConfigError(field, `must be one of debug, info, warn, error; got ${JSON.stringify(value)}`);
+      return value;
+    case 'choice':
+      if (typeof value !== 'string' || !spec.choices!.includes(value)) {
+        throw new ConfigError(field, `must be one of ${spec.choices!.join(', ')}; got ${JSON.stringify(value)}`);
+      }
       return value;
     case 'integer':
       return integer(value, field, spec.min ?? 0, spec.max ?? Number.MAX_SAFE_INTEGER);

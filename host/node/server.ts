@@ -37,6 +37,8 @@ export interface ServerOptions extends Partial<BrokerOptions> {
   dataDir?: string;
   /** Keep state in memory only. */
   memory?: boolean;
+  /** 'sync' (default): fsync each group commit; 'os': leave it to the OS (see docs/PERSISTENCE.md). */
+  durability?: 'sync' | 'os';
   /** Network connections served at once, over all listeners; more are refused (0 = no limit). */
   maxConnections?: number;
   /** Clients without a user name (or certificate identity) may connect. Default: true unless passwordFile is set. */
@@ -132,7 +134,7 @@ export class ArborServer {
         const where = `listeners[${i}]`;
         server.listeners.push(
           spec.protocol === 'ws' || spec.protocol === 'wss'
-            ? await listenWebSocket(spec, gate, log, where, broker.options.maxPacketSize)
+            ? await listenWebSocket(spec, gate, log, where, broker.options.maxPacketSize, broker.options.connectTimeoutMs)
             : await listenTcp(spec, gate, log, where, broker.options.connectTimeoutMs),
         );
       }

@@ -9,12 +9,14 @@ export interface StoreChoice {
   dataDir?: string;
   /** Keep state in memory only, even if `dataDir` is set. */
   memory?: boolean;
+  /** How hard each group commit is made durable (see LevelStoreOptions). */
+  durability?: 'sync' | 'os';
 }
 
 /** The Store a server keeps its state in: the embedder's, else LevelDB in `dataDir`, else memory. */
 export function storeFor(choice: StoreChoice, log: Logger): Store {
   if (choice.store) return choice.store;
-  if (choice.dataDir !== undefined && !choice.memory) return new LevelStore(choice.dataDir);
+  if (choice.dataDir !== undefined && !choice.memory) return new LevelStore(choice.dataDir, { durability: choice.durability });
   log('info', 'state is kept in memory only: it is lost when the broker stops (set dataDir to persist it)');
   return new MemoryStore();
 }

@@ -25,6 +25,8 @@ export async function listenWebSocket(
   log: Logger,
   where: string,
   maxPacketSize: number,
+  /** connectTimeoutMs: the time to finish the TLS handshake and send the upgrade request. */
+  handshakeTimeoutMs: number,
 ): Promise<RunningListener> {
   const host = options.host ?? '0.0.0.0';
   const path = options.path ?? DEFAULT_WEBSOCKET_PATH;
@@ -39,7 +41,9 @@ export async function listenWebSocket(
     handleProtocols: (offered) => (offered.has('mqtt') ? 'mqtt' : offered.has('mqttv3.1') ? 'mqttv3.1' : false),
   });
 
-  const server: Server = secure ? createHttpsServer(await loadTlsOptions(options, where)) : createServer();
+  const server: Server = secure ? createHttpsServer({ ...(await loadTlsOptions(options, where)), handshakeTimeout: handshakeTimeoutMs }) : createServer();
+  // A client that opens a socket and never finishes its upgrade request is dropped like one that never sends CONNECT.
+  server.headersTimeout = server.requestTimeout = Math.max(1000, handshakeTimeoutMs);
   server.on('request', (_req, res) => {
     res.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket', Connection: 'close' });
     res.end(`MQTT over WebSocket: connect to ${path} with the "mqtt" subprotocol\n`);

@@ -17,8 +17,8 @@ export interface RunningCli {
  * Runs `arbormq` as a real process; resolves once it has logged `listening` for `expect` listeners
  * (default 1). The process is killed by stop(), or SIGKILLed by kill() if a test failed first.
  */
-export async function startCli(args: string[], options: { env?: NodeJS.ProcessEnv; expect?: number } = {}): Promise<RunningCli> {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
+export async function startCli(args: string[], options: { env?: NodeJS.ProcessEnv; expect?: number; cwd?: string } = {}): Promise<RunningCli> {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env }, cwd: options.cwd });
   const logs: string[] = [];
   const ports = new Map<string, number>();
   const expect = options.expect ?? 1;

@@ -10,7 +10,7 @@ const hasMosquittoClients = spawnSync('sh', ['-c', 'command -v mosquitto_sub && 
 
 /** Runs `arbormq` as a real process on an ephemeral port; resolves once it logs its port. */
 async function startCli(args: string[] = []): Promise<{ child: ChildProcess; port: number; logs: string[] }> {
-  const child = spawn(process.execPath, [BIN, '--port', '0', '--host', '127.0.0.1', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, '--port', '0', '--host', '127.0.0.1', '--memory', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
   const port = await new Promise<number>((resolve, reject) => {
     let buffered = '';

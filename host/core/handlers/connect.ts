@@ -60,6 +60,12 @@ export function handleConnect(conn: Connection, packet: ConnectPacket): void {
     conn.problemInformation = props.requestProblemInformation !== 0;
   }
   if (packet.will) checkWill(conn, packet);
+  const maxKeepAlive = broker.options.maxKeepAlive;
+  if (packet.version !== 5 && maxKeepAlive > 0 && (packet.keepAlive === 0 || packet.keepAlive > maxKeepAlive)) {
+    // 3.1.1 cannot be told a Server Keep Alive: refused as Mosquitto does, "identifier rejected".
+    refuse(conn, Reason.ClientIdentifierNotValid, `keep alive ${packet.keepAlive} s exceeds the maximum of ${maxKeepAlive} s`);
+    return;
+  }
   const redirect = broker.options.redirect;
   if (redirect && packet.version === 5) {
     const reason = redirect.permanent ? Reason.ServerMoved : Reason.UseAnotherServer;

@@ -1,0 +1,199 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Acl } from '../../host/node/acl.js';
+import { AclFileError, parseAcl } from '../../host/node/acl-file.js';
+import { covers, levels, overlaps } from '../../host/node/topic-filters.js';
+import { collect, expectSilence, RawClient } from '../helpers/broker.js';
+import { grantedCodes, local, startServer, type TestServer } from '../helpers/server.js';
+import { passwd } from '../../host/node/passwd-command.js';
+import { Readable, Writable } from 'node:stream';
+
+const acl = (text: string): Acl => new Acl(parseAcl(text));
+const user = (username: string | undefined, clientId = 'c1') => ({ username, clientId });
+
+describe('topic filter relations', () => {
+  it('covers: a filter covers another when every topic the second matches, the first matches too', () => {
+    const yes: [string, string][] = [
+      ['a/#', 'a'],
+      ['a/#', 'a/+/b'],
+      ['a/#', 'a/#'],
+      ['a/+', 'a/+'],
+      ['+/x', 'b/x'],
+      ['#', '+/x'],
+      ['$SYS/#', '$SYS/broker/uptime'],
+    ];
+    const no: [string, string][] = [
+      ['a/#', '#'],
+      ['a/+', 'a/#'],
+      ['a/+', 'a/b/c'],
+      ['a/b', 'a/+'],
+      ['#', '$SYS/broker'],
+      ['+/broker', '$SYS/broker'],
+      ['a', 'a/#'],
+    ];
+    for (const [outer, inner] of yes) assert.equal(covers(levels(outer), levels(inner)), true, `${outer} covers ${inner}`);
+    for (const [outer, inner] of no) assert.equal(covers(levels(outer), levels(inner)), false, `${outer} does not cover ${inner}`);
+  });
+
+  it('overlaps: two filters overlap when some topic matches both', () => {
+    const yes: [string, string][] = [
+      ['a/#', 'a'],
+      ['+/secret', 'a/#'],
+      ['a/+/c', 'a/b/+'],
+      ['#', 'x/y'],
+      ['$SYS/#', '$SYS/+'],
+    ];
+    const no: [string, string][] = [
+      ['a/b', 'a/c'],
+      ['a/+', 'a/b/c'],
+      ['#', '$SYS/x'],
+      ['+/x', '$SYS/x'],
+      ['a/b/c', 'a/b'],
+    ];
+    for (const [a, b] of yes) assert.equal(overlaps(levels(a), levels(b)), true, `${a} overlaps ${b}`);
+    for (const [a, b] of no) assert.equal(overlaps(levels(a), levels(b)), false, `${a} does not overlap ${b}`);
+  });
+});
+
+describe('ACL file semantics', () => {
+  it('applies the lines before any "user" line to anonymous clients only', () => {
+    const rules = acl('topic read public/#\nuser alice\ntopic alice/#\n');
+    assert.equal(rules.canSubscribe(user(undefined), 'public/news'), true);
+    assert.equal(rules.canPublish(user(undefined), 'public/news'), false);
+    assert.equal(rules.canSubscribe(user('alice'), 'public/news'), false);
+    assert.equal(rules.canPublish(user('alice'), 'alice/x'), true);
+    assert.equal(rules.canSubscribe(user('alice'), 'alice/#'), true);
+    assert.equal(rules.canSubscribe(user('bob'), 'alice/#'), false);
+  });
+
+  it('allows a subscription only if every topic it can match is readable', () => {
+    const rules = acl('user r\ntopic read a/#\ntopic read +/x\n');
+    assert.equal(rules.canSubscribe(user('r'), 'a/+/b'), true);
+    assert.equal(rules.canSubscribe(user('r'), 'a/#'), true);
+    assert.equal(rules.canSubscribe(user('r'), 'b/x'), true);
+    assert.equal(rules.canSubscribe(user('r'), '+/x'), true);
+    assert.equal(rules.canSubscribe(user('r'), '#'), false);
+    assert.equal(rules.canSubscribe(user('r'), '+/y'), false);
+    assert.equal(rules.canSubscribe(user('r'), '+/+'), false);
+    // +/x matches no $ topic; $SYS needs its own rule.
+    assert.equal(rules.canSubscribe(user('r'), '$SYS/x'), false);
+  });
+
+  it('judges a $share subscription by its topic filter', () => {
+    const rules = acl('user r\ntopic read a/#\n');
+    assert.equal(rules.canSubscribe(user('r'), '$share/g/a/b'), true);
+    assert.equal(rules.canSubscribe(user('r'), '$share/g/#'), false);
+    assert.equal(rules.canSubscribe(user('r'), '$share/a/#'), false);
+  });
+
+  it('lets deny lines win over grants, for publishing and for any subscription that could reach the denied topics', () => {
+    const rules = acl('user u\ntopic readwrite a/#\ntopic deny a/secret/#\n');
+    assert.equal(rules.canPublish(user('u'), 'a/public'), true);
+    assert.equal(rules.canPublish(user('u'), 'a/secret/x'), false);
+    assert.equal(rules.canSubscribe(user('u'), 'a/public/#'), true);
+    assert.equal(rules.canSubscribe(user('u'), 'a/secret'), false);
+    assert.equal(rules.canSubscribe(user('u'), 'a/#'), false);
+    assert.equal(rules.canSubscribe(user('u'), 'a/+/x'), false);
+  });
+
+  it('distinguishes read, write and readwrite', () => {
+    const rules = acl('user u\ntopic read r\ntopic write w\ntopic rw\n');
+    assert.deepEqual(
+      ['r', 'w', 'rw'].map((t) => [rules.canSubscribe(user('u'), t), rules.canPublish(user('u'), t)]),
+      [
+        [true, false],
+        [false, true],
+        [true, true],
+      ],
+    );
+  });
+
+  it('substitutes %c and %u in pattern lines for every client, but never a value that would change the levels', () => {
+    const rules = acl('pattern readwrite clients/%c/#\npattern read users/%u\n');
+    assert.equal(rules.canPublish(user('alice', 'dev-1'), 'clients/dev-1/state'), true);
+    assert.equal(rules.canPublish(user('alice', 'dev-1'), 'clients/dev-2/state'), false);
+    assert.equal(rules.canSubscribe(user('alice', 'dev-1'), 'users/alice'), true);
+    assert.equal(rules.canSubscribe(user(undefined, 'dev-1'), 'users/alice'), false);
+    assert.equal(rules.canPublish(user('alice', 'dev-2/../x'), 'clients/dev-2/../x/y'), false);
+    assert.equal(rules.canSubscribe(user('alice', '#'), 'clients/#'), false);
+    assert.equal(rules.canSubscribe(user('a+b', 'c'), 'users/a+b'), false);
+  });
+
+  it('stops at an unusable line with its number and the reason', () => {
+    assert.throws(() => parseAcl('topic read a/#\nfoo bar\n', 'acl'), (e: Error) => e instanceof AclFileError && /acl line 2: unknown keyword "foo"/.test(e.message));
+    assert.throws(() => parseAcl('topic read a/#/b\n', 'acl'), /acl line 1: "a\/#\/b" is not a valid topic filter/);
+    assert.throws(() => parseAcl('user\n', 'acl'), /acl line 1: "user" needs a user name/);
+    assert.throws(() => parseAcl('pattern read a/x%c\n', 'acl'), /whole topic level/);
+    assert.throws(() => parseAcl('topic read\n', 'acl'), /needs a topic filter/);
+  });
+
+  it('reads a topic filter with spaces when the access word is given', () => {
+    const rules = acl('topic read my topic/#\n');
+    assert.equal(rules.canSubscribe(user(undefined), 'my topic/x'), true);
+  });
+});
+
+describe('ACL enforced by the broker', () => {
+  let dir: string;
+  let s: TestServer;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'arbormq-acl-'));
+    const passwords = join(dir, 'passwd');
+    for (const name of ['reader', 'writer']) {
+      const sink = new Writable({ write: (_c, _e, done) => done() });
+      const code = await passwd([passwords, name], { stdin: Readable.from(['pw\n']) as unknown as NodeJS.ReadStream, stdout: sink, stderr: sink });
+      assert.equal(code, 0);
+    }
+    const aclFile = join(dir, 'acl');
+    await writeFile(
+      aclFile,
+      ['# sensors', 'user reader', 'topic read sensors/#', 'topic read $SYS/#', 'user writer', 'topic write sensors/#', 'topic readwrite $SYS/#', 'pattern readwrite own/%u/#'].join('\n'),
+    );
+    s = await startServer({ listeners: [local], passwordFile: passwords, aclFile, allowAnonymous: false, sysInterval: 60 });
+  });
+  after(async () => {
+    await s.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('refuses denied subscriptions with SUBACK 0x87 (5.0), including # and a $share of a denied filter', async () => {
+    const reader = await s.client(s.url('mqtt'), { username: 'reader', password: 'pw', protocolVersion: 5 });
+    assert.deepEqual(await grantedCodes(reader, ['sensors/+/temp', '#', '$share/g/#', '$share/g/sensors/#', 'other', 'own/reader/x'], 1), [1, 0x87, 0x87, 1, 0x87, 1]);
+  });
+
+  it('refuses denied subscriptions with SUBACK 0x80 (3.1.1)', async () => {
+    const raw = await RawClient.connect(s.port('mqtt'));
+    await raw.handshake({ protocolVersion: 4, username: 'writer', password: Buffer.from('pw') });
+    raw.sendPacket({ cmd: 'subscribe', messageId: 7, subscriptions: [{ topic: 'sensors/#', qos: 0 }, { topic: 'own/writer/#', qos: 0 }] });
+    const suback = (await raw.next('suback')) as { granted: number[] };
+    assert.deepEqual(suback.granted, [0x80, 0]);
+    raw.destroy();
+  });
+
+  it('drops a denied publish: PUBACK 0x87 for 5.0, a normal PUBACK and no delivery for 3.1.1', async () => {
+    const reader = await s.client(s.url('mqtt'), { username: 'reader', password: 'pw', protocolVersion: 5 });
+    await reader.subscribeAsync('sensors/#');
+    const v5 = await s.client(s.url('mqtt'), { username: 'reader', password: 'pw', protocolVersion: 5 });
+    await assert.rejects(v5.publishAsync('sensors/a', 'not mine to write', { qos: 1 }), /Not authorized|135/i);
+    const v4 = await s.client(s.url('mqtt'), { username: 'reader', password: 'pw', protocolVersion: 4 });
+    await v4.publishAsync('sensors/a', 'dropped', { qos: 1 });
+    await expectSilence(reader, 100);
+    const writer = await s.client(s.url('mqtt'), { username: 'writer', password: 'pw', protocolVersion: 4 });
+    const got = collect(reader, 1);
+    await writer.publishAsync('sensors/a', 'allowed', { qos: 1 });
+    assert.equal((await got)[0]!.payload.toString(), 'allowed');
+  });
+
+  it('never lets a client publish to $SYS, even one the ACL grants write on it', async () => {
+    const reader = await s.client(s.url('mqtt'), { username: 'reader', password: 'pw', protocolVersion: 5 });
+    await reader.subscribeAsync('$SYS/broker/version');
+    const [version] = await collect(reader, 1);
+    assert.match(version!.payload.toString(), /^arbormq version /);
+    const writer = await s.client(s.url('mqtt'), { username: 'writer', password: 'pw', protocolVersion: 5 });
+    await assert.rejects(writer.publishAsync('$SYS/broker/version', 'fake', { qos: 1, retain: true }), /Not authorized|135/i);
+    await expectSilence(reader, 100);
+  });
+});

@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { loadConfig } from '../../host/node/config.js';
+import { ConfigError } from '../../host/node/config-error.js';
+import { collect, connectClient } from '../helpers/broker.js';
+import { BIN, kill, startCli, type RunningCli } from '../helpers/cli.js';
+
+describe('configuration: file, environment, command line', () => {
+  let dir: string;
+  const write = async (name: string, value: unknown): Promise<string> => {
+    const path = join(dir, name);
+    await writeFile(path, typeof value === 'string' ? value : JSON.stringify(value));
+    return path;
+  };
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'arbormq-config-'));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('reads a JSON file, resolving its relative paths against the file', async () => {
+    const path = await write('full.json', {
+      listeners: [{ port: 1883 }, { protocol: 'mqtts', port: 8883, certFile: 'tls/server.crt', keyFile: 'tls/server.key' }, { protocol: 'ws', port: 8080 }],
+      http: { port: 9100 },
+      passwordFile: 'passwd',
+      maxConnections: 1000,
+      maxPacketSize: 65536,
+      logLevel: 'warn',
+      sysInterval: 5,
+    });
+    const { server, logLevel } = await loadConfig({ config: path }, {}, '/somewhere/else');
+    assert.equal(logLevel, 'warn');
+    assert.equal(server.passwordFile, join(dir, 'passwd'));
+    assert.equal(server.listeners![1]!.protocol, 'mqtts');
+    assert.equal((server.listeners![1] as { certFile: string }).certFile, join(dir, 'tls/server.crt'));
+    assert.deepEqual(server.http, { port: 9100 });
+    assert.equal(server.maxConnections, 1000);
+    assert.equal(server.maxPacketSize, 65536);
+    assert.equal(server.sysInterval, 5);
+  });
+
+  it('lets ARBORMQ_* variables override the file, and command-line options override both', async () => {
+    const path = await write('base.json', { maxConnections: 10, maxInflight: 5, listeners: [{ port: 1883 }, { protocol: 'ws', port: 8080 }] });
+    const env = { ARBORMQ_CONFIG: path, ARBORMQ_MAX_CONNECTIONS: '20', ARBORMQ_ALLOW_ANONYMOUS: 'false', ARBORMQ_PORT: '1999', ARBORMQ_HTTP_PORT: '9200' };
+    const fromEnv = await loadConfig({}, env, dir);
+    assert.equal(fromEnv.server.maxConnections, 20);
+    assert.equal(fromEnv.server.maxInflight, 5);
+    assert.equal(fromEnv.server.allowAnonymous, false);
+    assert.equal(fromEnv.server.listeners![0]!.port, 1999);
+    assert.deepEqual(fromEnv.server.http, { port: 9200 });
+    const fromCli = await loadConfig({ port: '2000', host: '127.0.0.1', dataDir: 'state', verbose: true }, env, dir);
+    assert.equal(fromCli.server.listeners![0]!.port, 2000);
+    assert.deepEqual(
+      fromCli.server.listeners!.map((l) => l.host),
+      ['127.0.0.1', '127.0.0.1'],
+    );
+    assert.equal(fromCli.server.dataDir, join(dir, 'state'));
+    assert.equal(fromCli.logLevel, 'debug');
+  });
+
+  it('defaults $SYS to every 10 seconds for the command', async () => {
+    assert.equal((await loadConfig({}, {}, dir)).server.sysInterval, 10);
+  });
+
+  it('names the field and the reason for every unusable setting', async () => {
+    const cases: [unknown, RegExp][] = [
+      [{ maxConection: 5 }, /bad\.json: maxConection: unknown setting/],
+      [{ maxConnections: -1 }, /maxConnections: must be at least 0, got -1/],
+      [{ maxQoS: 3 }, /maxQoS: must be from 0 to 2, got 3/],
+      [{ allowAnonymous: 'yes' }, /allowAnonymous: must be true or false/],
+      [{ logLevel: 'loud' }, /logLevel: must be one of debug, info, warn, error/],
+      [{ listeners: [{ protocol: 'mqtts', port: 8883 }] }, /listeners\[0\]\.certFile: is required for mqtts/],
+      [{ listeners: [{ protocol: 'wss', port: 1, certFile: 'c', keyFile: 'k', requireCertificate: true }] }, /listeners\[0\]\.caFile: is required with requireCertificate/],
+      [{ listeners: [{ protocol: 'mqtts', port: 1, certFile: 'c', keyFile: 'k', useIdentityAsUsername: true }] }, /useIdentityAsUsername: needs requireCertificate/],
+      [{ listeners: [{ protocol: 'mqtt', port: 1, path: '/mqtt' }] }, /listeners\[0\]\.path: not a setting of an mqtt listener/],
+      [{ listeners: [{ protocol: 'quic', port: 1 }] }, /listeners\[0\]\.protocol: must be one of mqtt, mqtts, ws, wss/],
+      [{ listeners: [{ port: 70000 }] }, /listeners\[0\]\.port: must be from 0 to 65535/],
+      [{ http: { port: 9100, tls: true } }, /http\.tls: not a setting of the HTTP endpoint/],
+      ['{ not json', /not valid JSON/],
+    ];
+    for (const [content, message] of cases) {
+      const path = await write('bad.json', content);
+      await assert.rejects(loadConfig({ config: path }, {}, dir), (e: Error) => e instanceof ConfigError && message.test(e.message), String(message));
+    }
+    await assert.rejects(loadConfig({}, { ARBORMQ_MAX_INFLIGHT: 'lots' }, dir), /ARBORMQ_MAX_INFLIGHT: must be an integer, got "lots"/);
+    await assert.rejects(loadConfig({ port: '99999' }, {}, dir), /--port: must be from 0 to 65535/);
+    await assert.rejects(loadConfig({ config: join(dir, 'missing.json') }, {}, dir), /--config: cannot read/);
+  });
+
+  it('makes `arbormq` exit 2 with the field and the reason, for a bad file and for a file it refers to', async () => {
+    const bad = await write('exit.json', { listeners: [{ port: 0 }], maxInflight: 0 });
+    const r = spawnSync(process.execPath, [BIN, '-c', bad], { encoding: 'utf8' });
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /invalid configuration: .*exit\.json: maxInflight: must be from 1 to 65535, got 0/);
+    const missing = await write('missing-acl.json', { listeners: [{ port: 0, host: '127.0.0.1' }], aclFile: 'no-such-acl' });
+    const m = spawnSync(process.execPath, [BIN, '-c', missing], { encoding: 'utf8' });
+    assert.equal(m.status, 2);
+    assert.match(m.stderr, /invalid configuration: aclFile: cannot read ACL file .*no-such-acl/);
+    const acl = await write('broken.acl', 'topic read a\nwrite b\n');
+    const broken = await write('broken-acl.json', { listeners: [{ port: 0, host: '127.0.0.1' }], aclFile: acl });
+    const b = spawnSync(process.execPath, [BIN, '-c', broken], { encoding: 'utf8' });
+    assert.equal(b.status, 2);
+    assert.match(b.stderr, /aclFile: .*broken\.acl line 2: unknown keyword "write"/);
+  });
+});
+
+describe('arbormq with a config file: TCP, WebSocket and HTTP listeners from one process', () => {
+  let dir: string;
+  let cli: RunningCli | undefined;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'arbormq-cli-config-'));
+  });
+  after(async () => {
+    await kill(cli);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('serves MQTT.js over ws, applies an ARBORMQ_* limit, and exposes /metrics', async () => {
+    const path = join(dir, 'arbormq.json');
+    await writeFile(path, JSON.stringify({ listeners: [{ port: 0 }, { protocol: 'ws', port: 0 }], http: { port: 0 } }));
+    cli = await startCli(['-c', path, '--host', '127.0.0.1', '--memory'], { env: { ARBORMQ_MAX_CONNECTIONS: '2' }, expect: 3 });
+    const ws = await connectClient(`ws://127.0.0.1:${cli.ports.get('ws')}/mqtt`, { protocolVersion: 5 });
+    await ws.subscribeAsync('cfg/#');
+    const tcp = await connectClient(`mqtt://127.0.0.1:${cli.ports.get('mqtt')}`);
+    const got = collect(ws, 1);
+    await tcp.publishAsync('cfg/x', 'over ws');
+    assert.equal((await got)[0]!.payload.toString(), 'over ws');
+    await assert.rejects(connectClient(`mqtt://127.0.0.1:${cli.ports.get('mqtt')}`, { protocolVersion: 5 }), /Quota exceeded/i);
+    const metrics = await (await fetch(`http://127.0.0.1:${cli.ports.get('http')}/metrics`)).text();
+    assert.match(metrics, /^arbormq_clients_connected 2$/m);
+    assert.match(metrics, /^arbormq_connections_refused_total\{reason="max_connections"\} 1$/m);
+    ws.end(true);
+    tcp.end(true);
+    assert.equal(await cli.stop('SIGTERM'), 0);
+  });
+});

@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { IConnackPacket, IDisconnectPacket, IPublishPacket } from 'mqtt-packet';
+import { delay, RawClient } from '../helpers/broker.js';
+import { local, startServer } from '../helpers/server.js';
+
+const metric = (text: string, name: string): number => Number(new RegExp(`^${name.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1]);
+
+describe('limits', () => {
+  it('maxConnections: refuses one more client with CONNACK 0x97 (5.0) or 3 (3.1.1), and admits again once one leaves', async () => {
+    const s = await startServer({ listeners: [local], maxConnections: 2 });
+    const first = await s.client(s.url('mqtt'));
+    await s.client(s.url('mqtt'), { protocolVersion: 5 });
+    const v5 = await RawClient.connect(s.port('mqtt'));
+    assert.equal((await v5.handshake({ protocolVersion: 5 })).reasonCode, 0x97);
+    await v5.expectClosed();
+    const v4 = await RawClient.connect(s.port('mqtt'));
+    assert.equal((await v4.handshake({ protocolVersion: 4 })).returnCode, 3);
+    await v4.expectClosed();
+    assert.equal(metric(s.server.metricsText(), 'arbormq_connections_refused_total{reason="max_connections"}'), 2);
+    await first.endAsync();
+    for (let i = 0; i < 50 && s.server.connectionCount > 1; i++) await delay(10);
+    const again = await RawClient.connect(s.port('mqtt'));
+    assert.equal((await again.handshake({ protocolVersion: 5 })).reasonCode, 0);
+    again.destroy();
+    await s.close();
+  });
+
+  it('maxPacketSize: closes a 5.0 client sending a larger packet with DISCONNECT 0x95, and a 3.1.1 client without a word', async () => {
+    const s = await startServer({ listeners: [local], maxPacketSize: 256 });
+    const v5 = await RawClient.connect(s.port('mqtt'));
+    const connack = (await v5.handshake({ protocolVersion: 5 })) as IConnackPacket;
+    assert.equal(connack.properties?.maximumPacketSize, 256);
+    v5.sendPacket({ cmd: 'publish', topic: 'big', payload: Buffer.alloc(300), qos: 0, dup: false, retain: false }, 5);
+    assert.equal(((await v5.next('disconnect')) as IDisconnectPacket).reasonCode, 0x95);
+    await v5.expectClosed();
+    const v4 = await RawClient.connect(s.port('mqtt'));
+    await v4.handshake({ protocolVersion: 4 });
+    v4.sendPacket({ cmd: 'publish', topic: 'big', payload: Buffer.alloc(300), qos: 0, dup: false, retain: false });
+    await v4.expectClosed();
+    await s.close();
+  });
+
+  it('maxInflight: sends a subscriber no more unacknowledged QoS 1 messages than the limit, the next after each PUBACK', async () => {
+    const s = await startServer({ listeners: [local], maxInflight: 2 });
+    const sub = await RawClient.connect(s.port('mqtt'));
+    await sub.handshake({ protocolVersion: 4, clientId: 'slow-reader' });
+    sub.sendPacket({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'work', qos: 1 }] });
+    await sub.next('suback');
+    const pub = await s.client(s.url('mqtt'));
+    for (let i = 0; i < 5; i++) await pub.publishAsync('work', `job ${i}`, { qos: 1 });
+    const a = (await sub.next('publish')) as IPublishPacket;
+    await sub.next('publish');
+    await delay(100);
+    assert.equal(sub.packets.filter((p) => p.cmd === 'publish').length, 0, 'a third message went out before any PUBACK');
+    sub.sendPacket({ cmd: 'puback', messageId: a.messageId! });
+    assert.equal(((await sub.next('publish')) as IPublishPacket).payload.toString(), 'job 2');
+    sub.destroy();
+    await s.close();
+  });
+
+  it('maxQueuedMessages: keeps that many messages for an offline session and counts the rest as dropped', async () => {
+    const s = await startServer({ listeners: [local], maxQueuedMessages: 3 });
+    const away = await s.client(s.url('mqtt'), { clientId: 'away', clean: false });
+    await away.subscribeAsync('news', { qos: 1 });
+    await away.endAsync();
+    const pub = await s.client(s.url('mqtt'));
+    for (let i = 0; i < 5; i++) await pub.publishAsync('news', `n${i}`, { qos: 1 });
+    assert.equal(metric(s.server.metricsText(), 'arbormq_messages_queued'), 3);
+    assert.equal(metric(s.server.metricsText(), 'arbormq_messages_dropped_total{reason="queue_full"}'), 2);
+    const back = await RawClient.connect(s.port('mqtt'));
+    await back.handshake({ protocolVersion: 4, clientId: 'away', clean: false });
+    const got: string[] = [];
+    for (let i = 0; i < 3; i++) got.push(((await back.next('publish')) as IPublishPacket).payload.toString());
+    assert.deepEqual(got, ['n0', 'n1', 'n2']);
+    back.destroy();
+    await s.close();
+  });
+
+  it('maxKeepAlive: tells a 5.0 client asking for more the Server Keep Alive it must use', async () => {
+    const s = await startServer({ listeners: [local], maxKeepAlive: 10 });
+    const raw = await RawClient.connect(s.port('mqtt'));
+    const connack = (await raw.handshake({ protocolVersion: 5, keepalive: 600 })) as IConnackPacket;
+    assert.equal(connack.properties?.serverKeepAlive, 10);
+    raw.destroy();
+    await s.close();
+  });
+
+  it('connectTimeoutMs: closes a connection that sends no CONNECT in time', async () => {
+    const s = await startServer({ listeners: [local], connectTimeoutMs: 150 });
+    const raw = await RawClient.connect(s.port('mqtt'));
+    const started = Date.now();
+    await raw.expectClosed(1000);
+    assert.ok(Date.now() - started >= 100);
+    await s.close();
+  });
+
+  it('maxMessagesPerSecond: disconnects a 5.0 client publishing faster with 0x96, closes a 3.1.1 one, and lets a client within the rate be', async () => {
+    const s = await startServer({ listeners: [local], maxMessagesPerSecond: 20 });
+    const burst = (raw: RawClient, version: 4 | 5, n: number): void => {
+      for (let i = 0; i < n; i++) raw.sendPacket({ cmd: 'publish', topic: 'fast', payload: Buffer.from('x'), qos: 0, dup: false, retain: false }, version);
+    };
+    const v5 = await RawClient.connect(s.port('mqtt'));
+    await v5.handshake({ protocolVersion: 5 });
+    burst(v5, 5, 40);
+    assert.equal(((await v5.next('disconnect')) as IDisconnectPacket).reasonCode, 0x96);
+    await v5.expectClosed();
+    const v4 = await RawClient.connect(s.port('mqtt'));
+    await v4.handshake({ protocolVersion: 4 });
+    burst(v4, 4, 40);
+    await v4.expectClosed();
+    const steady = await RawClient.connect(s.port('mqtt'));
+    await steady.handshake({ protocolVersion: 5 });
+    // A burst of a second's worth, then 10 per second: within the limit.
+    burst(steady, 5, 20);
+    for (let i = 0; i < 5; i++) {
+      await delay(100);
+      burst(steady, 5, 1);
+    }
+    steady.sendPacket({ cmd: 'pingreq' }, 5);
+    await steady.next('pingresp');
+    steady.destroy();
+    await s.close();
+  });
+});
