@@ -223,7 +223,7 @@ ${table(['', ''], [
     ['command', `\`${r.command}\``],
   ])}
 
-Reproduce: \`npm ci && npm run bench\` (the full run, rewrites this file; a few minutes) or \`npm run bench -- --quick\` (~20 s per broker). Options: \`--brokers arbormq,aedes,mosquitto\`, \`--scenarios fan-in,fan-out,p2p-qos1,latency,idle,wildcard,gc,core\`, \`--quick\`, \`--out FILE\`, \`--json FILE\`, \`--reps N\`.
+Reproduce: \`npm ci && npm run bench\` (the full run, rewrites this file; a few minutes) or \`npm run bench -- --quick\` (~20 s per broker). Options: \`--brokers arbormq,aedes,mosquitto\`, \`--scenarios fan-in,fan-out,p2p-qos1,latency,idle,wildcard,gc,core,browser\`, \`--quick\`, \`--out FILE\`, \`--json FILE\`, \`--reps N\`.
 
 ${brokerSection(r)}
 ## Method

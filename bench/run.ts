@@ -1,15 +1,16 @@
 // `npm run bench`: every selected scenario against every selected broker, one after another,
 // each in fresh processes; then the core micro-benchmarks; then bench/RESULTS.md.
 //
-//   --brokers arbormq,aedes,mosquitto   --scenarios fan-in,fan-out,p2p-qos1,latency,idle,wildcard,gc,core
+//   --brokers arbormq,aedes,mosquitto   --scenarios fan-in,fan-out,p2p-qos1,latency,idle,wildcard,gc,core,browser
 //   --quick (short windows, fewer connections; ~20 s for ArborMQ alone)   --out FILE   --json FILE
 
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BROKER_LABEL, type BrokerName } from './broker-process.js';
+import { browserSection, renderBrowserSection, runBrowserBench, spliceSection, type BrowserOutcome } from './browser.js';
 import { mosquittoPath } from './brokers/mosquitto-path.js';
 import { ROOT } from './children.js';
 import { runCore, type CoreOutcome } from './core-process.js';
@@ -34,6 +35,8 @@ export interface RunResults {
   /** results[scenario][broker] */
   results: Partial<Record<ScenarioName, Partial<Record<BrokerName, Summary>>>>;
   core: CoreOutcome | null;
+  /** The browser bundle's size and in-tab throughput (its own section, see bench/browser.ts). */
+  browser: BrowserOutcome | null;
   seconds: number;
 }
 
@@ -79,8 +82,8 @@ async function main(): Promise<void> {
   const started = performance.now();
   const quick = values.quick!;
   const brokers = list(values.brokers, BROKERS);
-  const selected = list(values.scenarios, [...SCENARIOS, 'core'] as const, ALIASES as Record<string, (ScenarioName | 'core')[]>);
-  const scenarios = selected.filter((s): s is ScenarioName => s !== 'core');
+  const selected = list(values.scenarios, [...SCENARIOS, 'core', 'browser'] as const, ALIASES as Record<string, (ScenarioName | 'core' | 'browser')[]>);
+  const scenarios = selected.filter((s): s is ScenarioName => s !== 'core' && s !== 'browser');
   const reps = values.reps ? Number(values.reps) : quick ? 1 : 3;
   const timing = quick ? { warmupMs: 300, windowMs: 500, reps } : { warmupMs: 1000, windowMs: 5000, reps };
   const out = values.out ?? join(ROOT, 'bench/RESULTS.md');
@@ -95,6 +98,7 @@ async function main(): Promise<void> {
     scenarios,
     results: {},
     core: null,
+    browser: null,
     seconds: 0,
   };
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
@@ -134,8 +138,27 @@ async function main(): Promise<void> {
     results.core = await runCore(quick);
     log(results.core.ok ? '[core] done' : `[core] FAILED ${results.core.error}`);
   }
+  if (selected.includes('browser')) {
+    log('[browser] bundle size and in-tab throughput in Chromium…');
+    results.browser = await runBrowserBench(quick, log);
+    if (!results.browser.ok) log(`[browser] ${results.browser.error}`);
+  }
   results.seconds = (performance.now() - started) / 1000;
-  writeFileSync(out, renderReport(results));
+  let previous = '';
+  try {
+    previous = readFileSync(out, 'utf8');
+  } catch {
+    // a new file
+  }
+  if (selected.length === 1 && results.browser && previous) {
+    // Only the browser was measured: the rest of the file stays as it is.
+    writeFileSync(out, spliceSection(previous, renderBrowserSection(results.browser)));
+  } else {
+    // A new report; the Browser section is this run's, or carried over from the file.
+    const browser = results.browser ? renderBrowserSection(results.browser) : browserSection(previous);
+    const report = renderReport(results);
+    writeFileSync(out, browser ? spliceSection(report, browser) : report);
+  }
   if (values.json) writeFileSync(values.json, `${JSON.stringify(results, null, 2)}\n`);
   log(`wrote ${out} in ${results.seconds.toFixed(1)} s`);
 }

@@ -82,6 +82,7 @@ export class Connection {
   /** An asynchronous decision is pending: later packets wait in `deferred`. */
   private holding = false;
   private lastSeen = performance.now();
+  private packetSeen = false;
   private keepAliveTimer: ReturnType<typeof setTimeout> | null = null;
   private scheduled = false;
 
@@ -117,7 +118,10 @@ export class Connection {
       const at = core.receiveBuffer(chunk.length);
       const mem = core.bytes();
       mem.set(chunk, at);
+      this.packetSeen = false;
       this.framer.push(mem, at, at + chunk.length, this.onPacket, this.refresh);
+      // Keep alive counts complete control packets, not bytes [MQTT-3.1.2-22]; one clock read per chunk.
+      if (this.packetSeen) this.lastSeen = performance.now();
     } catch (error) {
       this.fail(error);
     }
@@ -128,8 +132,7 @@ export class Connection {
   private readonly onPacket = (header: number, buf: Uint8Array, start: number, end: number): boolean => {
     const type = header >> 4;
     this.broker.metrics.packetsReceived++;
-    // Keep alive counts complete control packets, not bytes [MQTT-3.1.2-22].
-    this.lastSeen = performance.now();
+    this.packetSeen = true;
     if (this.state === ConnState.New) {
       if (type !== PacketType.CONNECT) throw protocolError('the first packet must be CONNECT [MQTT-3.1.0-1]');
       try {

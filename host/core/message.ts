@@ -4,31 +4,58 @@ import type { Core } from './wasm.js';
 const utf8Decoder = new TextDecoder();
 const utf8Encoder = new TextEncoder();
 
+/** Released Message objects, per core, reused so that routing a message allocates nothing. */
+const pools = new WeakMap<Core, Message[]>();
+const POOL_LIMIT = 4096;
+
 /**
  * An application message whose bytes live in the wasm arena as [topic length u16][topic][payload].
  * The arena reference count is the message's lifetime: every holder (routing in progress, a socket
  * write, an inflight or queue entry, the retained index) owns one reference and releases it once.
+ * When the last is released the object goes back to a pool with handle 0, so a stale use fails
+ * loudly (an invalid-handle ArenaError) instead of reading another message.
  */
 export class Message {
+  // Set by Message.of / create only; treat as read-only.
+  handle = 0;
+  topicLength = 0;
+  /** Stored bytes: topic length, topic, payload. */
+  length = 0;
+  qos: QoS = 0;
+  retain = false;
+  /** MQTT 5.0 properties forwarded unchanged (payload format, content type, response topic, correlation data, user properties). */
+  forward: Uint8Array | null = null;
+  /** Absolute expiry in ms on the broker clock (performance.now() based), 0 = never. */
+  expiresAt = 0;
   private topicCache: string | undefined;
   /** Id of the message's record in the store, while any stored delivery refers to it. */
   storeId: string | undefined;
   /** Stored deliveries referring to the record. */
   storeRefs = 0;
 
-  constructor(
-    readonly core: Core,
-    readonly handle: number,
-    readonly topicLength: number,
-    /** Stored bytes: topic length, topic, payload. */
-    readonly length: number,
-    readonly qos: QoS,
-    readonly retain: boolean,
-    /** MQTT 5.0 properties forwarded unchanged (payload format, content type, response topic, correlation data, user properties). */
-    readonly forward: Uint8Array | null,
-    /** Absolute expiry in ms on the broker clock (performance.now() based), 0 = never. */
-    readonly expiresAt: number,
-  ) {}
+  private constructor(readonly core: Core) {}
+
+  /** A Message for an arena block that already holds [topic length][topic][payload] (refcount 1, owned by the caller). */
+  static of(
+    core: Core,
+    handle: number,
+    topicLength: number,
+    length: number,
+    qos: QoS,
+    retain: boolean,
+    forward: Uint8Array | null,
+    expiresAt: number,
+  ): Message {
+    const message = pools.get(core)?.pop() ?? new Message(core);
+    message.handle = handle;
+    message.topicLength = topicLength;
+    message.length = length;
+    message.qos = qos;
+    message.retain = retain;
+    message.forward = forward;
+    message.expiresAt = expiresAt;
+    return message;
+  }
 
   /** Copies topic and payload into a new arena buffer; returns null when the arena is full. */
   static create(
@@ -49,7 +76,7 @@ export class Message {
     mem[ptr + 1] = topicBytes.length & 0xff;
     mem.set(topicBytes, ptr + 2);
     mem.set(payload, ptr + 2 + topicBytes.length);
-    const message = new Message(core, handle, topicBytes.length, 2 + topicBytes.length + payload.length, qos, retain, forward, expiresAt);
+    const message = Message.of(core, handle, topicBytes.length, 2 + topicBytes.length + payload.length, qos, retain, forward, expiresAt);
     if (typeof topic === 'string') message.topicCache = topic;
     return message;
   }
@@ -90,7 +117,15 @@ export class Message {
   }
 
   release(): void {
-    this.core.release(this.handle);
+    if (this.core.release(this.handle) !== 0) return;
+    this.handle = 0;
+    this.forward = null;
+    this.topicCache = undefined;
+    this.storeId = undefined;
+    this.storeRefs = 0;
+    let pool = pools.get(this.core);
+    if (!pool) pools.set(this.core, (pool = []));
+    if (pool.length < POOL_LIMIT) pool.push(this);
   }
 
   expired(now: number): boolean {

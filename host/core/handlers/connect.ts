@@ -5,7 +5,7 @@ import type { ConnectPacket } from '../codec/packets.js';
 import type { Properties } from '../codec/properties.js';
 import { CloseKind, type Connection, ConnState } from '../connection.js';
 import { drainQueue, resendInflight } from '../delivery.js';
-import { ProtocolError } from '../errors.js';
+import { ProtocolError, protocolError } from '../errors.js';
 import { NEVER_EXPIRES, type Session } from '../session.js';
 import type { AuthDecision } from '../options.js';
 import { publishWill } from '../will.js';
@@ -53,6 +53,9 @@ export function handleConnect(conn: Connection, packet: ConnectPacket): void {
     assigned = true;
   }
   const props = packet.props;
+  if (props.authenticationData !== undefined && props.authenticationMethod === undefined) {
+    throw protocolError('Authentication Data without an Authentication Method (§3.1.2.11.10)');
+  }
   if (packet.version === 5) {
     conn.clientReceiveMaximum = props.receiveMaximum ?? 65535;
     conn.clientMaxPacketSize = props.maximumPacketSize ?? Number.MAX_SAFE_INTEGER;

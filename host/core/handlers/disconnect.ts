@@ -8,7 +8,12 @@ import { protocolError } from '../errors.js';
  * [MQTT-3.14.4-3]; a 5.0 client may change its session expiry, but not from 0 (§3.14.2.2.2).
  */
 export function handleDisconnect(conn: Connection, packet: DisconnectPacket): void {
-  const session = conn.session!;
+  const session = conn.session;
+  if (!session) {
+    // Still authenticating: no session yet, so nothing to change and no will to keep.
+    conn.close(CloseKind.Graceful);
+    return;
+  }
   const expiry = packet.props.sessionExpiryInterval;
   if (expiry !== undefined) {
     if (session.expiryInterval === 0 && expiry !== 0) {

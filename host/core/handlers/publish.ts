@@ -107,7 +107,7 @@ export function handlePublish(conn: Connection, header: number, buf: Uint8Array,
   }
   const length = 2 + topicLength + payloadLength;
   const expiry = props.messageExpiryInterval;
-  const message = new Message(
+  const message = Message.of(
     core,
     handle,
     topicLength,

@@ -361,7 +361,7 @@ describe('MQTT 3.1.1 §3.1 CONNECT', () => {
     await two.expectOpen(0);
   });
 
-  it('[MQTT-3.1.3-8] answers a zero-length client identifier with CleanSession=0 with CONNACK 0x02 and closes', async () => {
+  it('[MQTT-3.1.3-8] [MQTT-3.1.3-7] answers a zero-length client identifier with CleanSession=0 with CONNACK 0x02 and closes', async () => {
     const p = await Peer.open(b);
     p.send(connectPacket({ clientId: '', clean: false }));
     await p.expectClosed();
@@ -599,7 +599,7 @@ describe('MQTT 3.1.1 §3.2 CONNACK', () => {
 });
 
 describe('MQTT 3.1.1 §3.1.2.10 keep alive', { concurrency: true }, () => {
-  it('[MQTT-3.1.2-24] closes a connection silent for 1.5 × its keep alive', () =>
+  it('[MQTT-3.1.2-24] [MQTT-3.1.2-23] closes a connection silent for 1.5 × its keep alive', () =>
     withBroker({}, async (b) => {
       const p = await Peer.connect(b, { keepalive: 1 });
       const start = Date.now();

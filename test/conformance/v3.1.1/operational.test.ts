@@ -772,7 +772,7 @@ describe('MQTT 3.1.1 §4.8 handling errors', () => {
     ['SUBSCRIBE', subscribeBytes(1, ['first/#', 0])],
     ['DISCONNECT', Buffer.from([0xe0, 0])],
   ] as const) {
-    it(`[MQTT-4.8.0-1] closes a connection whose first packet is a ${what}, not CONNECT (client rule MQTT-3.1.0-1), answering nothing`, async () => {
+    it(`[MQTT-4.8.0-1] closes a connection whose first packet is a ${what}, not CONNECT [MQTT-3.1.0-1], answering nothing`, async () => {
       const w = await watch(b, 'first/#');
       const p = await Peer.open(b);
       p.send(Buffer.concat([data, connectPacket()]));

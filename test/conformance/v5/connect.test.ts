@@ -224,7 +224,7 @@ describe('MQTT 5.0 §3.1 CONNECT', () => {
     assert.equal(m.retain, true);
   });
 
-  it('[MQTT-3.1.2-22] closes a client silent for 1.5 × Keep Alive (any packet counts as activity), as a network failure', async () => {
+  it('[MQTT-3.1.2-22] [MQTT-3.1.2-20] closes a client silent for 1.5 × Keep Alive (any packet counts as activity), as a network failure', async () => {
     const b = broker();
     const w = await watcher(b, 'will/ka');
     const c = await client(b, { keepAlive: 1, will: { topic: 'will/ka', payload: 'timed out' } });
@@ -657,7 +657,7 @@ describe('MQTT 5.0 §3.2 CONNACK', () => {
 describe('MQTT 5.0 §3.2 CONNACK with a Server Keep Alive (maxKeepAlive 1)', () => {
   const broker = useBroker({ maxKeepAlive: 1 });
 
-  it('[MQTT-3.2.2-22] applies the Server Keep Alive it sent instead of the client value', async () => {
+  it('[MQTT-3.2.2-22] [MQTT-3.1.2-21] [MQTT-3.2.2-21] applies the Server Keep Alive it sent instead of the client value: a client keeping its own (0) is closed', async () => {
     const c = await client(broker(), { keepAlive: 0 });
     assert.equal(propOf(c.connack.props, P.ServerKeepAlive), 1);
     const start = Date.now();
@@ -675,7 +675,7 @@ describe('MQTT 5.0 §3.2 CONNACK with Maximum QoS 1', () => {
     assert.equal(propOf(c.connack.props, P.MaximumQoS), 1);
   });
 
-  it('[MQTT-3.2.2-9] §3.2.2.3.4: disconnects a client that publishes above the Maximum QoS with 0x9B', async () => {
+  it('[MQTT-3.2.2-11] §3.2.2.3.4: disconnects a client that publishes above the Maximum QoS with 0x9B', async () => {
     const b = broker();
     const w = await client(b);
     await w.sub('mq/#', subOpts(2));
@@ -730,7 +730,7 @@ describe('MQTT 5.0 §3.2 CONNACK without retained messages (retainAvailable fals
     assert.equal(propOf(ok.connack.props, P.RetainAvailable), 0);
   });
 
-  it('[MQTT-4.13.1-1] §3.2.2.3.5: disconnects a client that publishes with RETAIN 1 with 0x9A', async () => {
+  it('[MQTT-3.2.2-14] [MQTT-4.13.1-1] §3.2.2.3.5: disconnects a client that publishes with RETAIN 1 with 0x9A', async () => {
     const c = await client(broker());
     c.send(publish({ topic: 'r', retain: true, payload: 'x' }));
     await c.expectDisconnect(0x9a);

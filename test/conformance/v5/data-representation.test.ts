@@ -56,7 +56,7 @@ describe('MQTT 5.0 §1–2 data representation', () => {
       await stillServing();
     });
 
-    it('[MQTT-1.5.4-1] closes with DISCONNECT 0x81 on a SUBSCRIBE topic filter that is not well-formed UTF-8', async () => {
+    it('[MQTT-1.5.4-1] [MQTT-3.8.3-1] closes with DISCONNECT 0x81 on a SUBSCRIBE topic filter that is not well-formed UTF-8', async () => {
       const c = await client(b);
       c.send(subscribe(1, [[bytes('a/', [0xc3, 0x28]), 0]]));
       await c.expectDisconnect(0x81);
@@ -68,7 +68,7 @@ describe('MQTT 5.0 §1–2 data representation', () => {
       await c.expectDisconnect(0x81);
     });
 
-    it('[MQTT-1.5.4-1] refuses a CONNECT whose client identifier is not well-formed UTF-8 (CONNACK 0x81, closed)', async () => {
+    it('[MQTT-1.5.4-1] [MQTT-3.1.3-4] refuses a CONNECT whose client identifier is not well-formed UTF-8 (CONNACK 0x81, closed)', async () => {
       const c = await peer(b);
       c.send(connect({ clientId: bytes('id', [0xff]) }));
       const ack = decodeConnack(await c.next(T.CONNACK));
@@ -107,7 +107,7 @@ describe('MQTT 5.0 §1–2 data representation', () => {
       await c.expectDisconnect(0x81);
     });
 
-    it('[MQTT-1.5.4-2] refuses a CONNECT whose client identifier contains U+0000 (CONNACK 0x81, closed)', async () => {
+    it('[MQTT-1.5.4-2] [MQTT-3.1.3-4] refuses a CONNECT whose client identifier contains U+0000 (CONNACK 0x81, closed)', async () => {
       const c = await peer(b);
       c.send(connect({ clientId: bytes('a', [0], 'b') }));
       const ack = decodeConnack(await c.next(T.CONNACK));

@@ -146,6 +146,10 @@ export const prop = {
   topicAlias: (n: number): number[] => [P.TopicAlias, ...u16(n)],
   user: (k: string | Uint8Array, v: string | Uint8Array): number[] => [P.UserProperty, ...str(k), ...str(v)],
   maximumPacketSize: (n: number): number[] => [P.MaximumPacketSize, ...u32(n)],
+  requestProblemInformation: (v: number): number[] => [P.RequestProblemInformation, v],
+  requestResponseInformation: (v: number): number[] => [P.RequestResponseInformation, v],
+  authMethod: (s: string | Uint8Array): number[] => [P.AuthenticationMethod, ...str(s)],
+  authData: (b: Uint8Array | string): number[] => [P.AuthenticationData, ...bin(typeof b === 'string' ? enc.encode(b) : b)],
 };
 export function props(list: Bytes[] = []): number[] {
   const b = cat(...list);
@@ -230,6 +234,10 @@ export function ack(type: number, id: number, reason?: number, propList?: Bytes[
   return packet(header, u16(id), [reason ?? 0], propList ? props(propList) : []);
 }
 export const pingreq = (): Buffer => Buffer.from([0xc0, 0x00]);
+/** AUTH (§3.15): the reason code and properties; header flags as given (0 unless testing reserved bits). */
+export function auth(reason: number, propList: Bytes[] = [], flags = 0): Buffer {
+  return packet(0xf0 | flags, [reason], props(propList));
+}
 export function disconnect(reason?: number, propList?: Bytes[]): Buffer {
   if (reason === undefined && propList === undefined) return Buffer.from([0xe0, 0x00]);
   return packet(0xe0, [reason ?? 0], propList ? props(propList) : []);
@@ -471,6 +479,21 @@ export function decodeDisconnect(f: Frame): Disconnect {
   const reason = c.left > 0 ? c.u8() : 0;
   const props = c.left > 0 ? readProps(c) : [];
   assert.equal(c.left, 0, 'DISCONNECT has trailing bytes');
+  return { reason, props, size: f.raw.length };
+}
+
+export interface Auth {
+  reason: number;
+  props: PropList;
+  size: number;
+}
+/** AUTH: reason code 0x00 when the Remaining Length is 0 (§3.15.2.1). */
+export function decodeAuth(f: Frame): Auth {
+  assert.equal(f.type, T.AUTH);
+  const c = new Cursor(f.body);
+  const reason = c.left > 0 ? c.u8() : 0;
+  const props = c.left > 0 ? readProps(c) : [];
+  assert.equal(c.left, 0, 'AUTH has trailing bytes');
   return { reason, props, size: f.raw.length };
 }
 

@@ -124,25 +124,26 @@ describe('MQTT 5.0 §4.2–4.6 transport, QoS flows, redelivery, ordering', () =
     assert.deepEqual([m.qos, m.dup, m.id], [0, false, 0]);
   });
 
-  for (const qos of [1, 2]) {
-    it(`[MQTT-4.3.${qos + 1}-1] [MQTT-4.3.${qos + 1}-2] gives each new QoS ${qos} message an unused packet identifier, QoS ${qos} and DUP 0`, async () => {
-      const b = broker();
-      const s = await client(b);
-      await s.sub('flow/t', subOpts(qos));
-      const pub = await client(b);
-      for (let i = 0; i < 10; i++) await pub.pub('flow/t', String(i), { qos });
-      const got = await drain(s);
-      assert.equal(got.length, 10);
-      assert.ok(got.every((m) => m.qos === qos && !m.dup && m.id > 0));
-      assert.equal(new Set(got.map((m) => m.id)).size, 10);
-      // Acknowledged identifiers may be reused, unacknowledged ones not.
-      for (const m of got.slice(0, 5)) s.send(ack(qos === 1 ? T.PUBACK : T.PUBREC, m.id));
-      for (let i = 10; i < 15; i++) await pub.pub('flow/t', String(i), { qos });
-      const more = await drain(s);
-      const stillOpen = new Set(got.slice(5).map((m) => m.id));
-      assert.ok(more.every((m) => !stillOpen.has(m.id)), 'identifier of an unacknowledged message reused');
-    });
-  }
+  /** New QoS `qos` messages get unused packet identifiers, QoS `qos` and DUP 0. */
+  const newMessages = (qos: 1 | 2) => async (): Promise<void> => {
+    const b = broker();
+    const s = await client(b);
+    await s.sub('flow/t', subOpts(qos));
+    const pub = await client(b);
+    for (let i = 0; i < 10; i++) await pub.pub('flow/t', String(i), { qos });
+    const got = await drain(s);
+    assert.equal(got.length, 10);
+    assert.ok(got.every((m) => m.qos === qos && !m.dup && m.id > 0));
+    assert.equal(new Set(got.map((m) => m.id)).size, 10);
+    // Acknowledged identifiers may be reused, unacknowledged ones not.
+    for (const m of got.slice(0, 5)) s.send(ack(qos === 1 ? T.PUBACK : T.PUBREC, m.id));
+    for (let i = 10; i < 15; i++) await pub.pub('flow/t', String(i), { qos });
+    const more = await drain(s);
+    const stillOpen = new Set(got.slice(5).map((m) => m.id));
+    assert.ok(more.every((m) => !stillOpen.has(m.id)), 'identifier of an unacknowledged message reused');
+  };
+  it('[MQTT-4.3.2-1] [MQTT-4.3.2-2] gives each new QoS 1 message an unused packet identifier, QoS 1 and DUP 0', newMessages(1));
+  it('[MQTT-4.3.3-1] [MQTT-4.3.3-2] gives each new QoS 2 message an unused packet identifier, QoS 2 and DUP 0', newMessages(2));
 
   it('[MQTT-4.3.2-3] treats a QoS 1 PUBLISH as unacknowledged until PUBACK: only unacknowledged ones are resent', async () => {
     const b = broker();
@@ -488,7 +489,7 @@ describe('MQTT 5.0 §4.7 topic names and topic filters', () => {
     await s.none(T.PUBLISH, 100);
   });
 
-  it('[MQTT-4.7.3-2] treats U+0000 in a topic filter of UNSUBSCRIBE as malformed: DISCONNECT 0x81', async () => {
+  it('[MQTT-4.7.3-2] [MQTT-3.10.3-1] treats U+0000 in a topic filter of UNSUBSCRIBE as malformed: DISCONNECT 0x81', async () => {
     const c = await client(broker());
     c.send(unsubscribe(1, [Uint8Array.from([0x61, 0x00])]));
     await c.expectDisconnect(0x81);
@@ -679,7 +680,7 @@ describe('MQTT 5.0 §4.13 handling errors', () => {
 describe('MQTT 5.0 §4.13 packet size limit (maxPacketSize 256)', () => {
   const broker = useBroker({ maxPacketSize: 256 });
 
-  it('[MQTT-4.13.1-1] §3.2.2.3.6: closes on a packet above its Maximum Packet Size with DISCONNECT 0x95', async () => {
+  it('[MQTT-3.2.2-15] [MQTT-4.13.1-1] §3.2.2.3.6: closes on a packet above its Maximum Packet Size with DISCONNECT 0x95', async () => {
     const b = broker();
     const s = await client(b);
     await s.sub('big/#', subOpts(1));

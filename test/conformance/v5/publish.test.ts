@@ -354,7 +354,7 @@ describe('MQTT 5.0 §3.3 PUBLISH', () => {
       c.assertOpen();
     });
 
-    it('[MQTT-3.3.2-12] refuses a Topic Alias above its Topic Alias Maximum with DISCONNECT 0x94 (the client broke MQTT-3.3.2-9)', async () => {
+    it('[MQTT-3.3.2-12] [MQTT-3.3.2-9] [MQTT-3.2.2-17] refuses a Topic Alias above its Topic Alias Maximum with DISCONNECT 0x94', async () => {
       const c = await client(broker());
       c.send(publish({ topic: 'ta/65', qos: 1, id: 1, props: [prop.topicAlias(65)] }));
       await c.expectDisconnect([0x94, 0x82]);

@@ -91,13 +91,13 @@ describe('MQTT 5.0 §3.8–3.9 SUBSCRIBE and SUBACK', () => {
     await c.expectDisconnect(0x82);
   });
 
-  it('[MQTT-4.13.1-1] §3.8.3.1: No Local on a Shared Subscription is a Protocol Error: DISCONNECT 0x82', async () => {
+  it('[MQTT-3.8.3-4] [MQTT-4.13.1-1] §3.8.3.1: No Local on a Shared Subscription is a Protocol Error: DISCONNECT 0x82', async () => {
     const c = await client(broker());
     c.send(subscribe(1, [['$share/g/t', subOpts(0, { nl: true })]]));
     await c.expectDisconnect(0x82);
   });
 
-  it('[MQTT-4.13.1-1] §3.8.3: a SUBSCRIBE without any Topic Filter is a Protocol Error: DISCONNECT 0x82', async () => {
+  it('[MQTT-3.8.3-2] [MQTT-4.13.1-1] §3.8.3: a SUBSCRIBE without any Topic Filter is a Protocol Error: DISCONNECT 0x82', async () => {
     const c = await client(broker());
     c.send(packet(0x82, u16(1), [0]));
     await c.expectDisconnect(0x82, 1000);
@@ -235,7 +235,7 @@ describe('MQTT 5.0 §3.10–3.11 UNSUBSCRIBE and UNSUBACK', () => {
     });
   }
 
-  it('[MQTT-4.13.1-1] §3.10.3: an UNSUBSCRIBE without any Topic Filter is a Protocol Error: DISCONNECT 0x82', async () => {
+  it('[MQTT-3.10.3-2] [MQTT-4.13.1-1] §3.10.3: an UNSUBSCRIBE without any Topic Filter is a Protocol Error: DISCONNECT 0x82', async () => {
     const c = await client(broker());
     c.send(packet(0xa2, u16(1), [0]));
     await c.expectDisconnect(0x82, 1000);

@@ -1,0 +1,97 @@
+// The public shape of `arbormq/browser`: what createBroker returns, in a tab or through a SharedWorker.
+import type { MqttClient } from '../client/client.js';
+import type { ConnectOptions } from '../client/types.js';
+import type { BrokerOptions, LogLevel } from '../core/options.js';
+import type { BrokerStats } from '../core/sys.js';
+import type { BridgeConfig, BridgeStatus } from './bridge-config.js';
+import type { InPageWebSocket } from './in-page-websocket.js';
+
+/** Where the broker runs: this tab, or a SharedWorker that every tab of the origin shares. */
+export type BrokerMode = 'tab' | 'shared-worker';
+
+/** Broker options that can cross to a worker: the hooks (functions) need `mode: 'tab'`. */
+export type BrokerSettings = Omit<Partial<BrokerOptions>, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authMethods' | 'logger'>;
+
+export interface CreateBrokerOptions {
+  /** 'indexeddb' (default): state survives reloads. 'memory': nothing is kept. */
+  store?: 'indexeddb' | 'memory';
+  /** IndexedDB database name; also names the SharedWorker, so each database has its own broker. Default "arbormq". */
+  name?: string;
+  /** IndexedDB durability of each group commit (see IdbStoreOptions). Default 'strict'. */
+  durability?: 'strict' | 'relaxed';
+  /**
+   * 'auto' (default): a SharedWorker where the browser has one, else this tab. 'shared-worker'
+   * fails without one; 'tab' always runs the broker in this tab.
+   */
+  mode?: 'auto' | BrokerMode;
+  /** Where arbor.wasm is; default: next to the bundle (`new URL('arbor.wasm', import.meta.url)`). */
+  wasmUrl?: string | URL;
+  /** Where the worker script is; default: next to the bundle. */
+  workerUrl?: string | URL;
+  /** Cap on the bytes the message arena may reserve (default 64 MiB in a browser). */
+  arenaCapBytes?: number;
+  /** Broker limits. In 'tab' mode anything of BrokerOptions, hooks included; through a worker only data. */
+  broker?: BrokerSettings | Partial<BrokerOptions>;
+  /** Logs at this level and above go to the console. Default: nothing. */
+  logLevel?: LogLevel;
+  /**
+   * How long a tab-mode broker waits for another tab to let go of the IndexedDB database (a reload
+   * overlaps the old page's teardown) before it settles for memory. Default 2000 ms.
+   */
+  storeLockWaitMs?: number;
+}
+
+/** Broker counters and state, plus where it runs and its bridges. */
+export interface BrowserBrokerStats extends BrokerStats {
+  mode: BrokerMode;
+  storage: 'indexeddb' | 'memory';
+  bridges: (BridgeStatus & { clientId: string; queued: number })[];
+}
+
+/** A link to a remote broker (see bridge-config.ts for what it does). */
+export interface BridgeHandle {
+  readonly clientId: string;
+  /** The latest status (in shared-worker mode, as last reported by the worker). */
+  readonly status: BridgeStatus;
+  /** Called on every status change; returns a function that stops it. */
+  onStatus(listener: (status: BridgeStatus) => void): () => void;
+  /** Forces the link down (false) or lets it come up again (true): the "network off" switch. */
+  setOnline(online: boolean): Promise<void>;
+  /** Messages waiting in the bridge's local session for the remote broker. */
+  queued(): Promise<number>;
+  /** Stops the bridge (for every tab); its local session and queued messages stay for the next start. */
+  close(): Promise<void>;
+}
+
+export interface BrowserBroker {
+  readonly mode: BrokerMode;
+  /** What actually holds the state: 'memory' when IndexedDB was asked for but could not be had (see storageNote). */
+  readonly storage: 'indexeddb' | 'memory';
+  readonly storageNote: string | undefined;
+  /** A native client on this broker (MQTT 3.1.1 or 5.0 over the in-page transport; keep alive off unless given). */
+  connect(options?: ConnectOptions): Promise<MqttClient>;
+  /** MQTT.js's `createWebsocket` option: a WebSocket look-alike connected to this broker. */
+  readonly createWebsocket: (url: string, protocols?: string | string[], options?: unknown) => InPageWebSocket;
+  /** Options for `mqtt.connect(broker.mqttOptions({ … }))`: the in-page endpoint plus yours (keepalive 0 unless given). */
+  mqttOptions<const T extends object = object>(extra?: T): T & MqttJsEndpoint;
+  stats(): Promise<BrowserBrokerStats>;
+  /**
+   * Starts the bridge with this config's clientId, or returns the one running (a changed config
+   * restarts it). Its queue is the broker's: it carries over restarts and reloads.
+   */
+  bridge(config: BridgeConfig): Promise<BridgeHandle>;
+  /**
+   * Tab mode: stops the broker (its state stays in IndexedDB). Shared-worker mode: disconnects this
+   * tab's clients; the broker lives on while another tab uses it.
+   */
+  close(): Promise<void>;
+}
+
+/** The options MQTT.js needs to reach the in-page endpoint. */
+export interface MqttJsEndpoint {
+  protocol: 'ws';
+  hostname: string;
+  port: number;
+  path: string;
+  createWebsocket: (url: string, protocols?: string | string[], options?: unknown) => InPageWebSocket;
+}

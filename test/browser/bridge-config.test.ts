@@ -1,0 +1,25 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { localBridgeId, resolveBridgeConfig } from '../../host/browser/bridge-config.js';
+
+describe('bridge configuration', () => {
+  it('fills in the defaults', () => {
+    const c = resolveBridgeConfig({ url: 'wss://x/mqtt', clientId: 'b', topics: [{ filter: 'a/#', direction: 'out' }] });
+    assert.deepEqual(c.topics, [{ filter: 'a/#', direction: 'out', qos: 1, localPrefix: '', remotePrefix: '' }]);
+    assert.equal(c.protocolVersion, 5);
+    assert.equal(c.sessionExpiryInterval, 0xffffffff);
+    assert.deepEqual(c.backoff, { initialMs: 500, maxMs: 30_000 });
+    assert.equal(c.online, true);
+    assert.equal(localBridgeId('b'), 'bridge:b');
+  });
+
+  it('refuses what cannot work, saying why', () => {
+    const base = { url: 'ws://x/mqtt', clientId: 'b', topics: [{ filter: 'a', direction: 'in' as const }] };
+    assert.throws(() => resolveBridgeConfig({ ...base, url: 'http://x' }), /ws:\/\/ or wss:\/\//);
+    assert.throws(() => resolveBridgeConfig({ ...base, clientId: '' }), /clientId is required/);
+    assert.throws(() => resolveBridgeConfig({ ...base, topics: [] }), /at least one mapping/);
+    assert.throws(() => resolveBridgeConfig({ ...base, topics: [{ filter: 'a', direction: 'sideways' as 'in' }] }), /direction/);
+    assert.throws(() => resolveBridgeConfig({ ...base, topics: [{ filter: 'a', direction: 'in', qos: 2 as 1 }] }), /qos must be 0 or 1/);
+    assert.throws(() => resolveBridgeConfig({ ...base, protocolVersion: 4, topics: [{ filter: 'a', direction: 'both' }] }), /needs protocolVersion 5/);
+  });
+});
