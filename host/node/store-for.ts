@@ -16,7 +16,10 @@ export interface StoreChoice {
 /** The Store a server keeps its state in: the embedder's, else LevelDB in `dataDir`, else memory. */
 export function storeFor(choice: StoreChoice, log: Logger): Store {
   if (choice.store) return choice.store;
-  if (choice.dataDir !== undefined && !choice.memory) return new LevelStore(choice.dataDir, { durability: choice.durability });
+  if (choice.dataDir !== undefined && !choice.memory) {
+    log('info', 'state is kept in LevelDB', { dataDir: choice.dataDir, durability: choice.durability ?? 'sync' });
+    return new LevelStore(choice.dataDir, { durability: choice.durability });
+  }
   log('info', 'state is kept in memory only: it is lost when the broker stops (set dataDir to persist it)');
   return new MemoryStore();
 }
