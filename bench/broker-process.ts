@@ -23,10 +23,20 @@ export interface BrokerProcess {
   stop(): Promise<void>;
 }
 
-export async function startBroker(name: BrokerName, timeoutMs = 15_000): Promise<BrokerProcess> {
+/**
+ * Starts `bench/brokers/<name>.ts`. `env` adds to the runner's environment: the durable scenarios
+ * pass ARBORMQ_BENCH_DATA_DIR and ARBORMQ_BENCH_DURABILITY (see bench/brokers/arbormq.ts).
+ */
+export async function startBroker(name: BrokerName, options: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<BrokerProcess> {
+  const timeoutMs = options.timeoutMs ?? 15_000;
+  // Only the scenarios that ask for persistence get it, whatever the orchestrator's environment holds.
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.ARBORMQ_BENCH_DATA_DIR;
+  delete env.ARBORMQ_BENCH_DURABILITY;
   const child: ChildProcess = spawnTs(join(ROOT, 'bench/brokers', `${name}.ts`), [], {
     stdio: ['pipe', 'pipe', 'pipe'],
     nodeFlags: ['--expose-gc'],
+    env: { ...env, ...options.env },
   });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {

@@ -2,7 +2,7 @@
 // same way for a Node broker and for Mosquitto.
 
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statfsSync } from 'node:fs';
 import { cpus } from 'node:os';
 
 let ticks: number | undefined;
@@ -57,4 +57,37 @@ export function cpuModel(): string {
     // not Linux: fall back to what Node reports
   }
   return cpus()[0]?.model ?? 'unknown';
+}
+
+/**
+ * Bytes the process caused to be sent to storage so far (`write_bytes` in /proc/<pid>/io; page-cache
+ * writes count when they dirty a page). NaN when the kernel does not expose it.
+ */
+export function storageWriteBytes(pid: number): number {
+  try {
+    const m = /^write_bytes:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
+    return m ? Number(m[1]) : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+const FS_TYPES: Record<number, string> = {
+  0xef53: 'ext4',
+  0x58465342: 'xfs',
+  0x9123683e: 'btrfs',
+  0x01021994: 'tmpfs',
+  0x794c7630: 'overlayfs',
+  0x2fc12fc1: 'zfs',
+  0x65735546: 'fuse',
+};
+
+/** The filesystem a path lives on ("ext4", "tmpfs", …): fsync means nothing on tmpfs. */
+export function filesystemOf(path: string): string {
+  try {
+    const type = statfsSync(path).type;
+    return FS_TYPES[type] ?? `type 0x${type.toString(16)}`;
+  } catch {
+    return 'unknown';
+  }
 }

@@ -3,7 +3,7 @@
 
 import type { BrokerName } from './broker-process.js';
 import type { CoreOutcome } from './core-process.js';
-import type { Metric, ScenarioName } from './load/types.js';
+import { DURABLE_SCENARIOS, PERSISTENCE_NOT_COMPARABLE, type Metric, type ScenarioName } from './load/types.js';
 import type { RunResults } from './run.js';
 import type { Summary } from './summary.js';
 
@@ -40,6 +40,9 @@ const SECTIONS: Record<ScenarioName, { title: string; what: string; columns: Col
     what: '50 publisher/subscriber pairs, each publisher keeping 10 PUBLISHes unacknowledged, each subscriber PUBACKing.',
     columns: [RATE, SPREAD, CPU, GEN, LOST],
   },
+  // Rendered together by durableSection (one row per durability), right after the in-memory figures.
+  'p2p-qos1-durable': { title: 'Point to point, QoS 1, durable (LevelDB, fsync)', what: '', columns: [RATE, SPREAD, CPU, GEN, LOST] },
+  'p2p-qos1-durable-os': { title: 'Point to point, QoS 1, durable (LevelDB, no fsync)', what: '', columns: [RATE, SPREAD, CPU, GEN, LOST] },
   'latency-qos0': { title: 'Latency, QoS 0', what: '1 → 1 at a fixed 5,000 msg/s; publish-to-receive time, all measured windows pooled.', columns: [us('p50us'), us('p99us'), us('p999us'), us('maxUs'), ['samples', (s) => int(s.metrics.samples)], RATE, CPU] },
   'latency-qos1': { title: 'Latency, QoS 1', what: 'As above with QoS 1 publish and subscription (subscriber PUBACKs).', columns: [us('p50us'), us('p99us'), us('p999us'), us('maxUs'), ['samples', (s) => int(s.metrics.samples)], RATE, CPU] },
   idle: {
@@ -80,6 +83,78 @@ function scenarioSection(r: RunResults, scenario: ScenarioName): string {
   }
   const idleNote = scenario === 'idle' && r.mode === 'quick' ? ' (quick run: 2,000 connections)' : '';
   return `## ${sec.title}\n\n${sec.what}${idleNote}\n\n${table(['broker', ...sec.columns.map(([t]) => t), 'notes'], rows)}\n`;
+}
+
+/** The target for the durable scenarios: a share of the in-memory p2p-qos1 rate and a floor. */
+export const DURABLE_TARGET = { shareOfMemory: 0.5, minRate: 100_000 };
+
+const DURABILITY_LABEL: Record<'sync' | 'os', string> = {
+  sync: '`sync` (default): fsync per group commit',
+  os: '`os`: no fsync (OS page cache)',
+};
+
+/** Both p2p-qos1-durable scenarios in one table, against the in-memory p2p-qos1 figure of the same run. */
+function durableSection(r: RunResults): string {
+  const memory = r.results['p2p-qos1']?.arbormq;
+  const base = memory && memory.succeeded > 0 ? memory : undefined;
+  const pct = (x: number): string => `${Math.round(x * 100)}%`;
+  const rows: string[][] = [];
+  let filesystem = '';
+  for (const sc of r.scenarios.filter((x) => DURABLE_SCENARIOS[x])) {
+    const durability = DURABLE_SCENARIOS[sc]!;
+    const s = r.results[sc]?.arbormq;
+    const label = `${DURABILITY_LABEL[durability]} (\`${sc}\`)`;
+    if (!s) {
+      rows.push([label, ...Array(8).fill('—'), r.skipped?.[sc]?.arbormq ?? (r.brokers.some((b) => b.name === 'arbormq') ? 'not run' : 'ArborMQ not in this run')]);
+      continue;
+    }
+    const store = s.brokerInfo?.store as { filesystem?: string } | undefined;
+    if (store?.filesystem) filesystem ||= store.filesystem;
+    const has = s.succeeded > 0;
+    const share = has && base ? s.rate / base.rate : NaN;
+    let target = '—';
+    if (has && Number.isFinite(share)) {
+      const misses = [
+        ...(share < DURABLE_TARGET.shareOfMemory ? [`${pct(share)} of in-memory < ${pct(DURABLE_TARGET.shareOfMemory)}`] : []),
+        ...(s.rate < DURABLE_TARGET.minRate ? [`${int(s.rate)} < ${int(DURABLE_TARGET.minRate)} msgs/s`] : []),
+      ];
+      target = misses.length ? `**missed** (${misses.join('; ')})` : 'met';
+    }
+    const failure = s.ok ? [] : [s.succeeded > 0 ? `**FAILED** in run ${s.succeeded + 1} (figures from ${s.succeeded} run(s) before it): ${s.error}` : `**FAILED**: ${s.error}`];
+    rows.push([
+      label,
+      has ? int(s.rate) : '—',
+      has ? SPREAD[1](s) : '—',
+      has ? dec(s.cpuPerMillion) : '—',
+      has ? GEN[1](s) : '—',
+      has ? int(s.metrics.storageBytesPerMsg) : '—',
+      has ? int(s.metrics.lost) : '—',
+      has && base ? `${pct(share)} of msgs/s; ${ratio(s.cpuPerMillion, base.cpuPerMillion)} the CPU per message` : '—',
+      target,
+      [...failure, ...s.notes, ...brokerDrops(s)].join('; '),
+    ]);
+  }
+  const baseline = base
+    ? `In-memory \`p2p-qos1\` of this run, for the comparison: ${int(base.rate)} msgs/s, ${dec(base.cpuPerMillion)} broker CPU-s / 1M msgs.`
+    : 'The in-memory `p2p-qos1` figure is not in this run (select `p2p-qos1` too), so there is no comparison.';
+  const others = r.brokers.filter((b) => b.name !== 'arbormq');
+  const skipped = others.length
+    ? `\n${others.map((b) => b.label).join(' and ')} ${others.length > 1 ? 'are' : 'is'} skipped here (persistence not comparable): ${others
+        .map((b) => (b.status === 'ran' ? PERSISTENCE_NOT_COMPARABLE[b.name] : `${b.label} ${b.status}`))
+        .join('; ')}.\n`
+    : '';
+  return `## Point to point, QoS 1, durable (ArborMQ with LevelDB)
+
+The point-to-point load above (50 pairs, 10 PUBLISHes in flight per publisher, 64-byte payloads) against ArborMQ started with a LevelDB data directory (\`dataDir\`: a fresh temp directory per attempt${filesystem ? `, on ${filesystem}` : ''}, removed afterwards). The subscribers connect with CleanSession = 0 (persistent sessions, client ids unique to the run), so every message's body and delivery are written to LevelDB and deleted again on the subscriber's PUBACK, and a publisher's PUBACK waits until the group commit holding its changes is durable. "storage bytes / msg" is the broker's \`write_bytes\` from \`/proc/<pid>/io\` over the windows, per message. Target: ≥ ${pct(DURABLE_TARGET.shareOfMemory)} of the in-memory figure and ≥ ${int(DURABLE_TARGET.minRate)} msgs/s. ${baseline}
+
+${table(['durability', 'msgs/s', 'window range', 'broker CPU-s / 1M msgs', 'generator CPU', 'storage bytes / msg', 'lost', 'vs in-memory', 'target', 'notes'], rows)}
+${skipped}`;
+}
+
+/** The report's "## Notes" section (to the end: it is the last) from an earlier report, or ''. */
+export function notesSection(markdown: string): string {
+  const start = markdown.search(/^## Notes[ \t]*$/m);
+  return start < 0 ? '' : markdown.slice(start).trimEnd() + '\n';
 }
 
 /** ArborMQ reports its own drop counters: show any that are nonzero. */
@@ -204,7 +279,20 @@ function brokerSection(r: RunResults): string {
   return `## Brokers\n\n${table(['broker', 'how it ran', 'settings'], rows)}\n`;
 }
 
-export function renderReport(r: RunResults): string {
+function sections(r: RunResults): string[] {
+  const out: string[] = [];
+  let durable = false;
+  for (const sc of r.scenarios) {
+    if (DURABLE_SCENARIOS[sc]) {
+      if (!durable) out.push(durableSection(r));
+      durable = true;
+    } else out.push(scenarioSection(r, sc));
+  }
+  return out;
+}
+
+/** The whole report; `notes` is an existing "## Notes" section to keep (else the placeholder). */
+export function renderReport(r: RunResults, notes = ''): string {
   const m = r.machine;
   const failures = r.scenarios.flatMap((sc) =>
     r.brokers.flatMap((b) => {
@@ -223,7 +311,7 @@ ${table(['', ''], [
     ['command', `\`${r.command}\``],
   ])}
 
-Reproduce: \`npm ci && npm run bench\` (the full run, rewrites this file; a few minutes) or \`npm run bench -- --quick\` (~20 s per broker). Options: \`--brokers arbormq,aedes,mosquitto\`, \`--scenarios fan-in,fan-out,p2p-qos1,latency,idle,wildcard,gc,core,browser\`, \`--quick\`, \`--out FILE\`, \`--json FILE\`, \`--reps N\`.
+Reproduce: \`npm ci && npm run bench\` (the full run, rewrites this file; a few minutes) or \`npm run bench -- --quick\` (~20 s per broker). Options: \`--brokers arbormq,aedes,mosquitto\`, \`--scenarios fan-in,fan-out,p2p-qos1,p2p-qos1-durable,p2p-qos1-durable-os,latency,idle,wildcard,gc,core,browser\` (\`durable\` selects both durable ones), \`--quick\`, \`--out FILE\`, \`--json FILE\`, \`--reps N\`.
 
 ${brokerSection(r)}
 ## Method
@@ -233,13 +321,10 @@ ${brokerSection(r)}
 - Broker CPU is utime + stime of the broker process from \`/proc/<pid>/stat\` (Mosquitto's own pid) over the same window. "generator CPU" is the load generator's CPU in % of one core: ⚠ marks ≥ ${GEN_BOUND_PCT}%, where the generator rather than the broker may set the rate (broker and generator share the 2 cores).
 - The machine is shared: other work on it moves throughput between windows ("window range") and dominates the latency tails (p99.9, max). Compare medians, and repeat a run before trusting a tail.
 
-${r.scenarios.map((sc) => scenarioSection(r, sc)).join('\n')}
+${sections(r).join('\n')}
 ${ratioSection(r)}
 ${coreSection(r.core)}
 ${gcSection(r)}
 ${failures.length ? `## Failures\n\n${failures.join('\n')}\n` : ''}
-## Notes
-
-(analysis by the lead)
-`;
+${notes || '## Notes\n\n(analysis by the lead)\n'}`;
 }

@@ -1,7 +1,9 @@
 // `npm run bench`: every selected scenario against every selected broker, one after another,
 // each in fresh processes; then the core micro-benchmarks; then bench/RESULTS.md.
 //
-//   --brokers arbormq,aedes,mosquitto   --scenarios fan-in,fan-out,p2p-qos1,latency,idle,wildcard,gc,core,browser
+//   --brokers arbormq,aedes,mosquitto
+//   --scenarios fan-in,fan-out,p2p-qos1,p2p-qos1-durable,p2p-qos1-durable-os,latency,idle,wildcard,gc,core,browser
+//     (`durable` = both p2p-qos1-durable scenarios: ArborMQ with LevelDB, the other brokers skip them)
 //   --quick (short windows, fewer connections; ~20 s for ArborMQ alone)   --out FILE   --json FILE
 
 import { spawnSync } from 'node:child_process';
@@ -14,14 +16,17 @@ import { browserSection, renderBrowserSection, runBrowserBench, spliceSection, t
 import { mosquittoPath } from './brokers/mosquitto-path.js';
 import { ROOT } from './children.js';
 import { runCore, type CoreOutcome } from './core-process.js';
-import { SCENARIOS, type ScenarioName } from './load/types.js';
+import { SCENARIOS, skipReason, type ScenarioName } from './load/types.js';
 import { cpuModel } from './proc.js';
-import { renderReport } from './report.js';
+import { notesSection, renderReport } from './report.js';
 import { runAttempt } from './scenario-process.js';
 import { summarize, type Summary } from './summary.js';
 
 const BROKERS: BrokerName[] = ['arbormq', 'aedes', 'mosquitto'];
-const ALIASES: Record<string, ScenarioName[]> = { latency: ['latency-qos0', 'latency-qos1'] };
+const ALIASES: Record<string, ScenarioName[]> = {
+  latency: ['latency-qos0', 'latency-qos1'],
+  durable: ['p2p-qos1-durable', 'p2p-qos1-durable-os'],
+};
 
 export interface RunResults {
   mode: 'full' | 'quick';
@@ -34,6 +39,8 @@ export interface RunResults {
   scenarios: ScenarioName[];
   /** results[scenario][broker] */
   results: Partial<Record<ScenarioName, Partial<Record<BrokerName, Summary>>>>;
+  /** skipped[scenario][broker]: why that broker did not run that scenario (e.g. the durable ones). */
+  skipped?: Partial<Record<ScenarioName, Partial<Record<BrokerName, string>>>>;
   core: CoreOutcome | null;
   /** The browser bundle's size and in-tab throughput (its own section, see bench/browser.ts). */
   browser: BrowserOutcome | null;
@@ -97,6 +104,7 @@ async function main(): Promise<void> {
     brokers: [],
     scenarios,
     results: {},
+    skipped: {},
     core: null,
     browser: null,
     seconds: 0,
@@ -112,6 +120,12 @@ async function main(): Promise<void> {
       continue;
     }
     for (const scenario of scenarios) {
+      const skip = skipReason(scenario, name);
+      if (skip) {
+        (results.skipped![scenario] ??= {})[name] = skip;
+        log(`[${name}] ${scenario}: ${skip}`);
+        continue;
+      }
       // Idle connections need a fresh broker per repetition (RSS baseline); the GC run is one long
       // run; the others repeat their measured window inside one process.
       const fresh = scenario === 'idle' ? reps : 1;
@@ -156,7 +170,8 @@ async function main(): Promise<void> {
   } else {
     // A new report; the Browser section is this run's, or carried over from the file.
     const browser = results.browser ? renderBrowserSection(results.browser) : browserSection(previous);
-    const report = renderReport(results);
+    // The Notes section is the lead's: an existing one is kept as it is.
+    const report = renderReport(results, notesSection(previous));
     writeFileSync(out, browser ? spliceSection(report, browser) : report);
   }
   if (values.json) writeFileSync(values.json, `${JSON.stringify(results, null, 2)}\n`);

@@ -2,10 +2,12 @@
 // Failures (timeout, broker death, generator error) come back as data, with the last progress
 // the generator reported, so the report can say where and how it failed.
 
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBroker, type BrokerName, type BrokerProcess } from './broker-process.js';
 import { ROOT, spawnTs, stopChild } from './children.js';
-import type { LoadConfig, ScenarioName, ScenarioResult } from './load/types.js';
+import { DURABLE_SCENARIOS, skipReason, type LoadConfig, type ScenarioName, type ScenarioResult } from './load/types.js';
 
 export interface Attempt {
   ok: boolean;
@@ -27,9 +29,22 @@ export interface AttemptOptions {
 }
 
 export async function runAttempt(o: AttemptOptions): Promise<Attempt> {
+  const skip = skipReason(o.scenario, o.broker);
+  if (skip) return { ok: false, error: skip };
+  // The durable scenarios: a fresh LevelDB data directory for this attempt only, removed afterwards.
+  const durability = DURABLE_SCENARIOS[o.scenario];
+  const dataDir = durability ? mkdtempSync(join(tmpdir(), 'arbormq-bench-data-')) : null;
+  try {
+    return await attempt(o, dataDir && durability ? { ARBORMQ_BENCH_DATA_DIR: dataDir, ARBORMQ_BENCH_DURABILITY: durability } : undefined);
+  } finally {
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function attempt(o: AttemptOptions, env: Record<string, string> | undefined): Promise<Attempt> {
   let broker: BrokerProcess;
   try {
-    broker = await startBroker(o.broker);
+    broker = await startBroker(o.broker, { env });
   } catch (error) {
     return { ok: false, error: `broker did not start: ${(error as Error).message}` };
   }

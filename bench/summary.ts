@@ -21,6 +21,8 @@ export interface Summary {
   metrics: Record<string, Metric>;
   notes: string[];
   brokerStats?: Record<string, unknown> | null;
+  /** What the broker runner said about itself (build, options; the store in the durable scenarios). */
+  brokerInfo?: Record<string, unknown>;
 }
 
 export function summarize(attempts: Attempt[]): Summary {
@@ -50,5 +52,6 @@ export function summarize(attempts: Attempt[]): Summary {
     metrics,
     notes,
     brokerStats: last?.brokerStats,
+    brokerInfo: attempts.find((a) => a.brokerInfo)?.brokerInfo,
   };
 }

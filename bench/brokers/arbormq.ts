@@ -1,10 +1,15 @@
 // ArborMQ in its own process for the benchmark. Runs the compiled dist/ when it is at least as new
 // as every host/ source (realistic: what `npm start` runs), else the sources through tsx.
+//
+// State is in memory unless ARBORMQ_BENCH_DATA_DIR names a directory (the p2p-qos1-durable
+// scenarios set it, a fresh temp dir per attempt): LevelDB there, with ARBORMQ_BENCH_DURABILITY
+// ('sync', the default, or 'os') deciding whether each group commit is fsynced.
 
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type * as ServerModule from '../../host/node/server.js';
+import { filesystemOf } from '../proc.js';
 import { observeGc, serve } from './probe.js';
 
 // ARBORMQ_ROOT points at another checkout (built: build/arbor.wasm present) to compare revisions.
@@ -36,14 +41,31 @@ function pickBuild(): { url: string; build: string } {
   return { url: pathToFileURL(join(root, 'host/node/server.ts')).href, build: `sources via tsx (${why})` };
 }
 
+function persistence(): { dataDir: string; durability: 'sync' | 'os' } | null {
+  const dataDir = process.env.ARBORMQ_BENCH_DATA_DIR;
+  if (!dataDir) return null;
+  const durability = process.env.ARBORMQ_BENCH_DURABILITY ?? 'sync';
+  if (durability !== 'sync' && durability !== 'os') throw new Error(`ARBORMQ_BENCH_DURABILITY must be sync or os, not "${durability}"`);
+  return { dataDir, durability };
+}
+
 observeGc();
 const { url, build } = pickBuild();
 const { ArborServer } = (await import(url)) as typeof ServerModule;
-const server = await ArborServer.start({ listeners: [{ port: 0, host: '127.0.0.1' }], ...ARBORMQ_OPTIONS });
+const store = persistence();
+const server = await ArborServer.start({ listeners: [{ port: 0, host: '127.0.0.1' }], ...ARBORMQ_OPTIONS, ...(store ?? {}) });
 const broker = server.broker;
 
 serve(
-  { port: server.port, pid: process.pid, info: { build: process.env.ARBORMQ_ROOT ? `${build} at ${root}` : build, options: ARBORMQ_OPTIONS } },
+  {
+    port: server.port,
+    pid: process.pid,
+    info: {
+      build: process.env.ARBORMQ_ROOT ? `${build} at ${root}` : build,
+      options: ARBORMQ_OPTIONS,
+      ...(store ? { store: { kind: 'LevelDB', ...store, filesystem: filesystemOf(store.dataDir) } } : {}),
+    },
+  },
   () => {
     // The broker's internals move fast: a renamed field must not take the benchmark down.
     try {

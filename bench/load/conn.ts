@@ -131,8 +131,8 @@ export class BenchConn {
     return this.socket.writableLength;
   }
 
-  /** MQTT CONNECT and wait for CONNACK 0. */
-  handshake(clientId: string, timeoutMs: number): Promise<void> {
+  /** MQTT CONNECT and wait for CONNACK 0; `clean: false` asks for a persistent session (CleanSession = 0). */
+  handshake(clientId: string, timeoutMs: number, clean = true): Promise<void> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => fail(`no CONNACK within ${timeoutMs} ms`), timeoutMs);
       const fail = (why: string): void => {
@@ -146,7 +146,7 @@ export class BenchConn {
         if (code === 0) resolve();
         else fail(code < 0 ? `connection closed before CONNACK (${this.lost})` : `CONNACK refused with code ${code}`);
       };
-      this.socket.write(connectPacket(clientId));
+      this.socket.write(connectPacket(clientId, undefined, clean));
     });
   }
 
@@ -179,10 +179,10 @@ export class BenchConn {
   }
 }
 
-export async function connectClient(port: number, clientId: string, timeoutMs = 10_000): Promise<BenchConn> {
+export async function connectClient(port: number, clientId: string, timeoutMs = 10_000, clean = true): Promise<BenchConn> {
   const conn = await BenchConn.open(port, timeoutMs);
   try {
-    await conn.handshake(clientId, timeoutMs);
+    await conn.handshake(clientId, timeoutMs, clean);
   } catch (error) {
     conn.close();
     throw error;
@@ -190,9 +190,9 @@ export async function connectClient(port: number, clientId: string, timeoutMs = 
   return conn;
 }
 
-/** Connects `n` clients named `${prefix}-${i}`, all at once. */
-export function connectMany(port: number, prefix: string, n: number, timeoutMs = 10_000): Promise<BenchConn[]> {
-  return Promise.all(Array.from({ length: n }, (_, i) => connectClient(port, `${prefix}-${i}`, timeoutMs)));
+/** Connects `n` clients named `${prefix}-${i}`, all at once (`clean: false`: persistent sessions). */
+export function connectMany(port: number, prefix: string, n: number, timeoutMs = 10_000, clean = true): Promise<BenchConn[]> {
+  return Promise.all(Array.from({ length: n }, (_, i) => connectClient(port, `${prefix}-${i}`, timeoutMs, clean)));
 }
 
 export function closeAll(conns: Iterable<BenchConn>): void {

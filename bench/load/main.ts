@@ -14,7 +14,9 @@ import { wildcard } from './wildcard.js';
 const RUNNERS: Record<ScenarioName, (cfg: LoadConfig) => Promise<ScenarioResult>> = {
   'fan-in': fanIn,
   'fan-out': fanOut,
-  'p2p-qos1': p2pQos1,
+  'p2p-qos1': (cfg) => p2pQos1(cfg),
+  'p2p-qos1-durable': (cfg) => p2pQos1(cfg, { persistent: true }),
+  'p2p-qos1-durable-os': (cfg) => p2pQos1(cfg, { persistent: true }),
   'latency-qos0': (cfg) => latency(cfg, 0),
   'latency-qos1': (cfg) => latency(cfg, 1),
   idle,

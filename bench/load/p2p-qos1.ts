@@ -1,6 +1,12 @@
 // QoS 1 point to point: 50 publisher/subscriber pairs on their own topic. Each publisher keeps
 // 10 PUBLISHes unacknowledged by the broker; each subscriber PUBACKs what it receives.
+//
+// `persistent` (the p2p-qos1-durable scenarios): the subscribers connect with CleanSession = 0, so a
+// broker with a store records every message (body + delivery) and deletes it on PUBACK, and the
+// publisher's PUBACK waits for that record to be durable. The broker's storage writes
+// (/proc/<pid>/io write_bytes) over the windows show that it did.
 
+import { storageWriteBytes } from '../proc.js';
 import { closeAll, connectMany, firstLost, type BenchConn } from './conn.js';
 import { progress } from './ipc.js';
 import { measureWindows, settle } from './measure.js';
@@ -24,9 +30,12 @@ interface Pair {
   received: number;
 }
 
-export async function p2pQos1(cfg: LoadConfig): Promise<ScenarioResult> {
-  progress('connecting', { pairs: PAIRS });
-  const subs = await connectMany(cfg.port, `p2p-sub-${process.pid}`, PAIRS);
+export async function p2pQos1(cfg: LoadConfig, options: { persistent?: boolean } = {}): Promise<ScenarioResult> {
+  const persistent = options.persistent === true;
+  progress('connecting', { pairs: PAIRS, persistent });
+  // Persistent sessions outlive the run in the broker's store: client ids unique to this run.
+  const run = `${process.pid}-${Date.now().toString(36)}`;
+  const subs = await connectMany(cfg.port, persistent ? `p2p-psub-${run}` : `p2p-sub-${process.pid}`, PAIRS, 10_000, !persistent);
   await Promise.all(subs.map((s, i) => s.subscribe([`bench/p2p/${i}`], 1, 10_000)));
   const pubs = await connectMany(cfg.port, `p2p-pub-${process.pid}`, PAIRS);
   progress('subscribed');
@@ -93,8 +102,20 @@ export async function p2pQos1(cfg: LoadConfig): Promise<ScenarioResult> {
 
   const notes: string[] = [];
   const metrics: ScenarioResult['metrics'] = {};
+  // Storage bytes the broker wrote during the measured windows, per message received.
+  let written = 0;
+  let windowStart = NaN;
+  const onWindow = (_: number, phase: 'start' | 'end'): void => {
+    if (phase === 'start') windowStart = storageWriteBytes(cfg.brokerPid);
+    else written += storageWriteBytes(cfg.brokerPid) - windowStart;
+  };
   try {
-    const windows = await measureWindows(cfg, () => totalReceived);
+    const windows = await measureWindows(cfg, () => totalReceived, onWindow);
+    const messages = windows.reduce((n, w) => n + w.messages, 0);
+    if (Number.isFinite(written) && messages > 0) {
+      metrics.storageBytesPerMsg = written / messages;
+      if (persistent && written === 0) notes.push('the broker wrote nothing to storage during the windows: was persistence on?');
+    }
     return { unit: 'msgs/s', windows, metrics, notes };
   } finally {
     running = false;

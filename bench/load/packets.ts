@@ -11,9 +11,12 @@ export const enum Type {
   PINGRESP = 13,
 }
 
-/** MQTT 3.1.1 everywhere: the protocol all three brokers speak. */
-export function connectPacket(clientId: string, keepalive = 300): Buffer {
-  return mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId, clean: true, keepalive });
+/**
+ * MQTT 3.1.1 everywhere: the protocol all three brokers speak. `clean: false` (CleanSession = 0)
+ * asks for a persistent session, whose QoS 1/2 deliveries a broker with a store records.
+ */
+export function connectPacket(clientId: string, keepalive = 300, clean = true): Buffer {
+  return mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId, clean, keepalive });
 }
 
 export function subscribePacket(messageId: number, filters: string[], qos: 0 | 1): Buffer {

@@ -1,7 +1,41 @@
 // Shapes shared by the generator and the orchestrator.
 
-export const SCENARIOS = ['fan-in', 'fan-out', 'p2p-qos1', 'latency-qos0', 'latency-qos1', 'idle', 'wildcard', 'gc'] as const;
+export const SCENARIOS = [
+  'fan-in',
+  'fan-out',
+  'p2p-qos1',
+  'p2p-qos1-durable',
+  'p2p-qos1-durable-os',
+  'latency-qos0',
+  'latency-qos1',
+  'idle',
+  'wildcard',
+  'gc',
+] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
+
+/**
+ * Scenarios run against ArborMQ with a LevelDB data directory (a fresh temp dir per attempt), and
+ * how hard each group commit is made durable: 'sync' fsyncs each batch, 'os' leaves it to the OS.
+ */
+export const DURABLE_SCENARIOS: Partial<Record<ScenarioName, 'sync' | 'os'>> = {
+  'p2p-qos1-durable': 'sync',
+  'p2p-qos1-durable-os': 'os',
+};
+
+/** Why the other brokers' persistence is not comparable (they skip the durable scenarios). */
+export const PERSISTENCE_NOT_COMPARABLE: Record<string, string> = {
+  aedes: 'Aedes keeps its state in memory by default',
+  mosquitto: 'Mosquitto writes its database only periodically (autosave) and at shutdown, never before acknowledging',
+};
+
+/** Why a broker does not run a scenario (null: it runs it). */
+export function skipReason(scenario: ScenarioName, broker: string): string | null {
+  if (DURABLE_SCENARIOS[scenario] && broker !== 'arbormq') {
+    return `skipped: persistence not comparable (${PERSISTENCE_NOT_COMPARABLE[broker] ?? 'ArborMQ only'})`;
+  }
+  return null;
+}
 
 export interface LoadConfig {
   scenario: ScenarioName;

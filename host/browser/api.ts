@@ -5,6 +5,8 @@ import type { BrokerOptions, LogLevel } from '../core/options.js';
 import type { BrokerStats } from '../core/sys.js';
 import type { BridgeConfig, BridgeStatus } from './bridge-config.js';
 import type { InPageWebSocket } from './in-page-websocket.js';
+import type { BrokerSnapshot, InspectOptions } from './inspect.js';
+import type { PacketObserver } from './packet-tap.js';
 
 /** Where the broker runs: this tab, or a SharedWorker that every tab of the origin shares. */
 export type BrokerMode = 'tab' | 'shared-worker';
@@ -48,6 +50,15 @@ export interface BrowserBrokerStats extends BrokerStats {
   bridges: (BridgeStatus & { clientId: string; queued: number })[];
 }
 
+/** `broker.connect` options: the client's, plus a watch on the connection's packets. */
+export interface InPageConnectOptions extends ConnectOptions {
+  /**
+   * Hears of every packet of this connection, both directions, as it crosses (see packet-tap.ts):
+   * to show or log the protocol at work, e.g. a QoS 2 handshake step by step.
+   */
+  onPacket?: PacketObserver;
+}
+
 /** A link to a remote broker (see bridge-config.ts for what it does). */
 export interface BridgeHandle {
   readonly clientId: string;
@@ -69,12 +80,18 @@ export interface BrowserBroker {
   readonly storage: 'indexeddb' | 'memory';
   readonly storageNote: string | undefined;
   /** A native client on this broker (MQTT 3.1.1 or 5.0 over the in-page transport; keep alive off unless given). */
-  connect(options?: ConnectOptions): Promise<MqttClient>;
+  connect(options?: InPageConnectOptions): Promise<MqttClient>;
   /** MQTT.js's `createWebsocket` option: a WebSocket look-alike connected to this broker. */
   readonly createWebsocket: (url: string, protocols?: string | string[], options?: unknown) => InPageWebSocket;
   /** Options for `mqtt.connect(broker.mqttOptions({ … }))`: the in-page endpoint plus yours (keepalive 0 unless given). */
   mqttOptions<const T extends object = object>(extra?: T): T & MqttJsEndpoint;
   stats(): Promise<BrowserBrokerStats>;
+  /**
+   * The broker's state in detail — sessions (subscriptions, queues, inflight, wills), retained
+   * messages, the arena's tiers and a sample of live buffers with their reference counts — for tools
+   * and playgrounds. It walks every session and buffer: poll it at human speed, not per message.
+   */
+  inspect(options?: InspectOptions): Promise<BrokerSnapshot>;
   /**
    * Starts the bridge with this config's clientId, or returns the one running (a changed config
    * restarts it). Its queue is the broker's: it carries over restarts and reloads.

@@ -5,7 +5,9 @@ import { LocalBroker, type LocalBrokerOptions } from './local-broker.js';
 import { consoleLogger } from './log.js';
 import { SharedBroker } from './shared-broker.js';
 
-export type { BridgeHandle, BrokerMode, BrokerSettings, BrowserBroker, BrowserBrokerStats, CreateBrokerOptions, MqttJsEndpoint } from './api.js';
+export type { BridgeHandle, BrokerMode, BrokerSettings, BrowserBroker, BrowserBrokerStats, CreateBrokerOptions, InPageConnectOptions, MqttJsEndpoint } from './api.js';
+export type { ArenaSnapshot, BrokerSnapshot, HandleSnapshot, InspectOptions, RetainedSnapshot, SessionSnapshot, SubscriptionSnapshot } from './inspect.js';
+export { tapLink, type PacketDirection, type PacketEvent, type PacketName, type PacketObserver } from './packet-tap.js';
 export type { BridgeConfig, BridgeDirection, BridgeState, BridgeStatus, BridgeTopic } from './bridge-config.js';
 export { IdbStore, IdbStoreOpenError, type IdbStoreOptions } from './idb-store.js';
 export { InPageWebSocket } from './in-page-websocket.js';

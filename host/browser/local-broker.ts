@@ -1,19 +1,20 @@
 import { MqttClient } from '../client/client.js';
 import type { ClientLink } from '../client/link.js';
-import type { ConnectOptions } from '../client/types.js';
 import { Broker } from '../core/broker.js';
 import type { BrokerOptions, Logger, LogLevel } from '../core/options.js';
 import { MemoryStore, type Store } from '../core/store.js';
 import { brokerStats } from '../core/sys.js';
 import type { Transport } from '../core/transport.js';
-import type { BridgeHandle, BrokerMode, BrowserBroker, BrowserBrokerStats, MqttJsEndpoint } from './api.js';
+import type { BridgeHandle, BrokerMode, BrowserBroker, BrowserBrokerStats, InPageConnectOptions, MqttJsEndpoint } from './api.js';
 import { Bridge, type LocalSide } from './bridge.js';
 import { resolveBridgeConfig, type BridgeConfig, type ResolvedBridgeConfig } from './bridge-config.js';
 import { IdbStore, IdbStoreOpenError } from './idb-store.js';
 import { inPagePipe } from './in-page-transport.js';
 import { InPageWebSocket } from './in-page-websocket.js';
+import { inspectBroker, type BrokerSnapshot, type InspectOptions } from './inspect.js';
 import { loadBrowserCore } from './load-core.js';
 import { consoleLogger } from './log.js';
+import { tapLink } from './packet-tap.js';
 import { acquireStoreLock } from './store-lock.js';
 
 /** A browser tab has less memory to spare than a server: the arena's default cap is smaller. */
@@ -107,8 +108,8 @@ export class LocalBroker implements BrowserBroker {
     return link;
   }
 
-  connect(options: ConnectOptions = {}): Promise<MqttClient> {
-    return MqttClient.connect(this.openLink(), { keepAlive: IN_PAGE_KEEP_ALIVE, ...options });
+  connect(options: InPageConnectOptions = {}): Promise<MqttClient> {
+    return connectInPage(this.openLink(), options);
   }
 
   readonly createWebsocket = (url: string, protocols?: string | string[]): InPageWebSocket => new InPageWebSocket(url, protocols, this.openLink());
@@ -120,6 +121,10 @@ export class LocalBroker implements BrowserBroker {
   async stats(): Promise<BrowserBrokerStats> {
     const bridges = await Promise.all([...this.bridges.values()].map(async (b) => ({ ...b.status, clientId: b.clientId, queued: await b.queued() })));
     return { ...brokerStats(this.broker), mode: this.mode, storage: this.storage, bridges };
+  }
+
+  async inspect(options?: InspectOptions): Promise<BrokerSnapshot> {
+    return inspectBroker(this.broker, options);
   }
 
   async bridge(config: BridgeConfig): Promise<BridgeHandle> {
@@ -174,6 +179,12 @@ export class LocalBroker implements BrowserBroker {
 /** Whether two configs describe the same link (whether it starts online does not matter to a running one). */
 function sameLink(a: ResolvedBridgeConfig, b: ResolvedBridgeConfig): boolean {
   return JSON.stringify({ ...a, online: true }) === JSON.stringify({ ...b, online: true });
+}
+
+/** A native client over an in-page link (pipe or MessagePort), tapped when `onPacket` asks for it. */
+export function connectInPage(link: ClientLink, options: InPageConnectOptions): Promise<MqttClient> {
+  const { onPacket, ...connect } = options;
+  return MqttClient.connect(onPacket ? tapLink(link, onPacket) : link, { keepAlive: IN_PAGE_KEEP_ALIVE, ...connect });
 }
 
 /** The MQTT.js options that reach an in-page endpoint through `createWebsocket`. */

@@ -3,6 +3,7 @@
 // connection (MQTT bytes, flow-control credits, close).
 import type { BrokerMode, BrowserBrokerStats } from './api.js';
 import type { BridgeConfig, BridgeStatus } from './bridge-config.js';
+import type { BrokerSnapshot, InspectOptions } from './inspect.js';
 import type { LocalBrokerOptions } from './local-broker.js';
 
 /** The broker settings a tab sends to the worker (data only: functions cannot cross). */
@@ -11,6 +12,7 @@ export type WorkerStartOptions = Omit<LocalBrokerOptions, 'mode'>;
 /** Calls a tab makes on the worker's broker, with their arguments and results. */
 export interface WorkerCalls {
   stats: { args: []; result: BrowserBrokerStats };
+  inspect: { args: [options?: InspectOptions]; result: BrokerSnapshot };
   bridge: { args: [config: BridgeConfig]; result: BridgeStatus };
   'bridge.setOnline': { args: [clientId: string, online: boolean]; result: void };
   'bridge.queued': { args: [clientId: string]; result: number };

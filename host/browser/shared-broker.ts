@@ -1,10 +1,10 @@
-import { MqttClient } from '../client/client.js';
+import type { MqttClient } from '../client/client.js';
 import type { ClientLink } from '../client/link.js';
-import type { ConnectOptions } from '../client/types.js';
-import type { BridgeHandle, BrokerMode, BrowserBroker, BrowserBrokerStats, MqttJsEndpoint } from './api.js';
+import type { BridgeHandle, BrokerMode, BrowserBroker, BrowserBrokerStats, InPageConnectOptions, MqttJsEndpoint } from './api.js';
 import { resolveBridgeConfig, type BridgeConfig, type BridgeStatus } from './bridge-config.js';
 import { InPageWebSocket } from './in-page-websocket.js';
-import { IN_PAGE_KEEP_ALIVE, mqttJsOptions } from './local-broker.js';
+import type { BrokerSnapshot, InspectOptions } from './inspect.js';
+import { connectInPage, mqttJsOptions } from './local-broker.js';
 import { tabLockName, type TabToWorker, type WorkerCalls, type WorkerMethod, type WorkerStartOptions, type WorkerToTab } from './port-protocol.js';
 import { PortLink } from './port-transport.js';
 
@@ -63,8 +63,8 @@ export class SharedBroker implements BrowserBroker {
     return new PortLink(channel.port1);
   }
 
-  connect(options: ConnectOptions = {}): Promise<MqttClient> {
-    return MqttClient.connect(this.openLink(), { keepAlive: IN_PAGE_KEEP_ALIVE, ...options });
+  connect(options: InPageConnectOptions = {}): Promise<MqttClient> {
+    return connectInPage(this.openLink(), options);
   }
 
   readonly createWebsocket = (url: string, protocols?: string | string[]): InPageWebSocket => new InPageWebSocket(url, protocols, this.openLink());
@@ -75,6 +75,10 @@ export class SharedBroker implements BrowserBroker {
 
   stats(): Promise<BrowserBrokerStats> {
     return this.call('stats');
+  }
+
+  inspect(options?: InspectOptions): Promise<BrokerSnapshot> {
+    return this.call('inspect', options);
   }
 
   async bridge(config: BridgeConfig): Promise<BridgeHandle> {

@@ -83,6 +83,8 @@ async function call<M extends WorkerMethod>(tab: Tab, method: M, args: unknown[]
   switch (method) {
     case 'stats':
       return (await b.stats()) as WorkerCalls[M]['result'];
+    case 'inspect':
+      return (await b.inspect(args[0] as WorkerCalls['inspect']['args'][0])) as WorkerCalls[M]['result'];
     case 'bridge': {
       const handle = await b.bridge(args[0] as WorkerCalls['bridge']['args'][0]);
       // A changed config replaces the bridge: watch the one running now.

@@ -340,7 +340,7 @@ export class Broker {
       session.disconnectedAt = now;
       this.persistence.saveSession(session);
     }
-    await this.persistence.commit();
+    await this.persistence.drain();
     // The store keeps the state; here only memory is given back.
     for (const session of [...this.sessions.values()]) this.releaseSession(session);
     this.retained.clear();

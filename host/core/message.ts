@@ -32,6 +32,8 @@ export class Message {
   storeId: string | undefined;
   /** Stored deliveries referring to the record. */
   storeRefs = 0;
+  /** Persistence batch the record was put in (see Persistence). */
+  storeGeneration = 0;
 
   private constructor(readonly core: Core) {}
 
@@ -123,6 +125,7 @@ export class Message {
     this.topicCache = undefined;
     this.storeId = undefined;
     this.storeRefs = 0;
+    this.storeGeneration = 0;
     let pool = pools.get(this.core);
     if (!pool) pools.set(this.core, (pool = []));
     if (pool.length < POOL_LIMIT) pool.push(this);

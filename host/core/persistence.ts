@@ -26,6 +26,18 @@ export class Persistence {
   private callbacks: DurableCallback[] = [];
   private scheduled = false;
   private inFlight = 0;
+  /**
+   * store.write calls running. At most two: the next batch collects while they run and goes out
+   * when one ends — the busier the broker, the bigger the batches — and a second write in flight
+   * lets the store overlap one batch's fsync with the next one's work (LevelDB groups them).
+   */
+  private writesActive = 0;
+  /**
+   * Number of the batch being collected. A record created in this batch and deleted before it is
+   * written never reaches the store (a delivery acknowledged within one commit interval).
+   */
+  private generation = 1;
+  private readonly incomingGeneration = new Map<string, number>();
   private writing: Promise<void> = Promise.resolve();
   private retry: StoreBatch | null = null;
   private retryDelay = 0;
@@ -73,8 +85,12 @@ export class Persistence {
   /** Records a delivery of a persistent session (new, now in flight, or released by PUBREC). */
   saveDelivery(session: Session, delivery: Delivery): void {
     if (!session.stored) return;
-    if (!delivery.persisted && delivery.message) this.refMessage(delivery.message);
-    if (delivery.persisted && delivery.released && delivery.message) this.unrefMessage(delivery.message);
+    if (!delivery.persisted) {
+      if (delivery.message) this.refMessage(delivery.message);
+      delivery.storedGeneration = this.generation;
+    } else if (delivery.released && delivery.message) {
+      this.unrefMessage(delivery.message);
+    }
     delivery.persisted = true;
     this.batch.deliveries.set(deliveryKey(session.clientId, delivery.seq), {
       clientId: session.clientId,
@@ -93,19 +109,27 @@ export class Persistence {
     if (!delivery.persisted) return;
     delivery.persisted = false;
     if (!delivery.released && delivery.message) this.unrefMessage(delivery.message);
-    this.batch.deliveries.set(deliveryKey(session.clientId, delivery.seq), null);
+    const key = deliveryKey(session.clientId, delivery.seq);
+    if (delivery.storedGeneration === this.generation) this.batch.deliveries.delete(key);
+    else this.batch.deliveries.set(key, null);
     this.schedule();
   }
 
   saveIncomingQos2(session: Session, packetId: number): void {
     if (!session.stored) return;
-    this.batch.incomingQos2.set(deliveryKey(session.clientId, packetId), true);
+    const key = deliveryKey(session.clientId, packetId);
+    this.incomingGeneration.set(key, this.generation);
+    this.batch.incomingQos2.set(key, true);
     this.schedule();
   }
 
   deleteIncomingQos2(session: Session, packetId: number): void {
     if (!session.stored) return;
-    this.batch.incomingQos2.set(deliveryKey(session.clientId, packetId), null);
+    const key = deliveryKey(session.clientId, packetId);
+    const generation = this.incomingGeneration.get(key);
+    this.incomingGeneration.delete(key);
+    if (generation === this.generation) this.batch.incomingQos2.delete(key);
+    else this.batch.incomingQos2.set(key, null);
     this.schedule();
   }
 
@@ -113,12 +137,14 @@ export class Persistence {
   private refMessage(message: Message): void {
     if (message.storeRefs++ > 0) return;
     message.storeId = `${this.messagePrefix}.${(++this.messageCounter).toString(36)}`;
+    message.storeGeneration = this.generation;
     this.batch.messages.set(message.storeId, toStoredMessage(message));
   }
 
   private unrefMessage(message: Message): void {
     if (--message.storeRefs > 0) return;
-    this.batch.messages.set(message.storeId!, null);
+    if (message.storeGeneration === this.generation) this.batch.messages.delete(message.storeId!);
+    else this.batch.messages.set(message.storeId!, null);
     message.storeId = undefined;
   }
 
@@ -151,7 +177,7 @@ export class Persistence {
    * Callbacks run in the order they were registered.
    */
   whenDurable(callback: DurableCallback): void {
-    if (batchSize(this.batch) === 0 && this.inFlight === 0 && this.callbacks.length === 0) {
+    if (batchSize(this.batch) === 0 && this.writesActive === 0 && this.callbacks.length === 0) {
       callback();
       return;
     }
@@ -181,42 +207,63 @@ export class Persistence {
     this.retryTimer.unref?.();
   }
 
-  /** Writes what is pending; resolves when it is durable. Writes are serialised in order. */
+  /**
+   * Starts writing what is pending unless two writes are running — then what accumulates goes out
+   * when one ends. Callbacks run in commit order whatever order the writes finish in. Resolves when
+   * the write started here (or the last running one) is done.
+   */
   commit(): Promise<void> {
     this.scheduled = false;
     if (this.retryTimer) {
       clearTimeout(this.retryTimer);
       this.retryTimer = null;
     }
+    if (this.writesActive >= MAX_WRITES_IN_FLIGHT) return this.writing;
     if (batchSize(this.batch) === 0 && this.callbacks.length === 0 && !this.retry) return this.writing;
     const batch = this.retry ? mergeBatches(this.retry, this.batch) : this.batch;
     this.retry = null;
     const callbacks = this.callbacks;
     this.batch = emptyBatch();
     this.callbacks = [];
+    this.generation++;
     const size = batchSize(batch);
     this.inFlight += size;
-    this.writing = this.writing.then(async () => {
-      let failure: Error | undefined;
-      try {
-        if (size > 0) await this.store.write(batch);
-        if (this.failing) this.broker.log('info', 'store writes work again');
-        this.failing = false;
-        this.retryDelay = 0;
-      } catch (error) {
-        failure = error instanceof Error ? error : new Error(String(error));
+    this.writesActive++;
+    const previous = this.writing;
+    const written = size > 0 ? this.store.write(batch).then(() => undefined, (error: unknown) => (error instanceof Error ? error : new Error(String(error)))) : Promise.resolve(undefined);
+    this.writing = (async () => {
+      const failure = await written;
+      await previous;
+      if (failure) {
         if (!this.failing) this.broker.log('error', 'store write failed', { error: failure.message });
         this.failing = true;
         // Keep the changes: the next batch writes them too, so the store converges once writes work.
-        this.retry = this.retry ? mergeBatches(batch, this.retry) : batch;
+        this.retry = this.retry ? mergeBatches(this.retry, batch) : batch;
         this.scheduleRetry();
+      } else if (this.failing && !this.retry) {
+        this.broker.log('info', 'store writes work again');
+        this.failing = false;
+        this.retryDelay = 0;
       }
       this.inFlight -= size;
+      this.writesActive--;
       for (const callback of callbacks) callback(failure);
-    });
+      if (!this.failing && (batchSize(this.batch) > 0 || this.callbacks.length > 0)) void this.commit();
+    })();
     return this.writing;
   }
+
+  /** Writes everything pending, waiting out a running write first (shutdown). Stops early if the store fails. */
+  async drain(): Promise<void> {
+    for (;;) {
+      await this.commit();
+      if (this.failing) return;
+      if (this.writesActive === 0 && batchSize(this.batch) === 0 && this.callbacks.length === 0 && !this.retry) return;
+    }
+  }
 }
+
+const MAX_WRITES_IN_FLIGHT = 1;
 
 const deliveryKey = (clientId: string, n: number): string => `${clientId}\u0000${n}`;
 

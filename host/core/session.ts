@@ -24,6 +24,8 @@ export class Delivery {
   released = false;
   /** The store holds a record of this delivery (its session is persistent). */
   persisted = false;
+  /** Persistence batch its record was first put in (see Persistence). */
+  storedGeneration = 0;
 
   constructor(
     /** Order within the session, kept across restarts. */

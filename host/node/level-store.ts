@@ -30,7 +30,7 @@ export interface LevelStoreOptions {
   durability?: 'sync' | 'os';
 }
 
-type Op = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string };
+const EMPTY = new Uint8Array(0);
 
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
@@ -50,7 +50,9 @@ export class LevelStore implements Store {
     readonly location: string,
     options: LevelStoreOptions = {},
   ) {
-    this.db = new Level<string, Uint8Array>(location, { keyEncoding: 'utf8', valueEncoding: 'view' });
+    // A large memtable: most records live for milliseconds (put, then deleted on PUBACK); flushing
+    // them to level-0 files every 4 MiB (the default) stalls writes on compaction.
+    this.db = new Level<string, Uint8Array>(location, { keyEncoding: 'utf8', valueEncoding: 'view', writeBufferSize: 64 * 1024 * 1024 });
     this.sync = (options.durability ?? 'sync') === 'sync';
   }
 
@@ -102,31 +104,27 @@ export class LevelStore implements Store {
   }
 
   async write(batch: StoreBatch): Promise<void> {
-    const ops: Op[] = [];
-    for (const [clientId, session] of batch.sessions) {
-      ops.push(session ? { type: 'put', key: SESSION + clientId, value: encodeSession(session) } : { type: 'del', key: SESSION + clientId });
-    }
-    for (const [topic, message] of batch.retained) {
-      ops.push(message ? { type: 'put', key: RETAINED + topic, value: encodeMessage(message) } : { type: 'del', key: RETAINED + topic });
-    }
-    for (const [id, message] of batch.messages) {
-      ops.push(message ? { type: 'put', key: MESSAGE + id, value: encodeMessage(message) } : { type: 'del', key: MESSAGE + id });
-    }
-    for (const [key, delivery] of batch.deliveries) {
-      const [clientId, seq] = splitKey(key);
-      const k = DELIVERY + clientId + '\u0000' + seq.toString(16).padStart(13, '0');
-      ops.push(delivery ? { type: 'put', key: k, value: utf8.encode(JSON.stringify(delivery)) } : { type: 'del', key: k });
-    }
-    for (const [key, present] of batch.incomingQos2) {
-      ops.push(present ? { type: 'put', key: INCOMING + key, value: new Uint8Array(0) } : { type: 'del', key: INCOMING + key });
-    }
     if (this.needsReopen) {
       await this.db.close().catch(() => undefined);
       await this.db.open();
       this.needsReopen = false;
     }
+    // A chained batch: about a third of the per-operation cost of db.batch([...]) (measured).
+    const b = this.db.batch();
+    const apply = (key: string, value: Uint8Array | null): void => {
+      if (value) b.put(key, value);
+      else b.del(key);
+    };
+    for (const [clientId, session] of batch.sessions) apply(SESSION + clientId, session && encodeSession(session));
+    for (const [topic, message] of batch.retained) apply(RETAINED + topic, message && encodeMessage(message));
+    for (const [id, message] of batch.messages) apply(MESSAGE + id, message && encodeMessage(message));
+    for (const [key, delivery] of batch.deliveries) {
+      const [clientId, seq] = splitKey(key);
+      apply(DELIVERY + clientId + '\u0000' + seq.toString(16).padStart(13, '0'), delivery && utf8.encode(JSON.stringify(delivery)));
+    }
+    for (const [key, present] of batch.incomingQos2) apply(INCOMING + key, present ? EMPTY : null);
     try {
-      await this.db.batch(ops, { sync: this.sync });
+      await b.write({ sync: this.sync });
     } catch (error) {
       this.needsReopen = true;
       throw error;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,8 @@ describe('npm run bench -- --quick (ArborMQ only)', () => {
     const before = existsSync(RESULTS) ? statSync(RESULTS).mtimeMs : null;
     const out = join(dir, 'results.md');
     const json = join(dir, 'results.json');
+    // The lead's Notes section survives a rewrite of the report.
+    writeFileSync(out, '# old report\n\n## Fan-in, QoS 0\n\nold\n\n## Notes\n\nKept by the lead.\n');
     let stderr = '';
     const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--quick', '--brokers', 'arbormq', '--out', out, '--json', json], {
       cwd: ROOT,
@@ -48,9 +50,18 @@ describe('npm run bench -- --quick (ArborMQ only)', () => {
     assert.ok(results.core?.ok, results.core?.error);
     for (const row of results.core!.trie!) assert.equal(row.disagreements, 0, `wasm and JS tries disagree at ${row.filters} filters`);
 
+    // The durable scenarios ran against LevelDB: the broker wrote to storage for every message.
+    for (const scenario of ['p2p-qos1-durable', 'p2p-qos1-durable-os'] as const) {
+      const s = results.results[scenario]!.arbormq!;
+      assert.ok((s.metrics.storageBytesPerMsg as number) > 0, `${scenario}: storage bytes per message ${s.metrics.storageBytesPerMsg}`);
+      assert.equal(s.metrics.lost, 0, `${scenario}: ${s.notes.join('; ')}`);
+    }
+
     const md = readFileSync(out, 'utf8');
     assert.match(md, /## Wildcard routing/);
-    assert.match(md, /## Notes\n\n\(analysis by the lead\)/);
+    assert.match(md, /## Point to point, QoS 1, durable/);
+    assert.doesNotMatch(md, /old report/);
+    assert.match(md, /## Notes\n\nKept by the lead\.\n$/);
     assert.equal(existsSync(RESULTS) ? statSync(RESULTS).mtimeMs : null, before, 'bench/RESULTS.md must not be touched by --out runs');
   });
 });

@@ -1,0 +1,93 @@
+// A few lines of DOM building instead of a framework: elements with attributes, listeners and
+// children; labelled form fields (every control has a label).
+
+export type Child = Node | string | number | null | undefined | false;
+type Listener<E extends Event = Event> = (event: E) => void;
+
+export interface Attrs {
+  class?: string;
+  id?: string;
+  /** Listeners, e.g. `on: { click: … }`. */
+  on?: { [K in keyof HTMLElementEventMap]?: Listener<HTMLElementEventMap[K]> };
+  /** Properties rather than attributes (value, checked, disabled …). */
+  props?: Record<string, unknown>;
+  [attribute: string]: string | number | boolean | null | undefined | Attrs['on'] | Attrs['props'];
+}
+
+/** An element: `attrs` become attributes (true = present, false / null / undefined = absent). */
+export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = {}, ...children: (Child | Child[])[]): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (name === 'on') {
+      for (const [type, listener] of Object.entries(value as Record<string, Listener>)) el.addEventListener(type, listener);
+    } else if (name === 'props') {
+      Object.assign(el, value);
+    } else if (value === true) {
+      el.setAttribute(name, '');
+    } else if (value !== false && value !== null && value !== undefined) {
+      el.setAttribute(name, String(value));
+    }
+  }
+  append(el, children);
+  return el;
+}
+
+export function append(parent: Node, children: (Child | Child[])[]): void {
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    parent.appendChild(typeof child === 'string' || typeof child === 'number' ? document.createTextNode(String(child)) : child);
+  }
+}
+
+/** Replaces `el`'s children. */
+export function fill(el: Element, ...children: (Child | Child[])[]): void {
+  el.replaceChildren();
+  append(el, children);
+}
+
+let fieldIds = 0;
+
+/**
+ * A control under its label, tied by `for` / `id` rather than by nesting: a label that wraps a text
+ * input or a select would fold the control's value into its accessible name ("Session Clean …").
+ */
+function labelled<C extends HTMLElement>(label: string, control: C): { field: HTMLDivElement; input: C } {
+  control.id ||= `field-${++fieldIds}`;
+  return { field: h('div', { class: 'field' }, h('label', { class: 'field-label', for: control.id }, label), control), input: control };
+}
+
+/** A labelled text-like input. */
+export function inputField(label: string, attrs: Attrs & { value?: string; type?: string } = {}): { field: HTMLDivElement; input: HTMLInputElement } {
+  const { value, ...rest } = attrs;
+  return labelled(label, h('input', { type: 'text', autocomplete: 'off', spellcheck: 'false', ...rest, props: { value: value ?? '' } }));
+}
+
+export function textareaField(label: string, attrs: Attrs & { value?: string } = {}): { field: HTMLDivElement; input: HTMLTextAreaElement } {
+  const { value, ...rest } = attrs;
+  return labelled(label, h('textarea', { rows: 2, spellcheck: 'false', ...rest, props: { value: value ?? '' } }));
+}
+
+export function selectField<V extends string>(label: string, options: readonly (readonly [V, string])[], value: V, attrs: Attrs = {}): { field: HTMLDivElement; input: HTMLSelectElement } {
+  return labelled(label, h('select', attrs, ...options.map(([v, text]) => h('option', { value: v, selected: v === value }, text))));
+}
+
+/** A checkbox inside its label (a checkbox adds nothing to the label's name). */
+export function checkField(label: string, checked = false, attrs: Attrs = {}): { field: HTMLLabelElement; input: HTMLInputElement } {
+  const input = h('input', { type: 'checkbox', ...attrs, props: { checked } });
+  return { field: h('label', { class: 'check' }, input, h('span', {}, label)), input };
+}
+
+/** The QoS choices of every QoS select. */
+export const QOS_OPTIONS = [
+  ['0', '0 · at most once'],
+  ['1', '1 · at least once'],
+  ['2', '2 · exactly once'],
+] as const;
+
+/** Keeps a scrolled log pinned to its end while the reader is already there. */
+export function appendToLog(log: HTMLElement, entry: HTMLElement, limit: number): void {
+  const atEnd = log.scrollHeight - log.scrollTop - log.clientHeight < 24;
+  log.appendChild(entry);
+  while (log.childElementCount > limit) log.firstElementChild!.remove();
+  if (atEnd) log.scrollTop = log.scrollHeight;
+}

@@ -1,0 +1,213 @@
+// The playground as a user meets it: `startPlayground` (the page and the Node ArborMQ of
+// `npm run playground`, on ephemeral ports) opened in real Chromium, driven through labelled
+// controls. Each test has a fresh browser profile; screenshots go to test-artifacts/playground/.
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, afterEach, before, beforeEach, describe, it, type TestContext } from 'node:test';
+import type { MqttClient } from 'mqtt';
+import { ROOT } from '../../scripts/build-browser.js';
+import { startPlayground, type Playground } from '../../scripts/playground.js';
+import { launchChromium, skipWithoutChromium, type Chromium } from '../browser/harness.js';
+import { connectClient, delay } from '../helpers/broker.js';
+import { PlaygroundPage } from './driver.js';
+
+const ARTIFACTS = join(ROOT, 'test-artifacts/playground');
+
+describe('the playground', { skip: skipWithoutChromium }, () => {
+  let playground: Playground;
+  let browser: Chromium | undefined;
+  let page: PlaygroundPage;
+
+  const screenshot = async (t: TestContext, name: string): Promise<void> => {
+    const path = join(ARTIFACTS, `${name}.png`);
+    await page.page.screenshot({ path, fullPage: true });
+    t.diagnostic(`screenshot: ${path}`);
+  };
+
+  before(async () => {
+    await mkdir(ARTIFACTS, { recursive: true });
+    playground = await startPlayground({ port: 0, host: '127.0.0.1' });
+  });
+  after(async () => {
+    await playground?.close();
+  });
+  beforeEach(async () => {
+    browser = await launchChromium();
+    page = await PlaygroundPage.open(browser.context, playground.url);
+    await page.page.setViewportSize({ width: 1440, height: 1000 });
+  });
+  afterEach(async () => {
+    if (!browser) return;
+    const errors = [...(page?.errors ?? []), ...browser.errors];
+    await browser.close();
+    browser = undefined;
+    assert.deepEqual(errors, [], 'no console errors and no uncaught exceptions');
+  });
+
+  it('two clients: subscribe, publish, the message log and the QoS 2 handshake step by step', async (t) => {
+    await page.createClient('alice');
+    await page.createClient('bob', { version: '4', persistent: true });
+    await page.subscribe('alice', 'chat/#', { qos: 2 });
+    await page.publish('bob', 'chat/hello', 'hi alice', { qos: 2 });
+    const [received] = await page.waitForMessages('alice', 1);
+    assert.match(received!, /chat\/hello\s+hi alice\s+QoS 2/);
+
+    // The sender's exchange and the receiver's, each PUBLISH → PUBREC → PUBREL → PUBCOMP.
+    const sent = (await page.flows('bob')).find((f) => f.title.includes('sent QoS 2'))!;
+    assert.deepEqual(sent.steps, ['→ PUBLISH', '← PUBREC', '→ PUBREL', '← PUBCOMP']);
+    assert.ok(sent.complete);
+    const got = (await page.flows('alice')).find((f) => f.title.includes('received QoS 2'))!;
+    assert.deepEqual(got.steps, ['← PUBLISH', '→ PUBREC', '← PUBREL', '→ PUBCOMP']);
+    assert.deepEqual((await page.flows('alice')).slice(0, 2).map((f) => f.steps), [
+      ['→ CONNECT', '← CONNACK'],
+      ['→ SUBSCRIBE', '← SUBACK'],
+    ]);
+
+    // 5.0 properties travel with the message; QoS 1 is PUBLISH → PUBACK.
+    await page.publish('alice', 'chat/props', '{"t":21.5}', { qos: 1, contentType: 'application/json', userProperties: 'unit=celsius' });
+    const withProps = (await page.waitForMessages('alice', 2))[1]!;
+    assert.match(withProps, /content type\s+application\/json/);
+    assert.match(withProps, /user: unit\s+celsius/);
+    assert.deepEqual((await page.flows('alice')).find((f) => f.title.includes('sent QoS 1'))!.steps, ['→ PUBLISH', '← PUBACK']);
+
+    // A 3.1.1 client has no 5.0 options to offer.
+    assert.equal(await page.card('bob').getByText('Subscription options (5.0)').count(), 0);
+    assert.equal(await page.card('bob').getByText('MQTT 5.0 properties').count(), 0);
+
+    // The broker's insides show both sessions, alice's subscription in the topic tree, the counters.
+    const inside = page.page.locator('#inside');
+    await inside.locator('tr[data-session="bob"]').waitFor();
+    await inside.locator('.tree-node', { hasText: 'alice' }).waitFor();
+    assert.match(await inside.locator('.tree').first().innerText(), /chat\s+#\s+alice q2/);
+    await page.page.waitForFunction(() => Number(document.querySelector('[data-counter=publishReceived] dd')?.textContent) >= 2);
+    await screenshot(t, 'two-clients');
+
+    // Removing a persistent client's card leaves its session with the broker, away.
+    await page.card('bob').getByRole('button', { name: 'Remove' }).click();
+    assert.equal(await page.card('bob').count(), 0);
+    await inside.locator('tr[data-session="bob"]', { hasText: 'away' }).waitFor();
+  });
+
+  it('offline first: published while the bridge is off, kept across a reload, delivered in order once back on', async (t) => {
+    const remote: MqttClient = await connectClient(playground.mqttUrl, { clientId: 'test-remote', protocolVersion: 5 });
+    const received: string[] = [];
+    remote.on('message', (topic, payload) => void received.push(`${topic} ${payload}`));
+    await remote.subscribeAsync('outbox/#', { qos: 1 });
+    try {
+      await page.waitForBridge('online');
+      await page.waitForRemoteClient();
+      await page.setBridgeNetwork(false);
+      const messages = ['reading 1', 'reading 2', 'reading 3'];
+      for (const m of messages) await page.publishThroughBridge('sensors/kitchen', m);
+      await page.waitForBridgeQueued(3);
+      await delay(200);
+      assert.deepEqual(received, [], 'nothing crosses while the network is off');
+
+      await page.reload();
+      assert.equal(await page.bridgeState(), 'offline', 'the switch stays off across the reload');
+      await page.waitForBridgeQueued(3);
+      await screenshot(t, 'bridge-offline-after-reload');
+
+      await page.waitForRemoteClient();
+      await page.setBridgeNetwork(true);
+      const expected = messages.map((m) => `outbox/sensors/kitchen ${m}`);
+      assert.deepEqual(await page.remoteMessages(3), expected, 'the page shows what the remote side received');
+      for (let i = 0; i < 100 && received.length < 3; i++) await delay(20);
+      assert.deepEqual(received, expected, 'a client of the Node broker got them, in order');
+      await page.waitForBridgeQueued(0);
+      await screenshot(t, 'bridge-flushed');
+    } finally {
+      await remote.endAsync(true);
+    }
+  });
+
+  it('guided examples set up their clients and show what they teach', async (t) => {
+    assert.match(await page.runExample('retained'), /retained 21\.5/);
+    assert.match((await page.waitForMessages('dashboard', 1))[0]!, /home\/living\/temperature\s+21\.5 °C\s+QoS 1\s+retained/);
+
+    assert.match(await page.runExample('will'), /will/);
+    const monitor = await page.waitForMessages('monitor', 2);
+    assert.match(monitor[0]!, /devices\/device-7\/status\s+online/);
+    assert.match(monitor[1]!, /devices\/device-7\/status\s+offline \(will\)/);
+    await page.card('device-7').locator('.state-offline').waitFor();
+
+    assert.match(await page.runExample('shared'), /three each/);
+    assert.equal((await page.waitForMessages('worker-a', 3)).length, 3);
+    assert.equal((await page.waitForMessages('worker-b', 3)).length, 3);
+
+    assert.match(await page.runExample('request-response'), /request-42/);
+    const [answer] = await page.waitForMessages('requester', 1);
+    assert.match(answer!, /replies\/requester\s+re: what time is it\? \(answered by time-service\)/);
+    assert.match(answer!, /correlation data\s+request-42/);
+
+    // Running an example again replaces its clients rather than failing on their names.
+    assert.match(await page.runExample('retained'), /retained 21\.5/);
+    assert.equal(await page.card('dashboard').count(), 1);
+    await screenshot(t, 'examples');
+  });
+
+  it('a persistent client comes back after a reload and resumes its session with what was queued; Reset forgets everything', async (t) => {
+    await page.createClient('keeper', { persistent: true });
+    await page.subscribe('keeper', 'keep/#', { qos: 1 });
+    await page.card('keeper').getByRole('button', { name: 'Disconnect' }).click();
+    await page.card('keeper').locator('.state-offline').waitFor();
+    await page.createClient('sender');
+    await page.publish('sender', 'keep/1', 'while you were away', { qos: 1 });
+    const keeperRow = page.page.locator('#inside tr[data-session="keeper"]');
+    await keeperRow.filter({ hasText: 'away' }).locator('td.num').first().filter({ hasText: /^1 \(/ }).waitFor();
+
+    await page.reload();
+    const card = page.card('keeper');
+    await card.getByText('Remembered from your last visit').waitFor();
+    assert.equal(await page.card('sender').count(), 0, 'clean clients are not remembered');
+    await card.getByRole('button', { name: 'Reconnect' }).click();
+    assert.match((await page.waitForMessages('keeper', 1))[0]!, /keep\/1\s+while you were away/);
+    await card.getByText('session resumed').waitFor();
+    await screenshot(t, 'session-resumed');
+
+    await page.page.getByRole('button', { name: 'Reset playground' }).click();
+    await page.page.waitForURL(playground.url);
+    await page.page.waitForSelector('html[data-state=ready]');
+    await page.page.locator('#inside tr[data-session="bridge-demo"]').waitFor();
+    assert.equal(await page.page.locator('article.client-card').count(), 0);
+    assert.equal(await page.page.locator('#inside tr[data-session="keeper"]').count(), 0, 'the stored session is gone');
+  });
+
+  it('fits a phone-sized screen without sideways scrolling', async (t) => {
+    await page.page.setViewportSize({ width: 390, height: 844 });
+    await page.createClient('phone');
+    await page.subscribe('phone', 'p/#');
+    await page.publish('phone', 'p/1', 'small screen');
+    await page.waitForMessages('phone', 1);
+    const overflow = await page.page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert.ok(overflow <= 0, `the page is ${overflow}px wider than the screen`);
+    await screenshot(t, 'phone');
+  });
+
+  it('is keyboard-usable and labelled: every control has a label, focus is visible, logs are live regions', async () => {
+    const unlabelled = await page.page.evaluate(() =>
+      Array.from(document.querySelectorAll<HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement>('input, select, textarea'))
+        .filter((el) => el.labels?.length === 0 && !el.getAttribute('aria-label'))
+        .map((el) => el.outerHTML),
+    );
+    assert.deepEqual(unlabelled, []);
+    assert.equal(await page.page.locator('[onclick], a:not([href]), div[role=button]').count(), 0, 'actions are buttons');
+
+    // A client created with the keyboard alone: focus the ID field by tabbing, type, Enter submits.
+    const id = page.page.getByRole('form', { name: 'New client' }).getByLabel('Client ID');
+    await page.page.keyboard.press('Tab');
+    for (let i = 0; i < 20 && !(await id.evaluate((el) => el === document.activeElement)); i++) await page.page.keyboard.press('Tab');
+    assert.ok(await id.evaluate((el) => el === document.activeElement), 'the client form is reachable with Tab');
+    const outline = await id.evaluate((el) => getComputedStyle(el).outlineStyle);
+    assert.notEqual(outline, 'none', 'keyboard focus is visible');
+    await page.page.keyboard.press('Control+A');
+    await page.page.keyboard.type('keyboard-user');
+    await page.page.keyboard.press('Enter');
+    await page.card('keyboard-user').locator('.state-online').waitFor();
+
+    for (const name of ['Messages received by keyboard-user', 'Packets of keyboard-user', 'Received by the remote client']) {
+      assert.equal(await page.page.getByRole('log', { name }).getAttribute('aria-live'), 'polite', name);
+    }
+  });
+});
