@@ -14,7 +14,7 @@ const skip = available ? false : 'mosquitto_pub / mosquitto_sub not installed (a
 /** Runs mosquitto_pub to completion (asynchronously: the broker under test lives in this process). */
 async function pub(port: number, args: string[]): Promise<void> {
   const child = spawn('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const exited = once(child, 'exit');
+  const exited = once(child, 'close');
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const timer = setTimeout(() => child.kill(), 5000);
@@ -26,8 +26,9 @@ async function pub(port: number, args: string[]): Promise<void> {
 /** Starts mosquitto_sub and resolves, once it has printed `count` lines, with them. */
 async function sub(port: number, args: string[], count: number, after: () => Promise<void> = async () => undefined): Promise<string[]> {
   const child = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(port), '-C', String(count), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  // Listen for the exit at once: with a retained message it may come before `after` runs.
-  const exited = once(child, 'exit');
+  // 'close', not 'exit': only then has all of stdout been read. Listened for at once: with a
+  // retained message it may come before `after` runs.
+  const exited = once(child, 'close');
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   await new Promise((r) => setTimeout(r, 300));

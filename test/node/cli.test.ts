@@ -51,7 +51,7 @@ describe('arbormq command', () => {
       assert.equal(pub1.status, 0, pub1.stderr);
       const pub2 = spawnSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', p, '-V', version, '-t', 'interop/b/c', '-m', 'two', '-q', '2'], { encoding: 'utf8' });
       assert.equal(pub2.status, 0, pub2.stderr);
-      const [code] = (await Promise.race([once(sub, 'exit'), new Promise((_, reject) => setTimeout(() => reject(new Error(`mosquitto_sub got: ${out}`)), 5000))])) as [number];
+      const [code] = (await Promise.race([once(sub, 'close'), new Promise((_, reject) => setTimeout(() => reject(new Error(`mosquitto_sub got: ${out}`)), 5000))])) as [number];
       assert.equal(code, 0);
       assert.deepEqual(out.trim().split('\n'), ['interop/a one', 'interop/b/c two']);
     });
