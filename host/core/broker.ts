@@ -5,7 +5,7 @@ import { deliver, discardDeliveries, Handoff, releaseDeliveries } from './delive
 import { Message } from './message.js';
 import { Metrics } from './metrics.js';
 import { DEFAULT_OPTIONS, type BrokerOptions, type LogLevel } from './options.js';
-import { Persistence } from './persistence.js';
+import { deliveryKey, Persistence } from './persistence.js';
 import { parseFilter } from './handlers/subscriptions.js';
 import { RetainedMessages } from './retained.js';
 import { afterIo } from './schedule.js';
@@ -82,15 +82,29 @@ export class Broker {
         message.release();
       }
       const deliveries = new Map<string, StoredDelivery[]>();
-      for (const d of state.deliveries) (deliveries.get(d.clientId) ?? deliveries.set(d.clientId, []).get(d.clientId)!).push(d);
+      // Bodies travel as their own records or inside the record of their (then) only holder.
+      const bodies = new Map(state.messages);
+      const inlineIn = new Map<string, StoredDelivery>();
+      for (const d of state.deliveries) {
+        (deliveries.get(d.clientId) ?? deliveries.set(d.clientId, []).get(d.clientId)!).push(d);
+        if (d.message) {
+          bodies.set(d.messageId, d.message);
+          inlineIn.set(d.messageId, d);
+        }
+      }
       const messages = new Map<string, Message>();
+      const restored = new Map<string, Delivery>();
       for (const stored of state.sessions) {
         const session = this.restoreSession(stored, now);
         if (!session) continue;
-        this.restoreDeliveries(session, deliveries.get(stored.clientId) ?? [], state.messages, messages);
+        this.restoreDeliveries(session, deliveries.get(stored.clientId) ?? [], bodies, messages, restored);
         for (const packetId of state.incomingQos2.get(stored.clientId) ?? []) session.incomingQos2.add(packetId);
         deliveries.delete(stored.clientId);
         state.incomingQos2.delete(stored.clientId);
+      }
+      for (const [id, message] of messages) {
+        const record = inlineIn.get(id);
+        if (record) this.persistence.adoptInlineBody(message, restored.get(deliveryKey(record.clientId, record.seq)) ?? null);
       }
       // Whatever no live session claims (its session expired while the broker was down) goes.
       this.persistence.deleteLeftovers(deliveries, state.incomingQos2, state.messages, messages);
@@ -102,12 +116,20 @@ export class Broker {
   }
 
   /** Rebuilds a session's queue and inflight messages; expired or orphaned ones are dropped from the store. */
-  private restoreDeliveries(session: Session, stored: StoredDelivery[], bodies: Map<string, StoredMessage>, loaded: Map<string, Message>): void {
+  private restoreDeliveries(
+    session: Session,
+    stored: StoredDelivery[],
+    bodies: Map<string, StoredMessage>,
+    loaded: Map<string, Message>,
+    restored: Map<string, Delivery>,
+  ): void {
     const persistence = this.persistence;
     for (const d of stored) {
       const delivery = new Delivery(d.seq, null, d.qos, d.retain, d.subscriptionIds);
       delivery.packetId = d.packetId;
       delivery.released = d.released;
+      delivery.storeKey = deliveryKey(d.clientId, d.seq);
+      restored.set(delivery.storeKey, delivery);
       session.nextSeq = Math.max(session.nextSeq, d.seq + 1);
       if (!d.released) {
         let message = loaded.get(d.messageId);

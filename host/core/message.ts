@@ -1,4 +1,5 @@
 import type { QoS } from './codec/packets.js';
+import type { Delivery } from './session.js';
 import type { Core } from './wasm.js';
 
 const utf8Decoder = new TextDecoder();
@@ -34,6 +35,10 @@ export class Message {
   storeRefs = 0;
   /** Persistence batch the record was put in (see Persistence). */
   storeGeneration = 0;
+  /** The stored delivery whose record carries this message's body inline, if any (see Persistence). */
+  inlineHolder: Delivery | null = null;
+  /** The first stored delivery of the message: the one its body may be inlined into. */
+  firstStored: Delivery | null = null;
 
   private constructor(readonly core: Core) {}
 
@@ -126,6 +131,8 @@ export class Message {
     this.storeId = undefined;
     this.storeRefs = 0;
     this.storeGeneration = 0;
+    this.inlineHolder = null;
+    this.firstStored = null;
     let pool = pools.get(this.core);
     if (!pool) pools.set(this.core, (pool = []));
     if (pool.length < POOL_LIMIT) pool.push(this);

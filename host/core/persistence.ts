@@ -38,6 +38,8 @@ export class Persistence {
    */
   private generation = 1;
   private readonly incomingGeneration = new Map<string, number>();
+  /** Messages whose body record was put in the batch being collected (candidates for inlining). */
+  private readonly pendingBodies = new Map<string, Message>();
   private writing: Promise<void> = Promise.resolve();
   private retry: StoreBatch | null = null;
   private retryDelay = 0;
@@ -86,32 +88,36 @@ export class Persistence {
   saveDelivery(session: Session, delivery: Delivery): void {
     if (!session.stored) return;
     if (!delivery.persisted) {
-      if (delivery.message) this.refMessage(delivery.message);
+      delivery.storeKey = deliveryKey(session.clientId, delivery.seq);
+      if (delivery.message) this.refMessage(delivery.message, delivery);
       delivery.storedGeneration = this.generation;
     } else if (delivery.released && delivery.message) {
-      this.unrefMessage(delivery.message);
+      this.unrefMessage(delivery.message, delivery);
     }
     delivery.persisted = true;
-    this.batch.deliveries.set(deliveryKey(session.clientId, delivery.seq), {
+    const message = delivery.released ? null : delivery.message!;
+    const record: StoredDelivery = {
       clientId: session.clientId,
       seq: delivery.seq,
-      messageId: delivery.released ? '' : delivery.message!.storeId!,
+      messageId: message ? message.storeId! : '',
       qos: delivery.qos,
       retain: delivery.retain,
       subscriptionIds: delivery.subscriptionIds,
       packetId: delivery.packetId,
       released: delivery.released,
-    });
+    };
+    // Rewriting the record that carries the body inline must keep carrying it.
+    if (message && message.inlineHolder === delivery) record.message = toStoredMessage(message);
+    this.batch.deliveries.set(delivery.storeKey, record);
     this.schedule();
   }
 
-  deleteDelivery(session: Session, delivery: Delivery): void {
+  deleteDelivery(_session: Session, delivery: Delivery): void {
     if (!delivery.persisted) return;
     delivery.persisted = false;
-    if (!delivery.released && delivery.message) this.unrefMessage(delivery.message);
-    const key = deliveryKey(session.clientId, delivery.seq);
-    if (delivery.storedGeneration === this.generation) this.batch.deliveries.delete(key);
-    else this.batch.deliveries.set(key, null);
+    if (!delivery.released && delivery.message) this.unrefMessage(delivery.message, delivery);
+    if (delivery.storedGeneration === this.generation) this.batch.deliveries.delete(delivery.storeKey);
+    else this.batch.deliveries.set(delivery.storeKey, null);
     this.schedule();
   }
 
@@ -133,19 +139,52 @@ export class Persistence {
     this.schedule();
   }
 
-  /** A message body is stored once, however many deliveries refer to it. */
-  private refMessage(message: Message): void {
+  /**
+   * A message body is stored once, however many deliveries refer to it: as its own record, or —
+   * when one delivery is its only holder at commit time (the common case) — inside that delivery's
+   * record, which halves the writes per message (see inlineBodies).
+   */
+  private refMessage(message: Message, delivery: Delivery): void {
     if (message.storeRefs++ > 0) return;
     message.storeId = `${this.messagePrefix}.${(++this.messageCounter).toString(36)}`;
     message.storeGeneration = this.generation;
+    message.firstStored = delivery;
+    this.pendingBodies.set(message.storeId, message);
     this.batch.messages.set(message.storeId, toStoredMessage(message));
   }
 
-  private unrefMessage(message: Message): void {
-    if (--message.storeRefs > 0) return;
-    if (message.storeGeneration === this.generation) this.batch.messages.delete(message.storeId!);
-    else this.batch.messages.set(message.storeId!, null);
+  private unrefMessage(message: Message, delivery: Delivery): void {
+    const id = message.storeId!;
+    if (message.firstStored === delivery) message.firstStored = null;
+    if (--message.storeRefs > 0) {
+      if (message.inlineHolder === delivery) {
+        // The record carrying the body goes while others still need it: the body gets its own record.
+        message.inlineHolder = null;
+        message.storeGeneration = this.generation;
+        this.batch.messages.set(id, toStoredMessage(message));
+      }
+      return;
+    }
+    this.pendingBodies.delete(id);
+    if (message.storeGeneration === this.generation && !message.inlineHolder) this.batch.messages.delete(id);
+    else if (!message.inlineHolder) this.batch.messages.set(id, null);
+    message.inlineHolder = null;
     message.storeId = undefined;
+  }
+
+  /** At commit: a body whose only holder's record is in the same batch travels inside that record. */
+  private inlineBodies(): void {
+    for (const [id, message] of this.pendingBodies) {
+      const holder = message.firstStored;
+      const body = this.batch.messages.get(id);
+      const record = holder ? this.batch.deliveries.get(holder.storeKey) : undefined;
+      if (message.storeRefs === 1 && holder && body && record && !record.released) {
+        record.message = body;
+        this.batch.messages.delete(id);
+        message.inlineHolder = holder;
+      }
+    }
+    this.pendingBodies.clear();
   }
 
   /** Deletes a message record nothing refers to any more (found on restart). */
@@ -170,6 +209,18 @@ export class Persistence {
   /** Adopts a message loaded from the store under its stored id (restart). */
   adoptMessage(message: Message, id: string): void {
     message.storeId = id;
+  }
+
+  /**
+   * Restart: the message's body came inside `holder`'s record. If that delivery is gone (its session
+   * ended while the broker was down) the body moves to a record of its own for the others.
+   */
+  adoptInlineBody(message: Message, holder: Delivery | null): void {
+    message.inlineHolder = holder;
+    if (holder) return;
+    message.storeGeneration = this.generation;
+    this.batch.messages.set(message.storeId!, toStoredMessage(message));
+    this.schedule();
   }
 
   /**
@@ -220,6 +271,7 @@ export class Persistence {
     }
     if (this.writesActive >= MAX_WRITES_IN_FLIGHT) return this.writing;
     if (batchSize(this.batch) === 0 && this.callbacks.length === 0 && !this.retry) return this.writing;
+    this.inlineBodies();
     const batch = this.retry ? mergeBatches(this.retry, this.batch) : this.batch;
     this.retry = null;
     const callbacks = this.callbacks;
@@ -265,7 +317,8 @@ export class Persistence {
 
 const MAX_WRITES_IN_FLIGHT = 1;
 
-const deliveryKey = (clientId: string, n: number): string => `${clientId}\u0000${n}`;
+/** Key of a delivery (and of an incoming QoS 2 identifier) in StoreBatch. */
+export const deliveryKey = (clientId: string, n: number): string => `${clientId}\u0000${n}`;
 
 /** `older` with `newer`'s changes applied on top (newer wins per key). */
 function mergeBatches(older: StoreBatch, newer: StoreBatch): StoreBatch {

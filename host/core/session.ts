@@ -26,6 +26,8 @@ export class Delivery {
   persisted = false;
   /** Persistence batch its record was first put in (see Persistence). */
   storedGeneration = 0;
+  /** Its record's key in StoreBatch.deliveries, once stored. */
+  storeKey = '';
 
   constructor(
     /** Order within the session, kept across restarts. */

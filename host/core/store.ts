@@ -49,6 +49,11 @@ export interface StoredDelivery {
   packetId: number;
   /** PUBREC received: only PUBREL / PUBCOMP remain. */
   released: boolean;
+  /**
+   * The message body itself when this delivery is its only stored holder — one record instead of
+   * two; `messageId` still names it (another delivery may refer to it after a restart).
+   */
+  message?: StoredMessage;
 }
 
 export interface StoredState {

@@ -3,7 +3,7 @@ import { Level } from 'level';
 import { bySessionAndSeq, type Store, type StoreBatch, type StoredDelivery, type StoredMessage, type StoredSession, type StoredState } from '../core/store.js';
 
 /** Bumped when the layout below changes; a database from a newer version is refused. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 const SCHEMA_KEY = '!meta!schema';
 const SESSION = 's!';
@@ -93,7 +93,7 @@ export class LevelStore implements Store {
       if (prefix === SESSION) state.sessions.push(decodeSession(value));
       else if (prefix === RETAINED) state.retained.push(decodeMessage(value));
       else if (prefix === MESSAGE) state.messages.set(rest, decodeMessage(value));
-      else if (prefix === DELIVERY) state.deliveries.push(JSON.parse(utf8Decoder.decode(value)) as StoredDelivery);
+      else if (prefix === DELIVERY) state.deliveries.push(decodeDelivery(value));
       else if (prefix === INCOMING) {
         const [clientId, packetId] = splitKey(rest);
         (state.incomingQos2.get(clientId) ?? state.incomingQos2.set(clientId, []).get(clientId)!).push(packetId);
@@ -120,7 +120,7 @@ export class LevelStore implements Store {
     for (const [id, message] of batch.messages) apply(MESSAGE + id, message && encodeMessage(message));
     for (const [key, delivery] of batch.deliveries) {
       const [clientId, seq] = splitKey(key);
-      apply(DELIVERY + clientId + '\u0000' + seq.toString(16).padStart(13, '0'), delivery && utf8.encode(JSON.stringify(delivery)));
+      apply(DELIVERY + clientId + '\u0000' + seq.toString(16).padStart(13, '0'), delivery && encodeDelivery(delivery));
     }
     for (const [key, present] of batch.incomingQos2) apply(INCOMING + key, present ? EMPTY : null);
     try {
@@ -163,6 +163,34 @@ function decodeMessage(value: Uint8Array): StoredMessage {
   const length = new DataView(value.buffer, value.byteOffset, value.byteLength).getUint32(0);
   const h = JSON.parse(utf8Decoder.decode(value.subarray(4, 4 + length))) as { t: string; q: 0 | 1 | 2; r: boolean; e: number; f: string | null };
   return { topic: h.t, qos: h.q, retain: h.r, expiresAt: h.e, forward: h.f === null ? null : fromBase64(h.f), payload: value.slice(4 + length) };
+}
+
+const INLINE_BODY = 0x01;
+
+/**
+ * A delivery: its JSON, or (schema 2) when it carries its message's body,
+ * [0x01][u32 JSON length][JSON without the body][the body as encodeMessage writes it].
+ * JSON always starts with '{', so the first byte tells the two apart.
+ */
+function encodeDelivery(d: StoredDelivery): Uint8Array {
+  if (!d.message) return utf8.encode(JSON.stringify(d));
+  const { message, ...rest } = d;
+  const json = utf8.encode(JSON.stringify(rest));
+  const body = encodeMessage(message);
+  const out = new Uint8Array(5 + json.length + body.length);
+  out[0] = INLINE_BODY;
+  new DataView(out.buffer).setUint32(1, json.length);
+  out.set(json, 5);
+  out.set(body, 5 + json.length);
+  return out;
+}
+
+function decodeDelivery(value: Uint8Array): StoredDelivery {
+  if (value[0] !== INLINE_BODY) return JSON.parse(utf8Decoder.decode(value)) as StoredDelivery;
+  const length = new DataView(value.buffer, value.byteOffset, value.byteLength).getUint32(1);
+  const d = JSON.parse(utf8Decoder.decode(value.subarray(5, 5 + length))) as StoredDelivery;
+  d.message = decodeMessage(value.subarray(5 + length));
+  return d;
 }
 
 function encodeSession(s: StoredSession): Uint8Array {

@@ -161,6 +161,24 @@ export const storeCases: Record<string, StoreCase> = {
       check.deepEqual([...r.forward!], [...big.subarray(0, 2)]);
     }),
 
+  'keeps a message body carried inside its delivery record, binary payload and properties intact': (make) =>
+    withStore(make, async (store, reopen) => {
+      const b = emptyBatch();
+      const payload = Uint8Array.of(0, 1, 2, 253, 254, 255);
+      b.deliveries.set('c1\u00005', delivery('c1', 5, { message: message('t/inline', '', { payload, forward: Uint8Array.of(3, 4), expiresAt: 1_900_000_000_000 }) }));
+      b.deliveries.set('c1\u00006', delivery('c1', 6));
+      await store.write(b);
+      store = await reopen(store);
+      const [inline, plain] = (await store.load()).deliveries;
+      check.equal(inline!.message!.topic, 't/inline');
+      check.deepEqual([...inline!.message!.payload], [...payload]);
+      check.deepEqual([...inline!.message!.forward!], [3, 4]);
+      check.equal(inline!.message!.expiresAt, 1_900_000_000_000);
+      check.equal(inline!.messageId, 'm5');
+      check.equal(plain!.message, undefined);
+      return store;
+    }),
+
   'returns copies: changing loaded data does not change the store': (make) =>
     withStore(make, async (store) => {
       const b = emptyBatch();

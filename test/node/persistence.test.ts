@@ -45,6 +45,37 @@ describe('durable state in LevelDB', () => {
     await third.close();
   });
 
+  it('keeps a message body that two sessions hold when the session whose record carried it finishes first', async () => {
+    const first = await startBroker({ dataDir: dir });
+    const pub = await first.client();
+    const a = await connectClient(first.url, { clientId: 'holder-a', clean: false });
+    await a.subscribeAsync('share/body', { qos: 1 });
+    await a.endAsync();
+    // Queued for offline A alone: A's delivery record carries the body.
+    await pub.publishAsync('share/body', 'held twice', { qos: 1, retain: true });
+    // B takes the same message as a retained copy and never acknowledges it.
+    const b = await first.raw();
+    await b.handshake({ clientId: 'holder-b', clean: false });
+    b.sendPacket({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'share/body', qos: 1 }] });
+    assert.equal(((await b.next('publish')) as IPublishPacket).payload.toString(), 'held twice');
+    b.destroy();
+    // A finishes first: the body must move to a record of its own for B.
+    const a2 = await connectClient(first.url, { clientId: 'holder-a', clean: false });
+    assert.equal((await collect(a2, 1))[0]!.payload.toString(), 'held twice');
+    await a2.endAsync();
+    await delay(50);
+    await first.close();
+
+    const second = await startBroker({ dataDir: dir });
+    const b2 = await second.raw();
+    await b2.handshake({ clientId: 'holder-b', clean: false });
+    const again = (await b2.next('publish')) as IPublishPacket;
+    assert.equal(again.payload.toString(), 'held twice');
+    assert.equal(again.dup, true);
+    b2.destroy();
+    await second.close();
+  });
+
   it('resends an unacknowledged in-flight message with DUP after a restart, same packet identifier', async () => {
     const first = await startBroker({ dataDir: dir });
     const raw = await first.raw();
