@@ -2,7 +2,8 @@
 // Length only. Scenario code sees PUBLISH and PUBACK as offsets into the received chunk.
 
 import { connect, type Socket } from 'node:net';
-import { connectPacket, subscribePacket, Type } from './packets.js';
+import { PacketType as Type } from '../../host/core/codec/constants.js';
+import { connectPacket, subscribePacket } from './packets.js';
 
 const READ_BUFFER = Buffer.alloc(256 * 1024);
 

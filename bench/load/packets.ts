@@ -3,14 +3,6 @@
 
 import mqttPacket from 'mqtt-packet';
 
-export const enum Type {
-  CONNACK = 2,
-  PUBLISH = 3,
-  PUBACK = 4,
-  SUBACK = 9,
-  PINGRESP = 13,
-}
-
 /**
  * MQTT 3.1.1 everywhere: the protocol all three brokers speak. `clean: false` (CleanSession = 0)
  * asks for a persistent session, whose QoS 1/2 deliveries a broker with a store records.
