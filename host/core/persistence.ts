@@ -149,8 +149,8 @@ export class Persistence {
     message.storeId = `${this.messagePrefix}.${(++this.messageCounter).toString(36)}`;
     message.storeGeneration = this.generation;
     message.firstStored = delivery;
+    // Copied out of the arena only at commit, if still needed then (see inlineBodies).
     this.pendingBodies.set(message.storeId, message);
-    this.batch.messages.set(message.storeId, toStoredMessage(message));
   }
 
   private unrefMessage(message: Message, delivery: Delivery): void {
@@ -165,26 +165,41 @@ export class Persistence {
       }
       return;
     }
-    this.pendingBodies.delete(id);
-    if (message.storeGeneration === this.generation && !message.inlineHolder) this.batch.messages.delete(id);
-    else if (!message.inlineHolder) this.batch.messages.set(id, null);
+    if (this.pendingBodies.delete(id)) {
+      // Never left memory.
+    } else if (message.inlineHolder) {
+      // Deleting the record that carries it deletes it.
+    } else if (message.storeGeneration === this.generation) {
+      this.batch.messages.delete(id);
+    } else {
+      this.batch.messages.set(id, null);
+    }
     message.inlineHolder = null;
     message.storeId = undefined;
   }
 
-  /** At commit: a body whose only holder's record is in the same batch travels inside that record. */
+  /**
+   * At commit, the bodies still needed are copied out of the arena: inside the record of their only
+   * holder when that record is in the same batch, else as records of their own.
+   */
   private inlineBodies(): void {
     for (const [id, message] of this.pendingBodies) {
+      const body = toStoredMessage(message);
       const holder = message.firstStored;
-      const body = this.batch.messages.get(id);
       const record = holder ? this.batch.deliveries.get(holder.storeKey) : undefined;
-      if (message.storeRefs === 1 && holder && body && record && !record.released) {
+      if (message.storeRefs === 1 && holder && record && !record.released) {
         record.message = body;
-        this.batch.messages.delete(id);
         message.inlineHolder = holder;
+      } else {
+        this.batch.messages.set(id, body);
       }
     }
     this.pendingBodies.clear();
+  }
+
+  /** Changes collected and not yet handed to a write. */
+  private get collected(): number {
+    return batchSize(this.batch) + this.pendingBodies.size;
   }
 
   /** Deletes a message record nothing refers to any more (found on restart). */
@@ -228,7 +243,7 @@ export class Persistence {
    * Callbacks run in the order they were registered.
    */
   whenDurable(callback: DurableCallback): void {
-    if (batchSize(this.batch) === 0 && this.writesActive === 0 && this.callbacks.length === 0) {
+    if (this.collected === 0 && this.writesActive === 0 && this.callbacks.length === 0) {
       callback();
       return;
     }
@@ -238,7 +253,7 @@ export class Persistence {
 
   /** Bytes of writes not yet durable (back-pressure and health reporting). */
   get pending(): number {
-    return batchSize(this.batch) + this.inFlight;
+    return this.collected + this.inFlight;
   }
 
   private schedule(): void {
@@ -270,7 +285,7 @@ export class Persistence {
       this.retryTimer = null;
     }
     if (this.writesActive >= MAX_WRITES_IN_FLIGHT) return this.writing;
-    if (batchSize(this.batch) === 0 && this.callbacks.length === 0 && !this.retry) return this.writing;
+    if (this.collected === 0 && this.callbacks.length === 0 && !this.retry) return this.writing;
     this.inlineBodies();
     const batch = this.retry ? mergeBatches(this.retry, this.batch) : this.batch;
     this.retry = null;
@@ -300,7 +315,7 @@ export class Persistence {
       this.inFlight -= size;
       this.writesActive--;
       for (const callback of callbacks) callback(failure);
-      if (!this.failing && (batchSize(this.batch) > 0 || this.callbacks.length > 0)) void this.commit();
+      if (!this.failing && (this.collected > 0 || this.callbacks.length > 0)) void this.commit();
     })();
     return this.writing;
   }
@@ -310,7 +325,7 @@ export class Persistence {
     for (;;) {
       await this.commit();
       if (this.failing) return;
-      if (this.writesActive === 0 && batchSize(this.batch) === 0 && this.callbacks.length === 0 && !this.retry) return;
+      if (this.writesActive === 0 && this.collected === 0 && this.callbacks.length === 0 && !this.retry) return;
     }
   }
 }

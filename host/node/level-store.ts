@@ -93,7 +93,10 @@ export class LevelStore implements Store {
       if (prefix === SESSION) state.sessions.push(decodeSession(value));
       else if (prefix === RETAINED) state.retained.push(decodeMessage(value));
       else if (prefix === MESSAGE) state.messages.set(rest, decodeMessage(value));
-      else if (prefix === DELIVERY) state.deliveries.push(decodeDelivery(value));
+      else if (prefix === DELIVERY) {
+        const [clientId, seq] = splitKey(rest);
+        state.deliveries.push(decodeDelivery(value, clientId, seq));
+      }
       else if (prefix === INCOMING) {
         const [clientId, packetId] = splitKey(rest);
         (state.incomingQos2.get(clientId) ?? state.incomingQos2.set(clientId, []).get(clientId)!).push(packetId);
@@ -165,31 +168,91 @@ function decodeMessage(value: Uint8Array): StoredMessage {
   return { topic: h.t, qos: h.q, retain: h.r, expiresAt: h.e, forward: h.f === null ? null : fromBase64(h.f), payload: value.slice(4 + length) };
 }
 
-const INLINE_BODY = 0x01;
+const BINARY_DELIVERY = 0x02;
+let scratch = new Uint8Array(4096);
 
 /**
- * A delivery: its JSON, or (schema 2) when it carries its message's body,
- * [0x01][u32 JSON length][JSON without the body][the body as encodeMessage writes it].
- * JSON always starts with '{', so the first byte tells the two apart.
+ * A delivery record's value. Schema 2 is binary — client id and sequence are in the key:
+ *   [0x02][flags: qos | retain << 2 | released << 3 | inline body << 4][packet id u16]
+ *   [message id length u8][message id][subscription id count u16][u32 each]
+ *   and, with an inline body: [qos | retain << 2 | has forward << 3][expiresAt f64]
+ *   [topic length u16][topic][forward length u32][forward]?[payload…].
+ * Schema 1 values are JSON and always start with '{'.
  */
 function encodeDelivery(d: StoredDelivery): Uint8Array {
-  if (!d.message) return utf8.encode(JSON.stringify(d));
-  const { message, ...rest } = d;
-  const json = utf8.encode(JSON.stringify(rest));
-  const body = encodeMessage(message);
-  const out = new Uint8Array(5 + json.length + body.length);
-  out[0] = INLINE_BODY;
-  new DataView(out.buffer).setUint32(1, json.length);
-  out.set(json, 5);
-  out.set(body, 5 + json.length);
-  return out;
+  const m = d.message;
+  const ids = d.subscriptionIds ?? [];
+  const max = 7 + d.messageId.length + 4 * ids.length + (m ? 16 + 3 * m.topic.length + (m.forward?.length ?? 0) + m.payload.length : 0);
+  if (scratch.length < max) scratch = new Uint8Array(Math.max(max, scratch.length * 2));
+  const out = scratch;
+  const view = new DataView(out.buffer);
+  out[0] = BINARY_DELIVERY;
+  out[1] = d.qos | (d.retain ? 4 : 0) | (d.released ? 8 : 0) | (m ? 16 : 0);
+  view.setUint16(2, d.packetId);
+  let pos = 4;
+  out[pos++] = d.messageId.length;
+  for (let i = 0; i < d.messageId.length; i++) out[pos++] = d.messageId.charCodeAt(i);
+  view.setUint16(pos, ids.length);
+  pos += 2;
+  for (const id of ids) {
+    view.setUint32(pos, id);
+    pos += 4;
+  }
+  if (m) {
+    out[pos++] = m.qos | (m.retain ? 4 : 0) | (m.forward ? 8 : 0);
+    view.setFloat64(pos, m.expiresAt);
+    pos += 8;
+    const topic = utf8.encodeInto(m.topic, out.subarray(pos + 2));
+    view.setUint16(pos, topic.written);
+    pos += 2 + topic.written;
+    if (m.forward) {
+      view.setUint32(pos, m.forward.length);
+      out.set(m.forward, pos + 4);
+      pos += 4 + m.forward.length;
+    }
+    out.set(m.payload, pos);
+    pos += m.payload.length;
+  }
+  return out.slice(0, pos);
 }
 
-function decodeDelivery(value: Uint8Array): StoredDelivery {
-  if (value[0] !== INLINE_BODY) return JSON.parse(utf8Decoder.decode(value)) as StoredDelivery;
-  const length = new DataView(value.buffer, value.byteOffset, value.byteLength).getUint32(1);
-  const d = JSON.parse(utf8Decoder.decode(value.subarray(5, 5 + length))) as StoredDelivery;
-  d.message = decodeMessage(value.subarray(5 + length));
+function decodeDelivery(value: Uint8Array, clientId: string, seq: number): StoredDelivery {
+  if (value[0] !== BINARY_DELIVERY) return JSON.parse(utf8Decoder.decode(value)) as StoredDelivery;
+  const view = new DataView(value.buffer, value.byteOffset, value.byteLength);
+  const flags = value[1]!;
+  let pos = 4;
+  const idLength = value[pos++]!;
+  const messageId = String.fromCharCode(...value.subarray(pos, pos + idLength));
+  pos += idLength;
+  const count = view.getUint16(pos);
+  pos += 2;
+  const ids: number[] = [];
+  for (let i = 0; i < count; i++, pos += 4) ids.push(view.getUint32(pos));
+  const d: StoredDelivery = {
+    clientId,
+    seq,
+    messageId,
+    qos: (flags & 3) as 0 | 1 | 2,
+    retain: (flags & 4) !== 0,
+    subscriptionIds: count > 0 ? ids : null,
+    packetId: view.getUint16(2),
+    released: (flags & 8) !== 0,
+  };
+  if (flags & 16) {
+    const mflags = value[pos++]!;
+    const expiresAt = view.getFloat64(pos);
+    pos += 8;
+    const topicLength = view.getUint16(pos);
+    const topic = utf8Decoder.decode(value.subarray(pos + 2, pos + 2 + topicLength));
+    pos += 2 + topicLength;
+    let forward: Uint8Array | null = null;
+    if (mflags & 8) {
+      const length = view.getUint32(pos);
+      forward = value.slice(pos + 4, pos + 4 + length);
+      pos += 4 + length;
+    }
+    d.message = { topic, qos: (mflags & 3) as 0 | 1 | 2, retain: (mflags & 4) !== 0, forward, expiresAt, payload: value.slice(pos) };
+  }
   return d;
 }
 
