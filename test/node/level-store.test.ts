@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
+import { fork } from 'node:child_process';
 import { mkdtemp, rm, writeFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { Level } from 'level';
+import { MemoryStore, type Store, type StoredState } from '../../host/core/store.js';
 import { LevelStore, SCHEMA_VERSION, StoreOpenError } from '../../host/node/level-store.js';
 import { storeSuite } from '../core/store-suite.js';
+import { workload } from '../helpers/store-workload.js';
 
 storeSuite('LevelStore', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'arbormq-level-'));
@@ -49,6 +53,131 @@ describe('LevelStore opening', () => {
       await assert.rejects(new LevelStore(dir).open(), (e: unknown) => e instanceof StoreOpenError && /stop it first/.test(e.message));
     } finally {
       await first.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** A loaded state as text that compares equal for equal content, whichever store it came from. */
+async function contentOf(store: Store): Promise<string> {
+  const state: StoredState = await store.load();
+  return JSON.stringify(
+    canonical({
+      sessions: [...state.sessions].sort((a, b) => (a.clientId < b.clientId ? -1 : 1)),
+      retained: [...state.retained].sort((a, b) => (a.topic < b.topic ? -1 : 1)),
+      messages: [...state.messages].sort(([a], [b]) => (a < b ? -1 : 1)),
+      deliveries: state.deliveries,
+      incomingQos2: [...state.incomingQos2].map(([c, ids]) => [c, [...ids].sort()]).sort(([a], [b]) => (a! < b! ? -1 : 1)),
+    }),
+  );
+}
+
+/** Plain data with object keys in one order and byte arrays (Buffer or not) as number arrays. */
+function canonical(v: unknown): unknown {
+  if (v instanceof Uint8Array) return [...v];
+  if (Array.isArray(v)) return v.map(canonical);
+  if (v !== null && typeof v === 'object') {
+    return Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, x]) => [k, canonical(x)]));
+  }
+  return v;
+}
+
+/** How many journal records the database at `dir` holds (with no store open on it). */
+async function journalRecords(dir: string): Promise<number> {
+  const db = new Level<string, Uint8Array>(dir, { valueEncoding: 'view' });
+  let n = 0;
+  for await (const _ of db.keys({ gte: 'j!', lt: 'j"' })) n++;
+  await db.close();
+  return n;
+}
+
+describe('LevelStore journal', () => {
+  it('folds its journal into keys as it grows, and reads back what a MemoryStore fed the same batches holds', async () => {
+    for (const seed of [1, 2, 3]) {
+      const dir = await mkdtemp(join(tmpdir(), 'arbormq-level-'));
+      try {
+        const memory = new MemoryStore();
+        let store = new LevelStore(dir, { foldBytes: 2048 });
+        await store.open();
+        await store.load();
+        for (const [i, batch] of workload(seed, 600).entries()) {
+          await store.write(batch);
+          await memory.write(batch);
+          if (i % 150 === 149) {
+            // Reopened: what was folded and what was still only in the journal both come back.
+            await store.close();
+            store = new LevelStore(dir, { foldBytes: 2048 });
+            await store.open();
+            assert.equal(await contentOf(store), await contentOf(memory), `seed ${seed}, after batch ${i}`);
+          }
+        }
+        assert.equal(await contentOf(store), await contentOf(memory), `seed ${seed}, at the end`);
+        await store.close();
+        assert.equal(await journalRecords(dir), 0, 'a clean close folds the whole journal');
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    }
+  });
+
+  it('after a SIGKILL, opening replays the journal: every write that completed is there, as a consistent prefix of the batches', async () => {
+    const writer = fileURLToPath(new URL('../helpers/level-store-writer.ts', import.meta.url));
+    for (const [seed, killAfter] of [[11, 120], [12, 260]] as const) {
+      const dir = await mkdtemp(join(tmpdir(), 'arbormq-level-'));
+      try {
+        const count = 400;
+        const child = fork(writer, [dir, String(seed), String(count), '4096'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+        let acked = -1;
+        await new Promise<void>((resolve, reject) => {
+          child.on('message', (m: number | 'done') => {
+            if (m === 'done') reject(new Error('the writer finished before it was killed'));
+            else if ((acked = m) >= killAfter) {
+              child.kill('SIGKILL');
+              resolve();
+            }
+          });
+          child.once('exit', (code, signal) => signal === null && reject(new Error(`the writer exited with ${code}`)));
+        });
+        await new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(undefined) : child.once('exit', resolve)));
+        const left = await journalRecords(dir);
+        assert.ok(left > 0 && left < acked, `the journal was being folded while written (${left} records left after ${acked + 1} writes)`);
+
+        const store = new LevelStore(dir);
+        await store.open();
+        const found = await contentOf(store);
+        await store.close();
+        assert.equal(await journalRecords(dir), 0, 'opening folds what the journal held');
+        // The writes it reported, and perhaps a few more that completed before the kill landed.
+        const memory = new MemoryStore();
+        const batches = workload(seed, count);
+        let match = -1;
+        for (const [i, batch] of batches.entries()) {
+          await memory.write(batch);
+          if (i >= acked && (await contentOf(memory)) === found) {
+            match = i;
+            break;
+          }
+        }
+        assert.ok(match >= acked, `the state after the kill is that after batch ${acked} or a later one`);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    }
+  });
+
+  it('marks an older database it opens with its own schema version, so an older ArborMQ will not miss the journal', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'arbormq-level-'));
+    try {
+      const db = new Level<string, string>(dir);
+      await db.put('!meta!schema', '2');
+      await db.close();
+      const store = new LevelStore(dir);
+      await store.open();
+      await store.close();
+      const reopened = new Level<string, string>(dir);
+      assert.equal(await reopened.get('!meta!schema'), String(SCHEMA_VERSION));
+      await reopened.close();
+    } finally {
       await rm(dir, { recursive: true, force: true });
     }
   });
