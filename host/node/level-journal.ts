@@ -60,18 +60,19 @@ export function readJournal(record: Uint8Array, apply: (kind: Kind, key: string,
 }
 
 /**
- * The net effect on one kind of key of the journal records written since the last fold. `fresh` holds
- * keys that were not in the folded state when first put: deleting one just forgets it. `changed` holds
- * keys that may be there (null: delete it at the fold).
+ * The net effect on one kind of key of the journal records written since the last fold, as span
+ * numbers of the Unfolded holding it. `fresh` holds keys that were not in the folded state when first
+ * put: deleting one just forgets it. `changed` holds keys that may be there (null: delete it at the fold).
  */
 export class KindChanges {
-  readonly fresh = new Map<string, Uint8Array>();
-  readonly changed = new Map<string, Uint8Array | null>();
+  readonly fresh = new Map<string, number>();
+  readonly changed = new Map<string, number | null>();
 
   /** `isNew`: the key cannot be in the folded state unless this journal put it there since the last fold. */
-  put(key: string, value: Uint8Array, isNew: boolean): void {
-    if (isNew ? !this.changed.has(key) : this.fresh.has(key)) this.fresh.set(key, value);
-    else this.changed.set(key, value);
+  put(key: string, span: number, isNew: boolean): void {
+    // A new key cannot be in `changed`: what decides newness only grows, at folds, which empty both maps.
+    if (isNew || this.fresh.has(key)) this.fresh.set(key, span);
+    else this.changed.set(key, span);
   }
 
   delete(key: string): void {
@@ -81,26 +82,52 @@ export class KindChanges {
   get size(): number {
     return this.fresh.size + this.changed.size;
   }
-
-  /** After a failed fold: `older`'s changes under these (which are newer). */
-  takeBack(older: KindChanges): void {
-    for (const [key, value] of older.fresh) if (!this.fresh.has(key) && !this.changed.has(key)) this.fresh.set(key, value);
-    for (const [key, value] of older.changed) if (!this.fresh.has(key) && !this.changed.has(key)) this.changed.set(key, value);
-  }
 }
 
-/** Everything written to the journal since the last fold: the changes per kind and the records holding them. */
+/**
+ * Everything written to the journal since the last fold: the changes per kind, the journal records
+ * they are in, and where in them each put value lies (spans: record index, start, end) — so tracking a
+ * put costs no object of its own.
+ */
 export class Unfolded {
   readonly kinds = KINDS.map(() => new KindChanges());
   readonly journalKeys: string[] = [];
+  private readonly records: Uint8Array[] = [];
+  private readonly spans: number[] = [];
   bytes = 0;
+
+  /** Records a journal record that is now durable; returns its index for `span`. */
+  addRecord(key: string, record: Uint8Array): number {
+    this.journalKeys.push(key);
+    this.bytes += record.length;
+    return this.records.push(record) - 1;
+  }
+
+  span(record: number, start: number, end: number): number {
+    return this.spans.push(record, start, end) / 3 - 1;
+  }
+
+  value(span: number): Uint8Array {
+    const at = span * 3;
+    return this.records[this.spans[at]!]!.subarray(this.spans[at + 1], this.spans[at + 2]);
+  }
 
   get empty(): boolean {
     return this.journalKeys.length === 0 && this.kinds.every((k) => k.size === 0);
   }
 
+  /** After a failed fold: `older`'s changes under these (which are newer), so the next fold writes both. */
   takeBack(older: Unfolded): void {
-    for (const kind of KINDS) this.kinds[kind]!.takeBack(older.kinds[kind]!);
+    const copy = (span: number): number => {
+      const value = older.value(span);
+      return this.span(this.records.push(value) - 1, 0, value.length);
+    };
+    for (const kind of KINDS) {
+      const mine = this.kinds[kind]!;
+      const theirs = older.kinds[kind]!;
+      for (const [key, span] of theirs.fresh) if (!mine.fresh.has(key) && !mine.changed.has(key)) mine.fresh.set(key, copy(span));
+      for (const [key, span] of theirs.changed) if (!mine.fresh.has(key) && !mine.changed.has(key)) mine.changed.set(key, span === null ? null : copy(span));
+    }
     for (const key of older.journalKeys) this.journalKeys.push(key);
     this.bytes += older.bytes;
   }

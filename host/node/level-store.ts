@@ -200,26 +200,25 @@ export class LevelStore implements Store {
     for (const [id, message] of batch.messages) this.op(w, ops, Kind.Message, id, message, encodeMessage, false);
     for (const [key, delivery] of batch.deliveries) this.op(w, ops, Kind.Delivery, key, delivery, encodeDelivery, delivery !== null && this.isNew(delivery));
     for (const [key, present] of batch.incomingQos2) this.op(w, ops, Kind.Incoming, key, present, encodeNothing, false);
-    const seq = this.nextJournal++;
-    const record = w.bytes;
+    const key = journalKey(this.nextJournal++);
+    const record = w.bytes.subarray(0, w.pos);
     this.recordCapacity = Math.max(4096, w.pos + (w.pos >> 3));
     try {
-      await this.db.put(journalKey(seq), record.subarray(0, w.pos), { sync: this.sync });
+      await this.db.put(key, record, { sync: this.sync });
     } catch (error) {
       this.needsReopen = true;
       this.spareOps = clearOps(ops);
       throw error;
     }
-    const kinds = this.unfolded.kinds;
+    const unfolded = this.unfolded;
+    const index = unfolded.addRecord(key, record);
     for (let i = 0; i < ops.keys.length; i++) {
-      const changes = kinds[ops.kinds[i]!]!;
+      const changes = unfolded.kinds[ops.kinds[i]!]!;
       const start = ops.starts[i]!;
       if (start < 0) changes.delete(ops.keys[i]!);
-      else changes.put(ops.keys[i]!, record.subarray(start, ops.ends[i]), ops.isNew[i]!);
+      else changes.put(ops.keys[i]!, unfolded.span(index, start, ops.ends[i]!), ops.isNew[i]!);
     }
     this.spareOps = clearOps(ops);
-    this.unfolded.journalKeys.push(journalKey(seq));
-    this.unfolded.bytes += w.pos;
     if (!this.folding && (this.unfolded.bytes >= this.foldBytes || performance.now() - this.lastFold >= FOLD_MS)) {
       // A failed fold keeps its changes for the next one; the journal it would have replaced stays.
       this.folding = this.fold()
@@ -270,10 +269,10 @@ export class LevelStore implements Store {
     const b = this.db.batch();
     for (const kind of KINDS) {
       const changes = folded.kinds[kind]!;
-      for (const [key, value] of changes.fresh) b.put(levelKey(kind, key), value);
-      for (const [key, value] of changes.changed) {
-        if (value) b.put(levelKey(kind, key), value);
-        else b.del(levelKey(kind, key));
+      for (const [key, span] of changes.fresh) b.put(levelKey(kind, key), folded.value(span));
+      for (const [key, span] of changes.changed) {
+        if (span === null) b.del(levelKey(kind, key));
+        else b.put(levelKey(kind, key), folded.value(span));
       }
     }
     for (const key of folded.journalKeys) b.del(key);
