@@ -6,7 +6,7 @@ const utf8Decoder = new TextDecoder();
 /** A growable byte buffer the record encoders write into directly (no buffer per record). */
 export class ByteWriter {
   bytes: Uint8Array;
-  private view: DataView;
+  view: DataView;
   pos = 0;
 
   constructor(capacity: number) {
@@ -169,24 +169,37 @@ const BINARY_DELIVERY = 0x02;
  */
 export function encodeDelivery(w: ByteWriter, d: StoredDelivery): void {
   const m = d.message;
-  const ids = d.subscriptionIds ?? [];
-  w.u8(BINARY_DELIVERY);
-  w.u8(d.qos | (d.retain ? 4 : 0) | (d.released ? 8 : 0) | (m ? 16 : 0));
-  w.u16(d.packetId);
-  w.reserve(1 + d.messageId.length);
-  w.u8(d.messageId.length);
-  for (let i = 0; i < d.messageId.length; i++) w.bytes[w.pos++] = d.messageId.charCodeAt(i);
-  w.u16(ids.length);
-  for (const id of ids) w.u32(id);
-  if (!m) return;
-  w.u8(m.qos | (m.retain ? 4 : 0) | (m.forward ? 8 : 0));
-  w.f64(m.expiresAt);
-  w.string16(m.topic);
-  if (m.forward) {
-    w.u32(m.forward.length);
-    w.raw(m.forward);
+  const ids = d.subscriptionIds;
+  const idCount = ids ? ids.length : 0;
+  const messageId = d.messageId;
+  // Reserved once: the fields below are written without a bounds check each.
+  w.reserve(7 + messageId.length + 4 * idCount + (m ? 15 + 3 * m.topic.length + (m.forward ? 4 + m.forward.length : 0) + m.payload.length : 0));
+  const { bytes, view } = w;
+  let p = w.pos;
+  bytes[p] = BINARY_DELIVERY;
+  bytes[p + 1] = d.qos | (d.retain ? 4 : 0) | (d.released ? 8 : 0) | (m ? 16 : 0);
+  view.setUint16(p + 2, d.packetId);
+  bytes[p + 4] = messageId.length;
+  p += 5;
+  for (let i = 0; i < messageId.length; i++) bytes[p++] = messageId.charCodeAt(i);
+  view.setUint16(p, idCount);
+  p += 2;
+  for (let i = 0; i < idCount; i++, p += 4) view.setUint32(p, ids![i]!);
+  if (m) {
+    bytes[p++] = m.qos | (m.retain ? 4 : 0) | (m.forward ? 8 : 0);
+    view.setFloat64(p, m.expiresAt);
+    w.pos = p + 8;
+    w.string16(m.topic);
+    p = w.pos;
+    if (m.forward) {
+      view.setUint32(p, m.forward.length);
+      bytes.set(m.forward, p + 4);
+      p += 4 + m.forward.length;
+    }
+    bytes.set(m.payload, p);
+    p += m.payload.length;
   }
-  w.raw(m.payload);
+  w.pos = p;
 }
 
 export function decodeDelivery(value: Uint8Array, clientId: string, seq: number): StoredDelivery {

@@ -195,11 +195,19 @@ export class LevelStore implements Store {
     // Reused from the last write unless that one is still running.
     const ops = this.spareOps ?? { kinds: [], keys: [], starts: [], ends: [], isNew: [] };
     this.spareOps = null;
-    for (const [clientId, session] of batch.sessions) this.op(w, ops, Kind.Session, clientId, session, encodeSession, false);
-    for (const [topic, message] of batch.retained) this.op(w, ops, Kind.Retained, topic, message, encodeMessage, false);
-    for (const [id, message] of batch.messages) this.op(w, ops, Kind.Message, id, message, encodeMessage, false);
-    for (const [key, delivery] of batch.deliveries) this.op(w, ops, Kind.Delivery, key, delivery, encodeDelivery, delivery !== null && this.isNew(delivery));
-    for (const [key, present] of batch.incomingQos2) this.op(w, ops, Kind.Incoming, key, present, encodeNothing, false);
+    for (const [clientId, session] of batch.sessions) this.op(w, ops, Kind.Session, clientId, session, encodeSession);
+    for (const [topic, message] of batch.retained) this.op(w, ops, Kind.Retained, topic, message, encodeMessage);
+    for (const [id, message] of batch.messages) this.op(w, ops, Kind.Message, id, message, encodeMessage);
+    // The hot loop, one of these per message: spelled out so that every call in it is monomorphic.
+    for (const [key, delivery] of batch.deliveries) {
+      if (delivery === null) this.delete(w, ops, Kind.Delivery, key);
+      else {
+        const start = this.beginPut(w, ops, Kind.Delivery, key, this.isNew(delivery));
+        encodeDelivery(w, delivery);
+        this.endPut(w, ops, start);
+      }
+    }
+    for (const [key, present] of batch.incomingQos2) this.op(w, ops, Kind.Incoming, key, present, encodeNothing);
     const key = journalKey(this.nextJournal++);
     const record = w.bytes.subarray(0, w.pos);
     this.recordCapacity = Math.max(4096, w.pos + (w.pos >> 3));
@@ -229,21 +237,36 @@ export class LevelStore implements Store {
     }
   }
 
-  private op<T>(w: ByteWriter, ops: RecordOps, kind: Kind, key: string, value: T | null, encode: Encoder<T>, isNew: boolean): void {
+  private op<T>(w: ByteWriter, ops: RecordOps, kind: Kind, key: string, value: T | null, encode: Encoder<T>): void {
+    if (value === null) {
+      this.delete(w, ops, kind, key);
+      return;
+    }
+    const start = this.beginPut(w, ops, kind, key, false);
+    encode(w, value);
+    this.endPut(w, ops, start);
+  }
+
+  private beginPut(w: ByteWriter, ops: RecordOps, kind: Kind, key: string, isNew: boolean): number {
     ops.kinds.push(kind);
     ops.keys.push(key);
     ops.isNew.push(isNew);
-    if (value === null) {
-      writeDelete(w, kind, key);
-      ops.starts.push(-1);
-      ops.ends.push(-1);
-      return;
-    }
-    const start = beginPut(w, kind, key);
-    encode(w, value);
+    return beginPut(w, kind, key);
+  }
+
+  private endPut(w: ByteWriter, ops: RecordOps, start: number): void {
     endPut(w, start);
     ops.starts.push(start);
     ops.ends.push(w.pos);
+  }
+
+  private delete(w: ByteWriter, ops: RecordOps, kind: Kind, key: string): void {
+    ops.kinds.push(kind);
+    ops.keys.push(key);
+    ops.isNew.push(false);
+    ops.starts.push(-1);
+    ops.ends.push(-1);
+    writeDelete(w, kind, key);
   }
 
   /** A delivery above its session's folded sequence numbers cannot be a key yet (known after load). */
