@@ -108,8 +108,8 @@ export class IdbStore implements Store {
     const messages = tx.objectStore('messages');
     for (const [key, value] of batch.messages) ops.push(value === null ? messages.delete(key) : messages.put(compactMessage(value), key));
     const deliveries = tx.objectStore('deliveries');
-    for (const [key, value] of batch.deliveries) {
-      const k = splitKey(key);
+    for (const [{ clientId, seq }, value] of batch.deliveries) {
+      const k: [string, number] = [clientId, seq];
       ops.push(value === null ? deliveries.delete(k) : deliveries.put(value, k));
     }
     const incoming = tx.objectStore('incomingQos2');
@@ -132,7 +132,7 @@ export class IdbStore implements Store {
   }
 }
 
-/** Batch keys are `${clientId}\0${number}`; a client identifier never contains U+0000 [MQTT-1.5.4-2]. */
+/** Incoming QoS 2 keys are `${clientId}\0${packetId}`; a client identifier never contains U+0000 [MQTT-1.5.4-2]. */
 function splitKey(key: string): [string, number] {
   const at = key.lastIndexOf('\u0000');
   return [key.slice(0, at), Number(key.slice(at + 1))];

@@ -5,7 +5,7 @@ import { deliver, discardDeliveries, Handoff, releaseDeliveries } from './delive
 import { Message } from './message.js';
 import { Metrics } from './metrics.js';
 import { DEFAULT_OPTIONS, type BrokerOptions, type LogLevel } from './options.js';
-import { deliveryKey, Persistence } from './persistence.js';
+import { Persistence } from './persistence.js';
 import { parseFilter } from './handlers/subscriptions.js';
 import { RetainedMessages } from './retained.js';
 import { afterIo } from './schedule.js';
@@ -93,7 +93,7 @@ export class Broker {
         }
       }
       const messages = new Map<string, Message>();
-      const restored = new Map<string, Delivery>();
+      const restored = new Map<StoredDelivery, Delivery>();
       for (const stored of state.sessions) {
         const session = this.restoreSession(stored, now);
         if (!session) continue;
@@ -104,7 +104,7 @@ export class Broker {
       }
       for (const [id, message] of messages) {
         const record = inlineIn.get(id);
-        if (record) this.persistence.adoptInlineBody(message, restored.get(deliveryKey(record.clientId, record.seq)) ?? null);
+        if (record) this.persistence.adoptInlineBody(message, restored.get(record) ?? null);
       }
       // Whatever no live session claims (its session expired while the broker was down) goes.
       this.persistence.deleteLeftovers(deliveries, state.incomingQos2, state.messages, messages);
@@ -121,15 +121,15 @@ export class Broker {
     stored: StoredDelivery[],
     bodies: Map<string, StoredMessage>,
     loaded: Map<string, Message>,
-    restored: Map<string, Delivery>,
+    restored: Map<StoredDelivery, Delivery>,
   ): void {
     const persistence = this.persistence;
     for (const d of stored) {
       const delivery = new Delivery(d.seq, null, d.qos, d.retain, d.subscriptionIds);
       delivery.packetId = d.packetId;
       delivery.released = d.released;
-      delivery.storeKey = deliveryKey(d.clientId, d.seq);
-      restored.set(delivery.storeKey, delivery);
+      delivery.storeKey = { clientId: d.clientId, seq: d.seq };
+      restored.set(d, delivery);
       session.nextSeq = Math.max(session.nextSeq, d.seq + 1);
       if (!d.released) {
         let message = loaded.get(d.messageId);

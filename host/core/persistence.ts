@@ -87,7 +87,7 @@ export class Persistence {
   saveDelivery(session: Session, delivery: Delivery): void {
     if (!session.stored) return;
     if (!delivery.persisted) {
-      delivery.storeKey = deliveryKey(session.clientId, delivery.seq);
+      delivery.storeKey = { clientId: session.clientId, seq: delivery.seq };
       if (delivery.message) this.refMessage(delivery.message, delivery);
       delivery.storedGeneration = this.generation;
     } else if (delivery.released && delivery.message) {
@@ -107,7 +107,7 @@ export class Persistence {
     };
     // Rewriting the record that carries the body inline must keep carrying it.
     if (message && message.inlineHolder === delivery) record.message = toStoredMessage(message);
-    this.batch.deliveries.set(delivery.storeKey, record);
+    this.batch.deliveries.set(delivery.storeKey!, record);
     this.schedule();
   }
 
@@ -115,14 +115,14 @@ export class Persistence {
     if (!delivery.persisted) return;
     delivery.persisted = false;
     if (!delivery.released && delivery.message) this.unrefMessage(delivery.message, delivery);
-    if (delivery.storedGeneration === this.generation) this.batch.deliveries.delete(delivery.storeKey);
-    else this.batch.deliveries.set(delivery.storeKey, null);
+    if (delivery.storedGeneration === this.generation) this.batch.deliveries.delete(delivery.storeKey!);
+    else this.batch.deliveries.set(delivery.storeKey!, null);
     this.schedule();
   }
 
   saveIncomingQos2(session: Session, packetId: number): void {
     if (!session.stored) return;
-    const key = deliveryKey(session.clientId, packetId);
+    const key = incomingKey(session.clientId, packetId);
     this.incomingGeneration.set(key, this.generation);
     this.batch.incomingQos2.set(key, true);
     this.schedule();
@@ -130,7 +130,7 @@ export class Persistence {
 
   deleteIncomingQos2(session: Session, packetId: number): void {
     if (!session.stored) return;
-    const key = deliveryKey(session.clientId, packetId);
+    const key = incomingKey(session.clientId, packetId);
     const generation = this.incomingGeneration.get(key);
     this.incomingGeneration.delete(key);
     if (generation === this.generation) this.batch.incomingQos2.delete(key);
@@ -185,7 +185,7 @@ export class Persistence {
     for (const message of this.pendingBodies) {
       const body = toStoredMessage(message);
       const holder = message.firstStored;
-      const record = holder ? this.batch.deliveries.get(holder.storeKey) : undefined;
+      const record = holder ? this.batch.deliveries.get(holder.storeKey!) : undefined;
       if (message.storeRefs === 1 && holder && record && !record.released) {
         record.message = body;
         message.inlineHolder = holder;
@@ -214,8 +214,8 @@ export class Persistence {
     bodies: Map<string, StoredMessage>,
     adopted: Map<string, Message>,
   ): void {
-    for (const [clientId, list] of deliveries) for (const d of list) this.batch.deliveries.set(deliveryKey(clientId, d.seq), null);
-    for (const [clientId, ids] of incomingQos2) for (const id of ids) this.batch.incomingQos2.set(deliveryKey(clientId, id), null);
+    for (const [clientId, list] of deliveries) for (const d of list) this.batch.deliveries.set({ clientId, seq: d.seq }, null);
+    for (const [clientId, ids] of incomingQos2) for (const id of ids) this.batch.incomingQos2.set(incomingKey(clientId, id), null);
     for (const id of bodies.keys()) if (!adopted.has(id)) this.batch.messages.set(id, null);
     this.schedule();
   }
@@ -332,8 +332,8 @@ export class Persistence {
 // Measured: a second write in flight gains nothing (LevelDB serializes writers) and makes batches smaller.
 const MAX_WRITES_IN_FLIGHT = 1;
 
-/** Key of a delivery (and of an incoming QoS 2 identifier) in StoreBatch. */
-export const deliveryKey = (clientId: string, n: number): string => `${clientId}\u0000${n}`;
+/** Key of an incoming QoS 2 identifier in StoreBatch. */
+const incomingKey = (clientId: string, packetId: number): string => `${clientId}\u0000${packetId}`;
 
 /** `older` with `newer`'s changes applied on top (newer wins per key). */
 function mergeBatches(older: StoreBatch, newer: StoreBatch): StoreBatch {

@@ -3,6 +3,7 @@ import type { QoS, Subscription, WillMessage } from './codec/packets.js';
 import type { Connection } from './connection.js';
 import { Deque } from './deque.js';
 import type { Message } from './message.js';
+import type { DeliveryKey } from './store.js';
 
 /** A subscription as the session remembers it (the trie holds the routing copy). */
 export interface SessionSubscription extends Subscription {
@@ -27,7 +28,7 @@ export class Delivery {
   /** Persistence batch its record was first put in (see Persistence). */
   storedGeneration = 0;
   /** Its record's key in StoreBatch.deliveries, once stored. */
-  storeKey = '';
+  storeKey: DeliveryKey | null = null;
 
   constructor(
     /** Order within the session, kept across restarts. */

@@ -65,13 +65,21 @@ export interface StoredState {
   incomingQos2: Map<string, number[]>;
 }
 
+/**
+ * Names one delivery in StoreBatch.deliveries. The broker uses one object per delivery for all of its
+ * changes, so a batch holds each delivery once and stores can track it without building strings.
+ */
+export interface DeliveryKey {
+  readonly clientId: string;
+  readonly seq: number;
+}
+
 /** Changes made during one tick, written together (group commit). */
 export interface StoreBatch {
   sessions: Map<string, StoredSession | null>;
   retained: Map<string, StoredMessage | null>;
   messages: Map<string, StoredMessage | null>;
-  /** Keyed `${clientId}\0${seq}`. */
-  deliveries: Map<string, StoredDelivery | null>;
+  deliveries: Map<DeliveryKey, StoredDelivery | null>;
   /** Keyed `${clientId}\0${packetId}`: true = awaiting PUBREL, null = done. */
   incomingQos2: Map<string, true | null>;
 }
@@ -128,7 +136,11 @@ export class MemoryStore implements Store {
     apply(this.sessions, batch.sessions);
     apply(this.retained, batch.retained);
     apply(this.messages, batch.messages);
-    apply(this.deliveries, batch.deliveries);
+    for (const [{ clientId, seq }, delivery] of batch.deliveries) {
+      const key = `${clientId}\u0000${seq}`;
+      if (delivery === null) this.deliveries.delete(key);
+      else this.deliveries.set(key, structuredClone(delivery));
+    }
     for (const [key, value] of batch.incomingQos2) {
       if (value) this.incomingQos2.add(key);
       else this.incomingQos2.delete(key);

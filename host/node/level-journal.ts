@@ -1,3 +1,4 @@
+import type { DeliveryKey } from '../core/store.js';
 import { ByteReader, type ByteWriter } from './level-records.js';
 
 /**
@@ -10,9 +11,13 @@ import { ByteReader, type ByteWriter } from './level-records.js';
  * becomes a key at all.
  *
  * A journal record is a sequence of operations on the keys of a StoreBatch (not yet LevelDB keys):
- *   [kind << 1 | 1][u32 key length][key][u32 value length][value]   (put)
- *   [kind << 1    ][u32 key length][key]                            (delete)
+ *   [kind << 1 | 1][key][u32 value length][value]   (put)
+ *   [kind << 1    ][key]                            (delete)
+ * where a key is [u32 length][UTF-8], and a delivery's is its client id and then its sequence (f64).
  */
+
+/** A StoreBatch key: a string, or for a delivery its DeliveryKey. */
+export type BatchKey = string | DeliveryKey;
 
 export const JOURNAL = 'j!';
 /** Just past every journal key in LevelDB's byte order. */
@@ -34,9 +39,9 @@ export const journalKey = (seq: number): string => JOURNAL + seq.toString(16).pa
 export const journalSeq = (key: string): number => parseInt(key.slice(JOURNAL.length), 16);
 
 /** Starts a put in a journal record; the value is written next, then `endPut(w, start)`. */
-export function beginPut(w: ByteWriter, kind: Kind, key: string): number {
+export function beginPut(w: ByteWriter, kind: Kind, key: BatchKey): number {
   w.u8((kind << 1) | 1);
-  w.string32(key);
+  writeKey(w, key);
   return w.beginLength();
 }
 
@@ -44,43 +49,51 @@ export function endPut(w: ByteWriter, start: number): void {
   w.endLength(start);
 }
 
-export function writeDelete(w: ByteWriter, kind: Kind, key: string): void {
+export function writeDelete(w: ByteWriter, kind: Kind, key: BatchKey): void {
   w.u8(kind << 1);
-  w.string32(key);
+  writeKey(w, key);
+}
+
+function writeKey(w: ByteWriter, key: BatchKey): void {
+  if (typeof key === 'string') {
+    w.string32(key);
+    return;
+  }
+  w.string32(key.clientId);
+  w.f64(key.seq);
 }
 
 /** Calls `apply` for each operation of a journal record, in order; values are views into `record`. */
-export function readJournal(record: Uint8Array, apply: (kind: Kind, key: string, value: Uint8Array | null) => void): void {
+export function readJournal(record: Uint8Array, apply: (kind: Kind, key: BatchKey, value: Uint8Array | null) => void): void {
   const r = new ByteReader(record);
   while (!r.done) {
     const op = r.u8();
-    const key = r.string32();
-    apply((op >> 1) as Kind, key, op & 1 ? r.take(r.u32()) : null);
+    const kind = (op >> 1) as Kind;
+    const key: BatchKey = kind === Kind.Delivery ? { clientId: r.string32(), seq: r.f64() } : r.string32();
+    apply(kind, key, op & 1 ? r.take(r.u32()) : null);
   }
 }
 
 /**
- * The net effect on one kind of key of the journal records written since the last fold, as span
- * numbers of the Unfolded holding it. `fresh` holds keys that were not in the folded state when first
- * put: deleting one just forgets it. `changed` holds keys that may be there (null: delete it at the fold).
+ * The net effect on one kind of key of the journal records written since the last fold, in the order
+ * the keys were first changed. Per key: a span number (of the Unfolded holding it) ≥ 0 for a put of a
+ * key that was not in the folded state when first put — deleting it just forgets it; -1 - span for a
+ * put of a key that may be there; null to delete it at the fold.
  */
 export class KindChanges {
-  readonly fresh = new Map<string, number>();
-  readonly changed = new Map<string, number | null>();
+  changes = new Map<BatchKey, number | null>();
 
   /** `isNew`: the key cannot be in the folded state unless this journal put it there since the last fold. */
-  put(key: string, span: number, isNew: boolean): void {
-    // A new key cannot be in `changed`: what decides newness only grows, at folds, which empty both maps.
-    if (isNew || this.fresh.has(key)) this.fresh.set(key, span);
-    else this.changed.set(key, span);
+  put(key: BatchKey, span: number, isNew: boolean): void {
+    const was = this.changes.get(key);
+    const fresh = was === undefined ? isNew : was !== null && was >= 0;
+    this.changes.set(key, fresh ? span : -1 - span);
   }
 
-  delete(key: string): void {
-    if (!this.fresh.delete(key)) this.changed.set(key, null);
-  }
-
-  get size(): number {
-    return this.fresh.size + this.changed.size;
+  delete(key: BatchKey): void {
+    const was = this.changes.get(key);
+    if (was !== undefined && was !== null && was >= 0) this.changes.delete(key);
+    else this.changes.set(key, null);
   }
 }
 
@@ -107,26 +120,30 @@ export class Unfolded {
     return this.spans.push(record, start, end) / 3 - 1;
   }
 
-  value(span: number): Uint8Array {
-    const at = span * 3;
+  /** The value a change (as KindChanges keeps it) puts, or null for a delete. */
+  value(change: number | null): Uint8Array | null {
+    if (change === null) return null;
+    const at = (change >= 0 ? change : -1 - change) * 3;
     return this.records[this.spans[at]!]!.subarray(this.spans[at + 1], this.spans[at + 2]);
   }
 
   get empty(): boolean {
-    return this.journalKeys.length === 0 && this.kinds.every((k) => k.size === 0);
+    return this.journalKeys.length === 0 && this.kinds.every((k) => k.changes.size === 0);
   }
 
-  /** After a failed fold: `older`'s changes under these (which are newer), so the next fold writes both. */
+  /** After a failed fold: `older`'s changes before these (which are newer), so the next fold writes both. */
   takeBack(older: Unfolded): void {
-    const copy = (span: number): number => {
-      const value = older.value(span);
-      return this.span(this.records.push(value) - 1, 0, value.length);
-    };
     for (const kind of KINDS) {
       const mine = this.kinds[kind]!;
-      const theirs = older.kinds[kind]!;
-      for (const [key, span] of theirs.fresh) if (!mine.fresh.has(key) && !mine.changed.has(key)) mine.fresh.set(key, copy(span));
-      for (const [key, span] of theirs.changed) if (!mine.fresh.has(key) && !mine.changed.has(key)) mine.changed.set(key, span === null ? null : copy(span));
+      const merged = new Map<BatchKey, number | null>();
+      for (const [key, change] of older.kinds[kind]!.changes) {
+        if (mine.changes.has(key)) continue;
+        const value = older.value(change);
+        const span = value && this.span(this.records.push(value) - 1, 0, value.length);
+        merged.set(key, span === null ? null : change! >= 0 ? span : -1 - span);
+      }
+      for (const [key, change] of mine.changes) merged.set(key, change);
+      mine.changes = merged;
     }
     for (const key of older.journalKeys) this.journalKeys.push(key);
     this.bytes += older.bytes;

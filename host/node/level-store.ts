@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { Level } from 'level';
 import { bySessionAndSeq, type Store, type StoreBatch, type StoredDelivery, type StoredState } from '../core/store.js';
-import { beginPut, endPut, JOURNAL, JOURNAL_END, journalKey, journalSeq, Kind, KINDS, readJournal, Unfolded, writeDelete } from './level-journal.js';
+import { type BatchKey, beginPut, endPut, JOURNAL, JOURNAL_END, journalKey, journalSeq, Kind, KINDS, readJournal, Unfolded, writeDelete } from './level-journal.js';
 import { ByteWriter, decodeDelivery, decodeMessage, decodeSession, encodeDelivery, encodeMessage, encodeSession } from './level-records.js';
 
 /** Bumped when the layout below changes; a database from a newer version is refused. */
@@ -47,7 +47,7 @@ const encodeNothing: Encoder<true> = () => {};
 /** The operations of one journal record, for applying to Unfolded once the record is durable. */
 interface RecordOps {
   kinds: Kind[];
-  keys: string[];
+  keys: BatchKey[];
   /** Where each put's value starts and ends in the record; -1 for a delete. */
   starts: number[];
   ends: number[];
@@ -60,7 +60,8 @@ function clearOps(ops: RecordOps): RecordOps {
 }
 
 /** The LevelDB key of a StoreBatch key of that kind. */
-function levelKey(kind: Kind, key: string): string {
+function levelKey(kind: Kind, key: BatchKey): string {
+  if (typeof key !== 'string') return DELIVERY + key.clientId + '\u0000' + key.seq.toString(16).padStart(13, '0');
   switch (kind) {
     case Kind.Session:
       return SESSION + key;
@@ -68,12 +69,7 @@ function levelKey(kind: Kind, key: string): string {
       return RETAINED + key;
     case Kind.Message:
       return MESSAGE + key;
-    case Kind.Delivery: {
-      // Batch keys end in the decimal sequence number; stored ones in fixed-width hex, so they sort.
-      const at = key.lastIndexOf('\u0000');
-      return DELIVERY + key.slice(0, at + 1) + Number(key.slice(at + 1)).toString(16).padStart(13, '0');
-    }
-    case Kind.Incoming:
+    default:
       return INCOMING + key;
   }
 }
@@ -237,7 +233,7 @@ export class LevelStore implements Store {
     }
   }
 
-  private op<T>(w: ByteWriter, ops: RecordOps, kind: Kind, key: string, value: T | null, encode: Encoder<T>): void {
+  private op<T>(w: ByteWriter, ops: RecordOps, kind: Kind, key: BatchKey, value: T | null, encode: Encoder<T>): void {
     if (value === null) {
       this.delete(w, ops, kind, key);
       return;
@@ -247,7 +243,7 @@ export class LevelStore implements Store {
     this.endPut(w, ops, start);
   }
 
-  private beginPut(w: ByteWriter, ops: RecordOps, kind: Kind, key: string, isNew: boolean): number {
+  private beginPut(w: ByteWriter, ops: RecordOps, kind: Kind, key: BatchKey, isNew: boolean): number {
     ops.kinds.push(kind);
     ops.keys.push(key);
     ops.isNew.push(isNew);
@@ -260,7 +256,7 @@ export class LevelStore implements Store {
     ops.ends.push(w.pos);
   }
 
-  private delete(w: ByteWriter, ops: RecordOps, kind: Kind, key: string): void {
+  private delete(w: ByteWriter, ops: RecordOps, kind: Kind, key: BatchKey): void {
     ops.kinds.push(kind);
     ops.keys.push(key);
     ops.isNew.push(false);
@@ -283,19 +279,15 @@ export class LevelStore implements Store {
     const folded = this.unfolded;
     this.unfolded = new Unfolded();
     this.lastFold = performance.now();
-    for (const key of folded.kinds[Kind.Delivery]!.fresh.keys()) {
-      const at = key.lastIndexOf('\u0000');
-      const clientId = key.slice(0, at);
-      const seq = Number(key.slice(at + 1));
-      if (seq > (this.foldedSeq.get(clientId) ?? -1)) this.foldedSeq.set(clientId, seq);
-    }
     const b = this.db.batch();
     for (const kind of KINDS) {
-      const changes = folded.kinds[kind]!;
-      for (const [key, span] of changes.fresh) b.put(levelKey(kind, key), folded.value(span));
-      for (const [key, span] of changes.changed) {
-        if (span === null) b.del(levelKey(kind, key));
-        else b.put(levelKey(kind, key), folded.value(span));
+      for (const [key, change] of folded.kinds[kind]!.changes) {
+        const value = folded.value(change);
+        if (value) b.put(levelKey(kind, key), value);
+        else b.del(levelKey(kind, key));
+        if (change !== null && change >= 0 && typeof key !== 'string' && key.seq > (this.foldedSeq.get(key.clientId) ?? -1)) {
+          this.foldedSeq.set(key.clientId, key.seq);
+        }
       }
     }
     for (const key of folded.journalKeys) b.del(key);

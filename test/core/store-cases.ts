@@ -100,9 +100,9 @@ export const storeCases: Record<string, StoreCase> = {
     withStore(make, async (store) => {
       const b = emptyBatch();
       b.messages.set('m1', message('t', 'x', { retain: false }));
-      b.deliveries.set('c1\u00002', delivery('c1', 2));
-      b.deliveries.set('c1\u000010', delivery('c1', 10, { packetId: 5, released: true }));
-      b.deliveries.set('c0\u00001', delivery('c0', 1, { subscriptionIds: [3, 4] }));
+      b.deliveries.set({ clientId: 'c1', seq: 2 }, delivery('c1', 2));
+      b.deliveries.set({ clientId: 'c1', seq: 10 }, delivery('c1', 10, { packetId: 5, released: true }));
+      b.deliveries.set({ clientId: 'c0', seq: 1 }, delivery('c0', 1, { subscriptionIds: [3, 4] }));
       b.incomingQos2.set('c1\u00007', true);
       b.incomingQos2.set('c1\u00008', true);
       await store.write(b);
@@ -123,14 +123,14 @@ export const storeCases: Record<string, StoreCase> = {
   'deletes deliveries and message bodies, and keeps the rest across a reopen': (make) =>
     withStore(make, async (store, reopen) => {
       const b = emptyBatch();
-      for (let seq = 1; seq <= 5; seq++) b.deliveries.set(`c\u0000${seq}`, delivery('c', seq));
+      for (let seq = 1; seq <= 5; seq++) b.deliveries.set({ clientId: 'c', seq }, delivery('c', seq));
       b.messages.set('m1', message('t', 'one', { retain: false }));
       b.messages.set('m2', message('t', 'two', { retain: false }));
       b.incomingQos2.set('c\u00001', true);
       await store.write(b);
       const d = emptyBatch();
-      d.deliveries.set('c\u00002', null);
-      d.deliveries.set('c\u00004', null);
+      d.deliveries.set({ clientId: 'c', seq: 2 }, null);
+      d.deliveries.set({ clientId: 'c', seq: 4 }, null);
       d.messages.set('m1', null);
       d.incomingQos2.set('c\u00001', null);
       await store.write(d);
@@ -144,7 +144,7 @@ export const storeCases: Record<string, StoreCase> = {
   'orders deliveries by sequence number, not by its decimal text': (make) =>
     withStore(make, async (store) => {
       const b = emptyBatch();
-      for (const seq of [100, 9, 10, 2, 1000]) b.deliveries.set(`c\u0000${seq}`, delivery('c', seq));
+      for (const seq of [100, 9, 10, 2, 1000]) b.deliveries.set({ clientId: 'c', seq }, delivery('c', seq));
       await store.write(b);
       check.deepEqual((await store.load()).deliveries.map((x) => x.seq), [2, 9, 10, 100, 1000]);
     }),
@@ -165,8 +165,8 @@ export const storeCases: Record<string, StoreCase> = {
     withStore(make, async (store, reopen) => {
       const b = emptyBatch();
       const payload = Uint8Array.of(0, 1, 2, 253, 254, 255);
-      b.deliveries.set('c1\u00005', delivery('c1', 5, { message: message('t/inline', '', { payload, forward: Uint8Array.of(3, 4), expiresAt: 1_900_000_000_000 }) }));
-      b.deliveries.set('c1\u00006', delivery('c1', 6));
+      b.deliveries.set({ clientId: 'c1', seq: 5 }, delivery('c1', 5, { message: message('t/inline', '', { payload, forward: Uint8Array.of(3, 4), expiresAt: 1_900_000_000_000 }) }));
+      b.deliveries.set({ clientId: 'c1', seq: 6 }, delivery('c1', 6));
       await store.write(b);
       store = await reopen(store);
       const [inline, plain] = (await store.load()).deliveries;

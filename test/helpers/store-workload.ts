@@ -3,7 +3,7 @@
 // under the same client id (sequence numbers from 0 again), message bodies, QoS 2 identifiers and
 // retained messages coming and going. The same seed gives the same batches in any process.
 import { rng } from '../../bench/stats.js';
-import { emptyBatch, type StoreBatch, type StoredDelivery, type StoredMessage } from '../../host/core/store.js';
+import { emptyBatch, type DeliveryKey, type StoreBatch, type StoredDelivery, type StoredMessage } from '../../host/core/store.js';
 
 const message = (topic: string, n: number): StoredMessage => ({
   topic,
@@ -19,7 +19,8 @@ export function workload(seed: number, count: number): StoreBatch[] {
   const pick = <T>(list: T[]): T => list[Math.floor(rnd() * list.length)]!;
   const clients = ['alpha', 'bravo', 'charlie/ü', 'delta'];
   const nextSeq = new Map(clients.map((c) => [c, 0]));
-  const live = new Map<string, StoredDelivery[]>(clients.map((c) => [c, []]));
+  // Each delivery keeps one key object for all its changes, as the broker does.
+  const live = new Map<string, { key: DeliveryKey; d: StoredDelivery }[]>(clients.map((c) => [c, []]));
   const messages: string[] = [];
   let n = 0;
   const batches: StoreBatch[] = [];
@@ -46,26 +47,26 @@ export function workload(seed: number, count: number): StoreBatch[] {
           released: false,
           ...(inline ? { message: message(`t/${clientId}/${n}`, n) } : {}),
         };
-        mine.push(d);
-        batch.deliveries.set(`${clientId}\u0000${seq}`, d);
+        const key = { clientId, seq };
+        mine.push({ key, d });
+        batch.deliveries.set(key, d);
       } else if (r < 0.65 && mine.length > 0) {
         // Mostly the oldest (acknowledged in order), sometimes any.
         const at = rnd() < 0.8 ? 0 : Math.floor(rnd() * mine.length);
-        const [d] = mine.splice(at, 1);
-        batch.deliveries.set(`${clientId}\u0000${d!.seq}`, null);
+        batch.deliveries.set(mine.splice(at, 1)[0]!.key, null);
       } else if (r < 0.75 && mine.length > 0) {
-        const d = pick(mine);
-        const rewritten: StoredDelivery = { ...d, packetId: 1 + (n % 65535), released: rnd() < 0.3 };
+        const entry = pick(mine);
+        const rewritten: StoredDelivery = { ...entry.d, packetId: 1 + (n % 65535), released: rnd() < 0.3 };
         if (rewritten.released) delete rewritten.message;
-        mine[mine.indexOf(d)] = rewritten;
-        batch.deliveries.set(`${clientId}\u0000${d.seq}`, rewritten);
+        entry.d = rewritten;
+        batch.deliveries.set(entry.key, rewritten);
       } else if (r < 0.8) {
         if (rnd() < 0.5) {
           batch.sessions.set(clientId, { clientId, version: 5, expiryInterval: 60 + n, disconnectedAt: 0, subscriptions: [], will: null });
         } else {
           // The session ends: its deliveries go with it, and a new one starts its numbering again.
           batch.sessions.set(clientId, null);
-          for (const d of mine) batch.deliveries.set(`${clientId}\u0000${d.seq}`, null);
+          for (const { key } of mine) batch.deliveries.set(key, null);
           mine.length = 0;
           nextSeq.set(clientId, 0);
         }
