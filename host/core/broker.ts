@@ -92,6 +92,7 @@ export class Broker {
           inlineIn.set(d.messageId, d);
         }
       }
+      this.persistence.continueIdsAfter(bodies.keys());
       const messages = new Map<string, Message>();
       const restored = new Map<StoredDelivery, Delivery>();
       for (const stored of state.sessions) {

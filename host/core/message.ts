@@ -39,6 +39,8 @@ export class Message {
   inlineHolder: Delivery | null = null;
   /** The first stored delivery of the message: the one its body may be inlined into. */
   firstStored: Delivery | null = null;
+  /** Stored in the batch being collected, its body not yet copied out of the arena (see Persistence). */
+  bodyPending = false;
 
   private constructor(readonly core: Core) {}
 
@@ -103,13 +105,11 @@ export class Message {
   }
 
   topic(): string {
-    return (this.topicCache ??= utf8Decoder.decode(this.topicBytes()));
-  }
-
-  /** A copy of the topic bytes. */
-  topicBytes(): Uint8Array {
-    const ptr = this.core.ptr(this.handle);
-    return this.core.bytes().slice(ptr + 2, ptr + 2 + this.topicLength);
+    if (this.topicCache === undefined) {
+      const ptr = this.core.ptr(this.handle);
+      this.topicCache = utf8Decoder.decode(this.core.bytes().subarray(ptr + 2, ptr + 2 + this.topicLength));
+    }
+    return this.topicCache;
   }
 
   /** A copy of the payload. */
@@ -133,6 +133,7 @@ export class Message {
     this.storeGeneration = 0;
     this.inlineHolder = null;
     this.firstStored = null;
+    this.bodyPending = false;
     let pool = pools.get(this.core);
     if (!pool) pools.set(this.core, (pool = []));
     if (pool.length < POOL_LIMIT) pool.push(this);

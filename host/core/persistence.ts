@@ -37,14 +37,17 @@ export class Persistence {
    */
   private generation = 1;
   private readonly incomingGeneration = new Map<string, number>();
-  /** Messages whose body record was put in the batch being collected (candidates for inlining). */
-  private readonly pendingBodies = new Set<Message>();
+  /**
+   * Messages first stored in the batch being collected (candidates for inlining); an entry whose
+   * `bodyPending` was cleared since no longer needs its body written.
+   */
+  private pendingBodies: Message[] = [];
   private writing: Promise<void> = Promise.resolve();
   private retry: StoreBatch | null = null;
   private retryDelay = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Message ids are this counter in base 36 (short strings, cheap to build and to write). */
   private messageCounter = 0;
-  private readonly messagePrefix = Date.now().toString(36);
   /** Last write failed: the store is unhealthy until a write succeeds. */
   failing = false;
 
@@ -145,11 +148,12 @@ export class Persistence {
    */
   private refMessage(message: Message, delivery: Delivery): void {
     if (message.storeRefs++ > 0) return;
-    message.storeId = `${this.messagePrefix}.${(++this.messageCounter).toString(36)}`;
+    message.storeId = (++this.messageCounter).toString(36);
     message.storeGeneration = this.generation;
     message.firstStored = delivery;
     // Copied out of the arena only at commit, if still needed then (see inlineBodies).
-    this.pendingBodies.add(message);
+    message.bodyPending = true;
+    this.pendingBodies.push(message);
   }
 
   private unrefMessage(message: Message, delivery: Delivery): void {
@@ -164,8 +168,9 @@ export class Persistence {
       }
       return;
     }
-    if (this.pendingBodies.delete(message)) {
+    if (message.bodyPending) {
       // Never left memory.
+      message.bodyPending = false;
     } else if (message.inlineHolder) {
       // Deleting the record that carries it deletes it.
     } else if (message.storeGeneration === this.generation) {
@@ -183,6 +188,8 @@ export class Persistence {
    */
   private inlineBodies(): void {
     for (const message of this.pendingBodies) {
+      if (!message.bodyPending) continue;
+      message.bodyPending = false;
       const body = toStoredMessage(message);
       const holder = message.firstStored;
       const record = holder ? this.batch.deliveries.get(holder.storeKey!) : undefined;
@@ -193,12 +200,12 @@ export class Persistence {
         this.batch.messages.set(message.storeId!, body);
       }
     }
-    this.pendingBodies.clear();
+    this.pendingBodies = [];
   }
 
   /** Changes collected and not yet handed to a write. */
   private get collected(): number {
-    return batchSize(this.batch) + this.pendingBodies.size;
+    return batchSize(this.batch) + this.pendingBodies.length;
   }
 
   /** Deletes a message record nothing refers to any more (found on restart). */
@@ -218,6 +225,11 @@ export class Persistence {
     for (const [clientId, ids] of incomingQos2) for (const id of ids) this.batch.incomingQos2.set(incomingKey(clientId, id), null);
     for (const id of bodies.keys()) if (!adopted.has(id)) this.batch.messages.set(id, null);
     this.schedule();
+  }
+
+  /** After a restart: new message ids continue past those in the store (older versions' ids, not base 36, cannot collide). */
+  continueIdsAfter(ids: Iterable<string>): void {
+    for (const id of ids) if (/^[0-9a-z]{1,10}$/.test(id)) this.messageCounter = Math.max(this.messageCounter, parseInt(id, 36));
   }
 
   /** Adopts a message loaded from the store under its stored id (restart). */

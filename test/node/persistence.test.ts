@@ -76,6 +76,30 @@ describe('durable state in LevelDB', () => {
     await second.close();
   });
 
+  it('gives messages stored after a restart ids of their own: a body two sessions share is not overwritten by a newer one', async () => {
+    const first = await startBroker({ dataDir: dir });
+    for (const clientId of ['ids-a', 'ids-b']) {
+      const c = await connectClient(first.url, { clientId, clean: false });
+      await c.subscribeAsync('ids/t', { qos: 1 });
+      await c.endAsync();
+    }
+    // Both sessions offline: the body is one record that both deliveries name.
+    await (await first.client()).publishAsync('ids/t', 'before the restart', { qos: 1 });
+    await first.close();
+
+    const second = await startBroker({ dataDir: dir });
+    await (await second.client()).publishAsync('ids/t', 'after the restart', { qos: 1 });
+    await second.close();
+
+    const third = await startBroker({ dataDir: dir });
+    for (const clientId of ['ids-a', 'ids-b']) {
+      const c = await connectClient(third.url, { clientId, clean: false });
+      assert.deepEqual((await collect(c, 2)).map((m) => m.payload.toString()), ['before the restart', 'after the restart'], clientId);
+      await c.endAsync();
+    }
+    await third.close();
+  });
+
   it('resends an unacknowledged in-flight message with DUP after a restart, same packet identifier', async () => {
     const first = await startBroker({ dataDir: dir });
     const raw = await first.raw();
