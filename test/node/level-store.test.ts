@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { fork } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdtemp, rm, writeFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import { MemoryStore, type Store, type StoredState } from '../../host/core/store
 import { LevelStore, SCHEMA_VERSION, StoreOpenError } from '../../host/node/level-store.js';
 import { storeSuite } from '../core/store-suite.js';
 import { workload } from '../helpers/store-workload.js';
+import { canMount, fill, NO_MOUNT, withTmpfs } from '../helpers/tmpfs.js';
 
 storeSuite('LevelStore', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'arbormq-level-'));
@@ -162,6 +164,44 @@ describe('LevelStore journal', () => {
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
+    }
+  });
+
+  it('on a full disk a write fails and changes nothing; with room again it goes through, folding catches up, and the state is what a MemoryStore holds', { skip: canMount() ? false : NO_MOUNT }, async () => {
+    const parent = await mkdtemp(join(tmpdir(), 'arbormq-level-'));
+    try {
+      await withTmpfs(parent, '2m', async (mnt) => {
+        const dir = join(mnt, 'db');
+        const memory = new MemoryStore();
+        let store = new LevelStore(dir, { foldBytes: 2048 });
+        await store.open();
+        await store.load();
+        let failures = 0;
+        for (const [i, batch] of workload(21, 400).entries()) {
+          if (i === 100 || i === 250) fill(mnt);
+          for (;;) {
+            try {
+              await store.write(batch);
+              break;
+            } catch {
+              // As the broker does: the same changes again, after a while — here once there is room.
+              failures++;
+              await rm(join(mnt, 'filler'), { force: true });
+              await sleep(20);
+            }
+          }
+          await memory.write(batch);
+        }
+        assert.ok(failures >= 2, `the full disk made writes fail (${failures})`);
+        assert.equal(await contentOf(store), await contentOf(memory));
+        await store.close();
+        store = new LevelStore(dir);
+        await store.open();
+        assert.equal(await contentOf(store), await contentOf(memory), 'after a reopen');
+        await store.close();
+      });
+    } finally {
+      await rm(parent, { recursive: true, force: true });
     }
   });
 

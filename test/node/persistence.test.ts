@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { IPublishPacket } from 'mqtt-packet';
 import { ackReason, collect, connectClient, delay, expectSilence, startBroker } from '../helpers/broker.js';
+import { canMount, fill, NO_MOUNT, withTmpfs } from '../helpers/tmpfs.js';
 
 describe('durable state in LevelDB', () => {
   let dir: string;
@@ -148,11 +147,8 @@ describe('durable state in LevelDB', () => {
     await second.close();
   });
 
-  it('refuses QoS 1 with 0x80 while the disk is full, keeps QoS 0 flowing, and recovers when space returns', { skip: canMount() ? false : 'needs permission to mount a small tmpfs (root with CAP_SYS_ADMIN)' }, async () => {
-    const mnt = join(dir, 'mnt');
-    await mkdir(mnt);
-    assert.equal(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt]).status, 0);
-    try {
+  it('refuses QoS 1 with 0x80 while the disk is full, keeps QoS 0 flowing, and recovers when space returns', { skip: canMount() ? false : NO_MOUNT }, () =>
+    withTmpfs(dir, '4m', async (mnt) => {
       const b = await startBroker({ dataDir: join(mnt, 'db') });
       const sub = await connectClient(b.url, { clientId: 'full-sub', clean: false });
       await sub.subscribeAsync('full/#', { qos: 1 });
@@ -160,8 +156,7 @@ describe('durable state in LevelDB', () => {
       const live = await b.client();
       await live.subscribeAsync('full/#');
       const pub = await b.client({ protocolVersion: 5 });
-      // Fill the filesystem to the last byte.
-      spawnSync('sh', ['-c', `dd if=/dev/zero of=${join(mnt, 'filler')} bs=64k 2>/dev/null; true`]);
+      fill(mnt);
       // Large enough to need new pages: a small record may still fit the log file's last page.
       assert.equal(await ackReason(pub.publishAsync('full/q1', Buffer.alloc(256 * 1024, 1), { qos: 1 })), 0x80);
       const zero = collect(live, 2);
@@ -181,21 +176,6 @@ describe('durable state in LevelDB', () => {
       assert.deepEqual(got.map((m) => m.topic), ['full/q1', 'full/q1b']);
       await back.endAsync();
       await after.close();
-    } finally {
-      spawnSync('umount', ['-l', mnt]);
-    }
-  });
+    }));
 });
 
-/** Whether this process may mount a small tmpfs (root with CAP_SYS_ADMIN): tried once, for real. */
-function canMount(): boolean {
-  if (process.getuid?.() !== 0) return false;
-  const probe = mkdtempSync(join(tmpdir(), 'arbormq-mount-probe-'));
-  try {
-    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', probe]).status === 0;
-    if (mounted) spawnSync('umount', [probe]);
-    return mounted;
-  } finally {
-    rmSync(probe, { recursive: true, force: true });
-  }
-}
