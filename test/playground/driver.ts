@@ -26,7 +26,9 @@ export interface PublishOptions {
   userProperties?: string;
 }
 
-const TIMEOUT = 10_000;
+// Generous: how long the page may take, not how long it should. With two suites sharing two cores
+// (two Chromiums, two brokers), taking the bridge offline once took over 10 s.
+const TIMEOUT = 30_000;
 
 export class PlaygroundPage {
   /** Console errors and uncaught exceptions of the page since it opened. */
