@@ -7,7 +7,7 @@ import type { ReceivedMessage } from '../../host/client/types.js';
 import { inPagePipe } from '../../host/browser/in-page-transport.js';
 import { Broker } from '../../host/core/broker.js';
 import { loadNodeCore } from '../../host/node/load-core.js';
-import { delay } from '../helpers/broker.js';
+import { delay, until } from '../helpers/broker.js';
 
 describe('in-page pipe', () => {
   let broker: Broker;
@@ -33,7 +33,7 @@ describe('in-page pipe', () => {
     const b = await connect({ clientId: 'b' });
     void b.publish('m/1', 'x');
     assert.equal(got.length, 0, 'nothing delivered synchronously');
-    await delay(5);
+    await until(() => got.length > 0);
     assert.equal(got.length, 1);
     await Promise.all([a.end(), b.end()]);
   });
@@ -46,6 +46,7 @@ describe('in-page pipe', () => {
     const rude = await connect({ clientId: 'rude', will: { topic: 'will/rude', payload: 'x', qos: 1 } });
     assert.deepEqual(await polite.end(), { clean: true });
     rude.destroy();
+    await until(() => wills.length > 0);
     await delay(20);
     assert.deepEqual(wills, ['will/rude']);
     await watcher.end();
@@ -66,7 +67,7 @@ describe('in-page pipe', () => {
   it('a refused CONNECT closes the link without leaking a connection', async () => {
     const before = broker.connections.size;
     await assert.rejects(connect({ protocolVersion: 4, password: 'no user name' }), /password only together with a user name/);
-    await delay(5);
+    await until(() => broker.connections.size === before);
     assert.equal(broker.connections.size, before);
   });
 });

@@ -9,7 +9,7 @@ import { inPagePipe } from '../../host/browser/in-page-transport.js';
 import { inspectBroker } from '../../host/browser/inspect.js';
 import { Broker } from '../../host/core/broker.js';
 import { loadNodeCore } from '../../host/node/load-core.js';
-import { delay } from '../helpers/broker.js';
+import { until } from '../helpers/broker.js';
 import { launchChromium, skipWithoutChromium, startSite, type Chromium, type PageGlobals, type Site } from './harness.js';
 
 describe('inspectBroker', () => {
@@ -86,13 +86,13 @@ describe('inspectBroker', () => {
 
     // Back online: the queue drains into the client, and the buffers go with the acknowledgements.
     const back = await connect({ clientId: 'away', clean: false, sessionExpiryInterval: 600 });
-    await delay(20);
+    await until(() => inspectBroker(broker).arena.handles.length === 1);
     const after = inspectBroker(broker);
     assert.equal(after.sessions.find((s) => s.clientId === 'away')!.queued, 0);
     assert.deepEqual(after.arena.handles.map((h) => h.holders), [['retained']]);
     await pub.publish('s/retained', '', { qos: 1, retain: true });
     await Promise.all([back.end(), pub.end()]);
-    await delay(10);
+    await until(() => inspectBroker(broker).arena.liveHandles === 0);
     assert.equal(inspectBroker(broker).arena.liveHandles, 0);
   });
 });

@@ -10,7 +10,7 @@ import { inPagePipe } from '../../host/browser/in-page-transport.js';
 import { tapLink, type PacketEvent } from '../../host/browser/packet-tap.js';
 import { Broker } from '../../host/core/broker.js';
 import { loadNodeCore } from '../../host/node/load-core.js';
-import { delay } from '../helpers/broker.js';
+import { delay, until } from '../helpers/broker.js';
 
 /** "→ PUBLISH 1" style: direction, type, packet identifier when there is one. */
 const brief = (e: PacketEvent): string => `${e.direction === 'out' ? '→' : '←'} ${e.type}${e.packetId === undefined ? '' : ` ${e.packetId}`}`;
@@ -75,7 +75,7 @@ describe('packet tap', () => {
     const pub = await connect({ clientId: 'tap-pub' });
     await pub.client.publish('h/one', 'x', { qos: 1 });
     await pub.client.publish('h/two', 'y', { qos: 2 });
-    await delay(20);
+    await until(() => pub.events.length >= 8 && sub.events.length >= 10);
     assert.deepEqual(pub.events.slice(2).map(brief), ['→ PUBLISH 1', '← PUBACK 1', '→ PUBLISH 2', '← PUBREC 2', '→ PUBREL 2', '← PUBCOMP 2']);
     assert.deepEqual(sub.events.slice(2).map(brief), ['→ SUBSCRIBE 1', '← SUBACK 1', '← PUBLISH 1', '→ PUBACK 1', '← PUBLISH 2', '→ PUBREC 2', '← PUBREL 2', '→ PUBCOMP 2']);
     const publish = pub.events.find((e) => e.type === 'PUBLISH' && e.qos === 2)!;
@@ -106,7 +106,7 @@ describe('packet tap', () => {
     await sub.client.subscribe('bytes/#', { qos: 1 });
     const pub = await connect({ clientId: 'tap-bytes-pub' });
     await pub.client.publish('bytes/big', new Uint8Array(300), { qos: 1, retain: true });
-    await delay(20);
+    await until(() => sub.events.filter((e) => e.direction === 'in').length >= 3);
     const incoming = sub.events.filter((e) => e.direction === 'in').map(brief);
     assert.deepEqual(incoming, ['← CONNACK', '← SUBACK 1', '← PUBLISH 1']);
     const publish = sub.events.find((e) => e.type === 'PUBLISH')!;

@@ -93,6 +93,11 @@ export function ackReason(publish: Promise<unknown>): Promise<number> {
 
 export const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Waits until `done()` holds, checking every 5 ms for up to `ms` (a loaded machine is slower, never faster). */
+export async function until(done: () => boolean, ms = 2000): Promise<void> {
+  for (const deadline = Date.now() + ms; !done() && Date.now() < deadline; ) await delay(5);
+}
+
 /** The next `n` messages `client` receives (counting those already arrived and not yet taken); fails after `ms`. */
 export async function collect(client: MqttClient, n: number, ms = 3000): Promise<Received[]> {
   const inbox = inboxes.get(client)!;
