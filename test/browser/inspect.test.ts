@@ -125,7 +125,12 @@ describe('broker.inspect() and connect({ onPacket }) in a browser', { skip: skip
         const sessions = snap.sessions.map((s) => `${s.clientId}:${s.subscriptions.map((x) => `${x.filter}@${x.qos}`).join(',')}`);
         await pub.publish('i/r', '', { qos: 1, retain: true });
         await Promise.all([sub.end(), pub.end()]);
-        const empty = await broker.inspect();
+        // Released once the broker has handled both ends (in a SharedWorker, a hop away): waited for.
+        let empty = await broker.inspect();
+        for (let i = 0; i < 400 && empty.arena.liveHandles > 0; i++) {
+          await new Promise((r) => setTimeout(r, 5));
+          empty = await broker.inspect();
+        }
         await broker.close();
         return { packets, sessions, retained: snap.retained.map((r) => `${r.topic}=${r.preview}`), handles: snap.arena.handles.map((h) => h.holders.join('+')), live: empty.arena.liveHandles };
       }, mode);
