@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { WebSocket } from 'ws';
 import type { ServerOptions } from '../../host/node/server.js';
 import { delay } from '../helpers/broker.js';
+import { FrameSplitter, type Frame } from './frames.js';
 
 /** Listeners of a broker reachable over TCP (first, so TestBroker.raw() and .client() use it) and WebSocket. */
 export const TCP_AND_WS: ServerOptions['listeners'] = [
@@ -21,24 +22,17 @@ export function wsUrl(server: { endpoints(): { protocol: string; address: { port
   return `ws://127.0.0.1:${ws.address.port}/mqtt`;
 }
 
-export interface WsPacket {
-  type: number;
-  flags: number;
-  body: Buffer;
-  raw: Buffer;
-}
-
 /** A bare WebSocket to the broker. */
 export class WsPeer {
   /** Every data frame received, in order. */
   readonly frames: { binary: boolean; data: Buffer }[] = [];
   /** MQTT packets split out of the binary frames (which may hold several, or part of one). */
-  readonly packets: WsPacket[] = [];
+  readonly packets: Frame[] = [];
   /** Resolves with the close code once the network connection is closed. */
   readonly closed: Promise<number>;
   isClosed = false;
-  private pending = Buffer.alloc(0);
-  private readonly taken = new Set<WsPacket>();
+  private readonly splitter = new FrameSplitter();
+  private readonly taken = new Set<Frame>();
   private waiters: (() => void)[] = [];
 
   private constructor(readonly ws: WebSocket) {
@@ -78,27 +72,9 @@ export class WsPeer {
   }
 
   private split(data: Buffer): void {
-    this.pending = Buffer.concat([this.pending, data]);
-    for (;;) {
-      const p = this.pending;
-      if (p.length < 2) return;
-      let len = 0;
-      let mult = 1;
-      let i = 1;
-      for (;;) {
-        if (i >= p.length) return;
-        const b = p[i]!;
-        len += (b & 0x7f) * mult;
-        mult *= 128;
-        i++;
-        if (!(b & 0x80)) break;
-      }
-      if (p.length < i + len) return;
-      const raw = Buffer.from(p.subarray(0, i + len));
-      this.packets.push({ type: raw[0]! >> 4, flags: raw[0]! & 0x0f, body: raw.subarray(i), raw });
-      this.pending = p.subarray(i + len);
-    }
+    this.packets.push(...this.splitter.push(data));
   }
+
 
   /** One binary data frame with exactly these bytes. */
   send(...parts: Uint8Array[]): void {
@@ -111,7 +87,7 @@ export class WsPeer {
   }
 
   /** The first MQTT packet of `type` not taken yet (waits up to `ms`). */
-  async next(type: number, ms = 2000): Promise<WsPacket> {
+  async next(type: number, ms = 2000): Promise<Frame> {
     const deadline = Date.now() + ms;
     for (;;) {
       const found = this.packets.find((p) => p.type === type && !this.taken.has(p));

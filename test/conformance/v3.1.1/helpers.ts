@@ -9,6 +9,9 @@ import type mqttPacket from 'mqtt-packet';
 import type { IConnackPacket, IPublishPacket, ISubackPacket, Packet } from 'mqtt-packet';
 import type { ServerOptions } from '../../../host/node/server.js';
 import { connectBytes, delay, startBroker, type RawClient, type TestBroker } from '../../helpers/broker.js';
+import { FrameSplitter, type Frame } from '../frames.js';
+
+export type { Frame } from '../frames.js';
 
 /** Packet type numbers (§2.2.1). */
 export const T = {
@@ -126,15 +129,6 @@ export function connectPacket(c: ConnectFields = {}): Buffer {
   return packet(0x10, ...parts);
 }
 
-/** One packet exactly as it came over the wire. */
-export interface Frame {
-  header: number;
-  type: number;
-  flags: number;
-  body: Buffer;
-  raw: Buffer;
-}
-
 /** Splits everything the broker sends on a socket into frames, byte-exact (flags, ids, lengths). */
 export class Tap {
   readonly frames: Frame[] = [];
@@ -142,34 +136,16 @@ export class Tap {
   onFrame: ((f: Frame) => void) | null = null;
   /** Stores frames in `frames`; turn off for long streams. */
   keep = true;
-  private pending = Buffer.alloc(0);
+  private readonly splitter = new FrameSplitter();
 
   constructor(socket: Socket) {
     socket.on('data', (d: Buffer) => this.push(d));
   }
 
   private push(d: Buffer): void {
-    this.pending = Buffer.concat([this.pending, d]);
-    for (;;) {
-      const p = this.pending;
-      if (p.length < 2) return;
-      let len = 0;
-      let mul = 1;
-      let i = 1;
-      for (;;) {
-        if (i >= p.length) return;
-        const byte = p[i]!;
-        len += (byte & 0x7f) * mul;
-        mul *= 128;
-        i++;
-        if (!(byte & 0x80)) break;
-      }
-      if (p.length < i + len) return;
-      const raw = p.subarray(0, i + len);
-      const frame = { header: p[0]!, type: p[0]! >> 4, flags: p[0]! & 0x0f, body: raw.subarray(i), raw };
+    for (const frame of this.splitter.push(d)) {
       this.onFrame?.(frame);
       if (this.keep) this.frames.push(frame);
-      this.pending = p.subarray(i + len);
     }
   }
 

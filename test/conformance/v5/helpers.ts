@@ -7,6 +7,9 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach } from 'node:test';
 import type { ServerOptions } from '../../../host/node/server.js';
 import { delay, startBroker, type RawClient, type TestBroker } from '../../helpers/broker.js';
+import { FrameSplitter, type Frame } from '../frames.js';
+
+export type { Frame } from '../frames.js';
 
 /**
  * A fresh broker with `options` for every test of the enclosing describe (closed, and its arena
@@ -246,14 +249,6 @@ export function disconnect(reason?: number, propList?: Bytes[]): Buffer {
 // ---------------------------------------------------------------------------------------------
 // Decoding (strict: every encoding rule the server must follow is checked on the way)
 // ---------------------------------------------------------------------------------------------
-
-export interface Frame {
-  type: number;
-  flags: number;
-  /** The whole packet as it came over the wire. */
-  raw: Buffer;
-  body: Buffer;
-}
 
 export type PropValue = number | string | Buffer | [string, string];
 export type PropList = [number, PropValue][];
@@ -514,7 +509,7 @@ export class Peer {
   /** Encoding rules the server broke, as they were seen; asserted empty by `checkWire()`. */
   readonly violations: string[] = [];
   private queue: Frame[] = [];
-  private pending = Buffer.alloc(0);
+  private readonly splitter = new FrameSplitter();
   private waiters: (() => void)[] = [];
   private packetId = 0;
   isClosed = false;
@@ -532,30 +527,8 @@ export class Peer {
   }
 
   private onData(d: Buffer): void {
-    this.pending = Buffer.concat([this.pending, d]);
-    for (;;) {
-      const p = this.pending;
-      if (p.length < 2) return;
-      let len = 0;
-      let mult = 1;
-      let i = 1;
-      let complete = false;
-      for (; i <= 4 && i < p.length; i++) {
-        const b = p[i]!;
-        len += (b & 0x7f) * mult;
-        mult *= 128;
-        if ((b & 0x80) === 0) {
-          if (b === 0 && i > 1) this.violations.push('Remaining Length not minimally encoded [MQTT-1.5.5-1]');
-          complete = true;
-          break;
-        }
-      }
-      if (!complete) return;
-      const total = 1 + i + len;
-      if (p.length < total) return;
-      const header = p[0]!;
-      const frame: Frame = { type: header >> 4, flags: header & 0x0f, raw: Buffer.from(p.subarray(0, total)), body: Buffer.from(p.subarray(1 + i, total)) };
-      this.pending = p.subarray(total);
+    for (const frame of this.splitter.push(d)) {
+      if (!frame.minimalLength) this.violations.push('Remaining Length not minimally encoded [MQTT-1.5.5-1]');
       if (frame.type === 0 || frame.type === T.CONNECT || frame.type === T.SUBSCRIBE || frame.type === T.UNSUBSCRIBE || frame.type === T.PINGREQ) {
         this.violations.push(`the server sent a ${typeName(frame.type)} packet`);
       }
