@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { build } from 'esbuild';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { buildBrowser, noNodeBuiltins, ROOT, WASM } from '../../scripts/build-browser.js';
@@ -143,6 +144,33 @@ export async function launchChromium(options: { profile?: string } = {}): Promis
       } finally {
         if (owned) await removeProfile(profile);
       }
+    },
+  };
+}
+
+/** The test site and one Chromium on it, started before the enclosing describe()'s tests and closed after them. */
+export interface ChromiumOnSite {
+  /** A new tab on the site's test page. */
+  open(): Promise<Page>;
+  /** Uncaught errors of the pages so far. */
+  readonly errors: string[];
+}
+
+export function chromiumOnSite(): ChromiumOnSite {
+  let site: Site | undefined;
+  let browser: Chromium | undefined;
+  before(async () => {
+    site = await startSite();
+    browser = await launchChromium();
+  });
+  after(async () => {
+    await browser?.close();
+    await site?.close();
+  });
+  return {
+    open: () => browser!.open(`${site!.origin}/`),
+    get errors() {
+      return browser!.errors;
     },
   };
 }

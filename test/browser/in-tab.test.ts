@@ -1,22 +1,15 @@
 // The broker inside the page (and inside the SharedWorker): MQTT.js through createWebsocket and the
 // native client, both protocol versions, and the arena back to where it started afterwards.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
-import { launchChromium, skipWithoutChromium, startSite, type Chromium, type PageGlobals, type Site } from './harness.js';
+import { chromiumOnSite, skipWithoutChromium, type PageGlobals } from './harness.js';
 
 describe('the broker in a browser', { skip: skipWithoutChromium }, () => {
-  let site: Site;
-  let browser: Chromium;
+  const browser = chromiumOnSite();
   let page: Page;
   before(async () => {
-    site = await startSite();
-    browser = await launchChromium();
-    page = await browser.open(`${site.origin}/`);
-  });
-  after(async () => {
-    await browser?.close();
-    await site?.close();
+    page = await browser.open();
   });
 
   for (const mode of ['tab', 'shared-worker'] as const) {

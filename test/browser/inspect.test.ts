@@ -10,7 +10,7 @@ import { inspectBroker } from '../../host/browser/inspect.js';
 import { Broker } from '../../host/core/broker.js';
 import { loadNodeCore } from '../../host/node/load-core.js';
 import { until } from '../helpers/broker.js';
-import { launchChromium, skipWithoutChromium, startSite, type Chromium, type PageGlobals, type Site } from './harness.js';
+import { chromiumOnSite, skipWithoutChromium, type PageGlobals } from './harness.js';
 
 describe('inspectBroker', () => {
   let broker: Broker;
@@ -98,20 +98,11 @@ describe('inspectBroker', () => {
 });
 
 describe('broker.inspect() and connect({ onPacket }) in a browser', { skip: skipWithoutChromium }, () => {
-  let site: Site;
-  let browser: Chromium;
-  before(async () => {
-    site = await startSite();
-    browser = await launchChromium();
-  });
-  after(async () => {
-    await browser?.close();
-    await site?.close();
-  });
+  const browser = chromiumOnSite();
 
   for (const mode of ['tab', 'shared-worker'] as const) {
     it(`mode ${mode}`, async () => {
-      const page = await browser.open(`${site.origin}/`);
+      const page = await browser.open();
       const result = await page.evaluate(async (mode) => {
         const { arbormq } = window as unknown as PageGlobals;
         const broker = await arbormq.createBroker({ mode, store: 'memory', name: `inspect-${mode}` });

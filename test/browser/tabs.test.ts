@@ -1,9 +1,9 @@
 // Tabs of one origin: one broker in a SharedWorker, shared by every tab; and the tab-mode fallback,
 // where the tab that owns the database keeps it and a second tab runs on its own, in memory.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
-import { launchChromium, skipWithoutChromium, startSite, type Chromium, type PageGlobals, type Site } from './harness.js';
+import { chromiumOnSite, skipWithoutChromium, type PageGlobals } from './harness.js';
 
 interface TabWindow extends PageGlobals {
   got: string[];
@@ -32,20 +32,11 @@ async function received(page: Page, n: number): Promise<string[]> {
 }
 
 describe('tabs of one origin', { skip: skipWithoutChromium }, () => {
-  let site: Site;
-  let browser: Chromium;
-  before(async () => {
-    site = await startSite();
-    browser = await launchChromium();
-  });
-  after(async () => {
-    await browser?.close();
-    await site?.close();
-  });
+  const browser = chromiumOnSite();
 
   it('share one broker through a SharedWorker; a closed tab is noticed (its client\'s will goes out)', async () => {
-    const a = await browser.open(`${site.origin}/`);
-    const b = await browser.open(`${site.origin}/`);
+    const a = await browser.open();
+    const b = await browser.open();
     assert.deepEqual(await subscribeIn(a, { mode: 'auto', name: 'two-tabs', filter: 'chat/#', clientId: 'tab-a' }), {
       mode: 'shared-worker',
       storage: 'indexeddb',
@@ -73,8 +64,8 @@ describe('tabs of one origin', { skip: skipWithoutChromium }, () => {
   });
 
   it('tab-mode fallback: the second tab does not get the database, runs in memory and sees only its own clients', async () => {
-    const a = await browser.open(`${site.origin}/`);
-    const b = await browser.open(`${site.origin}/`);
+    const a = await browser.open();
+    const b = await browser.open();
     assert.deepEqual(await subscribeIn(a, { mode: 'tab', name: 'fallback', filter: 'x/#', clientId: 'a' }), { mode: 'tab', storage: 'indexeddb', storageNote: undefined });
     const second = await subscribeIn(b, { mode: 'tab', name: 'fallback', filter: 'x/#', clientId: 'b' });
     assert.equal(second.mode, 'tab');
