@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import type { MqttClient } from 'mqtt';
 import type { Page } from 'playwright-core';
 import { ArborServer } from '../../host/node/server.js';
-import { connectClient, delay } from '../helpers/broker.js';
+import { connectClient, delay, until } from '../helpers/broker.js';
 import { launchChromium, reload, skipWithoutChromium, startSite, type Chromium, type PageGlobals, type Site } from './harness.js';
 
 interface BridgeWindow extends PageGlobals {
@@ -71,7 +71,7 @@ describe('the bridge to a remote broker', { skip: skipWithoutChromium }, () => {
   /** The first `n` messages `c` received, waiting up to `ms` for them. */
   const remoteReceived = async (c: MqttClient, n: number, ms = 5000): Promise<string[]> => {
     const inbox = inboxes.get(c)!;
-    for (const deadline = Date.now() + ms; inbox.length < n && Date.now() < deadline; ) await delay(10);
+    await until(() => inbox.length >= n, ms);
     return inbox.slice();
   };
 

@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { connectWebSocket, ConnectRefusedError, type ConnectOptions, type MqttClient, type ReceivedMessage, type WebSocketConstructor } from '../../host/client/index.js';
 import { ArborServer } from '../../host/node/server.js';
-import { assertArenaEmpty, delay } from '../helpers/broker.js';
+import { assertArenaEmpty, delay, until } from '../helpers/broker.js';
 
 const text = (m: ReceivedMessage): string => new TextDecoder().decode(m.payload);
 
@@ -37,7 +37,7 @@ describe('MqttClient over WebSocket against ArborMQ', () => {
       const results = await sub.subscribe(`v${protocolVersion}/#`, { qos: 2 }, (m) => void got.push(m));
       assert.deepEqual(results, [{ filter: `v${protocolVersion}/#`, reasonCode: 2 }]);
       await Promise.all([0, 1, 2].map((qos) => pub.publish(`v${protocolVersion}/q${qos}`, `m${qos}`, { qos: qos as 0 | 1 | 2 })));
-      for (let i = 0; i < 100 && got.length < 3; i++) await delay(10);
+      await until(() => got.length >= 3, 1000);
       assert.deepEqual(got.map((m) => [m.topic, text(m), m.qos]), [
         [`v${protocolVersion}/q0`, 'm0', 0],
         [`v${protocolVersion}/q1`, 'm1', 1],
@@ -52,7 +52,7 @@ describe('MqttClient over WebSocket against ArborMQ', () => {
     const got: ReceivedMessage[] = [];
     await sub.subscribe('props/+', { qos: 1, subscriptionIdentifier: 42 }, (m) => void got.push(m));
     await pub.publish('props/a', 'x', { qos: 1, properties: { contentType: 'text/plain', userProperties: [['k', 'v']], correlationData: Uint8Array.of(1, 2) } });
-    for (let i = 0; i < 100 && got.length < 1; i++) await delay(10);
+    await until(() => got.length >= 1, 1000);
     const p = got[0]!.properties;
     assert.equal(p.contentType, 'text/plain');
     assert.deepEqual(p.userProperties, [['k', 'v']]);
@@ -69,7 +69,7 @@ describe('MqttClient over WebSocket against ArborMQ', () => {
     const got: string[] = [];
     const second = await connect({ clientId: 'persist', clean: false, sessionExpiryInterval: 600, onMessage: (m) => void got.push(text(m)) });
     assert.equal(second.sessionPresent, true);
-    for (let i = 0; i < 100 && got.length < 5; i++) await delay(10);
+    await until(() => got.length >= 5, 1000);
     assert.deepEqual(got, ['0', '1', '2', '3', '4']);
   });
 
@@ -80,14 +80,14 @@ describe('MqttClient over WebSocket against ArborMQ', () => {
     await sub.subscribe('slow/t', { qos: 1 }, () => new Promise<void>((r) => releases.push(r)));
     await pub.publish('slow/t', 'a', { qos: 1 });
     await pub.publish('slow/t', 'b', { qos: 1 });
-    for (let i = 0; i < 100 && releases.length < 2; i++) await delay(10);
+    await until(() => releases.length >= 2, 1000);
     const session = server.broker.sessions.get('slow')!;
     assert.equal(session.inflight.size, 2, 'nothing acknowledged while the handlers run');
     releases[1]!();
     await delay(50);
     assert.equal(session.inflight.size, 2, 'the second ack waits for the first');
     releases[0]!();
-    for (let i = 0; i < 100 && session.inflight.size > 0; i++) await delay(10);
+    await until(() => session.inflight.size === 0, 1000);
     assert.equal(session.inflight.size, 0);
   });
 
@@ -99,7 +99,7 @@ describe('MqttClient over WebSocket against ArborMQ', () => {
     const b = await connect({ clientId: 'will-b', will: { topic: 'will/b', payload: 'gone', qos: 1 } });
     a.destroy();
     await b.end();
-    for (let i = 0; i < 100 && got.length < 1; i++) await delay(10);
+    await until(() => got.length >= 1, 1000);
     await delay(50);
     assert.deepEqual(got, ['will/a']);
   });

@@ -47,7 +47,7 @@ export async function startBroker(options: ServerOptions = {}): Promise<TestBrok
 /** Every arena buffer retained was released exactly once: nothing is live after shutdown. */
 export async function assertArenaEmpty(server: ArborServer): Promise<void> {
   const core = server.broker.core;
-  for (let i = 0; i < 100 && core.arenaStats().liveHandles > 0; i++) await delay(10);
+  await until(() => core.arenaStats().liveHandles === 0, 1000);
   const stats = core.arenaStats();
   assert.equal(stats.liveHandles, 0, `arena still holds ${stats.liveHandles} buffers: ${JSON.stringify(core.liveHandles().slice(0, 10))}`);
   assert.equal(stats.bytesInUse, 0);

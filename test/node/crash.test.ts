@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { MqttClient } from 'mqtt';
-import { connectClient, delay, received } from '../helpers/broker.js';
+import { connectClient, delay, received, until } from '../helpers/broker.js';
 import { startCli, type RunningCli } from '../helpers/cli.js';
 
 /**
@@ -59,7 +59,7 @@ describe('crash safety (SIGKILL)', () => {
       pub.on('error', () => undefined);
       const acked = new Set<number>();
       stream(pub, qos, acked);
-      for (let i = 0; i < 200 && acked.size < 300; i++) await delay(10);
+      await until(() => acked.size >= 300, 2000);
       assert.ok(acked.size >= 300, `only ${acked.size} acknowledged before the kill`);
       await cli!.stop('SIGKILL');
       pub.end(true);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { IConnackPacket, IDisconnectPacket, IPublishPacket } from 'mqtt-packet';
-import { delay, RawClient } from '../helpers/broker.js';
+import { delay, RawClient, until } from '../helpers/broker.js';
 import { local, startServer } from '../helpers/server.js';
 
 const metric = (text: string, name: string): number => Number(new RegExp(`^${name.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1]);
@@ -19,7 +19,7 @@ describe('limits', () => {
     await v4.expectClosed();
     assert.equal(metric(s.server.metricsText(), 'arbormq_connections_refused_total{reason="max_connections"}'), 2);
     await first.endAsync();
-    for (let i = 0; i < 50 && s.server.connectionCount > 1; i++) await delay(10);
+    await until(() => s.server.connectionCount <= 1, 500);
     const again = await RawClient.connect(s.port('mqtt'));
     assert.equal((await again.handshake({ protocolVersion: 5 })).reasonCode, 0);
     again.destroy();

@@ -9,7 +9,7 @@ import type { MqttClient } from 'mqtt';
 import { ROOT } from '../../scripts/build-browser.js';
 import { startPlayground, type Playground } from '../../scripts/playground.js';
 import { launchChromium, skipWithoutChromium, type Chromium } from '../browser/harness.js';
-import { connectClient, delay } from '../helpers/broker.js';
+import { connectClient, delay, until } from '../helpers/broker.js';
 import { PlaygroundPage } from './driver.js';
 
 const ARTIFACTS = join(ROOT, 'test-artifacts/playground');
@@ -113,7 +113,7 @@ describe('the playground', { skip: skipWithoutChromium }, () => {
       await page.setBridgeNetwork(true);
       const expected = messages.map((m) => `outbox/sensors/kitchen ${m}`);
       assert.deepEqual(await page.remoteMessages(3), expected, 'the page shows what the remote side received');
-      for (let i = 0; i < 100 && received.length < 3; i++) await delay(20);
+      await until(() => received.length >= 3, 2000);
       assert.deepEqual(received, expected, 'a client of the Node broker got them, in order');
       await page.waitForBridgeQueued(0);
       await screenshot(t, 'bridge-flushed');
