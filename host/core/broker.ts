@@ -11,6 +11,7 @@ import { RetainedMessages } from './retained.js';
 import { afterIo } from './schedule.js';
 import { Delivery, NEVER_EXPIRES, Session } from './session.js';
 import { MemoryStore, type Store, type StoredDelivery, type StoredMessage, type StoredSession } from './store.js';
+import type { Tentative } from './tentative.js';
 import type { Transport } from './transport.js';
 import type { Core } from './wasm.js';
 import { cancelWillTimer, publishWill, scheduleWill } from './will.js';
@@ -40,6 +41,8 @@ export class Broker {
   private readonly sessionsById: (Session | undefined)[] = [undefined];
   private readonly freeIds: number[] = [];
   private readonly shareGroups = new Map<string, number>();
+  /** While a QoS 1/2 PUBLISH whose acceptance is undecided is routed: where its deliveries wait. */
+  tentative: Tentative | null = null;
   private dirty: Connection[] = [];
   private flushScheduled = false;
   private closing = false;

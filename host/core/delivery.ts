@@ -1,5 +1,5 @@
 import type { Broker } from './broker.js';
-import { PacketType } from './codec/constants.js';
+import { PacketType, Reason } from './codec/constants.js';
 import type { QoS } from './codec/packets.js';
 import type { Message } from './message.js';
 import { Delivery, type Session } from './session.js';
@@ -28,6 +28,7 @@ export function deliver(
   subscriptionIds: number[] | null,
 ): Handoff {
   const conn = session.connection;
+  const tentative = broker.tentative;
   if (qos === 0) {
     if (conn === null) return Handoff.Dropped;
     if (conn.backlog > broker.options.maxWriteBufferBytes) {
@@ -35,7 +36,8 @@ export function deliver(
       broker.metrics.qos0Dropped++;
       return Handoff.Dropped;
     }
-    sendPublish(broker, session, message, 0, retain, subscriptionIds, 0, false);
+    if (tentative) tentative.holdQos0(session, retain, subscriptionIds);
+    else sendQos0(broker, session, message, retain, subscriptionIds);
     return Handoff.Sent;
   }
   const { maxQueuedMessages, maxQueuedBytes } = broker.options;
@@ -46,6 +48,7 @@ export function deliver(
     return Handoff.QueueFull;
   }
   const delivery = new Delivery(session.nextSeq++, message.retainRef(), qos, retain, subscriptionIds);
+  if (tentative) tentative.hold(session, delivery);
   if (direct) {
     startInflight(broker, session, delivery);
     return Handoff.Sent;
@@ -62,17 +65,72 @@ function windowOf(broker: Broker, session: Session): number {
   return Math.min(clientMax, broker.options.maxInflight);
 }
 
-/** Sends a delivery with a fresh packet identifier and keeps it until acknowledged. */
+/**
+ * Gives a delivery a fresh packet identifier and keeps it until acknowledged. It is sent once nothing
+ * holds it: for a stored session, once its record with that identifier is durable, so that after a
+ * crash the broker never reuses an identifier the client may still hold [MQTT-4.3.3-9].
+ */
 function startInflight(broker: Broker, session: Session, delivery: Delivery): void {
-  const message = delivery.message!;
   delivery.packetId = session.allocatePacketId();
-  if (!sendPublish(broker, session, message, delivery.qos, delivery.retain, delivery.subscriptionIds, delivery.packetId, false)) {
-    // Too large for the client: discarded, and treated as if its delivery had completed [MQTT-3.1.2-25].
-    finish(broker, session, delivery);
-    return;
-  }
   session.inflight.set(delivery.packetId, delivery);
   broker.persistence.saveDelivery(session, delivery);
+  if (delivery.persisted) holdUntilDurable(broker, session, delivery);
+  if (delivery.holds === 0 && !sendInflight(broker, session, delivery)) finish(broker, session, delivery);
+}
+
+/**
+ * Holds a stored delivery until its latest state is durable. A write that fails cancels a delivery
+ * whose record was never written (its publisher is refused, so nobody may receive it); one already
+ * stored waits for the retry instead.
+ */
+function holdUntilDurable(broker: Broker, session: Session, delivery: Delivery): void {
+  delivery.holds++;
+  broker.persistence.whenDurable((error) => {
+    if (delivery.done) return;
+    if (error) {
+      if (!broker.persistence.isDurable(delivery)) cancel(broker, session, delivery);
+      else broker.persistence.whenDurable(retry);
+      return;
+    }
+    release(broker, session, delivery);
+  });
+  const retry = (error?: Error): void => {
+    if (delivery.done) return;
+    if (error) broker.persistence.whenDurable(retry);
+    else release(broker, session, delivery);
+  };
+}
+
+/** One hold on a delivery ends: with none left, an in-flight delivery goes out (or, after PUBREC, its PUBREL). */
+export function release(broker: Broker, session: Session, delivery: Delivery): void {
+  if (--delivery.holds > 0 || delivery.done || delivery.packetId === 0 || session.connection === null) return;
+  if (delivery.released) {
+    session.connection.sendAck(PacketType.PUBREL, delivery.packetId, Reason.Success);
+  } else if (!sendInflight(broker, session, delivery)) {
+    finish(broker, session, delivery);
+    drainQueue(broker, session);
+  }
+}
+
+/**
+ * Sends an in-flight delivery if its client is connected. False when it is too large for the client:
+ * the caller then treats it as if its delivery had completed [MQTT-3.1.2-25].
+ */
+function sendInflight(broker: Broker, session: Session, delivery: Delivery): boolean {
+  if (session.connection === null) return true;
+  return sendPublish(broker, session, delivery.message!, delivery.qos, delivery.retain, delivery.subscriptionIds, delivery.packetId, false);
+}
+
+/** A delivery that may not happen (its record could not be written): it goes without a trace. */
+export function cancel(broker: Broker, session: Session, delivery: Delivery): void {
+  if (delivery.done) return;
+  if (delivery.packetId === 0 && session.queue.remove(delivery)) session.queuedBytes -= delivery.message!.length;
+  finish(broker, session, delivery);
+  drainQueue(broker, session);
+}
+
+export function sendQos0(broker: Broker, session: Session, message: Message, retain: boolean, subscriptionIds: number[] | null): void {
+  sendPublish(broker, session, message, 0, retain, subscriptionIds, 0, false);
 }
 
 function sendPublish(
@@ -95,19 +153,27 @@ function sendPublish(
 
 /** A delivery is over (acknowledged, expired, discarded): its references and its store record go. */
 export function finish(broker: Broker, session: Session, delivery: Delivery): void {
+  delivery.done = true;
   if (delivery.packetId !== 0) session.inflight.delete(delivery.packetId);
   broker.persistence.deleteDelivery(session, delivery);
   delivery.message?.release();
   delivery.message = null;
 }
 
-/** PUBREC arrived for a QoS 2 delivery: the message itself is no longer needed, only PUBREL / PUBCOMP remain. */
+/**
+ * PUBREC arrived for a QoS 2 delivery: the message itself is no longer needed, only PUBREL / PUBCOMP
+ * remain. PUBREL goes once that is durable: after it the client forgets the packet identifier, so a
+ * broker that crashed and resent the PUBLISH would deliver it twice [MQTT-4.3.3-9].
+ */
 export function markReleased(broker: Broker, session: Session, delivery: Delivery): void {
-  if (delivery.released) return;
-  delivery.released = true;
-  broker.persistence.saveDelivery(session, delivery);
-  delivery.message!.release();
-  delivery.message = null;
+  if (!delivery.released) {
+    delivery.released = true;
+    broker.persistence.saveDelivery(session, delivery);
+    delivery.message!.release();
+    delivery.message = null;
+    if (delivery.persisted) holdUntilDurable(broker, session, delivery);
+  }
+  if (delivery.holds === 0) session.connection?.sendAck(PacketType.PUBREL, delivery.packetId, Reason.Success);
 }
 
 /** Moves queued messages into flight while the window allows, dropping expired ones [MQTT-3.3.2-5]. */
@@ -134,6 +200,8 @@ export function drainQueue(broker: Broker, session: Session): void {
 export function resendInflight(broker: Broker, session: Session): void {
   const conn = session.connection!;
   for (const delivery of [...session.inflight.values()]) {
+    // A held one goes when its hold ends.
+    if (delivery.holds > 0) continue;
     if (delivery.released) {
       conn.sendAck(PacketType.PUBREL, delivery.packetId, 0);
     } else {

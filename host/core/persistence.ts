@@ -36,6 +36,8 @@ export class Persistence {
    * written never reaches the store (a delivery acknowledged within one commit interval).
    */
   private generation = 1;
+  /** Every batch up to this generation is written (a failed batch is merged into later ones). */
+  private durableGeneration = 0;
   private readonly incomingGeneration = new Map<string, number>();
   /**
    * Messages first stored in the batch being collected (candidates for inlining); an entry whose
@@ -262,6 +264,27 @@ export class Persistence {
     this.schedule();
   }
 
+  /** The delivery's record has been written at least once (restored ones always have). */
+  isDurable(delivery: Delivery): boolean {
+    return delivery.storedGeneration <= this.durableGeneration;
+  }
+
+  /**
+   * Runs `then` once the session's recorded state is durable; a failed write makes it wait for the
+   * retry that merges the batch into a later one. At once for a session that is not stored.
+   */
+  afterCommit(session: Session, then: () => void): void {
+    if (!session.stored) {
+      then();
+      return;
+    }
+    const wait = (error?: Error): void => {
+      if (error) this.whenDurable(wait);
+      else then();
+    };
+    this.whenDurable(wait);
+  }
+
   /** Bytes of writes not yet durable (back-pressure and health reporting). */
   get pending(): number {
     return this.collected + this.inFlight;
@@ -301,6 +324,7 @@ export class Persistence {
     const batch = this.retry ? mergeBatches(this.retry, this.batch) : this.batch;
     this.retry = null;
     const callbacks = this.callbacks;
+    const generation = this.generation;
     this.batch = emptyBatch();
     this.callbacks = [];
     this.generation++;
@@ -318,10 +342,13 @@ export class Persistence {
         // Keep the changes: the next batch writes them too, so the store converges once writes work.
         this.retry = this.retry ? mergeBatches(this.retry, batch) : batch;
         this.scheduleRetry();
-      } else if (this.failing && !this.retry) {
-        this.broker.log('info', 'store writes work again');
-        this.failing = false;
-        this.retryDelay = 0;
+      } else {
+        this.durableGeneration = generation;
+        if (this.failing && !this.retry) {
+          this.broker.log('info', 'store writes work again');
+          this.failing = false;
+          this.retryDelay = 0;
+        }
       }
       this.inFlight -= size;
       this.writesActive--;

@@ -29,6 +29,14 @@ export class Delivery {
   storedGeneration = 0;
   /** Its record's key in StoreBatch.deliveries, once stored. */
   storeKey: DeliveryKey | null = null;
+  /**
+   * Reasons not to send it yet, each released when a commit ends: its publisher's acknowledgement is
+   * not decided, or the state its PUBLISH / PUBREL implies (packet identifier, PUBREC received) is not
+   * durable. A client must never see a packet the broker could forget in a crash.
+   */
+  holds = 0;
+  /** Finished (acknowledged, expired, discarded or cancelled): nothing more is sent for it. */
+  done = false;
 
   constructor(
     /** Order within the session, kept across restarts. */

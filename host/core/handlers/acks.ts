@@ -42,7 +42,6 @@ function pubrec(conn: Connection, packetId: number, reason: number): void {
     return;
   }
   markReleased(conn.broker, session, delivery);
-  conn.sendAck(PacketType.PUBREL, packetId, Reason.Success);
 }
 
 function pubcomp(conn: Connection, packetId: number): void {
@@ -53,9 +52,17 @@ function pubcomp(conn: Connection, packetId: number): void {
   drainQueue(conn.broker, session);
 }
 
+/**
+ * PUBCOMP waits until forgetting the packet identifier is durable: after PUBCOMP the client may use it
+ * for a new message, which a broker that crashed and still remembered it would drop as a duplicate
+ * [MQTT-4.3.3-12]. (In order with the acknowledgements still waiting for their commit.)
+ */
 function pubrel(conn: Connection, packetId: number): void {
   const session = conn.session!;
   const known = session.incomingQos2.delete(packetId);
   if (known) conn.broker.persistence.deleteIncomingQos2(session, packetId);
-  conn.sendAck(PacketType.PUBCOMP, packetId, known ? Reason.Success : Reason.PacketIdentifierNotFound);
+  const reason = known ? Reason.Success : Reason.PacketIdentifierNotFound;
+  conn.broker.persistence.afterCommit(session, () => {
+    if (conn.open) conn.sendAck(PacketType.PUBCOMP, packetId, reason);
+  });
 }

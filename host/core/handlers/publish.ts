@@ -4,6 +4,7 @@ import type { Connection } from '../connection.js';
 import { malformed, ProtocolError, protocolError } from '../errors.js';
 import { PublishOutcome } from '../broker.js';
 import { Message } from '../message.js';
+import { Tentative } from '../tentative.js';
 import { StoreStatus, TopicError, topicErrorName } from '../wasm.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -35,7 +36,10 @@ export function handlePublish(conn: Connection, header: number, buf: Uint8Array,
     throw new ProtocolError(Reason.RetainNotSupported, 'retained messages are not supported here [MQTT-3.2.2-14]');
   }
   if (qos === 2 && session.incomingQos2.has(packetId)) {
-    conn.sendAck(PacketType.PUBREC, packetId, Reason.Success);
+    // A resent PUBLISH whose first PUBREC may still wait for its commit: answered after it, in order.
+    broker.persistence.whenDurable((error) => {
+      if (!error && conn.open) conn.sendAck(PacketType.PUBREC, packetId, Reason.Success);
+    });
     return;
   }
   // QoS 2 flows count until PUBCOMP is sent, QoS 1 until PUBACK (§4.9).
@@ -155,10 +159,28 @@ function takePublishToken(conn: Connection, rate: number): boolean {
 function route(conn: Connection, message: Message, packetId: number): void {
   const broker = conn.broker;
   const session = conn.session!;
-  const outcome = broker.publish(message, session);
   const qos = message.qos;
+  if (qos === 0) {
+    broker.publish(message, session);
+    message.release();
+    return;
+  }
+  if (broker.persistence.failing) {
+    // The store cannot take it now: refused before anyone receives it.
+    message.release();
+    refuse(conn, qos, packetId, Reason.UnspecifiedError, 'the broker cannot store messages right now');
+    return;
+  }
+  // Nobody receives the message before the commit that decides its acknowledgement has ended.
+  const tentative = new Tentative(broker, message);
+  broker.tentative = tentative;
+  let outcome: PublishOutcome;
+  try {
+    outcome = broker.publish(message, session);
+  } finally {
+    broker.tentative = null;
+  }
   message.release();
-  if (qos === 0) return;
   if (qos === 2) {
     session.incomingQos2.add(packetId);
     broker.persistence.saveIncomingQos2(session, packetId);
@@ -172,6 +194,7 @@ function route(conn: Connection, message: Message, packetId: number): void {
   const type = qos === 1 ? PacketType.PUBACK : PacketType.PUBREC;
   conn.acknowledgementPending(qos);
   broker.persistence.whenDurable((error) => {
+    tentative.settle(error !== undefined);
     conn.acknowledgementDone(qos);
     if (!conn.open) return;
     if (!error) {

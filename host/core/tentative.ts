@@ -1,0 +1,57 @@
+import type { Broker } from './broker.js';
+import { cancel, release, sendQos0 } from './delivery.js';
+import type { Message } from './message.js';
+import type { Delivery, Session } from './session.js';
+
+/**
+ * The deliveries of one QoS 1/2 PUBLISH while its acceptance is undecided: its acknowledgement
+ * waits for a commit, and if that commit fails the publisher is refused, so nobody may have
+ * received the message. They are held here and sent (or cancelled) when the commit ends — at once
+ * when nothing was waiting to be written.
+ */
+export class Tentative {
+  private readonly sessions: Session[] = [];
+  /** The QoS 1/2 delivery to sessions[i], or null for a QoS 0 send. */
+  private readonly deliveries: (Delivery | null)[] = [];
+  private readonly qos0: { retain: boolean; subscriptionIds: number[] | null }[] = [];
+  private readonly message: Message;
+
+  constructor(
+    private readonly broker: Broker,
+    message: Message,
+  ) {
+    this.message = message.retainRef();
+  }
+
+  holdQos0(session: Session, retain: boolean, subscriptionIds: number[] | null): void {
+    this.sessions.push(session);
+    this.deliveries.push(null);
+    this.qos0.push({ retain, subscriptionIds });
+  }
+
+  hold(session: Session, delivery: Delivery): void {
+    delivery.holds++;
+    this.sessions.push(session);
+    this.deliveries.push(delivery);
+  }
+
+  /** The commit ended: deliver what was held, or (`failed`) cancel all of it. */
+  settle(failed: boolean): void {
+    const broker = this.broker;
+    let q = 0;
+    for (let i = 0; i < this.sessions.length; i++) {
+      const session = this.sessions[i]!;
+      const delivery = this.deliveries[i]!;
+      if (delivery === null) {
+        const { retain, subscriptionIds } = this.qos0[q++]!;
+        if (!failed && session.connection !== null) sendQos0(broker, session, this.message, retain, subscriptionIds);
+      } else if (failed) {
+        // Created by this PUBLISH, so its record is part of the commit that failed.
+        cancel(broker, session, delivery);
+      } else {
+        release(broker, session, delivery);
+      }
+    }
+    this.message.release();
+  }
+}
