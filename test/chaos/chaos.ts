@@ -1,0 +1,120 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { delay } from '../helpers/broker.js';
+import { kill, startCli, type RunningCli } from '../helpers/cli.js';
+import { ChaosPublisher, ChaosSubscriber, type QoS, type Version } from './peers.js';
+
+export interface ChaosOptions {
+  version: Version;
+  qos: QoS;
+  /** SIGKILLs of the broker, each at a random moment of the stream. */
+  kills: number;
+  seed: number;
+  /** Time the broker runs between a restart and the next kill: uniform in [min, max] ms. */
+  gapMs?: [number, number];
+  /** Unacknowledged PUBLISHes the publisher keeps. */
+  window?: number;
+  /** Deadline for everything to be acknowledged and delivered once the kills are over. */
+  settleMs?: number;
+}
+
+export interface ChaosResult {
+  options: ChaosOptions;
+  kills: number;
+  published: number;
+  acknowledged: number;
+  /** Acknowledged and never delivered. */
+  missing: number[];
+  /** Delivered more than once (a defect for QoS 2 only). */
+  duplicates: number[];
+  sessionsLost: number;
+  refused: number;
+  settled: boolean;
+}
+
+/** A small seeded generator (mulberry32), so that a run's kill points can be reproduced. */
+export function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * A real `arbormq` process with a LevelDB data directory, a QoS 1/2 publisher and a subscriber, both
+ * with persistent sessions, and the broker SIGKILLed `kills` times at random moments while messages
+ * flow. Afterwards every acknowledged message must have been delivered (QoS 1: at least once,
+ * QoS 2: exactly once).
+ */
+export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
+  const { version, qos, kills, seed } = options;
+  const [minGap, maxGap] = options.gapMs ?? [80, 400];
+  const rand = random(seed);
+  const dir = await mkdtemp(join(tmpdir(), 'arbormq-chaos-'));
+  let cli: RunningCli | undefined;
+  let port = 0;
+  const start = async (): Promise<void> => {
+    cli = await startCli(['--port', '0', '--host', '127.0.0.1', '--data-dir', dir]);
+    port = cli.ports.get('mqtt')!;
+  };
+  const name = `chaos-${version}-${qos}-${seed}`;
+  const subscriber = new ChaosSubscriber(`${name}-sub`, version, () => port, qos, 'chaos/#');
+  const publisher = new ChaosPublisher(`${name}-pub`, version, () => port, qos, 'chaos/t', options.window ?? 20);
+  let done = 0;
+  let settled = false;
+  try {
+    await start();
+    subscriber.start();
+    for (const deadline = Date.now() + 10_000; !subscriber.ready && Date.now() < deadline; ) await delay(5);
+    if (!subscriber.ready) throw new Error('the subscriber never subscribed');
+    publisher.start();
+    for (; done < kills; done++) {
+      await delay(minGap + rand() * (maxGap - minGap));
+      await cli!.stop('SIGKILL');
+      await start();
+    }
+    publisher.generating = false;
+    publisher.pump();
+    const deadline = Date.now() + (options.settleMs ?? 30_000);
+    const delivered = (): boolean => [...publisher.acknowledged].every((m) => subscriber.counts.has(m));
+    while (Date.now() < deadline && !(publisher.done && delivered())) await delay(20);
+    settled = publisher.done && delivered();
+    // Late duplicates would show up now: give in-flight resends a moment to arrive.
+    await delay(200);
+  } finally {
+    publisher.stop();
+    subscriber.stop();
+    await kill(cli);
+    await rm(dir, { recursive: true, force: true });
+  }
+  const missing = [...publisher.acknowledged].filter((m) => !subscriber.counts.has(m)).sort((a, b) => a - b);
+  const duplicates = [...subscriber.counts].filter(([, n]) => n > 1).map(([m]) => m).sort((a, b) => a - b);
+  return {
+    options,
+    kills: done,
+    published: publisher.next,
+    acknowledged: publisher.acknowledged.size,
+    missing,
+    duplicates,
+    sessionsLost: publisher.sessionsLost + subscriber.sessionsLost,
+    refused: publisher.refused,
+    settled,
+  };
+}
+
+/** The defects a run found, in words (empty when it found none). */
+export function defects(result: ChaosResult): string[] {
+  const out: string[] = [];
+  if (result.missing.length > 0) out.push(`${result.missing.length} acknowledged messages never delivered (first: ${result.missing.slice(0, 10).join(', ')})`);
+  if (result.options.qos === 2 && result.duplicates.length > 0) {
+    out.push(`${result.duplicates.length} QoS 2 messages delivered more than once (first: ${result.duplicates.slice(0, 10).join(', ')})`);
+  }
+  if (result.sessionsLost > 0) out.push(`${result.sessionsLost} reconnects found no session`);
+  if (!result.settled) out.push('not everything was acknowledged and delivered before the deadline');
+  return out;
+}

@@ -1,0 +1,223 @@
+import { connect as netConnect, type Socket } from 'node:net';
+import mqttPacket, { type Packet } from 'mqtt-packet';
+
+export type Version = 4 | 5;
+export type QoS = 1 | 2;
+
+/**
+ * A client that keeps its MQTT protocol state across connections exactly as the specification asks
+ * of a client with a persistent session, reconnecting whenever its connection is lost: what the
+ * broker sees from a well-behaved device while it is killed and restarted.
+ */
+abstract class PersistentPeer {
+  private socket: Socket | null = null;
+  private stopped = false;
+  connects = 0;
+  /** CONNACKs with Session Present 0 after the first: the broker lost the session. */
+  sessionsLost = 0;
+
+  constructor(
+    readonly clientId: string,
+    readonly version: Version,
+    private readonly port: () => number,
+  ) {}
+
+  get connected(): boolean {
+    return this.socket !== null;
+  }
+
+  start(): void {
+    this.dial();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.socket?.destroy();
+  }
+
+  protected send(packet: Packet): void {
+    this.socket?.write(mqttPacket.generate(packet, { protocolVersion: this.version }));
+  }
+
+  protected abstract onSession(sessionPresent: boolean): void;
+  protected abstract onPacket(packet: Packet): void;
+
+  private dial(): void {
+    if (this.stopped) return;
+    const socket = netConnect(this.port(), '127.0.0.1');
+    const parser = mqttPacket.parser({ protocolVersion: this.version });
+    let open = false;
+    socket.setNoDelay(true);
+    socket.on('connect', () => {
+      const connect: Packet = {
+        cmd: 'connect',
+        protocolId: 'MQTT',
+        protocolVersion: this.version,
+        clientId: this.clientId,
+        clean: false,
+        keepalive: 30,
+        ...(this.version === 5 ? { properties: { sessionExpiryInterval: 0xffffffff } } : {}),
+      };
+      socket.write(mqttPacket.generate(connect, { protocolVersion: this.version }));
+    });
+    parser.on('packet', (packet: Packet) => {
+      if (packet.cmd === 'connack') {
+        const code = this.version === 5 ? packet.reasonCode : packet.returnCode;
+        if (code !== 0) {
+          socket.destroy();
+          return;
+        }
+        open = true;
+        this.socket = socket;
+        const first = this.connects++ === 0;
+        if (!first && !packet.sessionPresent) this.sessionsLost++;
+        this.onSession(packet.sessionPresent === true);
+        return;
+      }
+      if (open) this.onPacket(packet);
+    });
+    parser.on('error', () => socket.destroy());
+    socket.on('data', (data) => parser.parse(data));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      if (this.socket === socket) this.socket = null;
+      if (!this.stopped) setTimeout(() => this.dial(), 20);
+    });
+  }
+}
+
+/**
+ * Publishes numbered messages, at most `window` unacknowledged, resending after every reconnect:
+ * PUBLISH with DUP until PUBACK / PUBREC, PUBREL until PUBCOMP [MQTT-4.4.0-1]. A message counts as
+ * acknowledged at PUBACK (QoS 1) or PUBREC (QoS 2: the broker owns it from then on) with a success
+ * code; one refused with an error code is published again later as a new message.
+ */
+export class ChaosPublisher extends PersistentPeer {
+  readonly acknowledged = new Set<number>();
+  /** Messages generated so far are 0 … next − 1. */
+  next = 0;
+  generating = true;
+  refused = 0;
+  private readonly retry: number[] = [];
+  private readonly inflight = new Map<number, { message: number; released: boolean }>();
+  private nextId = 1;
+
+  constructor(
+    clientId: string,
+    version: Version,
+    port: () => number,
+    readonly qos: QoS,
+    readonly topic: string,
+    private readonly window: number,
+  ) {
+    super(clientId, version, port);
+  }
+
+  /** Every message generated has been acknowledged. */
+  get done(): boolean {
+    return !this.generating && this.inflight.size === 0 && this.retry.length === 0 && this.acknowledged.size === this.next;
+  }
+
+  protected onSession(): void {
+    for (const [messageId, entry] of this.inflight) {
+      if (entry.released) this.send({ cmd: 'pubrel', messageId });
+      else this.publish(messageId, entry.message, true);
+    }
+    this.pump();
+  }
+
+  protected onPacket(packet: Packet): void {
+    if (packet.cmd !== 'puback' && packet.cmd !== 'pubrec' && packet.cmd !== 'pubcomp') return;
+    const id = packet.messageId!;
+    const entry = this.inflight.get(id);
+    if (!entry) return;
+    const failed = (packet.reasonCode ?? 0) >= 0x80;
+    if (packet.cmd === 'pubcomp') {
+      if (entry.released) this.inflight.delete(id);
+    } else if (failed) {
+      this.inflight.delete(id);
+      this.refused++;
+      this.retry.push(entry.message);
+    } else if (packet.cmd === 'puback') {
+      this.inflight.delete(id);
+      this.acknowledged.add(entry.message);
+    } else {
+      entry.released = true;
+      this.acknowledged.add(entry.message);
+      this.send({ cmd: 'pubrel', messageId: id });
+    }
+    this.pump();
+  }
+
+  pump(): void {
+    while (this.connected && this.inflight.size < this.window && (this.retry.length > 0 || this.generating)) {
+      const message = this.retry.shift() ?? this.next++;
+      while (this.inflight.has(this.nextId)) this.nextId = (this.nextId % 65535) + 1;
+      const id = this.nextId;
+      this.nextId = (this.nextId % 65535) + 1;
+      this.inflight.set(id, { message, released: false });
+      this.publish(id, message, false);
+    }
+  }
+
+  private publish(messageId: number, message: number, dup: boolean): void {
+    this.send({ cmd: 'publish', topic: this.topic, payload: Buffer.from(String(message)), qos: this.qos, messageId, dup, retain: false });
+  }
+}
+
+/**
+ * Subscribes once and then only resumes its session. QoS 2 follows the specification's method A:
+ * the message is delivered onwards at its first PUBLISH and its packet identifier kept until PUBREL,
+ * so a PUBLISH with a held identifier is a duplicate [MQTT-4.3.3-9] — a broker that reuses such an
+ * identifier for a new message loses that message here.
+ */
+export class ChaosSubscriber extends PersistentPeer {
+  readonly counts = new Map<number, number>();
+  private readonly held = new Set<number>();
+  private subscribed = false;
+
+  constructor(
+    clientId: string,
+    version: Version,
+    port: () => number,
+    readonly qos: QoS,
+    readonly filter: string,
+  ) {
+    super(clientId, version, port);
+  }
+
+  /** Subscribed and acknowledged by the broker. */
+  ready = false;
+
+  protected onSession(sessionPresent: boolean): void {
+    if (this.subscribed && sessionPresent) return;
+    this.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: this.filter, qos: this.qos }] });
+  }
+
+  protected onPacket(packet: Packet): void {
+    if (packet.cmd === 'suback') {
+      this.subscribed = true;
+      this.ready = true;
+    } else if (packet.cmd === 'publish') {
+      const message = Number(packet.payload.toString());
+      const id = packet.messageId!;
+      if (packet.qos === 2) {
+        if (!this.held.has(id)) {
+          this.held.add(id);
+          this.count(message);
+        }
+        this.send({ cmd: 'pubrec', messageId: id });
+      } else {
+        this.count(message);
+        if (packet.qos === 1) this.send({ cmd: 'puback', messageId: id });
+      }
+    } else if (packet.cmd === 'pubrel') {
+      this.held.delete(packet.messageId!);
+      this.send({ cmd: 'pubcomp', messageId: packet.messageId! });
+    }
+  }
+
+  private count(message: number): void {
+    this.counts.set(message, (this.counts.get(message) ?? 0) + 1);
+  }
+}
