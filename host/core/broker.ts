@@ -233,7 +233,10 @@ export class Broker {
    * its own reference.
    */
   publish(message: Message, publisher: Session | null): PublishOutcome {
-    if (message.retain && this.options.retainAvailable) this.retained.apply(message);
+    if (message.retain && this.options.retainAvailable) {
+      if (this.tentative) this.tentative.replacedRetained(this.retained.replace(message));
+      else this.retained.apply(message);
+    }
     const result = this.core.match(message.topicPtr(), message.topicLength, publisher ? publisher.id : 0);
     const count = result.count;
     let outcome = count === 0 ? PublishOutcome.NoSubscribers : PublishOutcome.Delivered;

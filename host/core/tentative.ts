@@ -7,7 +7,7 @@ import type { Delivery, Session } from './session.js';
  * The deliveries of one QoS 1/2 PUBLISH while its acceptance is undecided: its acknowledgement
  * waits for a commit, and if that commit fails the publisher is refused, so nobody may have
  * received the message. They are held here and sent (or cancelled) when the commit ends — at once
- * when nothing was waiting to be written.
+ * when nothing was waiting to be written. A RETAIN it applied is undone.
  */
 export class Tentative {
   private readonly sessions: Session[] = [];
@@ -15,12 +15,18 @@ export class Tentative {
   private readonly deliveries: (Delivery | null)[] = [];
   private readonly qos0: { retain: boolean; subscriptionIds: number[] | null }[] = [];
   private readonly message: Message;
+  /** The message's RETAIN replaced this one (or nothing); kept until the commit ends, to undo it. */
+  private previousRetained: Message | null | undefined;
 
   constructor(
     private readonly broker: Broker,
     message: Message,
   ) {
     this.message = message.retainRef();
+  }
+
+  replacedRetained(previous: Message | null): void {
+    this.previousRetained = previous;
   }
 
   holdQos0(session: Session, retain: boolean, subscriptionIds: number[] | null): void {
@@ -51,6 +57,10 @@ export class Tentative {
       } else {
         release(broker, session, delivery);
       }
+    }
+    if (this.previousRetained !== undefined) {
+      if (failed) broker.retained.revert(this.message, this.previousRetained);
+      else this.previousRetained?.release();
     }
     this.message.release();
   }

@@ -147,7 +147,7 @@ describe('durable state in LevelDB', () => {
     await second.close();
   });
 
-  it('refuses QoS 1 with 0x80 while the disk is full and delivers the refused message to nobody, keeps QoS 0 flowing, and recovers when space returns', { skip: canMount() ? false : NO_MOUNT }, () =>
+  it('refuses QoS 1 with 0x80 while the disk is full and delivers or retains the refused message nowhere, keeps QoS 0 flowing, and recovers when space returns', { skip: canMount() ? false : NO_MOUNT }, () =>
     withTmpfs(dir, '4m', async (mnt) => {
       const b = await startBroker({ dataDir: join(mnt, 'db') });
       const sub = await connectClient(b.url, { clientId: 'full-sub', clean: false });
@@ -156,12 +156,18 @@ describe('durable state in LevelDB', () => {
       const live = await b.client();
       await live.subscribeAsync('full/#');
       const pub = await b.client({ protocolVersion: 5 });
+      await pub.publishAsync('full/r', 'old', { qos: 1, retain: true });
+      await collect(live, 1);
       fill(mnt);
       // Large enough to need new pages: a small record may still fit the log file's last page.
+      assert.equal(await ackReason(pub.publishAsync('full/r', Buffer.alloc(256 * 1024, 2), { qos: 1, retain: true })), 0x80);
       assert.equal(await ackReason(pub.publishAsync('full/q1', Buffer.alloc(256 * 1024, 1), { qos: 1 })), 0x80);
       const zero = collect(live, 1);
       await pub.publishAsync('full/q0', 'flows', { qos: 0 });
-      assert.deepEqual((await zero).map((m) => m.topic), ['full/q0'], 'the online subscriber never saw the refused message');
+      assert.deepEqual((await zero).map((m) => m.topic), ['full/q0'], 'the online subscriber never saw the refused messages');
+      const late = await b.client();
+      await late.subscribeAsync('full/r');
+      assert.deepEqual((await collect(late, 1)).map((m) => m.payload.toString()), ['old'], 'the refused retained message did not replace the old one');
       await rm(join(mnt, 'filler'));
       let reason = -1;
       for (let i = 0; i < 50 && reason !== 0; i++) {
@@ -172,9 +178,13 @@ describe('durable state in LevelDB', () => {
       await b.close();
       const after = await startBroker({ dataDir: join(mnt, 'db') });
       const back = await connectClient(after.url, { clientId: 'full-sub', clean: false });
-      const got = await collect(back, 1);
-      assert.deepEqual(got.map((m) => m.topic), ['full/q1b'], 'the refused message was not queued for the offline session');
+      const got = await collect(back, 2);
+      assert.deepEqual(got.map((m) => `${m.topic} ${m.payload.length}`), ['full/r 3', 'full/q1b 6'], 'the refused messages were not queued for the offline session');
       await expectSilence(back, 300);
+      const fresh = await connectClient(after.url);
+      await fresh.subscribeAsync('full/r');
+      assert.deepEqual((await collect(fresh, 1)).map((m) => m.payload.toString()), ['old'], 'the store kept the old retained message');
+      await fresh.endAsync();
       await back.endAsync();
       await after.close();
     }));
