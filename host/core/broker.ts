@@ -12,9 +12,10 @@ import { afterIo } from './schedule.js';
 import { Delivery, NEVER_EXPIRES, Session } from './session.js';
 import { MemoryStore, type Store, type StoredDelivery, type StoredMessage, type StoredSession } from './store.js';
 import type { Tentative } from './tentative.js';
+import { Timers } from './timers.js';
 import type { Transport } from './transport.js';
 import type { Core } from './wasm.js';
-import { cancelWillTimer, publishWill, scheduleWill } from './will.js';
+import { cancelWillTimer, publishWill, scheduleWill, willDue } from './will.js';
 
 const utf8 = new TextEncoder();
 
@@ -37,6 +38,8 @@ export class Broker {
   readonly persistence: Persistence;
   readonly sessions = new Map<string, Session>();
   readonly connections = new Set<Connection>();
+  /** Every deadline: CONNECT and keep alive per connection, will and expiry per disconnected session, $SYS. */
+  readonly timers = new Timers();
   /** Sessions by the numeric id the trie reports; index 0 stays empty (0 = "no publisher"). */
   private readonly sessionsById: (Session | undefined)[] = [undefined];
   private readonly freeIds: number[] = [];
@@ -65,12 +68,14 @@ export class Broker {
 
   /**
    * Opens the store and rebuilds the arena, the trie and the sessions from it. Sessions that
-   * expired while the broker was down are ended (their pending wills published).
+   * expired while the broker was down are ended and their pending wills published, once every
+   * session is back to receive them.
    */
   async start(): Promise<void> {
     const store = this.persistence.store;
     await store.open();
     const state = await store.load();
+    const endedWithWill: Session[] = [];
     this.restoring = true;
     try {
       const now = Date.now();
@@ -99,7 +104,7 @@ export class Broker {
       const messages = new Map<string, Message>();
       const restored = new Map<StoredDelivery, Delivery>();
       for (const stored of state.sessions) {
-        const session = this.restoreSession(stored, now);
+        const session = this.restoreSession(stored, now, endedWithWill);
         if (!session) continue;
         this.restoreDeliveries(session, deliveries.get(stored.clientId) ?? [], bodies, messages, restored);
         for (const packetId of state.incomingQos2.get(stored.clientId) ?? []) session.incomingQos2.add(packetId);
@@ -117,6 +122,7 @@ export class Broker {
     } finally {
       this.restoring = false;
     }
+    for (const session of endedWithWill) publishWill(this, session);
   }
 
   /** Rebuilds a session's queue and inflight messages; expired or orphaned ones are dropped from the store. */
@@ -170,7 +176,11 @@ export class Broker {
     return Message.create(this.core, stored.topic, stored.payload, stored.qos, stored.retain, stored.forward, expiresAt);
   }
 
-  private restoreSession(stored: StoredSession, now: number): Session | null {
+  /**
+   * Rebuilds a session; its will and its end count from when it was disconnected. One that ended
+   * while the broker was down is ended now and, if it owes a will, added to `endedWithWill`.
+   */
+  private restoreSession(stored: StoredSession, now: number, endedWithWill: Session[]): Session | null {
     const session = this.createSession(stored.clientId);
     session.stored = true;
     session.version = stored.version;
@@ -197,19 +207,42 @@ export class Broker {
       };
       session.will = will;
     }
-    const elapsed = (now - disconnectedAt) / 1000;
-    if (session.expiryInterval !== NEVER_EXPIRES && elapsed >= session.expiryInterval) {
+    if (session.expiryInterval !== NEVER_EXPIRES && now - disconnectedAt >= session.expiryInterval * 1000) {
+      if (session.will) endedWithWill.push(session);
       this.endSession(session);
       return null;
     }
-    if (session.will) scheduleWill(this, session, elapsed);
-    if (session.expiryInterval !== NEVER_EXPIRES) this.startExpiry(session, session.expiryInterval - elapsed);
+    // A will whose time passed while the broker was down goes on the first timer run, when every session is back.
+    if (session.will) session.willAt = willDue(session);
+    this.startExpiry(session);
     return session;
   }
 
-  private startExpiry(session: Session, seconds: number): void {
-    session.expiryTimer = setTimeout(() => this.endSession(session), seconds * 1000);
-    session.expiryTimer.unref?.();
+  /** Starts the end of a disconnected session, counted from its disconnection (NEVER_EXPIRES: it has none). */
+  private startExpiry(session: Session): void {
+    session.endsAt = session.expiryInterval === NEVER_EXPIRES ? Infinity : session.disconnectedAt + session.expiryInterval * 1000;
+    this.armSession(session);
+  }
+
+  /** Sets the session's one timer to its next deadline: its will's or its end. */
+  private armSession(session: Session): void {
+    const due = Math.min(session.willAt, session.endsAt);
+    if (due === Infinity) this.timers.cancel(session);
+    else this.timers.schedule(session, due);
+  }
+
+  /** A disconnected session's deadline came: its will goes, and the session ends when its time is up too. */
+  sessionDue(session: Session, now: number): void {
+    if (session.willAt <= now) {
+      publishWill(this, session);
+      // The store must not hold the will any more: a restart would publish it again.
+      if (session.endsAt > now) this.persistence.saveSession(session);
+    }
+    if (session.endsAt <= now) {
+      this.endSession(session);
+      return;
+    }
+    this.armSession(session);
   }
 
   log(level: LogLevel, message: string, fields?: Record<string, unknown>): void {
@@ -272,7 +305,7 @@ export class Broker {
   /** Creates a session for `clientId`, replacing nothing (the caller ended any previous one). */
   createSession(clientId: string): Session {
     const id = this.freeIds.pop() ?? this.sessionsById.length;
-    const session = new Session(id, clientId);
+    const session = new Session(this, id, clientId);
     this.sessionsById[id] = session;
     this.sessions.set(clientId, session);
     return session;
@@ -281,7 +314,7 @@ export class Broker {
   /** Ends a session: its subscriptions, queued and inflight messages go; a pending will is published [MQTT-3.1.3-9]. */
   endSession(session: Session): void {
     if (this.sessions.get(session.clientId) !== session) return;
-    if (session.willTimer) publishWill(this, session);
+    if (session.willAt !== Infinity) publishWill(this, session);
     discardDeliveries(this, session);
     for (const packetId of session.incomingQos2) this.persistence.deleteIncomingQos2(session, packetId);
     this.releaseSession(session);
@@ -292,9 +325,7 @@ export class Broker {
   private releaseSession(session: Session): void {
     this.sessions.delete(session.clientId);
     session.connection = null;
-    if (session.expiryTimer) clearTimeout(session.expiryTimer);
-    session.expiryTimer = null;
-    cancelWillTimer(session);
+    this.stopSessionTimer(session);
     for (const sub of session.subscriptions.values()) {
       this.core.unsubscribe(session.id, utf8.encode(sub.topicFilter), sub.group ? this.shareGroupId(sub.group) : 0);
     }
@@ -309,11 +340,16 @@ export class Broker {
   attach(session: Session, conn: Connection): void {
     session.connection = conn;
     conn.session = session;
-    if (session.expiryTimer) clearTimeout(session.expiryTimer);
-    session.expiryTimer = null;
     // Coming back before the Will Delay Interval ends cancels the previous connection's will [MQTT-3.1.3-9].
-    cancelWillTimer(session);
+    this.stopSessionTimer(session);
     this.core.setClientOnline(session.id, true);
+  }
+
+  /** Neither the session's will nor its end is pending any more. */
+  private stopSessionTimer(session: Session): void {
+    cancelWillTimer(session);
+    session.endsAt = Infinity;
+    this.timers.cancel(session);
   }
 
   /** A connection is gone: detach it, publish or schedule its will, start its session's expiry. */
@@ -332,7 +368,7 @@ export class Broker {
       this.endSession(session);
       return;
     }
-    if (session.expiryInterval !== NEVER_EXPIRES) this.startExpiry(session, session.expiryInterval);
+    this.startExpiry(session);
     this.persistence.saveSession(session);
   }
 
@@ -357,6 +393,8 @@ export class Broker {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    // From here no deadline fires: the store keeps when each session was disconnected.
+    this.timers.stop();
     for (const conn of [...this.connections]) {
       if (conn.state === ConnState.Connected) conn.disconnect(Reason.ServerShuttingDown);
       else conn.close(CloseKind.Abnormal);

@@ -22,6 +22,7 @@ import { handleUnsubscribe } from './handlers/unsubscribe.js';
 import type { Message } from './message.js';
 import { COPY_LIMIT, Outbox } from './outbox.js';
 import type { Session } from './session.js';
+import type { Timed } from './timers.js';
 import type { Transport } from './transport.js';
 
 export const enum ConnState {
@@ -45,9 +46,10 @@ export const enum CloseKind {
 
 /**
  * One client's network connection, independent of the transport under it: frames packets,
- * dispatches them to the handlers, enforces keep alive, and batches output per tick.
+ * dispatches them to the handlers, enforces keep alive, and batches output per tick. It is its own
+ * entry in the broker's Timers (the CONNECT deadline, then keep alive).
  */
-export class Connection {
+export class Connection implements Timed {
   state = ConnState.New;
   version: ProtocolVersion | 0 = 0;
   session: Session | null = null;
@@ -83,7 +85,10 @@ export class Connection {
   private holding = false;
   private lastSeen = performance.now();
   private packetSeen = false;
-  private keepAliveTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Milliseconds without a packet that end the connection: the CONNECT deadline, then 1.5 × keep alive; 0 = none. */
+  private idleLimitMs = 0;
+  timerDue = 0;
+  timerSlot = -1;
   private scheduled = false;
 
   constructor(
@@ -92,7 +97,7 @@ export class Connection {
   ) {
     this.framer = new Framer(broker.options.maxPacketSize);
     this.outbox = new Outbox(broker.core);
-    this.armKeepAlive(broker.options.connectTimeoutMs);
+    this.superviseIdle(broker.options.connectTimeoutMs);
     transport.attach({
       data: (chunk) => this.onData(chunk),
       close: () => this.onClose(),
@@ -310,31 +315,37 @@ export class Connection {
   /** Starts keep alive supervision: 1.5 × the interval without a packet closes the connection [MQTT-3.1.2-24]. */
   startKeepAlive(seconds: number): void {
     this.keepAlive = seconds;
-    this.clearKeepAlive();
-    if (seconds > 0) this.armKeepAlive(seconds * 1500);
+    this.superviseIdle(seconds * 1500);
   }
 
-  private armKeepAlive(limitMs: number): void {
-    const check = (): void => {
-      const idle = performance.now() - this.lastSeen;
-      if (idle >= limitMs) {
-        if (this.state === ConnState.New) {
-          this.broker.log('info', 'no CONNECT in time', { address: this.remoteAddress });
-          this.close(CloseKind.Abnormal);
-        } else {
-          this.broker.log('info', 'keep alive expired', { client: this.clientId, keepAlive: this.keepAlive });
-          this.disconnect(Reason.KeepAliveTimeout);
-        }
-        return;
-      }
-      this.keepAliveTimer = setTimeout(check, limitMs - idle);
-    };
-    this.keepAliveTimer = setTimeout(check, limitMs);
+  /** Counts `limitMs` from the last packet; 0 stops supervision. */
+  private superviseIdle(limitMs: number): void {
+    this.idleLimitMs = limitMs;
+    if (limitMs > 0) this.broker.timers.schedule(this, this.lastSeen + limitMs);
+    else this.clearKeepAlive();
+  }
+
+  /**
+   * The idle deadline came. Packets only move `lastSeen` (no timer work per packet), so the deadline
+   * is checked here and moved on if a packet arrived since it was set.
+   */
+  onTimer(now: number): void {
+    const due = this.lastSeen + this.idleLimitMs;
+    if (due > now) {
+      this.broker.timers.schedule(this, due);
+      return;
+    }
+    if (this.state === ConnState.New) {
+      this.broker.log('info', 'no CONNECT in time', { address: this.remoteAddress });
+      this.close(CloseKind.Abnormal);
+    } else {
+      this.broker.log('info', 'keep alive expired', { client: this.clientId, keepAlive: this.keepAlive });
+      this.disconnect(Reason.KeepAliveTimeout);
+    }
   }
 
   private clearKeepAlive(): void {
-    if (this.keepAliveTimer) clearTimeout(this.keepAliveTimer);
-    this.keepAliveTimer = null;
+    this.broker.timers.cancel(this);
   }
 
   /**

@@ -145,6 +145,8 @@ export class Message {
 
   /** Seconds of the Message Expiry Interval left, rounded up [MQTT-3.3.2-6]; undefined when it has none. */
   remainingExpiry(now: number): number | undefined {
-    return this.expiresAt === 0 ? undefined : Math.max(0, Math.ceil((this.expiresAt - now) / 1000));
+    // Whole milliseconds first: the clock plus up to 0xFFFFFFFF s carries a float error that must not round
+    // a full interval up by a second (more than was received, and 0x100000000 does not fit the property).
+    return this.expiresAt === 0 ? undefined : Math.max(0, Math.ceil(Math.round(this.expiresAt - now) / 1000));
   }
 }

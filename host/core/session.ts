@@ -1,9 +1,11 @@
+import type { Broker } from './broker.js';
 import type { ProtocolVersion } from './codec/constants.js';
 import type { QoS, Subscription, WillMessage } from './codec/packets.js';
 import type { Connection } from './connection.js';
 import { Deque } from './deque.js';
 import type { Message } from './message.js';
 import type { DeliveryKey } from './store.js';
+import type { Timed } from './timers.js';
 
 /** A subscription as the session remembers it (the trie holds the routing copy). */
 export interface SessionSubscription extends Subscription {
@@ -54,8 +56,10 @@ export const NEVER_EXPIRES = 0xffffffff;
 /**
  * Per-client state that outlives a network connection (§4.1): subscriptions, QoS 1/2 messages in
  * flight both ways, the offline queue and the will. `id` is the numeric identity the wasm trie knows.
+ * While no connection holds it, it is one entry in the broker's Timers, due at the earlier of its
+ * will's and its own end.
  */
-export class Session {
+export class Session implements Timed {
   connection: Connection | null = null;
   version: ProtocolVersion = 4;
   readonly subscriptions = new Map<string, SessionSubscription>();
@@ -70,8 +74,12 @@ export class Session {
   /** Seconds; 0 ends the session with the connection, NEVER_EXPIRES never. */
   expiryInterval = 0;
   will: WillMessage | null = null;
-  willTimer: ReturnType<typeof setTimeout> | null = null;
-  expiryTimer: ReturnType<typeof setTimeout> | null = null;
+  /** performance.now() when the pending will is published (it was left by an abnormal close); Infinity = none pending. */
+  willAt = Infinity;
+  /** performance.now() when the session ends, counted from its disconnection; Infinity = not while connected, or never. */
+  endsAt = Infinity;
+  timerDue = 0;
+  timerSlot = -1;
   /** performance.now() when the last connection closed, for expiry on restart. */
   disconnectedAt = 0;
   /** The store holds a record of this session. */
@@ -79,9 +87,14 @@ export class Session {
   private nextPacketId = 1;
 
   constructor(
+    private readonly broker: Broker,
     readonly id: number,
     readonly clientId: string,
   ) {}
+
+  onTimer(now: number): void {
+    this.broker.sessionDue(this, now);
+  }
 
   get online(): boolean {
     return this.connection !== null;

@@ -1,5 +1,6 @@
 import type { Broker } from './broker.js';
 import { Message } from './message.js';
+import type { Timed } from './timers.js';
 import type { ArenaTierStats } from './wasm.js';
 
 /** Arena size tiers in the order `Core.arenaStats().tiers` reports them. */
@@ -117,8 +118,9 @@ const LOAD_COUNTERS: [string, (s: BrokerStats) => number][] = [
  * changed, which keeps idle brokers quiet (and their stores unwritten). Clients cannot publish to
  * `$SYS`: the hosts' publish authorization refuses every client topic starting with `$`.
  */
-export class SysTopics {
-  private timer: ReturnType<typeof setTimeout> | null = null;
+export class SysTopics implements Timed {
+  timerDue = 0;
+  timerSlot = -1;
   private readonly last = new Map<string, string>();
   private maximumConnected = 0;
   private previous: { at: number; counters: number[] } | null = null;
@@ -134,21 +136,21 @@ export class SysTopics {
   start(): void {
     this.stop();
     this.publish();
-    const ms = this.options.intervalSeconds * 1000;
-    if (ms <= 0) return;
-    const tick = (): void => {
-      this.publish();
-      this.timer = setTimeout(tick, ms);
-      // A Node timer must not keep the process alive on its own; browsers have no unref.
-      (this.timer as { unref?: () => void }).unref?.();
-    };
-    this.timer = setTimeout(tick, ms);
-    (this.timer as { unref?: () => void }).unref?.();
+    this.next(this.broker.timers.now());
   }
 
   stop(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    this.broker.timers.cancel(this);
+  }
+
+  onTimer(now: number): void {
+    this.publish();
+    this.next(now);
+  }
+
+  private next(now: number): void {
+    const ms = this.options.intervalSeconds * 1000;
+    if (ms > 0) this.broker.timers.schedule(this, now + ms);
   }
 
   /** Publishes every value that changed since the last call; returns how many topics were published. */

@@ -3,19 +3,22 @@ import { Message } from './message.js';
 import type { Session } from './session.js';
 
 /**
- * After an abnormal close: the will goes after its Will Delay Interval, or when the session ends if
- * that is sooner, unless the client reconnects first [MQTT-3.1.3-9], [MQTT-3.1.2-8].
+ * When the will of a disconnected session is due: after its Will Delay Interval, or when the session
+ * ends if that is sooner [MQTT-3.1.3-9], counted from the disconnection.
  */
-export function scheduleWill(broker: Broker, session: Session, elapsedSeconds = 0): void {
-  const will = session.will;
-  if (!will) return;
-  const delay = Math.min(will.props.willDelayInterval ?? 0, session.expiryInterval) - elapsedSeconds;
-  if (delay <= 0) {
-    publishWill(broker, session);
-    return;
-  }
-  session.willTimer = setTimeout(() => publishWill(broker, session), delay * 1000);
-  session.willTimer.unref?.();
+export function willDue(session: Session): number {
+  return session.disconnectedAt + Math.min(session.will!.props.willDelayInterval ?? 0, session.expiryInterval) * 1000;
+}
+
+/**
+ * After an abnormal close: the will goes now, or (5.0 Will Delay) at `willDue` unless the client
+ * reconnects first [MQTT-3.1.2-8]. The caller arms the session's timer.
+ */
+export function scheduleWill(broker: Broker, session: Session): void {
+  if (!session.will) return;
+  const due = willDue(session);
+  if (due <= session.disconnectedAt) publishWill(broker, session);
+  else session.willAt = due;
 }
 
 /** Publishes and forgets the session's will, if it still has one. */
@@ -37,7 +40,7 @@ export function publishWill(broker: Broker, session: Session): void {
   message.release();
 }
 
+/** The will is no longer pending (the session's timer finds nothing due for it). */
 export function cancelWillTimer(session: Session): void {
-  if (session.willTimer) clearTimeout(session.willTimer);
-  session.willTimer = null;
+  session.willAt = Infinity;
 }

@@ -81,6 +81,40 @@ describe('the broker in a browser', { skip: skipWithoutChromium }, () => {
         ]);
       });
 
+      it('runs Will Delay and Session Expiry on its timers: the will after 1 s, the session gone after 2 s, one of 999,999,999 s kept', async () => {
+        const result = await page.evaluate(async (mode) => {
+          const { arbormq } = window as unknown as PageGlobals;
+          const broker = await arbormq.createBroker({ mode, store: 'memory', name: `timers-${mode}` });
+          const watcher = await broker.connect({ clientId: 'watcher' });
+          let willAfter = -1;
+          let gone = 0;
+          await watcher.subscribe('will/#', { qos: 1 }, () => void (willAfter = performance.now() - gone));
+          const dying = await broker.connect({
+            clientId: 'dying',
+            clean: false,
+            sessionExpiryInterval: 2,
+            will: { topic: 'will/dying', payload: 'late', qos: 1, properties: { willDelayInterval: 1 } },
+          });
+          const keeper = await broker.connect({ clientId: 'keeper', clean: false, sessionExpiryInterval: 999_999_999 });
+          gone = performance.now();
+          dying.destroy();
+          keeper.destroy();
+          const sessionIds = async () => (await broker.inspect({ handles: 0 })).sessions.map((s) => s.clientId);
+          let endedAfter = -1;
+          for (let i = 0; i < 1000 && endedAfter < 0; i++) {
+            await new Promise((r) => setTimeout(r, 5));
+            if (!(await sessionIds()).includes('dying')) endedAfter = performance.now() - gone;
+          }
+          const left = await sessionIds();
+          await watcher.end();
+          await broker.close();
+          return { willAfter, endedAfter, left };
+        }, mode);
+        assert.ok(result.willAfter >= 900 && result.willAfter < 1900, `will after ${result.willAfter} ms`);
+        assert.ok(result.endedAfter >= 1900, `session ended after ${result.endedAfter} ms`);
+        assert.deepEqual(result.left.sort(), ['keeper', 'watcher'], 'the 999,999,999 s session is kept');
+      });
+
       it('gives the arena back: after the clients are gone it holds what it held at the start', async () => {
         const result = await page.evaluate(async (mode) => {
           const { arbormq, mqtt } = window as unknown as PageGlobals;

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { IPublishPacket } from 'mqtt-packet';
-import { collect, connectClient, delay, expectSilence, startBroker, type TestBroker } from '../helpers/broker.js';
+import { collect, connectClient, delay, expectSilence, startBroker, type TestBroker, until } from '../helpers/broker.js';
+import { withoutTimerOverflow } from '../helpers/warnings.js';
 
 describe('sessions', () => {
   let b: TestBroker;
@@ -120,6 +121,63 @@ describe('sessions', () => {
     await expectSilence(back);
     await Promise.all([back.endAsync(), pub.endAsync()]);
   });
+
+  it('keeps a session whose DISCONNECT raised its Session Expiry from 99,999 s to 999,999,999 s: subscriptions and queued messages come back [MQTT-3.14.2-2]', () =>
+    withoutTimerOverflow(async () => {
+      const opts = { protocolVersion: 5 as const, clientId: 'long-1', clean: false, properties: { sessionExpiryInterval: 99_999 } };
+      const sub = await connectClient(b.url, opts);
+      await sub.subscribeAsync('long/#', { qos: 1 });
+      await sub.endAsync(false, { reasonCode: 0, properties: { sessionExpiryInterval: 999_999_999 } });
+      const session = b.server.broker.sessions.get('long-1')!;
+      await until(() => session.connection === null);
+      const pub = await b.client({ protocolVersion: 5 });
+      await pub.publishAsync('long/queued', 'while away', { qos: 1 });
+      assert.equal(b.server.broker.sessions.get('long-1'), session, 'the session outlived the disconnection');
+      assert.equal(session.queue.length, 1);
+      assert.equal(Math.round(session.endsAt - session.disconnectedAt), 999_999_999_000, 'it ends 999,999,999 s after the disconnection');
+      const back = await connectClient(b.url, { ...opts, properties: {} });
+      const [queued] = await collect(back, 1);
+      assert.equal(queued!.payload.toString(), 'while away');
+      await pub.publishAsync('long/live', 'the subscription is still there', { qos: 1 });
+      const [live] = await collect(back, 1);
+      assert.equal(live!.topic, 'long/live');
+      await Promise.all([back.endAsync(), pub.endAsync()]);
+    }));
+
+  it('keeps sessions whose Session Expiry is beyond what one host timer holds, and never ends one of 0xFFFFFFFF [MQTT-3.1.2-23]', () =>
+    withoutTimerOverflow(async () => {
+      // 2,147,483 s is the last value in 2^31-1 ms; every larger one overflowed a per-session setTimeout.
+      const intervals = [2_147_483, 2_147_484, 0xfffffffe, 0xffffffff];
+      const opts = (expiry: number) => ({ protocolVersion: 5 as const, clientId: `edge-${expiry}`, clean: false, properties: { sessionExpiryInterval: expiry } });
+      for (const expiry of intervals) {
+        const sub = await connectClient(b.url, opts(expiry));
+        await sub.subscribeAsync(`edge/${expiry}`, { qos: 1 });
+        sub.stream.destroy();
+      }
+      const broker = b.server.broker;
+      await until(() => intervals.every((e) => broker.sessions.get(`edge-${e}`)?.connection === null));
+      const pub = await b.client({ protocolVersion: 5 });
+      for (const expiry of intervals) await pub.publishAsync(`edge/${expiry}`, String(expiry), { qos: 1 });
+      // An overflowed timer fires after 1 ms: give it far more than that.
+      await delay(100);
+      for (const expiry of intervals) {
+        const session = broker.sessions.get(`edge-${expiry}`);
+        assert.ok(session, `session with expiry ${expiry} kept`);
+        if (expiry === 0xffffffff) {
+          assert.equal(session.endsAt, Infinity, 'no end at all');
+          assert.equal(session.timerSlot, -1, 'nothing scheduled for it');
+        } else {
+          assert.equal(Math.round(session.endsAt - session.disconnectedAt), expiry * 1000);
+        }
+      }
+      for (const expiry of intervals) {
+        const back = await connectClient(b.url, opts(expiry));
+        const [m] = await collect(back, 1);
+        assert.equal(m!.payload.toString(), String(expiry));
+        await back.endAsync(false, { reasonCode: 0, properties: { sessionExpiryInterval: 0 } });
+      }
+      await pub.endAsync();
+    }));
 
   it('ends a 5.0 session at disconnect when its expiry is 0, even with Clean Start 0', async () => {
     const c = await connectClient(b.url, { protocolVersion: 5, clientId: 'exp-0', clean: false });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { collect, connectClient, delay, expectSilence, startBroker, type TestBroker } from '../helpers/broker.js';
+import { collect, connectClient, delay, expectSilence, startBroker, type TestBroker, until } from '../helpers/broker.js';
+import { withoutTimerOverflow } from '../helpers/warnings.js';
 
 describe('will messages', () => {
   let b: TestBroker;
@@ -64,6 +65,80 @@ describe('will messages', () => {
     const cleaner = await b.client();
     await cleaner.publishAsync('will/retained', '', { retain: true, qos: 1 });
     await Promise.all([late.endAsync(), cleaner.endAsync()]);
+  });
+
+  it('holds a will whose Will Delay is beyond what one host timer holds while the session lives, and drops it when the client comes back [MQTT-3.1.3-9]', () =>
+    withoutTimerOverflow(async () => {
+      const watcher = await b.client();
+      await watcher.subscribeAsync('will/long/#');
+      const delays = [2_147_484, 0xffffffff];
+      const opts = (willDelay: number) => ({
+        protocolVersion: 5 as const,
+        clientId: `will-long-${willDelay}`,
+        clean: false,
+        properties: { sessionExpiryInterval: 0xffffffff },
+        will: { topic: `will/long/${willDelay}`, payload: Buffer.from('too early'), qos: 1 as const, retain: false, properties: { willDelayInterval: willDelay } },
+      });
+      for (const willDelay of delays) (await connectClient(b.url, opts(willDelay))).stream.destroy();
+      const broker = b.server.broker;
+      await until(() => delays.every((d) => broker.sessions.get(`will-long-${d}`)?.connection === null));
+      // An overflowed timer fires after 1 ms.
+      await expectSilence(watcher, 200);
+      for (const willDelay of delays) {
+        const session = broker.sessions.get(`will-long-${willDelay}`)!;
+        assert.equal(Math.round(session.willAt - session.disconnectedAt), willDelay * 1000, `the will of ${willDelay} s waits that long`);
+        const back = await connectClient(b.url, opts(willDelay));
+        assert.equal(session.willAt, Infinity, 'coming back cancelled it');
+        await back.endAsync(false, { reasonCode: 0, properties: { sessionExpiryInterval: 0 } });
+      }
+      await expectSilence(watcher, 100);
+      await watcher.endAsync();
+    }));
+
+  it('publishes a will whose Will Delay outlasts its session when the session ends [MQTT-3.1.3-9], its Message Expiry of 0xFFFFFFFF s intact', () =>
+    withoutTimerOverflow(async () => {
+      const watcher = await b.client({ protocolVersion: 5 });
+      await watcher.subscribeAsync('will/outlasted', { qos: 1 });
+      const dying = await connectClient(b.url, {
+        protocolVersion: 5,
+        clientId: 'will-outlasted',
+        clean: false,
+        properties: { sessionExpiryInterval: 1 },
+        will: {
+          topic: 'will/outlasted',
+          payload: Buffer.from('session over'),
+          qos: 1,
+          retain: false,
+          properties: { willDelayInterval: 0xffffffff, messageExpiryInterval: 0xffffffff },
+        },
+      });
+      const got = collect(watcher, 1, 4000);
+      const start = Date.now();
+      dying.stream.destroy();
+      const [m] = await got;
+      assert.ok(Date.now() - start >= 900, 'it went when the 1 s session ended, not before');
+      assert.equal(m!.payload.toString(), 'session over');
+      assert.equal(m!.packet.properties?.messageExpiryInterval, 0xffffffff);
+      assert.equal(b.server.broker.sessions.has('will-outlasted'), false);
+      await watcher.endAsync();
+    }));
+
+  it('publishes a will with Will Delay 0 at once', async () => {
+    const watcher = await b.client();
+    await watcher.subscribeAsync('will/zero');
+    const dying = await connectClient(b.url, {
+      protocolVersion: 5,
+      clientId: 'will-zero',
+      clean: false,
+      properties: { sessionExpiryInterval: 60 },
+      will: { topic: 'will/zero', payload: Buffer.from('now'), qos: 0, retain: false, properties: { willDelayInterval: 0 } },
+    });
+    const got = collect(watcher, 1);
+    dying.stream.destroy();
+    assert.equal((await got)[0]!.payload.toString(), 'now');
+    assert.ok(b.server.broker.sessions.has('will-zero'), 'the session itself stays');
+    const cleanup = await connectClient(b.url, { protocolVersion: 5, clientId: 'will-zero', clean: true });
+    await Promise.all([cleanup.endAsync(), watcher.endAsync()]);
   });
 
   it('delays a 5.0 will by its Will Delay Interval and cancels it when the client comes back in time', async () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { IConnackPacket, IDisconnectPacket } from 'mqtt-packet';
 import { collect, connectClient, delay, startBroker, type TestBroker } from '../../helpers/broker.js';
+import { withoutTimerOverflow } from '../../helpers/warnings.js';
 
 describe('CONNECT', () => {
   let b: TestBroker;
@@ -105,6 +106,25 @@ describe('CONNECT', () => {
     assert.equal(raw.socket.destroyed, false);
     raw.destroy();
   });
+
+  it('holds a CONNECT deadline beyond 24.8 days and the longest keep alive (65,535 s) without a timer overflow', () =>
+    withoutTimerOverflow(async () => {
+      const long = await startBroker({ connectTimeoutMs: 3_000_000_000 });
+      try {
+        const silent = await long.raw();
+        const idle = await long.raw();
+        await idle.handshake({ protocolVersion: 5, keepalive: 65_535 });
+        // An overflowed timer fires after 1 ms.
+        await delay(100);
+        assert.equal(silent.socket.destroyed, false, 'no CONNECT yet, and far from its deadline');
+        assert.equal(idle.socket.destroyed, false, 'idle, and far from 1.5 × 65,535 s');
+        assert.equal(long.server.broker.timers.size, 2, 'one deadline per connection');
+        idle.send([0xc0, 0x00]);
+        await idle.next('pingresp');
+      } finally {
+        await long.close();
+      }
+    }));
 
   it('sends DISCONNECT 0x8D to a 5.0 client whose keep alive expired', async () => {
     const raw = await b.raw();

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import type { IConnackPacket, IDisconnectPacket, IPublishPacket, ISubackPacket } from 'mqtt-packet';
-import { collect, delay, startBroker, type TestBroker } from '../../helpers/broker.js';
+import { collect, delay, expectSilence, startBroker, type TestBroker } from '../../helpers/broker.js';
 
 describe('MQTT 5.0 features', () => {
   let b: TestBroker;
@@ -137,6 +137,45 @@ describe('MQTT 5.0 features', () => {
     await back.endAsync();
     const clean = await b.client({ protocolVersion: 5, clientId: 'exp-sub', clean: true });
     await clean.endAsync();
+  });
+
+  it('forwards a Message Expiry Interval of any size unchanged; 0 reaches only those it is sent to at once [MQTT-3.3.2-5], [MQTT-3.3.2-6]', async () => {
+    b = await startBroker();
+    const intervals = [0, 2_147_483, 2_147_484, 0xffffffff];
+    const online = await b.client({ protocolVersion: 5 });
+    await online.subscribeAsync('mxe/#', { qos: 1 });
+    const awayOpts = { protocolVersion: 5 as const, clientId: 'mxe-away', clean: false, properties: { sessionExpiryInterval: 60 } };
+    const away = await b.client(awayOpts);
+    await away.subscribeAsync('mxe/#', { qos: 1 });
+    await away.endAsync();
+    const pub = await b.client({ protocolVersion: 5 });
+    for (const interval of intervals) {
+      await pub.publishAsync(`mxe/${interval}`, String(interval), { qos: 1, properties: { messageExpiryInterval: interval } });
+      await pub.publishAsync(`mxe/retained/${interval}`, String(interval), { qos: 1, retain: true, properties: { messageExpiryInterval: interval } });
+    }
+    const expiryOf = (m: { packet: IPublishPacket }): number | undefined => m.packet.properties?.messageExpiryInterval;
+    // Sent the moment it arrived: no time waited, the interval as received.
+    const live = await collect(online, intervals.length * 2);
+    assert.deepEqual(
+      live.map((m) => [m.topic, expiryOf(m)]),
+      intervals.flatMap((i) => [[`mxe/${i}`, i], [`mxe/retained/${i}`, i]]),
+    );
+    // Queued: the 0 s message expired before its delivery could start; the others wait, less than a second used.
+    const back = await b.client(awayOpts);
+    const queued = await collect(back, (intervals.length - 1) * 2);
+    assert.deepEqual(queued.map((m) => m.topic), intervals.slice(1).flatMap((i) => [`mxe/${i}`, `mxe/retained/${i}`]));
+    for (const m of queued) {
+      const sent = Number(m.payload.toString());
+      assert.ok(expiryOf(m)! <= sent && expiryOf(m)! >= sent - 2, `${m.topic}: ${expiryOf(m)} left of ${sent}`);
+    }
+    // Retained: a later subscriber gets every retained message but the expired one.
+    const late = await b.client({ protocolVersion: 5 });
+    const retained = collect(late, intervals.length - 1);
+    await late.subscribeAsync('mxe/retained/#', { qos: 1 });
+    assert.deepEqual((await retained).map((m) => m.topic).sort(), intervals.slice(1).map((i) => `mxe/retained/${i}`).sort());
+    await expectSilence(late);
+    for (const interval of intervals) await pub.publishAsync(`mxe/retained/${interval}`, '', { qos: 1, retain: true });
+    await back.endAsync(false, { reasonCode: 0, properties: { sessionExpiryInterval: 0 } });
   });
 
   it('lets DISCONNECT change the session expiry, ending the session when it sets 0', async () => {
