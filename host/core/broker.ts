@@ -166,7 +166,7 @@ export class Broker {
         session.inflight.set(d.packetId, delivery);
       } else {
         session.queue.push(delivery);
-        session.queuedBytes += delivery.message!.length;
+        session.queuedBytes += delivery.message!.size;
       }
     }
   }

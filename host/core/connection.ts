@@ -396,16 +396,19 @@ export class Connection implements Timed {
     let props: Uint8Array | null = null;
     let alias = 0;
     let aliasKnown = false;
+    let forwardLength = 0;
     if (this.version === 5) {
       if (this.clientTopicAliasMaximum > 0) [alias, aliasKnown] = this.topicAliasFor(message.topic());
       props = encodeDeliveryProperties(message, subscriptionIds, alias, message.expiresAt === 0 ? 0 : performance.now());
+      forwardLength = message.forwardLength;
     }
     // A topic the client already knows by its alias goes as an empty topic name [MQTT-3.3.2-12].
     const stored = aliasKnown ? message.length - message.topicLength : message.length;
     const topicEnd = 2 + message.topicLength;
     let middle = qos > 0 ? 2 : 0;
+    let propsLength = 0;
     if (this.version === 5) {
-      const propsLength = props ? props.length : 0;
+      propsLength = (props ? props.length : 0) + forwardLength;
       middle += varintSize(propsLength) + propsLength;
     }
     const remaining = stored + middle;
@@ -414,32 +417,30 @@ export class Connection implements Timed {
     if (alias !== 0 && !aliasKnown) (this.outgoingAliases ??= new Map()).set(message.topic(), alias);
     const outbox = this.outbox;
     const src = message.ptr();
-    if (aliasKnown) {
+    if (forwardLength > 0) {
+      this.writeForwarding(message, qos, packetId, retain, dup, aliasKnown, headerSize, remaining, props, propsLength);
+    } else if (aliasKnown) {
       let at = outbox.reserve(headerSize + 2 + middle);
       const buf = outbox.target;
       at += writePublishHeader(buf, at, qos, dup, retain, remaining);
       buf[at++] = 0;
       buf[at++] = 0;
-      this.writeMiddle(buf, at, qos, packetId, props);
-      if (stored - 2 <= COPY_LIMIT) outbox.copy(src + topicEnd, stored - 2);
-      else outbox.reference(message.handle, src + topicEnd, stored - 2);
+      this.writeMiddle(buf, at, qos, packetId, props, propsLength);
+      outbox.copyOrReference(message.handle, src + topicEnd, stored - 2);
     } else if (stored <= COPY_LIMIT) {
       // Small: the whole packet is built in the batch block, topic and payload copied in wasm memory.
       let at = outbox.reserve(headerSize + remaining);
       const buf = outbox.target;
       at += writePublishHeader(buf, at, qos, dup, retain, remaining);
       outbox.copyAt(at, src, topicEnd);
-      at = this.writeMiddle(buf, at + topicEnd, qos, packetId, props);
+      at = this.writeMiddle(buf, at + topicEnd, qos, packetId, props, propsLength);
       outbox.copyAt(at, src + topicEnd, stored - topicEnd);
     } else {
       // Large: topic and payload go out straight from the message's own arena block.
       const at = outbox.reserve(headerSize);
       writePublishHeader(outbox.target, at, qos, dup, retain, remaining);
       outbox.reference(message.handle, src, topicEnd);
-      if (middle > 0) {
-        const m = outbox.reserve(middle);
-        this.writeMiddle(outbox.target, m, qos, packetId, props);
-      }
+      if (middle > 0) this.writeMiddle(outbox.target, outbox.reserve(middle), qos, packetId, props, propsLength);
       outbox.reference(message.handle, src + topicEnd, stored - topicEnd);
     }
     this.broker.metrics.messagesSent++;
@@ -448,6 +449,40 @@ export class Connection implements Timed {
     return true;
   }
 
+  /**
+   * A 5.0 PUBLISH with forwarded properties: they come after this delivery's own properties, copied
+   * or referenced from the message's forward block like topic and payload are from its own block —
+   * however many subscribers, their bytes are stored once [MQTT-3.3.2-17], [MQTT-3.3.2-18].
+   */
+  private writeForwarding(
+    message: Message,
+    qos: QoS,
+    packetId: number,
+    retain: boolean,
+    dup: boolean,
+    aliasKnown: boolean,
+    headerSize: number,
+    remaining: number,
+    props: Uint8Array | null,
+    propsLength: number,
+  ): void {
+    const outbox = this.outbox;
+    const src = message.ptr();
+    const topicEnd = 2 + message.topicLength;
+    const own = props ? props.length : 0;
+    const fixed = (qos > 0 ? 2 : 0) + varintSize(propsLength) + own;
+    let at = outbox.reserve(headerSize + (aliasKnown ? 2 : 0));
+    at += writePublishHeader(outbox.target, at, qos, dup, retain, remaining);
+    if (aliasKnown) {
+      outbox.target[at] = 0;
+      outbox.target[at + 1] = 0;
+    } else {
+      outbox.copyOrReference(message.handle, src, topicEnd);
+    }
+    this.writeMiddle(outbox.target, outbox.reserve(fixed), qos, packetId, props, propsLength);
+    outbox.copyOrReference(message.forwardHandle, this.broker.core.ptr(message.forwardHandle), message.forwardLength);
+    outbox.copyOrReference(message.handle, src + topicEnd, message.length - topicEnd);
+  }
   /**
    * The alias to send `topic` with: [alias, whether the client already knows it]. New topics take
    * the next free alias until the client's Topic Alias Maximum is used up; then they go without.
@@ -459,17 +494,21 @@ export class Connection implements Timed {
     return next <= this.clientTopicAliasMaximum ? [next, false] : [0, false];
   }
 
-  /** Packet identifier and (5.0) properties between topic and payload; returns the end offset. */
-  private writeMiddle(buf: Uint8Array, at: number, qos: QoS, packetId: number, props: Uint8Array | null): number {
+  /**
+   * Packet identifier and (5.0) the properties' length and this delivery's own properties, between
+   * topic and payload (forwarded ones, counted in `propsLength`, follow); returns the end offset.
+   */
+  private writeMiddle(buf: Uint8Array, at: number, qos: QoS, packetId: number, props: Uint8Array | null, propsLength: number): number {
     if (qos > 0) {
       buf[at++] = packetId >> 8;
       buf[at++] = packetId & 0xff;
     }
     if (this.version === 5) {
-      const propsLength = props ? props.length : 0;
       at = writeVarint(buf, at, propsLength);
-      if (props) buf.set(props, at);
-      at += propsLength;
+      if (props) {
+        buf.set(props, at);
+        at += props.length;
+      }
     }
     return at;
   }

@@ -42,7 +42,7 @@ export function deliver(
   }
   const { maxQueuedMessages, maxQueuedBytes } = broker.options;
   const direct = conn !== null && session.queue.length === 0 && session.inflight.size < windowOf(broker, session);
-  if (!direct && (session.queue.length >= maxQueuedMessages || session.queuedBytes + message.length > maxQueuedBytes)) {
+  if (!direct && (session.queue.length >= maxQueuedMessages || session.queuedBytes + message.size > maxQueuedBytes)) {
     broker.metrics.queueDropped++;
     broker.log('warn', 'session queue full, message dropped', { client: session.clientId, queued: session.queue.length });
     return Handoff.QueueFull;
@@ -54,7 +54,7 @@ export function deliver(
     return Handoff.Sent;
   }
   session.queue.push(delivery);
-  session.queuedBytes += message.length;
+  session.queuedBytes += message.size;
   broker.persistence.saveDelivery(session, delivery);
   return Handoff.Queued;
 }
@@ -124,7 +124,7 @@ function sendInflight(broker: Broker, session: Session, delivery: Delivery): boo
 /** A delivery that may not happen (its record could not be written): it goes without a trace. */
 export function cancel(broker: Broker, session: Session, delivery: Delivery): void {
   if (delivery.done) return;
-  if (delivery.packetId === 0 && session.queue.remove(delivery)) session.queuedBytes -= delivery.message!.length;
+  if (delivery.packetId === 0 && session.queue.remove(delivery)) session.queuedBytes -= delivery.message!.size;
   finish(broker, session, delivery);
   drainQueue(broker, session);
 }
@@ -183,7 +183,7 @@ export function drainQueue(broker: Broker, session: Session): void {
   const now = performance.now();
   while (session.queue.length > 0 && session.inflight.size < window && session.connection !== null) {
     const delivery = session.queue.shift()!;
-    session.queuedBytes -= delivery.message!.length;
+    session.queuedBytes -= delivery.message!.size;
     if (delivery.message!.expired(now)) {
       broker.metrics.expiredDropped++;
       finish(broker, session, delivery);

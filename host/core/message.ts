@@ -24,8 +24,13 @@ export class Message {
   length = 0;
   qos: QoS = 0;
   retain = false;
-  /** MQTT 5.0 properties forwarded unchanged (payload format, content type, response topic, correlation data, user properties). */
-  forward: Uint8Array | null = null;
+  /**
+   * Arena block of the MQTT 5.0 properties forwarded unchanged (payload format, content type,
+   * response topic, correlation data, user properties), 0 = none. Like the message's own block it
+   * is stored once and shared by every delivery; it is released with the message.
+   */
+  forwardHandle = 0;
+  forwardLength = 0;
   /** Absolute expiry in ms on the broker clock (performance.now() based), 0 = never. */
   expiresAt = 0;
   private topicCache: string | undefined;
@@ -52,7 +57,8 @@ export class Message {
     length: number,
     qos: QoS,
     retain: boolean,
-    forward: Uint8Array | null,
+    forwardHandle: number,
+    forwardLength: number,
     expiresAt: number,
   ): Message {
     const message = pools.get(core)?.pop() ?? new Message(core);
@@ -61,9 +67,17 @@ export class Message {
     message.length = length;
     message.qos = qos;
     message.retain = retain;
-    message.forward = forward;
+    message.forwardHandle = forwardHandle;
+    message.forwardLength = forwardLength;
     message.expiresAt = expiresAt;
     return message;
+  }
+
+  /** Copies forwarded properties into an arena block of their own: its handle, 0 when the arena is full. */
+  static storeForward(core: Core, forward: Uint8Array): number {
+    const handle = core.alloc(forward.length);
+    if (handle !== 0) core.bytes().set(forward, core.ptr(handle));
+    return handle;
   }
 
   /** Copies topic and payload into a new arena buffer; returns null when the arena is full. */
@@ -77,17 +91,34 @@ export class Message {
     expiresAt = 0,
   ): Message | null {
     const topicBytes = typeof topic === 'string' ? utf8Encoder.encode(topic) : topic;
+    const forwardHandle = forward ? Message.storeForward(core, forward) : 0;
+    if (forward && forwardHandle === 0) return null;
     const handle = core.alloc(2 + topicBytes.length + payload.length);
-    if (handle === 0) return null;
+    if (handle === 0) {
+      if (forwardHandle !== 0) core.release(forwardHandle);
+      return null;
+    }
     const mem = core.bytes();
     const ptr = core.ptr(handle);
     mem[ptr] = topicBytes.length >> 8;
     mem[ptr + 1] = topicBytes.length & 0xff;
     mem.set(topicBytes, ptr + 2);
     mem.set(payload, ptr + 2 + topicBytes.length);
-    const message = Message.of(core, handle, topicBytes.length, 2 + topicBytes.length + payload.length, qos, retain, forward, expiresAt);
+    const message = Message.of(core, handle, topicBytes.length, 2 + topicBytes.length + payload.length, qos, retain, forwardHandle, forward ? forward.length : 0, expiresAt);
     if (typeof topic === 'string') message.topicCache = topic;
     return message;
+  }
+
+  /** Bytes the message holds in the arena, forwarded properties included (queue bounds count these). */
+  get size(): number {
+    return this.length + this.forwardLength;
+  }
+
+  /** A copy of the forwarded properties (for the store), or null. */
+  forward(): Uint8Array | null {
+    if (this.forwardHandle === 0) return null;
+    const ptr = this.core.ptr(this.forwardHandle);
+    return this.core.bytes().slice(ptr, ptr + this.forwardLength);
   }
 
   get payloadLength(): number {
@@ -126,7 +157,9 @@ export class Message {
   release(): void {
     if (this.core.release(this.handle) !== 0) return;
     this.handle = 0;
-    this.forward = null;
+    if (this.forwardHandle !== 0) this.core.release(this.forwardHandle);
+    this.forwardHandle = 0;
+    this.forwardLength = 0;
     this.topicCache = undefined;
     this.storeId = undefined;
     this.storeRefs = 0;

@@ -30,6 +30,8 @@ export class Outbox {
   private nextBlockSize = MIN_BLOCK;
   /** Bytes queued here and not yet given to the transport. */
   pendingBytes = 0;
+  /** Of those, bytes queued by reference (not written into batch blocks). */
+  private referencedBytes = 0;
 
   constructor(private readonly core: Core) {}
 
@@ -76,6 +78,13 @@ export class Outbox {
     this.held.push(handle);
     this.segments.push(handle, ptr, length);
     this.pendingBytes += length;
+    this.referencedBytes += length;
+  }
+
+  /** Appends a range of an arena block: copied when small, else by reference (COPY_LIMIT). */
+  copyOrReference(handle: number, ptr: number, length: number): void {
+    if (length <= COPY_LIMIT) this.copy(ptr, length);
+    else this.reference(handle, ptr, length);
   }
 
   /** Gives everything queued to the transport as one batch. */
@@ -93,14 +102,16 @@ export class Outbox {
       views.push(handle === 0 ? this.fallback[ptr]! : mem.subarray(ptr, ptr + segments[i + 2]!));
     }
     const held = this.held;
-    // The next tick starts with a block about the size of this tick's output.
+    // The next tick starts with a block about the size of what this tick wrote into blocks.
+    const written = this.pendingBytes - this.referencedBytes;
     let size = MIN_BLOCK;
-    while (size < this.pendingBytes && size < MAX_BLOCK) size *= 2;
+    while (size < written && size < MAX_BLOCK) size *= 2;
     this.nextBlockSize = size;
     this.segments = [];
     this.fallback = [];
     this.held = [];
     this.pendingBytes = 0;
+    this.referencedBytes = 0;
     const core = this.core;
     transport.write(views, () => {
       for (let i = 0; i < held.length; i++) core.release(held[i]!);
@@ -115,6 +126,7 @@ export class Outbox {
     this.fallback = [];
     this.held = [];
     this.pendingBytes = 0;
+    this.referencedBytes = 0;
   }
 
   private closeSegment(): void {

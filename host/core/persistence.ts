@@ -393,7 +393,7 @@ export function toStoredMessage(message: Message): StoredMessage {
     payload: message.payload(),
     qos: message.qos,
     retain: message.retain,
-    forward: message.forward,
+    forward: message.forward(),
     expiresAt: wallClock(message.expiresAt),
   };
 }

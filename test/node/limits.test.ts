@@ -122,4 +122,36 @@ describe('limits', () => {
     steady.destroy();
     await s.close();
   });
+
+  it('forwarded user properties are stored once: 40 subscribers that do not read, 3 PUBLISHes with 15 MiB of user properties each, cost the arena about one copy of each', async () => {
+    const s = await startServer({ listeners: [local] });
+    const subscribers: RawClient[] = [];
+    for (let i = 0; i < 40; i++) {
+      const sub = await RawClient.connect(s.port('mqtt'));
+      await sub.handshake({ protocolVersion: 5 });
+      sub.sendPacket({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'props/t', qos: 1 }] }, 5);
+      await sub.next('suback');
+      sub.socket.pause();
+      subscribers.push(sub);
+    }
+    const pub = await RawClient.connect(s.port('mqtt'));
+    await pub.handshake({ protocolVersion: 5 });
+    // User properties are UTF-8 string pairs of at most 65,535 bytes each: 240 of 65 kB.
+    const userProperties: Record<string, string> = {};
+    for (let i = 0; i < 240; i++) userProperties[`k${i}`] = 'v'.repeat(65_000);
+    const arena = (): number => s.server.broker.core.arenaStats().bytesInUse;
+    const before = arena();
+    for (let id = 1; id <= 3; id++) {
+      pub.sendPacket({ cmd: 'publish', topic: 'props/t', payload: Buffer.from('p'), qos: 1, messageId: id, dup: false, retain: false, properties: { userProperties } }, 5);
+      await pub.next('puback', 10_000);
+    }
+    const oneCopy = 240 * (65_000 + 8);
+    // Every subscriber holds all three in flight, written or waiting in its socket: the bytes are shared.
+    await until(() => s.server.broker.sessions.size === 41 && [...s.server.broker.sessions.values()].every((x) => x.inflight.size === 3 || x.clientId === ''), 5000);
+    const held = arena() - before;
+    assert.ok(held < 3 * oneCopy + 4 * 2 ** 20, `the arena holds ${(held / 2 ** 20).toFixed(1)} MiB for 3 messages of ${(oneCopy / 2 ** 20).toFixed(1)} MiB shared by 40 subscribers`);
+    for (const sub of subscribers) sub.destroy();
+    pub.destroy();
+    await s.close();
+  });
 });

@@ -3,9 +3,10 @@ import { Prop } from './constants.js';
 import { varintSize, writeVarint } from './writer.js';
 
 /**
- * The 5.0 properties of one outgoing PUBLISH: the Message Expiry Interval left [MQTT-3.3.2-6], the
- * forwarded properties unchanged and in order [MQTT-3.3.2-17], [MQTT-3.3.2-18], and each matching
- * Subscription Identifier [MQTT-3.3.4-3], and the Topic Alias (0 = none). Null when there are none.
+ * The 5.0 properties of one outgoing PUBLISH that differ per delivery: the Message Expiry Interval
+ * left [MQTT-3.3.2-6], each matching Subscription Identifier [MQTT-3.3.4-3], and the Topic Alias
+ * (0 = none). Null when there are none. The forwarded properties follow them, straight from the
+ * message's arena block.
  */
 export function encodeDeliveryProperties(
   message: Message,
@@ -14,9 +15,7 @@ export function encodeDeliveryProperties(
   now: number,
 ): Uint8Array | null {
   const expiry = message.remainingExpiry(now);
-  const forward = message.forward;
   let size = expiry === undefined ? 0 : 5;
-  if (forward) size += forward.length;
   if (subscriptionIds) for (const id of subscriptionIds) size += 1 + varintSize(id);
   if (topicAlias !== 0) size += 3;
   if (size === 0) return null;
@@ -28,10 +27,6 @@ export function encodeDeliveryProperties(
     out[pos++] = (expiry >>> 16) & 0xff;
     out[pos++] = (expiry >>> 8) & 0xff;
     out[pos++] = expiry & 0xff;
-  }
-  if (forward) {
-    out.set(forward, pos);
-    pos += forward.length;
   }
   if (subscriptionIds) {
     for (const id of subscriptionIds) {

@@ -94,8 +94,12 @@ export function handlePublish(conn: Connection, header: number, buf: Uint8Array,
     topicPtr = core.place(topicSource);
   }
   const handle = core.storeMessage(topicPtr, topicLength, payloadPtr, payloadLength);
-  if (handle === 0) {
-    const status = core.storeStatus();
+  // Forwarded properties get an arena block of their own, shared by every delivery like the message's.
+  const forward = frame.forward;
+  const forwardHandle = handle !== 0 && forward ? Message.storeForward(core, forward) : 0;
+  if (handle === 0 || (forward && forwardHandle === 0)) {
+    const status = handle === 0 ? core.storeStatus() : StoreStatus.ArenaFull;
+    if (handle !== 0) core.release(handle);
     if (status === StoreStatus.ArenaFull) {
       broker.metrics.arenaFullDropped++;
       // A transient error: QoS 1/2 are refused (5.0) or the connection closed so the client retries
@@ -118,7 +122,8 @@ export function handlePublish(conn: Connection, header: number, buf: Uint8Array,
     length,
     qos,
     frame.retain,
-    frame.forward,
+    forwardHandle,
+    forward ? forward.length : 0,
     expiry === undefined ? 0 : performance.now() + expiry * 1000,
   );
   broker.metrics.messagesReceived++;
