@@ -1,4 +1,4 @@
-import { covers, levels, overlaps } from './topic-filters.js';
+import { covers, intersection, levels } from './topic-filters.js';
 
 export type Access = 'read' | 'write' | 'readwrite' | 'deny';
 
@@ -36,69 +36,139 @@ export interface Subject {
 }
 
 const SHARE_PREFIX = '$share/';
-/** Distinct subjects whose compiled rules are kept; beyond it the cache starts over (bounded memory). */
+/** Distinct subjects (and distinct rule sets) remembered; beyond it the cache starts over (bounded memory). */
 const CACHE_LIMIT = 10_000;
+/** Topics whose verdict one rule set remembers; beyond it that cache starts over. */
+const VERDICT_LIMIT = 4096;
+const READ = 1;
+const WRITE = 2;
+const DENIED = -1;
 
 /**
  * Decisions from an ACL file, with Mosquitto's semantics where the broker can follow them:
  * only what is listed is allowed; `deny` lines win over any grant; `pattern` lines apply to every
- * client in addition to its user's lines. Where ArborMQ is stricter:
+ * client in addition to its user's lines; a rule reaches topics starting with `$` only if its own
+ * first level names them (`#` does not cover `$aws/x`; `$aws/#` does) [MQTT-4.7.2-1].
  *
- * - A subscription is allowed only if every topic its filter can match is readable: some single
- *   read rule covers the whole filter (`a/#` covers `a/+/b`, `#` is refused to a reader of `a/#`),
- *   and no deny rule overlaps it. The broker does not re-check each delivery, so a filter that could
- *   reach a denied topic is refused whole rather than filtered message by message.
+ * - Reads are decided per message, as Mosquitto does: every delivery is checked against the
+ *   reader's rules (RuleSet.canRead). A subscription is refused only when no topic it could match
+ *   is readable (Mosquitto grants even those): `#` is granted beside `topic deny test/nosubscribe`,
+ *   `test/nosubscribe` itself is refused.
  * - `$share/{group}/` is stripped first: the share prefix grants nothing by itself.
  * - A `%c` / `%u` value that contains `/`, `+` or `#` (or is empty) would change a pattern's level
  *   structure, so such a pattern does not apply to that client (CVE-2017-7650 in Mosquitto).
+ * - Where Mosquitto lets a user's grant win before it looks at the patterns, a deny anywhere wins here.
  */
 export class Acl {
-  private readonly cache = new Map<string, Compiled[]>();
+  private readonly bySubject = new Map<string, RuleSet>();
+  /** Rule sets by their rules: subjects with the same effective rules share one. */
+  private readonly byRules = new Map<string, RuleSet>();
 
   constructor(readonly rules: AclRules) {}
 
   canPublish(subject: Subject, topic: string): boolean {
-    const topicLevels = levels(topic);
-    let granted = false;
-    for (const rule of this.rulesFor(subject)) {
-      if (!covers(rule.levels, topicLevels)) continue;
-      if (rule.deny) return false;
-      if (rule.write) granted = true;
-    }
-    return granted;
+    return this.ruleSet(subject).canWrite(topic);
   }
 
   /** `filter` as the client sent it, `$share/{group}/` included. */
   canSubscribe(subject: Subject, filter: string): boolean {
-    const filterLevels = levels(unshared(filter));
-    let granted = false;
-    for (const rule of this.rulesFor(subject)) {
-      if (rule.deny) {
-        if (overlaps(rule.levels, filterLevels)) return false;
-      } else if (rule.read && !granted) {
-        granted = covers(rule.levels, filterLevels);
-      }
-    }
-    return granted;
+    return this.ruleSet(subject).canSubscribe(unshared(filter));
   }
 
-  private rulesFor(subject: Subject): Compiled[] {
+  canRead(subject: Subject, topic: string): boolean {
+    return this.ruleSet(subject).canRead(topic);
+  }
+
+  /** The subject's rules: the same object for every subject whose rules are the same. */
+  ruleSet(subject: Subject): RuleSet {
     const key = `${subject.username === undefined ? '\u0001' : `u${subject.username}`}\u0000${subject.clientId}`;
-    let compiled = this.cache.get(key);
-    if (compiled) return compiled;
+    let set = this.bySubject.get(key);
+    if (set) return set;
     const own = subject.username === undefined ? this.rules.anonymous : (this.rules.users.get(subject.username) ?? []);
-    compiled = own.map((r) => compile(r.access, r.filter));
+    const effective: [Access, string][] = own.map((r) => [r.access, r.filter]);
     for (const pattern of this.rules.patterns) {
       const filter = substitute(pattern.filter, subject);
-      if (filter !== null) compiled.push(compile(pattern.access, filter));
+      if (filter !== null) effective.push([pattern.access, filter]);
     }
-    if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
-    this.cache.set(key, compiled);
-    return compiled;
+    const rulesKey = effective.map(([access, filter]) => `${access} ${filter}`).join('\u0000');
+    set = this.byRules.get(rulesKey);
+    if (!set) {
+      if (this.byRules.size >= CACHE_LIMIT) this.byRules.clear();
+      set = new RuleSet(effective);
+      this.byRules.set(rulesKey, set);
+    }
+    if (this.bySubject.size >= CACHE_LIMIT) this.bySubject.clear();
+    this.bySubject.set(key, set);
+    return set;
   }
 }
 
-/** The topic filter without a `$share/{group}/` prefix. */
+/**
+ * The rules that apply to some subjects, compiled, with the verdicts already reached per topic.
+ * Rules are indexed by their first level, so a topic is compared only with the rules that can match it.
+ */
+export class RuleSet {
+  private readonly all: Compiled[];
+  private readonly byFirstLevel = new Map<string, Compiled[]>();
+  /** Rules whose first level is `+` or `#`. */
+  private readonly wildcardFirst: Compiled[] = [];
+  /** topic → READ | WRITE (0: neither) */
+  private readonly verdicts = new Map<string, number>();
+
+  constructor(rules: [Access, string][]) {
+    this.all = rules.map(([access, filter]) => compile(access, filter));
+    for (const rule of this.all) {
+      const first = rule.levels[0]!;
+      if (first === '+' || first === '#') this.wildcardFirst.push(rule);
+      else (this.byFirstLevel.get(first) ?? this.byFirstLevel.set(first, []).get(first)!).push(rule);
+    }
+  }
+
+  /** May a message on `topic` be delivered to these subjects? (Bound: usable as the broker's read check.) */
+  readonly canRead = (topic: string): boolean => (this.verdict(topic) & READ) !== 0;
+
+  canWrite(topic: string): boolean {
+    return (this.verdict(topic) & WRITE) !== 0;
+  }
+
+  /** Is some topic the filter (without `$share/`) can match readable? */
+  canSubscribe(filter: string): boolean {
+    const filterLevels = levels(filter);
+    for (const rule of this.all) {
+      if (!rule.read) continue;
+      const common = intersection(rule.levels, filterLevels);
+      if (common !== null && !this.all.some((d) => d.deny && covers(d.levels, common))) return true;
+    }
+    return false;
+  }
+
+  private verdict(topic: string): number {
+    let verdict = this.verdicts.get(topic);
+    if (verdict !== undefined) return verdict;
+    const topicLevels = levels(topic);
+    const wild = grants(this.wildcardFirst, topicLevels);
+    const named = wild === DENIED ? DENIED : grants(this.byFirstLevel.get(topicLevels[0]!), topicLevels);
+    verdict = named === DENIED ? 0 : wild | named;
+    if (this.verdicts.size >= VERDICT_LIMIT) this.verdicts.clear();
+    this.verdicts.set(topic, verdict);
+    return verdict;
+  }
+}
+
+/** READ | WRITE as the rules covering the topic grant them, or DENIED when a deny rule covers it. */
+function grants(rules: Compiled[] | undefined, topicLevels: string[]): number {
+  let granted = 0;
+  if (rules === undefined) return granted;
+  for (const rule of rules) {
+    if (!covers(rule.levels, topicLevels)) continue;
+    if (rule.deny) return DENIED;
+    if (rule.read) granted |= READ;
+    if (rule.write) granted |= WRITE;
+  }
+  return granted;
+}
+
+/** The filter without a `$share/{group}/` prefix. */
 export function unshared(filter: string): string {
   if (!filter.startsWith(SHARE_PREFIX)) return filter;
   const slash = filter.indexOf('/', SHARE_PREFIX.length);

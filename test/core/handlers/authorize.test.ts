@@ -42,6 +42,31 @@ describe('authorization hooks', () => {
     });
   }
 
+  it('checks every delivery with the readAccess hook, asking a check shared by consecutive subscribers once per message', async () => {
+    const asked: string[] = [];
+    // One check for every reader but "picky", who has its own.
+    const common = (topic: string) => {
+      asked.push(`common ${topic}`);
+      return !topic.endsWith('/hidden');
+    };
+    const picky = (topic: string) => {
+      asked.push(`picky ${topic}`);
+      return topic.endsWith('/wanted');
+    };
+    b = await startBroker({ readAccess: ({ clientId }) => (clientId === 'picky' ? picky : common) });
+    const readers = [await b.client(), await b.client(), await b.client({ clientId: 'picky' })];
+    for (const r of readers) await r.subscribeAsync('r/#', { qos: 1 });
+    const pub = await b.client();
+    for (const topic of ['r/hidden', 'r/wanted', 'r/other']) await pub.publishAsync(topic, topic, { qos: 1 });
+    assert.deepEqual((await collect(readers[0]!, 2)).map((m) => m.topic), ['r/wanted', 'r/other']);
+    assert.deepEqual((await collect(readers[1]!, 2)).map((m) => m.topic), ['r/wanted', 'r/other']);
+    assert.deepEqual((await collect(readers[2]!, 1)).map((m) => m.topic), ['r/wanted']);
+    await expectSilence(readers[2]!, 50);
+    for (const topic of ['r/hidden', 'r/wanted', 'r/other']) {
+      assert.equal(asked.filter((a) => a === `common ${topic}`).length, 1, `the shared check was asked once about ${topic}`);
+    }
+  });
+
   it('keeps the order of a publisher’s messages while each waits for an asynchronous decision', async () => {
     let n = 0;
     b = await startBroker({ authorizePublish: () => delay(++n % 3 === 0 ? 20 : 1).then(() => true) });
