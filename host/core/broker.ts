@@ -46,9 +46,9 @@ export class Broker {
   private restoring = false;
   /** The message being routed, while a read-checked match runs (shared-group members are asked about it). */
   private routing: Message | null = null;
-  /** The read check asked last while routing `routing`, and its answer: consecutive subscribers mostly share one. */
-  private lastCheck: ReadCheck | null = null;
-  private lastVerdict = false;
+  /** The shared read check asked last while routing `routing`, and its answer: consecutive subscribers mostly share one. */
+  private lastShared: ReadCheck['shared'] | null = null;
+  private lastVerdict: boolean | undefined = undefined;
 
   constructor(
     readonly core: Core,
@@ -247,7 +247,7 @@ export class Broker {
     const checking = this.options.readAccess !== undefined;
     if (checking) {
       this.routing = message;
-      this.lastCheck = null;
+      this.lastShared = null;
     }
     const result = this.core.match(message.topicPtr(), message.topicLength, publisher ? publisher.id : 0, checking ? this.memberMayRead : undefined);
     const count = result.count;
@@ -255,8 +255,8 @@ export class Broker {
     for (let i = 0; i < count; i++) {
       const session = this.sessionsById[result.client(i)];
       if (!session) continue;
-      // A shared group's pick was checked during the match.
-      if (checking && !result.shared(i) && !this.mayReadRouted(session)) continue;
+      // A shared group's pick was checked during the match already; asking again is cheap.
+      if (checking && !this.mayReadRouted(session)) continue;
       const granted = result.qos(i);
       const qos = (message.qos < granted ? message.qos : granted) as QoS;
       // RETAIN is cleared on normal delivery unless the subscription asked for it as published [MQTT-3.3.1-12], [MQTT-3.3.1-13].
@@ -279,16 +279,19 @@ export class Broker {
   private mayReadRouted(session: Session): boolean {
     const check = session.readCheck;
     if (check === null) return true;
-    if (check !== this.lastCheck) {
-      this.lastCheck = check;
-      this.lastVerdict = check(this.routing!.topic());
+    if (check.shared !== this.lastShared) {
+      this.lastShared = check.shared;
+      this.lastVerdict = check.shared(this.routing!.topic());
     }
-    return this.lastVerdict;
+    return this.lastVerdict ?? check.own(this.routing!.topic());
   }
 
   /** May the session read this message (its owner's current read access)? */
   mayRead(session: Session, message: Message): boolean {
-    return session.readCheck === null || session.readCheck(message.topic());
+    const check = session.readCheck;
+    if (check === null) return true;
+    const topic = message.topic();
+    return check.shared(topic) ?? check.own(topic);
   }
 
   /** Gives the session its owner, whose read access applies to every delivery from now on. */

@@ -33,8 +33,17 @@ export interface Reader {
   username: string | undefined;
 }
 
-/** May the reader receive a message published to `topic`? */
-export type ReadCheck = (topic: string) => boolean;
+/**
+ * May a session's owner receive a message published to `topic`? Sessions with the same rules should
+ * get checks with the same `shared` function: the broker asks it once per message for a run of
+ * subscribers holding it, and asks `own` only when `shared` left the answer to the session.
+ */
+export interface ReadCheck {
+  /** The answer for every session whose check has this function, or undefined when it depends on the session. */
+  shared(topic: string): boolean | undefined;
+  /** This session's answer. */
+  own(topic: string): boolean;
+}
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type Logger = (level: LogLevel, message: string, fields?: Record<string, unknown>) => void;
@@ -100,8 +109,7 @@ export interface BrokerOptions {
    * Read access, checked for every message delivered: live, queued (again when it is sent), retained
    * on subscribe, and a shared group's pick (a member that may not read is passed over). Asked for a
    * session's check when the session gets its owner (connect, restore) and, for every session, again
-   * after Broker.readAccessChanged(). Sessions with the same rules should get the same function:
-   * consecutive subscribers of a message that share one are asked once. undefined: no read checks.
+   * after Broker.readAccessChanged(). undefined: no read checks.
    */
   readAccess: ((reader: Reader) => ReadCheck) | undefined;
   logger: Logger;

@@ -141,14 +141,18 @@ export class AccessControl {
     return extra ? extra(client, filter, qos) : true;
   }
 
-  /** The ACL's check for the reader (shared by readers with the same rules), and the embedder's if there is one. */
+  /** The ACL's check for the reader, and the embedder's if there is one (both must allow). */
   private readAccess(reader: Reader): ReadCheck {
-    const rules = this.acl?.ruleSet(reader).canRead;
+    const rules = this.acl?.readCheck(reader);
     const extra = this.options.readAccess?.(reader);
     if (!extra) return rules!;
-    return rules ? (topic) => rules(topic) && extra(topic) : extra;
+    if (!rules) return extra;
+    return { shared: askEachSession, own: (topic) => (rules.shared(topic) ?? rules.own(topic)) && (extra.shared(topic) ?? extra.own(topic)) };
   }
 }
+
+/** The shared half of a check that has no answer shared with other sessions. */
+const askEachSession = (): undefined => undefined;
 
 /** Both files, or a ConfigError naming the setting whose file cannot be used. */
 async function loadFiles(options: AccessControlOptions): Promise<[PasswordFile | null, Acl | null]> {

@@ -1,3 +1,4 @@
+import type { ReadCheck } from '../core/options.js';
 import { covers, intersection, levels } from './topic-filters.js';
 
 export type Access = 'read' | 'write' | 'readwrite' | 'deny';
@@ -21,18 +22,32 @@ export interface AclRules {
   patterns: AclRule[];
 }
 
-/** A rule ready to be checked: its filter split into levels. */
+/** A rule ready to be checked: its filter (a pattern's with `%c` / `%u` levels) split into levels. */
 interface Compiled {
   levels: string[];
-  read: boolean;
-  write: boolean;
-  deny: boolean;
+  /** READ | WRITE, or DENIED for a deny rule. */
+  grants: number;
 }
 
 /** Whom a decision is about: the user name authentication established (undefined = anonymous) and the client identifier. */
 export interface Subject {
   username: string | undefined;
   clientId: string;
+}
+
+/** A pattern whose template matches a topic, and the client id / user name a subject needs for it to apply. */
+interface PatternHit {
+  grants: number;
+  clientId: string | null;
+  username: string | null;
+}
+
+/** What a rule set decides about one topic: its own rules' grants, and the patterns that may change them. */
+interface TopicVerdict {
+  grants: number;
+  hits: PatternHit[] | null;
+  /** The read answer for every subject of the rule set, or undefined when a pattern makes it depend on the subject. */
+  readers: boolean | undefined;
 }
 
 const SHARE_PREFIX = '$share/';
@@ -51,8 +66,8 @@ const DENIED = -1;
  * first level names them (`#` does not cover `$aws/x`; `$aws/#` does) [MQTT-4.7.2-1].
  *
  * - Reads are decided per message, as Mosquitto does: every delivery is checked against the
- *   reader's rules (RuleSet.canRead). A subscription is refused only when no topic it could match
- *   is readable (Mosquitto grants even those): `#` is granted beside `topic deny test/nosubscribe`,
+ *   reader's rules (readCheck). A subscription is refused only when no topic it could match is
+ *   readable (Mosquitto grants even those): `#` is granted beside `topic deny test/nosubscribe`,
  *   `test/nosubscribe` itself is refused.
  * - `$share/{group}/` is stripped first: the share prefix grants nothing by itself.
  * - A `%c` / `%u` value that contains `/`, `+` or `#` (or is empty) would change a pattern's level
@@ -60,112 +75,192 @@ const DENIED = -1;
  * - Where Mosquitto lets a user's grant win before it looks at the patterns, a deny anywhere wins here.
  */
 export class Acl {
-  private readonly bySubject = new Map<string, RuleSet>();
-  /** Rule sets by their rules: subjects with the same effective rules share one. */
+  private readonly patterns: Compiled[];
+  /** Rule sets by user name ('' key prefix: anonymous), and by their rules: users with the same lines share one. */
+  private readonly byUser = new Map<string, RuleSet>();
   private readonly byRules = new Map<string, RuleSet>();
+  private readonly checks = new Map<string, ReadCheck>();
 
-  constructor(readonly rules: AclRules) {}
+  constructor(readonly rules: AclRules) {
+    this.patterns = rules.patterns.map((r) => compile(r.access, r.filter));
+  }
 
   canPublish(subject: Subject, topic: string): boolean {
-    return this.ruleSet(subject).canWrite(topic);
+    return (this.ruleSet(subject.username).verdict(topic, subject) & WRITE) !== 0;
+  }
+
+  canRead(subject: Subject, topic: string): boolean {
+    return (this.ruleSet(subject.username).verdict(topic, subject) & READ) !== 0;
   }
 
   /** `filter` as the client sent it, `$share/{group}/` included. */
   canSubscribe(subject: Subject, filter: string): boolean {
-    return this.ruleSet(subject).canSubscribe(unshared(filter));
-  }
-
-  canRead(subject: Subject, topic: string): boolean {
-    return this.ruleSet(subject).canRead(topic);
-  }
-
-  /** The subject's rules: the same object for every subject whose rules are the same. */
-  ruleSet(subject: Subject): RuleSet {
-    const key = `${subject.username === undefined ? '\u0001' : `u${subject.username}`}\u0000${subject.clientId}`;
-    let set = this.bySubject.get(key);
-    if (set) return set;
-    const own = subject.username === undefined ? this.rules.anonymous : (this.rules.users.get(subject.username) ?? []);
-    const effective: [Access, string][] = own.map((r) => [r.access, r.filter]);
+    const substituted: Compiled[] = [];
     for (const pattern of this.rules.patterns) {
       const filter = substitute(pattern.filter, subject);
-      if (filter !== null) effective.push([pattern.access, filter]);
+      if (filter !== null) substituted.push(compile(pattern.access, filter));
     }
-    const rulesKey = effective.map(([access, filter]) => `${access} ${filter}`).join('\u0000');
+    return this.ruleSet(subject.username).canSubscribe(levels(unshared(filter)), substituted);
+  }
+
+  /**
+   * The subject's read check, for the broker to ask about every delivery: its `shared` half is the
+   * rule set's (one answer per topic for every subject of the set, so the broker asks it once per
+   * message for a run of such subscribers); only for topics a `pattern` template matches is the
+   * answer the subject's own.
+   */
+  readCheck(subject: Subject): ReadCheck {
+    const key = subjectKey(subject);
+    let check = this.checks.get(key);
+    if (!check) {
+      const set = this.ruleSet(subject.username);
+      check = { shared: set.readers, own: (topic) => (set.verdict(topic, subject) & READ) !== 0 };
+      if (this.checks.size >= CACHE_LIMIT) this.checks.clear();
+      this.checks.set(key, check);
+    }
+    return check;
+  }
+
+  /** The rules of a user name's own lines (plus the patterns): one object for every user with the same lines. */
+  ruleSet(username: string | undefined): RuleSet {
+    const key = username === undefined ? '' : `u${username}`;
+    let set = this.byUser.get(key);
+    if (set) return set;
+    const own = username === undefined ? this.rules.anonymous : (this.rules.users.get(username) ?? []);
+    const rulesKey = own.map((r) => `${r.access} ${r.filter}`).join('\u0000');
     set = this.byRules.get(rulesKey);
     if (!set) {
+      set = new RuleSet(own.map((r) => compile(r.access, r.filter)), this.patterns);
       if (this.byRules.size >= CACHE_LIMIT) this.byRules.clear();
-      set = new RuleSet(effective);
       this.byRules.set(rulesKey, set);
     }
-    if (this.bySubject.size >= CACHE_LIMIT) this.bySubject.clear();
-    this.bySubject.set(key, set);
+    if (this.byUser.size >= CACHE_LIMIT) this.byUser.clear();
+    this.byUser.set(key, set);
     return set;
   }
 }
 
+const subjectKey = (subject: Subject): string => `${subject.username === undefined ? '\u0001' : `u${subject.username}`}\u0000${subject.clientId}`;
+
 /**
- * The rules that apply to some subjects, compiled, with the verdicts already reached per topic.
- * Rules are indexed by their first level, so a topic is compared only with the rules that can match it.
+ * A user's own rules, compiled and indexed by first level (a topic is compared only with the rules
+ * that can match it), with the patterns' templates, and the verdicts already reached per topic.
  */
 export class RuleSet {
-  private readonly all: Compiled[];
   private readonly byFirstLevel = new Map<string, Compiled[]>();
-  /** Rules whose first level is `+` or `#`. */
+  /** Own rules whose first level is `+` or `#`. */
   private readonly wildcardFirst: Compiled[] = [];
-  /** topic → READ | WRITE (0: neither) */
-  private readonly verdicts = new Map<string, number>();
+  private readonly verdicts = new Map<string, TopicVerdict>();
 
-  constructor(rules: [Access, string][]) {
-    this.all = rules.map(([access, filter]) => compile(access, filter));
-    for (const rule of this.all) {
+  constructor(
+    private readonly own: Compiled[],
+    private readonly patterns: Compiled[],
+  ) {
+    for (const rule of own) {
       const first = rule.levels[0]!;
       if (first === '+' || first === '#') this.wildcardFirst.push(rule);
       else (this.byFirstLevel.get(first) ?? this.byFirstLevel.set(first, []).get(first)!).push(rule);
     }
   }
 
-  /** May a message on `topic` be delivered to these subjects? (Bound: usable as the broker's read check.) */
-  readonly canRead = (topic: string): boolean => (this.verdict(topic) & READ) !== 0;
+  /** Whether every subject of this rule set may read the topic; undefined when patterns make it depend on the subject. */
+  readonly readers = (topic: string): boolean | undefined => this.topicVerdict(topic).readers;
 
-  canWrite(topic: string): boolean {
-    return (this.verdict(topic) & WRITE) !== 0;
-  }
-
-  /** Is some topic the filter (without `$share/`) can match readable? */
-  canSubscribe(filter: string): boolean {
-    const filterLevels = levels(filter);
-    for (const rule of this.all) {
-      if (!rule.read) continue;
-      const common = intersection(rule.levels, filterLevels);
-      if (common !== null && !this.all.some((d) => d.deny && covers(d.levels, common))) return true;
+  /** READ | WRITE the subject has on the topic (0 when denied). */
+  verdict(topic: string, subject: Subject): number {
+    const { grants, hits } = this.topicVerdict(topic);
+    if (grants === DENIED) return 0;
+    if (hits === null) return grants;
+    let total = grants;
+    for (const hit of hits) {
+      if ((hit.clientId !== null && hit.clientId !== subject.clientId) || (hit.username !== null && hit.username !== subject.username)) continue;
+      if (hit.grants === DENIED) return 0;
+      total |= hit.grants;
     }
-    return false;
+    return total;
   }
 
-  private verdict(topic: string): number {
+  /** Is some topic the filter (without `$share/`) can match readable, with these substituted patterns? */
+  canSubscribe(filterLevels: string[], patterns: Compiled[]): boolean {
+    const rules = [...this.own, ...patterns];
+    return rules.some((rule) => {
+      if (rule.grants === DENIED || !(rule.grants & READ)) return false;
+      const common = intersection(rule.levels, filterLevels);
+      return common !== null && !rules.some((d) => d.grants === DENIED && covers(d.levels, common));
+    });
+  }
+
+  private topicVerdict(topic: string): TopicVerdict {
     let verdict = this.verdicts.get(topic);
     if (verdict !== undefined) return verdict;
     const topicLevels = levels(topic);
-    const wild = grants(this.wildcardFirst, topicLevels);
-    const named = wild === DENIED ? DENIED : grants(this.byFirstLevel.get(topicLevels[0]!), topicLevels);
-    verdict = named === DENIED ? 0 : wild | named;
+    const wild = grantsOf(this.wildcardFirst, topicLevels);
+    const named = wild === DENIED ? DENIED : grantsOf(this.byFirstLevel.get(topicLevels[0]!), topicLevels);
+    let hits: PatternHit[] | null = null;
+    if (named !== DENIED) {
+      for (const pattern of this.patterns) {
+        const hit = capture(pattern, topicLevels);
+        if (hit) (hits ??= []).push(hit);
+      }
+    }
+    const own = named === DENIED ? DENIED : wild | named;
+    verdict = { grants: own, hits, readers: readersOf(own, hits) };
     if (this.verdicts.size >= VERDICT_LIMIT) this.verdicts.clear();
     this.verdicts.set(topic, verdict);
     return verdict;
   }
 }
 
+/** The read answer shared by every subject: patterns matter only if one may deny, or grant what the own rules do not. */
+function readersOf(own: number, hits: PatternHit[] | null): boolean | undefined {
+  if (own === DENIED) return false;
+  const reads = (own & READ) !== 0;
+  if (hits === null) return reads;
+  return reads && hits.every((hit) => hit.grants !== DENIED) ? true : undefined;
+}
+
 /** READ | WRITE as the rules covering the topic grant them, or DENIED when a deny rule covers it. */
-function grants(rules: Compiled[] | undefined, topicLevels: string[]): number {
+function grantsOf(rules: Compiled[] | undefined, topicLevels: string[]): number {
   let granted = 0;
   if (rules === undefined) return granted;
   for (const rule of rules) {
     if (!covers(rule.levels, topicLevels)) continue;
-    if (rule.deny) return DENIED;
-    if (rule.read) granted |= READ;
-    if (rule.write) granted |= WRITE;
+    if (rule.grants === DENIED) return DENIED;
+    granted |= rule.grants;
   }
   return granted;
+}
+
+/**
+ * Does a pattern's template match the topic, and for which client id / user name? `%c` and `%u`
+ * stand for one level each (the same value wherever they repeat); the value a client has must equal
+ * it — an empty level matches nobody, as substitution never makes one.
+ */
+function capture(pattern: Compiled, topicLevels: string[]): PatternHit | null {
+  let clientId: string | null = null;
+  let username: string | null = null;
+  const t = pattern.levels;
+  for (let i = 0; ; i++) {
+    if (i === t.length) return i === topicLevels.length ? { grants: pattern.grants, clientId, username } : null;
+    const level = t[i]!;
+    if (level === '#') {
+      // "a/#" also matches "a"; a first-level # leaves $ topics alone [MQTT-4.7.2-1].
+      return i === 0 && topicLevels[0]!.startsWith('$') ? null : { grants: pattern.grants, clientId, username };
+    }
+    if (i === topicLevels.length) return null;
+    const value = topicLevels[i]!;
+    if (level === '+') {
+      if (i === 0 && value.startsWith('$')) return null;
+    } else if (level === '%c' || level === '%u') {
+      if (value.length === 0) return null;
+      const known: string | null = level === '%c' ? clientId : username;
+      if (known !== null && known !== value) return null;
+      if (level === '%c') clientId = value;
+      else username = value;
+    } else if (level !== value) {
+      return null;
+    }
+  }
 }
 
 /** The filter without a `$share/{group}/` prefix. */
@@ -176,12 +271,8 @@ export function unshared(filter: string): string {
 }
 
 function compile(access: Access, filter: string): Compiled {
-  return {
-    levels: levels(filter),
-    read: access === 'read' || access === 'readwrite',
-    write: access === 'write' || access === 'readwrite',
-    deny: access === 'deny',
-  };
+  const grants = access === 'deny' ? DENIED : (access === 'write' ? 0 : READ) | (access === 'read' ? 0 : WRITE);
+  return { levels: levels(filter), grants };
 }
 
 const UNSAFE_IN_LEVEL = /[/+#]/;

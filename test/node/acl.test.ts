@@ -122,15 +122,33 @@ describe('ACL file semantics', () => {
     assert.equal(rules.canSubscribe(user('u'), 'a/secret/+/#'), false);
   });
 
-  it('gives subjects with the same effective rules one rule set, and its read check decides per topic', () => {
-    const rules = acl('topic read public/#\nuser alice\ntopic read alice/#\npattern read clients/%c/#\n');
-    assert.equal(rules.ruleSet(user('alice', 'x')), rules.ruleSet(user('alice', 'x')));
-    assert.notEqual(rules.ruleSet(user('alice', 'x')), rules.ruleSet(user('alice', 'y')), '%c makes their rules differ');
+  it('gives subjects with the same lines one shared read answer per topic, and each its own where a pattern matches the topic', () => {
     const plain = acl('topic read public/#\nuser alice\ntopic read alice/#\nuser bob\ntopic read alice/#\n');
-    assert.equal(plain.ruleSet(user('alice', 'x')), plain.ruleSet(user('bob', 'y')), 'same lines, one rule set');
-    assert.notEqual(plain.ruleSet(user('alice', 'x')), plain.ruleSet(user(undefined, 'x')));
-    const read = rules.ruleSet(user('alice', 'x')).canRead;
-    assert.deepEqual(['alice/a', 'clients/x/state', 'clients/y/state', 'public/a'].map(read), [true, true, false, false]);
+    assert.equal(plain.readCheck(user('alice', 'x')).shared, plain.readCheck(user('bob', 'y')).shared, 'same lines, one shared answer');
+    assert.notEqual(plain.readCheck(user('alice', 'x')).shared, plain.readCheck(user(undefined, 'x')).shared);
+    const patterned = acl('topic read public/#\nuser alice\ntopic read alice/#\npattern read clients/%c/#\npattern deny alice/%c/secret\n');
+    assert.equal(patterned.readCheck(user('alice', 'x')).shared, patterned.readCheck(user('alice', 'y')).shared);
+    assert.equal(patterned.readCheck(user('alice', 'x')).own('clients/y/state'), false);
+    assert.equal(patterned.readCheck(user('alice', 'y')).own('clients/y/state'), true, '%c makes their answers differ');
+    const check = patterned.readCheck(user('alice', 'x'));
+    const read = (topic: string) => check.shared(topic) ?? check.own(topic);
+    assert.equal(check.shared('alice/a'), true, 'no pattern matches alice/a: one answer for every alice');
+    assert.equal(check.shared('clients/x/state'), undefined, 'a %c pattern matches: the answer is each client\'s');
+    assert.deepEqual(
+      ['alice/a', 'clients/x/state', 'clients/x', 'clients/y/state', 'public/a', 'alice/x/secret', 'alice/y/secret'].map(read),
+      [true, true, true, false, false, false, true],
+    );
+  });
+
+  it('applies a pattern to a topic only for the client id and user name its %c and %u levels hold (every place they repeat)', () => {
+    const rules = acl('pattern read %u/%c/%c\npattern readwrite +/%u/#\n');
+    assert.equal(rules.canRead(user('u', 'c'), 'u/c/c'), true);
+    assert.equal(rules.canRead(user('u', 'c'), 'u/c/d'), false, 'both %c levels must hold the client id');
+    assert.equal(rules.canRead(user('v', 'c'), 'u/c/c'), false);
+    assert.equal(rules.canRead(user(undefined, 'c'), 'u/c/c'), false, 'no user name, no %u pattern');
+    assert.equal(rules.canPublish(user('u', 'c'), 'x/u/y/z'), true);
+    assert.equal(rules.canPublish(user('u', 'c'), '$x/u/y'), false, 'a first-level + leaves $ topics alone');
+    assert.equal(rules.canRead(user('', 'c'), '/c/c'), false, 'an empty value never fills a level');
   });
 
   it('distinguishes read, write and readwrite', () => {
