@@ -38,7 +38,7 @@ const SECTIONS: Record<ScenarioName, { title: string; what: string; columns: Col
   'fan-out': { title: 'Fan-out, QoS 0', what: '1 publisher → 100 subscribers of one topic; the rate counts deliveries.', columns: [DELIVERIES, SPREAD, CPU, GEN, LOST] },
   'fan-out-acl': {
     title: 'Fan-out, QoS 0, with a 1,000-rule ACL',
-    what: `The fan-out load against a broker enforcing an ACL file of ${ACL_RULES.toLocaleString('en-US')} rules (bench/acl-file.ts: 350 users, deny lines inside the subtree the load uses, \`pattern\` lines with \`%c\` / \`%u\`, so every subscriber has rules of its own); each delivery is checked against the subscriber's read rules. Target: within 20% of the fan-out rate without an ACL.`,
+    what: `The fan-out load against a broker enforcing an ACL file of ${ACL_RULES.toLocaleString('en-US')} rules (bench/acl-file.ts: 350 users, deny lines inside the subtree the load uses, \`pattern\` lines with \`%c\` / \`%u\`, which make part of every subscriber's rules its own); each delivery is checked against the subscriber's read rules. Target: within 20% of the fan-out rate without an ACL.`,
     columns: [DELIVERIES, SPREAD, CPU, GEN, LOST],
   },
   'p2p-qos1': {
