@@ -12,7 +12,7 @@ import type { PacketObserver } from './packet-tap.js';
 export type BrokerMode = 'tab' | 'shared-worker';
 
 /** Broker options that can cross to a worker: the hooks (functions) need `mode: 'tab'`. */
-export type BrokerSettings = Omit<Partial<BrokerOptions>, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authMethods' | 'logger'>;
+export type BrokerSettings = Omit<Partial<BrokerOptions>, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'readAccess' | 'authMethods' | 'logger'>;
 
 export interface CreateBrokerOptions {
   /** 'indexeddb' (default): state survives reloads. 'memory': nothing is kept. */

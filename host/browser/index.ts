@@ -23,7 +23,7 @@ const besideBundle = (file: string): string => new URL(file, import.meta.url).hr
 /** Resolves a URL against the page, so it means the same inside the worker. */
 const absolute = (url: string | URL): string => new URL(String(url), globalThis.location?.href).href;
 
-const HOOKS = ['authenticate', 'authorizePublish', 'authorizeSubscribe', 'authMethods', 'logger'] as const;
+const HOOKS = ['authenticate', 'authorizePublish', 'authorizeSubscribe', 'readAccess', 'authMethods', 'logger'] as const;
 
 /**
  * Starts (or, in shared-worker mode, joins) the broker. 'auto' mode uses a SharedWorker when the

@@ -110,7 +110,10 @@ export function markReleased(broker: Broker, session: Session, delivery: Deliver
   delivery.message = null;
 }
 
-/** Moves queued messages into flight while the window allows, dropping expired ones [MQTT-3.3.2-5]. */
+/**
+ * Moves queued messages into flight while the window allows, dropping expired ones [MQTT-3.3.2-5]
+ * and those the owner may no longer read (the read rules changed while they waited).
+ */
 export function drainQueue(broker: Broker, session: Session): void {
   if (session.connection === null) return;
   const window = windowOf(broker, session);
@@ -120,6 +123,8 @@ export function drainQueue(broker: Broker, session: Session): void {
     session.queuedBytes -= delivery.message!.length;
     if (delivery.message!.expired(now)) {
       broker.metrics.expiredDropped++;
+      finish(broker, session, delivery);
+    } else if (!broker.mayRead(session, delivery.message!)) {
       finish(broker, session, delivery);
     } else {
       startInflight(broker, session, delivery);

@@ -13,10 +13,6 @@ export interface PeerInfo {
 
 /** A network client of this server, known by the unique `remoteAddress` label of its transport. */
 export class Peer {
-  /** The user name authentication established for access control (undefined = anonymous). */
-  identity: string | undefined;
-  /** Set once the server's own authentication accepted the client (not an embedder's auth method). */
-  authenticated = false;
   transport: Transport | null = null;
 
   constructor(

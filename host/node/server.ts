@@ -118,6 +118,7 @@ export class ArborServer {
         authenticate: options.authenticate,
         authorizePublish: options.authorizePublish,
         authorizeSubscribe: options.authorizeSubscribe,
+        readAccess: options.readAccess,
       },
       gate,
       log,
@@ -183,9 +184,13 @@ export class ArborServer {
     return this.gate.open;
   }
 
-  /** Reads the password and ACL files again; on an error the old rules stay and the error is thrown. */
-  reloadAccess(): Promise<void> {
-    return this.access.reload();
+  /**
+   * Reads the password and ACL files again; on an error the old rules stay and the error is thrown.
+   * The new read rules apply to every delivery from then on, queued messages included.
+   */
+  async reloadAccess(): Promise<void> {
+    await this.access.reload();
+    this.broker.readAccessChanged();
   }
 
   /**

@@ -9,6 +9,7 @@ import { ProtocolError, protocolError } from '../errors.js';
 import { NEVER_EXPIRES, type Session } from '../session.js';
 import type { AuthDecision } from '../options.js';
 import { publishWill } from '../will.js';
+import { isBrokerTopic } from '../broker-topics.js';
 import { startAuthentication } from './auth.js';
 
 /** 5.0 reason codes and their 3.1.1 CONNACK return codes (§3.2.2.3 of each). */
@@ -104,8 +105,8 @@ export function handleConnect(conn: Connection, packet: ConnectPacket): void {
 }
 
 function authenticated(conn: Connection, decision: AuthDecision): void {
-  if (decision === true) {
-    conn.username = conn.pendingConnect!.packet.username;
+  if (decision === true || (typeof decision === 'object' && 'username' in decision)) {
+    conn.username = decision === true ? conn.pendingConnect!.packet.username : decision.username;
     completeConnect(conn);
     return;
   }
@@ -113,15 +114,52 @@ function authenticated(conn: Connection, decision: AuthDecision): void {
   refuse(conn, reason, message ?? 'not authorized');
 }
 
-/** Authentication succeeded: open the session, answer CONNACK, then serve what the client sent meanwhile. */
+/**
+ * Authentication succeeded (`conn.username` is who the client is): the will's topic is authorized as a
+ * PUBLISH there would be (refused: the CONNECT is refused, as Mosquitto 2.0 does), then the
+ * session is opened and CONNACK answered.
+ */
 export function completeConnect(conn: Connection, authProps?: Properties): void {
   const broker = conn.broker;
+  const { packet, clientId } = conn.pendingConnect!;
+  const will = packet.will;
+  if (!will) {
+    openSessionAndAcknowledge(conn, authProps);
+    return;
+  }
+  if (isBrokerTopic(will.topic)) {
+    refuse(conn, Reason.NotAuthorized, 'a will may not be published to $SYS');
+    return;
+  }
+  const authorize = broker.options.authorizePublish;
+  const decision = authorize ? authorize({ clientId, username: conn.username, remoteAddress: conn.remoteAddress }, will.topic, will.qos, will.retain) : true;
+  const settle = (allowed: boolean): void => {
+    if (allowed) openSessionAndAcknowledge(conn, authProps);
+    else refuse(conn, Reason.NotAuthorized, 'not authorized to publish the will to its topic');
+  };
+  if (decision instanceof Promise) conn.holdFor(decision, settle);
+  else settle(decision);
+}
+
+/**
+ * Opens the session, answers CONNACK, then serves what the client sent meanwhile. A session — and its
+ * connection — belongs to the user who created it: another user's CONNECT for its client identifier
+ * is refused and touches neither.
+ */
+function openSessionAndAcknowledge(conn: Connection, authProps: Properties | undefined): void {
+  const broker = conn.broker;
   const { packet, clientId, assigned } = conn.pendingConnect!;
+  const existing = broker.sessions.get(clientId);
+  if (existing && existing.ownerKnown && existing.owner !== conn.username) {
+    refuse(conn, Reason.NotAuthorized, 'the client identifier is in use by another user');
+    return;
+  }
   conn.pendingConnect = null;
   const props = packet.props;
   const requestedExpiry = packet.version === 5 ? (props.sessionExpiryInterval ?? 0) : packet.cleanStart ? 0 : NEVER_EXPIRES;
   const expiry = Math.min(requestedExpiry, broker.options.maxSessionExpiry);
   const [session, sessionPresent] = openSession(broker, clientId, packet.cleanStart, packet.version === 5);
+  if (!session.ownerKnown || !sessionPresent) broker.setOwner(session, conn.username);
   session.version = packet.version;
   session.expiryInterval = expiry;
   session.will = packet.will;

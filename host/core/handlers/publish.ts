@@ -1,3 +1,4 @@
+import { isBrokerTopicBytes } from '../broker-topics.js';
 import { PacketType, Reason } from '../codec/constants.js';
 import { parsePublish } from '../codec/publish.js';
 import type { Connection } from '../connection.js';
@@ -7,7 +8,6 @@ import { Message } from '../message.js';
 import { StoreStatus, TopicError, topicErrorName } from '../wasm.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
-const DOLLAR = 0x24;
 
 /**
  * PUBLISH from a client (§3.3): the topic and payload are copied once into the arena, the topic is
@@ -118,8 +118,8 @@ export function handlePublish(conn: Connection, header: number, buf: Uint8Array,
     expiry === undefined ? 0 : performance.now() + expiry * 1000,
   );
   broker.metrics.messagesReceived++;
-  // Topics starting with `$` are the broker's own ($SYS): clients may read them, never publish (§4.7.2).
-  if (core.bytes()[core.ptr(handle) + 2] === DOLLAR) {
+  // `$SYS` is the broker's own: clients may read it, never publish there (§4.7.2). Other `$` topics are theirs.
+  if (isBrokerTopicBytes(core.bytes(), core.ptr(handle) + 2, topicLength)) {
     deny(conn, message, packetId);
     return;
   }
@@ -187,7 +187,7 @@ function route(conn: Connection, message: Message, packetId: number): void {
 }
 
 /**
- * A publish that may not be made (a `$` topic, or the authorization hook said no): 5.0 says so with
+ * A publish that may not be made (`$SYS`, or the authorization hook said no): 5.0 says so with
  * 0x87; 3.1.1 has no way to, so the message is acknowledged as usual and dropped (what Mosquitto does).
  */
 function deny(conn: Connection, message: Message, packetId: number): void {
