@@ -86,6 +86,28 @@ describe('limits', () => {
     await s.close();
   });
 
+  it('maxKeepAlive: accepts a 3.1 / 3.1.1 client with keep alive 0 or up to the maximum, and refuses one above it with 0x02 identifier rejected (as Mosquitto)', async () => {
+    const s = await startServer({ listeners: [local], maxKeepAlive: 60 });
+    for (const protocolVersion of [3, 4] as const) {
+      for (const keepalive of [0, 60]) {
+        const raw = await RawClient.connect(s.port('mqtt'));
+        assert.equal((await raw.handshake({ protocolVersion, keepalive })).returnCode, 0, `level ${protocolVersion}, keep alive ${keepalive}`);
+        raw.sendPacket({ cmd: 'pingreq' }, protocolVersion);
+        await raw.next('pingresp');
+        raw.destroy();
+      }
+      const over = await RawClient.connect(s.port('mqtt'));
+      assert.equal((await over.handshake({ protocolVersion, keepalive: 61 })).returnCode, 2, `level ${protocolVersion}, keep alive 61`);
+      await over.expectClosed();
+    }
+    const v5 = await RawClient.connect(s.port('mqtt'));
+    const connack = (await v5.handshake({ protocolVersion: 5, keepalive: 0 })) as IConnackPacket;
+    assert.equal(connack.reasonCode, 0);
+    assert.equal(connack.properties?.serverKeepAlive, 60);
+    v5.destroy();
+    await s.close();
+  });
+
   it('connectTimeoutMs: closes a connection that sends no CONNECT in time', async () => {
     const s = await startServer({ listeners: [local], connectTimeoutMs: 150 });
     const raw = await RawClient.connect(s.port('mqtt'));

@@ -64,8 +64,9 @@ export function handleConnect(conn: Connection, packet: ConnectPacket): void {
   }
   if (packet.will) checkWill(conn, packet);
   const maxKeepAlive = broker.options.maxKeepAlive;
-  if (packet.version !== 5 && maxKeepAlive > 0 && (packet.keepAlive === 0 || packet.keepAlive > maxKeepAlive)) {
-    // 3.1.1 cannot be told a Server Keep Alive: refused as Mosquitto does, "identifier rejected".
+  if (packet.version !== 5 && maxKeepAlive > 0 && packet.keepAlive > maxKeepAlive) {
+    // 3.x cannot be told a Server Keep Alive: refused as Mosquitto does, "identifier rejected".
+    // Keep alive 0 (none) is a 3.x client's own choice and accepted, as by Mosquitto.
     refuse(conn, Reason.ClientIdentifierNotValid, `keep alive ${packet.keepAlive} s exceeds the maximum of ${maxKeepAlive} s`);
     return;
   }
