@@ -3,7 +3,7 @@ import type { QoS } from '../core/codec/packets.js';
 import type { AuthDecision, AuthRequest, BrokerOptions, ClientInfo, Logger } from '../core/options.js';
 import type { Acl, Subject } from './acl.js';
 import { loadAclFile } from './acl-file.js';
-import { AuthFailures, type AuthFailurePolicy } from './auth-failures.js';
+import { type Attempt, AuthFailures, type AuthFailurePolicy } from './auth-failures.js';
 import { ConfigError } from './config-error.js';
 import type { ConnectionGate, Peer } from './connection-gate.js';
 import { PasswordFile } from './password-file.js';
@@ -75,16 +75,37 @@ export class AccessControl {
   private authenticate(request: AuthRequest): AuthDecision | Promise<AuthDecision> {
     const peer = this.gate.peers.get(request.remoteAddress);
     const address = peer?.ip ?? request.remoteAddress;
-    if (this.failures.blocked(address)) {
+    const admitted = this.failures.admit(address);
+    if (admitted instanceof Promise) return admitted.then((attempt) => this.check(request, peer, attempt));
+    return this.check(request, peer, admitted);
+  }
+
+  /** Checks an admitted attempt (null: the address is over the limit); the attempt settles with the outcome. */
+  private check(request: AuthRequest, peer: Peer | undefined, attempt: Attempt | null): AuthDecision | Promise<AuthDecision> {
+    if (!attempt) {
       this.log('warn', 'authentication refused: too many failures from this address', { address: request.remoteAddress, client: request.clientId });
       return { reason: Reason.ConnectionRateExceeded, message: 'too many failed authentications from this address; try again later' };
     }
+    let decision: AuthDecision | Promise<AuthDecision>;
+    try {
+      decision = this.verify(request, peer, attempt);
+    } catch (error) {
+      attempt.settle(false);
+      throw error;
+    }
+    // An embedder's hook that throws settles the attempt without counting it as a failure.
+    if (decision instanceof Promise) return decision.finally(() => attempt.settle(false));
+    attempt.settle(false);
+    return decision;
+  }
+
+  private verify(request: AuthRequest, peer: Peer | undefined, attempt: Attempt): AuthDecision | Promise<AuthDecision> {
     const settle = (decision: AuthDecision, identity: string | undefined): AuthDecision | Promise<AuthDecision> => {
-      if (decision !== true) return this.failed(request, address, decision);
+      if (decision !== true) return this.failed(request, attempt, decision);
       const extra = this.options.authenticate;
       if (!extra) return this.accepted(peer, identity);
       const answer = extra(identity === request.username ? request : { ...request, username: identity });
-      const done = (d: AuthDecision): AuthDecision => (d === true ? this.accepted(peer, identity) : this.failed(request, address, d));
+      const done = (d: AuthDecision): AuthDecision => (d === true ? this.accepted(peer, identity) : this.failed(request, attempt, d));
       return answer instanceof Promise ? answer.then(done) : done(answer);
     };
 
@@ -99,7 +120,7 @@ export class AccessControl {
       return settle(true, username);
     }
     if (!this.options.allowAnonymous) {
-      return this.failed(request, address, {
+      return this.failed(request, attempt, {
         reason: Reason.NotAuthorized,
         message: username === undefined ? 'anonymous clients are not allowed' : 'there is nothing to check this user name against',
       });
@@ -115,8 +136,8 @@ export class AccessControl {
     return true;
   }
 
-  private failed(request: AuthRequest, address: string, decision: AuthDecision): AuthDecision {
-    this.failures.record(address);
+  private failed(request: AuthRequest, attempt: Attempt, decision: AuthDecision): AuthDecision {
+    attempt.settle(true);
     this.log('info', 'authentication failed', {
       address: request.remoteAddress,
       client: request.clientId,
