@@ -272,8 +272,10 @@ export class Connection {
     if (this.state === ConnState.Closed) return;
     const reason = error instanceof ProtocolError ? error.reason : Reason.UnspecifiedError;
     const message = error instanceof Error ? error.message : String(error);
-    this.broker.log('info', 'closing connection', { client: this.clientId, address: this.remoteAddress, reason, error: message });
-    if (!(error instanceof ProtocolError)) this.broker.log('error', 'internal error', { stack: (error as Error)?.stack });
+    this.broker.metrics.protocolErrors++;
+    const key = this.clientId || this.remoteAddress;
+    this.broker.logRepeatable('info', 'closing connection', key, { client: this.clientId, address: this.remoteAddress, reason, error: message });
+    if (!(error instanceof ProtocolError)) this.broker.logRepeatable('error', 'internal error', key, { stack: (error as Error)?.stack });
     if (this.version === 5) {
       const connected = this.state === ConnState.Connected;
       this.sendWithProperties((p) => (connected ? generate.disconnect(reason, p) : generate.connack(5, false, reason, p)), { reasonString: message });
@@ -319,10 +321,12 @@ export class Connection {
       const idle = performance.now() - this.lastSeen;
       if (idle >= limitMs) {
         if (this.state === ConnState.New) {
-          this.broker.log('info', 'no CONNECT in time', { address: this.remoteAddress });
+          this.broker.metrics.connectTimeouts++;
+          this.broker.logRepeatable('info', 'no CONNECT in time', this.remoteAddress, { address: this.remoteAddress });
           this.close(CloseKind.Abnormal);
         } else {
-          this.broker.log('info', 'keep alive expired', { client: this.clientId, keepAlive: this.keepAlive });
+          this.broker.metrics.keepAliveTimeouts++;
+          this.broker.logRepeatable('info', 'keep alive expired', this.clientId, { client: this.clientId, keepAlive: this.keepAlive });
           this.disconnect(Reason.KeepAliveTimeout);
         }
         return;
@@ -353,7 +357,8 @@ export class Connection {
   /** Queues a whole packet; it leaves with this tick's batch. */
   sendBytes(packet: Uint8Array): void {
     if (packet.length > this.clientMaxPacketSize) {
-      this.broker.log('warn', 'packet larger than the client accepts was not sent', { client: this.clientId, size: packet.length });
+      this.broker.metrics.packetsDropped++;
+      this.broker.logRepeatable('warn', 'packet larger than the client accepts was not sent', this.clientId, { client: this.clientId, size: packet.length });
       return;
     }
     this.outbox.bytes(packet);

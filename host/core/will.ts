@@ -29,7 +29,7 @@ export function publishWill(broker: Broker, session: Session): void {
   const message = Message.create(broker.core, will.topic, will.payload, will.qos, will.retain, will.forward, expiresAt);
   if (!message) {
     broker.metrics.arenaFullDropped++;
-    broker.log('error', 'arena full: will message dropped', { client: session.clientId });
+    broker.logRepeatable('error', 'arena full: will message dropped', session.clientId, { client: session.clientId });
     return;
   }
   broker.log('debug', 'publishing will', { client: session.clientId, topic: will.topic });

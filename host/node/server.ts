@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Broker } from '../core/broker.js';
+import { LogAggregator } from '../core/log-aggregator.js';
 import type { BrokerOptions, Logger } from '../core/options.js';
 import type { Store } from '../core/store.js';
 import { brokerStats, SysTopics } from '../core/sys.js';
@@ -105,7 +106,8 @@ export class ArborServer {
     const log: Logger = options.logger ?? (() => undefined);
     const core = await loadNodeCore({ arenaCapBytes: options.arenaCapBytes });
     let broker: Broker | undefined;
-    const gate = new ConnectionGate((transport) => broker!.accept(transport), options.maxConnections ?? SERVER_DEFAULTS.maxConnections, log);
+    const logs = new LogAggregator(log);
+    const gate = new ConnectionGate((transport) => broker!.accept(transport), options.maxConnections ?? SERVER_DEFAULTS.maxConnections, logs);
     const access = await AccessControl.create(
       {
         allowAnonymous: options.allowAnonymous ?? options.passwordFile === undefined,
@@ -120,9 +122,9 @@ export class ArborServer {
         authorizeSubscribe: options.authorizeSubscribe,
       },
       gate,
-      log,
+      logs,
     );
-    broker = new Broker(core, { ...options, ...access.hooks() }, storeFor(options, log));
+    broker = new Broker(core, { ...options, ...access.hooks() }, storeFor(options, log), logs);
     await broker.start();
     const version = await packageVersion();
     const sysInterval = options.sysInterval ?? SERVER_DEFAULTS.sysInterval;
@@ -155,6 +157,7 @@ export class ArborServer {
       refusedOverLimit: this.gate.refusedOverLimit,
       authFailures: this.access.failures.failures,
       authRateLimited: this.access.failures.refused,
+      subscriptionsDenied: this.access.subscriptionsDenied,
     });
   }
 
@@ -224,6 +227,7 @@ export class ArborServer {
     }
     await listenersClosed;
     clearTimeout(timer);
+    this.broker.logs.flush();
     await this.httpListener?.close();
     return { clean };
   }
