@@ -32,5 +32,9 @@ export class Metrics {
   keepAliveTimeouts = 0;
   /** Connections closed because a new one took over their session. */
   sessionTakeovers = 0;
+  /** Connections closed because unauthenticated connections together held maxUnauthenticatedTotalBytes. */
+  unauthenticatedOverflows = 0;
+  /** A gauge: bytes held now by connections whose CONNECT is not accepted yet. */
+  unauthenticatedBytes = 0;
   readonly startedAt = Date.now();
 }

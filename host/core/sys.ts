@@ -31,7 +31,9 @@ export interface BrokerStats {
   /** CONNECTs answered with a refusal. */
   connectsRefused: number;
   /** Connections the broker closed, by why. */
-  closed: { protocolError: number; connectTimeout: number; keepAlive: number; takenOver: number };
+  closed: { protocolError: number; connectTimeout: number; keepAlive: number; takenOver: number; unauthenticatedOverflow: number };
+  /** Bytes held now by connections whose CONNECT is not accepted yet. */
+  unauthenticatedBytes: number;
   /** Log lines folded into a count (LogAggregator). */
   logLinesSuppressed: number;
   /** Outgoing QoS 1/2 messages awaiting acknowledgement, over all sessions. */
@@ -80,7 +82,14 @@ export function brokerStats(broker: Broker): BrokerStats {
     publishRefused: { notAuthorized: m.publishDenied, error: m.publishRefused },
     packetsDropped: m.packetsDropped,
     connectsRefused: m.connectsRefused,
-    closed: { protocolError: m.protocolErrors, connectTimeout: m.connectTimeouts, keepAlive: m.keepAliveTimeouts, takenOver: m.sessionTakeovers },
+    closed: {
+      protocolError: m.protocolErrors,
+      connectTimeout: m.connectTimeouts,
+      keepAlive: m.keepAliveTimeouts,
+      takenOver: m.sessionTakeovers,
+      unauthenticatedOverflow: m.unauthenticatedOverflows,
+    },
+    unauthenticatedBytes: m.unauthenticatedBytes,
     logLinesSuppressed: broker.logs.suppressed,
     inflight,
     queued,

@@ -62,6 +62,8 @@ export const SCALAR_FIELDS = {
   maxWriteBufferBytes: { type: 'integer', min: 0 },
   maxKeepAlive: { type: 'integer', min: 0, max: 65_535, unit: 's' },
   connectTimeoutMs: { type: 'integer', min: 1, max: TIMER_MAX_MS, unit: 'ms' },
+  maxUnauthenticatedBytes: { type: 'integer', min: 1024 },
+  maxUnauthenticatedTotalBytes: { type: 'integer', min: 1024 },
   maxMessagesPerSecond: { type: 'integer', min: 0 },
   maxSessionExpiry: { type: 'integer', min: 0, max: 0xffff_ffff, unit: 's' },
   topicAliasMaximum: { type: 'integer', min: 0, max: 65_535 },

@@ -41,7 +41,9 @@ export function renderMetrics(s: BrokerStats, c: ServerCounters): string {
     [{ reason: 'connect_timeout' }, s.closed.connectTimeout],
     [{ reason: 'keep_alive' }, s.closed.keepAlive],
     [{ reason: 'taken_over' }, s.closed.takenOver],
+    [{ reason: 'unauthenticated_overflow' }, s.closed.unauthenticatedOverflow],
   ]);
+  metric('unauthenticated_bytes', 'gauge', 'Bytes held by connections whose CONNECT is not accepted yet.', s.unauthenticatedBytes);
   metric('auth_failures_total', 'counter', 'Failed authentications.', c.authFailures);
   metric('auth_rate_limited_total', 'counter', 'CONNECTs refused because their address failed authentication too often.', c.authRateLimited);
   metric('subscriptions_denied_total', 'counter', 'Subscriptions the ACL refused.', c.subscriptionsDenied);

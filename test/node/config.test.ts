@@ -44,9 +44,19 @@ describe('configuration: file, environment, command line', () => {
 
   it('lets ARBORMQ_* variables override the file, and command-line options override both', async () => {
     const path = await write('base.json', { maxConnections: 10, maxInflight: 5, listeners: [{ port: 1883 }, { protocol: 'ws', port: 8080 }] });
-    const env = { ARBORMQ_CONFIG: path, ARBORMQ_MAX_CONNECTIONS: '20', ARBORMQ_ALLOW_ANONYMOUS: 'false', ARBORMQ_PORT: '1999', ARBORMQ_HTTP_PORT: '9200' };
+    const env = {
+      ARBORMQ_CONFIG: path,
+      ARBORMQ_MAX_CONNECTIONS: '20',
+      ARBORMQ_ALLOW_ANONYMOUS: 'false',
+      ARBORMQ_PORT: '1999',
+      ARBORMQ_HTTP_PORT: '9200',
+      ARBORMQ_MAX_UNAUTHENTICATED_BYTES: '131072',
+      ARBORMQ_MAX_UNAUTHENTICATED_TOTAL_BYTES: '33554432',
+    };
     const fromEnv = await loadConfig({}, env, dir);
     assert.equal(fromEnv.server.maxConnections, 20);
+    assert.equal(fromEnv.server.maxUnauthenticatedBytes, 131072);
+    assert.equal(fromEnv.server.maxUnauthenticatedTotalBytes, 33554432);
     assert.equal(fromEnv.server.maxInflight, 5);
     assert.equal(fromEnv.server.allowAnonymous, false);
     assert.equal(fromEnv.server.listeners![0]!.port, 1999);
