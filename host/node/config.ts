@@ -20,6 +20,7 @@ export interface CommandLineSettings {
   dataDir?: string;
   memory?: boolean;
   durability?: string;
+  strict?: boolean;
 }
 
 type Scalar = 'integer' | 'boolean' | 'string' | 'path' | 'logLevel' | 'choice';
@@ -48,6 +49,7 @@ export const SCALAR_FIELDS = {
   dataDir: { type: 'path' },
   memory: { type: 'boolean' },
   durability: { type: 'choice', choices: ['sync', 'os'] },
+  strict: { type: 'boolean' },
   allowAnonymous: { type: 'boolean' },
   passwordFile: { type: 'path' },
   aclFile: { type: 'path' },
@@ -134,6 +136,7 @@ export async function loadConfig(cli: CommandLineSettings, env: NodeJS.ProcessEn
   if (cli.host !== undefined) setHost(server, cli.host);
   if (cli.dataDir !== undefined) server.dataDir = resolve(cwd, cli.dataDir);
   if (cli.memory) server.memory = true;
+  if (cli.strict) server.strict = true;
   if (cli.durability !== undefined) server.durability = check(cli.durability, SCALAR_FIELDS.durability, '--durability') as 'sync' | 'os';
   // The command keeps its state under ./data unless told otherwise (embedders choose for themselves).
   if (!server.memory) server.dataDir ??= resolve(cwd, 'data');

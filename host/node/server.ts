@@ -40,6 +40,8 @@ export interface ServerOptions extends Partial<BrokerOptions> {
   memory?: boolean;
   /** 'sync' (default): fsync each group commit; 'os': leave it to the OS (see docs/PERSISTENCE.md). */
   durability?: 'sync' | 'os';
+  /** Do not start when LevelDB's write-ahead log is damaged (default: start, and log what is lost). */
+  strict?: boolean;
   /** Network connections served at once, over all listeners; more are refused (0 = no limit). */
   maxConnections?: number;
   /** Clients without a user name (or certificate identity) may connect. Default: true unless passwordFile is set. */
