@@ -138,8 +138,8 @@ export class ArborServer {
         const where = `listeners[${i}]`;
         server.listeners.push(
           spec.protocol === 'ws' || spec.protocol === 'wss'
-            ? await listenWebSocket(spec, gate, log, where, broker.options.maxPacketSize, broker.options.connectTimeoutMs)
-            : await listenTcp(spec, gate, log, where, broker.options.connectTimeoutMs),
+            ? await listenWebSocket(spec, gate, logs, where, broker.options.maxPacketSize, broker.options.connectTimeoutMs)
+            : await listenTcp(spec, gate, logs, where, broker.options.connectTimeoutMs),
         );
       }
       if (options.http) {
