@@ -2,6 +2,7 @@ import { Reason } from './codec/constants.js';
 import type { QoS, WillMessage } from './codec/packets.js';
 import { CloseKind, Connection, ConnState } from './connection.js';
 import { deliver, discardDeliveries, Handoff, releaseDeliveries } from './delivery.js';
+import { LogAggregator } from './log-aggregator.js';
 import { Message } from './message.js';
 import { Metrics } from './metrics.js';
 import { DEFAULT_OPTIONS, type BrokerOptions, type LogLevel, type ReadCheck } from './options.js';
@@ -57,6 +58,8 @@ export class Broker {
     readonly core: Core,
     options: Partial<BrokerOptions> = {},
     store: Store = new MemoryStore(),
+    /** Where lines that input can cause per packet go (a host may share it with its own such lines). */
+    readonly logs = new LogAggregator(options.logger ?? DEFAULT_OPTIONS.logger),
   ) {
     this.options = { ...DEFAULT_OPTIONS, ...options };
     this.persistence = new Persistence(this, store);
@@ -256,6 +259,11 @@ export class Broker {
 
   log(level: LogLevel, message: string, fields?: Record<string, unknown>): void {
     this.options.logger(level, message, fields);
+  }
+
+  /** Logs what input can cause per packet or per message: aggregated per `key` (a client, an address), see LogAggregator. */
+  logRepeatable(level: LogLevel, message: string, key: string, fields?: Record<string, unknown>): void {
+    this.logs.note(level, message, key, fields);
   }
 
   /** Starts serving one client over `transport`. */
@@ -469,6 +477,7 @@ export class Broker {
     // The store keeps the state; here only memory is given back.
     for (const session of [...this.sessions.values()]) this.releaseSession(session);
     this.retained.clear();
+    this.logs.flush();
     await this.persistence.store.close();
   }
 }

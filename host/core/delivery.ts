@@ -42,7 +42,7 @@ export function deliver(
   const direct = conn !== null && session.queue.length === 0 && session.inflight.size < windowOf(broker, session);
   if (!direct && (session.queue.length >= maxQueuedMessages || session.queuedBytes + message.length > maxQueuedBytes)) {
     broker.metrics.queueDropped++;
-    broker.log('warn', 'session queue full, message dropped', { client: session.clientId, queued: session.queue.length });
+    broker.logRepeatable('warn', 'session queue full, message dropped', session.clientId, { client: session.clientId, queued: session.queue.length });
     return Handoff.QueueFull;
   }
   const delivery = new Delivery(session.nextSeq++, message.retainRef(), qos, retain, subscriptionIds);
@@ -88,7 +88,7 @@ function sendPublish(
   const sent = session.connection!.sendPublish(message, qos, packetId, retain, dup, subscriptionIds);
   if (!sent) {
     broker.metrics.oversizeDropped++;
-    broker.log('info', 'message larger than the client maximum packet size was discarded', { client: session.clientId });
+    broker.logRepeatable('info', 'message larger than the client maximum packet size was discarded', session.clientId, { client: session.clientId });
   }
   return sent;
 }

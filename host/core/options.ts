@@ -66,6 +66,14 @@ export interface BrokerOptions {
   /** Milliseconds a new connection has to send CONNECT. */
   connectTimeoutMs: number;
   /**
+   * Bytes a connection may hold until its CONNECT is accepted: the largest CONNECT (will, password
+   * and all), and what a client pipelines behind it while authentication runs (past it, reading
+   * pauses until CONNACK).
+   */
+  maxUnauthenticatedBytes: number;
+  /** Bytes all connections whose CONNECT is not accepted yet may hold together; the one going over is closed. */
+  maxUnauthenticatedTotalBytes: number;
+  /**
    * PUBLISH packets a connection may send per second, averaged by a token bucket that holds one
    * second's worth (bursts up to this many are fine). Over it: DISCONNECT 0x96 (5.0) or close. 0 = no limit.
    */
@@ -124,6 +132,8 @@ export const DEFAULT_OPTIONS: BrokerOptions = {
   maxWriteBufferBytes: 8 * 1024 * 1024,
   maxKeepAlive: 0,
   connectTimeoutMs: 10_000,
+  maxUnauthenticatedBytes: 64 * 1024,
+  maxUnauthenticatedTotalBytes: 16 * 1024 * 1024,
   maxMessagesPerSecond: 0,
   maxSessionExpiry: 0xffffffff,
   topicAliasMaximum: 64,

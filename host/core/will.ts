@@ -60,7 +60,7 @@ function sendWill(broker: Broker, session: Session, will: WillMessage): void {
   const message = Message.create(broker.core, will.topic, will.payload, will.qos, will.retain, will.forward, expiresAt);
   if (!message) {
     broker.metrics.arenaFullDropped++;
-    broker.log('error', 'arena full: will message dropped', { client: session.clientId });
+    broker.logRepeatable('error', 'arena full: will message dropped', session.clientId, { client: session.clientId });
     return;
   }
   broker.log('debug', 'publishing will', { client: session.clientId, topic: will.topic });
@@ -69,7 +69,7 @@ function sendWill(broker: Broker, session: Session, will: WillMessage): void {
 }
 
 function dropWill(broker: Broker, session: Session, will: WillMessage, reason: string): void {
-  broker.log('info', 'will message dropped', { client: session.clientId, topic: will.topic, reason });
+  broker.logRepeatable('info', 'will message dropped', session.clientId, { client: session.clientId, topic: will.topic, reason });
 }
 
 /** The will is no longer pending (the session's timer finds nothing due for it). */

@@ -1,11 +1,12 @@
 import { Reason } from '../core/codec/constants.js';
 import type { QoS } from '../core/codec/packets.js';
-import type { AuthDecision, AuthRequest, BrokerOptions, ClientInfo, Logger, ReadCheck, Reader } from '../core/options.js';
+import type { LogAggregator } from '../core/log-aggregator.js';
+import type { AuthDecision, AuthRequest, BrokerOptions, ClientInfo, ReadCheck, Reader } from '../core/options.js';
 import type { Acl } from './acl.js';
 import { loadAclFile } from './acl-file.js';
-import { AuthFailures, type AuthFailurePolicy } from './auth-failures.js';
+import { type Attempt, AuthFailures, type AuthFailurePolicy } from './auth-failures.js';
 import { ConfigError } from './config-error.js';
-import type { ConnectionGate } from './connection-gate.js';
+import type { ConnectionGate, Peer } from './connection-gate.js';
 import { PasswordFile } from './password-file.js';
 
 export interface AccessControlOptions {
@@ -38,11 +39,13 @@ type Hooks = Pick<BrokerOptions, 'authenticate' | 'authorizePublish' | 'authoriz
  */
 export class AccessControl {
   readonly failures: AuthFailures;
+  /** SUBSCRIBE filters the ACL refused, since start. */
+  subscriptionsDenied = 0;
 
   private constructor(
     private readonly options: AccessControlOptions,
     private readonly gate: ConnectionGate,
-    private readonly log: Logger,
+    private readonly logs: LogAggregator,
     private passwords: PasswordFile | null,
     private acl: Acl | null,
   ) {
@@ -50,9 +53,9 @@ export class AccessControl {
   }
 
   /** Reads the password and ACL files; a file that cannot be used fails with its line and reason. */
-  static async create(options: AccessControlOptions, gate: ConnectionGate, log: Logger): Promise<AccessControl> {
+  static async create(options: AccessControlOptions, gate: ConnectionGate, logs: LogAggregator): Promise<AccessControl> {
     const [passwords, acl] = await loadFiles(options);
-    return new AccessControl(options, gate, log, passwords, acl);
+    return new AccessControl(options, gate, logs, passwords, acl);
   }
 
   /**
@@ -82,17 +85,38 @@ export class AccessControl {
   private authenticate(request: AuthRequest): AuthDecision | Promise<AuthDecision> {
     const peer = this.gate.peers.get(request.remoteAddress);
     const address = peer?.ip ?? request.remoteAddress;
-    if (this.failures.blocked(address)) {
-      this.log('warn', 'authentication refused: too many failures from this address', { address: request.remoteAddress, client: request.clientId });
+    const admitted = this.failures.admit(address);
+    if (admitted instanceof Promise) return admitted.then((attempt) => this.check(request, peer, address, attempt));
+    return this.check(request, peer, address, admitted);
+  }
+
+  /** Checks an admitted attempt (null: the address is over the limit); the attempt settles with the outcome. */
+  private check(request: AuthRequest, peer: Peer | undefined, address: string, attempt: Attempt | null): AuthDecision | Promise<AuthDecision> {
+    if (!attempt) {
+      this.logs.note('warn', 'authentication refused: too many failures from this address', address, { address: request.remoteAddress, client: request.clientId });
       return { reason: Reason.ConnectionRateExceeded, message: 'too many failed authentications from this address; try again later' };
     }
+    let decision: AuthDecision | Promise<AuthDecision>;
+    try {
+      decision = this.verify(request, peer, address, attempt);
+    } catch (error) {
+      attempt.settle(false);
+      throw error;
+    }
+    // An embedder's hook that throws settles the attempt without counting it as a failure.
+    if (decision instanceof Promise) return decision.finally(() => attempt.settle(false));
+    attempt.settle(false);
+    return decision;
+  }
+
+  private verify(request: AuthRequest, peer: Peer | undefined, address: string, attempt: Attempt): AuthDecision | Promise<AuthDecision> {
     const settle = (decision: AuthDecision, identity: string | undefined): AuthDecision | Promise<AuthDecision> => {
-      if (decision !== true) return this.failed(request, address, decision);
+      if (decision !== true) return this.failed(request, address, attempt, decision);
       const extra = this.options.authenticate;
       if (!extra) return { username: identity };
       const answer = extra(identity === request.username ? request : { ...request, username: identity });
       const done = (d: AuthDecision): AuthDecision =>
-        d === true ? { username: identity } : typeof d === 'object' && 'username' in d ? d : this.failed(request, address, d);
+        d === true ? { username: identity } : typeof d === 'object' && 'username' in d ? d : this.failed(request, address, attempt, d);
       return answer instanceof Promise ? answer.then(done) : done(answer);
     };
 
@@ -107,7 +131,7 @@ export class AccessControl {
       return settle(true, username);
     }
     if (!this.options.allowAnonymous) {
-      return this.failed(request, address, {
+      return this.failed(request, address, attempt, {
         reason: Reason.NotAuthorized,
         message: username === undefined ? 'anonymous clients are not allowed' : 'there is nothing to check this user name against',
       });
@@ -115,9 +139,9 @@ export class AccessControl {
     return settle(true, undefined);
   }
 
-  private failed(request: AuthRequest, address: string, decision: AuthDecision): AuthDecision {
-    this.failures.record(address);
-    this.log('info', 'authentication failed', {
+  private failed(request: AuthRequest, address: string, attempt: Attempt, decision: AuthDecision): AuthDecision {
+    attempt.settle(true);
+    this.logs.note('info', 'authentication failed', address, {
       address: request.remoteAddress,
       client: request.clientId,
       username: request.username,
@@ -134,7 +158,8 @@ export class AccessControl {
 
   private authorizeSubscribe(client: ClientInfo, filter: string, qos: QoS): boolean | Promise<boolean> {
     if (this.acl && !this.acl.canSubscribe(client, filter)) {
-      this.log('info', 'subscription not authorized', { client: client.clientId, filter });
+      this.subscriptionsDenied++;
+      this.logs.note('info', 'subscription not authorized', client.clientId, { client: client.clientId, filter });
       return false;
     }
     const extra = this.options.authorizeSubscribe;

@@ -20,6 +20,8 @@ Options:
       --data-dir <dir>   keep sessions, queues and retained messages here (default ./data)
       --memory           keep state in memory only (lost on exit), even if a data directory is set
       --durability <d>   sync (default: fsync every group commit) or os (see docs/PERSISTENCE.md)
+      --strict           do not start if the database's write-ahead log is damaged (default: start,
+                         and log what LevelDB skips)
   -v, --verbose          log every connection event (debug level)
   -V, --version          print the version
   -h, --help             show this help
@@ -47,6 +49,7 @@ export async function main(argv: string[]): Promise<number> {
         'data-dir': { type: 'string' },
         memory: { type: 'boolean' },
         durability: { type: 'string' },
+        strict: { type: 'boolean' },
         verbose: { type: 'boolean', short: 'v' },
         version: { type: 'boolean', short: 'V' },
         help: { type: 'boolean', short: 'h' },
@@ -72,6 +75,7 @@ export async function main(argv: string[]): Promise<number> {
     dataDir: values['data-dir'],
     memory: values.memory,
     durability: values.durability,
+    strict: values.strict,
     verbose: values.verbose,
   };
   let config;

@@ -65,8 +65,9 @@ export function handleConnect(conn: Connection, packet: ConnectPacket): void {
   }
   if (packet.will) checkWill(conn, packet);
   const maxKeepAlive = broker.options.maxKeepAlive;
-  if (packet.version !== 5 && maxKeepAlive > 0 && (packet.keepAlive === 0 || packet.keepAlive > maxKeepAlive)) {
-    // 3.1.1 cannot be told a Server Keep Alive: refused as Mosquitto does, "identifier rejected".
+  if (packet.version !== 5 && maxKeepAlive > 0 && packet.keepAlive > maxKeepAlive) {
+    // 3.x cannot be told a Server Keep Alive: refused as Mosquitto does, "identifier rejected".
+    // Keep alive 0 (none) is a 3.x client's own choice and accepted, as by Mosquitto.
     refuse(conn, Reason.ClientIdentifierNotValid, `keep alive ${packet.keepAlive} s exceeds the maximum of ${maxKeepAlive} s`);
     return;
   }
@@ -211,7 +212,8 @@ function openSession(broker: Broker, clientId: string, cleanStart: boolean, v5: 
   let session = broker.sessions.get(clientId);
   if (session?.connection) {
     const old = session.connection;
-    broker.log('info', 'session taken over', { client: clientId, address: old.remoteAddress });
+    broker.metrics.sessionTakeovers++;
+    broker.logRepeatable('info', 'session taken over', clientId, { client: clientId, address: old.remoteAddress });
     // The old connection closes without DISCONNECT: its will goes now, unless (5.0) a Will Delay lets the
     // resuming connection cancel it [MQTT-3.1.2-8], [MQTT-3.1.3-9].
     const delayed = v5 && !cleanStart && (session.will?.props.willDelayInterval ?? 0) > 0;
@@ -243,7 +245,8 @@ function checkWill(conn: Connection, packet: ConnectPacket): void {
 
 /** Answers CONNACK with a refusal (the version's own code) and closes [MQTT-3.2.2-5]. */
 export function refuse(conn: Connection, reason: Reason, message: string, props: Properties = {}): void {
-  conn.broker.log('info', 'connection refused', { address: conn.remoteAddress, reason, message });
+  conn.broker.metrics.connectsRefused++;
+  conn.broker.logRepeatable('info', 'connection refused', conn.remoteAddress, { address: conn.remoteAddress, reason, message });
   conn.pendingConnect = null;
   if (conn.version === 5) {
     conn.sendWithProperties((p) => generate.connack(5, false, reason, p), { ...props, reasonString: message });

@@ -192,7 +192,8 @@ function route(conn: Connection, message: Message, packetId: number): void {
  */
 function deny(conn: Connection, message: Message, packetId: number): void {
   const qos = message.qos;
-  conn.broker.log('info', 'publish not authorized', { client: conn.clientId, topic: message.topic() });
+  conn.broker.metrics.publishDenied++;
+  conn.broker.logRepeatable('info', 'publish not authorized', conn.clientId, { client: conn.clientId, topic: message.topic() });
   message.release();
   if (qos === 0) return;
   if (conn.version === 5) {
@@ -220,7 +221,8 @@ function isUtf8(bytes: Uint8Array): boolean {
  * has no negative acknowledgement, so a QoS 1/2 sender is disconnected rather than told "done".
  */
 function refuse(conn: Connection, qos: number, packetId: number, reason: Reason, message: string): void {
-  conn.broker.log('warn', 'publish refused', { client: conn.clientId, reason, message });
+  conn.broker.metrics.publishRefused++;
+  conn.broker.logRepeatable('warn', 'publish refused', conn.clientId, { client: conn.clientId, reason, message });
   if (qos === 0) return;
   if (conn.version === 5) {
     const type = qos === 1 ? PacketType.PUBACK : PacketType.PUBREC;
