@@ -4,7 +4,7 @@
 // the bridge's session, in IndexedDB: they survive a reload and cross when the switch is on again.
 import { connectWebSocket, type BridgeHandle, type BridgeStatus, type BrowserBroker, type MqttClient, type ReceivedMessage } from '../../host/browser/index.js';
 import type { RemoteBroker } from './config.js';
-import { appendToLog, fill, h, inputField } from './dom.js';
+import { fill, followingLog, h, inputField, type FollowingLog } from './dom.js';
 import { clock, payloadText, topicNameProblem } from './format.js';
 
 /** Local topics under this prefix go to the remote broker; remote ones under INBOUND come in. */
@@ -48,8 +48,10 @@ export class BridgeDemo {
     this.toggleText,
   );
   private readonly localLog = h('ol', { class: 'log', role: 'log', 'aria-live': 'polite', 'aria-label': 'Arrived in the tab from the remote broker', tabindex: 0 });
+  private readonly localEntries = followingLog(this.localLog, LOG_LIMIT);
   private readonly remoteState = h('span', { class: 'state' }, 'connecting');
   private readonly remoteLog = h('ol', { class: 'log', role: 'log', 'aria-live': 'polite', 'aria-label': 'Received by the remote client', tabindex: 0 });
+  private readonly remoteEntries = followingLog(this.remoteLog, LOG_LIMIT);
   private readonly note = h('p', { class: 'card-note', role: 'status' });
 
   constructor(
@@ -67,7 +69,7 @@ export class BridgeDemo {
     }
     this.render(this.remoteBroker);
     // The tab's client of the demo: publishes under outbox/ and shows what arrives under inbox/.
-    this.local = await this.broker.connect({ clientId: 'bridge-demo', onMessage: (m) => this.logTo(this.localLog, m) });
+    this.local = await this.broker.connect({ clientId: 'bridge-demo', onMessage: (m) => this.logTo(this.localEntries, m) });
     await this.local.subscribe(`${INBOUND}#`, { qos: 1 });
     this.connectRemote(this.remoteBroker.wsUrl);
     const online = localStorage.getItem(ONLINE_KEY) !== 'false';
@@ -223,7 +225,7 @@ export class BridgeDemo {
       this.remoteState.className = 'state state-offline';
       this.remoteTimer = setTimeout(() => this.connectRemote(url), REMOTE_RETRY_MS);
     };
-    connectWebSocket(url, { clientId: `playground-remote-${crypto.randomUUID().slice(0, 8)}`, keepAlive: 30, onMessage: (m) => this.logTo(this.remoteLog, m) }).then(
+    connectWebSocket(url, { clientId: `playground-remote-${crypto.randomUUID().slice(0, 8)}`, keepAlive: 30, onMessage: (m) => this.logTo(this.remoteEntries, m) }).then(
       async (client) => {
         this.remote = client;
         void client.closed.then(() => {
@@ -259,11 +261,9 @@ export class BridgeDemo {
     }
   }
 
-  private logTo(log: HTMLElement, m: ReceivedMessage): void {
-    appendToLog(
-      log,
+  private logTo(log: FollowingLog, m: ReceivedMessage): void {
+    log.append(
       h('li', { class: 'message' }, h('time', {}, clock(Date.now())), ' ', h('code', { class: 'topic' }, m.topic), ' ', h('span', { class: 'payload' }, payloadText(m.payload)), h('span', { class: 'badge' }, `QoS ${m.qos}`)),
-      LOG_LIMIT,
     );
   }
 }

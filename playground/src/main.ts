@@ -54,7 +54,7 @@ async function main(): Promise<void> {
     empty.hidden = detachers.size > 0;
   });
   fill(byId('client-form'), clientForm(registry));
-  registry.restore();
+  await registry.restore();
 
   const inspector = new Inspector(broker);
   fill(byId('inspector'), inspector.element);

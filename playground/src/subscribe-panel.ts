@@ -58,7 +58,7 @@ export function subscribePanel(client: PlaygroundClient, showNote: ShowNote): Ca
 
   const list = h('ul', { class: 'subscriptions', 'aria-label': `Subscriptions of ${client.id}` });
   const render = (): void => {
-    const entries = [...client.subscriptions.values()];
+    const entries = client.subscriptions;
     fill(list, entries.length === 0 ? h('li', { class: 'empty' }, 'No subscriptions.') : entries.map((s) => subscriptionItem(client, s)));
   };
   render();

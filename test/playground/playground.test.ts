@@ -174,6 +174,71 @@ describe('the playground', { skip: skipWithoutChromium }, () => {
     assert.equal(await page.page.locator('#inside tr[data-session="keeper"]').count(), 0, 'the stored session is gone');
   });
 
+  it('a restored persistent client lists the subscriptions its session kept, as the broker holds them', async () => {
+    await page.createClient('keeper5', { persistent: true });
+    await page.subscribe('keeper5', 'q/#', { qos: 1 });
+    await page.reload();
+    const card = page.card('keeper5');
+    const list = card.getByRole('list', { name: 'Subscriptions of keeper5' });
+    // Before it reconnects, the card already shows what the broker's stored session holds.
+    await list.getByText('q/#', { exact: true }).waitFor();
+    await card.getByRole('button', { name: 'Reconnect' }).click();
+    await card.getByText('session resumed').waitFor();
+    assert.deepEqual(await list.locator('code').allInnerTexts(), ['q/#']);
+    await page.publish('keeper5', 'q/self', 'to myself', { qos: 1 });
+    assert.match((await page.waitForMessages('keeper5', 1))[0]!, /q\/self\s+to myself/);
+    // Unsubscribing from the card changes the broker's session, and the card follows the broker.
+    await card.getByRole('button', { name: 'Unsubscribe q/#' }).click();
+    await list.getByText('No subscriptions.').waitFor();
+    await page.page.locator('#inside tr[data-session="keeper5"] td.filters', { hasText: '–' }).waitFor();
+  });
+
+  it('the packet and message logs follow their newest entries while pinned to the end, and stay put once scrolled up', async () => {
+    await page.createClient('follower');
+    await page.subscribe('follower', '#', { qos: 2 });
+    const logs = {
+      packets: page.card('follower').getByRole('log', { name: 'Packets of follower' }),
+      messages: page.card('follower').getByRole('log', { name: 'Messages received by follower' }),
+    };
+    /** Publishes QoS 2 messages to itself and waits until every exchange is complete (CONNECT, SUBSCRIBE, then one sent and one received per message). */
+    let sent = 0;
+    const publish = async (n: number): Promise<void> => {
+      for (let i = 0; i < n; i++) await page.publish('follower', 'f/n', `message ${++sent}`, { qos: 2 });
+      await page.waitForMessages('follower', sent);
+      await logs.packets.locator('li.flow.complete').nth(2 + 2 * sent - 1).waitFor();
+    };
+    const position = (log: typeof logs.packets) =>
+      log.evaluate((el) => {
+        const last = el.lastElementChild!.getBoundingClientRect();
+        return { overflows: el.scrollHeight > el.clientHeight, top: el.scrollTop, fromEnd: el.scrollHeight - el.scrollTop - el.clientHeight, lastShown: last.bottom <= el.getBoundingClientRect().bottom + 1 };
+      });
+
+    await publish(8);
+    for (const [name, log] of Object.entries(logs)) {
+      const p = await position(log);
+      assert.ok(p.overflows, `the ${name} log has more than it shows`);
+      assert.ok(p.fromEnd <= 1 && p.lastShown, `the ${name} log shows its newest entry: ${JSON.stringify(p)}`);
+    }
+
+    // The reader scrolls the packets up: new and growing exchanges leave the view alone.
+    await logs.packets.hover();
+    await page.page.mouse.wheel(0, -5000);
+    await page.page.waitForFunction((el) => el!.scrollTop === 0, await logs.packets.elementHandle());
+    await page.page.evaluate(() => new Promise(requestAnimationFrame));
+    await publish(1);
+    assert.equal((await position(logs.packets)).top, 0, 'a log scrolled up stays where the reader put it');
+    assert.ok((await position(logs.messages)).fromEnd <= 1, 'the other log still follows');
+
+    // Back at the end, it follows again.
+    await logs.packets.hover();
+    await page.page.mouse.wheel(0, 5000);
+    await page.page.waitForFunction((el) => el!.scrollHeight - el!.scrollTop - el!.clientHeight <= 1, await logs.packets.elementHandle());
+    await page.page.evaluate(() => new Promise(requestAnimationFrame));
+    await publish(1);
+    const back = await position(logs.packets);
+    assert.ok(back.fromEnd <= 1 && back.lastShown, `pinned again: ${JSON.stringify(back)}`);
+  });
+
   it('fits a phone-sized screen without sideways scrolling', async (t) => {
     await page.page.setViewportSize({ width: 390, height: 844 });
     await page.createClient('phone');
