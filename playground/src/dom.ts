@@ -68,13 +68,20 @@ export function textareaField(label: string, attrs: Attrs & { value?: string } =
 }
 
 export function selectField<V extends string>(label: string, options: readonly (readonly [V, string])[], value: V, attrs: Attrs = {}): { field: HTMLDivElement; input: HTMLSelectElement } {
-  return labelled(label, h('select', attrs, ...options.map(([v, text]) => h('option', { value: v, selected: v === value }, text))));
+  const select = labelled(label, h('select', attrs, ...options.map(([v, text]) => h('option', { value: v, selected: v === value }, text))));
+  select.field.classList.add('field-select');
+  return select;
 }
 
 /** A checkbox inside its label (a checkbox adds nothing to the label's name). */
 export function checkField(label: string, checked = false, attrs: Attrs = {}): { field: HTMLLabelElement; input: HTMLInputElement } {
   const input = h('input', { type: 'checkbox', ...attrs, props: { checked } });
   return { field: h('label', { class: 'check' }, input, h('span', {}, label)), input };
+}
+
+/** `text` (a client ID, a topic) with line-break opportunities after its separators, so a long one wraps at a level rather than mid-word. */
+export function breakable(text: string): Child[] {
+  return text.split(/(?<=[/:\-])/).flatMap((part, i) => (i === 0 ? [part] : [h('wbr'), part]));
 }
 
 /** The QoS choices of every QoS select. */

@@ -60,7 +60,9 @@ async function main(): Promise<void> {
   fill(byId('inspector'), inspector.element);
   inspector.start();
 
-  fill(byId('example-list'), examplesView(registry));
+  const reducedMotion = matchMedia('(prefers-reduced-motion: reduce)');
+  const reveal = (clientId: string): void => detachers.get(clientId)?.element.scrollIntoView({ block: 'start', behavior: reducedMotion.matches ? 'auto' : 'smooth' });
+  fill(byId('example-list'), examplesView(registry, reveal));
 
   const bridge = new BridgeDemo(broker, remote);
   fill(byId('bridge-demo'), bridge.element);

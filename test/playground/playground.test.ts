@@ -122,29 +122,90 @@ describe('the playground', { skip: skipWithoutChromium }, () => {
     }
   });
 
-  it('guided examples set up their clients and show what they teach', async (t) => {
+  it('guided examples set up their clients and show what they teach, each in place of the previous one, scrolled into view', async (t) => {
     assert.match(await page.runExample('retained'), /retained 21\.5/);
     assert.match((await page.waitForMessages('dashboard', 1))[0]!, /home\/living\/temperature\s+21\.5 °C\s+QoS 1\s+retained/);
+    assert.deepEqual(await page.cardIds(), ['thermostat', 'dashboard']);
+    // What the topic tree and the arena say about the retained message's size, each saying what it counts.
+    const chip = page.page.locator('#inside .tree-node', { hasText: 'temperature' }).locator('.chip-retained');
+    await chip.filter({ hasText: '8 B payload' }).waitFor();
+    const buffer = page.page.locator('#inside table.handles tr', { hasText: 'home/living/temperature' });
+    assert.equal(await buffer.locator('td.num').first().innerText(), `${2 + 'home/living/temperature'.length + 8} B`);
+    assert.deepEqual(await page.page.locator('#inside table.handles th').allInnerTexts(), ['Handle', 'Stored bytes', 'Refcount', 'Held by']);
+    await page.page.getByText('stores 2 bytes of topic length, the topic and the payload').waitFor();
 
     assert.match(await page.runExample('will'), /will/);
     const monitor = await page.waitForMessages('monitor', 2);
     assert.match(monitor[0]!, /devices\/device-7\/status\s+online/);
     assert.match(monitor[1]!, /devices\/device-7\/status\s+offline \(will\)/);
     await page.card('device-7').locator('.state-offline').waitFor();
+    assert.deepEqual(await page.cardIds(), ['monitor', 'device-7']);
 
     assert.match(await page.runExample('shared'), /three each/);
     assert.equal((await page.waitForMessages('worker-a', 3)).length, 3);
     assert.equal((await page.waitForMessages('worker-b', 3)).length, 3);
+    assert.deepEqual(await page.cardIds(), ['worker-a', 'worker-b', 'dispatcher']);
+    await page.waitInView(page.card('worker-a'));
 
     assert.match(await page.runExample('request-response'), /request-42/);
     const [answer] = await page.waitForMessages('requester', 1);
     assert.match(answer!, /replies\/requester\s+re: what time is it\? \(answered by time-service\)/);
     assert.match(answer!, /correlation data\s+request-42/);
-
-    // Running an example again replaces its clients rather than failing on their names.
-    assert.match(await page.runExample('retained'), /retained 21\.5/);
-    assert.equal(await page.card('dashboard').count(), 1);
+    assert.deepEqual(await page.cardIds(), ['time-service', 'requester']);
+    await page.waitInView(page.card('time-service'));
+    const height = await page.page.evaluate(() => document.documentElement.scrollHeight);
+    assert.ok(height < 3000, `after the four examples the page is ${height} px tall`);
     await screenshot(t, 'examples');
+
+    // A client of one's own stays when an example runs; running an example again replaces its clients.
+    await page.createClient('mine');
+    assert.match(await page.runExample('retained'), /retained 21\.5/);
+    assert.deepEqual(await page.cardIds(), ['mine', 'thermostat', 'dashboard']);
+  });
+
+  it('every select shows its longest choice whole, and the sessions table fits its panel at 1,400 px', async () => {
+    await page.page.setViewportSize({ width: 1400, height: 1000 });
+    await page.createClient('a-device-with-a-long-name', { persistent: true, will: { topic: 'devices/a-device-with-a-long-name/status', payload: 'gone' } });
+    await page.subscribe('a-device-with-a-long-name', '$share/the-workers/devices/+/status', { qos: 2 });
+    const card = page.card('a-device-with-a-long-name');
+    for (const summary of ['Subscription options (5.0)', 'MQTT 5.0 properties']) await card.getByText(summary, { exact: true }).click();
+    await page.page.getByLabel('Leave a will message').check();
+    const cut = await page.page.evaluate(() =>
+      Array.from(document.querySelectorAll('select'))
+        .filter((s) => s.getClientRects().length > 0)
+        .map((s) => {
+          // The same select at its natural width: as wide as its longest choice.
+          const natural = s.cloneNode(true) as HTMLSelectElement;
+          natural.style.cssText = 'width: auto; max-width: none; position: absolute; visibility: hidden';
+          s.after(natural);
+          const widths = { label: s.labels?.[0]?.textContent, shown: s.offsetWidth, natural: natural.offsetWidth };
+          natural.remove();
+          return widths;
+        })
+        .filter((w) => w.shown < w.natural),
+    );
+    assert.deepEqual(cut, []);
+    const row = page.page.locator('#inside tr[data-session="a-device-with-a-long-name"]');
+    await row.getByText('devices/a-device-with-a-long-name/status').waitFor();
+    const table = await page.page.locator('#inside table.sessions').evaluate((t) => ({ table: t.scrollWidth, panel: t.parentElement!.clientWidth }));
+    assert.ok(table.table <= table.panel, `the sessions table is ${table.table} px wide in a panel of ${table.panel} px`);
+  });
+
+  it('a second tab, on a memory store, neither claims remembered sessions nor overwrites what the first tab remembers', async () => {
+    await page.createClient('first-tab-keeper', { persistent: true });
+    const second = await PlaygroundPage.open(browser!.context, playground.url);
+    try {
+      await second.page.locator('#notice', { hasText: 'another tab holds the IndexedDB database' }).waitFor();
+      assert.equal(await second.page.getByText('Remembered from your last visit').count(), 0);
+      assert.deepEqual(await second.cardIds(), []);
+      await second.createClient('second-tab-client', { persistent: true });
+      assert.deepEqual(second.errors, []);
+    } finally {
+      await second.page.close();
+    }
+    await page.reload();
+    assert.deepEqual(await page.cardIds(), ['first-tab-keeper']);
+    await page.card('first-tab-keeper').getByText('Remembered from your last visit').waitFor();
   });
 
   it('a persistent client comes back after a reload and resumes its session with what was queued; Reset forgets everything', async (t) => {
