@@ -16,6 +16,7 @@ import { connectInPage, mqttJsOptions } from './in-page-client.js';
 import type { WasmSource } from './compile-core.js';
 import { loadBrowserCore } from './load-core.js';
 import { consoleLogger } from './log.js';
+import { probeWebSocket } from './quiet-probe.js';
 import { acquireStoreLock } from './store-lock.js';
 
 /** A browser tab has less memory to spare than a server: the arena's default cap is smaller. */
@@ -128,7 +129,7 @@ export class LocalBroker implements BrowserBroker {
     }
     // A changed configuration replaces the running bridge; its local session (and queue) carries over.
     await running?.close();
-    const bridge = new Bridge(resolved, this.localSide, { log: this.log, standby: this.standby });
+    const bridge = new Bridge(resolved, this.localSide, { log: this.log, standby: this.standby, probe: probeWebSocket });
     this.bridges.set(resolved.clientId, bridge);
     bridge.onStatus((s) => {
       if (s.state === 'stopped' && this.bridges.get(resolved.clientId) === bridge) this.bridges.delete(resolved.clientId);

@@ -3,6 +3,7 @@
 // the Node broker that shows what arrives there. Messages published while the switch is off wait in
 // the bridge's session, in IndexedDB: they survive a reload and cross when the switch is on again.
 import { connectWebSocket, type BridgeHandle, type BridgeStatus, type BrowserBroker, type MqttClient, type ReceivedMessage } from '../../host/browser/index.js';
+import { probeWebSocket } from '../../host/browser/quiet-probe.js';
 import type { RemoteBroker } from './config.js';
 import { fill, followingLog, h, inputField, type FollowingLog } from './dom.js';
 import { clock, payloadText, topicNameProblem } from './format.js';
@@ -214,7 +215,11 @@ export class BridgeDemo {
     }
   }
 
-  /** The remote side's own client, straight to the Node broker's WebSocket listener; retried while the page lives. */
+  /**
+   * The remote side's own client, straight to the Node broker's WebSocket listener; retried while the
+   * page lives — each retry first asking quietly whether the broker is back (see quiet-probe.ts), so
+   * a stopped server does not fill the console with one failed WebSocket every two seconds.
+   */
   private connectRemote(url: string): void {
     if (this.closing) return;
     this.remoteState.textContent = 'connecting';
@@ -223,7 +228,9 @@ export class BridgeDemo {
       if (this.closing) return;
       this.remoteState.textContent = 'not connected (retrying)';
       this.remoteState.className = 'state state-offline';
-      this.remoteTimer = setTimeout(() => this.connectRemote(url), REMOTE_RETRY_MS);
+      this.remoteTimer = setTimeout(() => {
+        void probeWebSocket(url).then((answers) => (answers === false ? retry() : this.connectRemote(url)));
+      }, REMOTE_RETRY_MS);
     };
     connectWebSocket(url, { clientId: `playground-remote-${crypto.randomUUID().slice(0, 8)}`, keepAlive: 30, onMessage: (m) => this.logTo(this.remoteEntries, m) }).then(
       async (client) => {
@@ -241,7 +248,7 @@ export class BridgeDemo {
   }
 
   private showStatus(status: BridgeStatus): void {
-    this.linkState.textContent = STATE_TEXT[status.state];
+    this.linkState.textContent = status.state === 'waiting' ? `${STATE_TEXT.waiting} (attempt ${status.attempts + 1})` : STATE_TEXT[status.state];
     this.linkState.className = `state state-${status.state === 'online' ? 'online' : status.state === 'connecting' || status.state === 'waiting' ? 'connecting' : 'offline'}`;
     this.linkState.dataset.state = status.state;
     this.linkError.textContent = status.error && status.state !== 'online' ? ` · ${status.error}` : '';

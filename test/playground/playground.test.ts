@@ -300,6 +300,42 @@ describe('the playground', { skip: skipWithoutChromium }, () => {
     assert.ok(back.fromEnd <= 1 && back.lastShown, `pinned again: ${JSON.stringify(back)}`);
   });
 
+  it('serves its files gzip-compressed to a browser that takes it, and plain to one that does not', async () => {
+    const sizes = await page.page.evaluate(() =>
+      [...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')].map((e) => {
+        const r = e as PerformanceResourceTiming;
+        return { path: new URL(r.name).pathname, encoded: r.encodedBodySize, decoded: r.decodedBodySize };
+      }),
+    );
+    for (const path of ['/', '/playground.js', '/styles.css', '/arbor.wasm']) {
+      const s = sizes.find((x) => x.path === path);
+      assert.ok(s && s.encoded > 0 && s.encoded < s.decoded * 0.6, `${path} crossed compressed: ${JSON.stringify(s)}`);
+    }
+    const total = (key: 'encoded' | 'decoded'): number => sizes.reduce((n, s) => n + s[key], 0);
+    assert.ok(total('encoded') < total('decoded') / 2.5, `the page took ${total('encoded')} bytes over the wire for ${total('decoded')}`);
+    const plain = await fetch(new URL('/styles.css', playground.url), { headers: { 'accept-encoding': 'identity' } });
+    assert.equal(plain.headers.get('content-encoding'), null);
+    assert.match(await plain.text(), /ArborMQ playground/);
+  });
+
+  it('while the Node broker is away, the bridge and the remote client retry without a console error, and the link state says so', async () => {
+    // A playground of its own (another origin, so another database): its Node broker is stopped here.
+    const own = await startPlayground({ port: 0, host: '127.0.0.1' });
+    try {
+      const other = await PlaygroundPage.open(browser!.context, own.url);
+      await other.waitForBridge('online');
+      await other.waitForRemoteClient();
+      await own.server.close();
+      await other.page.waitForFunction(() => Number(/attempt (\d+)/.exec(document.querySelector('#bridge [data-state="waiting"]')?.textContent ?? '')?.[1]) >= 4);
+      assert.match(await other.page.locator('#bridge .bridge-status').first().innerText(), /waiting to retry \(attempt \d+\).*WebSocket to ws:\/\/127\.0\.0\.1:\d+\/mqtt failed/s);
+      await other.page.locator('#bridge-remote-title ~ .bridge-status', { hasText: 'not connected (retrying)' }).waitFor();
+      assert.deepEqual(other.errors, []);
+      await other.page.close();
+    } finally {
+      await own.close();
+    }
+  });
+
   it('fits a phone-sized screen without sideways scrolling', async (t) => {
     await page.page.setViewportSize({ width: 390, height: 844 });
     await page.createClient('phone');
