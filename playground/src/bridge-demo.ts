@@ -34,6 +34,8 @@ export class BridgeDemo {
   private closing = false;
   private queueTimer: ReturnType<typeof setInterval> | null = null;
   private remoteTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Retries of the remote client since it was last connected. */
+  private remoteRetries = 0;
   private counter = 0;
 
   private readonly linkState = h('span', { class: 'state' }, 'starting');
@@ -226,7 +228,7 @@ export class BridgeDemo {
     this.remoteState.className = 'state state-connecting';
     const retry = (): void => {
       if (this.closing) return;
-      this.remoteState.textContent = 'not connected (retrying)';
+      this.remoteState.textContent = `not connected (retry ${++this.remoteRetries} in ${REMOTE_RETRY_MS / 1000} s)`;
       this.remoteState.className = 'state state-offline';
       this.remoteTimer = setTimeout(() => {
         void probeWebSocket(url).then((answers) => (answers === false ? retry() : this.connectRemote(url)));
@@ -240,6 +242,7 @@ export class BridgeDemo {
           retry();
         });
         await client.subscribe(`${OUTBOUND}#`, { qos: 1 });
+        this.remoteRetries = 0;
         this.remoteState.textContent = 'connected';
         this.remoteState.className = 'state state-online';
       },
