@@ -15,6 +15,7 @@ export interface RunConfig {
 export interface CommandLineSettings {
   config?: string;
   port?: string;
+  wsPort?: string;
   host?: string;
   verbose?: boolean;
   dataDir?: string;
@@ -122,6 +123,10 @@ export async function loadConfig(cli: CommandLineSettings, env: NodeJS.ProcessEn
   logLevel = applyScalars(server, scalarsFromEnv, (key) => envName(key), cwd) ?? logLevel;
   const envPort = nonEmpty(env.ARBORMQ_PORT);
   if (envPort !== undefined) setPort(server, parsePort(envPort, 'ARBORMQ_PORT'));
+  // Both before the host settings, so that a WebSocket listener added here binds where they say.
+  const envWsPort = nonEmpty(env.ARBORMQ_WS_PORT);
+  if (envWsPort !== undefined) setWsPort(server, parsePort(envWsPort, 'ARBORMQ_WS_PORT'));
+  if (cli.wsPort !== undefined) setWsPort(server, parsePort(cli.wsPort, '--ws-port'));
   const envHost = nonEmpty(env.ARBORMQ_HOST);
   if (envHost !== undefined) setHost(server, envHost);
   const httpPort = nonEmpty(env.ARBORMQ_HTTP_PORT);
@@ -246,6 +251,19 @@ function setPort(server: ServerOptions, port: number): void {
   const index = listeners.findIndex((l) => (l.protocol ?? 'mqtt') === 'mqtt');
   if (index >= 0) listeners[index] = { ...listeners[index]!, port } as ListenerOptions;
   else listeners.unshift({ protocol: 'mqtt', port });
+  server.listeners = listeners;
+}
+
+/**
+ * `--ws-port` / ARBORMQ_WS_PORT: the port of the first `ws` listener; without one, a WebSocket
+ * listener (on /mqtt) is added next to the others — next to the default MQTT listener when no file
+ * set any.
+ */
+function setWsPort(server: ServerOptions, port: number): void {
+  const listeners = server.listeners ?? [{ protocol: 'mqtt', port: 1883 }];
+  const index = listeners.findIndex((l) => l.protocol === 'ws');
+  if (index >= 0) listeners[index] = { ...listeners[index]!, port } as ListenerOptions;
+  else listeners.push({ protocol: 'ws', port });
   server.listeners = listeners;
 }
 

@@ -71,6 +71,30 @@ describe('configuration: file, environment, command line', () => {
     assert.equal(fromCli.logLevel, 'debug');
   });
 
+  it('--ws-port and ARBORMQ_WS_PORT add a WebSocket listener beside the MQTT one, or move the file\'s', async () => {
+    const listeners = async (cli: Parameters<typeof loadConfig>[0], env: NodeJS.ProcessEnv = {}) => (await loadConfig(cli, env, dir)).server.listeners;
+    assert.deepEqual(await listeners({ wsPort: '8080' }), [
+      { protocol: 'mqtt', port: 1883 },
+      { protocol: 'ws', port: 8080 },
+    ]);
+    assert.deepEqual(await listeners({}, { ARBORMQ_WS_PORT: '8081' }), [
+      { protocol: 'mqtt', port: 1883 },
+      { protocol: 'ws', port: 8081 },
+    ]);
+    // The command line wins over the environment; --port and --host apply to the listeners as usual.
+    assert.deepEqual(await listeners({ wsPort: '8082', port: '1884', host: '127.0.0.1' }, { ARBORMQ_WS_PORT: '8081' }), [
+      { protocol: 'mqtt', port: 1884, host: '127.0.0.1' },
+      { protocol: 'ws', port: 8082, host: '127.0.0.1' },
+    ]);
+    const file = await write('ws.json', { listeners: [{ port: 1883 }, { protocol: 'ws', port: 9001, path: '/ws' }] });
+    assert.deepEqual(await listeners({ config: file, wsPort: '0' }), [
+      { protocol: 'mqtt', port: 1883 },
+      { protocol: 'ws', port: 0, path: '/ws' },
+    ]);
+    await assert.rejects(loadConfig({ wsPort: 'web' }, {}, dir), /--ws-port: must be an integer from 0 to 65535, got "web"/);
+    await assert.rejects(loadConfig({}, { ARBORMQ_WS_PORT: '70000' }, dir), /ARBORMQ_WS_PORT: must be from 0 to 65535/);
+  });
+
   it('defaults $SYS to every 10 seconds for the command', async () => {
     assert.equal((await loadConfig({}, {}, dir)).server.sysInterval, 10);
   });
