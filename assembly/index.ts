@@ -153,10 +153,13 @@ export function client_set_online(client: u32, online: u32): i32 {
   return clientSetOnline(client, online != 0);
 }
 
-/** Matches a topic name: number of records at trie_out_records (4 u32 each), or -1 (out of memory / range). */
-export function trie_match(ptr: usize, len: u32, publisher: u32): i32 {
+/**
+ * Matches a topic name: number of records at trie_out_records (4 u32 each), or -1 (out of memory / range).
+ * checkReaders 1: a shared group picks only among members the import env.share_member_may_read(client) allows.
+ */
+export function trie_match(ptr: usize, len: u32, publisher: u32, checkReaders: u32): i32 {
   if (!inBounds(ptr, len)) return -1;
-  return trieMatch(ptr, len, publisher);
+  return trieMatch(ptr, len, publisher, checkReaders != 0);
 }
 
 /** Records of the last trie_match: {client, flags (0-1 qos, 2 retainAsPublished, 3 shared), idCount, idStart}. */

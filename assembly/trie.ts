@@ -15,6 +15,14 @@ import {
 } from "./levels";
 import { topicCheck } from "./topic";
 
+/**
+ * May `client` read the topic being matched? The host answers (its read access rules); asked only
+ * for members of shared groups, and only by a trieMatch told to check readers.
+ */
+// @ts-ignore: decorator
+@external("env", "share_member_may_read")
+declare function shareMemberMayRead(client: u32): bool;
+
 // @ts-ignore: decorator
 @inline export const ERR_NOMEM: i32 = -100;
 
@@ -272,6 +280,7 @@ export function trieNodes(): u32 {
 let nrec: u32 = 0;
 let npairs: u32 = 0;
 let publisher: u32 = 0;
+let checkReaders: bool = false;
 let oom: bool = false;
 
 // @ts-ignore: decorator
@@ -342,18 +351,26 @@ function deliverFrom(n: usize): void {
   while (g) {
     let gr = grp(g);
     g = load<u32>(gr, G_NEXT);
-    // first online member from the cursor on, else the cursor itself
+    // first online member from the cursor on, else the first from the cursor on; with reader
+    // checks, only among the members that may read the topic (none may: the group gets nothing)
     let start = load<u32>(gr, G_CURSOR);
-    let pick = start;
+    let pick: u32 = 0;
+    let fallback: u32 = 0;
     let m = start;
     do {
-      if (isOnline(load<u32>(sub(m), S_CLIENT))) {
-        pick = m;
-        break;
+      let client = load<u32>(sub(m), S_CLIENT);
+      if (!checkReaders || shareMemberMayRead(client)) {
+        if (isOnline(client)) {
+          pick = m;
+          break;
+        }
+        if (!fallback) fallback = m;
       }
       m = load<u32>(sub(m), S_NEXT);
       if (!m) m = load<u32>(gr, G_HEAD);
     } while (m != start);
+    if (!pick) pick = fallback;
+    if (!pick) continue;
     let s = sub(pick);
     let after = load<u32>(s, S_NEXT);
     store<u32>(gr, after ? after : load<u32>(gr, G_HEAD), G_CURSOR);
@@ -399,8 +416,11 @@ function placeIds(): bool {
   return true;
 }
 
-/** Number of output records, or -1 when an output area could not grow. */
-export function trieMatch(ptr: usize, len: u32, pub: u32): i32 {
+/**
+ * Number of output records, or -1 when an output area could not grow. With `readers`, each shared
+ * group's pick is limited to members the host says may read the topic (shareMemberMayRead).
+ */
+export function trieMatch(ptr: usize, len: u32, pub: u32, readers: bool): i32 {
   // the DFS keeps at most one pending `+` branch per level, and there are <= len + 1 levels
   if (!splitBegin(ptr, len) || !bufEnsure(STACK, (<usize>len + 2) << 3)) return -1;
   if (++epoch == 0) {
@@ -410,6 +430,7 @@ export function trieMatch(ptr: usize, len: u32, pub: u32): i32 {
   nrec = 0;
   npairs = 0;
   publisher = pub;
+  checkReaders = readers;
   oom = false;
   // [MQTT-4.7.2-1]: wildcards at the first level do not match `$` topics
   let dollar = len != 0 && load<u8>(ptr) == 0x24;

@@ -25,7 +25,8 @@ export interface BrokerProcess {
 
 /**
  * Starts `bench/brokers/<name>.ts`. `env` adds to the runner's environment: the durable scenarios
- * pass ARBORMQ_BENCH_DATA_DIR and ARBORMQ_BENCH_DURABILITY (see bench/brokers/arbormq.ts).
+ * pass ARBORMQ_BENCH_DATA_DIR and ARBORMQ_BENCH_DURABILITY (see bench/brokers/arbormq.ts), the ACL
+ * ones ARBORMQ_BENCH_ACL_FILE.
  */
 export async function startBroker(name: BrokerName, options: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<BrokerProcess> {
   const timeoutMs = options.timeoutMs ?? 15_000;
@@ -33,6 +34,7 @@ export async function startBroker(name: BrokerName, options: { env?: Record<stri
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.ARBORMQ_BENCH_DATA_DIR;
   delete env.ARBORMQ_BENCH_DURABILITY;
+  delete env.ARBORMQ_BENCH_ACL_FILE;
   const child: ChildProcess = spawnTs(join(ROOT, 'bench/brokers', `${name}.ts`), [], {
     stdio: ['pipe', 'pipe', 'pipe'],
     nodeFlags: ['--expose-gc'],

@@ -1,6 +1,6 @@
-// The "Browser" section of bench/RESULTS.md: the size of what a page downloads (arbor.wasm +
-// arbormq.js, raw and gzip; the SharedWorker script besides) and in-tab throughput between two
-// in-page clients of the native client, measured in Chromium (/usr/bin/chromium).
+// The "Browser" section of bench/RESULTS.md: what each way of running the broker downloads (the
+// page's files and the SharedWorker's, raw and gzip) and in-tab throughput between two in-page
+// clients of the native client, measured in Chromium (/usr/bin/chromium).
 //
 //   npm run bench -- --scenarios browser [--quick]     (through bench/run.ts)
 //   node --import tsx bench/browser.ts [--quick] [--out FILE]
@@ -11,9 +11,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { gzipSync } from 'node:zlib';
 import type { Page } from 'playwright-core';
-import { BUDGET_GZIP_BYTES, buildBrowser, ROOT, WASM, type BundleSize } from '../scripts/build-browser.js';
+import { BUDGETS, buildBrowser, modeDownloads, ROOT, WASM, type FileSize, type ModeDownload } from '../scripts/build-browser.js';
 import { launchChromium, skipWithoutChromium, startSite, type PageGlobals } from '../test/browser/harness.js';
 
 export interface ThroughputCase {
@@ -38,7 +37,7 @@ export interface BrowserOutcome {
   quick: boolean;
   chromium?: string;
   date: string;
-  sizes: BundleSize[];
+  downloads: ModeDownload[];
   throughput: ThroughputRow[];
   timing: { warmupMs: number; windowMs: number; windows: number; payloadBytes: number };
 }
@@ -54,11 +53,9 @@ export const CASES: ThroughputCase[] = [
   { label: 'in the tab, IndexedDB (strict), persistent subscriber', mode: 'tab', store: 'indexeddb', durability: 'strict', qos: 1, persistent: true },
 ];
 
-/** The sizes of what `npm run build:browser` writes, built here from the sources. */
-async function measureSizes(): Promise<BundleSize[]> {
-  const files = await buildBrowser({ write: false });
-  const all: [string, Uint8Array][] = [['arbor.wasm', readFileSync(WASM)], ['arbormq.js', files.get('arbormq.js')!], ['arbormq-worker.js', files.get('arbormq-worker.js')!]];
-  return all.map(([file, bytes]) => ({ file, raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length }));
+/** What each mode downloads, from a build of the sources (what `npm run build:browser` writes). */
+async function measureDownloads(): Promise<ModeDownload[]> {
+  return modeDownloads(await buildBrowser({ write: false }), readFileSync(WASM));
 }
 
 /**
@@ -121,9 +118,9 @@ const median = (xs: number[]): number => {
 
 export async function runBrowserBench(quick: boolean, log: (line: string) => void = () => undefined): Promise<BrowserOutcome> {
   const timing = quick ? { warmupMs: 300, windowMs: 500, windows: 1, payloadBytes: PAYLOAD_BYTES } : { warmupMs: 1000, windowMs: 2000, windows: 3, payloadBytes: PAYLOAD_BYTES };
-  const outcome: BrowserOutcome = { ok: false, quick, date: new Date().toISOString(), sizes: [], throughput: [], timing };
+  const outcome: BrowserOutcome = { ok: false, quick, date: new Date().toISOString(), downloads: [], throughput: [], timing };
   try {
-    outcome.sizes = await measureSizes();
+    outcome.downloads = await measureDownloads();
   } catch (error) {
     return { ...outcome, error: `building the bundle: ${(error as Error).message}` };
   }
@@ -153,23 +150,27 @@ export async function runBrowserBench(quick: boolean, log: (line: string) => voi
 const kib = (n: number): string => `${(n / 1024).toFixed(1)} KiB`;
 const int = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '—');
 
+const MODE_TEXT: Record<ModeDownload['mode'], string> = {
+  tab: 'in the tab (`mode: \'tab\'`, or no SharedWorker)',
+  'shared-worker': 'SharedWorker (the default where there is one)',
+  inline: '`arbormq/browser/inline`, in the tab',
+};
+
 export function renderBrowserSection(r: BrowserOutcome): string {
-  const size = (file: string): BundleSize | undefined => r.sizes.find((s) => s.file === file);
-  const wasm = size('arbor.wasm');
-  const page = size('arbormq.js');
-  const worker = size('arbormq-worker.js');
   const lines: string[] = ['## Browser', ''];
-  if (wasm && page && worker) {
-    const total = { raw: wasm.raw + page.raw, gzip: wasm.gzip + page.gzip };
+  if (r.downloads.length > 0) {
+    const files = (sizes: FileSize[]): string => (sizes.length === 0 ? '—' : sizes.map((s) => `${s.file.replace(/-[A-Z0-9]{8}\.js$/, '-*.js')} ${kib(s.gzip)}`).join(' + '));
+    const sum = (sizes: FileSize[], key: 'raw' | 'gzip'): number => sizes.reduce((n, s) => n + s[key], 0);
     lines.push(
-      'What a page downloads for `arbormq/browser` (`npm run build:browser`, esbuild, minified; gzip -9). MQTT.js is not part of it: apps that use it bring it. The SharedWorker script is fetched once per browser session when tabs share a broker.',
+      'What each way of running the broker downloads (`npm run build:browser`, esbuild, minified; each file gzip -9 on its own, as a server sends it). MQTT.js is not part of it: apps that use it bring it. In SharedWorker mode the page loads only the client side and the port transport; the worker script and the wasm are fetched by the SharedWorker, once per browser session for all tabs of the origin. The build fails when a mode exceeds its budget.',
       '',
-      '| file | raw | gzip |',
-      '| --- | --- | --- |',
-      `| arbor.wasm | ${kib(wasm.raw)} | ${kib(wasm.gzip)} |`,
-      `| arbormq.js | ${kib(page.raw)} | ${kib(page.gzip)} |`,
-      `| **page total (wasm + JS)** | **${kib(total.raw)}** | **${kib(total.gzip)}** (budget ${kib(BUDGET_GZIP_BYTES)}: ${total.gzip <= BUDGET_GZIP_BYTES ? 'within' : '**over**'}) |`,
-      `| arbormq-worker.js (SharedWorker) | ${kib(worker.raw)} | ${kib(worker.gzip)} |`,
+      '| mode | the page downloads (gzip) | the SharedWorker downloads (gzip) | total raw | total gzip | budget |',
+      '| --- | --- | --- | --- | --- | --- |',
+      ...r.downloads.map((d) => {
+        const all = [...d.page, ...d.worker];
+        const pageBudget = BUDGETS[d.mode].page;
+        return `| ${MODE_TEXT[d.mode]} | ${files(d.page)} = **${kib(sum(d.page, 'gzip'))}** | ${files(d.worker)}${d.worker.length > 0 ? ` = ${kib(sum(d.worker, 'gzip'))}` : ''} | ${kib(sum(all, 'raw'))} | **${kib(d.gzip)}** | ${kib(d.budget)}${pageBudget === undefined ? '' : ` (the page: ${kib(pageBudget)})`} |`;
+      }),
       '',
     );
   }

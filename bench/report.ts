@@ -3,6 +3,7 @@
 
 import type { BrokerName } from './broker-process.js';
 import type { CoreOutcome } from './core-process.js';
+import { ACL_RULES } from './acl-file.js';
 import { DURABLE_SCENARIOS, PERSISTENCE_NOT_COMPARABLE, type Metric, type ScenarioName } from './load/types.js';
 import type { RunResults } from './run.js';
 import type { Summary } from './summary.js';
@@ -35,6 +36,11 @@ const us = (k: string): Column => [US_TITLES[k] ?? k, (s) => int(s.metrics[k])];
 const SECTIONS: Record<ScenarioName, { title: string; what: string; columns: Column[] }> = {
   'fan-in': { title: 'Fan-in, QoS 0', what: '8 publishers → 1 subscriber on `bench/#`, 64-byte payloads.', columns: [RATE, SPREAD, CPU, GEN, LOST] },
   'fan-out': { title: 'Fan-out, QoS 0', what: '1 publisher → 100 subscribers of one topic; the rate counts deliveries.', columns: [DELIVERIES, SPREAD, CPU, GEN, LOST] },
+  'fan-out-acl': {
+    title: 'Fan-out, QoS 0, with a 1,000-rule ACL',
+    what: `The fan-out load against a broker enforcing an ACL file of ${ACL_RULES.toLocaleString('en-US')} rules (bench/acl-file.ts: 350 users, deny lines inside the subtree the load uses, \`pattern\` lines with \`%c\` / \`%u\`, which make part of every subscriber's rules its own); each delivery is checked against the subscriber's read rules. Target: within 20% of the fan-out rate without an ACL.`,
+    columns: [DELIVERIES, SPREAD, CPU, GEN, LOST],
+  },
   'p2p-qos1': {
     title: 'Point to point, QoS 1',
     what: '50 publisher/subscriber pairs, each publisher keeping 10 PUBLISHes unacknowledged, each subscriber PUBACKing.',
@@ -68,21 +74,28 @@ const SECTIONS: Record<ScenarioName, { title: string; what: string; columns: Col
   },
 };
 
+/** Scenarios whose table also gives each broker's rate as a share of its rate in another scenario of the run. */
+const VERSUS: Partial<Record<ScenarioName, ScenarioName>> = { 'fan-out-acl': 'fan-out' };
+
 function scenarioSection(r: RunResults, scenario: ScenarioName): string {
   const sec = SECTIONS[scenario];
+  const versus = VERSUS[scenario];
+  const titles = [...sec.columns.map(([t]) => t), ...(versus ? [`vs \`${versus}\` of this run`] : [])];
   const rows: string[][] = [];
   for (const b of r.brokers) {
     const s = r.results[scenario]?.[b.name];
     if (!s) {
-      rows.push([b.label, ...sec.columns.map(() => '—'), b.status === 'ran' ? 'not run' : b.status]);
+      rows.push([b.label, ...titles.map(() => '—'), r.skipped?.[scenario]?.[b.name] ?? (b.status === 'ran' ? 'not run' : b.status)]);
       continue;
     }
+    const base = versus ? r.results[versus]?.[b.name] : undefined;
+    const share = versus ? [base && base.succeeded > 0 && s.succeeded > 0 ? `${Math.round((s.rate / base.rate) * 100)}%` : '—'] : [];
     const failure = s.ok ? [] : [s.succeeded > 0 ? `**FAILED** in run ${s.succeeded + 1} (figures from ${s.succeeded} run(s) before it): ${s.error}` : `**FAILED**: ${s.error}`];
     const notes = [...failure, ...s.notes, ...brokerDrops(s)];
-    rows.push([b.label, ...sec.columns.map(([, v]) => (s.succeeded > 0 ? v(s) : '—')), notes.join('; ')]);
+    rows.push([b.label, ...sec.columns.map(([, v]) => (s.succeeded > 0 ? v(s) : '—')), ...share, notes.join('; ')]);
   }
   const idleNote = scenario === 'idle' && r.mode === 'quick' ? ' (quick run: 2,000 connections)' : '';
-  return `## ${sec.title}\n\n${sec.what}${idleNote}\n\n${table(['broker', ...sec.columns.map(([t]) => t), 'notes'], rows)}\n`;
+  return `## ${sec.title}\n\n${sec.what}${idleNote}\n\n${table(['broker', ...titles, 'notes'], rows)}\n`;
 }
 
 /** The target for the durable scenarios: a share of the in-memory p2p-qos1 rate and a floor. */
@@ -311,7 +324,7 @@ ${table(['', ''], [
     ['command', `\`${r.command}\``],
   ])}
 
-Reproduce: \`npm ci && npm run bench\` (the full run, rewrites this file; a few minutes) or \`npm run bench -- --quick\` (~20 s per broker). Options: \`--brokers arbormq,aedes,mosquitto\`, \`--scenarios fan-in,fan-out,p2p-qos1,p2p-qos1-durable,p2p-qos1-durable-os,latency,idle,wildcard,gc,core,browser\` (\`durable\` selects both durable ones), \`--quick\`, \`--out FILE\`, \`--json FILE\`, \`--reps N\`.
+Reproduce: \`npm ci && npm run bench\` (the full run, rewrites this file; a few minutes) or \`npm run bench -- --quick\` (~20 s per broker). Options: \`--brokers arbormq,aedes,mosquitto\`, \`--scenarios fan-in,fan-out,fan-out-acl,p2p-qos1,p2p-qos1-durable,p2p-qos1-durable-os,latency,idle,wildcard,gc,core,browser\` (\`durable\` selects both durable ones), \`--quick\`, \`--out FILE\`, \`--json FILE\`, \`--reps N\`.
 
 ${brokerSection(r)}
 ## Method

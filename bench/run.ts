@@ -2,7 +2,7 @@
 // each in fresh processes; then the core micro-benchmarks; then bench/RESULTS.md.
 //
 //   --brokers arbormq,aedes,mosquitto
-//   --scenarios fan-in,fan-out,p2p-qos1,p2p-qos1-durable,p2p-qos1-durable-os,latency,idle,wildcard,gc,core,browser
+//   --scenarios fan-in,fan-out,fan-out-acl,p2p-qos1,p2p-qos1-durable,p2p-qos1-durable-os,latency,idle,wildcard,gc,core,browser
 //     (`durable` = both p2p-qos1-durable scenarios: ArborMQ with LevelDB, the other brokers skip them)
 //   --quick (short windows, fewer connections; ~20 s for ArborMQ alone)   --out FILE   --json FILE
 

@@ -2,12 +2,13 @@
 // Failures (timeout, broker death, generator error) come back as data, with the last progress
 // the generator reported, so the report can say where and how it failed.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBroker, type BrokerName, type BrokerProcess } from './broker-process.js';
 import { ROOT, spawnTs, stopChild } from './children.js';
-import { DURABLE_SCENARIOS, skipReason, type LoadConfig, type ScenarioName, type ScenarioResult } from './load/types.js';
+import { writeBenchAcl } from './acl-file.js';
+import { ACL_SCENARIOS, DURABLE_SCENARIOS, skipReason, type LoadConfig, type ScenarioName, type ScenarioResult } from './load/types.js';
 
 export interface Attempt {
   ok: boolean;
@@ -31,17 +32,27 @@ export interface AttemptOptions {
 export async function runAttempt(o: AttemptOptions): Promise<Attempt> {
   const skip = skipReason(o.scenario, o.broker);
   if (skip) return { ok: false, error: skip };
-  // The durable scenarios: a fresh LevelDB data directory for this attempt only, removed afterwards.
+  // The durable scenarios: a fresh LevelDB data directory for this attempt only, removed afterwards;
+  // the ACL ones: the 1,000-rule ACL file, in a temp directory removed afterwards.
   const durability = DURABLE_SCENARIOS[o.scenario];
   const dataDir = durability ? mkdtempSync(join(tmpdir(), 'arbormq-bench-data-')) : null;
+  const aclDir = ACL_SCENARIOS.has(o.scenario) ? mkdtempSync(join(tmpdir(), 'arbormq-bench-acl-')) : null;
+  const env: Record<string, string> = {};
+  if (dataDir && durability) Object.assign(env, { ARBORMQ_BENCH_DATA_DIR: dataDir, ARBORMQ_BENCH_DURABILITY: durability });
+  if (aclDir) {
+    // Readable by all: Mosquitto started as root reads it after dropping to its own user.
+    chmodSync(aclDir, 0o755);
+    env.ARBORMQ_BENCH_ACL_FILE = join(aclDir, 'acl');
+    writeBenchAcl(env.ARBORMQ_BENCH_ACL_FILE);
+  }
   try {
-    return await attempt(o, dataDir && durability ? { ARBORMQ_BENCH_DATA_DIR: dataDir, ARBORMQ_BENCH_DURABILITY: durability } : undefined);
+    return await attempt(o, env);
   } finally {
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    for (const dir of [dataDir, aclDir]) if (dir) rmSync(dir, { recursive: true, force: true });
   }
 }
 
-async function attempt(o: AttemptOptions, env: Record<string, string> | undefined): Promise<Attempt> {
+async function attempt(o: AttemptOptions, env: Record<string, string>): Promise<Attempt> {
   let broker: BrokerProcess;
   try {
     broker = await startBroker(o.broker, { env });

@@ -1,6 +1,7 @@
-// `npm run playground`: builds the playground page (playground/) with esbuild and serves it on
-// http://localhost:8080, next to a Node ArborMQ (WebSocket + TCP listeners) that the page's bridge
-// demo links to. The page learns where that broker is from /config.json.
+// `npm run playground`: builds the playground page (playground/) with esbuild and serves it
+// (gzip-compressed for browsers that take it) on http://localhost:8080, next to a Node ArborMQ
+// (WebSocket + TCP listeners) that the page's bridge demo links to. The page learns where that
+// broker is from /config.json.
 //
 //   npm run playground -- --port 8090 --host 0.0.0.0 --ws-port 8081 --mqtt-port 1884
 import { spawnSync } from 'node:child_process';
@@ -11,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import { ArborServer } from '../host/node/server.js';
 import type { PlaygroundConfig } from '../playground/src/config.js';
@@ -96,15 +98,27 @@ export async function startPlayground(options: PlaygroundOptions = {}): Promise<
   const config: PlaygroundConfig = { wsPort: ws!.port, wsPath: '/mqtt', mqttPort: tcp!.port };
   files.set('/config.json', new TextEncoder().encode(JSON.stringify(config)));
 
+  // Compressed once, here: the page's files are fixed while it is served.
+  const gzipped = new Map([...files].map(([path, body]) => [path, gzipSync(body, { level: 9 })]));
   const http: Server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
-    const body = req.method === 'GET' || req.method === 'HEAD' ? files.get(path === '/index.html' ? '/' : path) : undefined;
-    if (!body) {
+    const key = path === '/index.html' ? '/' : path;
+    const plain = req.method === 'GET' || req.method === 'HEAD' ? files.get(key) : undefined;
+    if (!plain) {
       res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('not found\n');
       return;
     }
+    const gzip = /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
+    const body = gzip ? gzipped.get(key)! : plain;
     const ext = path.includes('.') ? path.slice(path.lastIndexOf('.')) : '.html';
-    res.writeHead(200, { 'Content-Type': TYPES[ext] ?? 'application/octet-stream', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });
+    res.writeHead(200, {
+      'Content-Type': TYPES[ext] ?? 'application/octet-stream',
+      'Content-Length': body.length,
+      ...(gzip ? { 'Content-Encoding': 'gzip' } : {}),
+      Vary: 'Accept-Encoding',
+      'Cache-Control': 'no-store',
+      'X-Content-Type-Options': 'nosniff',
+    });
     res.end(req.method === 'HEAD' ? undefined : body);
   });
   try {

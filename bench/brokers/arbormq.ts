@@ -3,7 +3,8 @@
 //
 // State is in memory unless ARBORMQ_BENCH_DATA_DIR names a directory (the p2p-qos1-durable
 // scenarios set it, a fresh temp dir per attempt): LevelDB there, with ARBORMQ_BENCH_DURABILITY
-// ('sync', the default, or 'os') deciding whether each group commit is fsynced.
+// ('sync', the default, or 'os') deciding whether each group commit is fsynced. ARBORMQ_BENCH_ACL_FILE
+// (the fan-out-acl scenario) names an ACL file the broker enforces.
 
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -53,7 +54,8 @@ observeGc();
 const { url, build } = pickBuild();
 const { ArborServer } = (await import(url)) as typeof ServerModule;
 const store = persistence();
-const server = await ArborServer.start({ listeners: [{ port: 0, host: '127.0.0.1' }], ...ARBORMQ_OPTIONS, ...(store ?? {}) });
+const aclFile = process.env.ARBORMQ_BENCH_ACL_FILE || undefined;
+const server = await ArborServer.start({ listeners: [{ port: 0, host: '127.0.0.1' }], ...ARBORMQ_OPTIONS, ...(store ?? {}), aclFile });
 const broker = server.broker;
 
 serve(
@@ -64,6 +66,7 @@ serve(
       build: process.env.ARBORMQ_ROOT ? `${build} at ${root}` : build,
       options: ARBORMQ_OPTIONS,
       ...(store ? { store: { kind: 'LevelDB', ...store, filesystem: filesystemOf(store.dataDir) } } : {}),
+      ...(aclFile ? { aclFile } : {}),
     },
   },
   () => {

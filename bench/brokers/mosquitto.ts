@@ -1,5 +1,6 @@
 // Starts Mosquitto on a free loopback port and stays as its watchdog: the orchestrator measures
 // the mosquitto pid reported here, and mosquitto is killed when this runner's stdin closes.
+// ARBORMQ_BENCH_ACL_FILE (the fan-out-acl scenario) becomes its acl_file.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -53,12 +54,14 @@ const version = /mosquitto version (\S+)/.exec(spawnSync(bin, ['-h'], { encoding
 const dir = mkdtempSync(join(tmpdir(), 'arbormq-bench-mosquitto-'));
 let child: ChildProcess | null = null;
 let stderr = '';
+const aclFile = process.env.ARBORMQ_BENCH_ACL_FILE || undefined;
+const config = [...MOSQUITTO_CONF, ...(aclFile ? [`acl_file ${aclFile}`] : [])];
 
 // Another process may take the port between freePort() and mosquitto's bind: try a few ports.
 for (let attempt = 0; attempt < 5 && child === null; attempt++) {
   const port = await freePort();
   const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, [`listener ${port} 127.0.0.1`, ...MOSQUITTO_CONF, ''].join('\n'));
+  writeFileSync(conf, [`listener ${port} 127.0.0.1`, ...config, ''].join('\n'));
   const c = spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   c.stderr!.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
@@ -75,7 +78,7 @@ for (let attempt = 0; attempt < 5 && child === null; attempt++) {
       process.exit(1);
     });
     serve(
-      { port, pid: c.pid!, info: { version, config: MOSQUITTO_CONF } },
+      { port, pid: c.pid!, info: { version, config } },
       () => ({}),
       () => {
         c.removeAllListeners('exit');

@@ -14,6 +14,7 @@ import { wildcard } from './wildcard.js';
 const RUNNERS: Record<ScenarioName, (cfg: LoadConfig) => Promise<ScenarioResult>> = {
   'fan-in': fanIn,
   'fan-out': fanOut,
+  'fan-out-acl': fanOut,
   'p2p-qos1': (cfg) => p2pQos1(cfg),
   'p2p-qos1-durable': (cfg) => p2pQos1(cfg, { persistent: true }),
   'p2p-qos1-durable-os': (cfg) => p2pQos1(cfg, { persistent: true }),

@@ -3,6 +3,7 @@
 export const SCENARIOS = [
   'fan-in',
   'fan-out',
+  'fan-out-acl',
   'p2p-qos1',
   'p2p-qos1-durable',
   'p2p-qos1-durable-os',
@@ -29,11 +30,15 @@ export const PERSISTENCE_NOT_COMPARABLE: Record<string, string> = {
   mosquitto: 'Mosquitto writes its database only periodically (autosave) and at shutdown, never before acknowledging',
 };
 
+/** Scenarios whose broker reads the 1,000-rule ACL file of bench/acl-file.ts (a fresh file per attempt). */
+export const ACL_SCENARIOS: ReadonlySet<ScenarioName> = new Set(['fan-out-acl']);
+
 /** Why a broker does not run a scenario (null: it runs it). */
 export function skipReason(scenario: ScenarioName, broker: string): string | null {
   if (DURABLE_SCENARIOS[scenario] && broker !== 'arbormq') {
     return `skipped: persistence not comparable (${PERSISTENCE_NOT_COMPARABLE[broker] ?? 'ArborMQ only'})`;
   }
+  if (ACL_SCENARIOS.has(scenario) && broker === 'aedes') return 'skipped: Aedes reads no ACL file';
   return null;
 }
 

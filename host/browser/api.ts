@@ -12,7 +12,7 @@ import type { PacketObserver } from './packet-tap.js';
 export type BrokerMode = 'tab' | 'shared-worker';
 
 /** Broker options that can cross to a worker: the hooks (functions) need `mode: 'tab'`. */
-export type BrokerSettings = Omit<Partial<BrokerOptions>, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authMethods' | 'logger'>;
+export type BrokerSettings = Omit<Partial<BrokerOptions>, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'readAccess' | 'authMethods' | 'logger'>;
 
 export interface CreateBrokerOptions {
   /** 'indexeddb' (default): state survives reloads. 'memory': nothing is kept. */
@@ -26,15 +26,21 @@ export interface CreateBrokerOptions {
    * fails without one; 'tab' always runs the broker in this tab.
    */
   mode?: 'auto' | BrokerMode;
-  /** Where arbor.wasm is; default: next to the bundle (`new URL('arbor.wasm', import.meta.url)`). */
+  /**
+   * Where arbor.wasm is. Default: next to the module (`new URL('arbor.wasm', import.meta.url)`);
+   * arbormq/browser/inline carries the core inside instead.
+   */
   wasmUrl?: string | URL;
-  /** Where the worker script is; default: next to the bundle. */
+  /**
+   * Where the SharedWorker script (arbormq-worker.js) is. Default: next to the module.
+   * arbormq/browser/inline has no default: without one, its 'auto' mode runs the broker in the tab.
+   */
   workerUrl?: string | URL;
   /** Cap on the bytes the message arena may reserve (default 64 MiB in a browser). */
   arenaCapBytes?: number;
   /** Broker limits. In 'tab' mode anything of BrokerOptions, hooks included; through a worker only data. */
   broker?: BrokerSettings | Partial<BrokerOptions>;
-  /** Logs at this level and above go to the console. Default: nothing. */
+  /** Logs at this level and above go to the console. Default: 'warn'. */
   logLevel?: LogLevel;
   /**
    * How long a tab-mode broker waits for another tab to let go of the IndexedDB database (a reload

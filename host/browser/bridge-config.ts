@@ -80,6 +80,7 @@ export function resolveBridgeConfig(config: BridgeConfig): ResolvedBridgeConfig 
     if (qos !== 0 && qos !== 1) throw new TypeError(`bridge: topics[${i}].qos must be 0 or 1`);
     return { filter: t.filter, direction: t.direction, qos, localPrefix: t.localPrefix ?? '', remotePrefix: t.remotePrefix ?? '' };
   });
+  const initialMs = inRange('backoff.initialMs', config.backoff?.initialMs ?? 500, 1, TIMER_MAX_MS);
   return {
     url: config.url,
     clientId: config.clientId,
@@ -87,11 +88,19 @@ export function resolveBridgeConfig(config: BridgeConfig): ResolvedBridgeConfig 
     protocolVersion,
     username: config.username,
     password: config.password,
-    keepAlive: config.keepAlive ?? 30,
-    sessionExpiryInterval: config.sessionExpiryInterval ?? 0xffffffff,
-    backoff: { initialMs: config.backoff?.initialMs ?? 500, maxMs: config.backoff?.maxMs ?? 30_000 },
+    keepAlive: inRange('keepAlive', config.keepAlive ?? 30, 0, 65_535),
+    sessionExpiryInterval: inRange('sessionExpiryInterval', config.sessionExpiryInterval ?? 0xffffffff, 0, 0xffffffff),
+    backoff: { initialMs, maxMs: inRange('backoff.maxMs', config.backoff?.maxMs ?? 30_000, initialMs, TIMER_MAX_MS) },
     online: config.online ?? true,
   };
+}
+
+/** The longest delay a timer can hold (a longer one fires at once): reconnect delays end there. */
+const TIMER_MAX_MS = 2 ** 31 - 1;
+
+function inRange(name: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) throw new TypeError(`bridge: ${name} must be an integer from ${min} to ${max}, got ${value}`);
+  return value;
 }
 
 /** The in-tab broker's client identifier of the bridge with remote identifier `clientId`. */

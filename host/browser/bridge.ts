@@ -26,6 +26,12 @@ export interface BridgeOptions {
   standby?: boolean;
   /** Opens the byte link to the remote broker; default a WebSocket (subprotocol mqtt). */
   openRemote?: (url: string) => Promise<ClientLink>;
+  /**
+   * Asks whether the remote WebSocket endpoint answers without opening the link (see
+   * quiet-probe.ts): retries ask it first, so a server that stays away costs no console error per
+   * attempt. undefined from it means "cannot tell": the retry goes ahead.
+   */
+  probe?: (url: string) => Promise<boolean | undefined>;
 }
 
 /** A link that was asked to go down (forced offline, or the bridge closed). */
@@ -255,6 +261,10 @@ export class Bridge implements BridgeHandle {
     let local: MqttClient | null = null;
     const step = <T>(p: Promise<T>): Promise<T> => Promise.race([p, interrupt.promise]);
     try {
+      // The first attempt connects outright (a failure there is worth its console line); retries ask quietly first.
+      if (this.attempts > 0 && this.options.probe && (await step(this.options.probe(this.config.url))) === false) {
+        throw new Error(`WebSocket to ${this.config.url} failed`);
+      }
       const openRemote = this.options.openRemote ?? ((url: string) => WebSocketLink.open(url, { timeoutMs: 10_000 }));
       const linkPromise = openRemote(this.config.url);
       // A link that opens after we gave up on it is closed, not leaked.

@@ -1,4 +1,4 @@
-import { MqttClient } from '../client/client.js';
+import type { MqttClient } from '../client/client.js';
 import type { ClientLink } from '../client/link.js';
 import { Broker } from '../core/broker.js';
 import type { BrokerOptions, Logger, LogLevel } from '../core/options.js';
@@ -8,13 +8,15 @@ import type { Transport } from '../core/transport.js';
 import type { BridgeHandle, BrokerMode, BrowserBroker, BrowserBrokerStats, InPageConnectOptions, MqttJsEndpoint } from './api.js';
 import { Bridge, type LocalSide } from './bridge.js';
 import { resolveBridgeConfig, type BridgeConfig, type ResolvedBridgeConfig } from './bridge-config.js';
+import type { WasmSource } from './compile-core.js';
 import { IdbStore, IdbStoreOpenError } from './idb-store.js';
+import { connectInPage, mqttJsOptions } from './in-page-client.js';
 import { inPagePipe } from './in-page-transport.js';
 import { InPageWebSocket } from './in-page-websocket.js';
 import { inspectBroker, type BrokerSnapshot, type InspectOptions } from './inspect.js';
 import { loadBrowserCore } from './load-core.js';
 import { consoleLogger } from './log.js';
-import { tapLink } from './packet-tap.js';
+import { probeWebSocket } from './quiet-probe.js';
 import { acquireStoreLock } from './store-lock.js';
 
 /** A browser tab has less memory to spare than a server: the arena's default cap is smaller. */
@@ -25,23 +27,13 @@ export interface LocalBrokerOptions {
   store: 'indexeddb' | 'memory';
   name: string;
   durability: 'strict' | 'relaxed';
-  wasmUrl: string;
+  /** The core: its URL, or its bytes (the inline entry; they cross to the worker by structured clone). */
+  wasm: WasmSource;
   arenaCapBytes: number | undefined;
   broker: Partial<BrokerOptions>;
   logLevel: LogLevel | undefined;
   storeLockWaitMs: number;
 }
-
-/** The host name MQTT.js is given for the in-page endpoint (never resolved: no network is involved). */
-const IN_PAGE_HOST = 'arbormq.in-page';
-
-/**
- * In-page connections default to no keep alive: nothing between client and broker can fail
- * silently (the pipe closes with either end; the worker watches each tab's lock), while browsers
- * throttle the timers of hidden tabs to a minute or more, which would make the broker drop idle
- * clients of a background tab for a missed PINGREQ.
- */
-export const IN_PAGE_KEEP_ALIVE = 0;
 
 /**
  * The broker itself, running in this JavaScript realm (a tab, or the SharedWorker): host/core and
@@ -65,7 +57,7 @@ export class LocalBroker implements BrowserBroker {
 
   static async start(o: LocalBrokerOptions): Promise<LocalBroker> {
     const log = o.broker.logger ?? consoleLogger(o.logLevel);
-    const core = await loadBrowserCore(o.wasmUrl, { arenaCapBytes: o.arenaCapBytes ?? BROWSER_ARENA_CAP });
+    const core = await loadBrowserCore(o.wasm, { arenaCapBytes: o.arenaCapBytes ?? BROWSER_ARENA_CAP });
     const options = { ...o.broker, logger: log };
     let note: string | undefined;
     let standby = false;
@@ -137,7 +129,7 @@ export class LocalBroker implements BrowserBroker {
     }
     // A changed configuration replaces the running bridge; its local session (and queue) carries over.
     await running?.close();
-    const bridge = new Bridge(resolved, this.localSide, { log: this.log, standby: this.standby });
+    const bridge = new Bridge(resolved, this.localSide, { log: this.log, standby: this.standby, probe: probeWebSocket });
     this.bridges.set(resolved.clientId, bridge);
     bridge.onStatus((s) => {
       if (s.state === 'stopped' && this.bridges.get(resolved.clientId) === bridge) this.bridges.delete(resolved.clientId);
@@ -179,20 +171,4 @@ export class LocalBroker implements BrowserBroker {
 /** Whether two configs describe the same link (whether it starts online does not matter to a running one). */
 function sameLink(a: ResolvedBridgeConfig, b: ResolvedBridgeConfig): boolean {
   return JSON.stringify({ ...a, online: true }) === JSON.stringify({ ...b, online: true });
-}
-
-/** A native client over an in-page link (pipe or MessagePort), tapped when `onPacket` asks for it. */
-export function connectInPage(link: ClientLink, options: InPageConnectOptions): Promise<MqttClient> {
-  const { onPacket, ...connect } = options;
-  return MqttClient.connect(onPacket ? tapLink(link, onPacket) : link, { keepAlive: IN_PAGE_KEEP_ALIVE, ...connect });
-}
-
-/** The MQTT.js options that reach an in-page endpoint through `createWebsocket`. */
-export function inPageEndpoint(createWebsocket: MqttJsEndpoint['createWebsocket']): MqttJsEndpoint {
-  return { protocol: 'ws', hostname: IN_PAGE_HOST, port: 80, path: '/mqtt', createWebsocket };
-}
-
-/** MQTT.js options for the in-page endpoint: `extra` wins, except where the endpoint is. */
-export function mqttJsOptions<T extends object>(extra: T | undefined, createWebsocket: MqttJsEndpoint['createWebsocket']): T & MqttJsEndpoint {
-  return { keepalive: IN_PAGE_KEEP_ALIVE, ...(extra as T), ...inPageEndpoint(createWebsocket) };
 }

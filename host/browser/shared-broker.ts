@@ -4,7 +4,7 @@ import type { BridgeHandle, BrokerMode, BrowserBroker, BrowserBrokerStats, InPag
 import { resolveBridgeConfig, type BridgeConfig, type BridgeStatus } from './bridge-config.js';
 import { InPageWebSocket } from './in-page-websocket.js';
 import type { BrokerSnapshot, InspectOptions } from './inspect.js';
-import { connectInPage, mqttJsOptions } from './local-broker.js';
+import { connectInPage, mqttJsOptions } from './in-page-client.js';
 import { tabLockName, type TabToWorker, type WorkerCalls, type WorkerMethod, type WorkerStartOptions, type WorkerToTab } from './port-protocol.js';
 import { PortLink } from './port-transport.js';
 

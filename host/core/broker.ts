@@ -2,9 +2,10 @@ import { Reason } from './codec/constants.js';
 import type { QoS, WillMessage } from './codec/packets.js';
 import { CloseKind, Connection, ConnState } from './connection.js';
 import { deliver, discardDeliveries, Handoff, releaseDeliveries } from './delivery.js';
+import { LogAggregator } from './log-aggregator.js';
 import { Message } from './message.js';
 import { Metrics } from './metrics.js';
-import { DEFAULT_OPTIONS, type BrokerOptions, type LogLevel } from './options.js';
+import { DEFAULT_OPTIONS, type BrokerOptions, type LogLevel, type ReadCheck } from './options.js';
 import { Persistence } from './persistence.js';
 import { parseFilter } from './handlers/subscriptions.js';
 import { RetainedMessages } from './retained.js';
@@ -50,11 +51,18 @@ export class Broker {
   private flushScheduled = false;
   private closing = false;
   private restoring = false;
+  /** The message being routed, while a read-checked match runs (shared-group members are asked about it). */
+  private routing: Message | null = null;
+  /** The shared read check asked last while routing `routing`, and its answer: consecutive subscribers mostly share one. */
+  private lastShared: ReadCheck['shared'] | null = null;
+  private lastVerdict: boolean | undefined = undefined;
 
   constructor(
     readonly core: Core,
     options: Partial<BrokerOptions> = {},
     store: Store = new MemoryStore(),
+    /** Where lines that input can cause per packet go (a host may share it with its own such lines). */
+    readonly logs = new LogAggregator(options.logger ?? DEFAULT_OPTIONS.logger),
   ) {
     this.options = { ...DEFAULT_OPTIONS, ...options };
     this.persistence = new Persistence(this, store);
@@ -183,6 +191,8 @@ export class Broker {
   private restoreSession(stored: StoredSession, now: number, endedWithWill: Session[]): Session | null {
     const session = this.createSession(stored.clientId);
     session.stored = true;
+    if (stored.owner === undefined) session.ownerKnown = false;
+    else this.setOwner(session, stored.owner ?? undefined);
     session.version = stored.version;
     session.expiryInterval = stored.expiryInterval;
     // A session whose connection was open when the broker stopped lost it then: count from now.
@@ -245,8 +255,18 @@ export class Broker {
     this.armSession(session);
   }
 
+  /** close() has begun. */
+  get isClosing(): boolean {
+    return this.closing;
+  }
+
   log(level: LogLevel, message: string, fields?: Record<string, unknown>): void {
     this.options.logger(level, message, fields);
+  }
+
+  /** Logs what input can cause per packet or per message: aggregated per `key` (a client, an address), see LogAggregator. */
+  logRepeatable(level: LogLevel, message: string, key: string, fields?: Record<string, unknown>): void {
+    this.logs.note(level, message, key, fields);
   }
 
   /** Starts serving one client over `transport`. */
@@ -270,12 +290,20 @@ export class Broker {
       if (this.tentative) this.tentative.replacedRetained(this.retained.replace(message));
       else this.retained.apply(message);
     }
-    const result = this.core.match(message.topicPtr(), message.topicLength, publisher ? publisher.id : 0);
+    // Without a read hook no delivery pays anything for read checks.
+    const checking = this.options.readAccess !== undefined;
+    if (checking) {
+      this.routing = message;
+      this.lastShared = null;
+    }
+    const result = this.core.match(message.topicPtr(), message.topicLength, publisher ? publisher.id : 0, checking ? this.memberMayRead : undefined);
     const count = result.count;
     let outcome = count === 0 ? PublishOutcome.NoSubscribers : PublishOutcome.Delivered;
     for (let i = 0; i < count; i++) {
       const session = this.sessionsById[result.client(i)];
       if (!session) continue;
+      // A shared group's pick was checked during the match already; asking again is cheap.
+      if (checking && !this.mayReadRouted(session)) continue;
       const granted = result.qos(i);
       const qos = (message.qos < granted ? message.qos : granted) as QoS;
       // RETAIN is cleared on normal delivery unless the subscription asked for it as published [MQTT-3.3.1-12], [MQTT-3.3.1-13].
@@ -285,7 +313,50 @@ export class Broker {
         outcome = PublishOutcome.QuotaExceeded;
       }
     }
+    this.routing = null;
     return outcome;
+  }
+
+  private readonly memberMayRead = (client: number): boolean => {
+    const session = this.sessionsById[client];
+    return session !== undefined && this.mayReadRouted(session);
+  };
+
+  /** May the session read the message being routed? */
+  private mayReadRouted(session: Session): boolean {
+    const check = session.readCheck;
+    if (check === null) return true;
+    if (check.shared !== this.lastShared) {
+      this.lastShared = check.shared;
+      this.lastVerdict = check.shared(this.routing!.topic());
+    }
+    return this.lastVerdict ?? check.own(this.routing!.topic());
+  }
+
+  /** May the session read this message (its owner's current read access)? */
+  mayRead(session: Session, message: Message): boolean {
+    const check = session.readCheck;
+    if (check === null) return true;
+    const topic = message.topic();
+    return check.shared(topic) ?? check.own(topic);
+  }
+
+  /** Gives the session its owner, whose read access applies to every delivery from now on. */
+  setOwner(session: Session, username: string | undefined): void {
+    session.owner = username;
+    session.ownerKnown = true;
+    const readAccess = this.options.readAccess;
+    session.readCheck = readAccess ? readAccess({ clientId: session.clientId, username }) : null;
+  }
+
+  /**
+   * The read access rules changed (an ACL reload): every session gets its owner's new check, so
+   * deliveries from now on — queued ones included — follow the new rules.
+   */
+  readAccessChanged(): void {
+    for (const session of this.sessions.values()) {
+      if (session.ownerKnown) this.setOwner(session, session.owner);
+    }
   }
 
   /** Interned id of a `$share/{name}/` group for the trie. */
@@ -339,6 +410,7 @@ export class Broker {
   /** Binds a connection to its session (after CONNACK is queued). */
   attach(session: Session, conn: Connection): void {
     session.connection = conn;
+    session.remoteAddress = conn.remoteAddress;
     conn.session = session;
     // Coming back before the Will Delay Interval ends cancels the previous connection's will [MQTT-3.1.3-9].
     this.stopSessionTimer(session);
@@ -411,6 +483,7 @@ export class Broker {
     // The store keeps the state; here only memory is given back.
     for (const session of [...this.sessions.values()]) this.releaseSession(session);
     this.retained.clear();
+    this.logs.flush();
     await this.persistence.store.close();
   }
 }

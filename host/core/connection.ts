@@ -36,6 +36,14 @@ export const enum ConnState {
   Closed,
 }
 
+/** Why reading is paused (a bit each): both must be gone before it resumes. */
+const enum Paused {
+  /** As many acknowledgements wait for the store as the Receive Maximum allows. */
+  Acks = 1,
+  /** The client pipelined maxUnauthenticatedBytes behind a CONNECT still being authenticated. */
+  Unauthenticated = 2,
+}
+
 /** Why a connection ended, which decides whether its will is published (§3.1.2.5). */
 export const enum CloseKind {
   /** DISCONNECT 0x00 received: the will is discarded [MQTT-3.14.4-3]. */
@@ -70,7 +78,13 @@ export class Connection implements Timed {
   pendingQos1Acks = 0;
   /** All incoming QoS 1/2 PUBLISHes whose acknowledgement waits for durability. */
   private pendingAcks = 0;
-  private readPaused = false;
+  private paused = 0;
+  /** Until CONNECT is accepted, what the connection holds is counted (see accountUnauthenticated). */
+  private untrusted = true;
+  /** Bytes counted for this connection in metrics.unauthenticatedBytes. */
+  private unauthenticatedBytes = 0;
+  /** Bytes of the packets in `deferred`. */
+  private deferredBytes = 0;
   keepAlive = 0;
   /** maxMessagesPerSecond token bucket: tokens left, and when (performance.now()) they were last topped up; -Infinity = full. */
   readonly publishBudget = { tokens: 0, refilledAt: -Infinity };
@@ -95,7 +109,10 @@ export class Connection implements Timed {
     readonly broker: Broker,
     readonly transport: Transport,
   ) {
-    this.framer = new Framer(broker.options.maxPacketSize);
+    const { maxPacketSize, maxUnauthenticatedBytes } = broker.options;
+    // Until CONNECT is accepted a packet may be no larger than what an unauthenticated client may hold.
+    this.framer = new Framer(Math.min(maxPacketSize, maxUnauthenticatedBytes));
+    transport.limitReceive?.(maxUnauthenticatedBytes);
     this.outbox = new Outbox(broker.core);
     this.superviseIdle(broker.options.connectTimeoutMs);
     transport.attach({
@@ -127,6 +144,7 @@ export class Connection implements Timed {
       this.framer.push(mem, at, at + chunk.length, this.onPacket, this.refresh);
       // Keep alive counts complete control packets, not bytes [MQTT-3.1.2-22]; one clock read per chunk.
       if (this.packetSeen) this.lastSeen = performance.now();
+      if (this.untrusted) this.accountUnauthenticated();
     } catch (error) {
       this.fail(error);
     }
@@ -141,6 +159,8 @@ export class Connection implements Timed {
     if (this.state === ConnState.New) {
       if (type !== PacketType.CONNECT) throw protocolError('the first packet must be CONNECT [MQTT-3.1.0-1]');
       try {
+        // Packets pipelined behind CONNECT may have any size; while authentication runs they are held, bounded by pausing.
+        this.framer.maxPacketSize = this.broker.options.maxPacketSize;
         handleConnect(this, parseControl(header, buf, start, end, 0) as never);
       } catch (error) {
         if (error instanceof UnsupportedVersion) {
@@ -156,6 +176,7 @@ export class Connection implements Timed {
     if (this.state === ConnState.Closed) return false;
     if (this.holding && !(this.auth !== null && this.state === ConnState.Connecting)) {
       this.deferred.push([header, buf.slice(start, end)]);
+      this.deferredBytes += end - start;
       return true;
     }
     if (this.state === ConnState.Connecting) {
@@ -223,6 +244,11 @@ export class Connection implements Timed {
           return;
         }
         this.replayDeferred();
+        try {
+          if (this.untrusted) this.accountUnauthenticated();
+        } catch (error) {
+          this.fail(error);
+        }
       },
       (error: unknown) => {
         abandon?.();
@@ -234,6 +260,7 @@ export class Connection implements Timed {
   private replayDeferred(): void {
     while (this.deferred.length > 0 && !this.holding && this.open) {
       const [header, body] = this.deferred.shift()!;
+      this.deferredBytes -= body.length;
       try {
         this.onPacket(header, body, 0, body.length);
       } catch (error) {
@@ -248,18 +275,49 @@ export class Connection implements Timed {
    */
   acknowledgementPending(qos: number): void {
     if (qos === 1) this.pendingQos1Acks++;
-    if (++this.pendingAcks >= this.broker.options.receiveMaximum && !this.readPaused) {
-      this.readPaused = true;
-      this.transport.pause();
-    }
+    if (++this.pendingAcks >= this.broker.options.receiveMaximum) this.pause(Paused.Acks, true);
   }
 
   acknowledgementDone(qos: number): void {
     if (qos === 1) this.pendingQos1Acks--;
-    if (--this.pendingAcks < this.broker.options.receiveMaximum && this.readPaused) {
-      this.readPaused = false;
-      this.transport.resume();
+    if (--this.pendingAcks < this.broker.options.receiveMaximum) this.pause(Paused.Acks, false);
+  }
+
+  private pause(reason: Paused, on: boolean): void {
+    const before = this.paused;
+    this.paused = on ? before | reason : before & ~reason;
+    if (before === 0 && this.paused !== 0) this.transport.pause();
+    else if (before !== 0 && this.paused === 0) this.transport.resume();
+  }
+
+  /**
+   * Until its CONNECT is accepted a client is nobody: what its connection holds — a packet partly
+   * received, packets pipelined behind a CONNECT still being authenticated — is bounded per connection
+   * (the framer refuses a larger CONNECT; past maxUnauthenticatedBytes reading pauses until CONNACK)
+   * and over all such connections (maxUnauthenticatedTotalBytes: the connection going over is closed).
+   */
+  private accountUnauthenticated(): void {
+    const metrics = this.broker.metrics;
+    if (this.state === ConnState.Connected || this.state === ConnState.Closed) {
+      metrics.unauthenticatedBytes -= this.unauthenticatedBytes;
+      this.unauthenticatedBytes = 0;
+      this.untrusted = false;
+      if (this.state === ConnState.Connected) {
+        this.transport.limitReceive?.(null);
+        this.pause(Paused.Unauthenticated, false);
+      }
+      return;
     }
+    const { maxUnauthenticatedBytes, maxUnauthenticatedTotalBytes } = this.broker.options;
+    const held = this.framer.allocated + this.deferredBytes;
+    const grew = held - this.unauthenticatedBytes;
+    metrics.unauthenticatedBytes += grew;
+    this.unauthenticatedBytes = held;
+    if (grew > 0 && metrics.unauthenticatedBytes > maxUnauthenticatedTotalBytes) {
+      metrics.unauthenticatedOverflows++;
+      throw new ProtocolError(Reason.ServerBusy, `connections not yet authenticated already hold ${maxUnauthenticatedTotalBytes} bytes`);
+    }
+    if (this.state === ConnState.Connecting && held >= maxUnauthenticatedBytes) this.pause(Paused.Unauthenticated, true);
   }
 
   /** Who this client is, for authorization hooks. */
@@ -277,8 +335,10 @@ export class Connection implements Timed {
     if (this.state === ConnState.Closed) return;
     const reason = error instanceof ProtocolError ? error.reason : Reason.UnspecifiedError;
     const message = error instanceof Error ? error.message : String(error);
-    this.broker.log('info', 'closing connection', { client: this.clientId, address: this.remoteAddress, reason, error: message });
-    if (!(error instanceof ProtocolError)) this.broker.log('error', 'internal error', { stack: (error as Error)?.stack });
+    this.broker.metrics.protocolErrors++;
+    const key = this.clientId || this.remoteAddress;
+    this.broker.logRepeatable('info', 'closing connection', key, { client: this.clientId, address: this.remoteAddress, reason, error: message });
+    if (!(error instanceof ProtocolError)) this.broker.logRepeatable('error', 'internal error', key, { stack: (error as Error)?.stack });
     if (this.version === 5) {
       const connected = this.state === ConnState.Connected;
       this.sendWithProperties((p) => (connected ? generate.disconnect(reason, p) : generate.connack(5, false, reason, p)), { reasonString: message });
@@ -309,6 +369,7 @@ export class Connection implements Timed {
     this.clearKeepAlive();
     this.outbox.discard();
     this.topicAliases = null;
+    if (this.untrusted) this.accountUnauthenticated();
     this.broker.connectionClosed(this, wasOpen ? CloseKind.Abnormal : this.closeKind);
   }
 
@@ -336,10 +397,12 @@ export class Connection implements Timed {
       return;
     }
     if (this.state === ConnState.New) {
-      this.broker.log('info', 'no CONNECT in time', { address: this.remoteAddress });
+      this.broker.metrics.connectTimeouts++;
+      this.broker.logRepeatable('info', 'no CONNECT in time', this.remoteAddress, { address: this.remoteAddress });
       this.close(CloseKind.Abnormal);
     } else {
-      this.broker.log('info', 'keep alive expired', { client: this.clientId, keepAlive: this.keepAlive });
+      this.broker.metrics.keepAliveTimeouts++;
+      this.broker.logRepeatable('info', 'keep alive expired', this.clientId, { client: this.clientId, keepAlive: this.keepAlive });
       this.disconnect(Reason.KeepAliveTimeout);
     }
   }
@@ -364,7 +427,8 @@ export class Connection implements Timed {
   /** Queues a whole packet; it leaves with this tick's batch. */
   sendBytes(packet: Uint8Array): void {
     if (packet.length > this.clientMaxPacketSize) {
-      this.broker.log('warn', 'packet larger than the client accepts was not sent', { client: this.clientId, size: packet.length });
+      this.broker.metrics.packetsDropped++;
+      this.broker.logRepeatable('warn', 'packet larger than the client accepts was not sent', this.clientId, { client: this.clientId, size: packet.length });
       return;
     }
     this.outbox.bytes(packet);

@@ -44,7 +44,7 @@ export function deliver(
   const direct = conn !== null && session.queue.length === 0 && session.inflight.size < windowOf(broker, session);
   if (!direct && (session.queue.length >= maxQueuedMessages || session.queuedBytes + message.size > maxQueuedBytes)) {
     broker.metrics.queueDropped++;
-    broker.log('warn', 'session queue full, message dropped', { client: session.clientId, queued: session.queue.length });
+    broker.logRepeatable('warn', 'session queue full, message dropped', session.clientId, { client: session.clientId, queued: session.queue.length });
     return Handoff.QueueFull;
   }
   const delivery = new Delivery(session.nextSeq++, message.retainRef(), qos, retain, subscriptionIds);
@@ -146,7 +146,7 @@ function sendPublish(
   const sent = session.connection!.sendPublish(message, qos, packetId, retain, dup, subscriptionIds);
   if (!sent) {
     broker.metrics.oversizeDropped++;
-    broker.log('info', 'message larger than the client maximum packet size was discarded', { client: session.clientId });
+    broker.logRepeatable('info', 'message larger than the client maximum packet size was discarded', session.clientId, { client: session.clientId });
   }
   return sent;
 }
@@ -176,7 +176,10 @@ export function markReleased(broker: Broker, session: Session, delivery: Deliver
   if (delivery.holds === 0) session.connection?.sendAck(PacketType.PUBREL, delivery.packetId, Reason.Success);
 }
 
-/** Moves queued messages into flight while the window allows, dropping expired ones [MQTT-3.3.2-5]. */
+/**
+ * Moves queued messages into flight while the window allows, dropping expired ones [MQTT-3.3.2-5]
+ * and those the owner may no longer read (the read rules changed while they waited).
+ */
 export function drainQueue(broker: Broker, session: Session): void {
   if (session.connection === null) return;
   const window = windowOf(broker, session);
@@ -186,6 +189,8 @@ export function drainQueue(broker: Broker, session: Session): void {
     session.queuedBytes -= delivery.message!.size;
     if (delivery.message!.expired(now)) {
       broker.metrics.expiredDropped++;
+      finish(broker, session, delivery);
+    } else if (!broker.mayRead(session, delivery.message!)) {
       finish(broker, session, delivery);
     } else {
       startInflight(broker, session, delivery);

@@ -17,6 +17,24 @@ export class Metrics {
   oversizeDropped = 0;
   /** PUBLISHes refused or dropped because the arena was full. */
   arenaFullDropped = 0;
+  /** PUBLISHes refused because the client may not publish to the topic (the ACL, or a `$` topic). */
+  publishDenied = 0;
+  /** PUBLISHes refused for any other reason (answered with an error reason code, or the connection closed). */
+  publishRefused = 0;
+  /** Control packets not sent because they exceed the client's Maximum Packet Size. */
+  packetsDropped = 0;
   connectionsAccepted = 0;
+  /** CONNECTs answered with a refusal (any reason). */
+  connectsRefused = 0;
+  /** Connections closed by the broker for a protocol error, a missing CONNECT, an expired keep alive. */
+  protocolErrors = 0;
+  connectTimeouts = 0;
+  keepAliveTimeouts = 0;
+  /** Connections closed because a new one took over their session. */
+  sessionTakeovers = 0;
+  /** Connections closed because unauthenticated connections together held maxUnauthenticatedTotalBytes. */
+  unauthenticatedOverflows = 0;
+  /** A gauge: bytes held now by connections whose CONNECT is not accepted yet. */
+  unauthenticatedBytes = 0;
   readonly startedAt = Date.now();
 }

@@ -14,12 +14,36 @@ export interface AuthRequest {
 /** The client a hook is asked about. */
 export interface ClientInfo {
   clientId: string;
+  /** The user name authentication established (see AuthDecision); undefined = anonymous. */
   username: string | undefined;
   remoteAddress: string;
 }
 
-/** true = accept, false = refuse (bad user name or password), or a refusal with a 5.0 reason code. */
-export type AuthDecision = boolean | { reason: Reason; message?: string };
+/**
+ * true = accept under the CONNECT's user name; `{ username }` = accept under the identity
+ * authentication established instead (a certificate's name; undefined = anonymous); false = refuse
+ * (bad user name or password); or a refusal with a 5.0 reason code.
+ */
+export type AuthDecision = boolean | { username: string | undefined } | { reason: Reason; message?: string };
+
+/** Whose read access a delivery is checked against: a session's owner. */
+export interface Reader {
+  clientId: string;
+  /** The user name the session belongs to (undefined = anonymous). */
+  username: string | undefined;
+}
+
+/**
+ * May a session's owner receive a message published to `topic`? Sessions with the same rules should
+ * get checks with the same `shared` function: the broker asks it once per message for a run of
+ * subscribers holding it, and asks `own` only when `shared` left the answer to the session.
+ */
+export interface ReadCheck {
+  /** The answer for every session whose check has this function, or undefined when it depends on the session. */
+  shared(topic: string): boolean | undefined;
+  /** This session's answer. */
+  own(topic: string): boolean;
+}
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type Logger = (level: LogLevel, message: string, fields?: Record<string, unknown>) => void;
@@ -41,6 +65,14 @@ export interface BrokerOptions {
   maxKeepAlive: number;
   /** Milliseconds a new connection has to send CONNECT. */
   connectTimeoutMs: number;
+  /**
+   * Bytes a connection may hold until its CONNECT is accepted: the largest CONNECT (will, password
+   * and all), and what a client pipelines behind it while authentication runs (past it, reading
+   * pauses until CONNACK).
+   */
+  maxUnauthenticatedBytes: number;
+  /** Bytes all connections whose CONNECT is not accepted yet may hold together; the one going over is closed. */
+  maxUnauthenticatedTotalBytes: number;
   /**
    * PUBLISH packets a connection may send per second, averaged by a token bucket that holds one
    * second's worth (bursts up to this many are fine). Over it: DISCONNECT 0x96 (5.0) or close. 0 = no limit.
@@ -70,13 +102,24 @@ export interface BrokerOptions {
   authMethods: AuthMethod[];
   /** Checks CONNECT credentials; undefined accepts everyone. */
   authenticate: ((request: AuthRequest) => AuthDecision | Promise<AuthDecision>) | undefined;
-  /** May this client publish to `topic`? Denied: dropped (3.1.1) or refused with 0x87 (5.0). undefined allows all. */
+  /**
+   * May this client publish to `topic`? Denied: dropped (3.1.1) or refused with 0x87 (5.0). Also asked
+   * for the will topic at CONNECT (denied: CONNACK 0x87 / 0x05) and again when the will is published
+   * (denied: dropped). undefined allows all.
+   */
   authorizePublish: ((client: ClientInfo, topic: string, qos: QoS, retain: boolean) => boolean | Promise<boolean>) | undefined;
   /**
    * May this client subscribe to `filter` (as sent, `$share/…` included)? Denied: SUBACK 0x80 (3.1.1)
    * or 0x87 (5.0). undefined allows all.
    */
   authorizeSubscribe: ((client: ClientInfo, filter: string, qos: QoS) => boolean | Promise<boolean>) | undefined;
+  /**
+   * Read access, checked for every message delivered: live, queued (again when it is sent), retained
+   * on subscribe, and a shared group's pick (a member that may not read is passed over). Asked for a
+   * session's check when the session gets its owner (connect, restore) and, for every session, again
+   * after Broker.readAccessChanged(). undefined: no read checks.
+   */
+  readAccess: ((reader: Reader) => ReadCheck) | undefined;
   logger: Logger;
 }
 
@@ -89,6 +132,8 @@ export const DEFAULT_OPTIONS: BrokerOptions = {
   maxWriteBufferBytes: 8 * 1024 * 1024,
   maxKeepAlive: 0,
   connectTimeoutMs: 10_000,
+  maxUnauthenticatedBytes: 64 * 1024,
+  maxUnauthenticatedTotalBytes: 16 * 1024 * 1024,
   maxMessagesPerSecond: 0,
   maxSessionExpiry: 0xffffffff,
   topicAliasMaximum: 64,
@@ -103,5 +148,6 @@ export const DEFAULT_OPTIONS: BrokerOptions = {
   authenticate: undefined,
   authorizePublish: undefined,
   authorizeSubscribe: undefined,
+  readAccess: undefined,
   logger: () => undefined,
 };

@@ -402,6 +402,7 @@ function toStoredSession(session: Session): StoredSession {
   const will = session.will;
   return {
     clientId: session.clientId,
+    ...(session.ownerKnown ? { owner: session.owner ?? null } : {}),
     version: session.version,
     expiryInterval: session.expiryInterval,
     disconnectedAt: session.connection ? 0 : Date.now() - (performance.now() - session.disconnectedAt),

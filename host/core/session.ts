@@ -4,6 +4,7 @@ import type { QoS, Subscription, WillMessage } from './codec/packets.js';
 import type { Connection } from './connection.js';
 import { Deque } from './deque.js';
 import type { Message } from './message.js';
+import type { ReadCheck } from './options.js';
 import type { DeliveryKey } from './store.js';
 import type { Timed } from './timers.js';
 
@@ -84,6 +85,17 @@ export class Session implements Timed {
   disconnectedAt = 0;
   /** The store holds a record of this session. */
   stored = false;
+  /**
+   * The user name the session belongs to (undefined = anonymous): only a connection authenticated
+   * as the same user may take it over or resume it.
+   */
+  owner: string | undefined = undefined;
+  /** False for a session restored from a store that did not record owners, until a connection claims it. */
+  ownerKnown = true;
+  /** The owner's read access (BrokerOptions.readAccess); null = no read checks for this session. */
+  readCheck: ReadCheck | null = null;
+  /** Where the last connection came from (for hooks asked about the will after it closed). */
+  remoteAddress = '';
   private nextPacketId = 1;
 
   constructor(

@@ -27,6 +27,8 @@ export interface StoredWill extends StoredMessage {
 
 export interface StoredSession {
   clientId: string;
+  /** The user name the session belongs to, null = anonymous; absent in records written before owners were kept. */
+  owner?: string | null;
   version: ProtocolVersion;
   /** Seconds after disconnect; 0xFFFFFFFF = never. */
   expiryInterval: number;

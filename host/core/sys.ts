@@ -25,6 +25,18 @@ export interface BrokerStats {
   publishReceived: number;
   publishSent: number;
   dropped: { qos0Backlog: number; queueFull: number; expired: number; oversize: number; arenaFull: number };
+  /** PUBLISHes turned away: not authorized (ACL, `$` topics), or refused with an error reason code. */
+  publishRefused: { notAuthorized: number; error: number };
+  /** Control packets not sent because they exceed the client's Maximum Packet Size. */
+  packetsDropped: number;
+  /** CONNECTs answered with a refusal. */
+  connectsRefused: number;
+  /** Connections the broker closed, by why. */
+  closed: { protocolError: number; connectTimeout: number; keepAlive: number; takenOver: number; unauthenticatedOverflow: number };
+  /** Bytes held now by connections whose CONNECT is not accepted yet. */
+  unauthenticatedBytes: number;
+  /** Log lines folded into a count (LogAggregator). */
+  logLinesSuppressed: number;
   /** Outgoing QoS 1/2 messages awaiting acknowledgement, over all sessions. */
   inflight: number;
   /** Messages waiting in session queues and their payload bytes. */
@@ -68,6 +80,18 @@ export function brokerStats(broker: Broker): BrokerStats {
       oversize: m.oversizeDropped,
       arenaFull: m.arenaFullDropped,
     },
+    publishRefused: { notAuthorized: m.publishDenied, error: m.publishRefused },
+    packetsDropped: m.packetsDropped,
+    connectsRefused: m.connectsRefused,
+    closed: {
+      protocolError: m.protocolErrors,
+      connectTimeout: m.connectTimeouts,
+      keepAlive: m.keepAliveTimeouts,
+      takenOver: m.sessionTakeovers,
+      unauthenticatedOverflow: m.unauthenticatedOverflows,
+    },
+    unauthenticatedBytes: m.unauthenticatedBytes,
+    logLinesSuppressed: broker.logs.suppressed,
     inflight,
     queued,
     queuedBytes,
@@ -189,6 +213,7 @@ export class SysTopics implements Timed {
       ['publish/messages/received', s.publishReceived],
       ['publish/messages/sent', s.publishSent],
       ['publish/messages/dropped', totalDropped(d)],
+      ['publish/messages/refused', s.publishRefused.notAuthorized + s.publishRefused.error],
       ['retained messages/count', s.retained],
       ['subscriptions/count', s.subscriptions],
       ['arena/bytes/used', s.arena.bytesInUse],

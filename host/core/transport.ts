@@ -19,6 +19,12 @@ export interface Transport {
   /** Stops / restarts delivery of incoming data (back-pressure on a publisher). */
   pause(): void;
   resume(): void;
+  /**
+   * The most bytes the transport may buffer for one unit it delivers (a WebSocket frame) — small
+   * until the client's CONNECT is accepted; null = the transport's own limit. Byte streams that
+   * deliver chunks as they come need not implement it.
+   */
+  limitReceive?(maxBytes: number | null): void;
   /** Wires the transport's events to one connection; called once. */
   attach(events: TransportEvents): void;
 }

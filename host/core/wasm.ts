@@ -64,6 +64,9 @@ export interface MatchResult {
   subscriptionIds(i: number): number[];
 }
 
+/** May this client (a trie client id) read the topic being matched? */
+export type MemberCheck = (client: number) => boolean;
+
 /** topic_check / utf8_check codes (assembly/topic.ts). */
 export const enum TopicError {
   Ok = 0,
@@ -142,7 +145,7 @@ interface CoreExports {
   trie_subscribe(client: number, ptr: number, len: number, options: number, subId: number, group: number): number;
   trie_unsubscribe(client: number, ptr: number, len: number, group: number): number;
   client_set_online(client: number, online: number): number;
-  trie_match(ptr: number, len: number, publisher: number): number;
+  trie_match(ptr: number, len: number, publisher: number, checkReaders: number): number;
   trie_out_records(): number;
   trie_out_ids(): number;
   trie_out_header(): number;
@@ -219,6 +222,8 @@ export class Core {
   private u32view: Uint32Array;
   private f64view: Float64Array;
   private readonly matchView: MatchView;
+  /** The check the running match asks about shared-group members (env.share_member_may_read). */
+  private shareMemberCheck: MemberCheck | null = null;
   /** u32 index of { records ptr, ids ptr } that trie_match updates */
   private readonly outHeader: number;
 
@@ -236,8 +241,10 @@ export class Core {
   static async load(source: BufferSource | WebAssembly.Module, options: CoreOptions = {}): Promise<Core> {
     const module = source instanceof WebAssembly.Module ? source : await WebAssembly.compile(source);
     let memory: WebAssembly.Memory | undefined;
+    let core: Core | undefined;
     const imports = {
       env: {
+        share_member_may_read: (client: number): number => (core!.shareMemberCheck!(client >>> 0) ? 1 : 0),
         abort(message: number, file: number, line: number, column: number): never {
           const text = readAsString(memory, message) || 'abort';
           const where = readAsString(memory, file);
@@ -248,7 +255,7 @@ export class Core {
     const instance = await WebAssembly.instantiate(module, imports);
     const exports = instance.exports as unknown as CoreExports;
     memory = exports.memory;
-    const core = new Core(exports);
+    core = new Core(exports);
     if (options.memoryLimitBytes !== undefined) {
       exports.core_set_memory_limit(Math.max(0, Math.min(65535, Math.floor(options.memoryLimitBytes / 65536))));
     }
@@ -451,9 +458,15 @@ export class Core {
     if (this.ex.client_set_online(client, online ? 1 : 0) < 0) throw new CoreMemoryError('setClientOnline');
   }
 
-  /** The returned object is reused: valid until the next match call. */
-  match(topicPtr: number, topicLen: number, publisher: number): MatchResult {
-    const n = this.ex.trie_match(topicPtr, topicLen, publisher);
+  /**
+   * The returned object is reused: valid until the next match call. With `mayRead`, a shared group
+   * picks only among members for which it returns true (called during the match: it must not call
+   * into the core).
+   */
+  match(topicPtr: number, topicLen: number, publisher: number, mayRead?: MemberCheck): MatchResult {
+    this.shareMemberCheck = mayRead ?? null;
+    const n = this.ex.trie_match(topicPtr, topicLen, publisher, mayRead ? 1 : 0);
+    this.shareMemberCheck = null;
     if (n < 0) throw new CoreMemoryError('match');
     const u32 = this.u32();
     this.matchView.reset(n, u32[this.outHeader], u32[this.outHeader + 1]);
@@ -461,8 +474,8 @@ export class Core {
   }
 
   /** match() for topic bytes not yet in wasm memory (copied to scratch unless already there). */
-  matchBytes(topic: Uint8Array, publisher: number): MatchResult {
-    return this.match(this.place(topic), topic.length, publisher);
+  matchBytes(topic: Uint8Array, publisher: number, mayRead?: MemberCheck): MatchResult {
+    return this.match(this.place(topic), topic.length, publisher, mayRead);
   }
 
   subscriptionCount(): number {

@@ -16,10 +16,13 @@ An MQTT 3.1, 3.1.1 and 5.0 broker with a WebAssembly core.
 Options:
   -c, --config <file>    JSON configuration file (see docs/CONFIGURATION.md)
   -p, --port <port>      port of the MQTT (TCP) listener (default 1883)
+      --ws-port <port>   port of an MQTT-over-WebSocket listener on /mqtt, e.g. for browsers (default: none)
       --host <addr>      address to bind listeners that do not set their own (default 0.0.0.0)
       --data-dir <dir>   keep sessions, queues and retained messages here (default ./data)
       --memory           keep state in memory only (lost on exit), even if a data directory is set
       --durability <d>   sync (default: fsync every group commit) or os (see docs/PERSISTENCE.md)
+      --strict           do not start if the database's write-ahead log is damaged (default: start,
+                         and log what LevelDB skips)
   -v, --verbose          log every connection event (debug level)
   -V, --version          print the version
   -h, --help             show this help
@@ -43,10 +46,12 @@ export async function main(argv: string[]): Promise<number> {
       options: {
         config: { type: 'string', short: 'c' },
         port: { type: 'string', short: 'p' },
+        'ws-port': { type: 'string' },
         host: { type: 'string' },
         'data-dir': { type: 'string' },
         memory: { type: 'boolean' },
         durability: { type: 'string' },
+        strict: { type: 'boolean' },
         verbose: { type: 'boolean', short: 'v' },
         version: { type: 'boolean', short: 'V' },
         help: { type: 'boolean', short: 'h' },
@@ -68,10 +73,12 @@ export async function main(argv: string[]): Promise<number> {
   const settings: CommandLineSettings = {
     config: values.config,
     port: values.port,
+    wsPort: values['ws-port'],
     host: values.host,
     dataDir: values['data-dir'],
     memory: values.memory,
     durability: values.durability,
+    strict: values.strict,
     verbose: values.verbose,
   };
   let config;

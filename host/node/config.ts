@@ -15,11 +15,13 @@ export interface RunConfig {
 export interface CommandLineSettings {
   config?: string;
   port?: string;
+  wsPort?: string;
   host?: string;
   verbose?: boolean;
   dataDir?: string;
   memory?: boolean;
   durability?: string;
+  strict?: boolean;
 }
 
 type Scalar = 'integer' | 'boolean' | 'string' | 'path' | 'logLevel' | 'choice';
@@ -28,9 +30,15 @@ interface ScalarField {
   type: Scalar;
   min?: number;
   max?: number;
+  /** A duration's unit, named in range errors. */
+  unit?: 'ms' | 's';
   /** The allowed values of a 'choice'. */
   choices?: readonly string[];
 }
+
+/** The longest delay a timer can hold (setTimeout fires at once beyond it): durations are capped here. */
+export const TIMER_MAX_MS = 2 ** 31 - 1;
+const TIMER_MAX_SECONDS = Math.floor(TIMER_MAX_MS / 1000);
 
 /**
  * Every top-level setting that is a single value, with its type and range. Each is also read from
@@ -42,11 +50,12 @@ export const SCALAR_FIELDS = {
   dataDir: { type: 'path' },
   memory: { type: 'boolean' },
   durability: { type: 'choice', choices: ['sync', 'os'] },
+  strict: { type: 'boolean' },
   allowAnonymous: { type: 'boolean' },
   passwordFile: { type: 'path' },
   aclFile: { type: 'path' },
   authFailureLimit: { type: 'integer', min: 0 },
-  authFailureWindowSeconds: { type: 'integer', min: 1 },
+  authFailureWindowSeconds: { type: 'integer', min: 1, max: TIMER_MAX_SECONDS, unit: 's' },
   maxConnections: { type: 'integer', min: 0 },
   maxPacketSize: { type: 'integer', min: 16, max: 268_435_460 },
   maxInflight: { type: 'integer', min: 1, max: 65_535 },
@@ -54,10 +63,12 @@ export const SCALAR_FIELDS = {
   maxQueuedMessages: { type: 'integer', min: 0 },
   maxQueuedBytes: { type: 'integer', min: 0 },
   maxWriteBufferBytes: { type: 'integer', min: 0 },
-  maxKeepAlive: { type: 'integer', min: 0, max: 65_535 },
-  connectTimeoutMs: { type: 'integer', min: 1 },
+  maxKeepAlive: { type: 'integer', min: 0, max: 65_535, unit: 's' },
+  connectTimeoutMs: { type: 'integer', min: 1, max: TIMER_MAX_MS, unit: 'ms' },
+  maxUnauthenticatedBytes: { type: 'integer', min: 1024 },
+  maxUnauthenticatedTotalBytes: { type: 'integer', min: 1024 },
   maxMessagesPerSecond: { type: 'integer', min: 0 },
-  maxSessionExpiry: { type: 'integer', min: 0, max: 0xffff_ffff },
+  maxSessionExpiry: { type: 'integer', min: 0, max: 0xffff_ffff, unit: 's' },
   topicAliasMaximum: { type: 'integer', min: 0, max: 65_535 },
   maxQoS: { type: 'integer', min: 0, max: 2 },
   retainAvailable: { type: 'boolean' },
@@ -66,8 +77,8 @@ export const SCALAR_FIELDS = {
   sharedSubscriptions: { type: 'boolean' },
   responseInformation: { type: 'string' },
   arenaCapBytes: { type: 'integer', min: 1024 * 1024 },
-  sysInterval: { type: 'integer', min: 0 },
-  shutdownTimeoutMs: { type: 'integer', min: 0 },
+  sysInterval: { type: 'integer', min: 0, max: TIMER_MAX_SECONDS, unit: 's' },
+  shutdownTimeoutMs: { type: 'integer', min: 0, max: TIMER_MAX_MS, unit: 'ms' },
 } satisfies Record<string, ScalarField>;
 
 type ScalarKey = keyof typeof SCALAR_FIELDS;
@@ -112,6 +123,10 @@ export async function loadConfig(cli: CommandLineSettings, env: NodeJS.ProcessEn
   logLevel = applyScalars(server, scalarsFromEnv, (key) => envName(key), cwd) ?? logLevel;
   const envPort = nonEmpty(env.ARBORMQ_PORT);
   if (envPort !== undefined) setPort(server, parsePort(envPort, 'ARBORMQ_PORT'));
+  // Both before the host settings, so that a WebSocket listener added here binds where they say.
+  const envWsPort = nonEmpty(env.ARBORMQ_WS_PORT);
+  if (envWsPort !== undefined) setWsPort(server, parsePort(envWsPort, 'ARBORMQ_WS_PORT'));
+  if (cli.wsPort !== undefined) setWsPort(server, parsePort(cli.wsPort, '--ws-port'));
   const envHost = nonEmpty(env.ARBORMQ_HOST);
   if (envHost !== undefined) setHost(server, envHost);
   const httpPort = nonEmpty(env.ARBORMQ_HTTP_PORT);
@@ -126,6 +141,7 @@ export async function loadConfig(cli: CommandLineSettings, env: NodeJS.ProcessEn
   if (cli.host !== undefined) setHost(server, cli.host);
   if (cli.dataDir !== undefined) server.dataDir = resolve(cwd, cli.dataDir);
   if (cli.memory) server.memory = true;
+  if (cli.strict) server.strict = true;
   if (cli.durability !== undefined) server.durability = check(cli.durability, SCALAR_FIELDS.durability, '--durability') as 'sync' | 'os';
   // The command keeps its state under ./data unless told otherwise (embedders choose for themselves).
   if (!server.memory) server.dataDir ??= resolve(cwd, 'data');
@@ -197,14 +213,15 @@ function check(value: unknown, spec: ScalarField, field: string): unknown {
       }
       return value;
     case 'integer':
-      return integer(value, field, spec.min ?? 0, spec.max ?? Number.MAX_SAFE_INTEGER);
+      return integer(value, field, spec.min ?? 0, spec.max ?? Number.MAX_SAFE_INTEGER, spec.unit);
   }
 }
 
-function integer(value: unknown, field: string, min: number, max: number): number {
+function integer(value: unknown, field: string, min: number, max: number, unit?: 'ms' | 's'): number {
   if (typeof value !== 'number' || !Number.isInteger(value)) throw new ConfigError(field, `must be an integer, got ${JSON.stringify(value)}`);
   if (value < min || value > max) {
-    throw new ConfigError(field, `must be ${max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `from ${min} to ${max}`}, got ${value}`);
+    const range = max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `from ${min} to ${max}`;
+    throw new ConfigError(field, `must be ${range}${unit ? ` ${unit}` : ''}, got ${value}`);
   }
   return value;
 }
@@ -234,6 +251,19 @@ function setPort(server: ServerOptions, port: number): void {
   const index = listeners.findIndex((l) => (l.protocol ?? 'mqtt') === 'mqtt');
   if (index >= 0) listeners[index] = { ...listeners[index]!, port } as ListenerOptions;
   else listeners.unshift({ protocol: 'mqtt', port });
+  server.listeners = listeners;
+}
+
+/**
+ * `--ws-port` / ARBORMQ_WS_PORT: the port of the first `ws` listener; without one, a WebSocket
+ * listener (on /mqtt) is added next to the others — next to the default MQTT listener when no file
+ * set any.
+ */
+function setWsPort(server: ServerOptions, port: number): void {
+  const listeners = server.listeners ?? [{ protocol: 'mqtt', port: 1883 }];
+  const index = listeners.findIndex((l) => l.protocol === 'ws');
+  if (index >= 0) listeners[index] = { ...listeners[index]!, port } as ListenerOptions;
+  else listeners.push({ protocol: 'ws', port });
   server.listeners = listeners;
 }
 

@@ -1,4 +1,4 @@
-import type { Logger } from '../core/options.js';
+import type { LogAggregator } from '../core/log-aggregator.js';
 import type { Transport } from '../core/transport.js';
 
 /** What a listener knows of a new network client. */
@@ -13,10 +13,6 @@ export interface PeerInfo {
 
 /** A network client of this server, known by the unique `remoteAddress` label of its transport. */
 export class Peer {
-  /** The user name authentication established for access control (undefined = anonymous). */
-  identity: string | undefined;
-  /** Set once the server's own authentication accepted the client (not an embedder's auth method). */
-  authenticated = false;
   transport: Transport | null = null;
 
   constructor(
@@ -53,7 +49,7 @@ export class ConnectionGate {
     private readonly accept: (transport: Transport) => void,
     /** 0 = no limit. */
     private readonly maxConnections: number,
-    private readonly log: Logger,
+    private readonly logs: LogAggregator,
   ) {}
 
   /** Connections being served (over-limit ones being refused are not counted). */
@@ -85,7 +81,7 @@ export class ConnectionGate {
       this.accept(transport);
       return;
     }
-    this.log('warn', 'connection refused: maxConnections reached', { address: peer.label, listener: peer.listener, maxConnections: this.maxConnections });
+    this.logs.note('warn', 'connection refused: maxConnections reached', peer.ip, { address: peer.label, listener: peer.listener, maxConnections: this.maxConnections });
     if (this.refusing > REFUSING_LIMIT) transport.destroy();
     else refuseConnect(transport);
   }

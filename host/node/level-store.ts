@@ -1,8 +1,10 @@
 import { mkdir } from 'node:fs/promises';
 import { Level } from 'level';
+import type { Logger } from '../core/options.js';
 import { bySessionAndSeq, type Store, type StoreBatch, type StoredDelivery, type StoredState } from '../core/store.js';
 import { type BatchKey, beginPut, endPut, JOURNAL, JOURNAL_END, journalKey, journalSeq, Kind, KINDS, readJournal, Unfolded, writeDelete } from './level-journal.js';
 import { ByteWriter, decodeDelivery, decodeMessage, decodeSession, encodeDelivery, encodeMessage, encodeSession } from './level-records.js';
+import { describeDamage, forgetShutdown, inspectWriteAheadLogs, recordShutdown } from './level-wal.js';
 
 /** Bumped when the layout below changes; a database from a newer version is refused. */
 export const SCHEMA_VERSION = 3;
@@ -32,6 +34,13 @@ export interface LevelStoreOptions {
   durability?: 'sync' | 'os';
   /** Journal bytes written before they are folded into per-record keys (see level-journal.ts). */
   foldBytes?: number;
+  /**
+   * A damaged write-ahead log (LevelDB would skip records of it, or it is shorter than at the last
+   * shutdown) stops open() instead of being reported and accepted; nothing is changed then.
+   */
+  strict?: boolean;
+  /** Where open() reports a damaged write-ahead log it accepts. */
+  logger?: Logger;
 }
 
 const utf8 = new TextEncoder();
@@ -80,9 +89,12 @@ function levelKey(kind: Kind, key: BatchKey): string {
  * one LevelDB record listing its changes, folded into those keys now and then (level-journal.ts).
  */
 export class LevelStore implements Store {
-  private readonly db: Level<string, Uint8Array>;
+  /** Made by open(): a Level opens itself as soon as it exists, and the write-ahead log is checked before. */
+  private db!: Level<string, Uint8Array>;
   private readonly sync: boolean;
   private readonly foldBytes: number;
+  private readonly strict: boolean;
+  private readonly logger: Logger;
   /** LevelDB refuses every write after an I/O error until it is reopened. */
   private needsReopen = false;
   private unfolded = new Unfolded();
@@ -103,17 +115,21 @@ export class LevelStore implements Store {
     readonly location: string,
     options: LevelStoreOptions = {},
   ) {
-    // A large memtable: flushing it to level-0 files every 4 MiB (the default) stalls writes on compaction.
-    this.db = new Level<string, Uint8Array>(location, { keyEncoding: 'utf8', valueEncoding: 'view', writeBufferSize: 64 * 1024 * 1024 });
     this.sync = (options.durability ?? 'sync') === 'sync';
     this.foldBytes = options.foldBytes ?? FOLD_BYTES;
+    this.strict = options.strict ?? false;
+    this.logger = options.logger ?? (() => undefined);
   }
 
   async open(): Promise<void> {
     try {
       await mkdir(this.location, { recursive: true });
+      await this.checkWriteAheadLog();
+      // A large memtable: flushing it to level-0 files every 4 MiB (the default) stalls writes on compaction.
+      this.db = new Level<string, Uint8Array>(this.location, { keyEncoding: 'utf8', valueEncoding: 'view', writeBufferSize: 64 * 1024 * 1024 });
       await this.db.open();
     } catch (error) {
+      if (error instanceof StoreOpenError) throw error;
       const cause = (error as Error & { cause?: Error }).cause ?? (error as Error);
       throw new StoreOpenError(
         `cannot open the database at ${this.location}: ${cause.message}. ` +
@@ -135,6 +151,31 @@ export class LevelStore implements Store {
     // An older version would not read the journal: once we may write one, the database is ours.
     if (version < SCHEMA_VERSION) await this.db.put(SCHEMA_KEY, utf8.encode(String(SCHEMA_VERSION)), { sync: this.sync });
     await this.foldLeftJournal();
+  }
+
+  /**
+   * LevelDB drops what it cannot read of its write-ahead log without a word; say what will be lost
+   * (or, strict, refuse before LevelDB touches anything). See level-wal.ts.
+   */
+  private async checkWriteAheadLog(): Promise<void> {
+    const damage = await inspectWriteAheadLogs(this.location);
+    if (damage && this.strict) {
+      throw new StoreOpenError(
+        `the write-ahead log of the database at ${this.location} is damaged: ${describeDamage(damage)}. ` +
+          'Opening the database would lose the changes in those bytes, so with strict (--strict, ARBORMQ_STRICT) arbormq ' +
+          'does not start; nothing was changed. Copy the data directory aside to keep the evidence, then start without ' +
+          'strict to accept the loss, or restore the directory from a backup.',
+      );
+    }
+    // The sizes recorded at the last shutdown describe logs that LevelDB replaces as it opens.
+    await forgetShutdown(this.location);
+    if (!damage) return;
+    this.logger('warn', 'the database may have lost changes: its write-ahead log is damaged, and LevelDB skips what it cannot read', {
+      dataDir: this.location,
+      lost: describeDamage(damage),
+      droppedBytes: damage.dropped.reduce((n, d) => n + d.bytes, 0),
+      truncatedBytes: damage.truncated.reduce((n, t) => n + t.bytes, 0),
+    });
   }
 
   /** What the journal held when the broker last stopped (cleanly or not) becomes keys, before anything reads them. */
@@ -305,11 +346,14 @@ export class LevelStore implements Store {
     // If this fails the journal is still there, and the next open folds it.
     if (!this.needsReopen && !this.unfolded.empty) await this.fold().catch(() => undefined);
     await this.db.close();
+    await recordShutdown(this.location);
   }
 
   /** LevelDB's own repair of a damaged database (run with the broker stopped). */
   static async repair(location: string): Promise<void> {
     await (Level as unknown as { repair(location: string): Promise<void> }).repair(location);
+    // Repair turns the logs into tables: the sizes recorded at shutdown no longer describe anything.
+    await forgetShutdown(location);
   }
 }
 

@@ -6,6 +6,7 @@ export interface ServerCounters {
   refusedOverLimit: number;
   authFailures: number;
   authRateLimited: number;
+  subscriptionsDenied: number;
 }
 
 type Kind = 'counter' | 'gauge';
@@ -31,9 +32,21 @@ export function renderMetrics(s: BrokerStats, c: ServerCounters): string {
   metric('sessions', 'gauge', 'Sessions, connected or not.', s.sessions);
   metric('connections', 'gauge', 'Open network connections, including those still before CONNECT.', s.connections);
   metric('connections_accepted_total', 'counter', 'Network connections handed to the broker.', s.connectionsAccepted);
-  metric('connections_refused_total', 'counter', 'Network connections refused because maxConnections were open.', [[{ reason: 'max_connections' }, c.refusedOverLimit]]);
+  metric('connections_refused_total', 'counter', 'Network connections refused: maxConnections were open, or CONNACK refused the CONNECT.', [
+    [{ reason: 'max_connections' }, c.refusedOverLimit],
+    [{ reason: 'connack' }, s.connectsRefused],
+  ]);
+  metric('connections_closed_total', 'counter', 'Connections the broker closed, by reason.', [
+    [{ reason: 'protocol_error' }, s.closed.protocolError],
+    [{ reason: 'connect_timeout' }, s.closed.connectTimeout],
+    [{ reason: 'keep_alive' }, s.closed.keepAlive],
+    [{ reason: 'taken_over' }, s.closed.takenOver],
+    [{ reason: 'unauthenticated_overflow' }, s.closed.unauthenticatedOverflow],
+  ]);
+  metric('unauthenticated_bytes', 'gauge', 'Bytes held by connections whose CONNECT is not accepted yet.', s.unauthenticatedBytes);
   metric('auth_failures_total', 'counter', 'Failed authentications.', c.authFailures);
   metric('auth_rate_limited_total', 'counter', 'CONNECTs refused because their address failed authentication too often.', c.authRateLimited);
+  metric('subscriptions_denied_total', 'counter', 'Subscriptions the ACL refused.', c.subscriptionsDenied);
   metric('bytes_received_total', 'counter', 'Bytes received from clients.', s.bytesReceived);
   metric('bytes_sent_total', 'counter', 'Bytes sent to clients.', s.bytesSent);
   metric('packets_received_total', 'counter', 'MQTT control packets received.', s.packetsReceived);
@@ -48,6 +61,12 @@ export function renderMetrics(s: BrokerStats, c: ServerCounters): string {
     [{ reason: 'oversize' }, d.oversize],
     [{ reason: 'arena_full' }, d.arenaFull],
   ]);
+  metric('publishes_refused_total', 'counter', 'PUBLISHes turned away, by reason.', [
+    [{ reason: 'not_authorized' }, s.publishRefused.notAuthorized],
+    [{ reason: 'error' }, s.publishRefused.error],
+  ]);
+  metric('packets_dropped_total', 'counter', "Control packets not sent because they exceed the client's Maximum Packet Size.", s.packetsDropped);
+  metric('log_lines_suppressed_total', 'counter', 'Log lines folded into a repeat count instead of written one by one.', s.logLinesSuppressed);
   metric('messages_inflight', 'gauge', 'Outgoing QoS 1/2 messages awaiting acknowledgement.', s.inflight);
   metric('messages_queued', 'gauge', 'Messages waiting in session queues.', s.queued);
   metric('messages_queued_bytes', 'gauge', 'Bytes of the messages waiting in session queues.', s.queuedBytes);

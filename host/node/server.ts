@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Broker } from '../core/broker.js';
+import { LogAggregator } from '../core/log-aggregator.js';
 import type { BrokerOptions, Logger } from '../core/options.js';
 import type { Store } from '../core/store.js';
 import { brokerStats, SysTopics } from '../core/sys.js';
@@ -39,6 +40,8 @@ export interface ServerOptions extends Partial<BrokerOptions> {
   memory?: boolean;
   /** 'sync' (default): fsync each group commit; 'os': leave it to the OS (see docs/PERSISTENCE.md). */
   durability?: 'sync' | 'os';
+  /** Do not start when LevelDB's write-ahead log is damaged (default: start, and log what is lost). */
+  strict?: boolean;
   /** Network connections served at once, over all listeners; more are refused (0 = no limit). */
   maxConnections?: number;
   /** Clients without a user name (or certificate identity) may connect. Default: true unless passwordFile is set. */
@@ -105,7 +108,8 @@ export class ArborServer {
     const log: Logger = options.logger ?? (() => undefined);
     const core = await loadNodeCore({ arenaCapBytes: options.arenaCapBytes });
     let broker: Broker | undefined;
-    const gate = new ConnectionGate((transport) => broker!.accept(transport), options.maxConnections ?? SERVER_DEFAULTS.maxConnections, log);
+    const logs = new LogAggregator(log);
+    const gate = new ConnectionGate((transport) => broker!.accept(transport), options.maxConnections ?? SERVER_DEFAULTS.maxConnections, logs);
     const access = await AccessControl.create(
       {
         allowAnonymous: options.allowAnonymous ?? options.passwordFile === undefined,
@@ -118,11 +122,12 @@ export class ArborServer {
         authenticate: options.authenticate,
         authorizePublish: options.authorizePublish,
         authorizeSubscribe: options.authorizeSubscribe,
+        readAccess: options.readAccess,
       },
       gate,
-      log,
+      logs,
     );
-    broker = new Broker(core, { ...options, ...access.hooks() }, storeFor(options, log));
+    broker = new Broker(core, { ...options, ...access.hooks() }, storeFor(options, log), logs);
     await broker.start();
     const version = await packageVersion();
     const sysInterval = options.sysInterval ?? SERVER_DEFAULTS.sysInterval;
@@ -134,8 +139,8 @@ export class ArborServer {
         const where = `listeners[${i}]`;
         server.listeners.push(
           spec.protocol === 'ws' || spec.protocol === 'wss'
-            ? await listenWebSocket(spec, gate, log, where, broker.options.maxPacketSize, broker.options.connectTimeoutMs)
-            : await listenTcp(spec, gate, log, where, broker.options.connectTimeoutMs),
+            ? await listenWebSocket(spec, gate, logs, where, broker.options.maxPacketSize, broker.options.connectTimeoutMs)
+            : await listenTcp(spec, gate, logs, where, broker.options.connectTimeoutMs),
         );
       }
       if (options.http) {
@@ -155,6 +160,7 @@ export class ArborServer {
       refusedOverLimit: this.gate.refusedOverLimit,
       authFailures: this.access.failures.failures,
       authRateLimited: this.access.failures.refused,
+      subscriptionsDenied: this.access.subscriptionsDenied,
     });
   }
 
@@ -183,9 +189,13 @@ export class ArborServer {
     return this.gate.open;
   }
 
-  /** Reads the password and ACL files again; on an error the old rules stay and the error is thrown. */
-  reloadAccess(): Promise<void> {
-    return this.access.reload();
+  /**
+   * Reads the password and ACL files again; on an error the old rules stay and the error is thrown.
+   * The new read rules apply to every delivery from then on, queued messages included.
+   */
+  async reloadAccess(): Promise<void> {
+    await this.access.reload();
+    this.broker.readAccessChanged();
   }
 
   /**
@@ -224,6 +234,7 @@ export class ArborServer {
     }
     await listenersClosed;
     clearTimeout(timer);
+    this.broker.logs.flush();
     await this.httpListener?.close();
     return { clean };
   }

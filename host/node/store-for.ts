@@ -11,6 +11,8 @@ export interface StoreChoice {
   memory?: boolean;
   /** How hard each group commit is made durable (see LevelStoreOptions). */
   durability?: 'sync' | 'os';
+  /** Refuse to start on a damaged LevelDB write-ahead log instead of reporting the loss (see LevelStoreOptions). */
+  strict?: boolean;
 }
 
 /** The Store a server keeps its state in: the embedder's, else LevelDB in `dataDir`, else memory. */
@@ -18,7 +20,7 @@ export function storeFor(choice: StoreChoice, log: Logger): Store {
   if (choice.store) return choice.store;
   if (choice.dataDir !== undefined && !choice.memory) {
     log('info', 'state is kept in LevelDB', { dataDir: choice.dataDir, durability: choice.durability ?? 'sync' });
-    return new LevelStore(choice.dataDir, { durability: choice.durability });
+    return new LevelStore(choice.dataDir, { durability: choice.durability, strict: choice.strict, logger: log });
   }
   log('info', 'state is kept in memory only: it is lost when the broker stops (set dataDir to persist it)');
   return new MemoryStore();

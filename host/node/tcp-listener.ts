@@ -1,6 +1,6 @@
 import { createServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
-import type { Logger } from '../core/options.js';
+import type { LogAggregator } from '../core/log-aggregator.js';
 import type { ConnectionGate } from './connection-gate.js';
 import { bind, boundAddress, closeServer } from './listen.js';
 import type { RunningListener, TcpListenerOptions, TlsListenerOptions } from './listener-options.js';
@@ -11,7 +11,8 @@ import { certificateCommonName, loadTlsOptions } from './tls-files.js';
 export async function listenTcp(
   options: TcpListenerOptions | TlsListenerOptions,
   gate: ConnectionGate,
-  log: Logger,
+  /** Lines a connection can cause, aggregated per address. */
+  logs: LogAggregator,
   where: string,
   handshakeTimeoutMs: number,
 ): Promise<RunningListener> {
@@ -29,14 +30,14 @@ export async function listenTcp(
     server = createTlsServer({ ...(await loadTlsOptions(options, where)), handshakeTimeout: handshakeTimeoutMs }, (socket: TLSSocket) => {
       const cn = identity ? certificateCommonName(socket) : undefined;
       if (identity && cn === undefined) {
-        log('info', 'connection refused: the client certificate has no common name', { listener: name, address: socket.remoteAddress });
+        logs.note('info', 'connection refused: the client certificate has no common name', socket.remoteAddress ?? '', { listener: name, address: socket.remoteAddress });
         socket.destroy();
         return;
       }
       serve(socket, cn);
     });
     server.on('tlsClientError', (error, socket) => {
-      log('debug', 'TLS handshake failed', { listener: name, address: socket.remoteAddress, error: error.message });
+      logs.note('debug', 'TLS handshake failed', socket.remoteAddress ?? '', { listener: name, address: socket.remoteAddress, error: error.message });
     });
   } else {
     server = createServer((socket) => serve(socket, undefined));

@@ -41,20 +41,34 @@ export function covers(outer: readonly string[], inner: readonly string[]): bool
   }
 }
 
-/** Is there a topic both filters match? */
-export function overlaps(a: readonly string[], b: readonly string[]): boolean {
+/**
+ * The filter matching exactly the topics both filters match, or null when there is none
+ * (`a/+` and `+/b` → `a/b`; `a/#` and `+/b/#` → `a/b/#`; `#` and `$SYS/#` → null).
+ */
+export function intersection(a: readonly string[], b: readonly string[]): string[] | null {
+  const common: string[] = [];
   for (let i = 0; ; i++) {
     if (i === a.length || i === b.length) {
-      if (i === a.length && i === b.length) return true;
-      return (i === a.length ? b[i] : a[i]) === '#';
+      if (i === a.length && i === b.length) return common;
+      // "x/#" also matches "x" [MQTT-4.7.1-2]: the shorter filter is what both match.
+      return (i === a.length ? b[i] : a[i]) === '#' ? common : null;
     }
     const x = a[i]!;
     const y = b[i]!;
-    if (isWildcard(x) || isWildcard(y)) {
-      if (i === 0 && ((isWildcard(x) && !isWildcard(y) && isDollar(y)) || (isWildcard(y) && !isWildcard(x) && isDollar(x)))) return false;
-      if (x === '#' || y === '#') return true;
+    if (isWildcard(x) && isWildcard(y)) {
+      if (x === '#' || y === '#') return common.concat((x === '#' ? b : a).slice(i));
+      common.push('+');
       continue;
     }
-    if (x !== y) return false;
+    if (isWildcard(x) || isWildcard(y)) {
+      const literal = isWildcard(x) ? y : x;
+      // A first-level wildcard leaves $ topics alone [MQTT-4.7.2-1].
+      if (i === 0 && isDollar(literal)) return null;
+      if ((isWildcard(x) ? x : y) === '#') return common.concat((x === '#' ? b : a).slice(i));
+      common.push(literal);
+      continue;
+    }
+    if (x !== y) return null;
+    common.push(x);
   }
 }

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
-import type { Logger } from '../core/options.js';
+import type { LogAggregator } from '../core/log-aggregator.js';
 import type { ConnectionGate } from './connection-gate.js';
 import { bind, boundAddress, closeServer } from './listen.js';
 import { DEFAULT_WEBSOCKET_PATH, type RunningListener, type SecureWebSocketListenerOptions, type WebSocketListenerOptions } from './listener-options.js';
@@ -22,7 +22,8 @@ const FRAME_SLACK = 1024 * 1024;
 export async function listenWebSocket(
   options: WebSocketListenerOptions | SecureWebSocketListenerOptions,
   gate: ConnectionGate,
-  log: Logger,
+  /** Lines a connection can cause, aggregated per address. */
+  logs: LogAggregator,
   where: string,
   maxPacketSize: number,
   /** connectTimeoutMs: the time to finish the TLS handshake and send the upgrade request. */
@@ -56,7 +57,7 @@ export async function listenWebSocket(
     }
     const cn = identity ? certificateCommonName(socket as TLSSocket) : undefined;
     if (identity && cn === undefined) {
-      log('info', 'connection refused: the client certificate has no common name', { listener: name, address: req.socket.remoteAddress });
+      logs.note('info', 'connection refused: the client certificate has no common name', req.socket.remoteAddress ?? '', { listener: name, address: req.socket.remoteAddress });
       socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
@@ -68,7 +69,7 @@ export async function listenWebSocket(
   });
   if (secure) {
     server.on('tlsClientError', (error: Error, socket: TLSSocket) => {
-      log('debug', 'TLS handshake failed', { listener: name, address: socket.remoteAddress, error: error.message });
+      logs.note('debug', 'TLS handshake failed', socket.remoteAddress ?? '', { listener: name, address: socket.remoteAddress, error: error.message });
     });
   }
   await bind(server, options.port, host, where);

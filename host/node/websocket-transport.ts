@@ -13,6 +13,9 @@ const CLOSE_TIMEOUT_MS = 5000;
  * frame. Serves `ws` and `wss` alike.
  */
 export class WebSocketTransport implements Transport {
+  /** The frame size limit the listener gave `ws` (see limitReceive). */
+  private listenerLimit: number | undefined;
+
   constructor(
     private readonly ws: WebSocket,
     /** The upgraded HTTP socket under `ws` (for its 'drain', which `ws` does not forward). */
@@ -89,5 +92,16 @@ export class WebSocketTransport implements Transport {
 
   resume(): void {
     this.ws.resume();
+  }
+
+  /**
+   * `ws` buffers a whole frame before delivering it, up to its maxPayload, which it checks against
+   * each frame's declared length. ws has no public way to change that per connection, so the limit
+   * is set on its frame parser; null restores the listener's own.
+   */
+  limitReceive(maxBytes: number | null): void {
+    const receiver = (this.ws as unknown as { _receiver: { _maxPayload: number } })._receiver;
+    this.listenerLimit ??= receiver._maxPayload;
+    receiver._maxPayload = maxBytes ?? this.listenerLimit;
   }
 }

@@ -50,6 +50,7 @@ export function renderArena(arena: ArenaSnapshot): HTMLElement {
       ),
     ),
     h('h4', {}, 'Live buffers ', h('span', { class: 'hint' }, arena.handles.length < arena.liveHandles ? `(first ${arena.handles.length})` : '')),
+    arena.handles.length > 0 && h('p', { class: 'hint' }, 'A message’s buffer stores 2 bytes of topic length, the topic and the payload: more than the payload size the topic tree shows.'),
     arena.handles.length === 0
       ? h('p', { class: 'empty' }, 'None: every message has been delivered and released.')
       : h(
@@ -59,7 +60,7 @@ export function renderArena(arena: ArenaSnapshot): HTMLElement {
             'table',
             { class: 'handles' },
             h('caption', { class: 'sr-only' }, 'Live arena buffers'),
-            h('thead', {}, h('tr', {}, ['Handle', 'Bytes', 'Refcount', 'Held by'].map((c) => h('th', { scope: 'col' }, c)))),
+            h('thead', {}, h('tr', {}, ['Handle', 'Stored bytes', 'Refcount', 'Held by'].map((c) => h('th', { scope: 'col' }, c)))),
             h(
               'tbody',
               {},

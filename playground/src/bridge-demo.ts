@@ -3,8 +3,9 @@
 // the Node broker that shows what arrives there. Messages published while the switch is off wait in
 // the bridge's session, in IndexedDB: they survive a reload and cross when the switch is on again.
 import { connectWebSocket, type BridgeHandle, type BridgeStatus, type BrowserBroker, type MqttClient, type ReceivedMessage } from '../../host/browser/index.js';
+import { probeWebSocket } from '../../host/browser/quiet-probe.js';
 import type { RemoteBroker } from './config.js';
-import { appendToLog, fill, h, inputField } from './dom.js';
+import { fill, followingLog, h, inputField, type FollowingLog } from './dom.js';
 import { clock, payloadText, topicNameProblem } from './format.js';
 
 /** Local topics under this prefix go to the remote broker; remote ones under INBOUND come in. */
@@ -33,6 +34,8 @@ export class BridgeDemo {
   private closing = false;
   private queueTimer: ReturnType<typeof setInterval> | null = null;
   private remoteTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Retries of the remote client since it was last connected. */
+  private remoteRetries = 0;
   private counter = 0;
 
   private readonly linkState = h('span', { class: 'state' }, 'starting');
@@ -48,8 +51,10 @@ export class BridgeDemo {
     this.toggleText,
   );
   private readonly localLog = h('ol', { class: 'log', role: 'log', 'aria-live': 'polite', 'aria-label': 'Arrived in the tab from the remote broker', tabindex: 0 });
+  private readonly localEntries = followingLog(this.localLog, LOG_LIMIT);
   private readonly remoteState = h('span', { class: 'state' }, 'connecting');
   private readonly remoteLog = h('ol', { class: 'log', role: 'log', 'aria-live': 'polite', 'aria-label': 'Received by the remote client', tabindex: 0 });
+  private readonly remoteEntries = followingLog(this.remoteLog, LOG_LIMIT);
   private readonly note = h('p', { class: 'card-note', role: 'status' });
 
   constructor(
@@ -67,7 +72,7 @@ export class BridgeDemo {
     }
     this.render(this.remoteBroker);
     // The tab's client of the demo: publishes under outbox/ and shows what arrives under inbox/.
-    this.local = await this.broker.connect({ clientId: 'bridge-demo', onMessage: (m) => this.logTo(this.localLog, m) });
+    this.local = await this.broker.connect({ clientId: 'bridge-demo', onMessage: (m) => this.logTo(this.localEntries, m) });
     await this.local.subscribe(`${INBOUND}#`, { qos: 1 });
     this.connectRemote(this.remoteBroker.wsUrl);
     const online = localStorage.getItem(ONLINE_KEY) !== 'false';
@@ -212,18 +217,24 @@ export class BridgeDemo {
     }
   }
 
-  /** The remote side's own client, straight to the Node broker's WebSocket listener; retried while the page lives. */
+  /**
+   * The remote side's own client, straight to the Node broker's WebSocket listener; retried while the
+   * page lives — each retry first asking quietly whether the broker is back (see quiet-probe.ts), so
+   * a stopped server does not fill the console with one failed WebSocket every two seconds.
+   */
   private connectRemote(url: string): void {
     if (this.closing) return;
     this.remoteState.textContent = 'connecting';
     this.remoteState.className = 'state state-connecting';
     const retry = (): void => {
       if (this.closing) return;
-      this.remoteState.textContent = 'not connected (retrying)';
+      this.remoteState.textContent = `not connected (retry ${++this.remoteRetries} in ${REMOTE_RETRY_MS / 1000} s)`;
       this.remoteState.className = 'state state-offline';
-      this.remoteTimer = setTimeout(() => this.connectRemote(url), REMOTE_RETRY_MS);
+      this.remoteTimer = setTimeout(() => {
+        void probeWebSocket(url).then((answers) => (answers === false ? retry() : this.connectRemote(url)));
+      }, REMOTE_RETRY_MS);
     };
-    connectWebSocket(url, { clientId: `playground-remote-${crypto.randomUUID().slice(0, 8)}`, keepAlive: 30, onMessage: (m) => this.logTo(this.remoteLog, m) }).then(
+    connectWebSocket(url, { clientId: `playground-remote-${crypto.randomUUID().slice(0, 8)}`, keepAlive: 30, onMessage: (m) => this.logTo(this.remoteEntries, m) }).then(
       async (client) => {
         this.remote = client;
         void client.closed.then(() => {
@@ -231,6 +242,7 @@ export class BridgeDemo {
           retry();
         });
         await client.subscribe(`${OUTBOUND}#`, { qos: 1 });
+        this.remoteRetries = 0;
         this.remoteState.textContent = 'connected';
         this.remoteState.className = 'state state-online';
       },
@@ -239,7 +251,7 @@ export class BridgeDemo {
   }
 
   private showStatus(status: BridgeStatus): void {
-    this.linkState.textContent = STATE_TEXT[status.state];
+    this.linkState.textContent = status.state === 'waiting' ? `${STATE_TEXT.waiting} (attempt ${status.attempts + 1})` : STATE_TEXT[status.state];
     this.linkState.className = `state state-${status.state === 'online' ? 'online' : status.state === 'connecting' || status.state === 'waiting' ? 'connecting' : 'offline'}`;
     this.linkState.dataset.state = status.state;
     this.linkError.textContent = status.error && status.state !== 'online' ? ` · ${status.error}` : '';
@@ -259,11 +271,9 @@ export class BridgeDemo {
     }
   }
 
-  private logTo(log: HTMLElement, m: ReceivedMessage): void {
-    appendToLog(
-      log,
+  private logTo(log: FollowingLog, m: ReceivedMessage): void {
+    log.append(
       h('li', { class: 'message' }, h('time', {}, clock(Date.now())), ' ', h('code', { class: 'topic' }, m.topic), ' ', h('span', { class: 'payload' }, payloadText(m.payload)), h('span', { class: 'badge' }, `QoS ${m.qos}`)),
-      LOG_LIMIT,
     );
   }
 }

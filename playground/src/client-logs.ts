@@ -3,7 +3,7 @@
 import type { ReceivedMessage } from '../../host/browser/index.js';
 import type { CardPart } from './card-part.js';
 import type { LoggedMessage, PlaygroundClient } from './client-model.js';
-import { appendToLog, fill, h } from './dom.js';
+import { fill, followingLog, h } from './dom.js';
 import type { Flow } from './flows.js';
 import { clock, offset, payloadText, reasonText } from './format.js';
 
@@ -11,7 +11,8 @@ const LOG_LIMIT = 200;
 
 export function messageLog(client: PlaygroundClient): CardPart {
   const log = h('ol', { class: 'log messages', role: 'log', 'aria-live': 'polite', 'aria-label': `Messages received by ${client.id}`, tabindex: 0 });
-  const add = (entry: LoggedMessage): void => appendToLog(log, messageItem(entry), LOG_LIMIT);
+  const following = followingLog(log, LOG_LIMIT);
+  const add = (entry: LoggedMessage): void => following.append(messageItem(entry));
   for (const entry of client.messages) add(entry);
   return {
     element: h('section', { class: 'card-section' }, h('h4', {}, 'Messages'), log),
@@ -23,6 +24,7 @@ export function messageLog(client: PlaygroundClient): CardPart {
 
 export function packetLog(client: PlaygroundClient): CardPart {
   const log = h('ol', { class: 'log packets', role: 'log', 'aria-live': 'polite', 'aria-relevant': 'additions', 'aria-label': `Packets of ${client.id}`, tabindex: 0 });
+  const following = followingLog(log, LOG_LIMIT);
   const items = new Map<Flow, HTMLElement>();
   const show = (flow: Flow, started: boolean): void => {
     const existing = items.get(flow);
@@ -33,7 +35,7 @@ export function packetLog(client: PlaygroundClient): CardPart {
     }
     const item = h('li', { class: `flow${flow.complete ? ' complete' : ''}` }, flowContent(flow));
     items.set(flow, item);
-    appendToLog(log, item, LOG_LIMIT);
+    following.append(item);
     // Items the log dropped from its start no longer need updating.
     if (items.size > LOG_LIMIT) for (const [f, el] of items) if (!el.isConnected) items.delete(f);
   };

@@ -1,6 +1,6 @@
 // One playground client: its settings, its connection to the in-tab broker (the native client, with
 // every packet observed), what it received, its subscriptions, and the exchanges of its packets.
-import type { BrowserBroker, MqttClient, PacketEvent, PublishOptions, QoS, ReceivedMessage, SubscribeOptions } from '../../host/browser/index.js';
+import type { BrokerSnapshot, BrowserBroker, MqttClient, PacketEvent, PublishOptions, QoS, ReceivedMessage, SubscribeOptions } from '../../host/browser/index.js';
 import { FlowLog, type Flow } from './flows.js';
 import { payloadText, reasonText } from './format.js';
 
@@ -58,7 +58,8 @@ export class PlaygroundClient {
   responder = false;
   readonly messages: LoggedMessage[] = [];
   readonly flows = new FlowLog();
-  readonly subscriptions = new Map<string, SubscriptionEntry>();
+  /** The broker's copy of this client's session subscriptions (see refreshSubscriptions). */
+  subscriptions: SubscriptionEntry[] = [];
   private client: MqttClient | null = null;
   private readonly listeners = new Set<(event: ClientEvent) => void>();
 
@@ -106,12 +107,9 @@ export class PlaygroundClient {
         this.closeReason = info.clean ? 'disconnected' : info.reasonCode !== undefined ? `closed by the broker (${reasonText(info.reasonCode)})` : 'connection dropped';
         this.setState('offline');
       });
-      if (!client.sessionPresent && this.subscriptions.size > 0) {
-        this.subscriptions.clear();
-        this.emit({ kind: 'subscriptions' });
-      }
       this.closeReason = null;
       this.setState('online');
+      await this.refreshSubscriptions();
       if (client.sessionPresent) this.note('session resumed: the broker kept its subscriptions and queued messages', false);
       return true;
     } catch (error) {
@@ -119,6 +117,34 @@ export class PlaygroundClient {
       this.note(`could not connect: ${(error as Error).message}`, true);
       return false;
     }
+  }
+
+  /**
+   * Reads this client's subscriptions from the broker's session — what the broker will deliver by,
+   * rather than what the page remembers asking for: a resumed session shows what it kept, a clean
+   * one shows nothing.
+   */
+  async refreshSubscriptions(): Promise<void> {
+    let snapshot: BrokerSnapshot;
+    try {
+      snapshot = await this.broker.inspect({ handles: 0, previewBytes: 0 });
+    } catch {
+      // The broker is closing (reset or unload): the list stays as it was.
+      return;
+    }
+    const session = snapshot.sessions.find((s) => s.clientId === this.id);
+    this.subscriptions = (session?.subscriptions ?? []).map((s) => ({
+      filter: s.filter,
+      granted: s.qos,
+      options: {
+        qos: s.qos,
+        noLocal: s.noLocal,
+        retainAsPublished: s.retainAsPublished,
+        retainHandling: s.retainHandling,
+        ...(s.subscriptionId > 0 ? { subscriptionIdentifier: s.subscriptionId } : {}),
+      },
+    }));
+    this.emit({ kind: 'subscriptions' });
   }
 
   /** Turns the automatic answer to requests (messages with a response topic) on or off. */
@@ -148,8 +174,7 @@ export class PlaygroundClient {
         this.note(`subscription to ${filter} refused: ${reasonText(code)}`, true);
         return false;
       }
-      this.subscriptions.set(filter, { filter, options, granted: code });
-      this.emit({ kind: 'subscriptions' });
+      await this.refreshSubscriptions();
       return true;
     } catch (error) {
       this.note(`subscribe failed: ${(error as Error).message}`, true);
@@ -162,8 +187,7 @@ export class PlaygroundClient {
     if (!client) return;
     try {
       await client.unsubscribe(filter);
-      this.subscriptions.delete(filter);
-      this.emit({ kind: 'subscriptions' });
+      await this.refreshSubscriptions();
     } catch (error) {
       this.note(`unsubscribe failed: ${(error as Error).message}`, true);
     }

@@ -1,6 +1,6 @@
 // The page's clients by identifier. Persistent clients are remembered in localStorage, so that
-// after a reload their cards come back (offline) and reconnecting resumes the session the broker
-// kept in IndexedDB.
+// after a reload their cards come back (offline) — those whose session the broker kept in
+// IndexedDB — and reconnecting resumes it.
 import type { BrowserBroker } from '../../host/browser/index.js';
 import { PlaygroundClient, type ClientSpec } from './client-model.js';
 
@@ -12,7 +12,15 @@ export class ClientRegistry {
   private readonly removed = new Set<(client: PlaygroundClient) => void>();
   private counter = 0;
 
-  constructor(private readonly broker: BrowserBroker) {}
+  /**
+   * Whether this page's clients are remembered: not when its broker runs on a memory store (another
+   * tab owns the database), whose sessions end with the page — nor may it overwrite that tab's list.
+   */
+  private readonly remember: boolean;
+
+  constructor(private readonly broker: BrowserBroker) {
+    this.remember = broker.storage === 'indexeddb';
+  }
 
   onAdded(listener: (client: PlaygroundClient, restored: boolean) => void): void {
     this.added.add(listener);
@@ -56,9 +64,17 @@ export class ClientRegistry {
     await client.disconnect();
   }
 
-  /** Cards for the persistent clients of the previous visit, not connected. */
-  restore(): void {
-    for (const spec of load()) if (!this.clients.has(spec.clientId)) this.insert(spec, true);
+  /** Cards, not connected, for the persistent clients of the previous visit whose sessions the broker still holds. */
+  async restore(): Promise<void> {
+    if (!this.remember) return;
+    const remembered = load();
+    if (remembered.length === 0) return;
+    const { sessions } = await this.broker.inspect({ handles: 0, previewBytes: 0 });
+    const kept = new Set(sessions.map((s) => s.clientId));
+    for (const spec of remembered) {
+      if (this.clients.has(spec.clientId) || !kept.has(spec.clientId)) continue;
+      void this.insert(spec, true).refreshSubscriptions();
+    }
   }
 
   private insert(spec: ClientSpec, restored: boolean): PlaygroundClient {
@@ -70,6 +86,7 @@ export class ClientRegistry {
   }
 
   private save(): void {
+    if (!this.remember) return;
     const persistent = this.all()
       .filter((c) => !c.spec.clean)
       .map((c) => c.spec);

@@ -68,13 +68,20 @@ export function textareaField(label: string, attrs: Attrs & { value?: string } =
 }
 
 export function selectField<V extends string>(label: string, options: readonly (readonly [V, string])[], value: V, attrs: Attrs = {}): { field: HTMLDivElement; input: HTMLSelectElement } {
-  return labelled(label, h('select', attrs, ...options.map(([v, text]) => h('option', { value: v, selected: v === value }, text))));
+  const select = labelled(label, h('select', attrs, ...options.map(([v, text]) => h('option', { value: v, selected: v === value }, text))));
+  select.field.classList.add('field-select');
+  return select;
 }
 
 /** A checkbox inside its label (a checkbox adds nothing to the label's name). */
 export function checkField(label: string, checked = false, attrs: Attrs = {}): { field: HTMLLabelElement; input: HTMLInputElement } {
   const input = h('input', { type: 'checkbox', ...attrs, props: { checked } });
   return { field: h('label', { class: 'check' }, input, h('span', {}, label)), input };
+}
+
+/** `text` (a client ID, a topic) with line-break opportunities after its separators, so a long one wraps at a level rather than mid-word. */
+export function breakable(text: string): Child[] {
+  return text.split(/(?<=[/:\-])/).flatMap((part, i) => (i === 0 ? [part] : [h('wbr'), part]));
 }
 
 /** The QoS choices of every QoS select. */
@@ -84,10 +91,31 @@ export const QOS_OPTIONS = [
   ['2', '2 · exactly once'],
 ] as const;
 
-/** Keeps a scrolled log pinned to its end while the reader is already there. */
-export function appendToLog(log: HTMLElement, entry: HTMLElement, limit: number): void {
-  const atEnd = log.scrollHeight - log.scrollTop - log.clientHeight < 24;
-  log.appendChild(entry);
-  while (log.childElementCount > limit) log.firstElementChild!.remove();
-  if (atEnd) log.scrollTop = log.scrollHeight;
+/** A log's way in: entries beyond `limit` drop off its start. */
+export interface FollowingLog {
+  append(entry: HTMLElement): void;
+}
+
+/** How close to its end (px) a log counts as read to the end. */
+const AT_END_PX = 24;
+
+/**
+ * A scrolling log that follows its newest entries while the reader leaves it at its end: entries
+ * appended, and entries that grow after they were appended (an exchange gains its acknowledgements),
+ * keep it pinned there. Once the reader scrolls up it stays where they put it, until they scroll
+ * back down. Whether it is pinned is decided by the reader's scrolling, not by where the content has
+ * got to, which growth moves without anyone scrolling.
+ */
+export function followingLog(log: HTMLElement, limit: number): FollowingLog {
+  let pinned = true;
+  log.addEventListener('scroll', () => (pinned = log.scrollHeight - log.scrollTop - log.clientHeight < AT_END_PX), { passive: true });
+  new MutationObserver(() => {
+    if (pinned) log.scrollTop = log.scrollHeight;
+  }).observe(log, { childList: true, subtree: true, characterData: true });
+  return {
+    append(entry) {
+      log.appendChild(entry);
+      while (log.childElementCount > limit) log.firstElementChild!.remove();
+    },
+  };
 }

@@ -29,7 +29,7 @@ export class Inspector {
       'div',
       { class: 'inspector' },
       h('section', { class: 'inspector-section', 'aria-labelledby': 'counters-title' }, h('h3', { id: 'counters-title' }, 'Throughput'), this.counters),
-      h('section', { class: 'inspector-section', 'aria-labelledby': 'tree-title' }, h('h3', { id: 'tree-title' }, 'Topic tree'), h('p', { class: 'hint' }, 'Subscriptions (with granted QoS) and retained messages, level by level.'), this.tree),
+      h('section', { class: 'inspector-section', 'aria-labelledby': 'tree-title' }, h('h3', { id: 'tree-title' }, 'Topic tree'), h('p', { class: 'hint' }, 'Subscriptions (with granted QoS) and retained messages (payload size, references to its buffer), level by level.'), this.tree),
       h('section', { class: 'inspector-section', 'aria-labelledby': 'sessions-title' }, h('h3', { id: 'sessions-title' }, 'Sessions and their queues'), this.sessions),
       h(
         'section',

@@ -54,13 +54,15 @@ async function main(): Promise<void> {
     empty.hidden = detachers.size > 0;
   });
   fill(byId('client-form'), clientForm(registry));
-  registry.restore();
+  await registry.restore();
 
   const inspector = new Inspector(broker);
   fill(byId('inspector'), inspector.element);
   inspector.start();
 
-  fill(byId('example-list'), examplesView(registry));
+  const reducedMotion = matchMedia('(prefers-reduced-motion: reduce)');
+  const reveal = (clientId: string): void => detachers.get(clientId)?.element.scrollIntoView({ block: 'start', behavior: reducedMotion.matches ? 'auto' : 'smooth' });
+  fill(byId('example-list'), examplesView(registry, reveal));
 
   const bridge = new BridgeDemo(broker, remote);
   fill(byId('bridge-demo'), bridge.element);

@@ -10,7 +10,6 @@ export function publishPanel(client: PlaygroundClient, showNote: ShowNote): Card
   const topic = inputField('Topic', { value: 'demo/hello', name: 'topic' });
   const payload = inputField('Payload', { value: 'Hello from the browser', name: 'payload' });
   const qos = selectField('QoS', QOS_OPTIONS, '1', { name: 'pubQos' });
-  qos.field.classList.add('field-qos');
   const retain = checkField('Retain', false, { name: 'retain' });
   const contentType = inputField('Content type', { placeholder: 'text/plain', name: 'contentType' });
   const expiry = inputField('Message expiry (s)', { type: 'number', min: 0, placeholder: 'never', name: 'messageExpiry' });

@@ -8,7 +8,6 @@ import { checkField, fill, h, inputField, QOS_OPTIONS, selectField } from './dom
 export function subscribePanel(client: PlaygroundClient, showNote: ShowNote): CardPart {
   const filter = inputField('Topic filter', { value: '#', name: 'filter' });
   const qos = selectField('QoS', QOS_OPTIONS, '1', { name: 'subQos' });
-  qos.field.classList.add('field-qos');
   const noLocal = checkField('No Local', false, { name: 'noLocal' });
   const retainAsPublished = checkField('Retain as published', false, { name: 'retainAsPublished' });
   const retainHandling = selectField('Retained messages', [
@@ -44,7 +43,7 @@ export function subscribePanel(client: PlaygroundClient, showNote: ShowNote): Ca
         },
       },
     },
-    h('div', { class: 'form-row nowrap' }, filter.field, qos.field, h('button', { type: 'submit' }, 'Subscribe')),
+    h('div', { class: 'form-row' }, filter.field, qos.field, h('button', { type: 'submit' }, 'Subscribe')),
     // MQTT 3.1.1 has no subscription options: a 3.1.1 client's card does not offer them.
     client.v5 &&
       h(
@@ -58,7 +57,7 @@ export function subscribePanel(client: PlaygroundClient, showNote: ShowNote): Ca
 
   const list = h('ul', { class: 'subscriptions', 'aria-label': `Subscriptions of ${client.id}` });
   const render = (): void => {
-    const entries = [...client.subscriptions.values()];
+    const entries = client.subscriptions;
     fill(list, entries.length === 0 ? h('li', { class: 'empty' }, 'No subscriptions.') : entries.map((s) => subscriptionItem(client, s)));
   };
   render();

@@ -56,10 +56,10 @@ function list(parent: TreeNode): HTMLElement {
           child.retained &&
             h(
               'span',
-              { class: 'chip chip-retained', title: `retained message: ${formatBytes(child.retained.bytes)}, buffer refcount ${child.retained.refcount}` },
+              { class: 'chip chip-retained', title: `retained message: a payload of ${formatBytes(child.retained.bytes)}; its arena buffer has ${child.retained.refcount} reference(s)` },
               'retained: ',
               h('q', {}, child.retained.preview),
-              h('small', {}, ` ${formatBytes(child.retained.bytes)} · rc ${child.retained.refcount}`),
+              h('small', {}, ` ${formatBytes(child.retained.bytes)} payload · rc ${child.retained.refcount}`),
             ),
         ),
         child.children.size > 0 && list(child),

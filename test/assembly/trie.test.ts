@@ -265,6 +265,36 @@ test('shared group prefers online members and falls back to round-robin when all
   assert.deepEqual(clients(core, 'job/1'), [3]);
 });
 
+test('with a reader check, a shared group skips members that may not read, online first, and delivers nothing when none may', async () => {
+  const core = await fresh();
+  for (const c of [1, 2, 3, 4]) core.subscribe(c, enc('job/#'), QOS1, 0, 5);
+  core.subscribe(9, enc('job/#'), 0, 0, 0);
+  const asked: number[] = [];
+  const readers = new Set([2, 3, 4]);
+  const mayRead = (client: number) => {
+    asked.push(client);
+    return readers.has(client);
+  };
+  const pick = () => {
+    const m = core.matchBytes(enc('job/1'), 0, mayRead);
+    const picked: number[] = [];
+    for (let i = 0; i < m.count; i++) if (m.shared(i)) picked.push(m.client(i));
+    return picked;
+  };
+  const picks = Array.from({ length: 6 }, () => pick()[0]);
+  assert.deepEqual(new Set(picks), new Set([2, 3, 4]), `member 1 may not read: ${picks}`);
+  assert.deepEqual(picks.slice(3), picks.slice(0, 3), 'the rotation goes on among the readers');
+  assert.ok(!asked.includes(9), 'non-shared subscribers are not asked');
+  core.setClientOnline(2, false);
+  core.setClientOnline(3, false);
+  assert.deepEqual(Array.from({ length: 3 }, () => pick()[0]), [4, 4, 4], 'the online reader is preferred');
+  core.setClientOnline(4, false);
+  assert.deepEqual(new Set(Array.from({ length: 6 }, () => pick()[0])), new Set([2, 3, 4]), 'all readers offline: round-robin among them');
+  readers.clear();
+  assert.deepEqual(pick(), [], 'no member may read: the group gets nothing');
+  assert.deepEqual(clients(core, 'job/1').length, 2, 'without a check the group picks as before');
+});
+
 test('each (group, filter) pair delivers once; no-local does not apply to shared subscriptions', async () => {
   const core = await fresh();
   core.subscribe(1, enc('t/+'), NO_LOCAL, 0, 1);

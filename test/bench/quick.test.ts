@@ -57,8 +57,12 @@ describe('npm run bench -- --quick (ArborMQ only)', () => {
       assert.equal(s.metrics.lost, 0, `${scenario}: ${s.notes.join('; ')}`);
     }
 
+    // The ACL fan-out ran against a broker enforcing the 1,000-rule file, next to the plain fan-out.
+    assert.ok(results.results['fan-out-acl']!.arbormq!.brokerInfo?.aclFile, 'the broker was given the ACL file');
+
     const md = readFileSync(out, 'utf8');
     assert.match(md, /## Wildcard routing/);
+    assert.match(md, /## Fan-out, QoS 0, with a 1,000-rule ACL[^#]*\| ArborMQ \|[^\n]*\| \d+% \|/);
     assert.match(md, /## Point to point, QoS 1, durable/);
     assert.doesNotMatch(md, /old report/);
     assert.match(md, /## Notes\n\nKept by the lead\.\n$/);

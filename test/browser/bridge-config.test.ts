@@ -22,4 +22,14 @@ describe('bridge configuration', () => {
     assert.throws(() => resolveBridgeConfig({ ...base, topics: [{ filter: 'a', direction: 'in', qos: 2 as 1 }] }), /qos must be 0 or 1/);
     assert.throws(() => resolveBridgeConfig({ ...base, protocolVersion: 4, topics: [{ filter: 'a', direction: 'both' }] }), /needs protocolVersion 5/);
   });
+
+  it('timer overflow attack: refuses reconnect delays and intervals a timer cannot hold or the protocol cannot carry', () => {
+    const base = { url: 'ws://x/mqtt', clientId: 'b', topics: [{ filter: 'a', direction: 'in' as const }] };
+    assert.throws(() => resolveBridgeConfig({ ...base, backoff: { maxMs: 3_000_000_000 } }), /backoff\.maxMs must be an integer from 500 to 2147483647, got 3000000000/);
+    assert.throws(() => resolveBridgeConfig({ ...base, backoff: { initialMs: 0 } }), /backoff\.initialMs must be an integer from 1 to 2147483647, got 0/);
+    assert.throws(() => resolveBridgeConfig({ ...base, backoff: { initialMs: 1000, maxMs: 10 } }), /backoff\.maxMs must be an integer from 1000/);
+    assert.throws(() => resolveBridgeConfig({ ...base, keepAlive: 65_536 }), /keepAlive must be an integer from 0 to 65535/);
+    assert.throws(() => resolveBridgeConfig({ ...base, sessionExpiryInterval: -1 }), /sessionExpiryInterval must be an integer from 0 to 4294967295/);
+    assert.deepEqual(resolveBridgeConfig({ ...base, backoff: { initialMs: 1, maxMs: 2 ** 31 - 1 } }).backoff, { initialMs: 1, maxMs: 2 ** 31 - 1 });
+  });
 });

@@ -171,9 +171,21 @@ describe('the bridge to a remote broker', { skip: skipWithoutChromium }, () => {
     await page.close();
   });
 
-  it('reconnects with backoff when the remote broker goes away and comes back, and reports it', async () => {
+  /** The page's console lines that report a WebSocket failing (Chromium writes one per failed WebSocket it opened). */
+  const webSocketFailures = (page: Page): string[] => {
+    const lines: string[] = [];
+    page.on('console', (m) => {
+      if (/WebSocket/.test(m.text())) lines.push(m.text());
+    });
+    return lines;
+  };
+  const waitForAttempts = (page: Page, n: number) =>
+    page.waitForFunction((n) => (window as unknown as BridgeWindow).bridge.status.attempts >= n, n, { timeout: 10_000 });
+
+  it('reconnects with backoff when the remote broker goes away and comes back, reports it, and retries without a word on the console', async () => {
     const port = server.addresses()[0]!.port;
     const page = await browser.open(`${site.origin}/`);
+    const failures = webSocketFailures(page);
     await startBridge(page, {
       mode: 'tab',
       name: 'reconnect',
@@ -182,16 +194,39 @@ describe('the bridge to a remote broker', { skip: skipWithoutChromium }, () => {
     await waitForState(page, 'online');
     await server.close();
     await waitForState(page, 'waiting');
-    await delay(600);
+    await waitForAttempts(page, 4);
     const status = await page.evaluate(() => (window as unknown as BridgeWindow).bridge.status);
-    assert.ok(status.attempts >= 2, `several attempts while the server is down (${status.attempts})`);
-    assert.ok(status.error, 'the last error is reported');
+    assert.equal(status.error, `WebSocket to ${wsUrl} failed`, 'the status says what happens');
+    assert.deepEqual(failures, [], 'each retry asked quietly whether the server is back');
     server = await ArborServer.start({ listeners: [{ protocol: 'ws', port, host: '127.0.0.1' }, { port: 0, host: '127.0.0.1' }] });
     tcpUrl = `mqtt://127.0.0.1:${server.addresses()[1]!.port}`;
     await waitForState(page, 'online');
     const states = await page.evaluate(() => (window as unknown as BridgeWindow).states);
     assert.deepEqual([...new Set(states)].sort(), ['connecting', 'online', 'waiting']);
     assert.deepEqual(await page.evaluate(() => (window as unknown as BridgeWindow).bridge.status), { state: 'online', attempts: 0 });
+    assert.deepEqual(failures, []);
     await page.close();
+  });
+
+  it('a tab-mode bridge started while its server is away: the first failure shows on the console, the retries do not', async () => {
+    const away = await ArborServer.start({ listeners: [{ protocol: 'ws', port: 0, host: '127.0.0.1' }] });
+    const port = away.addresses()[0]!.port;
+    await away.close();
+    const url = `ws://127.0.0.1:${port}/mqtt`;
+    const page = await browser.open(`${site.origin}/`);
+    const failures = webSocketFailures(page);
+    await startBridge(page, { mode: 'tab', name: 'away', config: { url, clientId: 'tab-away', topics: [{ filter: 'a/#', direction: 'out' }], backoff: { initialMs: 50, maxMs: 200 } } });
+    await waitForAttempts(page, 5);
+    assert.equal(failures.length, 1, `one console line for five attempts: ${failures.join(' | ')}`);
+    assert.match(failures[0]!, new RegExp(`WebSocket connection to '${url}' failed`));
+    const back = await ArborServer.start({ listeners: [{ protocol: 'ws', port, host: '127.0.0.1' }] });
+    try {
+      await waitForState(page, 'online');
+      assert.equal(failures.length, 1);
+      await page.evaluate(() => (window as unknown as BridgeWindow).broker.close());
+    } finally {
+      await page.close();
+      await back.close();
+    }
   });
 });

@@ -1,5 +1,5 @@
 // Real Chromium (Debian's /usr/bin/chromium, driven by playwright-core) against pages served from
-// 127.0.0.1: the `arbormq/browser` bundle built from the sources in memory (so tests never run a
+// 127.0.0.1: the `arbormq/browser` bundles built from the sources in memory (so tests never run a
 // stale dist/), build/arbor.wasm, MQTT.js's browser build, and per-test page scripts.
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -54,6 +54,8 @@ export interface PageGlobals {
 export interface Site {
   /** http://127.0.0.1:port */
   origin: string;
+  /** The paths requested so far, in order. */
+  requests: string[];
   close(): Promise<void>;
 }
 
@@ -63,7 +65,7 @@ export interface Site {
  */
 export async function startSite(pages: Record<string, string> = {}): Promise<Site> {
   const files = new Map<string, Uint8Array>();
-  for (const [name, bytes] of await buildBrowser({ write: false, outDir: join(ROOT, 'dist/browser') })) files.set(`/dist/${name}`, bytes);
+  for (const [name, bytes] of (await buildBrowser({ write: false })).files) files.set(`/dist/${name}`, bytes);
   files.set('/dist/arbor.wasm', await readFile(WASM));
   files.set('/mqtt.esm.js', await readFile(join(ROOT, 'node_modules/mqtt/dist/mqtt.esm.js')));
   files.set('/', new TextEncoder().encode(INDEX_HTML));
@@ -72,8 +74,15 @@ export async function startSite(pages: Record<string, string> = {}): Promise<Sit
     files.set(path, result.outputFiles[0]!.contents);
     files.set(path.replace(/\.js$/, '.html'), new TextEncoder().encode(`<!doctype html><meta charset="utf-8"><script type="module" src="${path}"></script>`));
   }
+  return serveFiles(files);
+}
+
+/** Serves `files` (URL path → bytes; "/" is the index page) on an ephemeral loopback port, uncached. */
+export async function serveFiles(files: Map<string, Uint8Array>): Promise<Site> {
+  const requests: string[] = [];
   const server: Server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
+    requests.push(path);
     const body = files.get(path);
     if (!body) {
       res.writeHead(404).end();
@@ -89,6 +98,7 @@ export async function startSite(pages: Record<string, string> = {}): Promise<Sit
   const { port } = server.address() as AddressInfo;
   return {
     origin: `http://127.0.0.1:${port}`,
+    requests,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -5,11 +5,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Acl } from '../../host/node/acl.js';
 import { AclFileError, parseAcl } from '../../host/node/acl-file.js';
-import { covers, levels, overlaps } from '../../host/node/topic-filters.js';
+import { covers, intersection, levels } from '../../host/node/topic-filters.js';
 import { collect, expectSilence, RawClient } from '../helpers/broker.js';
 import { grantedCodes, local, startServer, type TestServer } from '../helpers/server.js';
-import { passwd } from '../../host/node/passwd-command.js';
-import { Readable, Writable } from 'node:stream';
+import { writePasswordFile } from '../helpers/access-files.js';
 
 const acl = (text: string): Acl => new Acl(parseAcl(text));
 const user = (username: string | undefined, clientId = 'c1') => ({ username, clientId });
@@ -38,23 +37,27 @@ describe('topic filter relations', () => {
     for (const [outer, inner] of no) assert.equal(covers(levels(outer), levels(inner)), false, `${outer} does not cover ${inner}`);
   });
 
-  it('overlaps: two filters overlap when some topic matches both', () => {
-    const yes: [string, string][] = [
-      ['a/#', 'a'],
-      ['+/secret', 'a/#'],
-      ['a/+/c', 'a/b/+'],
-      ['#', 'x/y'],
-      ['$SYS/#', '$SYS/+'],
+  it('intersection: the filter matching exactly the topics both match, or null when none', () => {
+    const cases: [string, string, string | null][] = [
+      ['a/#', 'a', 'a'],
+      ['a/#', 'a/#', 'a/#'],
+      ['+/secret', 'a/#', 'a/secret'],
+      ['a/+/c', 'a/b/+', 'a/b/c'],
+      ['#', 'x/y', 'x/y'],
+      ['#', '+/x', '+/x'],
+      ['a/#', '+/b/#', 'a/b/#'],
+      ['$SYS/#', '$SYS/+', '$SYS/+'],
+      ['a/b', 'a/c', null],
+      ['a/+', 'a/b/c', null],
+      ['a/b/c', 'a/b', null],
+      ['#', '$SYS/x', null],
+      ['+/x', '$SYS/x', null],
+      ['#', '$aws/things/#', null],
     ];
-    const no: [string, string][] = [
-      ['a/b', 'a/c'],
-      ['a/+', 'a/b/c'],
-      ['#', '$SYS/x'],
-      ['+/x', '$SYS/x'],
-      ['a/b/c', 'a/b'],
-    ];
-    for (const [a, b] of yes) assert.equal(overlaps(levels(a), levels(b)), true, `${a} overlaps ${b}`);
-    for (const [a, b] of no) assert.equal(overlaps(levels(a), levels(b)), false, `${a} does not overlap ${b}`);
+    for (const [a, b, expected] of cases) {
+      assert.equal(intersection(levels(a), levels(b))?.join('/') ?? null, expected, `${a} ∩ ${b}`);
+      assert.equal(intersection(levels(b), levels(a))?.join('/') ?? null, expected, `${b} ∩ ${a}`);
+    }
   });
 });
 
@@ -69,34 +72,83 @@ describe('ACL file semantics', () => {
     assert.equal(rules.canSubscribe(user('bob'), 'alice/#'), false);
   });
 
-  it('allows a subscription only if every topic it can match is readable', () => {
+  it('refuses a subscription only when no topic it could match is readable (Mosquitto checks each message)', () => {
     const rules = acl('user r\ntopic read a/#\ntopic read +/x\n');
-    assert.equal(rules.canSubscribe(user('r'), 'a/+/b'), true);
-    assert.equal(rules.canSubscribe(user('r'), 'a/#'), true);
-    assert.equal(rules.canSubscribe(user('r'), 'b/x'), true);
-    assert.equal(rules.canSubscribe(user('r'), '+/x'), true);
-    assert.equal(rules.canSubscribe(user('r'), '#'), false);
-    assert.equal(rules.canSubscribe(user('r'), '+/y'), false);
-    assert.equal(rules.canSubscribe(user('r'), '+/+'), false);
-    // +/x matches no $ topic; $SYS needs its own rule.
+    for (const filter of ['a/+/b', 'a/#', 'b/x', '+/x', '#', '+/+', '+/y']) assert.equal(rules.canSubscribe(user('r'), filter), true, filter);
+    for (const filter of ['b/y', 'b/+/x', 'c/y/#']) assert.equal(rules.canSubscribe(user('r'), filter), false, filter);
+    // +/x and # match no $ topic; $ topics need a rule that names them.
     assert.equal(rules.canSubscribe(user('r'), '$SYS/x'), false);
+    assert.equal(rules.canSubscribe(user('r'), '$aws/x'), false);
+  });
+
+  it('grants # beside "topic deny test/nosubscribe" and refuses test/nosubscribe itself; reads are judged per topic', () => {
+    const rules = acl('topic readwrite #\ntopic deny test/nosubscribe\n');
+    assert.equal(rules.canSubscribe(user(undefined), '#'), true);
+    assert.equal(rules.canSubscribe(user(undefined), 'test/+'), true);
+    assert.equal(rules.canSubscribe(user(undefined), 'test/nosubscribe'), false);
+    assert.equal(rules.canRead(user(undefined), 'test/other'), true);
+    assert.equal(rules.canRead(user(undefined), 'test/nosubscribe'), false);
+    assert.equal(rules.canPublish(user(undefined), 'test/nosubscribe'), false);
+  });
+
+  it('reaches $ topics only through rules that name them: # does not, $aws/# does, and $SYS is a topic like others here', () => {
+    const rules = acl('topic readwrite #\ntopic readwrite $aws/#\n');
+    assert.equal(rules.canPublish(user(undefined), '$aws/things/t1/shadow/update'), true);
+    assert.equal(rules.canRead(user(undefined), '$aws/things/t1/shadow/update'), true);
+    assert.equal(rules.canSubscribe(user(undefined), '$aws/things/+/shadow/#'), true);
+    assert.equal(rules.canPublish(user(undefined), '$TopicA/B'), false);
+    assert.equal(rules.canRead(user(undefined), '$TopicA/B'), false);
+    assert.equal(rules.canSubscribe(user(undefined), '$TopicA/#'), false);
   });
 
   it('judges a $share subscription by its topic filter', () => {
     const rules = acl('user r\ntopic read a/#\n');
     assert.equal(rules.canSubscribe(user('r'), '$share/g/a/b'), true);
-    assert.equal(rules.canSubscribe(user('r'), '$share/g/#'), false);
-    assert.equal(rules.canSubscribe(user('r'), '$share/a/#'), false);
+    assert.equal(rules.canSubscribe(user('r'), '$share/g/#'), true);
+    assert.equal(rules.canSubscribe(user('r'), '$share/a/b/c'), false, 'the share name is not a topic level');
   });
 
-  it('lets deny lines win over grants, for publishing and for any subscription that could reach the denied topics', () => {
+  it('lets deny lines win over grants, for publishing and reading, and refuses subscriptions that reach only denied topics', () => {
     const rules = acl('user u\ntopic readwrite a/#\ntopic deny a/secret/#\n');
     assert.equal(rules.canPublish(user('u'), 'a/public'), true);
     assert.equal(rules.canPublish(user('u'), 'a/secret/x'), false);
+    assert.equal(rules.canRead(user('u'), 'a/secret'), false);
+    assert.equal(rules.canRead(user('u'), 'a/secret/x/y'), false);
+    assert.equal(rules.canRead(user('u'), 'a/public'), true);
     assert.equal(rules.canSubscribe(user('u'), 'a/public/#'), true);
+    assert.equal(rules.canSubscribe(user('u'), 'a/#'), true);
+    assert.equal(rules.canSubscribe(user('u'), 'a/+/x'), true);
     assert.equal(rules.canSubscribe(user('u'), 'a/secret'), false);
-    assert.equal(rules.canSubscribe(user('u'), 'a/#'), false);
-    assert.equal(rules.canSubscribe(user('u'), 'a/+/x'), false);
+    assert.equal(rules.canSubscribe(user('u'), 'a/secret/+/#'), false);
+  });
+
+  it('gives subjects with the same lines one shared read answer per topic, and each its own where a pattern matches the topic', () => {
+    const plain = acl('topic read public/#\nuser alice\ntopic read alice/#\nuser bob\ntopic read alice/#\n');
+    assert.equal(plain.readCheck(user('alice', 'x')).shared, plain.readCheck(user('bob', 'y')).shared, 'same lines, one shared answer');
+    assert.notEqual(plain.readCheck(user('alice', 'x')).shared, plain.readCheck(user(undefined, 'x')).shared);
+    const patterned = acl('topic read public/#\nuser alice\ntopic read alice/#\npattern read clients/%c/#\npattern deny alice/%c/secret\n');
+    assert.equal(patterned.readCheck(user('alice', 'x')).shared, patterned.readCheck(user('alice', 'y')).shared);
+    assert.equal(patterned.readCheck(user('alice', 'x')).own('clients/y/state'), false);
+    assert.equal(patterned.readCheck(user('alice', 'y')).own('clients/y/state'), true, '%c makes their answers differ');
+    const check = patterned.readCheck(user('alice', 'x'));
+    const read = (topic: string) => check.shared(topic) ?? check.own(topic);
+    assert.equal(check.shared('alice/a'), true, 'no pattern matches alice/a: one answer for every alice');
+    assert.equal(check.shared('clients/x/state'), undefined, 'a %c pattern matches: the answer is each client\'s');
+    assert.deepEqual(
+      ['alice/a', 'clients/x/state', 'clients/x', 'clients/y/state', 'public/a', 'alice/x/secret', 'alice/y/secret'].map(read),
+      [true, true, true, false, false, false, true],
+    );
+  });
+
+  it('applies a pattern to a topic only for the client id and user name its %c and %u levels hold (every place they repeat)', () => {
+    const rules = acl('pattern read %u/%c/%c\npattern readwrite +/%u/#\n');
+    assert.equal(rules.canRead(user('u', 'c'), 'u/c/c'), true);
+    assert.equal(rules.canRead(user('u', 'c'), 'u/c/d'), false, 'both %c levels must hold the client id');
+    assert.equal(rules.canRead(user('v', 'c'), 'u/c/c'), false);
+    assert.equal(rules.canRead(user(undefined, 'c'), 'u/c/c'), false, 'no user name, no %u pattern');
+    assert.equal(rules.canPublish(user('u', 'c'), 'x/u/y/z'), true);
+    assert.equal(rules.canPublish(user('u', 'c'), '$x/u/y'), false, 'a first-level + leaves $ topics alone');
+    assert.equal(rules.canRead(user('', 'c'), '/c/c'), false, 'an empty value never fills a level');
   });
 
   it('distinguishes read, write and readwrite', () => {
@@ -142,11 +194,7 @@ describe('ACL enforced by the broker', () => {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'arbormq-acl-'));
     const passwords = join(dir, 'passwd');
-    for (const name of ['reader', 'writer']) {
-      const sink = new Writable({ write: (_c, _e, done) => done() });
-      const code = await passwd([passwords, name], { stdin: Readable.from(['pw\n']) as unknown as NodeJS.ReadStream, stdout: sink, stderr: sink });
-      assert.equal(code, 0);
-    }
+    await writePasswordFile(passwords, ['reader', 'writer']);
     const aclFile = join(dir, 'acl');
     await writeFile(
       aclFile,
@@ -159,9 +207,12 @@ describe('ACL enforced by the broker', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('refuses denied subscriptions with SUBACK 0x87 (5.0), including # and a $share of a denied filter', async () => {
+  it('refuses subscriptions that can read nothing with SUBACK 0x87 (5.0), a $share of them too, and grants # to a reader of some topics', async () => {
     const reader = await s.client(s.url('mqtt'), { username: 'reader', password: 'pw', protocolVersion: 5 });
-    assert.deepEqual(await grantedCodes(reader, ['sensors/+/temp', '#', '$share/g/#', '$share/g/sensors/#', 'other', 'own/reader/x'], 1), [1, 0x87, 0x87, 1, 0x87, 1]);
+    assert.deepEqual(
+      await grantedCodes(reader, ['sensors/+/temp', '#', '$share/g/#', '$share/g/sensors/#', 'other', '$share/g/other/#', 'own/reader/x', 'own/writer/x'], 1),
+      [1, 1, 1, 1, 0x87, 0x87, 1, 0x87],
+    );
   });
 
   it('refuses denied subscriptions with SUBACK 0x80 (3.1.1)', async () => {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { connectClient, RawClient } from '../helpers/broker.js';
+import { connectClient, RawClient, until } from '../helpers/broker.js';
 import { local, startServer, type TestServer } from '../helpers/server.js';
 import { passwd } from '../../host/node/passwd-command.js';
 import { PasswordFile } from '../../host/node/password-file.js';
@@ -143,6 +143,51 @@ describe('authentication with a password file', () => {
     assert.equal((await v4.handshake({ protocolVersion: 4, username: 'alice', password: Buffer.from('correct horse') })).returnCode, 3);
     assert.equal(/^arbormq_auth_rate_limited_total (\d+)$/m.exec(s.server.metricsText())?.[1], '2');
     await Promise.all([v5.expectClosed(), v4.expectClosed()]);
+  });
+});
+
+describe('failed-login rate limit against parallel guessing', () => {
+  let dir: string;
+  let file: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'arbormq-guess-'));
+    file = join(dir, 'passwd');
+    // Slow hashes keep the first guesses in flight while the rest arrive.
+    await runPasswd(['-I', '200000', file, 'victim'], 'right');
+    await runPasswd(['-I', '1000', file, 'fleet'], 'shared');
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  const handshake = async (s: TestServer, protocolVersion: 4 | 5, username: string, password: string): Promise<number> => {
+    const raw = await RawClient.connect(s.port('mqtt'));
+    const connack = await raw.handshake({ protocolVersion, username, password: Buffer.from(password) });
+    raw.destroy();
+    return protocolVersion === 5 ? connack.reasonCode! : connack.returnCode!;
+  };
+  const metric = (s: TestServer, name: string): number => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(s.server.metricsText())?.[1]);
+
+  it('parallel password guessing attack: 100 wrong CONNECTs at once get 5 checks against a limit of 5; the rest and the right password sent meanwhile are refused with 0x9F / 3', async () => {
+    const s = await startServer({ listeners: [local], passwordFile: file, authFailureLimit: 5, authFailureWindowSeconds: 60 });
+    const guesses = Array.from({ length: 100 }, (_, i) => handshake(s, i % 2 === 0 ? 5 : 4, 'victim', `guess-${i}`));
+    await until(() => s.server.broker.metrics.packetsReceived >= 100, 10_000);
+    const right = [handshake(s, 5, 'victim', 'right'), handshake(s, 4, 'victim', 'right')];
+    const codes = await Promise.all(guesses);
+    const checked = codes.filter((c) => c === 0x86 || c === 4).length;
+    const limited = codes.filter((c) => c === 0x9f || c === 3).length;
+    assert.equal(checked, 5, `codes: ${codes.join(',')}`);
+    assert.equal(limited, 95);
+    assert.deepEqual(await Promise.all(right), [0x9f, 3]);
+    assert.equal(metric(s, 'arbormq_auth_failures_total'), 5);
+    assert.equal(metric(s, 'arbormq_auth_rate_limited_total'), 97);
+    await s.close();
+  });
+
+  it('lets 30 clients behind one address log in at once with the right password, beyond the failure limit of 5', async () => {
+    const s = await startServer({ listeners: [local], passwordFile: file, authFailureLimit: 5, authFailureWindowSeconds: 60 });
+    const codes = await Promise.all(Array.from({ length: 30 }, (_, i) => handshake(s, i % 2 === 0 ? 5 : 4, 'fleet', 'shared')));
+    assert.deepEqual(codes, Array(30).fill(0));
+    assert.equal(metric(s, 'arbormq_auth_rate_limited_total'), 0);
+    await s.close();
   });
 });
 

@@ -57,6 +57,22 @@ describe('arbormq command', () => {
     });
   }
 
+  it('--ws-port adds a WebSocket listener that MQTT.js reaches on /mqtt, beside the TCP one', async () => {
+    const both = await startCli(['--port', '0', '--ws-port', '0', '--host', '127.0.0.1', '--memory'], { expect: 2 });
+    try {
+      const ws = await connectClient(`ws://127.0.0.1:${both.ports.get('ws')}/mqtt`, { protocolVersion: 5 });
+      await ws.subscribeAsync('web/#', { qos: 1 });
+      const tcp = await connectClient(`mqtt://127.0.0.1:${both.ports.get('mqtt')}`);
+      const got = collect(ws, 1);
+      await tcp.publishAsync('web/page', 'to the browser', { qos: 1 });
+      assert.equal((await got)[0]!.payload.toString(), 'to the browser');
+      await Promise.all([ws.endAsync(), tcp.endAsync()]);
+      assert.equal(await both.stop('SIGTERM'), 0);
+    } finally {
+      await kill(both);
+    }
+  });
+
   it('shuts down on SIGTERM, telling 5.0 clients 0x8B, and exits 0', async () => {
     const client = await connectClient(`mqtt://127.0.0.1:${port}`, { protocolVersion: 5 });
     const reason = new Promise<number | undefined>((resolve) => client.once('disconnect', (p) => resolve(p.reasonCode)));

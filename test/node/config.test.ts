@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { loadConfig } from '../../host/node/config.js';
+import { envName, loadConfig } from '../../host/node/config.js';
 import { ConfigError } from '../../host/node/config-error.js';
 import { collect, connectClient } from '../helpers/broker.js';
 import { BIN, kill, startCli, type RunningCli } from '../helpers/cli.js';
@@ -44,9 +44,19 @@ describe('configuration: file, environment, command line', () => {
 
   it('lets ARBORMQ_* variables override the file, and command-line options override both', async () => {
     const path = await write('base.json', { maxConnections: 10, maxInflight: 5, listeners: [{ port: 1883 }, { protocol: 'ws', port: 8080 }] });
-    const env = { ARBORMQ_CONFIG: path, ARBORMQ_MAX_CONNECTIONS: '20', ARBORMQ_ALLOW_ANONYMOUS: 'false', ARBORMQ_PORT: '1999', ARBORMQ_HTTP_PORT: '9200' };
+    const env = {
+      ARBORMQ_CONFIG: path,
+      ARBORMQ_MAX_CONNECTIONS: '20',
+      ARBORMQ_ALLOW_ANONYMOUS: 'false',
+      ARBORMQ_PORT: '1999',
+      ARBORMQ_HTTP_PORT: '9200',
+      ARBORMQ_MAX_UNAUTHENTICATED_BYTES: '131072',
+      ARBORMQ_MAX_UNAUTHENTICATED_TOTAL_BYTES: '33554432',
+    };
     const fromEnv = await loadConfig({}, env, dir);
     assert.equal(fromEnv.server.maxConnections, 20);
+    assert.equal(fromEnv.server.maxUnauthenticatedBytes, 131072);
+    assert.equal(fromEnv.server.maxUnauthenticatedTotalBytes, 33554432);
     assert.equal(fromEnv.server.maxInflight, 5);
     assert.equal(fromEnv.server.allowAnonymous, false);
     assert.equal(fromEnv.server.listeners![0]!.port, 1999);
@@ -59,6 +69,30 @@ describe('configuration: file, environment, command line', () => {
     );
     assert.equal(fromCli.server.dataDir, join(dir, 'state'));
     assert.equal(fromCli.logLevel, 'debug');
+  });
+
+  it('--ws-port and ARBORMQ_WS_PORT add a WebSocket listener beside the MQTT one, or move the file\'s', async () => {
+    const listeners = async (cli: Parameters<typeof loadConfig>[0], env: NodeJS.ProcessEnv = {}) => (await loadConfig(cli, env, dir)).server.listeners;
+    assert.deepEqual(await listeners({ wsPort: '8080' }), [
+      { protocol: 'mqtt', port: 1883 },
+      { protocol: 'ws', port: 8080 },
+    ]);
+    assert.deepEqual(await listeners({}, { ARBORMQ_WS_PORT: '8081' }), [
+      { protocol: 'mqtt', port: 1883 },
+      { protocol: 'ws', port: 8081 },
+    ]);
+    // The command line wins over the environment; --port and --host apply to the listeners as usual.
+    assert.deepEqual(await listeners({ wsPort: '8082', port: '1884', host: '127.0.0.1' }, { ARBORMQ_WS_PORT: '8081' }), [
+      { protocol: 'mqtt', port: 1884, host: '127.0.0.1' },
+      { protocol: 'ws', port: 8082, host: '127.0.0.1' },
+    ]);
+    const file = await write('ws.json', { listeners: [{ port: 1883 }, { protocol: 'ws', port: 9001, path: '/ws' }] });
+    assert.deepEqual(await listeners({ config: file, wsPort: '0' }), [
+      { protocol: 'mqtt', port: 1883 },
+      { protocol: 'ws', port: 0, path: '/ws' },
+    ]);
+    await assert.rejects(loadConfig({ wsPort: 'web' }, {}, dir), /--ws-port: must be an integer from 0 to 65535, got "web"/);
+    await assert.rejects(loadConfig({}, { ARBORMQ_WS_PORT: '70000' }, dir), /ARBORMQ_WS_PORT: must be from 0 to 65535/);
   });
 
   it('defaults $SYS to every 10 seconds for the command', async () => {
@@ -88,6 +122,32 @@ describe('configuration: file, environment, command line', () => {
     await assert.rejects(loadConfig({}, { ARBORMQ_MAX_INFLIGHT: 'lots' }, dir), /ARBORMQ_MAX_INFLIGHT: must be an integer, got "lots"/);
     await assert.rejects(loadConfig({ port: '99999' }, {}, dir), /--port: must be from 0 to 65535/);
     await assert.rejects(loadConfig({ config: join(dir, 'missing.json') }, {}, dir), /--config: cannot read/);
+  });
+
+  it('timer overflow attack: refuses every duration outside its range (2^31-1 ms where it drives a timer), naming the field, and takes the range ends', async () => {
+    const cases: [string, string, string][] = [
+      ['connectTimeoutMs', '3000000000', 'must be from 1 to 2147483647 ms, got 3000000000'],
+      ['connectTimeoutMs', '0', 'must be from 1 to 2147483647 ms, got 0'],
+      ['shutdownTimeoutMs', '2147483648', 'must be from 0 to 2147483647 ms, got 2147483648'],
+      ['sysInterval', '2200000', 'must be from 0 to 2147483 s, got 2200000'],
+      ['authFailureWindowSeconds', '2147484', 'must be from 1 to 2147483 s, got 2147484'],
+      ['maxKeepAlive', '65536', 'must be from 0 to 65535 s, got 65536'],
+      ['maxSessionExpiry', '4294967296', 'must be from 0 to 4294967295 s, got 4294967296'],
+    ];
+    for (const [key, value, reason] of cases) {
+      const path = await write('duration.json', `{ "${key}": ${value} }`);
+      await assert.rejects(loadConfig({ config: path }, {}, dir), { name: 'ConfigError', message: `${path}: ${key}: ${reason}` });
+      await assert.rejects(loadConfig({}, { [envName(key)]: value }, dir), { name: 'ConfigError', message: `${envName(key)}: ${reason}` });
+    }
+    const ends = await loadConfig({}, { ARBORMQ_CONNECT_TIMEOUT_MS: '2147483647', ARBORMQ_SHUTDOWN_TIMEOUT_MS: '2147483647', ARBORMQ_SYS_INTERVAL: '2147483' }, dir);
+    assert.equal(ends.server.connectTimeoutMs, 2 ** 31 - 1);
+    assert.equal(ends.server.shutdownTimeoutMs, 2 ** 31 - 1);
+    assert.equal(ends.server.sysInterval, 2_147_483);
+    for (const [variable, value] of [['ARBORMQ_CONNECT_TIMEOUT_MS', '3000000000'], ['ARBORMQ_SYS_INTERVAL', '2200000']]) {
+      const r = spawnSync(process.execPath, [BIN, '--memory', '-p', '0', '--host', '127.0.0.1'], { encoding: 'utf8', env: { ...process.env, [variable]: value } });
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, new RegExp(`invalid configuration: ${variable}: must be from .* got ${value}`));
+    }
   });
 
   it('makes `arbormq` exit 2 with the field and the reason, for a bad file and for a file it refers to', async () => {

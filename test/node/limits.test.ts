@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { IConnackPacket, IDisconnectPacket, IPublishPacket } from 'mqtt-packet';
-import { delay, RawClient, until } from '../helpers/broker.js';
-import { local, startServer } from '../helpers/server.js';
+import mqttPacket, { type IConnackPacket, type IDisconnectPacket, type IPublishPacket } from 'mqtt-packet';
+import { collect, connectBytes, delay, RawClient, until } from '../helpers/broker.js';
+import { local, startServer, type TestServer } from '../helpers/server.js';
 
 const metric = (text: string, name: string): number => Number(new RegExp(`^${name.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1]);
 
@@ -86,6 +86,28 @@ describe('limits', () => {
     await s.close();
   });
 
+  it('maxKeepAlive: accepts a 3.1 / 3.1.1 client with keep alive 0 or up to the maximum, and refuses one above it with 0x02 identifier rejected (as Mosquitto)', async () => {
+    const s = await startServer({ listeners: [local], maxKeepAlive: 60 });
+    for (const protocolVersion of [3, 4] as const) {
+      for (const keepalive of [0, 60]) {
+        const raw = await RawClient.connect(s.port('mqtt'));
+        assert.equal((await raw.handshake({ protocolVersion, keepalive })).returnCode, 0, `level ${protocolVersion}, keep alive ${keepalive}`);
+        raw.sendPacket({ cmd: 'pingreq' }, protocolVersion);
+        await raw.next('pingresp');
+        raw.destroy();
+      }
+      const over = await RawClient.connect(s.port('mqtt'));
+      assert.equal((await over.handshake({ protocolVersion, keepalive: 61 })).returnCode, 2, `level ${protocolVersion}, keep alive 61`);
+      await over.expectClosed();
+    }
+    const v5 = await RawClient.connect(s.port('mqtt'));
+    const connack = (await v5.handshake({ protocolVersion: 5, keepalive: 0 })) as IConnackPacket;
+    assert.equal(connack.reasonCode, 0);
+    assert.equal(connack.properties?.serverKeepAlive, 60);
+    v5.destroy();
+    await s.close();
+  });
+
   it('connectTimeoutMs: closes a connection that sends no CONNECT in time', async () => {
     const s = await startServer({ listeners: [local], connectTimeoutMs: 150 });
     const raw = await RawClient.connect(s.port('mqtt'));
@@ -152,6 +174,102 @@ describe('limits', () => {
     assert.ok(held < 3 * oneCopy + 4 * 2 ** 20, `the arena holds ${(held / 2 ** 20).toFixed(1)} MiB for 3 messages of ${(oneCopy / 2 ** 20).toFixed(1)} MiB shared by 40 subscribers`);
     for (const sub of subscribers) sub.destroy();
     pub.destroy();
+    await s.close();
+  });
+});
+
+/** A CONNECT fixed header whose Remaining Length claims `length` bytes. */
+function connectHeader(length: number): Buffer {
+  const bytes = [0x10];
+  do {
+    bytes.push((length % 128) | (length >= 128 ? 0x80 : 0));
+    length = Math.floor(length / 128);
+  } while (length > 0);
+  return Buffer.from(bytes);
+}
+
+/** A legitimate client still gets through: subscribe, publish, receive. */
+async function stillServes(s: TestServer): Promise<void> {
+  const client = await s.client(s.url('mqtt'), { protocolVersion: 5 });
+  await client.subscribeAsync('still/serving', { qos: 1 });
+  await client.publishAsync('still/serving', 'yes', { qos: 1 });
+  assert.equal((await collect(client, 1))[0]!.payload.toString(), 'yes');
+}
+
+describe('unauthenticated connections cannot reserve memory', () => {
+  it('memory reservation attack: 150 connections sending a CONNECT header claiming 16 MiB and 64 KiB of its body are closed at the header, allocating nothing', async () => {
+    const s = await startServer({ listeners: [local] });
+    const before = process.memoryUsage().arrayBuffers;
+    const body = Buffer.alloc(64 * 1024);
+    const attackers = await Promise.all(Array.from({ length: 150 }, () => RawClient.connect(s.port('mqtt'))));
+    for (const a of attackers) a.send(Buffer.concat([connectHeader(16 * 1024 * 1024 - 5), body]));
+    await Promise.all(attackers.map((a) => a.expectClosed(5000)));
+    const grown = process.memoryUsage().arrayBuffers - before;
+    assert.ok(grown < 32 * 1024 * 1024, `array buffers grew by ${grown} bytes`);
+    assert.equal(s.server.broker.metrics.unauthenticatedBytes, 0);
+    await stillServes(s);
+    await s.close();
+  });
+
+  it('slow CONNECT attack: connections each holding part of a CONNECT within maxUnauthenticatedBytes hold no more than maxUnauthenticatedTotalBytes together; the one going over is closed', async () => {
+    const total = 1024 * 1024;
+    const s = await startServer({ listeners: [local], maxUnauthenticatedTotalBytes: total });
+    const partial = Buffer.concat([connectHeader(60 * 1024), Buffer.alloc(30 * 1024)]);
+    const attackers = await Promise.all(Array.from({ length: 100 }, () => RawClient.connect(s.port('mqtt'))));
+    let closed = 0;
+    for (const a of attackers) void a.closed.then(() => closed++);
+    for (const a of attackers) a.send(partial);
+    const holding = (): number => [...s.server.broker.connections].filter((c) => c.framer.buffered > 0).length;
+    await until(() => closed + holding() === 100, 10_000);
+    const held = s.server.broker.metrics.unauthenticatedBytes;
+    assert.ok(held > 0 && held <= total, `held ${held} bytes`);
+    assert.ok(closed >= 100 - Math.floor(total / (30 * 1024)), `${closed} closed`);
+    assert.equal(s.server.broker.metrics.unauthenticatedOverflows, closed);
+    await stillServes(s);
+    for (const a of attackers) a.destroy();
+    await until(() => s.server.broker.metrics.unauthenticatedBytes === 0);
+    assert.equal(s.server.broker.metrics.unauthenticatedBytes, 0);
+    await s.close();
+  });
+
+  it('pipelining flood attack: behind a CONNECT still being authenticated, reading pauses at maxUnauthenticatedBytes, and the PUBLISHes are served once it is accepted', async () => {
+    let accept: (ok: boolean) => void = () => undefined;
+    const s = await startServer({
+      listeners: [local],
+      authenticate: (request) => (request.clientId === 'pipeliner' ? new Promise<boolean>((resolve) => (accept = resolve)) : true),
+    });
+    const raw = (await RawClient.connect(s.port('mqtt'))).version(4);
+    const publishes = Array.from({ length: 1024 }, (_, i) =>
+      mqttPacket.generate({ cmd: 'publish', topic: 'pipelined', payload: Buffer.alloc(16 * 1024, i % 256), qos: 0, dup: false, retain: false }),
+    );
+    raw.send(Buffer.concat([connectBytes({ clientId: 'pipeliner' }), ...publishes]));
+    // 16 MiB behind the CONNECT: once the broker stops reading, the sender's own buffer fills up.
+    await until(() => raw.socket.writableLength > 0 && s.server.broker.metrics.unauthenticatedBytes >= 64 * 1024, 10_000);
+    const held = s.server.broker.metrics.unauthenticatedBytes;
+    assert.ok(held <= 2 * 64 * 1024, `held ${held} bytes`);
+    accept(true);
+    assert.equal(((await raw.next('connack')) as IConnackPacket).returnCode, 0);
+    await until(() => s.server.broker.metrics.messagesReceived === 1024, 20_000);
+    assert.equal(s.server.broker.metrics.messagesReceived, 1024);
+    assert.equal(s.server.broker.metrics.unauthenticatedBytes, 0);
+    raw.destroy();
+    await s.close();
+  });
+
+  it('takes a CONNECT with a large will up to maxUnauthenticatedBytes, also split across chunks, and closes one beyond it at its header', async () => {
+    const s = await startServer({ listeners: [local] });
+    const will = (size: number): Buffer =>
+      connectBytes({ clientId: `will-${size}`, will: { topic: 'last/words', payload: Buffer.alloc(size, 1), qos: 0, retain: false } });
+    const fits = will(60 * 1024);
+    const raw = (await RawClient.connect(s.port('mqtt'))).version(4);
+    raw.send(fits.subarray(0, 1000));
+    await until(() => [...s.server.broker.connections].some((c) => c.framer.buffered > 0));
+    raw.send(fits.subarray(1000));
+    assert.equal(((await raw.next('connack')) as IConnackPacket).returnCode, 0);
+    raw.destroy();
+    const tooBig = await RawClient.connect(s.port('mqtt'));
+    tooBig.send(will(70 * 1024).subarray(0, 100));
+    await tooBig.expectClosed();
     await s.close();
   });
 });

@@ -131,6 +131,26 @@ describe('listeners: TCP, TLS, WebSocket and secure WebSocket share one broker',
     await once(ws, 'close');
   });
 
+  it('memory reservation attack over WebSocket: a frame claiming 16 MiB before CONNECT is accepted closes the connection (1009), and frames up to maxPacketSize pass after CONNACK', async () => {
+    const ws = await openWebSocket(s.url('ws'));
+    // A masked client frame header (binary, 64-bit length) and a first slice of its payload, written
+    // straight to the socket: `ws` would only ever send whole frames.
+    const header = Buffer.alloc(14);
+    header[0] = 0x82;
+    header[1] = 0x80 | 127;
+    header.writeBigUInt64BE(BigInt(16 * 1024 * 1024), 2);
+    (ws as unknown as { _socket: import('node:net').Socket })._socket.write(Buffer.concat([header, Buffer.alloc(64 * 1024)]));
+    const [code] = (await once(ws, 'close')) as [number];
+    assert.equal(code, 1009);
+
+    const sub = await s.client(s.url('mqtt'));
+    await sub.subscribeAsync('ws/large');
+    const pub = await s.client(s.url('ws'));
+    const got = collect(sub, 1);
+    await pub.publishAsync('ws/large', Buffer.alloc(512 * 1024, 9), { qos: 1 });
+    assert.equal((await got)[0]!.payload.length, 512 * 1024);
+  });
+
   it('closes a WebSocket that sends a text frame (MQTT needs binary frames)', async () => {
     const ws = await openWebSocket(s.url('ws'));
     ws.send('CONNECT please');

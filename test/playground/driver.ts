@@ -86,6 +86,19 @@ export class PlaygroundPage {
     return this.page.locator(`article.client-card[data-client="${clientId}"]`);
   }
 
+  /** The client IDs of the cards on the page, in order. */
+  cardIds(): Promise<string[]> {
+    return this.page.locator('article.client-card').evaluateAll((cards) => cards.map((c) => c.getAttribute('data-client') ?? ''));
+  }
+
+  /** Waits until the top of `locator` is inside the window (a page that scrolls smoothly gets there in its time). */
+  async waitInView(locator: Locator): Promise<void> {
+    await this.page.waitForFunction((el) => {
+      const top = el!.getBoundingClientRect().top;
+      return top >= 0 && top < window.innerHeight;
+    }, await locator.elementHandle());
+  }
+
   async subscribe(clientId: string, filter: string, o: SubscribeOptions = {}): Promise<void> {
     const form = this.card(clientId).getByRole('form', { name: `Subscribe ${clientId}` });
     await form.getByLabel('Topic filter').fill(filter);

@@ -7,10 +7,15 @@ import { Reason } from './constants.js';
  */
 export type PacketSink = (header: number, buf: Uint8Array, bodyStart: number, bodyEnd: number) => boolean;
 
+/** Smallest buffer a packet spanning chunks starts in (it doubles as bytes arrive). */
+const MIN_PARTIAL = 256;
+
 /**
  * Splits a byte stream into MQTT packets (§2.1): fixed header byte, Remaining Length, body.
- * A packet inside one chunk is passed in place; one spanning chunks is assembled once into a
- * buffer of its final size. Parsing state lives in fields, so framing allocates nothing.
+ * A packet inside one chunk is passed in place; one spanning chunks is assembled in a buffer that
+ * grows (doubling) with the bytes that actually arrived, up to the packet's size — never allocated
+ * at its declared size up front, so a header claiming 16 MiB followed by a trickle costs what was
+ * sent, not 16 MiB. Parsing state lives in fields, so framing allocates nothing else.
  */
 export class Framer {
   private partial: Uint8Array | null = null;
@@ -29,6 +34,11 @@ export class Framer {
     return this.partialLen;
   }
 
+  /** Bytes allocated for the incomplete packet (at most twice what arrived of it, and at most its size). */
+  get allocated(): number {
+    return this.partial === null ? 0 : this.partial.length;
+  }
+
   /**
    * Frames `buf[start, end)`. `refresh`, when given, returns the current view of `buf`'s memory
    * after each packet (a wasm memory view is detached when the sink makes memory grow).
@@ -40,10 +50,11 @@ export class Framer {
       if (off < 0) return;
       const packet = this.partial!;
       const bodyStart = this.partialBodyStart;
+      const total = this.partialTotal;
       this.partial = null;
       this.partialLen = 0;
       this.partialTotal = 0;
-      if (!sink(packet[0]!, packet, bodyStart, packet.length)) return;
+      if (!sink(packet[0]!, packet, bodyStart, total)) return;
       if (refresh) buf = refresh();
     }
     while (off < end) {
@@ -55,11 +66,11 @@ export class Framer {
       }
       const total = this.total;
       if (off + total > end) {
-        this.partial = new Uint8Array(total);
-        this.partial.set(buf.subarray(off, end));
-        this.partialLen = end - off;
         this.partialTotal = total;
         this.partialBodyStart = this.bodyStart - off;
+        this.partial = null;
+        this.partialLen = 0;
+        this.append(buf, off, end);
         return;
       }
       const keepGoing = sink(buf[off]!, buf, this.bodyStart, off + total);
@@ -77,21 +88,34 @@ export class Framer {
       while (off < end && this.partialLen < 5) {
         head[this.partialLen++] = buf[off++]!;
         if (this.readHeader(head, 0, this.partialLen)) {
-          const packet = new Uint8Array(this.total);
-          packet.set(head.subarray(0, this.partialLen));
-          this.partial = packet;
           this.partialTotal = this.total;
           this.partialBodyStart = this.bodyStart;
+          const have = this.partialLen;
+          this.partial = null;
+          this.partialLen = 0;
+          this.append(head, 0, have);
           break;
         }
       }
       if (this.partialTotal === 0) return -1;
     }
     const take = Math.min(this.partialTotal - this.partialLen, end - off);
-    this.partial!.set(buf.subarray(off, off + take), this.partialLen);
-    this.partialLen += take;
+    this.append(buf, off, off + take);
     off += take;
     return this.partialLen === this.partialTotal ? off : -1;
+  }
+
+  /** Appends bytes of the packet being assembled, growing its buffer as needed (never past its size). */
+  private append(buf: Uint8Array, start: number, end: number): void {
+    const needed = this.partialLen + (end - start);
+    const current = this.partial;
+    if (current === null || current.length < needed) {
+      const grown = new Uint8Array(Math.min(this.partialTotal, Math.max(needed, MIN_PARTIAL, current === null ? 0 : current.length * 2)));
+      if (current !== null) grown.set(current.subarray(0, this.partialLen));
+      this.partial = grown;
+    }
+    this.partial!.set(buf.subarray(start, end), this.partialLen);
+    this.partialLen = needed;
   }
 
   /**

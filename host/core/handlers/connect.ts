@@ -9,6 +9,7 @@ import { ProtocolError, protocolError } from '../errors.js';
 import { NEVER_EXPIRES, type Session } from '../session.js';
 import type { AuthDecision } from '../options.js';
 import { publishWill } from '../will.js';
+import { isBrokerTopic } from '../broker-topics.js';
 import { startAuthentication } from './auth.js';
 
 /** 5.0 reason codes and their 3.1.1 CONNACK return codes (§3.2.2.3 of each). */
@@ -64,8 +65,9 @@ export function handleConnect(conn: Connection, packet: ConnectPacket): void {
   }
   if (packet.will) checkWill(conn, packet);
   const maxKeepAlive = broker.options.maxKeepAlive;
-  if (packet.version !== 5 && maxKeepAlive > 0 && (packet.keepAlive === 0 || packet.keepAlive > maxKeepAlive)) {
-    // 3.1.1 cannot be told a Server Keep Alive: refused as Mosquitto does, "identifier rejected".
+  if (packet.version !== 5 && maxKeepAlive > 0 && packet.keepAlive > maxKeepAlive) {
+    // 3.x cannot be told a Server Keep Alive: refused as Mosquitto does, "identifier rejected".
+    // Keep alive 0 (none) is a 3.x client's own choice and accepted, as by Mosquitto.
     refuse(conn, Reason.ClientIdentifierNotValid, `keep alive ${packet.keepAlive} s exceeds the maximum of ${maxKeepAlive} s`);
     return;
   }
@@ -104,8 +106,8 @@ export function handleConnect(conn: Connection, packet: ConnectPacket): void {
 }
 
 function authenticated(conn: Connection, decision: AuthDecision): void {
-  if (decision === true) {
-    conn.username = conn.pendingConnect!.packet.username;
+  if (decision === true || (typeof decision === 'object' && 'username' in decision)) {
+    conn.username = decision === true ? conn.pendingConnect!.packet.username : decision.username;
     completeConnect(conn);
     return;
   }
@@ -113,15 +115,52 @@ function authenticated(conn: Connection, decision: AuthDecision): void {
   refuse(conn, reason, message ?? 'not authorized');
 }
 
-/** Authentication succeeded: open the session, answer CONNACK, then serve what the client sent meanwhile. */
+/**
+ * Authentication succeeded (`conn.username` is who the client is): the will's topic is authorized as a
+ * PUBLISH there would be (refused: the CONNECT is refused, as Mosquitto 2.0 does), then the
+ * session is opened and CONNACK answered.
+ */
 export function completeConnect(conn: Connection, authProps?: Properties): void {
   const broker = conn.broker;
+  const { packet, clientId } = conn.pendingConnect!;
+  const will = packet.will;
+  if (!will) {
+    openSessionAndAcknowledge(conn, authProps);
+    return;
+  }
+  if (isBrokerTopic(will.topic)) {
+    refuse(conn, Reason.NotAuthorized, 'a will may not be published to $SYS');
+    return;
+  }
+  const authorize = broker.options.authorizePublish;
+  const decision = authorize ? authorize({ clientId, username: conn.username, remoteAddress: conn.remoteAddress }, will.topic, will.qos, will.retain) : true;
+  const settle = (allowed: boolean): void => {
+    if (allowed) openSessionAndAcknowledge(conn, authProps);
+    else refuse(conn, Reason.NotAuthorized, 'not authorized to publish the will to its topic');
+  };
+  if (decision instanceof Promise) conn.holdFor(decision, settle);
+  else settle(decision);
+}
+
+/**
+ * Opens the session, answers CONNACK, then serves what the client sent meanwhile. A session — and its
+ * connection — belongs to the user who created it: another user's CONNECT for its client identifier
+ * is refused and touches neither.
+ */
+function openSessionAndAcknowledge(conn: Connection, authProps: Properties | undefined): void {
+  const broker = conn.broker;
   const { packet, clientId, assigned } = conn.pendingConnect!;
+  const existing = broker.sessions.get(clientId);
+  if (existing && existing.ownerKnown && existing.owner !== conn.username) {
+    refuse(conn, Reason.NotAuthorized, 'the client identifier is in use by another user');
+    return;
+  }
   conn.pendingConnect = null;
   const props = packet.props;
   const requestedExpiry = packet.version === 5 ? (props.sessionExpiryInterval ?? 0) : packet.cleanStart ? 0 : NEVER_EXPIRES;
   const expiry = Math.min(requestedExpiry, broker.options.maxSessionExpiry);
   const [session, sessionPresent] = openSession(broker, clientId, packet.cleanStart, packet.version === 5);
+  if (!session.ownerKnown || !sessionPresent) broker.setOwner(session, conn.username);
   session.version = packet.version;
   session.expiryInterval = expiry;
   session.will = packet.will;
@@ -173,7 +212,8 @@ function openSession(broker: Broker, clientId: string, cleanStart: boolean, v5: 
   let session = broker.sessions.get(clientId);
   if (session?.connection) {
     const old = session.connection;
-    broker.log('info', 'session taken over', { client: clientId, address: old.remoteAddress });
+    broker.metrics.sessionTakeovers++;
+    broker.logRepeatable('info', 'session taken over', clientId, { client: clientId, address: old.remoteAddress });
     // The old connection closes without DISCONNECT: its will goes now, unless (5.0) a Will Delay lets the
     // resuming connection cancel it [MQTT-3.1.2-8], [MQTT-3.1.3-9].
     const delayed = v5 && !cleanStart && (session.will?.props.willDelayInterval ?? 0) > 0;
@@ -205,7 +245,8 @@ function checkWill(conn: Connection, packet: ConnectPacket): void {
 
 /** Answers CONNACK with a refusal (the version's own code) and closes [MQTT-3.2.2-5]. */
 export function refuse(conn: Connection, reason: Reason, message: string, props: Properties = {}): void {
-  conn.broker.log('info', 'connection refused', { address: conn.remoteAddress, reason, message });
+  conn.broker.metrics.connectsRefused++;
+  conn.broker.logRepeatable('info', 'connection refused', conn.remoteAddress, { address: conn.remoteAddress, reason, message });
   conn.pendingConnect = null;
   if (conn.version === 5) {
     conn.sendWithProperties((p) => generate.connack(5, false, reason, p), { ...props, reasonString: message });

@@ -1,3 +1,4 @@
+import { isBrokerTopicBytes } from '../broker-topics.js';
 import { PacketType, Reason } from '../codec/constants.js';
 import { parsePublish } from '../codec/publish.js';
 import type { Connection } from '../connection.js';
@@ -8,7 +9,6 @@ import { Tentative } from '../tentative.js';
 import { StoreStatus, TopicError, topicErrorName } from '../wasm.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
-const DOLLAR = 0x24;
 
 /**
  * PUBLISH from a client (§3.3): the topic and payload are copied once into the arena, the topic is
@@ -127,8 +127,8 @@ export function handlePublish(conn: Connection, header: number, buf: Uint8Array,
     expiry === undefined ? 0 : performance.now() + expiry * 1000,
   );
   broker.metrics.messagesReceived++;
-  // Topics starting with `$` are the broker's own ($SYS): clients may read them, never publish (§4.7.2).
-  if (core.bytes()[core.ptr(handle) + 2] === DOLLAR) {
+  // `$SYS` is the broker's own: clients may read it, never publish there (§4.7.2). Other `$` topics are theirs.
+  if (isBrokerTopicBytes(core.bytes(), core.ptr(handle) + 2, topicLength)) {
     deny(conn, message, packetId);
     return;
   }
@@ -215,12 +215,13 @@ function route(conn: Connection, message: Message, packetId: number): void {
 }
 
 /**
- * A publish that may not be made (a `$` topic, or the authorization hook said no): 5.0 says so with
+ * A publish that may not be made (`$SYS`, or the authorization hook said no): 5.0 says so with
  * 0x87; 3.1.1 has no way to, so the message is acknowledged as usual and dropped (what Mosquitto does).
  */
 function deny(conn: Connection, message: Message, packetId: number): void {
   const qos = message.qos;
-  conn.broker.log('info', 'publish not authorized', { client: conn.clientId, topic: message.topic() });
+  conn.broker.metrics.publishDenied++;
+  conn.broker.logRepeatable('info', 'publish not authorized', conn.clientId, { client: conn.clientId, topic: message.topic() });
   message.release();
   if (qos === 0) return;
   if (conn.version === 5) {
@@ -248,7 +249,8 @@ function isUtf8(bytes: Uint8Array): boolean {
  * has no negative acknowledgement, so a QoS 1/2 sender is disconnected rather than told "done".
  */
 function refuse(conn: Connection, qos: number, packetId: number, reason: Reason, message: string): void {
-  conn.broker.log('warn', 'publish refused', { client: conn.clientId, reason, message });
+  conn.broker.metrics.publishRefused++;
+  conn.broker.logRepeatable('warn', 'publish refused', conn.clientId, { client: conn.clientId, reason, message });
   if (qos === 0) return;
   if (conn.version === 5) {
     const type = qos === 1 ? PacketType.PUBACK : PacketType.PUBREC;

@@ -85,6 +85,8 @@ function subscribe(conn: Connection, packet: SubscribePacket, allowed: boolean[]
   const ids = v5 && subscriptionId !== 0 ? [subscriptionId] : null;
   for (const [messages, granted] of retained) {
     for (const message of messages) {
+      // Only what the subscriber may read: a grant of `#` is not a grant of every topic under it.
+      if (!broker.mayRead(session, message)) continue;
       // A retained message is sent with RETAIN set [MQTT-3.3.1-8], at no more than the granted QoS.
       deliver(broker, session, message, Math.min(message.qos, granted) as QoS, true, ids);
     }

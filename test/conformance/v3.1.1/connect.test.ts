@@ -754,7 +754,8 @@ describe('MQTT 3.1.1 §3.1.4 / §3.2 CONNECT with an authentication hook', () =>
   });
 
   it('[MQTT-3.1.4-2] disconnects the existing client only once the new connection with its client identifier is accepted', async () => {
-    const first = await Peer.connect(b, { clientId: 'auth-dupe', username: 'good' });
+    // The same user both times: another user's CONNECT for the identifier is refused (the session is the first user's).
+    const first = await Peer.connect(b, { clientId: 'auth-dupe', username: 'slow' });
     const refused = await Peer.open(b);
     refused.send(connectPacket({ clientId: 'auth-dupe', username: 'slowbad' }));
     await refused.expectClosed();

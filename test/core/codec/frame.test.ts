@@ -42,6 +42,25 @@ describe('Framer', () => {
     assert.equal(got[0]![1].length, packet.length - 4);
   });
 
+  it('memory reservation attack: a header claiming 16 MiB followed by 1 KiB allocates what arrived, not what was claimed', () => {
+    const framer = new Framer(1 << 28);
+    const packet = publish('t', Buffer.alloc(16 * 1024 * 1024, 5));
+    const sink = (): boolean => true;
+    framer.push(packet, 0, 1024, sink);
+    assert.ok(framer.allocated <= 2048, `${framer.allocated} bytes allocated`);
+    let seen = 0;
+    for (let at = 1024; at < packet.length; at += 64 * 1024) {
+      framer.push(packet, at, Math.min(packet.length, at + 64 * 1024), (_h, buf, start, end) => {
+        seen = end - start;
+        assert.ok(buf.subarray(start, end).every((b, i) => i < 3 || b === 5));
+        return true;
+      });
+      assert.ok(framer.allocated <= 2 * Math.min(packet.length, at + 64 * 1024) || seen > 0);
+    }
+    assert.equal(seen, packet.length - 5);
+    assert.equal(framer.allocated, 0);
+  });
+
   it('refuses a packet larger than the maximum with Packet Too Large before reading its body', () => {
     const framer = new Framer(100);
     const head = publish('t', Buffer.alloc(200)).subarray(0, 3);

@@ -42,6 +42,40 @@ describe('authorization hooks', () => {
     });
   }
 
+  it('checks every delivery with the readAccess hook: a shared answer is asked once per message for a run of subscribers, the own one per subscriber', async () => {
+    const asked: string[] = [];
+    // Every reader but "picky" shares one check, which leaves r/personal to each session.
+    const shared = (topic: string) => {
+      asked.push(`shared ${topic}`);
+      return topic === 'r/personal' ? undefined : !topic.endsWith('/hidden');
+    };
+    const check = (clientId: string) => ({
+      shared,
+      own: (topic: string) => {
+        asked.push(`own ${clientId} ${topic}`);
+        return clientId.endsWith('1');
+      },
+    });
+    const picky = {
+      shared: (topic: string) => topic.endsWith('/wanted'),
+      own: () => assert.fail('picky has a shared answer for everything'),
+    };
+    b = await startBroker({ readAccess: ({ clientId }) => (clientId === 'picky' ? picky : check(clientId)) });
+    const readers = [await b.client({ clientId: 'reader-1' }), await b.client({ clientId: 'reader-2' }), await b.client({ clientId: 'picky' })];
+    for (const r of readers) await r.subscribeAsync('r/#', { qos: 1 });
+    const pub = await b.client();
+    for (const topic of ['r/hidden', 'r/wanted', 'r/other', 'r/personal']) await pub.publishAsync(topic, topic, { qos: 1 });
+    assert.deepEqual((await collect(readers[0]!, 3)).map((m) => m.topic), ['r/wanted', 'r/other', 'r/personal']);
+    assert.deepEqual((await collect(readers[1]!, 2)).map((m) => m.topic), ['r/wanted', 'r/other']);
+    assert.deepEqual((await collect(readers[2]!, 1)).map((m) => m.topic), ['r/wanted']);
+    await expectSilence(readers[1]!, 50);
+    await expectSilence(readers[2]!, 50);
+    for (const topic of ['r/hidden', 'r/wanted', 'r/other', 'r/personal']) {
+      assert.equal(asked.filter((a) => a === `shared ${topic}`).length, 1, `the shared check was asked once about ${topic}`);
+    }
+    assert.deepEqual(asked.filter((a) => a.startsWith('own')).sort(), ['own reader-1 r/personal', 'own reader-2 r/personal']);
+  });
+
   it('keeps the order of a publisher’s messages while each waits for an asynchronous decision', async () => {
     let n = 0;
     b = await startBroker({ authorizePublish: () => delay(++n % 3 === 0 ? 20 : 1).then(() => true) });

@@ -146,4 +146,20 @@ describe('CONNECT', () => {
     first.end(true);
     await second.endAsync();
   });
+
+  for (const protocolVersion of [4, 5] as const) {
+    it(`refuses a CONNECT whose will goes to $SYS even without access rules (CONNACK ${protocolVersion === 5 ? '0x87' : '5'}), and accepts a will to another $ topic (v${protocolVersion})`, async () => {
+      const watcher = await b.client({ protocolVersion });
+      await watcher.subscribeAsync(['$SYS/#', '$app/#'], { qos: 1 });
+      const refused = await b.raw();
+      const ack = await refused.handshake({ protocolVersion, will: { topic: '$SYS/broker/version', payload: Buffer.from('fake'), qos: 1, retain: true } });
+      assert.equal(ack.reasonCode ?? ack.returnCode, protocolVersion === 5 ? 0x87 : 5);
+      await refused.expectClosed();
+      const dying = await b.raw();
+      const accepted = await dying.handshake({ protocolVersion, will: { topic: '$app/status', payload: Buffer.from('gone'), qos: 1, retain: false } });
+      assert.equal(accepted.reasonCode ?? accepted.returnCode, 0);
+      dying.destroy();
+      assert.deepEqual((await collect(watcher, 1)).map((m) => m.topic), ['$app/status'], 'only the $app will, nothing on $SYS');
+    });
+  }
 });

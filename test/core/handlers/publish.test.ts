@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { IPublishPacket, IPubrecPacket, IDisconnectPacket, IPubackPacket } from 'mqtt-packet';
-import { collect, expectSilence, startBroker, type TestBroker } from '../../helpers/broker.js';
+import { ackReason, collect, expectSilence, startBroker, type TestBroker } from '../../helpers/broker.js';
 
 describe('PUBLISH', () => {
   let b: TestBroker;
@@ -40,6 +40,21 @@ describe('PUBLISH', () => {
       const messages = await got;
       assert.deepEqual(messages.map((m) => Number(m.payload.toString())), [...Array(500).keys()]);
       await Promise.all([sub.endAsync(), pub.endAsync()]);
+    });
+  }
+
+  for (const protocolVersion of [4, 5] as const) {
+    it(`routes a client's $ topics other than $SYS, never to filters starting with a wildcard, and keeps $SYS read-only (v${protocolVersion}) [MQTT-4.7.2-1]`, async () => {
+      const sub = await b.client({ protocolVersion });
+      await sub.subscribeAsync(['#', '+/B', '$TopicA/#', '$aws/things/+/shadow/update', '$SYS/fake'], { qos: 1 });
+      const pub = await b.client({ protocolVersion });
+      assert.equal(await ackReason(pub.publishAsync('$TopicA/B', 'a', { qos: 1 })), 0);
+      assert.equal(await ackReason(pub.publishAsync('$aws/things/t1/shadow/update', 'b', { qos: 1 })), 0);
+      // $SYS stays the broker's: 5.0 hears 0x87, a 3.1.1 publish is acknowledged and dropped.
+      assert.equal(await ackReason(pub.publishAsync('$SYS/fake', 'c', { qos: 1 })), protocolVersion === 5 ? 0x87 : 0);
+      await pub.publishAsync('plain/B', 'd', { qos: 1 });
+      assert.deepEqual((await collect(sub, 3)).map((m) => m.topic), ['$TopicA/B', '$aws/things/t1/shadow/update', 'plain/B']);
+      await expectSilence(sub, 50);
     });
   }
 
