@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { LogLevel } from '../core/options.js';
+import { parseBridges } from './bridge-options.js';
 import { ConfigError } from './config-error.js';
 import type { HttpListenerOptions, ListenerOptions } from './listener-options.js';
 import type { ServerOptions } from './server.js';
@@ -175,6 +176,7 @@ function applyFile(server: ServerOptions, file: Json, path: string): LogLevel | 
   for (const [key, value] of Object.entries(file)) {
     if (key === 'listeners') server.listeners = parseListeners(value, field, base);
     else if (key === 'http') server.http = value === null ? null : parseHttp(value, field('http'));
+    else if (key === 'bridges') server.bridges = parseBridges(value, field('bridges'), base);
     else if (key in SCALAR_FIELDS) scalars[key] = value;
     else if (key !== '$schema') throw new ConfigError(field(key), 'unknown setting (see docs/CONFIGURATION.md)');
   }

@@ -5,17 +5,20 @@ import { Broker } from '../core/broker.js';
 import { LogAggregator } from '../core/log-aggregator.js';
 import type { BrokerOptions, Logger } from '../core/options.js';
 import type { Store } from '../core/store.js';
-import { brokerStats, SysTopics } from '../core/sys.js';
+import { brokerStats } from '../core/sys.js';
 import { AccessControl } from './access-control.js';
+import { ServerBridges, type BridgeReport, type ServerBridgeOptions } from './bridges.js';
 import { ConnectionGate } from './connection-gate.js';
 import { listenHttp } from './http-endpoint.js';
 import type { HttpListenerOptions, ListenerOptions, RunningListener } from './listener-options.js';
 import { loadNodeCore, packageRoot } from './load-core.js';
 import { renderMetrics } from './prometheus.js';
+import { ServerSysTopics } from './server-sys.js';
 import { storeFor } from './store-for.js';
 import { listenTcp } from './tcp-listener.js';
 import { listenWebSocket } from './websocket-listener.js';
 
+export type { BridgeReport, ServerBridgeOptions } from './bridges.js';
 export type {
   HttpListenerOptions,
   ListenerOptions,
@@ -60,6 +63,8 @@ export interface ServerOptions extends Partial<BrokerOptions> {
   sysInterval?: number;
   /** close() waits this long for clients to go and the store to flush, then drops what is left. */
   shutdownTimeoutMs?: number;
+  /** Links to remote brokers: topics carried out and in, queued in the store while a remote is away. */
+  bridges?: ServerBridgeOptions[];
 }
 
 export const SERVER_DEFAULTS = {
@@ -94,12 +99,13 @@ export class ArborServer {
   private closing: Promise<ShutdownResult> | null = null;
   private readonly listeners: RunningListener[] = [];
   private httpListener: RunningListener | null = null;
+  private bridges: ServerBridges | null = null;
+  private sys: ServerSysTopics | null = null;
 
   private constructor(
     readonly broker: Broker,
     private readonly gate: ConnectionGate,
     readonly access: AccessControl,
-    private readonly sys: SysTopics | null,
     private readonly version: string,
     private readonly shutdownTimeoutMs: number,
   ) {}
@@ -131,10 +137,16 @@ export class ArborServer {
     await broker.start();
     const version = await packageVersion();
     const sysInterval = options.sysInterval ?? SERVER_DEFAULTS.sysInterval;
-    const sys = sysInterval > 0 ? new SysTopics(broker, { intervalSeconds: sysInterval, version }) : null;
-    sys?.start();
-    const server = new ArborServer(broker, gate, access, sys, version, options.shutdownTimeoutMs ?? SERVER_DEFAULTS.shutdownTimeoutMs);
+    const server = new ArborServer(broker, gate, access, version, options.shutdownTimeoutMs ?? SERVER_DEFAULTS.shutdownTimeoutMs);
+    if (sysInterval > 0) {
+      server.sys = new ServerSysTopics(broker, { intervalSeconds: sysInterval, version }, () => server.bridgeReports());
+      server.sys.start();
+    }
     try {
+      if (options.bridges && options.bridges.length > 0) {
+        // A bridge's state shows in $SYS as soon as it changes, not at the next interval.
+        server.bridges = await ServerBridges.start(options.bridges, broker, access, log, () => server.sys?.publish());
+      }
       for (const [i, spec] of (options.listeners ?? [{ port: 1883 }]).entries()) {
         const where = `listeners[${i}]`;
         server.listeners.push(
@@ -161,7 +173,13 @@ export class ArborServer {
       authFailures: this.access.failures.failures,
       authRateLimited: this.access.failures.refused,
       subscriptionsDenied: this.access.subscriptionsDenied,
+      bridges: this.bridgeReports(),
     });
+  }
+
+  /** Each bridge's state, in configuration order. */
+  bridgeReports(): BridgeReport[] {
+    return this.bridges?.reports() ?? [];
   }
 
   /** Bound addresses of the MQTT listeners, in listener order (port 0 resolves to the port the OS chose). */
@@ -216,6 +234,8 @@ export class ArborServer {
     const listenersClosed = Promise.all(this.listeners.map((l) => l.close()));
     this.sys?.stop();
     let clean = true;
+    // Bridges first: their local sessions end like any client's, and their queues stay in the store.
+    if (this.bridges && (await Promise.race([this.bridges.close(), deadline])) === 'timeout') clean = false;
     const brokerClosed = this.broker.close().then(
       () => 'closed' as const,
       (error: Error) => {
