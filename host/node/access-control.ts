@@ -67,7 +67,24 @@ export class AccessControl {
    * (Broker.readAccessChanged) once this resolves.
    */
   async reload(): Promise<void> {
-    [this.passwords, this.acl] = await loadFiles(this.options);
+    (await this.prepareReload())();
+  }
+
+  /** Reads both files; the function it resolves with puts them in force (so a reload of several things can fail before changing any). */
+  async prepareReload(): Promise<() => void> {
+    const [passwords, acl] = await loadFiles(this.options);
+    return () => {
+      this.passwords = passwords;
+      this.acl = acl;
+    };
+  }
+
+  get hasPasswordFile(): boolean {
+    return this.options.passwordFile !== undefined;
+  }
+
+  get hasAclFile(): boolean {
+    return this.options.aclFile !== undefined;
   }
 
   /**

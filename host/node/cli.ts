@@ -32,7 +32,7 @@ ARBORMQ_MAX_CONNECTIONS, ...). Command-line options win over the environment, wh
 the config file. An invalid setting stops start-up with exit code 2.
 
 Signals: SIGTERM / SIGINT shut down gracefully (a second one exits at once); SIGHUP reloads the
-password and ACL files.
+password and ACL files, the TLS certificates and keys, and the admin token file.
 `;
 
 /** Runs the command line; resolves with the process exit code. */
@@ -98,7 +98,10 @@ export async function main(argv: string[]): Promise<number> {
   }
   for (const { protocol, address } of server.endpoints()) logger('info', 'listening', { protocol, address: address.address, port: address.port });
   const http = server.httpAddress();
-  if (http) logger('info', 'listening', { protocol: 'http', address: http.address, port: http.port, paths: ['/metrics', '/health'] });
+  if (http) {
+    const paths = config.server.http?.adminTokenFile === undefined ? ['/metrics', '/health'] : ['/metrics', '/health', '/api/v1/', '/dashboard'];
+    logger('info', 'listening', { protocol: 'http', address: http.address, port: http.port, paths });
+  }
   return serveUntilSignal(server, logger);
 }
 
@@ -133,12 +136,12 @@ function startupFailed(error: unknown): number {
   throw error;
 }
 
-/** Runs until SIGTERM / SIGINT, then shuts down; SIGHUP reloads the password and ACL files. */
+/** Runs until SIGTERM / SIGINT, then shuts down; SIGHUP reloads the files (ArborServer.reload). */
 async function serveUntilSignal(server: ArborServer, logger: Logger): Promise<number> {
   const reload = (): void => {
-    server.reloadAccess().then(
-      () => logger('info', 'password and ACL files reloaded'),
-      (error: Error) => logger('error', 'reload failed; the previous rules stay in force', { error: error.message }),
+    server.reload().then(
+      (reloaded) => logger('info', 'reloaded', { reloaded }),
+      (error: Error) => logger('error', 'reload failed; the previous settings stay in force', { error: error.message }),
     );
   };
   process.on('SIGHUP', reload);

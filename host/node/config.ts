@@ -129,9 +129,15 @@ export async function loadConfig(cli: CommandLineSettings, env: NodeJS.ProcessEn
   if (envWsPort !== undefined) setWsPort(server, parsePort(envWsPort, 'ARBORMQ_WS_PORT'));
   if (cli.wsPort !== undefined) setWsPort(server, parsePort(cli.wsPort, '--ws-port'));
   const envHost = nonEmpty(env.ARBORMQ_HOST);
-  if (envHost !== undefined) setHost(server, envHost);
+  // An admin token from the environment (applied below) keeps a file's HTTP endpoint on loopback too.
+  if (envHost !== undefined) setHost(server, envHost, nonEmpty(env.ARBORMQ_HTTP_ADMIN_TOKEN_FILE) !== undefined);
   const httpPort = nonEmpty(env.ARBORMQ_HTTP_PORT);
   if (httpPort !== undefined) server.http = { ...server.http, port: parsePort(httpPort, 'ARBORMQ_HTTP_PORT') };
+  const adminTokenFile = nonEmpty(env.ARBORMQ_HTTP_ADMIN_TOKEN_FILE);
+  if (adminTokenFile !== undefined) {
+    if (!server.http) throw new ConfigError('ARBORMQ_HTTP_ADMIN_TOKEN_FILE', 'needs an HTTP port too (ARBORMQ_HTTP_PORT or "http" in the config file)');
+    server.http = { ...server.http, adminTokenFile: resolve(cwd, adminTokenFile) };
+  }
   const httpHost = nonEmpty(env.ARBORMQ_HTTP_HOST);
   if (httpHost !== undefined) {
     if (!server.http) throw new ConfigError('ARBORMQ_HTTP_HOST', 'needs an HTTP port too (ARBORMQ_HTTP_PORT or "http" in the config file)');
@@ -175,7 +181,7 @@ function applyFile(server: ServerOptions, file: Json, path: string): LogLevel | 
   const scalars: Json = {};
   for (const [key, value] of Object.entries(file)) {
     if (key === 'listeners') server.listeners = parseListeners(value, field, base);
-    else if (key === 'http') server.http = value === null ? null : parseHttp(value, field('http'));
+    else if (key === 'http') server.http = value === null ? null : parseHttp(value, field('http'), base);
     else if (key === 'bridges') server.bridges = parseBridges(value, field('bridges'), base);
     else if (key in SCALAR_FIELDS) scalars[key] = value;
     else if (key !== '$schema') throw new ConfigError(field(key), 'unknown setting (see docs/CONFIGURATION.md)');
@@ -269,10 +275,14 @@ function setWsPort(server: ServerOptions, port: number): void {
   server.listeners = listeners;
 }
 
-/** `--host` / ARBORMQ_HOST: the bind address of every listener (and the HTTP endpoint) that does not name its own. */
-function setHost(server: ServerOptions, host: string): void {
+/**
+ * `--host` / ARBORMQ_HOST: the bind address of every listener (and the HTTP endpoint) that does not
+ * name its own — except an HTTP endpoint serving the admin API, which stays on loopback unless its
+ * own `host` says otherwise.
+ */
+function setHost(server: ServerOptions, host: string, adminApi = server.http?.adminTokenFile !== undefined): void {
   server.listeners = (server.listeners ?? [{ protocol: 'mqtt', port: 1883 }]).map((l) => (l.host === undefined ? { ...l, host } : l));
-  if (server.http && server.http.host === undefined) server.http = { ...server.http, host };
+  if (server.http && server.http.host === undefined && !adminApi) server.http = { ...server.http, host };
 }
 
 function parseListeners(value: unknown, field: (name: string) => string, base: string): ListenerOptions[] {
@@ -316,14 +326,15 @@ function parseListeners(value: unknown, field: (name: string) => string, base: s
   });
 }
 
-function parseHttp(value: unknown, where: string): HttpListenerOptions {
+function parseHttp(value: unknown, where: string, base: string): HttpListenerOptions {
   if (!isObject(value)) throw new ConfigError(where, 'must be an object like {"port": 9100} or null');
   for (const key of Object.keys(value)) {
-    if (key !== 'port' && key !== 'host') throw new ConfigError(`${where}.${key}`, 'not a setting of the HTTP endpoint (port, host)');
+    if (key !== 'port' && key !== 'host' && key !== 'adminTokenFile') throw new ConfigError(`${where}.${key}`, 'not a setting of the HTTP endpoint (port, host, adminTokenFile)');
   }
   if (value.port === undefined) throw new ConfigError(`${where}.port`, 'is required');
   const http: HttpListenerOptions = { port: integer(value.port, `${where}.port`, 0, 65_535) };
   if (value.host !== undefined) http.host = check(value.host, { type: 'string' }, `${where}.host`) as string;
+  if (value.adminTokenFile !== undefined) http.adminTokenFile = resolve(base, check(value.adminTokenFile, { type: 'path' }, `${where}.adminTokenFile`) as string);
   return http;
 }
 

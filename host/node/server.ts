@@ -7,8 +7,11 @@ import type { BrokerOptions, Logger } from '../core/options.js';
 import type { Store } from '../core/store.js';
 import { brokerStats } from '../core/sys.js';
 import { AccessControl } from './access-control.js';
+import { AdminApi } from './admin-api.js';
+import { AdminToken } from './admin-token.js';
 import { ServerBridges, type BridgeReport, type ServerBridgeOptions } from './bridges.js';
 import { ConnectionGate } from './connection-gate.js';
+import { DashboardFiles } from './dashboard-files.js';
 import { listenHttp } from './http-endpoint.js';
 import type { HttpListenerOptions, ListenerOptions, RunningListener } from './listener-options.js';
 import { loadNodeCore, packageRoot } from './load-core.js';
@@ -106,12 +109,16 @@ export class ArborServer {
     readonly broker: Broker,
     private readonly gate: ConnectionGate,
     readonly access: AccessControl,
-    private readonly version: string,
+    /** The arbormq package version. */
+    readonly version: string,
     private readonly shutdownTimeoutMs: number,
+    private readonly adminToken: AdminToken | null,
   ) {}
 
   static async start(options: ServerOptions = {}): Promise<ArborServer> {
     const log: Logger = options.logger ?? (() => undefined);
+    const tokenFile = options.http?.adminTokenFile;
+    const adminToken = tokenFile === undefined ? null : await AdminToken.load(tokenFile);
     const core = await loadNodeCore({ arenaCapBytes: options.arenaCapBytes });
     let broker: Broker | undefined;
     const logs = new LogAggregator(log);
@@ -137,7 +144,7 @@ export class ArborServer {
     await broker.start();
     const version = await packageVersion();
     const sysInterval = options.sysInterval ?? SERVER_DEFAULTS.sysInterval;
-    const server = new ArborServer(broker, gate, access, version, options.shutdownTimeoutMs ?? SERVER_DEFAULTS.shutdownTimeoutMs);
+    const server = new ArborServer(broker, gate, access, version, options.shutdownTimeoutMs ?? SERVER_DEFAULTS.shutdownTimeoutMs, adminToken);
     if (sysInterval > 0) {
       server.sys = new ServerSysTopics(broker, { intervalSeconds: sysInterval, version }, () => server.bridgeReports());
       server.sys.start();
@@ -156,7 +163,12 @@ export class ArborServer {
         );
       }
       if (options.http) {
-        server.httpListener = await listenHttp(options.http, { metrics: () => server.metricsText(), healthy: () => server.closing === null }, 'http');
+        const admin = adminToken && {
+          api: new AdminApi(server),
+          token: adminToken,
+          dashboard: await DashboardFiles.load(options.http.dashboardDir ?? join(await packageRoot(), 'dist', 'dashboard')),
+        };
+        server.httpListener = await listenHttp(options.http, { metrics: () => server.metricsText(), healthy: () => server.closing === null, admin }, 'http');
       }
     } catch (error) {
       await server.close();
@@ -205,6 +217,36 @@ export class ArborServer {
   /** Network connections being served now. */
   get connectionCount(): number {
     return this.gate.open;
+  }
+
+  /** The listener ("mqtts:8883") a network connection came in on, by its transport label. */
+  listenerOf(remoteAddress: string): string | undefined {
+    return this.gate.peers.get(remoteAddress)?.listener;
+  }
+
+  /**
+   * SIGHUP and `POST /api/v1/reload`: reads the password and ACL files, the TLS listeners'
+   * certificates and keys, and the admin token file again, and puts them in force together —
+   * or, when one cannot be used, throws and changes nothing. Open connections stay; new TLS
+   * handshakes use the new certificates. Resolves with what was reloaded.
+   */
+  async reload(): Promise<string[]> {
+    const tls = this.listeners.filter((l) => l.prepareCertificateReload);
+    const [access, certificates, token] = await Promise.all([
+      this.access.prepareReload(),
+      Promise.all(tls.map((l) => l.prepareCertificateReload!())),
+      this.adminToken?.prepareReload(),
+    ]);
+    access();
+    this.broker.readAccessChanged();
+    for (const apply of certificates) apply();
+    token?.();
+    const reloaded: string[] = [];
+    if (this.access.hasPasswordFile) reloaded.push('passwordFile');
+    if (this.access.hasAclFile) reloaded.push('aclFile');
+    for (const l of tls) reloaded.push(`certificates of ${l.protocol}:${l.address().port}`);
+    if (token) reloaded.push('adminTokenFile');
+    return reloaded;
   }
 
   /**
