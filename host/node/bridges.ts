@@ -80,7 +80,7 @@ export class ServerBridges {
    * `changed` hears of every state change.
    */
   static async start(options: ServerBridgeOptions[], broker: Broker, access: AccessControl, log: Logger, changed: () => void): Promise<ServerBridges> {
-    const resolved = await Promise.all(options.map((o, i) => resolve(o, `bridges[${i}]`)));
+    const resolved = await Promise.all(options.map((o, i) => resolveServerBridge(o, `bridges[${i}]`)));
     const names = new Set<string>();
     for (const [i, { config }] of resolved.entries()) {
       if (names.has(config.name)) throw new ConfigError(`bridges[${i}].name`, `"${config.name}" names another bridge too`);
@@ -127,7 +127,7 @@ export class ServerBridges {
 }
 
 /** A bridge's options checked, its defaults applied, its password and certificate files read. */
-async function resolve(o: ServerBridgeOptions, where: string): Promise<{ config: ResolvedBridgeConfig; tls: RemoteTls }> {
+async function resolveServerBridge(o: ServerBridgeOptions, where: string): Promise<{ config: ResolvedBridgeConfig; tls: RemoteTls }> {
   if (typeof o.name !== 'string' || !NAME.test(o.name)) throw new ConfigError(`${where}.name`, 'is required, without "/", "+", "#" or spaces (it appears in $SYS topics)');
   const read = async (field: string, path: string | undefined): Promise<Buffer | undefined> => {
     if (path === undefined) return undefined;
