@@ -7,6 +7,7 @@ import type { BrokerOptions, Logger } from '../core/options.js';
 import type { Store } from '../core/store.js';
 import { brokerStats, SysTopics } from '../core/sys.js';
 import { AccessControl } from './access-control.js';
+import type { ClusterOptions } from './cluster/options.js';
 import { ConnectionGate } from './connection-gate.js';
 import { listenHttp } from './http-endpoint.js';
 import type { HttpListenerOptions, ListenerOptions, RunningListener } from './listener-options.js';
@@ -60,6 +61,8 @@ export interface ServerOptions extends Partial<BrokerOptions> {
   sysInterval?: number;
   /** close() waits this long for clients to go and the store to flush, then drops what is left. */
   shutdownTimeoutMs?: number;
+  /** Join a cluster of nodes that act as one broker (docs/CLUSTERING.md); without it nothing cluster-related loads. */
+  cluster?: ClusterOptions;
 }
 
 export const SERVER_DEFAULTS = {
