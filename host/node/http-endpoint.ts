@@ -7,6 +7,10 @@ export interface HttpEndpointSources {
   metrics(): string;
   /** false once shutdown has begun: `/health` then answers 503 so load balancers stop sending clients. */
   healthy(): boolean;
+  /** Why the node is not ready yet besides shutdown (a cluster node without its lease or links): `/health` answers 503 with it. */
+  notReady?(): string | null;
+  /** `/cluster`: this node's view of its cluster (JSON), when it is in one. */
+  cluster?(): unknown;
 }
 
 /** `GET /metrics` (Prometheus text format) and `GET /health` (JSON) on their own port. */
@@ -27,8 +31,10 @@ export async function listenHttp(options: HttpListenerOptions, sources: HttpEndp
       }
       res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' }).end(body);
     } else if (path === '/health') {
-      const ok = sources.healthy();
-      res.writeHead(ok ? 200 : 503, { 'Content-Type': 'application/json' }).end(`${JSON.stringify({ status: ok ? 'ok' : 'shutting down' })}\n`);
+      const status = !sources.healthy() ? 'shutting down' : (sources.notReady?.() ?? 'ok');
+      res.writeHead(status === 'ok' ? 200 : 503, { 'Content-Type': 'application/json' }).end(`${JSON.stringify({ status })}\n`);
+    } else if (path === '/cluster' && sources.cluster) {
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(`${JSON.stringify(sources.cluster())}\n`);
     } else {
       res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found: try /metrics or /health\n');
     }

@@ -7,12 +7,14 @@ import type { BrokerOptions, Logger } from '../core/options.js';
 import type { Store } from '../core/store.js';
 import { brokerStats, SysTopics } from '../core/sys.js';
 import { AccessControl } from './access-control.js';
+import type { Cluster } from './cluster/cluster.js';
 import type { ClusterOptions } from './cluster/options.js';
 import { ConnectionGate } from './connection-gate.js';
 import { listenHttp } from './http-endpoint.js';
 import type { HttpListenerOptions, ListenerOptions, RunningListener } from './listener-options.js';
 import { loadNodeCore, packageRoot } from './load-core.js';
-import { renderMetrics } from './prometheus.js';
+import { renderMetrics, type MetricWriter } from './prometheus.js';
+import { clusterMetrics } from './cluster/metrics.js';
 import { storeFor } from './store-for.js';
 import { listenTcp } from './tcp-listener.js';
 import { listenWebSocket } from './websocket-listener.js';
@@ -97,6 +99,8 @@ export class ArborServer {
   private closing: Promise<ShutdownResult> | null = null;
   private readonly listeners: RunningListener[] = [];
   private httpListener: RunningListener | null = null;
+  /** This node's part in a cluster, when `cluster` is configured. */
+  cluster: Cluster | null = null;
 
   private constructor(
     readonly broker: Broker,
@@ -131,12 +135,15 @@ export class ArborServer {
       logs,
     );
     broker = new Broker(core, { ...options, ...access.hooks() }, storeFor(options, log), logs);
+    // Loaded only for a cluster: a single node never imports the cluster code, nor etcd's client.
+    const clustering = options.cluster ? (await import('./cluster/cluster.js')).Cluster.attach(broker, options.cluster, log) : null;
     await broker.start();
     const version = await packageVersion();
     const sysInterval = options.sysInterval ?? SERVER_DEFAULTS.sysInterval;
     const sys = sysInterval > 0 ? new SysTopics(broker, { intervalSeconds: sysInterval, version }) : null;
     sys?.start();
     const server = new ArborServer(broker, gate, access, sys, version, options.shutdownTimeoutMs ?? SERVER_DEFAULTS.shutdownTimeoutMs);
+    server.cluster = clustering?.cluster ?? null;
     try {
       for (const [i, spec] of (options.listeners ?? [{ port: 1883 }]).entries()) {
         const where = `listeners[${i}]`;
@@ -147,8 +154,18 @@ export class ArborServer {
         );
       }
       if (options.http) {
-        server.httpListener = await listenHttp(options.http, { metrics: () => server.metricsText(), healthy: () => server.closing === null }, 'http');
+        const cluster = server.cluster;
+        server.httpListener = await listenHttp(
+          options.http,
+          {
+            metrics: () => server.metricsText(),
+            healthy: () => server.closing === null,
+            ...(cluster ? { notReady: () => cluster.healthReason(), cluster: () => cluster.status() } : {}),
+          },
+          'http',
+        );
       }
+      await clustering?.start(server.httpListener ? server.httpListener.address().port : null);
     } catch (error) {
       await server.close();
       throw error;
@@ -158,13 +175,15 @@ export class ArborServer {
 
   /** The Prometheus text `/metrics` serves. */
   metricsText(): string {
+    const cluster = this.cluster;
+    const more = cluster ? (metric: MetricWriter) => clusterMetrics(cluster.status(), metric) : undefined;
     return renderMetrics(brokerStats(this.broker), {
       version: this.version,
       refusedOverLimit: this.gate.refusedOverLimit,
       authFailures: this.access.failures.failures,
       authRateLimited: this.access.failures.refused,
       subscriptionsDenied: this.access.subscriptionsDenied,
-    });
+    }, more);
   }
 
   /** Bound addresses of the MQTT listeners, in listener order (port 0 resolves to the port the OS chose). */
@@ -218,6 +237,8 @@ export class ArborServer {
     });
     const listenersClosed = Promise.all(this.listeners.map((l) => l.close()));
     this.sys?.stop();
+    // Leave the cluster first: peers drop this node's routes instead of forwarding to it while it stops.
+    await this.cluster?.close().catch((error: Error) => this.broker.log('warn', 'shutdown: leaving the cluster failed', { error: error.message }));
     let clean = true;
     const brokerClosed = this.broker.close().then(
       () => 'closed' as const,

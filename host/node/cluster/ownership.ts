@@ -6,7 +6,7 @@ export type Ownership =
   /** This node: it created the key now, or already held it. */
   | { owner: 'self'; revision: string }
   /** Another node; `revision` is the key's mod revision, the fencing token a takeover compares. */
-  | { owner: 'other'; node: string; revision: string };
+  | { owner: 'other'; node: string; revision: string; lease: string };
 
 /** etcd cannot be reached, or this node is fenced (no lease it is sure of): ownership cannot change now. */
 export class OwnershipUnavailable extends Error {}
@@ -47,7 +47,7 @@ export class SessionOwnership {
     // Deleted between the compare and the read: another claim wins the race next time.
     if (!kv) return this.claim(clientId);
     const revision = kv.mod_revision;
-    if (kv.value.toString() !== self) return { owner: 'other', node: kv.value.toString(), revision };
+    if (kv.value.toString() !== self) return { owner: 'other', node: kv.value.toString(), revision, lease: kv.lease };
     if (kv.lease === lease) return { owner: 'self', revision };
     // Ours under an older lease (this node got a new one since): move it to the current lease.
     return (await this.takeOver(clientId, revision)) ?? this.claim(clientId);
@@ -59,6 +59,12 @@ export class SessionOwnership {
     const key = this.key(clientId);
     const result = await this.call(() => this.etcd.if(key, 'Mod', '==', revision).then(this.etcd.put(key).value(this.membership.self.node).lease(lease)).commit());
     return result.succeeded ? { owner: 'self', revision: result.header.revision } : null;
+  }
+
+  /** Undoes takeOver (the owner refused to hand the session over): the key is `node`'s again, on its lease. */
+  async giveBack(clientId: string, revision: string, node: string, lease: string): Promise<void> {
+    const key = this.key(clientId);
+    await this.call(() => this.etcd.if(key, 'Mod', '==', revision).then(this.etcd.put(key).value(node).lease(lease)).commit());
   }
 
   /** Gives the session up (it ended), unless another node owns it by now. */
