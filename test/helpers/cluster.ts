@@ -89,7 +89,7 @@ export async function startCluster(etcd: TestEtcd, count: number, extra: Record<
     };
     return node;
   };
-  const running = (n: ClusterNode): boolean => n.cli.child.exitCode === null && n.cli.child.signalCode === null;
+  const running = (n: ClusterNode): boolean => n.cli !== undefined && n.cli.child.exitCode === null && n.cli.child.signalCode === null;
   const cluster: TestCluster = {
     nodes,
     async ready(ms = 20_000) {
@@ -124,7 +124,9 @@ export async function startCluster(etcd: TestEtcd, count: number, extra: Record<
     },
   };
   try {
-    for (let i = 0; i < count; i++) await cluster.add();
+    const first = Array.from({ length: count }, (_, i) => make(`n${i + 1}`));
+    nodes.push(...first);
+    await Promise.all(first.map(launch));
   } catch (error) {
     await cluster.close();
     throw error;

@@ -50,4 +50,74 @@ describe('a cluster of three arbormq processes routes as one broker', { skip: et
     const at3 = await collect(sub3, 4);
     assert.deepEqual(at3.map((m) => [m.payload.toString(), m.packet.qos]), [['q0', 0], ['q1', 1], ['q2', 1], ['h', 1]]);
   });
+
+  it('a message crosses to a node once however many subscribers it has there, and not at all where nobody matches', async () => {
+    const [n1, n2, n3] = cluster.nodes;
+    const subs = await Promise.all(Array.from({ length: 20 }, (_, i) => n2!.client({ clientId: `fan-${i}` })));
+    await Promise.all(subs.map((s) => s.subscribeAsync('fan/out', { qos: 0 })));
+    await eventually(async () => (await n1!.status()).peers.find((p) => p.node === 'n2')!.routes >= 2, 5000, 'n1 to learn fan/out');
+    const before = await n1!.status();
+    const pub = await n1!.client({ clientId: 'fan-pub' });
+    for (let i = 0; i < 10; i++) await pub.publishAsync('fan/out', `m${i}`, { qos: 0 });
+    for (const s of subs) assert.equal((await collect(s, 10)).length, 10);
+    const after = await n1!.status();
+    const sent = (status: typeof before, node: string) => status.peers.find((p) => p.node === node)!.messagesOut;
+    assert.equal(sent(after, 'n2') - sent(before, 'n2'), 10, 'once per message, not per subscriber');
+    assert.equal(sent(after, 'n3') - sent(before, 'n3'), 0, 'n3 has no subscriber: nothing crosses');
+    assert.ok((await n1!.metrics()).includes('arbormq_cluster_forwarded_messages_total{peer="n2",direction="out"}'));
+    void n3;
+  });
+
+  it('a shared group spans the nodes: each message reaches one member, a member on the publishing node first', async () => {
+    const [n1, n2, n3] = cluster.nodes;
+    const members = [
+      ...(await Promise.all([0, 1].map((i) => n1!.client({ clientId: `w1-${i}` })))),
+      ...(await Promise.all([0, 1].map((i) => n2!.client({ clientId: `w2-${i}` })))),
+    ];
+    await Promise.all(members.map((m) => m.subscribeAsync('$share/workers/jobs/+', { qos: 1 })));
+    await eventually(
+      async () => (await n3!.status()).peers.filter((p) => p.node !== 'n3').every((p) => p.routes >= 1),
+      5000,
+      'n3 to learn the group routes',
+    );
+    const received = new Map<string, string[]>();
+    members.forEach((m, i) => m.on('message', (_t, payload) => {
+      const who = i < 2 ? 'n1' : 'n2';
+      received.set(who, [...(received.get(who) ?? []), payload.toString()]);
+    }));
+    const pub3 = await n3!.client({ clientId: 'jobs-pub3' });
+    for (let i = 0; i < 20; i++) await pub3.publishAsync(`jobs/${i}`, `a${i}`, { qos: 1 });
+    const pub1 = await n1!.client({ clientId: 'jobs-pub1' });
+    for (let i = 0; i < 10; i++) await pub1.publishAsync(`jobs/${i}`, `b${i}`, { qos: 1 });
+    const all = () => [...received.values()].flat();
+    await eventually(() => all().length >= 30, 5000, '30 deliveries');
+    assert.equal(all().length, 30, 'each message once');
+    assert.equal(new Set(all()).size, 30);
+    const fromN1 = all().filter((p) => p.startsWith('b'));
+    assert.deepEqual(received.get('n1')!.filter((p) => p.startsWith('b')).length, fromN1.length, 'n1\'s messages stay with n1\'s members');
+    assert.ok(received.get('n2')!.some((p) => p.startsWith('a')), 'messages from a node without members spread over the nodes');
+  });
+
+  it('a persistent session moves with its queued messages when its client reconnects to another node; the old connection hears 0x8E', async () => {
+    const [n1, n2, n3] = cluster.nodes;
+    const first = await n1!.client({ clientId: 'mover', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 300 } });
+    await first.subscribeAsync('moves/#', { qos: 1 });
+    await first.endAsync();
+    await eventually(async () => (await n2!.status()).peers.find((p) => p.node === 'n1')!.routes > 0, 5000, 'the route to stay');
+    const pub = await n2!.client({ clientId: 'mover-pub' });
+    for (let i = 0; i < 5; i++) await pub.publishAsync(`moves/${i}`, `q${i}`, { qos: 1 });
+    const moved = await n3!.client({ clientId: 'mover', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 300 } });
+    assert.deepEqual((await collect(moved, 5)).map((m) => m.payload.toString()), ['q0', 'q1', 'q2', 'q3', 'q4']);
+    // and on again, taking it from a live connection
+    const disconnected = new Promise<number | undefined>((resolve) => moved.once('disconnect', (packet) => resolve(packet.reasonCode)));
+    const third = await n1!.client({ clientId: 'mover', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 300 } });
+    assert.equal(await disconnected, 0x8e);
+    await pub.publishAsync('moves/after', 'later', { qos: 1 });
+    const got = [];
+    while (got.at(-1)?.payload.toString() !== 'later') got.push(...(await collect(third, 1)));
+    // Whatever the second connection had not acknowledged yet comes again, marked DUP [MQTT-4.4.0-1].
+    assert.ok(got.slice(0, -1).every((m) => m.packet.dup && /^q\d$/.test(m.payload.toString())), JSON.stringify(got.map((m) => m.payload.toString())));
+    const owned = await Promise.all(cluster.nodes.map(async (n) => (await n.status()).ownedSessions));
+    assert.equal(owned[0]! >= 1, true, 'n1 owns it now');
+  });
 });
