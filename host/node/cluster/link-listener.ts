@@ -76,10 +76,7 @@ export async function dialLink(url: string, tls: LinkTls | null, self: LinkIdent
     handshakeTimeout: 5000,
     ...(tls ? { cert: tls.cert, key: tls.key, ca: tls.ca, rejectUnauthorized: true } : {}),
   });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('open', resolve);
-    socket.once('error', reject);
-  });
+  // The handshake listens from the start: the peer's challenge may arrive with the upgrade response.
   try {
     const peer = await dial(socket, self, expected);
     if (tls && !certificateNames((socket as unknown as { _socket: TLSSocket })._socket).includes(peer.node)) throw new HandshakeError('the certificate does not name the node');

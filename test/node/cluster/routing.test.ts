@@ -120,4 +120,56 @@ describe('a cluster of three arbormq processes routes as one broker', { skip: et
     const owned = await Promise.all(cluster.nodes.map(async (n) => (await n.status()).ownedSessions));
     assert.equal(owned[0]! >= 1, true, 'n1 owns it now');
   });
+
+  it('two CONNECTs racing for one client id on two nodes end with exactly one session', async () => {
+    const [n1, n2] = cluster.nodes;
+    const options = { clientId: 'racer', clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 300 } };
+    const [a, b] = await Promise.all([n1!.client(options).catch(() => null), n2!.client(options).catch(() => null)]);
+    await eventually(() => [a, b].filter((c) => c?.connected).length === 1, 5000, 'one of the two to remain connected');
+    const winner = a?.connected ? a : b!;
+    await winner.subscribeAsync('race/t', { qos: 1 });
+    const pub = await n2!.client({ clientId: 'race-pub' });
+    await pub.publishAsync('race/t', 'x', { qos: 1 });
+    assert.equal((await collect(winner, 1))[0]!.payload.toString(), 'x');
+  });
+
+  it('a clean-session client id connecting on another node closes the first connection', async () => {
+    const [n1, n2] = cluster.nodes;
+    const first = await n1!.client({ clientId: 'twice', protocolVersion: 5 });
+    const closed = new Promise<number | undefined>((resolve) => first.once('disconnect', (packet) => resolve(packet.reasonCode)));
+    await n2!.client({ clientId: 'twice', protocolVersion: 5 });
+    assert.equal(await closed, 0x8e);
+  });
+
+  it('a will is published once, by the node that held the connection, when its session is taken over', async () => {
+    const [n1, n2, n3] = cluster.nodes;
+    const watcher = await n3!.client({ clientId: 'will-watcher' });
+    await watcher.subscribeAsync('wills/#', { qos: 1 });
+    await eventually(async () => (await n1!.status()).peers.find((p) => p.node === 'n3')!.routes > 0, 5000, 'the watcher route');
+    await n1!.client({ clientId: 'testament', clean: false, will: { topic: 'wills/testament', payload: Buffer.from('gone'), qos: 1, retain: false } });
+    await n2!.client({ clientId: 'testament', clean: false });
+    assert.deepEqual((await collect(watcher, 1)).map((m) => m.payload.toString()), ['gone']);
+    await assert.rejects(collect(watcher, 1, 500), /expected 1 messages, got 0/);
+  });
+
+  it('retained messages reach a node that joins later, and a change made anywhere wins everywhere', async () => {
+    const [n1, n2] = cluster.nodes;
+    const pub = await n1!.client({ clientId: 'retainer' });
+    await pub.publishAsync('config/a', 'one', { qos: 1, retain: true });
+    await pub.publishAsync('config/b', 'gone soon', { qos: 1, retain: true });
+    const pub2 = await n2!.client({ clientId: 'retainer2' });
+    await pub2.publishAsync('config/a', 'two', { qos: 1, retain: true });
+    await pub2.publishAsync('config/b', '', { qos: 1, retain: true });
+    const n4 = await cluster.add();
+    await cluster.ready();
+    const late = await n4.client({ clientId: 'late' });
+    await late.subscribeAsync('config/#', { qos: 1 });
+    const got = await collect(late, 1);
+    assert.deepEqual(got.map((m) => [m.topic, m.payload.toString(), m.packet.retain]), [['config/a', 'two', true]]);
+    for (const node of [n1!, n2!]) {
+      const c = await node.client();
+      await c.subscribeAsync('config/#', { qos: 1 });
+      assert.deepEqual((await collect(c, 1)).map((m) => m.payload.toString()), ['two'], `on ${node.id}`);
+    }
+  });
 });
