@@ -41,7 +41,14 @@ export interface TestCluster {
  * `count` real `arbormq` processes joined through `etcd`, each with its own data directory, MQTT and
  * HTTP ports and link port on loopback (all port 0), and a shared secret file.
  */
-export async function startCluster(etcd: TestEtcd, count: number, extra: Record<string, unknown> = {}): Promise<TestCluster> {
+export interface ClusterSetup {
+  /** More top-level settings for every node. */
+  config?: Record<string, unknown>;
+  /** More `cluster` settings for one node (e.g. a fixed port and an advertised URL). */
+  node?: (id: string) => Record<string, unknown>;
+}
+
+export async function startCluster(etcd: TestEtcd, count: number, setup: ClusterSetup = {}): Promise<TestCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'arbormq-cluster-'));
   const secretFile = join(dir, 'cluster.secret');
   await writeFile(secretFile, 'a test secret of the test cluster\n');
@@ -57,8 +64,8 @@ export async function startCluster(etcd: TestEtcd, count: number, extra: Record<
         http: { port: 0, host: '127.0.0.1' },
         dataDir: join(dir, node.id),
         sysInterval: 0,
-        ...extra,
-        cluster: { nodeId: node.id, etcd: [etcd.url], host: '127.0.0.1', port: 0, secretFile, leaseTtlSeconds: 3, ...((extra.cluster as object) ?? {}) },
+        ...setup.config,
+        cluster: { nodeId: node.id, etcd: [etcd.url], host: '127.0.0.1', port: 0, secretFile, leaseTtlSeconds: 3, ...setup.node?.(node.id) },
       }),
     );
     node.cli = await startCli(['-c', config], { expect: 2 });

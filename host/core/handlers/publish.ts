@@ -217,7 +217,7 @@ function route(conn: Connection, message: Message, packetId: number): void {
   broker.persistence.whenDurable((error) => {
     tentative.settle(error !== undefined);
     // In a cluster, the nodes it was forwarded to must have made it durable too.
-    if (remote && !error) void remote.then(() => acknowledge(undefined));
+    if (remote && !error) remote.then(() => acknowledge(undefined), acknowledge);
     else acknowledge(error);
   });
 }

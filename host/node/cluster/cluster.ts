@@ -51,6 +51,8 @@ interface PendingTakeover {
 }
 
 const TAKEOVER_TIMEOUT_MS = 5000;
+/** How long a CONNECT needing ownership waits for the lease before it is refused with 0x88. */
+const LEASE_WAIT_MS = 1500;
 /** Options of a peer's pseudo-subscriptions: QoS 2 and retain-as-published, so each message crosses as published. */
 const PEER_SUBSCRIPTION_OPTIONS = 2 | 8;
 
@@ -213,15 +215,14 @@ export class Cluster implements BrokerCluster {
   }
 
   beforeOpen(conn: Connection, clientId: string, cleanStart: boolean, persistent: boolean): Promise<void> | null {
-    if (!this.mesh) return Promise.reject(new ClusterRefusal(Reason.ServerUnavailable, 'the cluster is still starting'));
     const stamp = this.retainedSync.clock.now();
     this.connectStamps.set(conn, stamp);
-    this.broadcast(kickFrame(clientId, conn.username, stamp, !persistent || cleanStart));
+    if (this.mesh) this.broadcast(kickFrame(clientId, conn.username, stamp, !persistent || cleanStart));
     if (!persistent) return null;
-    if (!this.membership.holding) {
-      return Promise.reject(new ClusterRefusal(Reason.ServerUnavailable, 'the cluster cannot confirm who owns sessions right now (etcd is unreachable)'));
-    }
-    return this.serialized(clientId, () => this.acquire(conn, clientId, cleanStart));
+    return this.serialized(clientId, async () => {
+      await this.leaseHeld();
+      await this.acquire(conn, clientId, cleanStart);
+    });
   }
 
   sessionEnded(session: Session): void {
@@ -241,6 +242,19 @@ export class Cluster implements BrokerCluster {
       if (this.locks.get(clientId) === tail) this.locks.delete(clientId);
     });
     return run;
+  }
+
+  /**
+   * Resolves once the node holds its lease — at once, or within LEASE_WAIT_MS (a node just started,
+   * a keepalive late by a moment) — and otherwise refuses: ownership cannot be decided now.
+   */
+  private async leaseHeld(): Promise<void> {
+    for (const deadline = performance.now() + LEASE_WAIT_MS; !this.membership?.holding; ) {
+      if (performance.now() > deadline) {
+        throw new ClusterRefusal(Reason.ServerUnavailable, 'the cluster cannot confirm who owns sessions right now (etcd is unreachable)');
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   }
 
   /** Makes this node the owner of a persistent session, taking it over from the node that has it. */
@@ -411,7 +425,7 @@ export class Cluster implements BrokerCluster {
         peer.state.routes.clear();
         this.broker.core.setClientOnline(peer.state.client, true);
         this.broker.freeClientId(peer.state.client);
-        this.log('info', 'cluster: member left', { peer: peer.node });
+        this.log('warn', 'cluster: gave up on a member that did not come back', { peer: peer.node });
       },
     };
   }

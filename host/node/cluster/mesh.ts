@@ -7,6 +7,11 @@ import type { MemberInfo } from './membership.js';
 
 const REDIAL_MIN_MS = 100;
 const REDIAL_MAX_MS = 5000;
+/**
+ * How long a member that left is waited for before its routes go: a node restarting (or killed and
+ * restarted) comes back as the same id within this time and finds its forwards kept.
+ */
+export const DEPARTED_GRACE_MS = 30_000;
 
 /** A peer node: its membership, its link (when up), and what the cluster keeps about it across links. */
 export class Peer<State> {
@@ -17,6 +22,8 @@ export class Peer<State> {
   linkUps = 0;
   private redialDelay = REDIAL_MIN_MS;
   redialTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Set while the peer is gone from etcd: when it fires, the peer is given up. */
+  departedTimer: ReturnType<typeof setTimeout> | null = null;
   dialing = false;
 
   constructor(
@@ -91,6 +98,11 @@ export class Mesh<State> {
       return;
     }
     const peer = this.peer(member.node);
+    if (peer.departedTimer) {
+      clearTimeout(peer.departedTimer);
+      peer.departedTimer = null;
+      this.log('info', 'cluster: member is back', { peer: member.node });
+    }
     const moved = peer.member !== null && (peer.member.url !== member.url || peer.member.incarnation !== member.incarnation);
     peer.member = member;
     if (!this.dials(member.node)) return;
@@ -99,14 +111,25 @@ export class Mesh<State> {
     this.dial(peer);
   }
 
-  memberLeft(node: string): void {
+  /**
+   * A member's key is gone. Its link closes; what is kept for it stays for DEPARTED_GRACE_MS in case
+   * it comes back (a restart), then the peer is given up.
+   */
+  memberLeft(node: string, graceMs = DEPARTED_GRACE_MS): void {
     const peer = this.peers.get(node);
-    if (!peer) return;
-    this.peers.delete(node);
+    if (!peer || peer.member === null) return;
     if (peer.redialTimer) clearTimeout(peer.redialTimer);
+    peer.redialTimer = null;
     peer.member = null;
     peer.link?.close('the peer left the cluster');
-    this.handler.peerLeft(peer);
+    this.log('warn', 'cluster: member left; keeping its routes and unconfirmed forwards for a while in case it returns', { peer: node, graceMs });
+    peer.departedTimer = setTimeout(() => {
+      if (this.peers.get(node) !== peer || peer.member !== null) return;
+      this.peers.delete(node);
+      peer.link?.close('the peer left the cluster');
+      this.handler.peerLeft(peer);
+    }, graceMs);
+    peer.departedTimer.unref();
   }
 
   /** Members with a compatible protocol: those this node must be linked to. */
@@ -196,6 +219,7 @@ export class Mesh<State> {
     this.closed = true;
     for (const peer of this.peers.values()) {
       if (peer.redialTimer) clearTimeout(peer.redialTimer);
+      if (peer.departedTimer) clearTimeout(peer.departedTimer);
       peer.link?.close('shutting down');
     }
   }

@@ -9,13 +9,23 @@ export class Confirmation {
   remaining = 0;
   readonly promise: Promise<void>;
   private resolve!: () => void;
+  private reject!: (error: Error) => void;
 
   constructor() {
-    this.promise = new Promise((resolve) => (this.resolve = resolve));
+    this.promise = new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
   }
 
   done(): void {
     if (--this.remaining === 0) this.resolve();
+  }
+
+  /** A node will never confirm: the publisher is refused rather than told a loss is a success. */
+  fail(error: Error): void {
+    this.remaining = -1;
+    this.reject(error);
   }
 }
 
@@ -136,9 +146,10 @@ export class PeerOutlet {
     }
   }
 
-  private settle(kept: Kept): void {
+  private settle(kept: Kept, error?: Error): void {
     kept.message.release();
-    kept.confirmation?.done();
+    if (error) kept.confirmation?.fail(error);
+    else kept.confirmation?.done();
   }
 
   /** A link is up: everything unconfirmed goes again, in order, before anything new. */
@@ -177,16 +188,17 @@ export class PeerOutlet {
   }
 
   /**
-   * The peer left the cluster: what it did not confirm will not be delivered there. The references
-   * go, and the publishers waiting on it are released (its subscribers went with it).
+   * The peer is given up (or this node stops): what it did not confirm may never be delivered
+   * there. The references go, and publishers waiting on it are refused.
    */
   close(): void {
+    const error = new Error('a node the message was forwarded to is gone');
     if (this.drainTimer) clearTimeout(this.drainTimer);
     this.drainTimer = null;
     this.link = null;
     this.batch = null;
-    for (const kept of this.inFlight) this.settle(kept);
-    for (const kept of this.waiting) this.settle(kept);
+    for (const kept of this.inFlight) this.settle(kept, error);
+    for (const kept of this.waiting) this.settle(kept, error);
     this.inFlight = new Deque();
     this.waiting = new Deque();
   }
