@@ -45,6 +45,7 @@ password and ACL files.
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'passwd') return passwd(argv.slice(1));
   if (argv[0] === 'repair') return repair(argv.slice(1));
+  if (argv[0] === 'cluster') return (await import('./cluster/status-command.js')).clusterCommand(argv.slice(1));
   let values;
   try {
     ({ values } = parseArgs({

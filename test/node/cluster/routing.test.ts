@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { collect, eventually, expectSilence } from '../../helpers/broker.js';
+import { BIN } from '../../helpers/cli.js';
 import { startCluster, type TestCluster } from '../../helpers/cluster.js';
 import { etcdMissing, startEtcd, type TestEtcd } from '../../helpers/etcd.js';
 
@@ -27,6 +30,15 @@ describe('a cluster of three arbormq processes routes as one broker', { skip: et
         cluster.nodes.filter((n) => n !== node).map((n) => [n.id, true]),
       );
     }
+  });
+
+  it('`arbormq cluster status` prints every member, its links and their route counts', async () => {
+    await cluster.nodes[1]!.client({ clientId: 'status-sub' }).then((c) => c.subscribeAsync('status/+/x'));
+    await eventually(async () => (await cluster.nodes[0]!.status()).peers.find((p) => p.node === 'n2')!.routes === 1, 5000, 'the route');
+    const { stdout } = await promisify(execFile)(process.execPath, [BIN, 'cluster', 'status', '--cluster-etcd', etcd.url]);
+    assert.match(stdout, /^cluster arbormq: 3 members/);
+    for (const node of cluster.nodes) assert.match(stdout, new RegExp(`\\n${node.id}  ws://127\\.0\\.0\\.1:\\d+  protocol 1  healthy`));
+    assert.match(stdout, /-> n2\s+up\s+1 routes/);
   });
 
   it('clients on different nodes exchange QoS 0, 1 and 2 messages through wildcard filters', async () => {
