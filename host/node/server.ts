@@ -14,7 +14,7 @@ import { listenHttp } from './http-endpoint.js';
 import type { HttpListenerOptions, ListenerOptions, RunningListener } from './listener-options.js';
 import { loadNodeCore, packageRoot } from './load-core.js';
 import { renderMetrics, type MetricWriter } from './prometheus.js';
-import { clusterMetrics } from './cluster/metrics.js';
+import { clusterMetrics, clusterSysValues } from './cluster/metrics.js';
 import { storeFor } from './store-for.js';
 import { listenTcp } from './tcp-listener.js';
 import { listenWebSocket } from './websocket-listener.js';
@@ -140,7 +140,8 @@ export class ArborServer {
     await broker.start();
     const version = await packageVersion();
     const sysInterval = options.sysInterval ?? SERVER_DEFAULTS.sysInterval;
-    const sys = sysInterval > 0 ? new SysTopics(broker, { intervalSeconds: sysInterval, version }) : null;
+    const clusterStatus = clustering ? () => clustering.cluster.status() : null;
+    const sys = sysInterval > 0 ? new SysTopics(broker, { intervalSeconds: sysInterval, version, ...(clusterStatus ? { extra: () => clusterSysValues(clusterStatus()) } : {}) }) : null;
     sys?.start();
     const server = new ArborServer(broker, gate, access, sys, version, options.shutdownTimeoutMs ?? SERVER_DEFAULTS.shutdownTimeoutMs);
     server.cluster = clustering?.cluster ?? null;

@@ -481,19 +481,20 @@ export class Cluster implements BrokerCluster {
     for (let n = reader.u32(); n > 0; n--) {
       const entry = readEntry(reader);
       if (entry.seq <= state.lastSeq) continue;
+      const { plain, groups } = entry.route;
+      if (plain || groups.length > 0) {
+        const message = entryMessage(broker.core, entry);
+        if (!message) {
+          // Not acknowledged: the link starts over and the peer sends it again later.
+          broker.metrics.arenaFullDropped++;
+          throw new Error('no arena room for a forwarded message');
+        }
+        broker.deliverForwarded(message, plain, groups.length === 0 ? NO_GROUPS : new Set(groups.map((g) => broker.shareGroupId(g))));
+        message.release();
+      }
+      if (entry.route.stamp) this.retainedSync.applyRemote(entry);
       state.lastSeq = entry.seq;
       state.messagesIn++;
-      if (entry.route.stamp) this.retainedSync.applyRemote(entry);
-      const { plain, groups } = entry.route;
-      if (!plain && groups.length === 0) continue;
-      const message = entryMessage(broker.core, entry);
-      if (!message) {
-        broker.metrics.arenaFullDropped++;
-        broker.logRepeatable('warn', 'cluster: no arena room for a forwarded message', peer.node, { peer: peer.node });
-        continue;
-      }
-      broker.deliverForwarded(message, plain, groups.length === 0 ? NO_GROUPS : new Set(groups.map((g) => broker.shareGroupId(g))));
-      message.release();
     }
     const upTo = state.lastSeq;
     broker.persistence.whenDurable((error) => {
@@ -537,7 +538,7 @@ export class Cluster implements BrokerCluster {
 
   /** Holds its lease and has a link to every member: ready for clients behind a load balancer. */
   get healthy(): boolean {
-    return this.membership?.holding === true && this.mesh.expected().every((p) => p.up);
+    return this.healthReason() === null;
   }
 
   /** Why the node is not healthy, for `/health`. */
@@ -553,13 +554,13 @@ export class Cluster implements BrokerCluster {
       node: this.options.nodeId,
       url: this.url,
       healthy: this.healthy,
-      lease: this.membership.holding,
-      leaseLosses: this.membership.leaseLosses,
-      etcdRttMs: Math.round(this.membership.rttMs * 100) / 100,
+      lease: this.membership?.holding ?? false,
+      leaseLosses: this.membership?.leaseLosses ?? 0,
+      etcdRttMs: Math.round((this.membership?.rttMs ?? 0) * 100) / 100,
       routes: this.routes.size,
       ownedSessions: this.owned.size,
       takeovers: this.takeovers,
-      peers: [...this.mesh.peers.values()]
+      peers: [...(this.mesh?.peers.values() ?? [])]
         .sort((a, b) => (a.node < b.node ? -1 : 1))
         .map((p) => ({
           node: p.node,

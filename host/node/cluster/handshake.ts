@@ -20,6 +20,9 @@ export interface PeerHello {
   early: Buffer[];
 }
 
+/** What else a peer must satisfy (with TLS: its certificate names it); a reason to refuse, or null. */
+export type PeerCheck = (node: string) => string | null;
+
 /** A handshake that failed: `reason` is what the log says. */
 export class HandshakeError extends Error {}
 
@@ -39,7 +42,7 @@ export const REFUSED_CLOSE_CODE = 4001;
  * The accepting side: sends a challenge, checks the dialer's version and its proof that it holds
  * the secret, and answers with its own proof. The secret itself never crosses the wire.
  */
-export function accept(socket: WebSocket, self: LinkIdentity): Promise<PeerHello> {
+export function accept(socket: WebSocket, self: LinkIdentity, verify: PeerCheck = () => null): Promise<PeerHello> {
   return handshake(socket, async (next) => {
     const nonce = randomBytes(16).toString('hex');
     send(socket, new FrameWriter(FrameType.Hello).u16(LINK_PROTOCOL_VERSION).json({ cluster: self.cluster, node: self.node, nonce, incarnation: self.incarnation }));
@@ -48,6 +51,8 @@ export function accept(socket: WebSocket, self: LinkIdentity): Promise<PeerHello
     if (version !== LINK_PROTOCOL_VERSION) refuse(socket, incompatible(version));
     const proof = reader.json<HelloFields>();
     check(socket, proof, self);
+    const problem = verify(proof.node);
+    if (problem) refuse(socket, problem);
     if (self.secret && !macMatches(self.secret, 'dial', self.cluster, proof.node, self.node, nonce, proof.nonce, proof.mac)) {
       refuse(socket, `node ${JSON.stringify(proof.node)} did not prove the cluster secret`);
     }
@@ -57,7 +62,7 @@ export function accept(socket: WebSocket, self: LinkIdentity): Promise<PeerHello
 }
 
 /** The dialing side: answers the challenge with its proof and checks the acceptor's. */
-export function dial(socket: WebSocket, self: LinkIdentity, expected: string): Promise<PeerHello> {
+export function dial(socket: WebSocket, self: LinkIdentity, expected: string, verify: PeerCheck = () => null): Promise<PeerHello> {
   return handshake(socket, async (next) => {
     const hello = await next(FrameType.Hello);
     const version = hello.u16();
@@ -65,6 +70,8 @@ export function dial(socket: WebSocket, self: LinkIdentity, expected: string): P
     const fields = hello.json<HelloFields>();
     check(socket, fields, self);
     if (fields.node !== expected) refuse(socket, `dialed ${expected} but ${JSON.stringify(fields.node)} answered`);
+    const problem = verify(fields.node);
+    if (problem) refuse(socket, problem);
     const nonce = randomBytes(16).toString('hex');
     const proof = self.secret ? mac(self.secret, 'dial', self.cluster, self.node, fields.node, fields.nonce, nonce) : '';
     send(socket, new FrameWriter(FrameType.Proof).u16(LINK_PROTOCOL_VERSION).json({ cluster: self.cluster, node: self.node, nonce, incarnation: self.incarnation, mac: proof }));

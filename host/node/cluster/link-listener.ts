@@ -6,7 +6,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import type { Logger } from '../../core/options.js';
 import { bind, boundAddress, closeServer } from '../listen.js';
 import { accept, dial, HandshakeError, type LinkIdentity } from './handshake.js';
-import { Link } from './link.js';
+import { Link, LINK_TIMING, type LinkTiming } from './link.js';
 
 /** The URL path links use on a node's link port. */
 export const LINK_PATH = '/arbormq-cluster';
@@ -33,6 +33,7 @@ export async function listenForLinks(
   self: LinkIdentity,
   onLink: (link: Link) => void,
   log: Logger,
+  timing: LinkTiming = LINK_TIMING,
 ): Promise<LinkListener> {
   const server: HttpServer = tls
     ? createHttpsServer({ cert: tls.cert, key: tls.key, ca: tls.ca, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' })
@@ -41,15 +42,9 @@ export async function listenForLinks(
   const wss = new WebSocketServer({ server, path: LINK_PATH, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
   wss.on('connection', (socket: WebSocket, request) => {
     const address = `${request.socket.remoteAddress}:${request.socket.remotePort}`;
-    accept(socket, self).then(
-      (peer) => {
-        if (tls && !certificateNames(request.socket as TLSSocket).includes(peer.node)) {
-          log('warn', 'cluster link refused: the certificate does not name the node', { peer: peer.node, address });
-          socket.close(4001, 'certificate does not name the node');
-          return;
-        }
-        onLink(new Link(socket, peer, false));
-      },
+    const verify = tls ? certificateCheck(request.socket as TLSSocket) : undefined;
+    accept(socket, self, verify).then(
+      (peer) => onLink(new Link(socket, peer, false, timing)),
       (error: Error) => {
         log(error instanceof HandshakeError ? 'warn' : 'error', 'cluster link refused', { address, reason: error.message });
         socket.terminate();
@@ -69,7 +64,7 @@ export async function listenForLinks(
 }
 
 /** Opens a link to `url` (a member's advertised URL) and authenticates it as node `expected`. */
-export async function dialLink(url: string, tls: LinkTls | null, self: LinkIdentity, expected: string): Promise<Link> {
+export async function dialLink(url: string, tls: LinkTls | null, self: LinkIdentity, expected: string, timing: LinkTiming = LINK_TIMING): Promise<Link> {
   const socket = new WebSocket(new URL(LINK_PATH, url), {
     maxPayload: MAX_FRAME_BYTES,
     perMessageDeflate: false,
@@ -78,16 +73,19 @@ export async function dialLink(url: string, tls: LinkTls | null, self: LinkIdent
   });
   // The handshake listens from the start: the peer's challenge may arrive with the upgrade response.
   try {
-    const peer = await dial(socket, self, expected);
-    if (tls && !certificateNames((socket as unknown as { _socket: TLSSocket })._socket).includes(peer.node)) throw new HandshakeError('the certificate does not name the node');
-    return new Link(socket, peer, true);
+    const verify = tls ? (node: string) => certificateCheck((socket as unknown as { _socket: TLSSocket })._socket)(node) : undefined;
+    return new Link(socket, await dial(socket, self, expected, verify), true, timing);
   } catch (error) {
     socket.terminate();
     throw error;
   }
 }
 
-/** The common name and DNS names of the peer's verified certificate: it must name the node id. */
+/** With TLS, a peer's verified certificate must name its node id (common name or a DNS name). */
+function certificateCheck(socket: TLSSocket): (node: string) => string | null {
+  return (node) => (certificateNames(socket).includes(node) ? null : `the certificate does not name the node ${JSON.stringify(node)}`);
+}
+
 function certificateNames(socket: TLSSocket): string[] {
   const cert = socket.getPeerCertificate?.();
   if (!cert || !socket.authorized) return [];

@@ -24,3 +24,29 @@ export function clusterMetrics(status: ClusterStatus, metric: MetricWriter): voi
   metric('cluster_peer_unconfirmed', 'gauge', 'Forwards the peer has not confirmed durable yet.', per((p) => p.unconfirmed));
   metric('cluster_forwards_dropped_total', 'counter', 'QoS 0 forwards dropped because the link was down or congested.', per((p) => p.dropped));
 }
+
+/** The same under `$SYS/broker/cluster/…`, for MQTT clients. */
+export function clusterSysValues(status: ClusterStatus): [string, string | number][] {
+  const out: [string, string | number][] = [
+    ['cluster/node', status.node],
+    ['cluster/lease', status.lease ? 1 : 0],
+    ['cluster/lease/losses', status.leaseLosses],
+    ['cluster/etcd/rtt_ms', status.etcdRttMs],
+    ['cluster/routes', status.routes],
+    ['cluster/takeovers', status.takeovers],
+  ];
+  for (const p of status.peers) {
+    const at = `cluster/peers/${p.node}`;
+    out.push(
+      [`${at}/up`, p.up ? 1 : 0],
+      [`${at}/remote_filters`, p.routes],
+      [`${at}/messages/out`, p.messagesOut],
+      [`${at}/messages/in`, p.messagesIn],
+      [`${at}/bytes/out`, p.bytesOut],
+      [`${at}/bytes/in`, p.bytesIn],
+      [`${at}/buffered`, p.buffered],
+      [`${at}/dropped`, p.dropped],
+    );
+  }
+  return out;
+}

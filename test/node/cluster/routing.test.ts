@@ -12,7 +12,7 @@ describe('a cluster of three arbormq processes routes as one broker', { skip: et
   let cluster: TestCluster;
   before(async () => {
     etcd = await startEtcd();
-    cluster = await startCluster(etcd, 3);
+    cluster = await startCluster(etcd, 3, { config: { sysInterval: 1 } });
     await cluster.ready();
   });
   after(async () => {
@@ -39,6 +39,21 @@ describe('a cluster of three arbormq processes routes as one broker', { skip: et
     assert.match(stdout, /^cluster arbormq: 3 members/);
     for (const node of cluster.nodes) assert.match(stdout, new RegExp(`\\n${node.id}  ws://127\\.0\\.0\\.1:\\d+  protocol 1  healthy`));
     assert.match(stdout, /-> n2\s+up\s+1 routes/);
+  });
+
+  it('each link is on /metrics and under $SYS/broker/cluster/', async () => {
+    const n1 = cluster.nodes[0]!;
+    const metrics = await n1.metrics();
+    assert.match(metrics, /^arbormq_cluster_lease 1$/m);
+    assert.match(metrics, /^arbormq_cluster_peer_up\{peer="n2"\} 1$/m);
+    assert.match(metrics, /^arbormq_cluster_etcd_rtt_seconds \d/m);
+    const watcher = await n1.client({ clientId: 'sys-watcher' });
+    await watcher.subscribeAsync('$SYS/broker/cluster/peers/+/up');
+    const values = await collect(watcher, 2);
+    assert.deepEqual(values.map((m) => [m.topic, m.payload.toString()]).sort(), [
+      ['$SYS/broker/cluster/peers/n2/up', '1'],
+      ['$SYS/broker/cluster/peers/n3/up', '1'],
+    ]);
   });
 
   it('clients on different nodes exchange QoS 0, 1 and 2 messages through wildcard filters', async () => {
