@@ -28,6 +28,7 @@ interface Node {
   id: string;
   child: ChildProcess;
   port: number;
+  http: number;
 }
 
 const children = new Set<ChildProcess>();
@@ -208,11 +209,20 @@ interface Row {
   result: Measured;
 }
 
+/** Forwards per link frame so far, from the first node's /cluster (how well forwards are batched). */
+async function forwardsPerFrame(node: Node): Promise<number> {
+  const status = (await (await fetch(`http://127.0.0.1:${node.http}/cluster`)).json()) as { peers: { messagesOut: number; framesOut: number }[] };
+  const messages = status.peers.reduce((a, p) => a + p.messagesOut, 0);
+  const frames = status.peers.reduce((a, p) => a + p.framesOut, 0);
+  return messages / Math.max(1, frames);
+}
+
 async function main(): Promise<void> {
   if (spawnSync('etcd', ['--version']).error) throw new Error('bench:cluster needs etcd (apt-get install etcd-server)');
   const dir = await mkdtemp(join(tmpdir(), 'arbormq-bench-cluster-'));
   const etcd = await startEtcd(dir);
   const rows: Row[] = [];
+  const batching: [number, number][] = [];
   try {
     for (const n of sizes) {
       const nodes = await startNodes(n, etcd.url, dir);
@@ -229,6 +239,7 @@ async function main(): Promise<void> {
       // One hop: one publisher, one subscriber on the next node (the same node when alone).
       log('p2p QoS 0 (hop)', await qos0(nodes, [[0, 'bench/hop']], [[n === 1 ? 0 : 1, 'bench/hop']]));
       log('p2p QoS 1', await p2pQos1(nodes));
+      if (n > 1) batching.push([n, await forwardsPerFrame(nodes[0]!)]);
       await stopNodes(nodes);
     }
   } finally {
@@ -243,12 +254,12 @@ async function main(): Promise<void> {
   } catch {
     // a new file
   }
-  await writeFile(out, spliceSection(existing, render(rows), 'Cluster'));
+  await writeFile(out, spliceSection(existing, render(rows, batching), 'Cluster'));
   process.stderr.write(`wrote the Cluster section of ${out}\n`);
   process.exit(0);
 }
 
-function render(rows: Row[]): string {
+function render(rows: Row[], batching: [number, number][]): string {
   const hop = (n: number): number | null => {
     const local = rows.find((r) => r.nodes === 1 && r.scenario === 'p2p QoS 0 (hop)');
     const remote = rows.find((r) => r.nodes === n && r.scenario === 'p2p QoS 0 (hop)');
@@ -272,6 +283,7 @@ function render(rows: Row[]): string {
   if (oneHop !== null) {
     lines.push(`The cost of a hop: a message delivered across one link costs ${oneHop.toFixed(2)} CPU-seconds per million more than one delivered on its own node (${(oneHop).toFixed(2)} µs of CPU per message, both nodes together).`);
   }
+  for (const [n, perFrame] of batching) lines.push(`Batching on ${n} nodes: ${perFrame.toFixed(0)} forwards per link frame on average over the run.`);
   const fanIn = (n: number): Measured | undefined => rows.find((r) => r.nodes === n && r.scenario === 'local fan-in')?.result;
   const one = fanIn(1);
   for (const n of sizes.filter((s) => s > 1)) {

@@ -13,7 +13,7 @@ import type { Session } from '../../core/session.js';
 import type { MatchResult } from '../../core/wasm.js';
 import { ConfigError } from '../config-error.js';
 import { connectEtcd, etcdKeys, type Etcd3 } from './etcd.js';
-import { entryMessage, readEntry } from './forward-codec.js';
+import { EntryReader, NO_GROUPS as NO_GROUP_NAMES } from './forward-codec.js';
 import { FrameType, FrameWriter, LINK_PROTOCOL_VERSION, LinkProtocolError, type FrameReader } from './frame.js';
 import { compareStamps, type Stamp } from './hlc.js';
 import type { LinkIdentity } from './handshake.js';
@@ -74,6 +74,7 @@ export interface ClusterStatus {
     up: boolean;
     routes: number;
     messagesOut: number;
+    framesOut: number;
     bytesOut: number;
     messagesIn: number;
     bytesIn: number;
@@ -97,7 +98,9 @@ export class Cluster implements BrokerCluster {
   private readonly pendingTakeovers = new Map<number, PendingTakeover>();
   private readonly connectStamps = new WeakMap<Connection, Stamp>();
   private nextTakeover = 1;
-  private touched: Peer<PeerState>[] = [];
+  /** Peers the message being routed matched: the first `touchedCount` (the array is reused, never shrunk). */
+  private readonly touched: Peer<PeerState>[] = [];
+  private touchedCount = 0;
   private dirtyOutlets: PeerOutlet[] = [];
   private flushScheduled = false;
   private routesScheduled = false;
@@ -184,33 +187,33 @@ export class Cluster implements BrokerCluster {
       state.touched = true;
       state.plain = false;
       state.groups = null;
-      this.touched.push(peer);
+      this.touched[this.touchedCount++] = peer;
     }
     if (result.shared(i)) (state.groups ??= []).push(this.broker.shareGroupName(result.group(i)));
     else state.plain = true;
   }
 
   routed(message: Message, _publisher: Session | null): RemoteConfirmation | null {
+    const count = this.touchedCount;
+    if (count === 0 && !message.retain) return null;
+    this.touchedCount = 0;
     const touched = this.touched;
-    const replicate = message.retain && this.broker.options.retainAvailable && !isSys(message);
-    if (touched.length === 0 && !replicate) return null;
-    this.touched = [];
     if (isSys(message)) {
-      for (const peer of touched) peer.state.touched = false;
+      for (let i = 0; i < count; i++) touched[i]!.state.touched = false;
       return null;
     }
+    const replicate = message.retain && this.broker.options.retainAvailable;
     const stamp = replicate ? this.retainedSync.stampLocal(message) : null;
     const confirmation = message.qos > 0 ? new Confirmation() : null;
-    const send = (peer: Peer<PeerState>): void => {
-      const state = peer.state;
+    const peers = stamp ? [...this.mesh.peers.values()] : touched;
+    const n = stamp ? peers.length : count;
+    for (let i = 0; i < n; i++) {
+      const state = peers[i]!.state;
       const plain = state.touched && state.plain;
-      const groups = state.touched ? (state.groups ?? []) : [];
+      const groups = state.touched ? (state.groups ?? NO_GROUP_NAMES) : NO_GROUP_NAMES;
       state.touched = false;
-      const delivers = plain || groups.length > 0;
-      state.outlet.forward(message, { plain, groups, stamp }, delivers ? confirmation : null);
-    };
-    if (stamp) for (const peer of this.mesh.peers.values()) send(peer);
-    else for (const peer of touched) send(peer);
+      state.outlet.forward(message, plain, groups, stamp, plain || groups.length > 0 ? confirmation : null);
+    }
     return confirmation && confirmation.remaining > 0 ? confirmation.promise : null;
   }
 
@@ -478,12 +481,16 @@ export class Cluster implements BrokerCluster {
     const state = peer.state;
     state.bytesIn += reader.buf.length;
     const broker = this.broker;
-    for (let n = reader.u32(); n > 0; n--) {
-      const entry = readEntry(reader);
-      if (entry.seq <= state.lastSeq) continue;
-      const { plain, groups } = entry.route;
+    const entry = new EntryReader(reader);
+    const count = reader.u32();
+    let seq = reader.uint();
+    for (let n = count; n > 0; n--) {
+      entry.next();
+      seq += entry.seqDelta;
+      if (seq <= state.lastSeq) continue;
+      const { plain, groups } = entry;
       if (plain || groups.length > 0) {
-        const message = entryMessage(broker.core, entry);
+        const message = entry.message(broker.core);
         if (!message) {
           // Not acknowledged: the link starts over and the peer sends it again later.
           broker.metrics.arenaFullDropped++;
@@ -492,8 +499,8 @@ export class Cluster implements BrokerCluster {
         broker.deliverForwarded(message, plain, groups.length === 0 ? NO_GROUPS : new Set(groups.map((g) => broker.shareGroupId(g))));
         message.release();
       }
-      if (entry.route.stamp) this.retainedSync.applyRemote(entry);
-      state.lastSeq = entry.seq;
+      if (entry.stamp) this.retainedSync.applyRemote(entry);
+      state.lastSeq = seq;
       state.messagesIn++;
     }
     const upTo = state.lastSeq;
@@ -568,6 +575,7 @@ export class Cluster implements BrokerCluster {
           up: p.up,
           routes: p.state.routes.size,
           messagesOut: p.state.outlet.messagesOut,
+          framesOut: p.state.outlet.framesOut,
           bytesOut: p.state.outlet.bytesOut,
           messagesIn: p.state.messagesIn,
           bytesIn: p.state.bytesIn,

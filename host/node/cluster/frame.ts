@@ -103,6 +103,18 @@ export class FrameWriter {
     return this.string(JSON.stringify(v));
   }
 
+  /** A Variable Byte Integer (7 bits a byte, least significant first). */
+  varint(v: number): this {
+    this.ensure(8);
+    this.pos = putVarint(this.buf, this.pos, v);
+    return this;
+  }
+
+  /** Moves the end back to `pos` (after reserving more than was written). */
+  rewind(pos: number): void {
+    this.pos = pos;
+  }
+
   /** Reserves `n` bytes for the caller to fill at the returned offset of `target()`. */
   reserve(n: number): number {
     this.ensure(n);
@@ -160,6 +172,28 @@ export class FrameReader {
     return this.buf.readUInt32BE(at) * 0x1_0000_0000 + this.buf.readUInt32BE(at + 4);
   }
 
+  /** Offset of the next field. */
+  get position(): number {
+    return this.pos;
+  }
+
+  /** Skips `n` bytes; returns where they start. */
+  skip(n: number): number {
+    return this.need(n);
+  }
+
+  varint(): number {
+    let value = 0;
+    let mult = 1;
+    for (let i = 0; i < 8; i++) {
+      const b = this.buf[this.need(1)]!;
+      value += (b & 0x7f) * mult;
+      if (b < 0x80) return value;
+      mult *= 128;
+    }
+    throw new LinkProtocolError(`frame type ${this.type} has an overlong number`);
+  }
+
   /** A view into the frame (copy it to keep it past the frame's handling). */
   bytes(): Buffer {
     const n = this.u32();
@@ -183,4 +217,14 @@ export class FrameReader {
       throw new LinkProtocolError(`frame type ${this.type} has malformed JSON`);
     }
   }
+}
+
+/** Writes a Variable Byte Integer at `pos` (up to 2^53); returns the position after it. */
+export function putVarint(buf: Uint8Array, pos: number, v: number): number {
+  while (v >= 0x80) {
+    buf[pos++] = (v % 0x80) | 0x80;
+    v = Math.floor(v / 0x80);
+  }
+  buf[pos++] = v;
+  return pos;
 }

@@ -2,6 +2,7 @@ import { Deque } from '../../core/deque.js';
 import type { Message } from '../../core/message.js';
 import { FrameType, FrameWriter } from './frame.js';
 import { writeEntry, type ForwardRoute } from './forward-codec.js';
+import type { Stamp } from './hlc.js';
 import type { Link } from './link.js';
 
 /** Counts down the nodes a QoS 1/2 message still waits for; the publisher's acknowledgement waits on `promise`. */
@@ -37,8 +38,9 @@ interface Kept {
   confirmation: Confirmation | null;
 }
 
+const MIN_BATCH_CAPACITY = 4096;
 /** Largest batch before it is sent without waiting for the end of the turn. */
-const BATCH_LIMIT = 1024 * 1024;
+const BATCH_LIMIT = 64 * 1024;
 /** How often a congested outlet looks whether its link has room again. */
 const DRAIN_POLL_MS = 10;
 
@@ -53,18 +55,25 @@ const DRAIN_POLL_MS = 10;
 export class PeerOutlet {
   messagesOut = 0;
   bytesOut = 0;
+  /** Forward frames sent (messagesOut / framesOut is the batching achieved). */
+  framesOut = 0;
   dropped = 0;
   private seq = 0;
   private link: Link | null = null;
   private batch: FrameWriter | null = null;
   private batchCount = 0;
   private batchCountAt = 0;
+  /** Sequence number of the batch's last entry: entries carry the distance from it. */
+  private batchSeq = 0;
+  private batchCapacity = MIN_BATCH_CAPACITY;
   /** Sent, not yet acknowledged, in sequence order. */
   private inFlight = new Deque<Kept>();
   /** Not sent yet (no link, or the link is congested), in sequence order. */
   private waiting = new Deque<Kept>();
   private drainTimer: ReturnType<typeof setTimeout> | null = null;
   private scheduled = false;
+  /** Reused for forwards that are written at once and not kept. */
+  private readonly route: { plain: boolean; groups: readonly string[]; stamp: Stamp | null } = { plain: false, groups: [], stamp: null };
 
   constructor(
     private readonly limit: number,
@@ -87,18 +96,22 @@ export class PeerOutlet {
   }
 
   /** Hands one message to the peer; false when it was dropped (QoS 0 over a congested or missing link). */
-  forward(message: Message, route: ForwardRoute, confirmation: Confirmation | null): boolean {
-    const keep = confirmation !== null || route.stamp !== null;
+  forward(message: Message, plain: boolean, groups: readonly string[], stamp: Stamp | null, confirmation: Confirmation | null): boolean {
+    const keep = confirmation !== null || stamp !== null;
     if (!keep && this.congested) {
       this.dropped++;
       return false;
     }
     const seq = ++this.seq;
+    this.route.plain = plain;
+    this.route.groups = groups;
+    this.route.stamp = stamp;
     if (!keep) {
-      this.write(seq, message, route);
+      this.write(seq, message, this.route);
       return true;
     }
     if (confirmation) confirmation.remaining++;
+    const route = { plain, groups, stamp };
     const kept: Kept = { seq, message: message.retainRef(), route, confirmation };
     if (this.congested) {
       this.waiting.push(kept);
@@ -112,11 +125,15 @@ export class PeerOutlet {
 
   private write(seq: number, message: Message, route: ForwardRoute): void {
     if (!this.batch) {
-      this.batch = new FrameWriter(FrameType.Forward, 4096);
+      // Sized like the last batch, so a busy link does not grow each one by doubling.
+      this.batch = new FrameWriter(FrameType.Forward, this.batchCapacity);
       this.batchCountAt = this.batch.reserve(4);
       this.batchCount = 0;
+      this.batch.uint(seq);
+      this.batchSeq = seq;
     }
-    writeEntry(this.batch, seq, message, route, performance.now());
+    writeEntry(this.batch, seq - this.batchSeq, message, route, message.expiresAt === 0 ? 0 : performance.now());
+    this.batchSeq = seq;
     this.batchCount++;
     this.messagesOut++;
     if (this.batch.length >= BATCH_LIMIT) this.flush();
@@ -134,7 +151,9 @@ export class PeerOutlet {
     this.batch = null;
     batch.target().writeUInt32BE(this.batchCount, this.batchCountAt);
     const frame = batch.finish();
+    this.batchCapacity = Math.min(Math.max(MIN_BATCH_CAPACITY, frame.length + (frame.length >> 2)), BATCH_LIMIT + 64 * 1024);
     this.bytesOut += frame.length;
+    this.framesOut++;
     this.link?.send(frame);
   }
 

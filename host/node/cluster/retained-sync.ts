@@ -1,7 +1,7 @@
 import type { Broker } from '../../core/broker.js';
 import { Message } from '../../core/message.js';
 import { FrameType, FrameWriter, type FrameReader } from './frame.js';
-import { entryMessage, readEntry, writeEntry, type ReadEntry } from './forward-codec.js';
+import { EntryReader, NO_GROUPS, writeEntry } from './forward-codec.js';
 import { compareStamps, HybridClock, ZERO_STAMP, type Stamp } from './hlc.js';
 
 /** Snapshot frames stay below this size (a link frame may be larger, but a smaller one interleaves with forwards). */
@@ -47,15 +47,15 @@ export class RetainedSync {
    * A peer's change: applied if its stamp is newer than this node's for the topic. An unstamped one
    * (restored from the peer's store) is adopted only where this node knows nothing of the topic.
    */
-  applyRemote(entry: ReadEntry): void {
-    const stamp = entry.route.stamp!;
+  applyRemote(entry: EntryReader): void {
+    const stamp = entry.stamp!;
     this.clock.observe(stamp);
-    const topic = entry.block.subarray(2, 2 + entry.block.readUInt16BE(0)).toString('utf8');
+    const topic = entry.topic();
     if (topic.startsWith('$SYS/')) return;
     const known = this.stamps.get(topic);
     const newer = compareStamps(stamp, known ?? ZERO_STAMP) > 0;
     if (!newer && (known !== undefined || compareStamps(stamp, ZERO_STAMP) !== 0 || this.hasLocal(entry))) return;
-    const message = entryMessage(this.broker.core, entry);
+    const message = entry.message(this.broker.core);
     if (!message) {
       this.broker.log('warn', 'cluster: no arena room for a replicated retained message', { topic });
       return;
@@ -66,8 +66,8 @@ export class RetainedSync {
     this.applied++;
   }
 
-  private hasLocal(entry: ReadEntry): boolean {
-    return this.broker.core.retainMatch(entry.block.subarray(2, 2 + entry.block.readUInt16BE(0))).length > 0;
+  private hasLocal(entry: EntryReader): boolean {
+    return this.broker.core.retainMatch(entry.topicBytes()).length > 0;
   }
 
   /** Snapshot frames of every retained message and remembered deletion, with their stamps. */
@@ -89,7 +89,7 @@ export class RetainedSync {
         countAt = w.reserve(4);
         count = 0;
       }
-      writeEntry(w, 0, message, { plain: false, groups: [], stamp }, now);
+      writeEntry(w, 0, message, { plain: false, groups: NO_GROUPS, stamp }, now);
       count++;
       if (w.length > SNAPSHOT_PART_BYTES) finish();
     };
@@ -116,9 +116,10 @@ export class RetainedSync {
 
   /** A snapshot part from a peer. */
   applySnapshot(reader: FrameReader): void {
+    const entry = new EntryReader(reader);
     for (let n = reader.u32(); n > 0; n--) {
-      const entry = readEntry(reader);
-      if (entry.route.stamp) this.applyRemote(entry);
+      entry.next();
+      if (entry.stamp) this.applyRemote(entry);
     }
   }
 }

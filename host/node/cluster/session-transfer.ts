@@ -4,7 +4,7 @@ import { parseFilter } from '../../core/handlers/subscriptions.js';
 import { Delivery, type Session, type SessionSubscription } from '../../core/session.js';
 import { publishWill } from '../../core/will.js';
 import { type FrameReader, type FrameWriter, LinkProtocolError } from './frame.js';
-import { entryMessage, readEntry, writeEntry } from './forward-codec.js';
+import { EntryReader, NO_GROUPS, writeEntry } from './forward-codec.js';
 
 /** What a node asking for a session says about the connection that wants it. */
 export interface TakeoverRequest {
@@ -84,7 +84,7 @@ export function handOver(broker: Broker, request: TakeoverRequest, w: FrameWrite
   for (const d of deliveries) {
     const dh: DeliveryHeader = { packetId: d.packetId, released: d.released, qos: d.qos as 1 | 2, retain: d.retain, subscriptionIds: d.subscriptionIds };
     w.json(dh);
-    if (!d.released) writeEntry(w, 0, d.message!, { plain: false, groups: [], stamp: null }, now);
+    if (!d.released) writeEntry(w, 0, d.message!, { plain: false, groups: NO_GROUPS, stamp: null }, now);
   }
   broker.endSession(session);
   return TakeoverStatus.Moved;
@@ -114,9 +114,11 @@ export function takeIn(broker: Broker, clientId: string, r: FrameReader): Sessio
     session.incomingQos2.add(packetId);
     broker.persistence.saveIncomingQos2(session, packetId);
   }
+  const entry = new EntryReader(r);
   for (let n = r.u32(); n > 0; n--) {
     const dh = r.json<DeliveryHeader>();
-    const message = dh.released ? null : entryMessage(broker.core, readEntry(r));
+    if (!dh.released) entry.next();
+    const message = dh.released ? null : entry.message(broker.core);
     if (!dh.released && !message) throw new Error('no arena room for a handed-over session');
     const delivery = new Delivery(session.nextSeq++, message, dh.qos, dh.retain, dh.subscriptionIds);
     delivery.packetId = dh.packetId;
