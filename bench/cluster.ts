@@ -6,7 +6,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { spliceSection } from './browser.js';
@@ -219,6 +219,7 @@ async function forwardsPerFrame(node: Node): Promise<number> {
 
 async function main(): Promise<void> {
   if (spawnSync('etcd', ['--version']).error) throw new Error('bench:cluster needs etcd (apt-get install etcd-server)');
+  const loadStart = loadavg()[0]!;
   const dir = await mkdtemp(join(tmpdir(), 'arbormq-bench-cluster-'));
   const etcd = await startEtcd(dir);
   const rows: Row[] = [];
@@ -254,12 +255,12 @@ async function main(): Promise<void> {
   } catch {
     // a new file
   }
-  await writeFile(out, spliceSection(existing, render(rows, batching), 'Cluster'));
+  await writeFile(out, spliceSection(existing, render(rows, batching, [loadStart, loadavg()[0]!]), 'Cluster'));
   process.stderr.write(`wrote the Cluster section of ${out}\n`);
   process.exit(0);
 }
 
-function render(rows: Row[], batching: [number, number][]): string {
+function render(rows: Row[], batching: [number, number][], loads: number[]): string {
   const hop = (n: number): number | null => {
     const local = rows.find((r) => r.nodes === 1 && r.scenario === 'p2p QoS 0 (hop)');
     const remote = rows.find((r) => r.nodes === n && r.scenario === 'p2p QoS 0 (hop)');
@@ -272,7 +273,8 @@ function render(rows: Row[], batching: [number, number][]): string {
     `real \`arbormq\` processes (in-memory store) joined through etcd on loopback, 64-byte payloads, QoS 0 unless`,
     `named, ${WARMUP_MS} ms warm-up then a ${WINDOW_MS} ms window; the load generator shares the machine. Broker CPU is`,
     'read from /proc for every node; "CPU-s / M" is CPU-seconds per million messages delivered, summed over the nodes',
-    'and then per node.',
+    `and then per node. The machine's load average during the run was ${loads.map((l) => l.toFixed(1)).join(' → ')} (other work shares its 2 cores: absolute rates`,
+    'vary from run to run; the CPU per message is the figure to compare).',
     '',
     '| nodes | scenario | msgs/s delivered | CPU-s / M (all nodes) | CPU-s / M per node |',
     '| --- | --- | ---: | ---: | --- |',

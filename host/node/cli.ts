@@ -10,7 +10,7 @@ import { ArborServer, packageVersion } from './server.js';
 const USAGE = `Usage: arbormq [options]
        arbormq passwd [-c | -D] FILE USER      manage a password file (arbormq passwd --help)
        arbormq repair --data-dir <dir>         LevelDB's repair of a damaged data directory (broker stopped)
-       arbormq cluster status [options]         the cluster's members, their links and route counts
+       arbormq cluster status [options]        the cluster's members, their links and route counts
 
 An MQTT 3.1, 3.1.1 and 5.0 broker with a WebAssembly core.
 
@@ -24,11 +24,15 @@ Options:
       --durability <d>   sync (default: fsync every group commit) or os (see docs/PERSISTENCE.md)
       --strict           do not start if the database's write-ahead log is damaged (default: start,
                          and log what LevelDB skips)
-      --node-id <id>     this node's name in a cluster (see docs/CLUSTERING.md)
-      --cluster-etcd <url[,url]>   etcd the cluster agrees through
-      --cluster-port <port>        port of the node-to-node link listener (default 7883)
-      --cluster-advertise <url>    link URL other nodes dial (default ws://<host>:<port>)
-      --cluster-secret-file <file> shared secret the links prove (never sent)
+      --node-id <id>     join a cluster as this node (see docs/CLUSTERING.md), with:
+      --cluster-etcd <url[,url]>
+                         the etcd the nodes agree through
+      --cluster-port <port>
+                         port of the node-to-node link listener (default 7883)
+      --cluster-advertise <url>
+                         link URL the other nodes dial (default ws://<address>:<port>)
+      --cluster-secret-file <file>
+                         the shared secret the links prove (it is never sent)
   -v, --verbose          log every connection event (debug level)
   -V, --version          print the version
   -h, --help             show this help
