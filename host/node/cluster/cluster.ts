@@ -148,7 +148,7 @@ export class Cluster implements BrokerCluster {
     const keys = etcdKeys(self.cluster);
     this.membership = new Membership(this.etcd, keys, member, o.leaseTtlSeconds ?? CLUSTER_DEFAULTS.leaseTtlSeconds, {
       joined: (m) => this.mesh.memberJoined(m),
-      left: (node) => this.mesh.memberLeft(node),
+      left: (node) => this.mesh.memberLeft(node, (o.departedGraceSeconds ?? CLUSTER_DEFAULTS.departedGraceSeconds) * 1000),
       lease: (holding, fresh) => this.leaseChanged(holding, fresh),
     }, this.log);
     this.ownership = new SessionOwnership(this.etcd, keys, this.membership);

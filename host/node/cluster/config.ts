@@ -27,6 +27,7 @@ const FIELDS: Record<keyof ClusterOptions, { kind: Kind; min?: number; max?: num
   caFile: { kind: 'path' },
   leaseTtlSeconds: { kind: 'integer', min: 2, max: 300 },
   maxLinkBufferBytes: { kind: 'integer', min: 64 * 1024 },
+  departedGraceSeconds: { kind: 'integer', min: 0, max: 3600 },
 };
 
 const FLAG_NAMES: Record<keyof ClusterFlags, string> = {

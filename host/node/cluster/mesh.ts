@@ -7,11 +7,7 @@ import type { MemberInfo } from './membership.js';
 
 const REDIAL_MIN_MS = 100;
 const REDIAL_MAX_MS = 5000;
-/**
- * How long a member that left is waited for before its routes go: a node restarting (or killed and
- * restarted) comes back as the same id within this time and finds its forwards kept.
- */
-export const DEPARTED_GRACE_MS = 30_000;
+
 
 /** A peer node: its membership, its link (when up), and what the cluster keeps about it across links. */
 export class Peer<State> {
@@ -112,10 +108,10 @@ export class Mesh<State> {
   }
 
   /**
-   * A member's key is gone. Its link closes; what is kept for it stays for DEPARTED_GRACE_MS in case
-   * it comes back (a restart), then the peer is given up.
+   * A member's key is gone. Its link closes; what is kept for it stays for `graceMs` in case it comes
+   * back as the same id (a restart finds its forwards kept), then the peer is given up.
    */
-  memberLeft(node: string, graceMs = DEPARTED_GRACE_MS): void {
+  memberLeft(node: string, graceMs: number): void {
     const peer = this.peers.get(node);
     if (!peer || peer.member === null) return;
     if (peer.redialTimer) clearTimeout(peer.redialTimer);

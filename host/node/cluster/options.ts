@@ -22,6 +22,8 @@ export interface ClusterOptions {
   leaseTtlSeconds?: number;
   /** Bytes a peer link may have waiting to be sent before QoS 0 forwards to it are dropped. */
   maxLinkBufferBytes?: number;
+  /** Seconds a member that left is waited for (a restart) before its routes and unconfirmed forwards go. */
+  departedGraceSeconds?: number;
 }
 
 export const CLUSTER_DEFAULTS = {
@@ -30,6 +32,7 @@ export const CLUSTER_DEFAULTS = {
   host: '0.0.0.0',
   leaseTtlSeconds: 5,
   maxLinkBufferBytes: 16 * 1024 * 1024,
+  departedGraceSeconds: 30,
 } as const;
 
 /** What a node id and a cluster name may be made of (they are parts of etcd keys and log fields). */

@@ -12,7 +12,7 @@ describe('a cluster of three arbormq processes routes as one broker', { skip: et
   let cluster: TestCluster;
   before(async () => {
     etcd = await startEtcd();
-    cluster = await startCluster(etcd, 3, { config: { sysInterval: 1 } });
+    cluster = await startCluster(etcd, 3, { config: { sysInterval: 1 }, node: () => ({ departedGraceSeconds: 1 }) });
     await cluster.ready();
   });
   after(async () => {
@@ -198,5 +198,15 @@ describe('a cluster of three arbormq processes routes as one broker', { skip: et
       await c.subscribeAsync('config/#', { qos: 1 });
       assert.deepEqual((await collect(c, 1)).map((m) => m.payload.toString()), ['two'], `on ${node.id}`);
     }
+  });
+
+  it('a node that leaves is waited for a moment, then its routes are gone from every other node', async () => {
+    const n4 = cluster.nodes.find((n) => n.id === 'n4')!;
+    const sub = await n4.client({ clientId: 'leaving-sub' });
+    await sub.subscribeAsync('leaving/#');
+    await eventually(async () => ((await cluster.nodes[0]!.status()).peers.find((p) => p.node === 'n4')?.routes ?? 0) > 0, 5000, 'the route');
+    await cluster.stop(n4);
+    await eventually(async () => (await cluster.nodes[0]!.status()).peers.every((p) => p.node !== 'n4'), 10_000, 'n4 to be given up');
+    await cluster.ready();
   });
 });
