@@ -78,21 +78,25 @@ describe('a cluster of three arbormq processes routes as one broker', { skip: et
     assert.deepEqual(at3.map((m) => [m.payload.toString(), m.packet.qos]), [['q0', 0], ['q1', 1], ['q2', 1], ['h', 1]]);
   });
 
-  it('a message crosses to a node once however many subscribers it has there, and not at all where nobody matches', async () => {
+  it('a message crosses to a node once however many subscribers it has there, never further, and not at all where nobody matches', async () => {
     const [n1, n2, n3] = cluster.nodes;
     const subs = await Promise.all(Array.from({ length: 20 }, (_, i) => n2!.client({ clientId: `fan-${i}` })));
     await Promise.all(subs.map((s) => s.subscribeAsync('fan/out', { qos: 0 })));
-    await eventually(async () => (await n1!.status()).peers.find((p) => p.node === 'n2')!.routes >= 2, 5000, 'n1 to learn fan/out');
-    const before = await n1!.status();
+    const third = await n3!.client({ clientId: 'fan-n3' });
+    await third.subscribeAsync('fan/#', { qos: 0 });
+    await eventually(async () => (await n1!.status()).peers.every((p) => p.routes >= 2), 5000, 'n1 to learn both routes');
+    const sent = async (from: typeof n1, to: string): Promise<number> => (await from!.status()).peers.find((p) => p.node === to)!.messagesOut;
+    const before = { n1n2: await sent(n1, 'n2'), n1n3: await sent(n1, 'n3'), n2n3: await sent(n2, 'n3') };
     const pub = await n1!.client({ clientId: 'fan-pub' });
     for (let i = 0; i < 10; i++) await pub.publishAsync('fan/out', `m${i}`, { qos: 0 });
+    await pub.publishAsync('elsewhere/x', 'nobody', { qos: 0 });
     for (const s of subs) assert.equal((await collect(s, 10)).length, 10);
-    const after = await n1!.status();
-    const sent = (status: typeof before, node: string) => status.peers.find((p) => p.node === node)!.messagesOut;
-    assert.equal(sent(after, 'n2') - sent(before, 'n2'), 10, 'once per message, not per subscriber');
-    assert.equal(sent(after, 'n3') - sent(before, 'n3'), 0, 'n3 has no subscriber: nothing crosses');
+    assert.equal((await collect(third, 10)).length, 10);
+    await expectSilence(third, 200);
+    assert.equal((await sent(n1, 'n2')) - before.n1n2, 10, 'once per message, not per subscriber');
+    assert.equal((await sent(n1, 'n3')) - before.n1n3, 10);
+    assert.equal((await sent(n2, 'n3')) - before.n2n3, 0, 'one hop: n2 does not pass on what it received');
     assert.ok((await n1!.metrics()).includes('arbormq_cluster_forwarded_messages_total{peer="n2",direction="out"}'));
-    void n3;
   });
 
   it('a shared group spans the nodes: each message reaches one member, a member on the publishing node first', async () => {
@@ -208,5 +212,18 @@ describe('a cluster of three arbormq processes routes as one broker', { skip: et
     await cluster.stop(n4);
     await eventually(async () => (await cluster.nodes[0]!.status()).peers.every((p) => p.node !== 'n4'), 10_000, 'n4 to be given up');
     await cluster.ready();
+  });
+
+  it('etcd holds member keys and persistent-session keys, and nothing per message or subscription', async () => {
+    const res = await fetch(`${etcd.url}/v3/kv/range`, {
+      method: 'POST',
+      body: JSON.stringify({ key: Buffer.from('\0').toString('base64'), range_end: Buffer.from('\0').toString('base64'), keys_only: true }),
+    });
+    const keys = ((await res.json()) as { kvs?: { key: string }[] }).kvs!.map((kv) => Buffer.from(kv.key, 'base64').toString());
+    const members = keys.filter((k) => k.startsWith('/arbormq/arbormq/members/'));
+    const sessions = keys.filter((k) => k.startsWith('/arbormq/arbormq/sessions/'));
+    assert.deepEqual(members.sort(), ['/arbormq/arbormq/members/n1', '/arbormq/arbormq/members/n2', '/arbormq/arbormq/members/n3']);
+    assert.equal(keys.length, members.length + sessions.length, JSON.stringify(keys));
+    assert.ok(sessions.length <= 6, `only the persistent sessions these tests made: ${JSON.stringify(sessions)}`);
   });
 });
