@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { collect, eventually, expectSilence } from '../../helpers/broker.js';
+import { collect, eventually, expectSilence, RawClient } from '../../helpers/broker.js';
 import { BIN } from '../../helpers/cli.js';
 import { startCluster, type TestCluster } from '../../helpers/cluster.js';
 import { etcdMissing, startEtcd, type TestEtcd } from '../../helpers/etcd.js';
@@ -152,6 +152,31 @@ describe('a cluster of three arbormq processes routes as one broker', { skip: et
     assert.equal(owned[0]! >= 1, true, 'n1 owns it now');
   });
 
+  it('a QoS 2 packet identifier awaiting PUBREL moves with the session: the resent PUBLISH is not delivered twice [MQTT-4.3.3-10]', async () => {
+    const [n1, n2, n3] = cluster.nodes;
+    const watcher = await n3!.client({ clientId: 'q2-watcher' });
+    await watcher.subscribeAsync('q2/moves', { qos: 2 });
+    await eventually(async () => (await n1!.status()).peers.find((p) => p.node === 'n3')!.routes > 0, 5000, 'the route');
+    const port = (node: typeof n1): number => Number(new URL(node!.url).port);
+    const publish = { cmd: 'publish', topic: 'q2/moves', payload: Buffer.from('once'), qos: 2, messageId: 7, retain: false } as const;
+    const first = await RawClient.connect(port(n1));
+    first.sendPacket({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'q2-mover', clean: false, keepalive: 60 });
+    await first.next('connack');
+    first.sendPacket({ ...publish, dup: false });
+    await first.next('pubrec');
+    first.destroy();
+    const second = await RawClient.connect(port(n2));
+    second.sendPacket({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'q2-mover', clean: false, keepalive: 60 });
+    assert.equal(((await second.next('connack')) as { sessionPresent: boolean }).sessionPresent, true);
+    second.sendPacket({ ...publish, dup: true });
+    await second.next('pubrec');
+    second.sendPacket({ cmd: 'pubrel', messageId: 7 });
+    await second.next('pubcomp');
+    second.destroy();
+    assert.deepEqual((await collect(watcher, 1)).map((m) => m.payload.toString()), ['once']);
+    await expectSilence(watcher, 300);
+  });
+
   it('two CONNECTs racing for one client id on two nodes end with exactly one session', async () => {
     const [n1, n2] = cluster.nodes;
     const options = { clientId: 'racer', clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 300 } };
@@ -202,6 +227,23 @@ describe('a cluster of three arbormq processes routes as one broker', { skip: et
       await c.subscribeAsync('config/#', { qos: 1 });
       assert.deepEqual((await collect(c, 1)).map((m) => m.payload.toString()), ['two'], `on ${node.id}`);
     }
+  });
+
+  it('concurrent retained updates on different nodes end with the same message on every node', async () => {
+    const [n1, n2, n3] = cluster.nodes;
+    const a = await n1!.client({ clientId: 'concurrent-a' });
+    const b = await n2!.client({ clientId: 'concurrent-b' });
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) => [a.publishAsync('contested', `a${i}`, { qos: 1, retain: true }), b.publishAsync('contested', `b${i}`, { qos: 1, retain: true })]).flat(),
+    );
+    const value = async (node: typeof n1): Promise<string> => {
+      const c = await node!.client();
+      await c.subscribeAsync('contested', { qos: 1 });
+      const [m] = await collect(c, 1);
+      await c.endAsync();
+      return m!.payload.toString();
+    };
+    await eventually(async () => new Set(await Promise.all([n1, n2, n3].map(value))).size === 1, 5000, 'one value everywhere');
   });
 
   it('a node that leaves is waited for a moment, then its routes are gone from every other node', async () => {
