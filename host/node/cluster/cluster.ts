@@ -156,15 +156,6 @@ export class Cluster implements BrokerCluster {
     this.log('info', 'cluster: joining', { node: o.nodeId, cluster: self.cluster, url: this.url, etcd: o.etcd });
   }
 
-  /** Where peers dial this node. */
-  get linkUrl(): string {
-    return this.url;
-  }
-
-  get linkAddress(): ReturnType<LinkListener['address']> {
-    return this.listener.address();
-  }
-
   // ---- BrokerCluster -------------------------------------------------------------------
 
   subscribed(filter: string): void {

@@ -38,7 +38,7 @@ const FLAG_NAMES: Record<keyof ClusterFlags, string> = {
   secretFile: '--cluster-secret-file',
 };
 
-export const clusterEnvName = (key: string): string => `ARBORMQ_CLUSTER_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+const clusterEnvName = (key: string): string => `ARBORMQ_CLUSTER_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
 
 /** Cluster settings gathered so far, checked one by one; finishCluster checks them together. */
 export type ClusterSettings = { [K in keyof ClusterOptions]?: ClusterOptions[K] };

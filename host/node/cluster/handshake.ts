@@ -36,7 +36,7 @@ interface HelloFields {
 
 const HANDSHAKE_TIMEOUT_MS = 5000;
 /** WebSocket close code of a refused link (4000–4999 are the application's). */
-export const REFUSED_CLOSE_CODE = 4001;
+const REFUSED_CLOSE_CODE = 4001;
 
 /**
  * The accepting side: sends a challenge, checks the dialer's version and its proof that it holds

@@ -21,7 +21,6 @@ export class RetainedSync {
   private readonly stamps = new Map<string, Stamp>();
   /** Topics deleted, and when (for expiring the tombstones). */
   private readonly deleted = new Map<string, number>();
-  applied = 0;
 
   constructor(
     private readonly broker: Broker,
@@ -63,7 +62,6 @@ export class RetainedSync {
     if (newer) this.record(topic, stamp, message.payloadLength === 0);
     this.broker.retained.apply(message);
     message.release();
-    this.applied++;
   }
 
   private hasLocal(entry: EntryReader): boolean {
