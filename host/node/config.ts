@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import type { LogLevel } from '../core/options.js';
 import { parseBridges } from './bridge-options.js';
 import { ConfigError } from './config-error.js';
+import { clusterFromEnv, clusterFromFile, clusterFromFlags, finishCluster, type ClusterFlags, type ClusterSettings } from './cluster/config.js';
 import type { HttpListenerOptions, ListenerOptions } from './listener-options.js';
 import type { ServerOptions } from './server.js';
 
@@ -23,6 +24,8 @@ export interface CommandLineSettings {
   memory?: boolean;
   durability?: string;
   strict?: boolean;
+  /** --node-id, --cluster-etcd, --cluster-port, --cluster-advertise, --cluster-secret-file. */
+  cluster?: ClusterFlags;
 }
 
 type Scalar = 'integer' | 'boolean' | 'string' | 'path' | 'logLevel' | 'choice';
@@ -109,12 +112,16 @@ type Json = Record<string, unknown>;
 export async function loadConfig(cli: CommandLineSettings, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Promise<RunConfig> {
   const server: ServerOptions = {};
   let logLevel: LogLevel = 'info';
+  let cluster: ClusterSettings | undefined;
   const configPath = cli.config ?? nonEmpty(env.ARBORMQ_CONFIG);
   if (configPath !== undefined) {
     const path = resolve(cwd, configPath);
     const file = await readConfigFile(path, cli.config !== undefined ? '--config' : 'ARBORMQ_CONFIG');
+    if (file.cluster !== undefined) cluster = clusterFromFile(file.cluster, `${path}: cluster`, dirname(path));
     logLevel = applyFile(server, file, path) ?? logLevel;
   }
+  cluster = clusterFromFlags(clusterFromEnv(cluster, env, cwd), cli.cluster ?? {}, cwd);
+  if (cluster) server.cluster = finishCluster(cluster);
 
   const scalarsFromEnv: Json = {};
   for (const key of Object.keys(SCALAR_FIELDS) as ScalarKey[]) {
@@ -184,7 +191,7 @@ function applyFile(server: ServerOptions, file: Json, path: string): LogLevel | 
     else if (key === 'http') server.http = value === null ? null : parseHttp(value, field('http'), base);
     else if (key === 'bridges') server.bridges = parseBridges(value, field('bridges'), base);
     else if (key in SCALAR_FIELDS) scalars[key] = value;
-    else if (key !== '$schema') throw new ConfigError(field(key), 'unknown setting (see docs/CONFIGURATION.md)');
+    else if (key !== '$schema' && key !== 'cluster') throw new ConfigError(field(key), 'unknown setting (see docs/CONFIGURATION.md)');
   }
   return applyScalars(server, scalars, field, base);
 }

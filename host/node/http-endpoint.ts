@@ -13,12 +13,17 @@ export interface HttpEndpointSources {
   healthy(): boolean;
   /** With an admin token: the API under /api/v1/ and the dashboard; `/metrics` then needs the token too. */
   admin: { api: AdminApi; token: AdminToken; dashboard: DashboardFiles } | null;
+  /** Why the node is not ready yet besides shutdown (a cluster node without its lease or links): `/health` answers 503 with it. */
+  notReady?(): string | null;
+  /** `/cluster`: this node's view of its cluster (JSON), when it is in one. */
+  cluster?(): unknown;
 }
 
 /**
- * `GET /metrics` (Prometheus text format) and `GET /health` (JSON) on their own port; with an admin
- * token also the admin API (`/api/v1/…`) and the dashboard (`/dashboard`). Only `/health` and the
- * dashboard's static files (the page and its script, no data) are served without the token.
+ * `GET /metrics` (Prometheus text format), `GET /health` (JSON) and, on a cluster node, `GET /cluster`
+ * on their own port; with an admin token also the admin API (`/api/v1/…`) and the dashboard
+ * (`/dashboard`). Only `/health` and the dashboard's static files (the page and its script, no data)
+ * are served without the token.
  */
 export async function listenHttp(options: HttpListenerOptions, sources: HttpEndpointSources, where: string): Promise<RunningListener> {
   const admin = sources.admin;
@@ -27,8 +32,8 @@ export async function listenHttp(options: HttpListenerOptions, sources: HttpEndp
     const path = url.pathname;
     if (path === '/health') {
       if (!readOnly(req, res)) return;
-      const ok = sources.healthy();
-      res.writeHead(ok ? 200 : 503, { 'Content-Type': 'application/json' }).end(`${JSON.stringify({ status: ok ? 'ok' : 'shutting down' })}\n`);
+      const status = !sources.healthy() ? 'shutting down' : (sources.notReady?.() ?? 'ok');
+      res.writeHead(status === 'ok' ? 200 : 503, { 'Content-Type': 'application/json' }).end(`${JSON.stringify({ status })}\n`);
     } else if (admin && (path === '/dashboard' || path.startsWith('/dashboard/'))) {
       if (readOnly(req, res)) admin.dashboard.serve(path, req, res);
     } else if (path === '/metrics') {
@@ -41,6 +46,9 @@ export async function listenHttp(options: HttpListenerOptions, sources: HttpEndp
         return;
       }
       res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' }).end(body);
+    } else if (path === '/cluster' && sources.cluster) {
+      if (!readOnly(req, res) || (admin && !authorized(req, res, admin.token))) return;
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(`${JSON.stringify(sources.cluster())}\n`);
     } else if (admin && path.startsWith('/api/')) {
       if (authorized(req, res, admin.token)) void admin.api.handle(req, res, url);
     } else if (admin) {

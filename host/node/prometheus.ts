@@ -12,21 +12,28 @@ export interface ServerCounters {
 }
 
 type Kind = 'counter' | 'gauge';
-type Sample = [labels: Record<string, string> | null, value: number];
+export type Sample = [labels: Record<string, string> | null, value: number];
+/** Writes one metric: `# HELP`, `# TYPE` and its samples. */
+export type MetricWriter = (name: string, kind: Kind, help: string, samples: Sample[] | number) => void;
 
-/**
- * The Prometheus text exposition format (version 0.0.4): `# HELP` and `# TYPE` for every metric,
- * names prefixed `arbormq_`, counters ending in `_total`.
- */
-export function renderMetrics(s: BrokerStats, c: ServerCounters): string {
-  const out: string[] = [];
-  const metric = (name: string, kind: Kind, help: string, samples: Sample[] | number): void => {
+/** A MetricWriter appending to `out`, names prefixed `arbormq_`. */
+export function metricWriter(out: string[]): MetricWriter {
+  return (name, kind, help, samples) => {
     const full = `arbormq_${name}`;
     out.push(`# HELP ${full} ${help}`, `# TYPE ${full} ${kind}`);
     for (const [labels, value] of typeof samples === 'number' ? [[null, samples] as Sample] : samples) {
       out.push(`${full}${labels ? `{${Object.entries(labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',')}}` : ''} ${value}`);
     }
   };
+}
+
+/**
+ * The Prometheus text exposition format (version 0.0.4): `# HELP` and `# TYPE` for every metric,
+ * names prefixed `arbormq_`, counters ending in `_total`. `more` adds metrics of other parts (the cluster).
+ */
+export function renderMetrics(s: BrokerStats, c: ServerCounters, more?: (metric: MetricWriter) => void): string {
+  const out: string[] = [];
+  const metric = metricWriter(out);
   metric('info', 'gauge', 'Broker version (always 1).', [[{ version: c.version }, 1]]);
   metric('uptime_seconds', 'gauge', 'Seconds since the broker started.', s.uptimeSeconds);
   metric('clients_connected', 'gauge', 'Clients connected (CONNECT accepted).', s.clientsConnected);
@@ -96,6 +103,7 @@ export function renderMetrics(s: BrokerStats, c: ServerCounters): string {
   const memory = process.memoryUsage();
   metric('process_resident_memory_bytes', 'gauge', 'Resident set size of the process.', memory.rss);
   metric('process_heap_used_bytes', 'gauge', 'JavaScript heap in use.', memory.heapUsed);
+  more?.(metric);
   return `${out.join('\n')}\n`;
 }
 

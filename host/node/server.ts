@@ -10,13 +10,16 @@ import { AccessControl } from './access-control.js';
 import { AdminApi } from './admin-api.js';
 import { AdminToken } from './admin-token.js';
 import { ServerBridges, type BridgeReport, type ServerBridgeOptions } from './bridges.js';
+import type { Cluster } from './cluster/cluster.js';
+import type { ClusterOptions } from './cluster/options.js';
 import { ConnectionGate } from './connection-gate.js';
 import { DashboardFiles } from './dashboard-files.js';
 import { listenHttp } from './http-endpoint.js';
 import type { HttpListenerOptions, ListenerOptions, RunningListener } from './listener-options.js';
 import { loadNodeCore, packageRoot } from './load-core.js';
-import { renderMetrics } from './prometheus.js';
+import { renderMetrics, type MetricWriter } from './prometheus.js';
 import { ServerSysTopics } from './server-sys.js';
+import { clusterMetrics, clusterSysValues } from './cluster/metrics.js';
 import { storeFor } from './store-for.js';
 import { listenTcp } from './tcp-listener.js';
 import { listenWebSocket } from './websocket-listener.js';
@@ -68,6 +71,8 @@ export interface ServerOptions extends Partial<BrokerOptions> {
   shutdownTimeoutMs?: number;
   /** Links to remote brokers: topics carried out and in, queued in the store while a remote is away. */
   bridges?: ServerBridgeOptions[];
+  /** Join a cluster of nodes that act as one broker (docs/CLUSTERING.md); without it nothing cluster-related loads. */
+  cluster?: ClusterOptions;
 }
 
 export const SERVER_DEFAULTS = {
@@ -104,6 +109,8 @@ export class ArborServer {
   private httpListener: RunningListener | null = null;
   private bridges: ServerBridges | null = null;
   private sys: ServerSysTopics | null = null;
+  /** This node's part in a cluster, when `cluster` is configured. */
+  cluster: Cluster | null = null;
 
   private constructor(
     readonly broker: Broker,
@@ -141,12 +148,17 @@ export class ArborServer {
       logs,
     );
     broker = new Broker(core, { ...options, ...access.hooks() }, storeFor(options, log), logs);
+    // Loaded only for a cluster: a single node never imports the cluster code, nor etcd's client.
+    const clustering = options.cluster ? (await import('./cluster/cluster.js')).Cluster.attach(broker, options.cluster, log) : null;
     await broker.start();
     const version = await packageVersion();
     const sysInterval = options.sysInterval ?? SERVER_DEFAULTS.sysInterval;
+    const clusterStatus = clustering ? () => clustering.cluster.status() : null;
     const server = new ArborServer(broker, gate, access, version, options.shutdownTimeoutMs ?? SERVER_DEFAULTS.shutdownTimeoutMs, adminToken);
+    server.cluster = clustering?.cluster ?? null;
     if (sysInterval > 0) {
-      server.sys = new ServerSysTopics(broker, { intervalSeconds: sysInterval, version }, () => server.bridgeReports());
+      const extra = clusterStatus ? { extra: () => clusterSysValues(clusterStatus()) } : {};
+      server.sys = new ServerSysTopics(broker, { intervalSeconds: sysInterval, version, ...extra }, () => server.bridgeReports());
       server.sys.start();
     }
     try {
@@ -168,8 +180,19 @@ export class ArborServer {
           token: adminToken,
           dashboard: await DashboardFiles.load(options.http.dashboardDir ?? join(await packageRoot(), 'dist', 'dashboard')),
         };
-        server.httpListener = await listenHttp(options.http, { metrics: () => server.metricsText(), healthy: () => server.closing === null, admin }, 'http');
+        const cluster = server.cluster;
+        server.httpListener = await listenHttp(
+          options.http,
+          {
+            metrics: () => server.metricsText(),
+            healthy: () => server.closing === null,
+            admin,
+            ...(cluster ? { notReady: () => cluster.healthReason(), cluster: () => cluster.status() } : {}),
+          },
+          'http',
+        );
       }
+      await clustering?.start(server.httpListener ? server.httpListener.address().port : null);
     } catch (error) {
       await server.close();
       throw error;
@@ -179,6 +202,8 @@ export class ArborServer {
 
   /** The Prometheus text `/metrics` serves. */
   metricsText(): string {
+    const cluster = this.cluster;
+    const more = cluster ? (metric: MetricWriter) => clusterMetrics(cluster.status(), metric) : undefined;
     return renderMetrics(brokerStats(this.broker), {
       version: this.version,
       refusedOverLimit: this.gate.refusedOverLimit,
@@ -186,7 +211,7 @@ export class ArborServer {
       authRateLimited: this.access.failures.refused,
       subscriptionsDenied: this.access.subscriptionsDenied,
       bridges: this.bridgeReports(),
-    });
+    }, more);
   }
 
   /** Each bridge's state, in configuration order. */
@@ -275,6 +300,8 @@ export class ArborServer {
     });
     const listenersClosed = Promise.all(this.listeners.map((l) => l.close()));
     this.sys?.stop();
+    // Leave the cluster first: peers drop this node's routes instead of forwarding to it while it stops.
+    await this.cluster?.close().catch((error: Error) => this.broker.log('warn', 'shutdown: leaving the cluster failed', { error: error.message }));
     let clean = true;
     // Bridges first: their local sessions end like any client's, and their queues stay in the store.
     if (this.bridges && (await Promise.race([this.bridges.close(), deadline])) === 'timeout') clean = false;
