@@ -13,7 +13,6 @@ import { RetainedMessages } from './retained.js';
 import { afterIo } from './schedule.js';
 import { Delivery, NEVER_EXPIRES, Session } from './session.js';
 import { MemoryStore, type Store, type StoredDelivery, type StoredMessage, type StoredSession } from './store.js';
-import type { Tentative } from './tentative.js';
 import { Timers } from './timers.js';
 import type { Transport } from './transport.js';
 import type { Core } from './wasm.js';
@@ -52,8 +51,6 @@ export class Broker {
   cluster: BrokerCluster | null = null;
   /** What the publisher's acknowledgement of the message routed last must wait for on other nodes. */
   remoteConfirmation: RemoteConfirmation | null = null;
-  /** While a QoS 1/2 PUBLISH whose acceptance is undecided is routed: where its deliveries wait. */
-  tentative: Tentative | null = null;
   private dirty: Connection[] = [];
   private flushScheduled = false;
   private closing = false;
@@ -295,8 +292,7 @@ export class Broker {
    */
   publish(message: Message, publisher: Session | null): PublishOutcome {
     if (message.retain && this.options.retainAvailable) {
-      if (this.tentative) this.tentative.replacedRetained(this.retained.replace(message));
-      else this.retained.apply(message);
+      this.retained.apply(message);
     }
     // Without a read hook no delivery pays anything for read checks.
     const checking = this.options.readAccess !== undefined;

@@ -28,7 +28,6 @@ export function deliver(
   subscriptionIds: number[] | null,
 ): Handoff {
   const conn = session.connection;
-  const tentative = broker.tentative;
   if (qos === 0) {
     if (conn === null) return Handoff.Dropped;
     if (conn.backlog > broker.options.maxWriteBufferBytes) {
@@ -36,8 +35,7 @@ export function deliver(
       broker.metrics.qos0Dropped++;
       return Handoff.Dropped;
     }
-    if (tentative) tentative.holdQos0(session, retain, subscriptionIds);
-    else sendQos0(broker, session, message, retain, subscriptionIds);
+    sendPublish(broker, session, message, 0, retain, subscriptionIds, 0, false);
     return Handoff.Sent;
   }
   const { maxQueuedMessages, maxQueuedBytes } = broker.options;
@@ -48,7 +46,6 @@ export function deliver(
     return Handoff.QueueFull;
   }
   const delivery = new Delivery(session.nextSeq++, message.retainRef(), qos, retain, subscriptionIds);
-  if (tentative) tentative.hold(session, delivery);
   if (direct) {
     startInflight(broker, session, delivery);
     return Handoff.Sent;
@@ -66,39 +63,26 @@ function windowOf(broker: Broker, session: Session): number {
 }
 
 /**
- * Gives a delivery a fresh packet identifier and keeps it until acknowledged. It is sent once nothing
- * holds it: for a stored session, once its record with that identifier is durable, so that after a
- * crash the broker never reuses an identifier the client may still hold [MQTT-4.3.3-9].
+ * Gives a delivery a fresh packet identifier and keeps it until acknowledged. A QoS 2 delivery of a
+ * stored session is sent once its record with that identifier is durable: a broker that crashed
+ * before and sent the message again under another identifier would have it delivered twice
+ * [MQTT-4.3.3-9]. A QoS 1 delivery goes at once — after a crash its publisher, not yet acknowledged,
+ * sends it again, and QoS 1 allows the duplicate; its record is then mostly deleted before it is ever written.
  */
 function startInflight(broker: Broker, session: Session, delivery: Delivery): void {
   delivery.packetId = session.allocatePacketId();
   session.inflight.set(delivery.packetId, delivery);
   broker.persistence.saveDelivery(session, delivery);
-  if (delivery.persisted) holdUntilDurable(broker, session, delivery);
+  if (delivery.qos === 2 && delivery.persisted) holdUntilDurable(broker, session, delivery);
   if (delivery.holds === 0 && !sendInflight(broker, session, delivery)) finish(broker, session, delivery);
 }
 
-/**
- * Holds a stored delivery until its latest state is durable. A write that fails cancels a delivery
- * whose record was never written (its publisher is refused, so nobody may receive it); one already
- * stored waits for the retry instead.
- */
+/** Holds a stored delivery until its latest state is durable; a failed write makes it wait for the retry. */
 function holdUntilDurable(broker: Broker, session: Session, delivery: Delivery): void {
   delivery.holds++;
-  broker.persistence.whenDurable((error) => {
-    if (delivery.done) return;
-    if (error) {
-      if (!broker.persistence.isDurable(delivery)) cancel(broker, session, delivery);
-      else broker.persistence.whenDurable(retry);
-      return;
-    }
-    release(broker, session, delivery);
+  broker.persistence.afterCommit(session, () => {
+    if (!delivery.done) release(broker, session, delivery);
   });
-  const retry = (error?: Error): void => {
-    if (delivery.done) return;
-    if (error) broker.persistence.whenDurable(retry);
-    else release(broker, session, delivery);
-  };
 }
 
 /** One hold on a delivery ends: with none left, an in-flight delivery goes out (or, after PUBREC, its PUBREL). */
@@ -119,18 +103,6 @@ export function release(broker: Broker, session: Session, delivery: Delivery): v
 function sendInflight(broker: Broker, session: Session, delivery: Delivery): boolean {
   if (session.connection === null) return true;
   return sendPublish(broker, session, delivery.message!, delivery.qos, delivery.retain, delivery.subscriptionIds, delivery.packetId, false);
-}
-
-/** A delivery that may not happen (its record could not be written): it goes without a trace. */
-export function cancel(broker: Broker, session: Session, delivery: Delivery): void {
-  if (delivery.done) return;
-  if (delivery.packetId === 0 && session.queue.remove(delivery)) session.queuedBytes -= delivery.message!.size;
-  finish(broker, session, delivery);
-  drainQueue(broker, session);
-}
-
-export function sendQos0(broker: Broker, session: Session, message: Message, retain: boolean, subscriptionIds: number[] | null): void {
-  sendPublish(broker, session, message, 0, retain, subscriptionIds, 0, false);
 }
 
 function sendPublish(

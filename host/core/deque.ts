@@ -28,20 +28,6 @@ export class Deque<T> {
     return this.size === 0 ? undefined : this.items[this.head];
   }
 
-  /** Removes `item` wherever it is (O(n): only for the rare cancellation of a queued entry). */
-  remove(item: T): boolean {
-    const kept: T[] = [];
-    let found = false;
-    for (const x of this) {
-      if (!found && x === item) found = true;
-      else kept.push(x);
-    }
-    if (!found) return false;
-    this.clear();
-    for (const x of kept) this.push(x);
-    return true;
-  }
-
   clear(): void {
     this.items = [];
     this.head = 0;

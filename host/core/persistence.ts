@@ -36,8 +36,6 @@ export class Persistence {
    * written never reaches the store (a delivery acknowledged within one commit interval).
    */
   private generation = 1;
-  /** Every batch up to this generation is written (a failed batch is merged into later ones). */
-  private durableGeneration = 0;
   private readonly incomingGeneration = new Map<string, number>();
   /**
    * Messages first stored in the batch being collected (candidates for inlining); an entry whose
@@ -256,7 +254,7 @@ export class Persistence {
    * Callbacks run in the order they were registered.
    */
   whenDurable(callback: DurableCallback): void {
-    if (this.collected === 0 && this.writesActive === 0 && this.callbacks.length === 0) {
+    if (this.collected === 0 && this.writesActive === 0 && this.callbacks.length === 0 && !this.retry) {
       callback();
       return;
     }
@@ -264,25 +262,22 @@ export class Persistence {
     this.schedule();
   }
 
-  /** The delivery's record has been written at least once (restored ones always have). */
-  isDurable(delivery: Delivery): boolean {
-    return delivery.storedGeneration <= this.durableGeneration;
-  }
-
   /**
-   * Runs `then` once the session's recorded state is durable; a failed write makes it wait for the
-   * retry that merges the batch into a later one. At once for a session that is not stored.
+   * Runs `then` once every change made so far is durable; a failed write makes it wait for the
+   * retry that merges the batch into a later one.
    */
-  afterCommit(session: Session, then: () => void): void {
-    if (!session.stored) {
-      then();
-      return;
-    }
+  whenWritten(then: () => void): void {
     const wait = (error?: Error): void => {
       if (error) this.whenDurable(wait);
       else then();
     };
     this.whenDurable(wait);
+  }
+
+  /** whenWritten() for what `session` recorded: at once for a session that is not stored. */
+  afterCommit(session: Session, then: () => void): void {
+    if (session.stored) this.whenWritten(then);
+    else then();
   }
 
   /** Bytes of writes not yet durable (back-pressure and health reporting). */
@@ -324,7 +319,6 @@ export class Persistence {
     const batch = this.retry ? mergeBatches(this.retry, this.batch) : this.batch;
     this.retry = null;
     const callbacks = this.callbacks;
-    const generation = this.generation;
     this.batch = emptyBatch();
     this.callbacks = [];
     this.generation++;
@@ -342,13 +336,10 @@ export class Persistence {
         // Keep the changes: the next batch writes them too, so the store converges once writes work.
         this.retry = this.retry ? mergeBatches(this.retry, batch) : batch;
         this.scheduleRetry();
-      } else {
-        this.durableGeneration = generation;
-        if (this.failing && !this.retry) {
-          this.broker.log('info', 'store writes work again');
-          this.failing = false;
-          this.retryDelay = 0;
-        }
+      } else if (this.failing && !this.retry) {
+        this.broker.log('info', 'store writes work again');
+        this.failing = false;
+        this.retryDelay = 0;
       }
       this.inFlight -= size;
       this.writesActive--;

@@ -23,14 +23,6 @@ export class RetainedMessages {
    * deletes it when the payload is empty [MQTT-3.3.1-10]. Returns what was stored (null if deleted).
    */
   apply(message: Message): void {
-    this.replace(message)?.release();
-  }
-
-  /**
-   * apply(), handing the replaced message to the caller (with the index's reference) instead of
-   * releasing it, so that revert() can undo a change whose PUBLISH was then refused.
-   */
-  replace(message: Message): Message | null {
     const ptr = message.topicPtr();
     let previous: number;
     let stored: Message | null = null;
@@ -43,28 +35,7 @@ export class RetainedMessages {
       stored = message;
     }
     if (stored || previous !== 0) this.changed(message.topic(), stored);
-    if (previous === 0) return null;
-    const replaced = this.byHandle.get(previous)!;
-    this.byHandle.delete(previous);
-    return replaced;
-  }
-
-  /**
-   * Undoes replace(message) unless a later change to the topic superseded it: `previous` (whose
-   * reference the caller hands back) is the topic's retained message again.
-   */
-  revert(message: Message, previous: Message | null): void {
-    const ptr = message.topicPtr();
-    const current = this.core.retainMatch(this.core.bytes().slice(ptr, ptr + message.topicLength));
-    const stillCurrent = message.payloadLength === 0 ? current.length === 0 : current.length === 1 && current[0] === message.handle;
-    if (!stillCurrent) {
-      previous?.release();
-      return;
-    }
-    const undone = previous ? this.core.retainSetAt(ptr, message.topicLength, previous.handle) : this.core.retainDeleteAt(ptr, message.topicLength);
-    if (previous) this.byHandle.set(previous.handle, previous);
-    if (undone !== 0) this.drop(undone);
-    this.changed(message.topic(), previous);
+    if (previous !== 0) this.drop(previous);
   }
 
   /** Retained messages whose topic matches `filter` (UTF-8 bytes), expired ones removed on the way [MQTT-3.3.2-5]. */

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { IPublishPacket } from 'mqtt-packet';
-import { ackReason, collect, connectClient, delay, expectSilence, startBroker } from '../helpers/broker.js';
+import { ackReason, collect, connectClient, delay, expectSilence, startBroker, until } from '../helpers/broker.js';
 import { canMount, fill, NO_MOUNT, withTmpfs } from '../helpers/tmpfs.js';
 
 describe('durable state in LevelDB', () => {
@@ -147,9 +147,10 @@ describe('durable state in LevelDB', () => {
     await second.close();
   });
 
-  it('refuses QoS 1 with 0x80 while the disk is full and delivers or retains the refused message nowhere, keeps QoS 0 flowing, and recovers when space returns', { skip: canMount() ? false : NO_MOUNT }, () =>
+  it('acknowledges a message routed before the disk filled once its write succeeds, refuses QoS 1 with 0x80 and delivers or retains it nowhere while the disk is full, keeps QoS 0 flowing, and recovers when space returns', { skip: canMount() ? false : NO_MOUNT }, () =>
     withTmpfs(dir, '4m', async (mnt) => {
       const b = await startBroker({ dataDir: join(mnt, 'db') });
+      const persistence = b.server.broker.persistence;
       const sub = await connectClient(b.url, { clientId: 'full-sub', clean: false });
       await sub.subscribeAsync('full/#', { qos: 1 });
       await sub.endAsync();
@@ -160,30 +161,29 @@ describe('durable state in LevelDB', () => {
       await collect(live, 1);
       fill(mnt);
       // Large enough to need new pages: a small record may still fit the log file's last page.
-      assert.equal(await ackReason(pub.publishAsync('full/r', Buffer.alloc(256 * 1024, 2), { qos: 1, retain: true })), 0x80);
-      assert.equal(await ackReason(pub.publishAsync('full/q1', Buffer.alloc(256 * 1024, 1), { qos: 1 })), 0x80);
+      const routed = collect(live, 1);
+      let firstAnswered = false;
+      const firstAck = ackReason(pub.publishAsync('full/r', Buffer.alloc(256 * 1024, 2), { qos: 1, retain: true })).finally(() => (firstAnswered = true));
+      assert.deepEqual((await routed).map((m) => `${m.topic} ${m.payload.length}`), ['full/r 262144'], 'routed at once: subscribers may have it before the write fails');
+      await until(() => persistence.failing, 5000);
+      assert.ok(persistence.failing, 'the write failed');
+      assert.equal(await ackReason(pub.publishAsync('full/q1', Buffer.alloc(1024, 1), { qos: 1 })), 0x80);
       const zero = collect(live, 1);
       await pub.publishAsync('full/q0', 'flows', { qos: 0 });
-      assert.deepEqual((await zero).map((m) => m.topic), ['full/q0'], 'the online subscriber never saw the refused messages');
-      const late = await b.client();
-      await late.subscribeAsync('full/r');
-      assert.deepEqual((await collect(late, 1)).map((m) => m.payload.toString()), ['old'], 'the refused retained message did not replace the old one');
+      assert.deepEqual((await zero).map((m) => m.topic), ['full/q0'], 'the online subscriber never saw the refused message');
+      assert.equal(firstAnswered, false, 'not acknowledged while its write fails');
       await rm(join(mnt, 'filler'));
-      let reason = -1;
-      for (let i = 0; i < 50 && reason !== 0; i++) {
-        reason = await ackReason(pub.publishAsync('full/q1b', 'stored', { qos: 1 }));
-        if (reason !== 0) await delay(100);
-      }
-      assert.equal(reason, 0, 'acknowledged again once the disk has room');
+      assert.equal(await firstAck, 0, 'a routed message is never refused: its acknowledgement waited for the retry');
+      assert.equal(await ackReason(pub.publishAsync('full/q1b', 'stored', { qos: 1 })), 0, 'acknowledged again once the disk has room');
       await b.close();
       const after = await startBroker({ dataDir: join(mnt, 'db') });
       const back = await connectClient(after.url, { clientId: 'full-sub', clean: false });
-      const got = await collect(back, 2);
-      assert.deepEqual(got.map((m) => `${m.topic} ${m.payload.length}`), ['full/r 3', 'full/q1b 6'], 'the refused messages were not queued for the offline session');
+      const got = await collect(back, 3);
+      assert.deepEqual(got.map((m) => `${m.topic} ${m.payload.length}`), ['full/r 3', 'full/r 262144', 'full/q1b 6'], 'the refused message was not queued for the offline session');
       await expectSilence(back, 300);
       const fresh = await connectClient(after.url);
       await fresh.subscribeAsync('full/r');
-      assert.deepEqual((await collect(fresh, 1)).map((m) => m.payload.toString()), ['old'], 'the store kept the old retained message');
+      assert.deepEqual((await collect(fresh, 1)).map((m) => m.payload.length), [262144], 'the acknowledged retained message replaced the old one');
       await fresh.endAsync();
       await back.endAsync();
       await after.close();

@@ -5,7 +5,6 @@ import type { Connection } from '../connection.js';
 import { malformed, ProtocolError, protocolError } from '../errors.js';
 import { PublishOutcome } from '../broker.js';
 import { Message } from '../message.js';
-import { Tentative } from '../tentative.js';
 import { StoreStatus, TopicError, topicErrorName } from '../wasm.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -37,8 +36,8 @@ export function handlePublish(conn: Connection, header: number, buf: Uint8Array,
   }
   if (qos === 2 && session.incomingQos2.has(packetId)) {
     // A resent PUBLISH whose first PUBREC may still wait for its commit: answered after it, in order.
-    broker.persistence.whenDurable((error) => {
-      if (!error && conn.open) conn.sendAck(PacketType.PUBREC, packetId, Reason.Success);
+    broker.persistence.whenWritten(() => {
+      if (conn.open) conn.sendAck(PacketType.PUBREC, packetId, Reason.Success);
     });
     return;
   }
@@ -159,7 +158,8 @@ function takePublishToken(conn: Connection, rate: number): boolean {
 
 /**
  * Routes an accepted message and acknowledges it once what it changed is durable (QoS 2: the packet
- * identifier is remembered until PUBREL). A failed store write is not acknowledged as success.
+ * identifier is remembered until PUBREL). Once routed, a message is never refused: a failed store
+ * write delays the acknowledgement until the retry succeeds, since subscribers may have it already.
  */
 function route(conn: Connection, message: Message, packetId: number): void {
   const broker = conn.broker;
@@ -176,16 +176,12 @@ function route(conn: Connection, message: Message, packetId: number): void {
     refuse(conn, qos, packetId, Reason.UnspecifiedError, 'the broker cannot store messages right now');
     return;
   }
-  // Nobody receives the message before the commit that decides its acknowledgement has ended.
-  const tentative = new Tentative(broker, message);
-  broker.tentative = tentative;
   let outcome: PublishOutcome;
   let remote: Promise<void> | null = null;
   try {
     outcome = broker.publish(message, session);
     remote = broker.remoteConfirmation;
   } finally {
-    broker.tentative = null;
     broker.remoteConfirmation = null;
   }
   message.release();
@@ -201,24 +197,23 @@ function route(conn: Connection, message: Message, packetId: number): void {
         : Reason.Success;
   const type = qos === 1 ? PacketType.PUBACK : PacketType.PUBREC;
   conn.acknowledgementPending(qos);
-  const acknowledge = (error: Error | undefined): void => {
+  const acknowledge = (): void => {
+    conn.acknowledgementDone(qos);
+    if (conn.open) conn.sendAck(type, packetId, reason, reason === Reason.QuotaExceeded && conn.problemInformation ? { reasonString: 'a subscriber queue is full' } : undefined);
+  };
+  // In a cluster, the nodes it was forwarded to must have made it durable too; a node gone for good refuses it.
+  const refuseUndelivered = (error: Error): void => {
     conn.acknowledgementDone(qos);
     if (!conn.open) return;
-    if (!error) {
-      conn.sendAck(type, packetId, reason, reason === Reason.QuotaExceeded && conn.problemInformation ? { reasonString: 'a subscriber queue is full' } : undefined);
-      return;
-    }
     if (qos === 2) {
       session.incomingQos2.delete(packetId);
       broker.persistence.deleteIncomingQos2(session, packetId);
     }
-    refuse(conn, qos, packetId, Reason.UnspecifiedError, `the message could not be stored: ${error.message}`);
+    refuse(conn, qos, packetId, Reason.UnspecifiedError, `the message could not be delivered: ${error.message}`);
   };
-  broker.persistence.whenDurable((error) => {
-    tentative.settle(error !== undefined);
-    // In a cluster, the nodes it was forwarded to must have made it durable too.
-    if (remote && !error) remote.then(() => acknowledge(undefined), acknowledge);
-    else acknowledge(error);
+  broker.persistence.whenWritten(() => {
+    if (remote) remote.then(acknowledge, refuseUndelivered);
+    else acknowledge();
   });
 }
 
