@@ -37,7 +37,8 @@ for (let i = 0; i < combos.length; i++) {
     `MQTT ${version === 4 ? '3.1.1' : '5.0'} QoS ${qos}: ${result.kills} kills, ${result.published} published, ` +
       `${result.acknowledged} acknowledged, ${result.missing.length} missing, ${result.duplicates.length} duplicated, ` +
       `${result.refused} refused and resent — ${((Date.now() - started) / 1000).toFixed(1)} s` +
-      (found.length > 0 ? `\n  DEFECTS: ${found.join('; ')}` : ''),
+      (found.length > 0 ? `\n  DEFECTS: ${found.join('; ')}` : '') +
+      (found.length > 0 && result.brokerWarnings.length > 0 ? `\n  broker warnings (${result.brokerWarnings.length}, first 5):\n    ${result.brokerWarnings.slice(0, 5).join('\n    ')}` : ''),
   );
 }
 const total = (f: (r: ChaosResult) => number): number => results.reduce((n, r) => n + f(r), 0);

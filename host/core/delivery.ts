@@ -35,7 +35,17 @@ export function deliver(
       broker.metrics.qos0Dropped++;
       return Handoff.Dropped;
     }
-    sendPublish(broker, session, message, 0, retain, subscriptionIds, 0, false);
+    if (session.waitingSends === 0) {
+      sendPublish(broker, session, message, 0, retain, subscriptionIds, 0, false);
+      return Handoff.Sent;
+    }
+    message.retainRef();
+    session.waitingSends++;
+    broker.persistence.whenWritten(() => {
+      session.waitingSends--;
+      if (session.connection !== null) sendPublish(broker, session, message, 0, retain, subscriptionIds, 0, false);
+      message.release();
+    });
     return Handoff.Sent;
   }
   const { maxQueuedMessages, maxQueuedBytes } = broker.options;
@@ -66,21 +76,24 @@ function windowOf(broker: Broker, session: Session): number {
  * Gives a delivery a fresh packet identifier and keeps it until acknowledged. A QoS 2 delivery of a
  * stored session is sent once its record with that identifier is durable: a broker that crashed
  * before and sent the message again under another identifier would have it delivered twice
- * [MQTT-4.3.3-9]. A QoS 1 delivery goes at once — after a crash its publisher, not yet acknowledged,
- * sends it again, and QoS 1 allows the duplicate; its record is then mostly deleted before it is ever written.
+ * [MQTT-4.3.3-9]. A QoS 1 delivery goes at once unless an earlier send waits (order) — after a crash
+ * its publisher, not yet acknowledged, sends it again, and QoS 1 allows the duplicate; its record is
+ * then mostly deleted before it is ever written.
  */
 function startInflight(broker: Broker, session: Session, delivery: Delivery): void {
   delivery.packetId = session.allocatePacketId();
   session.inflight.set(delivery.packetId, delivery);
   broker.persistence.saveDelivery(session, delivery);
-  if (delivery.qos === 2 && delivery.persisted) holdUntilDurable(broker, session, delivery);
+  if (delivery.persisted && (delivery.qos === 2 || session.waitingSends > 0)) holdUntilDurable(broker, session, delivery);
   if (delivery.holds === 0 && !sendInflight(broker, session, delivery)) finish(broker, session, delivery);
 }
 
 /** Holds a stored delivery until its latest state is durable; a failed write makes it wait for the retry. */
 function holdUntilDurable(broker: Broker, session: Session, delivery: Delivery): void {
   delivery.holds++;
-  broker.persistence.afterCommit(session, () => {
+  session.waitingSends++;
+  broker.persistence.whenWritten(() => {
+    session.waitingSends--;
     if (!delivery.done) release(broker, session, delivery);
   });
 }

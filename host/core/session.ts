@@ -70,6 +70,11 @@ export class Session implements Timed {
   queuedBytes = 0;
   /** Next Delivery.seq. */
   nextSeq = 1;
+  /**
+   * Sends waiting for a commit (a QoS 2 delivery's record, or anything queued behind one): while
+   * some wait, later ones wait too, so the client receives messages in the order they were routed [MQTT-4.6.0-6].
+   */
+  waitingSends = 0;
   /** Incoming QoS 2 packet identifiers between PUBREC and PUBREL: the exactly-once guard. */
   readonly incomingQos2 = new Set<number>();
   /** Seconds; 0 ends the session with the connection, NEVER_EXPIRES never. */

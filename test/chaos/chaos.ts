@@ -31,6 +31,8 @@ export interface ChaosResult {
   sessionsLost: number;
   refused: number;
   settled: boolean;
+  /** Lines the broker logged at level warn or error, over all its runs (to explain a defect). */
+  brokerWarnings: string[];
 }
 
 /** A small seeded generator (mulberry32), so that a run's kill points can be reproduced. */
@@ -58,6 +60,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const dir = await mkdtemp(join(tmpdir(), 'arbormq-chaos-'));
   let cli: RunningCli | undefined;
   let port = 0;
+  const brokerWarnings: string[] = [];
+  const keepWarnings = (): void => {
+    if (cli) brokerWarnings.push(...cli.logs.filter((line) => /"level":"(warn|error|fatal)"/.test(line)));
+  };
   const start = async (): Promise<void> => {
     cli = await startCli(['--port', '0', '--host', '127.0.0.1', '--data-dir', dir]);
     port = cli.ports.get('mqtt')!;
@@ -76,6 +82,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     for (; done < kills; done++) {
       await delay(minGap + rand() * (maxGap - minGap));
       await cli!.stop('SIGKILL');
+      keepWarnings();
       await start();
     }
     publisher.generating = false;
@@ -89,6 +96,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   } finally {
     publisher.stop();
     subscriber.stop();
+    keepWarnings();
     await kill(cli);
     await rm(dir, { recursive: true, force: true });
   }
@@ -104,6 +112,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     sessionsLost: publisher.sessionsLost + subscriber.sessionsLost,
     refused: publisher.refused,
     settled,
+    brokerWarnings,
   };
 }
 

@@ -147,6 +147,44 @@ describe('durable state in LevelDB', () => {
     await second.close();
   });
 
+  it('answers SUBSCRIBE and UNSUBSCRIBE of a persistent session only once the change is durable, so a crash never leaves a present session without a subscription its client was told it has', { skip: canMount() ? false : NO_MOUNT }, () =>
+    withTmpfs(dir, '4m', async (mnt) => {
+      const b = await startBroker({ dataDir: join(mnt, 'db') });
+      const persistence = b.server.broker.persistence;
+      const pub = await b.client();
+      fill(mnt);
+      // A large write makes the store fail; a small one may still fit the log file's last page.
+      const stuck = pub.publishAsync('sub/big', Buffer.alloc(256 * 1024), { qos: 1, retain: true });
+      await until(() => persistence.failing, 5000);
+      assert.ok(persistence.failing, 'the write failed');
+      const durable = await b.raw();
+      assert.equal((await durable.handshake({ clientId: 'sub-durable', clean: false })).returnCode, 0);
+      durable.sendPacket({ cmd: 'subscribe', messageId: 7, subscriptions: [{ topic: 'sub/#', qos: 1 }] });
+      durable.sendPacket({ cmd: 'pingreq' });
+      await durable.next('pingresp');
+      assert.equal(durable.packets.filter((p) => p.cmd === 'suback').length, 0, 'no SUBACK while the subscription is not durable');
+      const clean = await b.raw();
+      await clean.handshake({ clientId: 'sub-clean' });
+      clean.sendPacket({ cmd: 'subscribe', messageId: 8, subscriptions: [{ topic: 'sub/#', qos: 1 }] });
+      assert.equal((await clean.next('suback')).messageId, 8, 'a clean session has nothing to wait for');
+      await rm(join(mnt, 'filler'));
+      assert.equal((await durable.next('suback', 10_000)).messageId, 7, 'SUBACK once it is durable');
+      await stuck;
+      const retained = (await durable.next('publish')) as IPublishPacket;
+      assert.deepEqual([retained.topic, retained.retain], ['sub/big', true], 'the retained message follows its SUBACK');
+      fill(mnt);
+      const stuckAgain = pub.publishAsync('sub/big2', Buffer.alloc(256 * 1024), { qos: 1 });
+      await until(() => persistence.failing, 5000);
+      durable.sendPacket({ cmd: 'unsubscribe', messageId: 9, unsubscriptions: ['sub/#'] });
+      durable.sendPacket({ cmd: 'pingreq' });
+      await durable.next('pingresp');
+      assert.equal(durable.packets.filter((p) => p.cmd === 'unsuback').length, 0, 'no UNSUBACK while the removal is not durable');
+      await rm(join(mnt, 'filler'));
+      assert.equal((await durable.next('unsuback', 10_000)).messageId, 9);
+      await stuckAgain;
+      await b.close();
+    }));
+
   it('acknowledges a message routed before the disk filled once its write succeeds, refuses QoS 1 with 0x80 and delivers or retains it nowhere while the disk is full, keeps QoS 0 flowing, and recovers when space returns', { skip: canMount() ? false : NO_MOUNT }, () =>
     withTmpfs(dir, '4m', async (mnt) => {
       const b = await startBroker({ dataDir: join(mnt, 'db') });

@@ -82,14 +82,22 @@ function subscribe(conn: Connection, packet: SubscribePacket, allowed: boolean[]
   broker.persistence.saveSession(session);
   // Reason strings only for a client that did not turn problem information off [MQTT-3.1.2-29].
   const props = problems.length > 0 && conn.problemInformation ? { reasonString: problems.join('; ') } : undefined;
-  conn.sendWithProperties((p) => generate.suback(conn.version as 3 | 4 | 5, packet.packetId, codes, p), props);
   const ids = v5 && subscriptionId !== 0 ? [subscriptionId] : null;
-  for (const [messages, granted] of retained) {
-    for (const message of messages) {
-      // Only what the subscriber may read: a grant of `#` is not a grant of every topic under it.
-      if (!broker.mayRead(session, message)) continue;
-      // A retained message is sent with RETAIN set [MQTT-3.3.1-8], at no more than the granted QoS.
-      deliver(broker, session, message, Math.min(message.qos, granted) as QoS, true, ids);
+  for (const [messages] of retained) for (const message of messages) message.retainRef();
+  // A persistent session's SUBACK waits until its subscriptions are durable: after a crash the client
+  // would find its session present without the subscription it was told it has, and receive nothing.
+  broker.persistence.afterCommit(session, () => {
+    if (conn.open) {
+      conn.sendWithProperties((p) => generate.suback(conn.version as 3 | 4 | 5, packet.packetId, codes, p), props);
+      for (const [messages, granted] of retained) {
+        for (const message of messages) {
+          // Only what the subscriber may read: a grant of `#` is not a grant of every topic under it.
+          if (!broker.mayRead(session, message)) continue;
+          // A retained message is sent with RETAIN set [MQTT-3.3.1-8], at no more than the granted QoS.
+          deliver(broker, session, message, Math.min(message.qos, granted) as QoS, true, ids);
+        }
+      }
     }
-  }
+    for (const [messages] of retained) for (const message of messages) message.release();
+  });
 }

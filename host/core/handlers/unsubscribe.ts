@@ -24,5 +24,8 @@ export function handleUnsubscribe(conn: Connection, packet: UnsubscribePacket): 
     return Reason.Success;
   });
   broker.persistence.saveSession(session);
-  conn.sendBytes(generate.unsuback(conn.version as 3 | 4 | 5, packet.packetId, codes));
+  // Durable first, as for SUBACK: a subscription the client was told is gone must not come back after a crash.
+  broker.persistence.afterCommit(session, () => {
+    if (conn.open) conn.sendBytes(generate.unsuback(conn.version as 3 | 4 | 5, packet.packetId, codes));
+  });
 }
