@@ -36,5 +36,7 @@ export class Metrics {
   unauthenticatedOverflows = 0;
   /** A gauge: bytes held now by connections whose CONNECT is not accepted yet. */
   unauthenticatedBytes = 0;
+  /** Connections closed because handling their input threw something other than a ProtocolError: a defect (should stay 0). */
+  internalErrors = 0;
   readonly startedAt = Date.now();
 }

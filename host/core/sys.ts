@@ -37,6 +37,8 @@ export interface BrokerStats {
   unauthenticatedBytes: number;
   /** Log lines folded into a count (LogAggregator). */
   logLinesSuppressed: number;
+  /** Connections closed for an error in the broker itself rather than in their input (should stay 0). */
+  internalErrors: number;
   /** Outgoing QoS 1/2 messages awaiting acknowledgement, over all sessions. */
   inflight: number;
   /** Messages waiting in session queues and their payload bytes. */
@@ -92,6 +94,7 @@ export function brokerStats(broker: Broker): BrokerStats {
     },
     unauthenticatedBytes: m.unauthenticatedBytes,
     logLinesSuppressed: broker.logs.suppressed,
+    internalErrors: m.internalErrors,
     inflight,
     queued,
     queuedBytes,

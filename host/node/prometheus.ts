@@ -67,6 +67,7 @@ export function renderMetrics(s: BrokerStats, c: ServerCounters): string {
   ]);
   metric('packets_dropped_total', 'counter', "Control packets not sent because they exceed the client's Maximum Packet Size.", s.packetsDropped);
   metric('log_lines_suppressed_total', 'counter', 'Log lines folded into a repeat count instead of written one by one.', s.logLinesSuppressed);
+  metric('internal_errors_total', 'counter', 'Connections closed because of an error in the broker itself, not in their input (should stay 0).', s.internalErrors);
   metric('messages_inflight', 'gauge', 'Outgoing QoS 1/2 messages awaiting acknowledgement.', s.inflight);
   metric('messages_queued', 'gauge', 'Messages waiting in session queues.', s.queued);
   metric('messages_queued_bytes', 'gauge', 'Bytes of the messages waiting in session queues.', s.queuedBytes);
