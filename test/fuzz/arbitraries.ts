@@ -14,7 +14,7 @@ import {
   type PacketModel,
   type Property,
   type Version,
-} from './packets.js';
+} from '../helpers/packets.js';
 
 /**
  * fast-check generators of fuzz cases: a client's byte stream — a valid CONNECT and valid packets of

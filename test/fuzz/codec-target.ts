@@ -2,7 +2,7 @@ import { Framer } from '../../host/core/codec/frame.js';
 import { parseControl, UnsupportedVersion } from '../../host/core/codec/parse.js';
 import { parsePublish } from '../../host/core/codec/publish.js';
 import { ProtocolError } from '../../host/core/errors.js';
-import type { Version } from './packets.js';
+import type { Version } from '../helpers/packets.js';
 
 /**
  * The framer and the parsers on their own: any bytes, cut anywhere, must frame into the same packets

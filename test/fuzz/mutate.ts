@@ -1,4 +1,4 @@
-import { encode, PROPERTIES, prop, type Field, type PacketModel, type Property } from './packets.js';
+import { encode, PROPERTIES, prop, type Field, type PacketModel, type Property } from '../helpers/packets.js';
 
 /**
  * Structure-aware mutations: each breaks one thing of a valid packet sequence — a header flag or
