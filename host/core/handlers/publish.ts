@@ -186,16 +186,18 @@ function route(conn: Connection, message: Message, packetId: number): void {
     broker.tentative = null;
   }
   message.release();
-  if (qos === 2) {
-    session.incomingQos2.add(packetId);
-    broker.persistence.saveIncomingQos2(session, packetId);
-  }
   const reason =
     outcome === PublishOutcome.QuotaExceeded
       ? Reason.QuotaExceeded
       : outcome === PublishOutcome.NoSubscribers
         ? Reason.NoMatchingSubscribers
         : Reason.Success;
+  // A 5.0 PUBREC of 0x80 or more ends the flow: no PUBREL follows, and the identifier's next PUBLISH is a new message [MQTT-4.3.3-9].
+  const flowEnds = conn.version === 5 && reason >= 0x80;
+  if (qos === 2 && !flowEnds) {
+    session.incomingQos2.add(packetId);
+    broker.persistence.saveIncomingQos2(session, packetId);
+  }
   const type = qos === 1 ? PacketType.PUBACK : PacketType.PUBREC;
   conn.acknowledgementPending(qos);
   broker.persistence.whenDurable((error) => {
