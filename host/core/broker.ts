@@ -45,6 +45,11 @@ export class Broker {
   private readonly sessionsById: (Session | undefined)[] = [undefined];
   private readonly freeIds: number[] = [];
   private readonly shareGroups = new Map<string, number>();
+  /**
+   * Set by the host while the process is over its memory limit (maxMemory): CONNECTs and new PUBLISHes
+   * are refused (0x97) until it clears, so what is already held can drain.
+   */
+  overloaded = false;
   /** While a QoS 1/2 PUBLISH whose acceptance is undecided is routed: where its deliveries wait. */
   tentative: Tentative | null = null;
   private dirty: Connection[] = [];

@@ -17,6 +17,8 @@ export class Metrics {
   oversizeDropped = 0;
   /** PUBLISHes refused or dropped because the arena was full. */
   arenaFullDropped = 0;
+  /** CONNECTs and PUBLISHes refused because the process was over its memory limit (Broker.overloaded). */
+  memoryRefused = 0;
   /** PUBLISHes refused because the client may not publish to the topic (the ACL, or a `$` topic). */
   publishDenied = 0;
   /** PUBLISHes refused for any other reason (answered with an error reason code, or the connection closed). */

@@ -11,6 +11,7 @@ import { ConnectionGate } from './connection-gate.js';
 import { listenHttp } from './http-endpoint.js';
 import type { HttpListenerOptions, ListenerOptions, RunningListener } from './listener-options.js';
 import { loadNodeCore, packageRoot } from './load-core.js';
+import { MemoryLimit } from './memory-limit.js';
 import { renderMetrics } from './prometheus.js';
 import { storeFor } from './store-for.js';
 import { listenTcp } from './tcp-listener.js';
@@ -44,6 +45,11 @@ export interface ServerOptions extends Partial<BrokerOptions> {
   strict?: boolean;
   /** Network connections served at once, over all listeners; more are refused (0 = no limit). */
   maxConnections?: number;
+  /**
+   * Bytes of resident memory (RSS) the process may use; over it new connections and PUBLISHes are
+   * refused with 0x97 until it is back under (0 = no limit). See MemoryLimit.
+   */
+  maxMemory?: number;
   /** Clients without a user name (or certificate identity) may connect. Default: true unless passwordFile is set. */
   allowAnonymous?: boolean;
   /** Users and password hashes, as `arbormq passwd` (or mosquitto_passwd) writes them. */
@@ -64,6 +70,7 @@ export interface ServerOptions extends Partial<BrokerOptions> {
 
 export const SERVER_DEFAULTS = {
   maxConnections: 0,
+  maxMemory: 0,
   authFailureLimit: 5,
   authFailureWindowSeconds: 60,
   sysInterval: 0,
@@ -94,6 +101,7 @@ export class ArborServer {
   private closing: Promise<ShutdownResult> | null = null;
   private readonly listeners: RunningListener[] = [];
   private httpListener: RunningListener | null = null;
+  private memoryLimit: MemoryLimit | null = null;
 
   private constructor(
     readonly broker: Broker,
@@ -134,6 +142,8 @@ export class ArborServer {
     const sys = sysInterval > 0 ? new SysTopics(broker, { intervalSeconds: sysInterval, version }) : null;
     sys?.start();
     const server = new ArborServer(broker, gate, access, sys, version, options.shutdownTimeoutMs ?? SERVER_DEFAULTS.shutdownTimeoutMs);
+    const maxMemory = options.maxMemory ?? SERVER_DEFAULTS.maxMemory;
+    if (maxMemory > 0) server.memoryLimit = new MemoryLimit(broker, maxMemory);
     try {
       for (const [i, spec] of (options.listeners ?? [{ port: 1883 }]).entries()) {
         const where = `listeners[${i}]`;
@@ -215,6 +225,7 @@ export class ArborServer {
     });
     const listenersClosed = Promise.all(this.listeners.map((l) => l.close()));
     this.sys?.stop();
+    this.memoryLimit?.stop();
     let clean = true;
     const brokerClosed = this.broker.close().then(
       () => 'closed' as const,

@@ -48,6 +48,13 @@ export function handlePublish(conn: Connection, header: number, buf: Uint8Array,
     throw new ProtocolError(Reason.ReceiveMaximumExceeded, 'more unacknowledged QoS 1/2 PUBLISHes than Receive Maximum [MQTT-3.3.4-9]');
   }
 
+  if (broker.overloaded) {
+    // New work is refused like a full arena's: a resent QoS 2 PUBLISH (above) is still acknowledged.
+    broker.metrics.memoryRefused++;
+    if (qos === 0) throw new ProtocolError(Reason.QuotaExceeded, 'the server is over its memory limit');
+    refuse(conn, qos, packetId, Reason.QuotaExceeded, 'the server is over its memory limit');
+    return;
+  }
   if (props.responseTopic !== undefined && /[+#]/.test(props.responseTopic)) {
     throw protocolError('a Response Topic must not contain wildcards [MQTT-3.3.2-14]');
   }
