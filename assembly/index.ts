@@ -162,7 +162,7 @@ export function trie_match(ptr: usize, len: u32, publisher: u32, checkReaders: u
   return trieMatch(ptr, len, publisher, checkReaders != 0);
 }
 
-/** Records of the last trie_match: {client, flags (0-1 qos, 2 retainAsPublished, 3 shared), idCount, idStart}. */
+/** Records of the last trie_match: {client, flags (0-1 qos, 2 retainAsPublished, 3 shared, 8-31 the group of a shared one), idCount, idStart}. */
 export function trie_out_records(): usize {
   return trieOutRecords();
 }

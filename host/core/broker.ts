@@ -1,3 +1,4 @@
+import type { BrokerCluster, RemoteConfirmation } from './cluster-hooks.js';
 import { Reason } from './codec/constants.js';
 import type { QoS, WillMessage } from './codec/packets.js';
 import { CloseKind, Connection, ConnState } from './connection.js';
@@ -50,6 +51,12 @@ export class Broker {
    * are refused (0x97) until it clears, so what is already held can drain.
    */
   overloaded = false;
+  /** Share names by interned id (index 0 unused). */
+  private readonly shareGroupNames: string[] = [''];
+  /** Set when this broker is one node of a cluster (host/node/cluster); null otherwise. */
+  cluster: BrokerCluster | null = null;
+  /** What the publisher's acknowledgement of the message routed last must wait for on other nodes. */
+  remoteConfirmation: RemoteConfirmation | null = null;
   /** While a QoS 1/2 PUBLISH whose acceptance is undecided is routed: where its deliveries wait. */
   tentative: Tentative | null = null;
   private dirty: Connection[] = [];
@@ -209,6 +216,7 @@ export class Broker {
       const options = sub.qos | (sub.noLocal ? 4 : 0) | (sub.retainAsPublished ? 8 : 0) | (sub.retainHandling << 4);
       this.core.subscribe(session.id, parsed.bytes, options, sub.subscriptionId, parsed.group ? this.shareGroupId(parsed.group) : 0);
       session.subscriptions.set(sub.filter, { ...sub, topicFilter: parsed.topicFilter, group: parsed.group });
+      this.cluster?.subscribed(sub.filter);
     }
     this.core.setClientOnline(session.id, false);
     if (stored.will) {
@@ -306,7 +314,10 @@ export class Broker {
     let outcome = count === 0 ? PublishOutcome.NoSubscribers : PublishOutcome.Delivered;
     for (let i = 0; i < count; i++) {
       const session = this.sessionsById[result.client(i)];
-      if (!session) continue;
+      if (!session) {
+        this.cluster?.matchedRemote(result.client(i), result, i);
+        continue;
+      }
       // A shared group's pick was checked during the match already; asking again is cheap.
       if (checking && !this.mayReadRouted(session)) continue;
       const granted = result.qos(i);
@@ -319,12 +330,47 @@ export class Broker {
       }
     }
     this.routing = null;
+    if (this.cluster) this.remoteConfirmation = this.cluster.routed(message, publisher);
+    return outcome;
+  }
+
+  /**
+   * Delivers a message another node forwarded to this one, to local sessions only (one hop): to
+   * non-shared subscribers if `plain`, and to one local member of each share group in `groups`
+   * (interned ids) — the groups the publishing node picked this node for. Retained state is not touched.
+   */
+  deliverForwarded(message: Message, plain: boolean, groups: ReadonlySet<number>): PublishOutcome {
+    const checking = this.options.readAccess !== undefined;
+    this.routing = message;
+    this.lastShared = null;
+    const result = this.core.match(message.topicPtr(), message.topicLength, 0, this.localMemberMayRead);
+    let outcome = PublishOutcome.NoSubscribers;
+    for (let i = 0; i < result.count; i++) {
+      const session = this.sessionsById[result.client(i)];
+      if (!session || (result.shared(i) ? !groups.has(result.group(i)) : !plain)) continue;
+      if (checking && !this.mayReadRouted(session)) continue;
+      const granted = result.qos(i);
+      const qos = (message.qos < granted ? message.qos : granted) as QoS;
+      const retain = message.retain && result.retainAsPublished(i);
+      const ids = session.version === 5 ? result.subscriptionIds(i) : null;
+      const handoff = deliver(this, session, message, qos, retain, ids !== null && ids.length > 0 ? ids : null);
+      if (handoff === Handoff.QueueFull) outcome = PublishOutcome.QuotaExceeded;
+      else if (outcome === PublishOutcome.NoSubscribers) outcome = PublishOutcome.Delivered;
+    }
+    this.routing = null;
     return outcome;
   }
 
   private readonly memberMayRead = (client: number): boolean => {
     const session = this.sessionsById[client];
-    return session !== undefined && this.mayReadRouted(session);
+    if (session === undefined) return this.cluster?.isPeer(client) ?? false;
+    return this.mayReadRouted(session);
+  };
+
+  /** For forwarded messages: share group picks among this node's sessions only. */
+  private readonly localMemberMayRead = (client: number): boolean => {
+    const session = this.sessionsById[client];
+    return session !== undefined && (this.options.readAccess === undefined || this.mayReadRouted(session));
   };
 
   /** May the session read the message being routed? */
@@ -370,8 +416,25 @@ export class Broker {
     if (id === undefined) {
       id = this.shareGroups.size + 1;
       this.shareGroups.set(name, id);
+      this.shareGroupNames.push(name);
     }
     return id;
+  }
+
+  /** The share name of an interned group id. */
+  shareGroupName(id: number): string {
+    return this.shareGroupNames[id]!;
+  }
+
+  /** A trie client id for something that is not a session (a cluster peer's routes); give it back with freeClientId. */
+  reserveClientId(): number {
+    const id = this.freeIds.pop() ?? this.sessionsById.length;
+    if (id === this.sessionsById.length) this.sessionsById.push(undefined);
+    return id;
+  }
+
+  freeClientId(id: number): void {
+    this.freeIds.push(id);
   }
 
   encodeTopic(topic: string): Uint8Array {
@@ -395,6 +458,7 @@ export class Broker {
     for (const packetId of session.incomingQos2) this.persistence.deleteIncomingQos2(session, packetId);
     this.releaseSession(session);
     this.persistence.deleteSession(session);
+    this.cluster?.sessionEnded(session);
   }
 
   /** Drops the session from memory: trie entries, timers, message references. */
@@ -402,8 +466,9 @@ export class Broker {
     this.sessions.delete(session.clientId);
     session.connection = null;
     this.stopSessionTimer(session);
-    for (const sub of session.subscriptions.values()) {
+    for (const [filter, sub] of session.subscriptions) {
       this.core.unsubscribe(session.id, utf8.encode(sub.topicFilter), sub.group ? this.shareGroupId(sub.group) : 0);
+      this.cluster?.unsubscribed(filter);
     }
     session.subscriptions.clear();
     releaseDeliveries(session);

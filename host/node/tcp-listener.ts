@@ -25,6 +25,7 @@ export async function listenTcp(
   };
 
   let server;
+  let prepareCertificateReload: RunningListener['prepareCertificateReload'];
   if (options.protocol === 'mqtts') {
     const identity = options.useIdentityAsUsername === true;
     const requireCertificate = options.requireCertificate === true;
@@ -41,6 +42,11 @@ export async function listenTcp(
     server.on('tlsClientError', (error, socket) => {
       logs.note('info', 'TLS handshake failed', socket.remoteAddress ?? '', { listener: name, address: socket.remoteAddress, reason: describeTlsFailure(error), error: error.message });
     });
+    const tlsServer = server;
+    prepareCertificateReload = async () => {
+      const tls = await loadTlsOptions(options, where);
+      return () => tlsServer.setSecureContext(tls);
+    };
   } else {
     server = createServer((socket) => serve(socket, undefined));
   }
@@ -50,5 +56,6 @@ export async function listenTcp(
     protocol,
     address: () => boundAddress(server),
     close: () => closeServer(server),
+    ...(prepareCertificateReload ? { prepareCertificateReload } : {}),
   };
 }

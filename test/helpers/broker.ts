@@ -98,6 +98,14 @@ export async function until(done: () => boolean, ms = 2000): Promise<void> {
   for (const deadline = Date.now() + ms; !done() && Date.now() < deadline; ) await delay(5);
 }
 
+/** Waits until the asynchronous `check` holds (polled every 50 ms); throws naming `what` after `ms`. */
+export async function eventually(check: () => Promise<boolean> | boolean, ms: number, what: string): Promise<void> {
+  for (const deadline = Date.now() + ms; ; await delay(50)) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+  }
+}
+
 /** The next `n` messages `client` receives (counting those already arrived and not yet taken); fails after `ms`. */
 export async function collect(client: MqttClient, n: number, ms = 3000): Promise<Received[]> {
   const inbox = inboxes.get(client)!;

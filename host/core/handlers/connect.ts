@@ -1,4 +1,5 @@
 import type { Broker } from '../broker.js';
+import { ClusterRefusal } from '../cluster-hooks.js';
 import { ConnackCode311, Reason } from '../codec/constants.js';
 import * as generate from '../codec/generate.js';
 import type { ConnectPacket } from '../codec/packets.js';
@@ -152,18 +153,33 @@ export function completeConnect(conn: Connection, authProps?: Properties): void 
  * connection — belongs to the user who created it: another user's CONNECT for its client identifier
  * is refused and touches neither.
  */
-function openSessionAndAcknowledge(conn: Connection, authProps: Properties | undefined): void {
+function openSessionAndAcknowledge(conn: Connection, authProps: Properties | undefined, clusterCleared = false): void {
   const broker = conn.broker;
   const { packet, clientId, assigned } = conn.pendingConnect!;
+  const props = packet.props;
+  const requestedExpiry = packet.version === 5 ? (props.sessionExpiryInterval ?? 0) : packet.cleanStart ? 0 : NEVER_EXPIRES;
+  const expiry = Math.min(requestedExpiry, broker.options.maxSessionExpiry);
+  // In a cluster the client id may be served elsewhere: that node lets go of it (and hands its session over) first.
+  const cleared = clusterCleared || !broker.cluster ? null : broker.cluster.beforeOpen(conn, clientId, packet.cleanStart, expiry > 0);
+  if (cleared) {
+    conn.holdFor(
+      cleared.then(
+        () => null,
+        (error: Error) => error,
+      ),
+      (error) => {
+        if (error === null) openSessionAndAcknowledge(conn, authProps, true);
+        else refuse(conn, error instanceof ClusterRefusal ? error.reason : Reason.ServerUnavailable, error.message);
+      },
+    );
+    return;
+  }
   const existing = broker.sessions.get(clientId);
   if (existing && existing.ownerKnown && existing.owner !== conn.username) {
     refuse(conn, Reason.NotAuthorized, 'the client identifier is in use by another user');
     return;
   }
   conn.pendingConnect = null;
-  const props = packet.props;
-  const requestedExpiry = packet.version === 5 ? (props.sessionExpiryInterval ?? 0) : packet.cleanStart ? 0 : NEVER_EXPIRES;
-  const expiry = Math.min(requestedExpiry, broker.options.maxSessionExpiry);
   const [session, sessionPresent] = openSession(broker, clientId, packet.cleanStart, packet.version === 5);
   if (!session.ownerKnown || !sessionPresent) broker.setOwner(session, conn.username);
   session.version = packet.version;

@@ -187,10 +187,13 @@ function route(conn: Connection, message: Message, packetId: number): void {
   const tentative = new Tentative(broker, message);
   broker.tentative = tentative;
   let outcome: PublishOutcome;
+  let remote: Promise<void> | null = null;
   try {
     outcome = broker.publish(message, session);
+    remote = broker.remoteConfirmation;
   } finally {
     broker.tentative = null;
+    broker.remoteConfirmation = null;
   }
   message.release();
   const reason =
@@ -207,8 +210,7 @@ function route(conn: Connection, message: Message, packetId: number): void {
   }
   const type = qos === 1 ? PacketType.PUBACK : PacketType.PUBREC;
   conn.acknowledgementPending(qos);
-  broker.persistence.whenDurable((error) => {
-    tentative.settle(error !== undefined);
+  const acknowledge = (error: Error | undefined): void => {
     conn.acknowledgementDone(qos);
     if (!conn.open) return;
     if (!error) {
@@ -220,6 +222,12 @@ function route(conn: Connection, message: Message, packetId: number): void {
       broker.persistence.deleteIncomingQos2(session, packetId);
     }
     refuse(conn, qos, packetId, Reason.UnspecifiedError, `the message could not be stored: ${error.message}`);
+  };
+  broker.persistence.whenDurable((error) => {
+    tentative.settle(error !== undefined);
+    // In a cluster, the nodes it was forwarded to must have made it durable too.
+    if (remote && !error) remote.then(() => acknowledge(undefined), acknowledge);
+    else acknowledge(error);
   });
 }
 

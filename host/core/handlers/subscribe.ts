@@ -72,6 +72,7 @@ function subscribe(conn: Connection, packet: SubscribePacket, allowed: boolean[]
     const word = granted | (sub.noLocal ? 4 : 0) | (sub.retainAsPublished ? 8 : 0) | (sub.retainHandling << 4);
     broker.core.subscribe(session.id, parsed.bytes, word, subscriptionId, parsed.group ? broker.shareGroupId(parsed.group) : 0);
     session.subscriptions.set(sub.filter, { ...sub, qos: granted, topicFilter: parsed.topicFilter, group: parsed.group, subscriptionId });
+    if (!existed) broker.cluster?.subscribed(sub.filter);
     codes.push(granted);
     // Retained messages are not sent for shared subscriptions (§4.8.2).
     if (parsed.group === undefined && (sub.retainHandling === 0 || (sub.retainHandling === 1 && !existed))) {

@@ -20,6 +20,7 @@ export function handleUnsubscribe(conn: Connection, packet: UnsubscribePacket): 
     if (!existing) return Reason.NoSubscriptionExisted;
     broker.core.unsubscribe(session.id, parsed.bytes, parsed.group ? broker.shareGroupId(parsed.group) : 0);
     session.subscriptions.delete(filter);
+    broker.cluster?.unsubscribed(filter);
     return Reason.Success;
   });
   broker.persistence.saveSession(session);
