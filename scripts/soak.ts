@@ -1,7 +1,7 @@
 // npm run soak [-- --minutes 10 --rate 600 --chart bench/soak.svg]: a real arbormq process with LevelDB
 // under mixed load (churn, QoS 0/1/2, retained updates, wildcard and shared subscriptions, persistent
 // sessions away and back), sampled every second; writes a memory chart and prints the figures for
-// bench/RESULTS.md. Exits 1 if the arena did not return to its baseline.
+// docs/RELIABILITY.md. Exits 1 if the arena did not return to its baseline.
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { arenaBackToBaseline, memoryChart, runSoak } from '../test/soak/soak.js';
