@@ -206,8 +206,11 @@ export async function runClusterChaos(options: ClusterChaosOptions): Promise<Clu
         const victim = pick(nodes);
         const paused = ttl * 1000 + 1500;
         victim.cli.child.kill('SIGSTOP');
-        await delay(paused);
-        victim.cli.child.kill('SIGCONT');
+        try {
+          await delay(paused);
+        } finally {
+          victim.cli.child.kill('SIGCONT');
+        }
         return `${victim.id} SIGSTOPped for ${paused} ms`;
       },
     };
@@ -236,11 +239,11 @@ export async function runClusterChaos(options: ClusterChaosOptions): Promise<Clu
       s.publisher.stop();
       s.subscriber.stop();
     }
+    for (const node of cluster?.nodes ?? []) if (node.cli) await keep(node);
+    await cluster?.close();
+    for (const proxy of proxies) await proxy.close();
+    await etcd?.close();
   }
-  for (const node of cluster?.nodes ?? []) await keep(node);
-  await cluster?.close();
-  for (const proxy of proxies) await proxy.close();
-  await etcd?.close();
   return {
     options,
     faults,
