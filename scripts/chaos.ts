@@ -1,20 +1,57 @@
 // npm run chaos [-- --kills 120 --seed N]: the broker SIGKILLed at random moments under QoS 1 and
 // QoS 2 streams with persistent sessions on both sides, MQTT 3.1.1 and 5.0; exits 1 if an
 // acknowledged message went missing or a QoS 2 message arrived twice. The seed makes a run repeatable.
+// npm run chaos -- --cluster [--faults 60 --seed N]: the same over three nodes and etcd, with link
+// resets, SIGKILLs mid-takeover, etcd restarts and nodes paused past their lease (cluster-chaos.ts).
 import { parseArgs } from 'node:util';
 import { defects, runChaos, type ChaosResult } from '../test/chaos/chaos.js';
+import { clusterDefects, FAULT_KINDS, runClusterChaos, type FaultKind } from '../test/chaos/cluster-chaos.js';
 
 const { values } = parseArgs({
   options: {
     kills: { type: 'string', default: '120' },
+    cluster: { type: 'boolean', default: false },
+    faults: { type: 'string', default: '60' },
+    kinds: { type: 'string' },
+    logs: { type: 'string' },
+    ttl: { type: 'string', default: '5' },
     seed: { type: 'string' },
   },
 });
 const kills = Number(values.kills);
+const faults = Number(values.faults);
 const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
-if (!Number.isInteger(kills) || kills < 1 || !Number.isInteger(seed)) {
-  console.error('usage: npm run chaos -- [--kills N] [--seed S]');
+if (!Number.isInteger(kills) || kills < 1 || !Number.isInteger(faults) || faults < 1 || !Number.isInteger(seed)) {
+  console.error('usage: npm run chaos -- [--kills N] [--seed S]\n       npm run chaos -- --cluster [--faults N] [--kinds link,takeover-kill,kill,etcd,pause] [--seed S] [--ttl LEASE_SECONDS] [--logs DIR]');
   process.exit(2);
+}
+if (values.cluster) {
+  console.log(`chaos --cluster: ${faults} fault points on three nodes and etcd, seed ${seed} (the same faults again with --seed ${seed})`);
+  const started = Date.now();
+  const kinds = values.kinds?.split(',') as FaultKind[] | undefined;
+  if (kinds?.some((k) => !FAULT_KINDS.includes(k))) {
+    console.error(`--kinds takes a comma-separated list of ${FAULT_KINDS.join(', ')}`);
+    process.exit(2);
+  }
+  const result = await runClusterChaos({ faults, seed, ...(kinds ? { kinds } : {}), ...(values.logs ? { logDir: values.logs } : {}), leaseTtlSeconds: Number(values.ttl), progress: (f) => console.log(`  ${(f.at / 1000).toFixed(1)} s ${f.kind}: ${f.detail}`) });
+  const found = clusterDefects(result);
+  for (const s of result.streams) {
+    console.log(
+      `MQTT ${s.version === 4 ? '3.1.1' : '5.0'} QoS ${s.qos}: ${s.published} published, ${s.acknowledged} acknowledged, ` +
+        `${s.missing.length} missing, ${s.duplicates.length} duplicated, ${s.refused} refused and resent, ${s.sessionsLost} sessions lost`,
+    );
+  }
+  const count = new Map<string, number>();
+  for (const f of result.faults) count.set(f.kind, (count.get(f.kind) ?? 0) + 1);
+  const sum = (f: (s: (typeof result.streams)[number]) => number): number => result.streams.reduce((n, s) => n + f(s), 0);
+  console.log(
+    `chaos --cluster: ${result.faults.length} fault points (${[...count].map(([k, n]) => `${n} ${k}`).join(', ')}), ${sum((s) => s.acknowledged)} acknowledged messages, ` +
+      `${sum((s) => s.missing.length)} missing, ${sum((s) => (s.qos === 2 ? s.duplicates.length : 0))} QoS 2 duplicates, ${((Date.now() - started) / 1000).toFixed(0)} s — ${found.length > 0 ? 'FAILED' : 'passed'}`,
+  );
+  if (found.length > 0) {
+    console.log(`DEFECTS (seed ${seed}):\n  ${found.join('\n  ')}\nsessions lost:\n  ${result.sessionLosses.join('\n  ')}\nnode warnings:\n${result.warnings.join('\n')}`);
+  }
+  process.exit(found.length > 0 ? 1 : 0);
 }
 console.log(`chaos: ${kills} kill points, seed ${seed} (repeat with --seed ${seed})`);
 const combos = [

@@ -45,6 +45,11 @@ export class Broker {
   private readonly sessionsById: (Session | undefined)[] = [undefined];
   private readonly freeIds: number[] = [];
   private readonly shareGroups = new Map<string, number>();
+  /**
+   * Set by the host while the process is over its memory limit (maxMemory): CONNECTs and new PUBLISHes
+   * are refused (0x97) until it clears, so what is already held can drain.
+   */
+  overloaded = false;
   /** Share names by interned id (index 0 unused). */
   private readonly shareGroupNames: string[] = [''];
   /** Set when this broker is one node of a cluster (host/node/cluster); null otherwise. */

@@ -193,10 +193,10 @@ export class Connection implements Timed {
       if (packetId === 0) throw malformed('packet identifier 0 is not allowed [MQTT-2.3.1-1]');
       handleAck(this, type, packetId, 0);
     } else {
+      // Refused before it is parsed: a second CONNECT naming an unknown protocol level is no less a protocol error.
+      if (type === PacketType.CONNECT) throw protocolError('a second CONNECT on one connection [MQTT-3.1.0-2]');
       const packet = parseControl(header, buf, start, end, this.version);
       switch (packet.type) {
-        case PacketType.CONNECT:
-          throw protocolError('a second CONNECT on one connection [MQTT-3.1.0-2]');
         case PacketType.SUBSCRIBE:
           handleSubscribe(this, packet);
           break;
@@ -338,7 +338,10 @@ export class Connection implements Timed {
     this.broker.metrics.protocolErrors++;
     const key = this.clientId || this.remoteAddress;
     this.broker.logRepeatable('info', 'closing connection', key, { client: this.clientId, address: this.remoteAddress, reason, error: message });
-    if (!(error instanceof ProtocolError)) this.broker.logRepeatable('error', 'internal error', key, { stack: (error as Error)?.stack });
+    if (!(error instanceof ProtocolError)) {
+      this.broker.metrics.internalErrors++;
+      this.broker.logRepeatable('error', 'internal error', key, { stack: (error as Error)?.stack });
+    }
     if (this.version === 5) {
       const connected = this.state === ConnState.Connected;
       this.sendWithProperties((p) => (connected ? generate.disconnect(reason, p) : generate.connack(5, false, reason, p)), { reasonString: message });
@@ -490,7 +493,7 @@ export class Connection implements Timed {
       buf[at++] = 0;
       buf[at++] = 0;
       this.writeMiddle(buf, at, qos, packetId, props, propsLength);
-      outbox.copyOrReference(message.handle, src + topicEnd, stored - 2);
+      outbox.copyOrReference(message, src + topicEnd, stored - 2);
     } else if (stored <= COPY_LIMIT) {
       // Small: the whole packet is built in the batch block, topic and payload copied in wasm memory.
       let at = outbox.reserve(headerSize + remaining);
@@ -503,9 +506,9 @@ export class Connection implements Timed {
       // Large: topic and payload go out straight from the message's own arena block.
       const at = outbox.reserve(headerSize);
       writePublishHeader(outbox.target, at, qos, dup, retain, remaining);
-      outbox.reference(message.handle, src, topicEnd);
+      outbox.reference(message, src, topicEnd);
       if (middle > 0) this.writeMiddle(outbox.target, outbox.reserve(middle), qos, packetId, props, propsLength);
-      outbox.reference(message.handle, src + topicEnd, stored - topicEnd);
+      outbox.reference(message, src + topicEnd, stored - topicEnd);
     }
     this.broker.metrics.messagesSent++;
     this.broker.metrics.packetsSent++;
@@ -541,11 +544,11 @@ export class Connection implements Timed {
       outbox.target[at] = 0;
       outbox.target[at + 1] = 0;
     } else {
-      outbox.copyOrReference(message.handle, src, topicEnd);
+      outbox.copyOrReference(message, src, topicEnd);
     }
     this.writeMiddle(outbox.target, outbox.reserve(fixed), qos, packetId, props, propsLength);
     outbox.copyOrReference(message.forwardHandle, this.broker.core.ptr(message.forwardHandle), message.forwardLength);
-    outbox.copyOrReference(message.handle, src + topicEnd, message.length - topicEnd);
+    outbox.copyOrReference(message, src + topicEnd, message.length - topicEnd);
   }
   /**
    * The alias to send `topic` with: [alias, whether the client already knows it]. New topics take

@@ -17,6 +17,8 @@ export class Metrics {
   oversizeDropped = 0;
   /** PUBLISHes refused or dropped because the arena was full. */
   arenaFullDropped = 0;
+  /** CONNECTs and PUBLISHes refused because the process was over its memory limit (Broker.overloaded). */
+  memoryRefused = 0;
   /** PUBLISHes refused because the client may not publish to the topic (the ACL, or a `$` topic). */
   publishDenied = 0;
   /** PUBLISHes refused for any other reason (answered with an error reason code, or the connection closed). */
@@ -36,5 +38,7 @@ export class Metrics {
   unauthenticatedOverflows = 0;
   /** A gauge: bytes held now by connections whose CONNECT is not accepted yet. */
   unauthenticatedBytes = 0;
+  /** Connections closed because handling their input threw something other than a ProtocolError: a defect (should stay 0). */
+  internalErrors = 0;
   readonly startedAt = Date.now();
 }

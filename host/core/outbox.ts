@@ -1,3 +1,4 @@
+import type { Message } from './message.js';
 import type { Transport } from './transport.js';
 import type { Core } from './wasm.js';
 
@@ -21,6 +22,8 @@ export class Outbox {
   private segments: number[] = [];
   private fallback: Uint8Array[] = [];
   private held: number[] = [];
+  /** Messages referenced: released as messages, so that the last release frees their forwarded properties too. */
+  private heldMessages: Message[] = [];
   /** Current batch block: handle (0 = none, -1 = fallback buffer), write position, end, open segment start. */
   private block = 0;
   private pos = 0;
@@ -70,21 +73,25 @@ export class Outbox {
     this.target.set(chunk, at);
   }
 
-  /** Appends a range of an arena block by reference (one reference, released after the write). */
-  reference(handle: number, ptr: number, length: number): void {
+  /** Appends a range of an arena block, or of a message's block, by reference (one reference, released after the write). */
+  reference(holder: number | Message, ptr: number, length: number): void {
     if (length === 0) return;
     this.closeSegment();
-    this.core.retain(handle);
-    this.held.push(handle);
-    this.segments.push(handle, ptr, length);
+    if (typeof holder === 'number') {
+      this.core.retain(holder);
+      this.held.push(holder);
+    } else {
+      this.heldMessages.push(holder.retainRef());
+    }
+    this.segments.push(typeof holder === 'number' ? holder : holder.handle, ptr, length);
     this.pendingBytes += length;
     this.referencedBytes += length;
   }
 
   /** Appends a range of an arena block: copied when small, else by reference (COPY_LIMIT). */
-  copyOrReference(handle: number, ptr: number, length: number): void {
+  copyOrReference(holder: number | Message, ptr: number, length: number): void {
     if (length <= COPY_LIMIT) this.copy(ptr, length);
-    else this.reference(handle, ptr, length);
+    else this.reference(holder, ptr, length);
   }
 
   /** Gives everything queued to the transport as one batch. */
@@ -102,6 +109,7 @@ export class Outbox {
       views.push(handle === 0 ? this.fallback[ptr]! : mem.subarray(ptr, ptr + segments[i + 2]!));
     }
     const held = this.held;
+    const messages = this.heldMessages;
     // The next tick starts with a block about the size of what this tick wrote into blocks.
     const written = this.pendingBytes - this.referencedBytes;
     let size = MIN_BLOCK;
@@ -110,11 +118,13 @@ export class Outbox {
     this.segments = [];
     this.fallback = [];
     this.held = [];
+    this.heldMessages = [];
     this.pendingBytes = 0;
     this.referencedBytes = 0;
     const core = this.core;
     transport.write(views, () => {
       for (let i = 0; i < held.length; i++) core.release(held[i]!);
+      for (let i = 0; i < messages.length; i++) messages[i]!.release();
     });
   }
 
@@ -122,9 +132,11 @@ export class Outbox {
   discard(): void {
     this.retireBlock();
     for (const h of this.held) this.core.release(h);
+    for (const m of this.heldMessages) m.release();
     this.segments = [];
     this.fallback = [];
     this.held = [];
+    this.heldMessages = [];
     this.pendingBytes = 0;
     this.referencedBytes = 0;
   }

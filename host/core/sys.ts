@@ -37,6 +37,11 @@ export interface BrokerStats {
   unauthenticatedBytes: number;
   /** Log lines folded into a count (LogAggregator). */
   logLinesSuppressed: number;
+  /** Connections closed for an error in the broker itself rather than in their input (should stay 0). */
+  internalErrors: number;
+  /** 1 while the process is over its memory limit, and the CONNECTs and PUBLISHes refused for it since start. */
+  memoryLimited: number;
+  memoryRefused: number;
   /** Outgoing QoS 1/2 messages awaiting acknowledgement, over all sessions. */
   inflight: number;
   /** Messages waiting in session queues and their payload bytes. */
@@ -92,6 +97,9 @@ export function brokerStats(broker: Broker): BrokerStats {
     },
     unauthenticatedBytes: m.unauthenticatedBytes,
     logLinesSuppressed: broker.logs.suppressed,
+    internalErrors: m.internalErrors,
+    memoryLimited: broker.overloaded ? 1 : 0,
+    memoryRefused: m.memoryRefused,
     inflight,
     queued,
     queuedBytes,

@@ -61,6 +61,7 @@ export const SCALAR_FIELDS = {
   authFailureLimit: { type: 'integer', min: 0 },
   authFailureWindowSeconds: { type: 'integer', min: 1, max: TIMER_MAX_SECONDS, unit: 's' },
   maxConnections: { type: 'integer', min: 0 },
+  maxMemory: { type: 'integer', min: 0 },
   maxPacketSize: { type: 'integer', min: 16, max: 268_435_460 },
   maxInflight: { type: 'integer', min: 1, max: 65_535 },
   receiveMaximum: { type: 'integer', min: 1, max: 65_535 },

@@ -76,6 +76,9 @@ export function renderMetrics(s: BrokerStats, c: ServerCounters, more?: (metric:
   ]);
   metric('packets_dropped_total', 'counter', "Control packets not sent because they exceed the client's Maximum Packet Size.", s.packetsDropped);
   metric('log_lines_suppressed_total', 'counter', 'Log lines folded into a repeat count instead of written one by one.', s.logLinesSuppressed);
+  metric('internal_errors_total', 'counter', 'Connections closed because of an error in the broker itself, not in their input (should stay 0).', s.internalErrors);
+  metric('memory_limited', 'gauge', 'Whether the process is over maxMemory (1): new connections and messages are refused.', s.memoryLimited);
+  metric('memory_refused_total', 'counter', 'CONNECTs and PUBLISHes refused because the process was over maxMemory.', s.memoryRefused);
   metric('messages_inflight', 'gauge', 'Outgoing QoS 1/2 messages awaiting acknowledgement.', s.inflight);
   metric('messages_queued', 'gauge', 'Messages waiting in session queues.', s.queued);
   metric('messages_queued_bytes', 'gauge', 'Bytes of the messages waiting in session queues.', s.queuedBytes);

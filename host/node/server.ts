@@ -17,6 +17,7 @@ import { DashboardFiles } from './dashboard-files.js';
 import { listenHttp } from './http-endpoint.js';
 import type { HttpListenerOptions, ListenerOptions, RunningListener } from './listener-options.js';
 import { loadNodeCore, packageRoot } from './load-core.js';
+import { MemoryLimit } from './memory-limit.js';
 import { renderMetrics, type MetricWriter } from './prometheus.js';
 import { ServerSysTopics } from './server-sys.js';
 import { clusterMetrics, clusterSysValues } from './cluster/metrics.js';
@@ -53,6 +54,11 @@ export interface ServerOptions extends Partial<BrokerOptions> {
   strict?: boolean;
   /** Network connections served at once, over all listeners; more are refused (0 = no limit). */
   maxConnections?: number;
+  /**
+   * Bytes of resident memory (RSS) the process may use; over it new connections and PUBLISHes are
+   * refused with 0x97 until it is back under (0 = no limit). See MemoryLimit.
+   */
+  maxMemory?: number;
   /** Clients without a user name (or certificate identity) may connect. Default: true unless passwordFile is set. */
   allowAnonymous?: boolean;
   /** Users and password hashes, as `arbormq passwd` (or mosquitto_passwd) writes them. */
@@ -77,6 +83,7 @@ export interface ServerOptions extends Partial<BrokerOptions> {
 
 export const SERVER_DEFAULTS = {
   maxConnections: 0,
+  maxMemory: 0,
   authFailureLimit: 5,
   authFailureWindowSeconds: 60,
   sysInterval: 0,
@@ -107,6 +114,7 @@ export class ArborServer {
   private closing: Promise<ShutdownResult> | null = null;
   private readonly listeners: RunningListener[] = [];
   private httpListener: RunningListener | null = null;
+  private memoryLimit: MemoryLimit | null = null;
   private bridges: ServerBridges | null = null;
   private sys: ServerSysTopics | null = null;
   /** This node's part in a cluster, when `cluster` is configured. */
@@ -161,6 +169,8 @@ export class ArborServer {
       server.sys = new ServerSysTopics(broker, { intervalSeconds: sysInterval, version, ...extra }, () => server.bridgeReports());
       server.sys.start();
     }
+    const maxMemory = options.maxMemory ?? SERVER_DEFAULTS.maxMemory;
+    if (maxMemory > 0) server.memoryLimit = new MemoryLimit(broker, maxMemory);
     try {
       if (options.bridges && options.bridges.length > 0) {
         // A bridge's state shows in $SYS as soon as it changes, not at the next interval.
@@ -300,6 +310,7 @@ export class ArborServer {
     });
     const listenersClosed = Promise.all(this.listeners.map((l) => l.close()));
     this.sys?.stop();
+    this.memoryLimit?.stop();
     // Leave the cluster first: peers drop this node's routes instead of forwarding to it while it stops.
     await this.cluster?.close().catch((error: Error) => this.broker.log('warn', 'shutdown: leaving the cluster failed', { error: error.message }));
     let clean = true;

@@ -5,7 +5,7 @@ import type { ConnectionGate } from './connection-gate.js';
 import { bind, boundAddress, closeServer } from './listen.js';
 import type { RunningListener, TcpListenerOptions, TlsListenerOptions } from './listener-options.js';
 import { SocketTransport } from './socket-transport.js';
-import { certificateCommonName, loadTlsOptions } from './tls-files.js';
+import { certificateCommonName, describeTlsFailure, loadTlsOptions, refuseUnverified } from './tls-files.js';
 
 /** MQTT over TCP (`mqtt`) or TLS (`mqtts`): every socket becomes a SocketTransport through the gate. */
 export async function listenTcp(
@@ -28,7 +28,9 @@ export async function listenTcp(
   let prepareCertificateReload: RunningListener['prepareCertificateReload'];
   if (options.protocol === 'mqtts') {
     const identity = options.useIdentityAsUsername === true;
+    const requireCertificate = options.requireCertificate === true;
     server = createTlsServer({ ...(await loadTlsOptions(options, where)), handshakeTimeout: handshakeTimeoutMs }, (socket: TLSSocket) => {
+      if (requireCertificate && refuseUnverified(socket, logs, name)) return;
       const cn = identity ? certificateCommonName(socket) : undefined;
       if (identity && cn === undefined) {
         logs.note('info', 'connection refused: the client certificate has no common name', socket.remoteAddress ?? '', { listener: name, address: socket.remoteAddress });
@@ -38,7 +40,7 @@ export async function listenTcp(
       serve(socket, cn);
     });
     server.on('tlsClientError', (error, socket) => {
-      logs.note('debug', 'TLS handshake failed', socket.remoteAddress ?? '', { listener: name, address: socket.remoteAddress, error: error.message });
+      logs.note('info', 'TLS handshake failed', socket.remoteAddress ?? '', { listener: name, address: socket.remoteAddress, reason: describeTlsFailure(error), error: error.message });
     });
     const tlsServer = server;
     prepareCertificateReload = async () => {

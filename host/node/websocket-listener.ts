@@ -8,7 +8,7 @@ import type { LogAggregator } from '../core/log-aggregator.js';
 import type { ConnectionGate } from './connection-gate.js';
 import { bind, boundAddress, closeServer } from './listen.js';
 import { DEFAULT_WEBSOCKET_PATH, type RunningListener, type SecureWebSocketListenerOptions, type WebSocketListenerOptions } from './listener-options.js';
-import { certificateCommonName, loadTlsOptions } from './tls-files.js';
+import { certificateCommonName, describeTlsFailure, loadTlsOptions, refuseUnverified } from './tls-files.js';
 import { WebSocketTransport } from './websocket-transport.js';
 
 /** Bytes a single WebSocket frame may carry beyond maxPacketSize (a frame may batch several packets). */
@@ -68,9 +68,13 @@ export async function listenWebSocket(
       gate.serve(peer, new WebSocketTransport(ws, tcp, peer.label, () => gate.leave(peer)));
     });
   });
+  if (secure && options.requireCertificate === true) {
+    // Before the upgrade request is read: a client that does not verify gets nothing from HTTP either.
+    server.on('secureConnection', (socket: TLSSocket) => refuseUnverified(socket, logs, name));
+  }
   if (secure) {
     server.on('tlsClientError', (error: Error, socket: TLSSocket) => {
-      logs.note('debug', 'TLS handshake failed', socket.remoteAddress ?? '', { listener: name, address: socket.remoteAddress, error: error.message });
+      logs.note('info', 'TLS handshake failed', socket.remoteAddress ?? '', { listener: name, address: socket.remoteAddress, reason: describeTlsFailure(error), error: error.message });
     });
   }
   await bind(server, options.port, host, where);

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadNodeCore } from '../../host/node/load-core.js';
 import { CoreMemoryError, TopicError, TopicFilterError, type Core } from '../../host/core/wasm.js';
+import { refMatch } from '../helpers/topic-match.js';
 
 const te = new TextEncoder();
 const enc = (s: string) => te.encode(s);
@@ -29,19 +30,6 @@ function deliveries(core: Core, topic: string, publisher = 0): Delivery[] {
 }
 
 const clients = (core: Core, topic: string, publisher = 0) => deliveries(core, topic, publisher).map((d) => d.client);
-
-/** True if `filter` matches `topic` per MQTT 3.1.1 §4.7 / 5.0 §4.7, written plainly. */
-function refMatch(filter: string, topic: string): boolean {
-  const f = filter.split('/');
-  const t = topic.split('/');
-  if (topic.startsWith('$') && (f[0] === '+' || f[0] === '#')) return false;
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === '#') return true;
-    if (i >= t.length) return false;
-    if (f[i] !== '+' && f[i] !== t[i]) return false;
-  }
-  return f.length === t.length;
-}
 
 function rng(seed: number) {
   return () => {

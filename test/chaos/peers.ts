@@ -4,6 +4,8 @@ import mqttPacket, { type Packet } from 'mqtt-packet';
 export type Version = 4 | 5;
 export type QoS = 1 | 2;
 
+const CONNACK_TIMEOUT_MS = 3000;
+
 /**
  * A client that keeps its MQTT protocol state across connections exactly as the specification asks
  * of a client with a persistent session, reconnecting whenever its connection is lost: what the
@@ -15,6 +17,8 @@ abstract class PersistentPeer {
   connects = 0;
   /** CONNACKs with Session Present 0 after the first: the broker lost the session. */
   sessionsLost = 0;
+  /** Called at every accepted CONNACK (a run's timeline). */
+  onConnack?: (sessionPresent: boolean) => void;
 
   constructor(
     readonly clientId: string,
@@ -35,6 +39,11 @@ abstract class PersistentPeer {
     this.socket?.destroy();
   }
 
+  /** Loses the connection as a network failure would; the peer dials again (port() may name another node). */
+  drop(): void {
+    this.socket?.destroy();
+  }
+
   protected send(packet: Packet): void {
     this.socket?.write(mqttPacket.generate(packet, { protocolVersion: this.version }));
   }
@@ -47,6 +56,8 @@ abstract class PersistentPeer {
     const socket = netConnect(this.port(), '127.0.0.1');
     const parser = mqttPacket.parser({ protocolVersion: this.version });
     let open = false;
+    // A broker that accepted the TCP connection but is frozen (SIGSTOP) never answers: dial again.
+    const unanswered = setTimeout(() => socket.destroy(), CONNACK_TIMEOUT_MS);
     socket.setNoDelay(true);
     socket.on('connect', () => {
       const connect: Packet = {
@@ -62,6 +73,7 @@ abstract class PersistentPeer {
     });
     parser.on('packet', (packet: Packet) => {
       if (packet.cmd === 'connack') {
+        clearTimeout(unanswered);
         const code = this.version === 5 ? packet.reasonCode : packet.returnCode;
         if (code !== 0) {
           socket.destroy();
@@ -71,6 +83,7 @@ abstract class PersistentPeer {
         this.socket = socket;
         const first = this.connects++ === 0;
         if (!first && !packet.sessionPresent) this.sessionsLost++;
+        this.onConnack?.(packet.sessionPresent === true);
         this.onSession(packet.sessionPresent === true);
         return;
       }
@@ -80,6 +93,7 @@ abstract class PersistentPeer {
     socket.on('data', (data) => parser.parse(data));
     socket.on('error', () => undefined);
     socket.on('close', () => {
+      clearTimeout(unanswered);
       if (this.socket === socket) this.socket = null;
       if (!this.stopped) setTimeout(() => this.dial(), 20);
     });

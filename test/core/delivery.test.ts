@@ -26,6 +26,25 @@ describe('session queues', () => {
     await clean.endAsync();
   });
 
+  it('a QoS 2 PUBLISH answered PUBREC 0x97 (a queue full) ends its flow: its identifier is free again, and thirty such never add up to a Receive Maximum of 10 [MQTT-4.3.3-9] [MQTT-3.3.4-7]', { timeout: 20_000 }, async () => {
+    // Found by the soak: the identifiers were kept for a PUBREL that never comes, until the publisher was disconnected with 0x93.
+    b = await startBroker({ maxQueuedMessages: 1, receiveMaximum: 10 });
+    const sub = await connectClient(b.url, { clientId: 'full', clean: false });
+    await sub.subscribeAsync('full/#', { qos: 2 });
+    await sub.endAsync();
+    const pub = await b.client({ protocolVersion: 5 });
+    const reasons = new Set<number>();
+    for (let i = 0; i < 30; i++) reasons.add(await ackReason(pub.publishAsync('full/t', String(i), { qos: 2 })));
+    assert.deepEqual([...reasons], [0, 0x97]);
+    assert.equal(b.server.broker.sessions.get(pub.options.clientId!)!.incomingQos2.size, 0, 'no identifier waits for a PUBREL');
+    const watcher = await b.client({ protocolVersion: 5 });
+    await watcher.subscribeAsync('other/#', { qos: 2 });
+    await pub.publishAsync('other/t', 'after', { qos: 2 });
+    assert.equal((await collect(watcher, 1))[0]!.payload.toString(), 'after');
+    const clean = await b.client({ clientId: 'full', clean: true });
+    await clean.endAsync();
+  });
+
   it('caps a session queue by bytes too (maxQueuedBytes)', async () => {
     b = await startBroker({ maxQueuedBytes: 2500 });
     const sub = await connectClient(b.url, { clientId: 'bytes', clean: false });

@@ -40,6 +40,11 @@ export interface PendingConnect {
 export function handleConnect(conn: Connection, packet: ConnectPacket): void {
   const broker = conn.broker;
   conn.version = packet.version;
+  if (broker.overloaded) {
+    broker.metrics.memoryRefused++;
+    refuse(conn, Reason.QuotaExceeded, 'the server is over its memory limit');
+    return;
+  }
   let clientId = packet.clientId;
   let assigned = false;
   if (clientId.length === 0) {

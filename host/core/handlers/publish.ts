@@ -47,6 +47,13 @@ export function handlePublish(conn: Connection, header: number, buf: Uint8Array,
     throw new ProtocolError(Reason.ReceiveMaximumExceeded, 'more unacknowledged QoS 1/2 PUBLISHes than Receive Maximum [MQTT-3.3.4-9]');
   }
 
+  if (broker.overloaded) {
+    // New work is refused like a full arena's: a resent QoS 2 PUBLISH (above) is still acknowledged.
+    broker.metrics.memoryRefused++;
+    if (qos === 0) throw new ProtocolError(Reason.QuotaExceeded, 'the server is over its memory limit');
+    refuse(conn, qos, packetId, Reason.QuotaExceeded, 'the server is over its memory limit');
+    return;
+  }
   if (props.responseTopic !== undefined && /[+#]/.test(props.responseTopic)) {
     throw protocolError('a Response Topic must not contain wildcards [MQTT-3.3.2-14]');
   }
@@ -185,16 +192,18 @@ function route(conn: Connection, message: Message, packetId: number): void {
     broker.remoteConfirmation = null;
   }
   message.release();
-  if (qos === 2) {
-    session.incomingQos2.add(packetId);
-    broker.persistence.saveIncomingQos2(session, packetId);
-  }
   const reason =
     outcome === PublishOutcome.QuotaExceeded
       ? Reason.QuotaExceeded
       : outcome === PublishOutcome.NoSubscribers
         ? Reason.NoMatchingSubscribers
         : Reason.Success;
+  // A 5.0 PUBREC of 0x80 or more ends the flow: no PUBREL follows, and the identifier's next PUBLISH is a new message [MQTT-4.3.3-9].
+  const flowEnds = conn.version === 5 && reason >= 0x80;
+  if (qos === 2 && !flowEnds) {
+    session.incomingQos2.add(packetId);
+    broker.persistence.saveIncomingQos2(session, packetId);
+  }
   const type = qos === 1 ? PacketType.PUBACK : PacketType.PUBREC;
   conn.acknowledgementPending(qos);
   const acknowledge = (): void => {

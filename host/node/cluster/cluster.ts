@@ -266,10 +266,18 @@ export class Cluster implements BrokerCluster {
       this.owned.add(clientId);
       // A node that is no member any more (its key outlived it by a moment) has nothing to hand over.
       if (!peer?.member) return;
-      const reply = await this.requestTakeover(peer, { clientId, username: conn.username, cleanStart, version: conn.version });
-      if (reply.status === TakeoverStatus.Denied) {
+      const giveBack = async (): Promise<void> => {
         this.owned.delete(clientId);
         await this.ownership.giveBack(clientId, taken.revision, ownership.node, ownership.lease).catch(() => undefined);
+      };
+      const reply = await this.requestTakeover(peer, { clientId, username: conn.username, cleanStart, version: conn.version }).catch(async (error: Error) => {
+        // The owner died or its link dropped before it answered: it still has the session (in its
+        // store, if killed), so the key goes back to it rather than leave this node owning an empty one.
+        await giveBack();
+        throw error;
+      });
+      if (reply.status === TakeoverStatus.Denied) {
+        await giveBack();
         throw new ClusterRefusal(Reason.NotAuthorized, 'the client identifier is in use by another user');
       }
       this.takeovers++;
@@ -398,7 +406,9 @@ export class Cluster implements BrokerCluster {
         this.peerByClient.set(peer.state.client, peer);
         if (restarted) peer.state.lastSeq = 0;
         peer.state.outlet.linkUp(peer.link!);
-        this.sendRoutesDelta();
+        // Pending changes go to the other peers as a delta; this one gets them in its snapshot (a
+        // delta before the snapshot would be out of sequence there: a protocol error, the link lost).
+        this.sendRoutesDelta(peer);
         peer.link!.send(this.routes.snapshot());
         for (const frame of this.retainedSync.snapshot()) peer.link!.send(frame);
       },
@@ -513,9 +523,9 @@ export class Cluster implements BrokerCluster {
     });
   }
 
-  private sendRoutesDelta(): void {
+  private sendRoutesDelta(except?: Peer<PeerState>): void {
     const delta = this.routes.delta();
-    if (delta) for (const peer of this.mesh.peers.values()) if (peer.up) peer.link!.send(delta);
+    if (delta) for (const peer of this.mesh.peers.values()) if (peer.up && peer !== except) peer.link!.send(delta);
   }
 
   private scheduleFlush(outlet: PeerOutlet): void {

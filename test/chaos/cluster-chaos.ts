@@ -1,0 +1,277 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { delay } from '../helpers/broker.js';
+import { startCluster, type ClusterNode, type TestCluster } from '../helpers/cluster.js';
+import { freePort, startEtcd, type TestEtcd } from '../helpers/etcd.js';
+import { startProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import { random } from './chaos.js';
+import { ChaosPublisher, ChaosSubscriber, type QoS, type Version } from './peers.js';
+
+/**
+ * The faults a cluster run injects:
+ * - `link`: a peer link reset while forwards are on their way (through a proxy in front of a node's link port);
+ * - `takeover-kill`: a client sent to another node (its session taken over) and, a few milliseconds
+ *   later, the node taking it over or the node handing it over SIGKILLed, then restarted;
+ * - `kill`: a node SIGKILLed under load and restarted;
+ * - `etcd`: etcd stopped for a moment and started again;
+ * - `pause`: a node SIGSTOPped past its lease TTL (its peers declare it gone), then SIGCONTinued.
+ */
+export const FAULT_KINDS = ['link', 'takeover-kill', 'kill', 'etcd', 'pause'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+export interface ClusterChaosOptions {
+  /** Fault points; the first of them go through every kind once, the rest are drawn at random. */
+  faults: number;
+  seed: number;
+  /** The kinds of fault to inject (all by default). */
+  kinds?: readonly FaultKind[];
+  /** Lease TTL of the nodes (seconds); a pause lasts this plus 1.5 s. */
+  leaseTtlSeconds?: number;
+  /** Deadline for everything to be acknowledged and delivered once the faults are over. */
+  settleMs?: number;
+  progress?: (fault: Fault) => void;
+  /** A folder to write every node incarnation's full log into (at debug level), for a run to be examined. */
+  logDir?: string;
+}
+
+export interface Fault {
+  /** Milliseconds since the streams started. */
+  at: number;
+  kind: FaultKind;
+  detail: string;
+}
+
+export interface StreamResult {
+  name: string;
+  version: Version;
+  qos: QoS;
+  published: number;
+  acknowledged: number;
+  /** Acknowledged and never delivered. */
+  missing: number[];
+  /** Delivered more than once (a defect for QoS 2 only). */
+  duplicates: number[];
+  /** Reconnects that found no session (publisher and subscriber). */
+  sessionsLost: number;
+  refused: number;
+}
+
+export interface ClusterChaosResult {
+  options: ClusterChaosOptions;
+  faults: Fault[];
+  streams: StreamResult[];
+  settled: boolean;
+  /** The nodes' warnings and errors, for a run that found a defect. */
+  warnings: string[];
+  /** Reconnects that found no session: when (ms since the streams started), which client, at which node. */
+  sessionLosses: string[];
+}
+
+const warningsOf = (node: ClusterNode): string[] => node.cli.logs.filter((l) => /"level":"(warn|error)"/.test(l)).map((l) => `${node.id} ${l}`);
+
+interface Stream {
+  name: string;
+  publisher: ChaosPublisher;
+  subscriber: ChaosSubscriber;
+}
+
+/**
+ * Three real `arbormq` processes with LevelDB joined through a real etcd, links through proxies that
+ * can be cut. Four streams — MQTT 3.1.1 and 5.0, QoS 1 and 2 — each a publisher and a subscriber with
+ * persistent sessions that reconnect to a node chosen at random whenever they lose their connection
+ * (so most reconnects are session takeovers). `faults` faults are injected one after the other, each
+ * once the cluster is healthy again; then every acknowledged message must have been delivered: QoS 1
+ * at least once, QoS 2 exactly once.
+ */
+export async function runClusterChaos(options: ClusterChaosOptions): Promise<ClusterChaosResult> {
+  const ttl = options.leaseTtlSeconds ?? 5;
+  const kinds = options.kinds ?? FAULT_KINDS;
+  const rand = random(options.seed);
+  const routing = random(options.seed + 1);
+  const pick = <T>(xs: readonly T[], r = rand): T => xs[Math.floor(r() * xs.length)]!;
+  let etcd: TestEtcd | undefined;
+  let cluster: TestCluster | undefined;
+  const proxies: TcpProxy[] = [];
+  const streams: Stream[] = [];
+  const faults: Fault[] = [];
+  const warnings: string[] = [];
+  const sessionLosses: string[] = [];
+  let started = Date.now();
+  const incarnations = new Map<string, number>();
+  /** Keeps what a node incarnation logged before it is replaced or closed. */
+  const keep = async (node: ClusterNode): Promise<void> => {
+    warnings.push(...warningsOf(node));
+    if (!options.logDir) return;
+    const n = (incarnations.get(node.id) ?? 0) + 1;
+    incarnations.set(node.id, n);
+    await writeFile(join(options.logDir, `${node.id}.${n}.log`), `${node.cli.logs.join('\n')}\n`);
+  };
+  let settled = false;
+  try {
+    etcd = await startEtcd();
+    // Links are dialed by the node whose id sorts first: proxies in front of n2 and n3 carry all three.
+    const linkPorts = new Map<string, number>();
+    for (const id of ['n2', 'n3']) {
+      const port = await freePort();
+      linkPorts.set(id, port);
+      proxies.push(await startProxy(port));
+    }
+    cluster = await startCluster(etcd, 3, {
+      ...(options.logDir ? { config: { logLevel: 'debug' } } : {}),
+      node: (id) => {
+        const port = linkPorts.get(id);
+        const proxy = proxies[['n2', 'n3'].indexOf(id)];
+        return { leaseTtlSeconds: ttl, ...(port && proxy ? { port, advertise: `ws://127.0.0.1:${proxy.port}` } : {}) };
+      },
+    });
+    await cluster.ready(30_000);
+    const nodes = cluster.nodes;
+    const down = new Set<ClusterNode>();
+    const at = new Map<string, ClusterNode>();
+    const next = new Map<string, ClusterNode>();
+    const portOf = (clientId: string) => (): number => {
+      const node = next.get(clientId) ?? pick(nodes.filter((n) => !down.has(n)), routing);
+      next.delete(clientId);
+      at.set(clientId, node);
+      return Number(new URL(node.url).port);
+    };
+    for (const version of [4, 5] as const) {
+      for (const qos of [1, 2] as const) {
+        const name = `cc-${version}-${qos}-${options.seed}`;
+        const subscriber = new ChaosSubscriber(`${name}-sub`, version, portOf(`${name}-sub`), qos, `chaos/${name}`);
+        const publisher = new ChaosPublisher(`${name}-pub`, version, portOf(`${name}-pub`), qos, `chaos/${name}`, 20);
+        streams.push({ name, publisher, subscriber });
+      }
+    }
+    for (const peer of streams.flatMap((s) => [s.publisher, s.subscriber])) {
+      let first = true;
+      peer.onConnack = (present) => {
+        if (!first && !present) sessionLosses.push(`${Date.now() - started} ms: ${peer.clientId} at ${at.get(peer.clientId)?.id}`);
+        first = false;
+      };
+    }
+    for (const s of streams) s.subscriber.start();
+    for (const deadline = Date.now() + 20_000; !streams.every((s) => s.subscriber.ready) && Date.now() < deadline; ) await delay(10);
+    if (!streams.every((s) => s.subscriber.ready)) throw new Error('the subscribers never subscribed');
+    // Every node has learned the subscribers' routes before anything is published.
+    await delay(500);
+    for (const s of streams) s.publisher.start();
+    started = Date.now();
+
+    const restart = async (node: ClusterNode): Promise<void> => {
+      await keep(node);
+      await cluster!.restart(node);
+      down.delete(node);
+    };
+    const kill = async (node: ClusterNode): Promise<void> => {
+      down.add(node);
+      await cluster!.kill(node);
+    };
+    const inject: Record<FaultKind, () => Promise<string>> = {
+      async link() {
+        const i = Math.floor(rand() * proxies.length);
+        proxies[i]!.cut();
+        return `links to n${i + 2} reset`;
+      },
+      async 'takeover-kill'() {
+        const peers = streams.flatMap((s) => [s.publisher, s.subscriber]);
+        const peer = pick(peers);
+        const from = at.get(peer.clientId)!;
+        const to = pick(nodes.filter((n) => n !== from));
+        const victim = rand() < 0.5 ? from : to;
+        const after = Math.round(5 + rand() * 55);
+        next.set(peer.clientId, to);
+        peer.drop();
+        await delay(after);
+        await kill(victim);
+        await delay(rand() * 300);
+        await restart(victim);
+        return `${peer.clientId} moved ${from.id} → ${to.id}, ${victim.id} SIGKILLed ${after} ms later`;
+      },
+      async kill() {
+        const victim = pick(nodes);
+        await kill(victim);
+        await delay(rand() * 500);
+        await restart(victim);
+        return `${victim.id} SIGKILLed`;
+      },
+      async etcd() {
+        const away = Math.round(500 + rand() * 1500);
+        await etcd!.stop();
+        await delay(away);
+        await etcd!.restart();
+        return `etcd stopped for ${away} ms`;
+      },
+      async pause() {
+        const victim = pick(nodes);
+        const paused = ttl * 1000 + 1500;
+        victim.cli.child.kill('SIGSTOP');
+        try {
+          await delay(paused);
+        } finally {
+          victim.cli.child.kill('SIGCONT');
+        }
+        return `${victim.id} SIGSTOPped for ${paused} ms`;
+      },
+    };
+    for (let i = 0; i < options.faults; i++) {
+      await delay(100 + rand() * 400);
+      const kind = i < kinds.length ? kinds[i]! : pick(kinds);
+      const t = Date.now() - started;
+      const detail = await inject[kind]();
+      const fault = { at: t, kind, detail };
+      faults.push(fault);
+      options.progress?.(fault);
+      await cluster.ready(60_000);
+    }
+    for (const s of streams) {
+      s.publisher.generating = false;
+      s.publisher.pump();
+    }
+    const delivered = (s: Stream): boolean => [...s.publisher.acknowledged].every((m) => s.subscriber.counts.has(m));
+    const deadline = Date.now() + (options.settleMs ?? 60_000);
+    while (Date.now() < deadline && !streams.every((s) => s.publisher.done && delivered(s))) await delay(50);
+    settled = streams.every((s) => s.publisher.done && delivered(s));
+    // Late duplicates would show up now: give in-flight resends a moment to arrive.
+    await delay(500);
+  } finally {
+    for (const s of streams) {
+      s.publisher.stop();
+      s.subscriber.stop();
+    }
+    for (const node of cluster?.nodes ?? []) if (node.cli) await keep(node);
+    await cluster?.close();
+    for (const proxy of proxies) await proxy.close();
+    await etcd?.close();
+  }
+  return {
+    options,
+    faults,
+    settled,
+    warnings,
+    sessionLosses,
+    streams: streams.map(({ name, publisher, subscriber }) => ({
+      name,
+      version: publisher.version,
+      qos: publisher.qos,
+      published: publisher.next,
+      acknowledged: publisher.acknowledged.size,
+      missing: [...publisher.acknowledged].filter((m) => !subscriber.counts.has(m)).sort((a, b) => a - b),
+      duplicates: [...subscriber.counts].filter(([, n]) => n > 1).map(([m]) => m).sort((a, b) => a - b),
+      sessionsLost: publisher.sessionsLost + subscriber.sessionsLost,
+      refused: publisher.refused,
+    })),
+  };
+}
+
+/** The defects a cluster run found, in words (empty when it found none). */
+export function clusterDefects(result: ClusterChaosResult): string[] {
+  const out: string[] = [];
+  for (const s of result.streams) {
+    if (s.missing.length > 0) out.push(`${s.name}: ${s.missing.length} acknowledged messages never delivered (first: ${s.missing.slice(0, 10).join(', ')})`);
+    if (s.qos === 2 && s.duplicates.length > 0) out.push(`${s.name}: ${s.duplicates.length} QoS 2 messages delivered more than once (first: ${s.duplicates.slice(0, 10).join(', ')})`);
+    if (s.sessionsLost > 0) out.push(`${s.name}: ${s.sessionsLost} reconnects found no session`);
+  }
+  if (!result.settled) out.push('not everything was acknowledged and delivered before the deadline');
+  return out;
+}

@@ -1,0 +1,39 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { collect, eventually } from '../../helpers/broker.js';
+import { startCluster, type TestCluster } from '../../helpers/cluster.js';
+import { etcdMissing, startEtcd, type TestEtcd } from '../../helpers/etcd.js';
+
+describe('a node restarted with persistent subscriptions', { skip: etcdMissing }, () => {
+  let etcd: TestEtcd;
+  let cluster: TestCluster;
+  before(async () => {
+    etcd = await startEtcd();
+    cluster = await startCluster(etcd, 2);
+    await cluster.ready();
+  });
+  after(async () => {
+    await cluster?.close();
+    await etcd?.close();
+  });
+
+  it('announces its restored routes in the snapshot, not as a delta before it: its links stay up and the routes work', async () => {
+    const [n1, n2] = cluster.nodes;
+    const sub = await n2!.client({ clientId: 'restored-sub', clean: false });
+    await sub.subscribeAsync('restored/#', { qos: 1 });
+    await sub.endAsync();
+    await cluster.stop(n2!);
+    await cluster.restart(n2!);
+    await cluster.ready();
+    const back = await n2!.client({ clientId: 'restored-sub', clean: false });
+    assert.equal(back.connected, true);
+    const pub = await n1!.client({ clientId: 'restored-pub' });
+    await eventually(async () => (await n1!.status()).peers.find((p) => p.node === 'n2')!.routes > 0, 5000, 'the route').catch(async (error: Error) => {
+      throw new Error(`${error.message}: ${JSON.stringify((await n1!.status()).peers)}\n${n1!.cli.logs.join('\n')}\n${n2!.cli.logs.join('\n')}`);
+    });
+    await pub.publishAsync('restored/x', 'after the restart', { qos: 1 });
+    assert.equal((await collect(back, 1))[0]!.payload.toString(), 'after the restart');
+    const errors = [...n1!.cli.logs, ...n2!.cli.logs].filter((l) => l.includes('protocol error'));
+    assert.deepEqual(errors, [], 'no link was closed for a protocol error');
+  });
+});
