@@ -90,6 +90,7 @@ export class Broker {
     const store = this.persistence.store;
     await store.open();
     const state = await store.load();
+    for (const [name, value] of state.marks) this.persistence.marks.set(name, value);
     const endedWithWill: Session[] = [];
     this.restoring = true;
     try {

@@ -13,6 +13,7 @@ import type { Session } from '../../core/session.js';
 import type { MatchResult } from '../../core/wasm.js';
 import { ConfigError } from '../config-error.js';
 import { connectEtcd, etcdKeys, type Etcd3 } from './etcd.js';
+import { faultPoints } from './fault-points.js';
 import { EntryReader, NO_GROUPS as NO_GROUP_NAMES } from './forward-codec.js';
 import { FrameType, FrameWriter, LINK_PROTOCOL_VERSION, LinkProtocolError, type FrameReader } from './frame.js';
 import { compareStamps, type Stamp } from './hlc.js';
@@ -33,7 +34,11 @@ interface PeerState {
   readonly client: number;
   readonly outlet: PeerOutlet;
   readonly routes: RemoteRoutes;
-  /** The last forward processed from the peer's current incarnation (repeats are dropped). */
+  /**
+   * The last forward processed from the peer's current incarnation (repeats are dropped). Kept
+   * durable as a mark in the group commit of the deliveries it made, so a repeat sent after this
+   * node crashed between that commit and its ForwardAck is dropped too.
+   */
   lastSeq: number;
   messagesIn: number;
   bytesIn: number;
@@ -50,6 +55,7 @@ interface PendingTakeover {
   timer: ReturnType<typeof setTimeout>;
 }
 
+const faults = faultPoints();
 const TAKEOVER_TIMEOUT_MS = 5000;
 /** How long a CONNECT needing ownership waits for the lease before it is refused with 0x88. */
 const LEASE_WAIT_MS = 1500;
@@ -396,7 +402,8 @@ export class Cluster implements BrokerCluster {
       },
       linkUp: (peer, restarted) => {
         this.peerByClient.set(peer.state.client, peer);
-        if (restarted) peer.state.lastSeq = 0;
+        const applied = this.appliedSeq(peer);
+        peer.state.lastSeq = restarted ? applied : Math.max(peer.state.lastSeq, applied);
         peer.state.outlet.linkUp(peer.link!);
         this.sendRoutesDelta();
         peer.link!.send(this.routes.snapshot());
@@ -415,6 +422,7 @@ export class Cluster implements BrokerCluster {
       frame: (peer, reader) => this.frame(peer, reader),
       peerLeft: (peer) => {
         this.peerByClient.delete(peer.state.client);
+        this.broker.persistence.saveMark(forwardMark(peer.node), null);
         peer.state.outlet.close();
         peer.state.routes.clear();
         this.broker.core.setClientOnline(peer.state.client, true);
@@ -475,6 +483,8 @@ export class Cluster implements BrokerCluster {
     const entry = new EntryReader(reader);
     const count = reader.u32();
     let seq = reader.uint();
+    /** The batch holds a forward the peer keeps until confirmed, so may send again. */
+    let kept = false;
     for (let n = count; n > 0; n--) {
       entry.next();
       seq += entry.seqDelta;
@@ -491,13 +501,24 @@ export class Cluster implements BrokerCluster {
         message.release();
       }
       if (entry.stamp) this.retainedSync.applyRemote(entry);
+      kept ||= entry.qos > 0 || entry.stamp !== null;
       state.lastSeq = seq;
       state.messagesIn++;
     }
     const upTo = state.lastSeq;
+    if (kept) broker.persistence.saveMark(forwardMark(peer.node), `${peer.incarnation} ${upTo}`);
     broker.persistence.whenDurable((error) => {
+      if (faults.crashBeforeForwardAck && !error) process.kill(process.pid, 'SIGKILL');
       if (!error) peer.link?.send(new FrameWriter(FrameType.ForwardAck, 16).uint(upTo).finish());
     });
+  }
+
+  /** The last forward of the peer's current incarnation this node made durable (its mark), 0 if none. */
+  private appliedSeq(peer: Peer<PeerState>): number {
+    const mark = this.broker.persistence.marks.get(forwardMark(peer.node));
+    if (mark === undefined) return 0;
+    const space = mark.indexOf(' ');
+    return mark.slice(0, space) === peer.incarnation ? Number(mark.slice(space + 1)) : 0;
   }
 
   private broadcast(frame: Buffer): void {
@@ -590,6 +611,9 @@ export class Cluster implements BrokerCluster {
 }
 
 const NO_GROUPS: ReadonlySet<number> = new Set();
+
+/** Name of the mark holding `${incarnation} ${seq}` of the last forward applied from `node`. */
+const forwardMark = (node: string): string => `cluster/forwarded/${node}`;
 
 function isSys(message: Message): boolean {
   const core = message.core;
