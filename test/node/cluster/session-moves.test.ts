@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { MqttClient } from 'mqtt';
+import { eventually, received as inbox } from '../../helpers/broker.js';
+import { startCluster, type TestCluster } from '../../helpers/cluster.js';
+import { etcdMissing, startEtcd, type TestEtcd } from '../../helpers/etcd.js';
+
+describe('a session moving between nodes under load', { skip: etcdMissing }, () => {
+  let etcd: TestEtcd;
+  let cluster: TestCluster;
+  before(async () => {
+    etcd = await startEtcd();
+    // Route announcements take 300 ms to leave each node: the nodes learn of a move late.
+    cluster = await startCluster(etcd, 3, { env: () => ({ ARBORMQ_CLUSTER_FAULT: 'route-delay-ms=300' }) });
+    await cluster.ready();
+  });
+  after(async () => {
+    await cluster?.close();
+    await etcd?.close();
+  });
+
+  it('misses no acknowledged QoS 1/2 message published on any node while the nodes learn its new routes, and delivers none twice', async () => {
+    const [n1, n2, n3] = cluster.nodes;
+    const options = { clientId: 'mover', clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 600 } };
+    const first = await n1!.client(options);
+    await first.subscribeAsync('move/#', { qos: 2 });
+    for (const node of [n2!, n3!]) await eventually(async () => (await node.status()).peers.find((p) => p.node === 'n1')!.routes > 0, 5000, `${node.id} to learn the route`);
+    const acked = new Set<string>();
+    let stop = false;
+    const lane = async (pub: MqttClient, name: string): Promise<void> => {
+      for (let i = 0; !stop; i++) {
+        const payload = `${name}-${i}`;
+        await pub.publishAsync(`move/${name}/${i}`, payload, { qos: i % 2 === 0 ? 1 : 2 });
+        acked.add(payload);
+      }
+    };
+    const lanes: Promise<void>[] = [];
+    for (const node of [n1!, n2!, n3!]) {
+      const pub = await node.client({ clientId: `move-pub-${node.id}`, protocolVersion: 5 });
+      for (let l = 0; l < 4; l++) lanes.push(lane(pub, `${node.id}.${l}`));
+    }
+    await eventually(() => acked.size >= 200, 10_000, 'load before the move');
+    const moved = await n2!.client(options);
+    const atMove = acked.size;
+    // Past the window: the moved routes (300 ms late) are everywhere.
+    await eventually(() => acked.size >= atMove + 600, 20_000, 'load after the move');
+    stop = true;
+    await Promise.all(lanes);
+    const delivered = (): Set<string> => new Set([...inbox(first), ...inbox(moved)].map((m) => m.payload.toString()));
+    await eventually(() => [...acked].every((m) => delivered().has(m)), 15_000, `every acknowledged message (${acked.size})`).catch((error: Error) => {
+      const missing = [...acked].filter((m) => !delivered().has(m));
+      throw new Error(`${error.message}; ${missing.length} missing: ${missing.slice(0, 20).join(' ')}`);
+    });
+    const twice = inbox(moved).map((m) => m.payload.toString()).filter((p, i, all) => all.indexOf(p) !== i);
+    assert.deepEqual(twice, [], 'nothing delivered twice to the moved session');
+    assert.ok((await n2!.status()).takeovers >= 1);
+  });
+});
