@@ -615,8 +615,8 @@ export class Cluster implements BrokerCluster {
     const entry = new EntryReader(reader);
     const count = reader.u32();
     let seq = reader.uint();
-    /** The batch holds a forward the peer keeps until confirmed, so may send again. */
-    let kept = false;
+    // The mark goes with what the batch made durable; a batch that stored nothing needs none.
+    const collected = broker.persistence.pending;
     const moving = this.movedAway.size + this.movedIn.size > 0;
     let relays: Promise<void>[] | null = null;
     for (let n = count; n > 0; n--) {
@@ -642,12 +642,11 @@ export class Cluster implements BrokerCluster {
         message.release();
       }
       if (entry.stamp) this.retainedSync.applyRemote(entry);
-      kept ||= entry.qos > 0 || entry.stamp !== null;
       state.lastSeq = seq;
       state.messagesIn++;
     }
     const upTo = state.lastSeq;
-    if (kept) broker.persistence.saveMark(forwardMark(peer.node), `${peer.incarnation} ${upTo}`);
+    if (broker.persistence.pending !== collected) broker.persistence.saveMark(forwardMark(peer.node), `${peer.incarnation} ${upTo}`);
     if (moving) this.settleMoves();
     const relayed = relays === null ? null : Promise.all(relays);
     const ack = (): void => peer.link?.send(new FrameWriter(FrameType.ForwardAck, 16).uint(upTo).finish());
