@@ -632,8 +632,9 @@ export class Cluster implements BrokerCluster {
           throw new Error('no arena room for a forwarded message');
         }
         const groupIds = groups.length === 0 ? NO_GROUPS : new Set(groups.map((g) => broker.shareGroupId(g)));
-        if (!moving) broker.deliverForwarded(message, plain, groupIds);
-        else if (session !== null) broker.deliverForwarded(message, false, NO_GROUPS, session);
+        // A relay may come after this node's part of the move is over: it names its session itself.
+        if (session !== null) broker.deliverForwarded(message, false, NO_GROUPS, session);
+        else if (!moving) broker.deliverForwarded(message, plain, groupIds);
         else {
           broker.deliverForwarded(message, plain, groupIds, null, plain ? this.excluded(peer.node, seq) : null);
           const relayed = plain && this.movedAway.size > 0 ? this.relayForwarded(peer.node, seq, message) : null;

@@ -1,9 +1,49 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { MqttClient } from 'mqtt';
+import { Message } from '../../../host/core/message.js';
+import { EntryReader, relayTarget, writeEntry } from '../../../host/node/cluster/forward-codec.js';
+import { FrameReader, FrameType, FrameWriter } from '../../../host/node/cluster/frame.js';
+import { MoveCut, MovedAway } from '../../../host/node/cluster/session-moves.js';
+import { loadNodeCore } from '../../../host/node/load-core.js';
 import { eventually, received as inbox } from '../../helpers/broker.js';
 import { startCluster, type TestCluster } from '../../helpers/cluster.js';
 import { etcdMissing, startEtcd, type TestEtcd } from '../../helpers/etcd.js';
+
+describe('the cut of a move', () => {
+  it('a forward is the old owner\'s until its node\'s pass, and up to the pass\'s sequence number after it', () => {
+    const cut = new MoveCut('n2/x/1', 'c', new Set(['n1', 'n3']), () => undefined);
+    clearTimeout(cut.timer);
+    assert.equal(cut.before('n3', 1000), true, 'no pass yet: routed before the node knew the new routes, as far as is known');
+    cut.passed('n3', 7);
+    assert.deepEqual([cut.before('n3', 7), cut.before('n3', 8)], [true, false]);
+    const applied = new Map([['n1', 3], ['n3', 6]]);
+    assert.equal(cut.complete((n) => applied.get(n)!), false, 'n1 has not passed');
+    cut.passed('n1', 3);
+    assert.equal(cut.complete((n) => applied.get(n)!), false, 'forward 7 of n3 is still on its way');
+    applied.set('n3', 7);
+    assert.equal(cut.complete((n) => applied.get(n)!), true);
+  });
+
+  it('the old owner relays only topics the moved session\'s filters match', () => {
+    const moved = new MovedAway('n2/x/1', 'c', new Set(), () => undefined, 'n2', ['a/+/c', 'd/#']);
+    clearTimeout(moved.timer);
+    assert.deepEqual(['a/b/c', 'd', 'd/e/f', 'a/b', '$SYS/d'].map((t) => moved.matches(t)), [true, true, true, false, false]);
+  });
+
+  it('a relayed entry names its session apart from the share groups it is for', async () => {
+    const core = await loadNodeCore({});
+    const handle = core.alloc(2 + 3 + 2);
+    core.bytes().set([0, 3, 0x61, 0x2f, 0x62, 0x68, 0x69], core.ptr(handle));
+    const message = Message.of(core, handle, 3, 7, 1, false, 0, 0, 0);
+    const w = new FrameWriter(FrameType.Forward);
+    writeEntry(w, 1, message, { plain: false, groups: ['g', relayTarget('client/1')], stamp: null }, 0);
+    message.release();
+    const entry = new EntryReader(new FrameReader(w.finish()));
+    entry.next();
+    assert.deepEqual([entry.session, entry.groups, entry.topic()], ['client/1', ['g'], 'a/b']);
+  });
+});
 
 describe('a session moving between nodes under load', { skip: etcdMissing }, () => {
   let etcd: TestEtcd;
