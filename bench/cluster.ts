@@ -3,6 +3,8 @@
 // with each node's CPU read from /proc. Writes the "## Cluster" section of bench/RESULTS.md.
 //
 //   --quick (short windows)   --nodes 1,2,3   --out FILE
+//   --cpu-prof DIR (each node writes a V8 CPU profile there when it stops)
+//   --scenarios fan-in,fan-out,hop,qos1 (a subset; the hop is computed when hop runs with 1 node)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -18,7 +20,9 @@ import { cpuModel, cpuSeconds } from './proc.js';
 const PAYLOAD = Buffer.alloc(64, 0x61);
 const BIN = join(ROOT, 'bin/arbormq.js');
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, nodes: { type: 'string', default: '1,2,3' }, out: { type: 'string' } } });
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, nodes: { type: 'string', default: '1,2,3' }, out: { type: 'string' }, 'cpu-prof': { type: 'string' }, scenarios: { type: 'string', default: 'fan-in,fan-out,hop,qos1' } } });
+const scenarios = new Set(values.scenarios!.split(','));
+const profile = values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : [];
 const quick = values.quick!;
 const WARMUP_MS = quick ? 500 : 1500;
 const WINDOW_MS = quick ? 1500 : 4000;
@@ -68,7 +72,7 @@ async function startNodes(n: number, etcd: string, dir: string): Promise<Node[]>
       const id = `b${n}n${i + 1}`;
       const config = join(dir, `${id}.json`);
       await writeFile(config, JSON.stringify({ listeners: [{ port: 0, host: '127.0.0.1' }], http: { port: 0, host: '127.0.0.1' }, memory: true, logLevel: 'warn', cluster: { nodeId: id, name: `bench${n}`, etcd: [etcd], host: '127.0.0.1', port: 0, secretFile } }));
-      const child = spawn(process.execPath, [BIN, '-c', config, '-v'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(process.execPath, [...profile, BIN, '-c', config, '-v'], { stdio: ['ignore', 'ignore', 'pipe'] });
       children.add(child);
       const ports = new Map<string, number>();
       let buffered = '';
@@ -233,13 +237,13 @@ async function main(): Promise<void> {
         process.stderr.write(`${n} node(s) ${scenario}: ${Math.round(result.rate)} msg/s, ${result.cpuPerMillion.toFixed(2)} CPU-s per million\n`);
       };
       // Locally routed fan-in: per node, 4 publishers to one subscriber of the same node.
-      log('local fan-in', await qos0(nodes, all.flatMap((i) => [0, 1, 2, 3].map((p): [number, string] => [i, `bench/local/${i}/${p}`])), all.map((i): [number, string] => [i, `bench/local/${i}/#`])));
+      if (scenarios.has('fan-in')) log('local fan-in', await qos0(nodes, all.flatMap((i) => [0, 1, 2, 3].map((p): [number, string] => [i, `bench/local/${i}/${p}`])), all.map((i): [number, string] => [i, `bench/local/${i}/#`])));
       // Cross-node fan-out: one publisher on the first node, 4 subscribers on every other node (on the only node when alone).
       const far = n === 1 ? [0] : all.slice(1);
-      log('cross-node fan-out', await qos0(nodes, [[0, 'bench/fanout']], far.flatMap((i) => [0, 1, 2, 3].map((): [number, string] => [i, 'bench/fanout']))));
+      if (scenarios.has('fan-out')) log('cross-node fan-out', await qos0(nodes, [[0, 'bench/fanout']], far.flatMap((i) => [0, 1, 2, 3].map((): [number, string] => [i, 'bench/fanout']))));
       // One hop: one publisher, one subscriber on the next node (the same node when alone).
-      log('p2p QoS 0 (hop)', await qos0(nodes, [[0, 'bench/hop']], [[n === 1 ? 0 : 1, 'bench/hop']]));
-      log('p2p QoS 1', await p2pQos1(nodes));
+      if (scenarios.has('hop')) log('p2p QoS 0 (hop)', await qos0(nodes, [[0, 'bench/hop']], [[n === 1 ? 0 : 1, 'bench/hop']]));
+      if (scenarios.has('qos1')) log('p2p QoS 1', await p2pQos1(nodes));
       if (n > 1) batching.push([n, await forwardsPerFrame(nodes[0]!)]);
       await stopNodes(nodes);
     }
@@ -281,9 +285,10 @@ function render(rows: Row[], batching: [number, number][], loads: number[]): str
     ...rows.map((r) => `| ${r.nodes} | ${r.scenario} | ${Math.round(r.result.rate).toLocaleString('en-US')} | ${r.result.cpuPerMillion.toFixed(2)} | ${r.result.perNode.map((c) => c.toFixed(2)).join(' / ')} |`),
     '',
   ];
-  const oneHop = hop(2);
-  if (oneHop !== null) {
-    lines.push(`The cost of a hop: a message delivered across one link costs ${oneHop.toFixed(2)} CPU-seconds per million more than one delivered on its own node (${(oneHop).toFixed(2)} µs of CPU per message, both nodes together).`);
+  for (const n of sizes.filter((s) => s > 1)) {
+    const cost = hop(n);
+    if (cost === null) continue;
+    lines.push(`The cost of a hop on ${n} nodes: a message delivered across one link costs ${cost.toFixed(2)} CPU-seconds per million more than one delivered on its own node (${cost.toFixed(2)} µs of CPU per message, both nodes together).`);
   }
   for (const [n, perFrame] of batching) lines.push(`Batching on ${n} nodes: ${perFrame.toFixed(0)} forwards per link frame on average over the run.`);
   const fanIn = (n: number): Measured | undefined => rows.find((r) => r.nodes === n && r.scenario === 'local fan-in')?.result;

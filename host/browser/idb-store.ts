@@ -94,7 +94,8 @@ export class IdbStore implements Store {
     for (let i = 0; i < messageKeys.length; i++) messages.set(messageKeys[i]!, messageValues[i]!);
     const incomingQos2 = new Map<string, number[]>();
     for (const [clientId, packetId] of incomingKeys) (incomingQos2.get(clientId) ?? incomingQos2.set(clientId, []).get(clientId)!).push(packetId);
-    return { sessions, retained, messages, deliveries, incomingQos2 };
+    // A browser broker is never a cluster node, the only writer of marks: none are stored here.
+    return { sessions, retained, messages, deliveries, incomingQos2, marks: new Map() };
   }
 
   async write(batch: StoreBatch): Promise<void> {

@@ -92,6 +92,7 @@ export class Broker {
     const store = this.persistence.store;
     await store.open();
     const state = await store.load();
+    for (const [name, value] of state.marks) this.persistence.marks.set(name, value);
     const endedWithWill: Session[] = [];
     this.restoring = true;
     try {
@@ -334,8 +335,11 @@ export class Broker {
    * Delivers a message another node forwarded to this one, to local sessions only (one hop): to
    * non-shared subscribers if `plain`, and to one local member of each share group in `groups`
    * (interned ids) — the groups the publishing node picked this node for. Retained state is not touched.
+   * While a session moves between nodes the cluster narrows it: `only` delivers to that client id's
+   * non-shared subscriptions alone (a relay from its old node), `except` leaves those client ids out
+   * (their old node delivers or relays the message).
    */
-  deliverForwarded(message: Message, plain: boolean, groups: ReadonlySet<number>): PublishOutcome {
+  deliverForwarded(message: Message, plain: boolean, groups: ReadonlySet<number>, only: string | null = null, except: ReadonlySet<string> | null = null): PublishOutcome {
     const checking = this.options.readAccess !== undefined;
     this.routing = message;
     this.lastShared = null;
@@ -343,7 +347,8 @@ export class Broker {
     let outcome = PublishOutcome.NoSubscribers;
     for (let i = 0; i < result.count; i++) {
       const session = this.sessionsById[result.client(i)];
-      if (!session || (result.shared(i) ? !groups.has(result.group(i)) : !plain)) continue;
+      if (!session || (result.shared(i) ? only !== null || !groups.has(result.group(i)) : !plain && only === null)) continue;
+      if ((only !== null && session.clientId !== only) || (except !== null && except.has(session.clientId))) continue;
       if (checking && !this.mayReadRouted(session)) continue;
       const granted = result.qos(i);
       const qos = (message.qos < granted ? message.qos : granted) as QoS;

@@ -50,6 +50,8 @@ export class Persistence {
   private messageCounter = 0;
   /** Last write failed: the store is unhealthy until a write succeeds. */
   failing = false;
+  /** Every mark as it will be once what is collected is written (restored from the store at start). */
+  readonly marks = new Map<string, string>();
 
   constructor(
     private readonly broker: Broker,
@@ -138,6 +140,14 @@ export class Persistence {
     this.incomingGeneration.delete(key);
     if (generation === this.generation) this.batch.incomingQos2.delete(key);
     else this.batch.incomingQos2.set(key, null);
+    this.schedule();
+  }
+
+  /** Sets (null: deletes) a mark, written in the same group commit as the changes made with it. */
+  saveMark(name: string, value: string | null): void {
+    if (value === null) this.marks.delete(name);
+    else this.marks.set(name, value);
+    this.batch.marks.set(name, value);
     this.schedule();
   }
 

@@ -65,6 +65,8 @@ export interface StoredState {
   deliveries: StoredDelivery[];
   /** Incoming QoS 2 packet identifiers awaiting PUBREL, per client. */
   incomingQos2: Map<string, number[]>;
+  /** Marks, by name (see StoreBatch.marks). */
+  marks: Map<string, string>;
 }
 
 /**
@@ -84,6 +86,11 @@ export interface StoreBatch {
   deliveries: Map<DeliveryKey, StoredDelivery | null>;
   /** Keyed `${clientId}\0${packetId}`: true = awaiting PUBREL, null = done. */
   incomingQos2: Map<string, true | null>;
+  /**
+   * Small named values a host layer keeps durable together with the changes they describe (a
+   * cluster node's per-origin high-water mark of the forwards it applied); null = delete.
+   */
+  marks: Map<string, string | null>;
 }
 
 export const emptyBatch = (): StoreBatch => ({
@@ -92,10 +99,11 @@ export const emptyBatch = (): StoreBatch => ({
   messages: new Map(),
   deliveries: new Map(),
   incomingQos2: new Map(),
+  marks: new Map(),
 });
 
 export const batchSize = (b: StoreBatch): number =>
-  b.sessions.size + b.retained.size + b.messages.size + b.deliveries.size + b.incomingQos2.size;
+  b.sessions.size + b.retained.size + b.messages.size + b.deliveries.size + b.incomingQos2.size + b.marks.size;
 
 /**
  * Durable broker state. `write` applies a whole batch atomically and resolves once it is durable;
@@ -116,6 +124,7 @@ export class MemoryStore implements Store {
   private messages = new Map<string, StoredMessage>();
   private deliveries = new Map<string, StoredDelivery>();
   private incomingQos2 = new Set<string>();
+  private marks = new Map<string, string>();
 
   async open(): Promise<void> {}
 
@@ -131,6 +140,7 @@ export class MemoryStore implements Store {
       messages: new Map([...this.messages].map(([k, m]) => [k, structuredClone(m)])),
       deliveries: [...this.deliveries.values()].sort(bySessionAndSeq).map((d) => structuredClone(d)),
       incomingQos2: incoming,
+      marks: new Map(this.marks),
     };
   }
 
@@ -147,6 +157,7 @@ export class MemoryStore implements Store {
       if (value) this.incomingQos2.add(key);
       else this.incomingQos2.delete(key);
     }
+    apply(this.marks, batch.marks);
   }
 
   async close(): Promise<void> {}

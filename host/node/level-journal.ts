@@ -30,8 +30,9 @@ export const enum Kind {
   Message,
   Delivery,
   Incoming,
+  Mark,
 }
-export const KINDS = [Kind.Session, Kind.Retained, Kind.Message, Kind.Delivery, Kind.Incoming] as const;
+export const KINDS = [Kind.Session, Kind.Retained, Kind.Message, Kind.Delivery, Kind.Incoming, Kind.Mark] as const;
 
 /** Journal keys sort by sequence number: fixed-width hex. */
 export const journalKey = (seq: number): string => JOURNAL + seq.toString(16).padStart(12, '0');

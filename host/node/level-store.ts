@@ -3,11 +3,11 @@ import { Level } from 'level';
 import type { Logger } from '../core/options.js';
 import { bySessionAndSeq, type Store, type StoreBatch, type StoredDelivery, type StoredState } from '../core/store.js';
 import { type BatchKey, beginPut, endPut, JOURNAL, JOURNAL_END, journalKey, journalSeq, Kind, KINDS, readJournal, Unfolded, writeDelete } from './level-journal.js';
-import { ByteWriter, decodeDelivery, decodeMessage, decodeSession, encodeDelivery, encodeMessage, encodeSession } from './level-records.js';
+import { ByteReader, ByteWriter, decodeDelivery, decodeMessage, decodeSession, encodeDelivery, encodeMessage, encodeSession } from './level-records.js';
 import { describeDamage, forgetShutdown, inspectWriteAheadLogs, recordShutdown } from './level-wal.js';
 
 /** Bumped when the layout below changes; a database from a newer version is refused. */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 const SCHEMA_KEY = '!meta!schema';
 const SESSION = 's!';
@@ -15,6 +15,7 @@ const RETAINED = 'r!';
 const MESSAGE = 'm!';
 const DELIVERY = 'd!';
 const INCOMING = 'q!';
+const MARK = 'k!';
 
 /** The database is missing, corrupt, locked, or from a newer version: start-up stops with this. */
 export class StoreOpenError extends Error {
@@ -52,6 +53,7 @@ const FOLD_MS = 1000;
 
 type Encoder<T> = (w: ByteWriter, value: T) => void;
 const encodeNothing: Encoder<true> = () => {};
+const encodeMark: Encoder<string> = (w, value) => w.string32(value);
 
 /** The operations of one journal record, for applying to Unfolded once the record is durable. */
 interface RecordOps {
@@ -78,6 +80,8 @@ function levelKey(kind: Kind, key: BatchKey): string {
       return RETAINED + key;
     case Kind.Message:
       return MESSAGE + key;
+    case Kind.Mark:
+      return MARK + key;
     default:
       return INCOMING + key;
   }
@@ -200,7 +204,7 @@ export class LevelStore implements Store {
   async load(): Promise<StoredState> {
     await this.folding;
     if (!this.unfolded.empty) await this.fold();
-    const state: StoredState = { sessions: [], retained: [], messages: new Map(), deliveries: [], incomingQos2: new Map() };
+    const state: StoredState = { sessions: [], retained: [], messages: new Map(), deliveries: [], incomingQos2: new Map(), marks: new Map() };
     for await (const [key, value] of this.db.iterator()) {
       const prefix = key.slice(0, 2);
       const rest = key.slice(2);
@@ -214,7 +218,7 @@ export class LevelStore implements Store {
       } else if (prefix === INCOMING) {
         const [clientId, packetId] = splitKey(rest);
         (state.incomingQos2.get(clientId) ?? state.incomingQos2.set(clientId, []).get(clientId)!).push(packetId);
-      }
+      } else if (prefix === MARK) state.marks.set(rest, decodeMark(value));
     }
     state.deliveries.sort(bySessionAndSeq);
     this.loaded = true;
@@ -245,6 +249,7 @@ export class LevelStore implements Store {
       }
     }
     for (const [key, present] of batch.incomingQos2) this.op(w, ops, Kind.Incoming, key, present, encodeNothing);
+    for (const [name, value] of batch.marks) this.op(w, ops, Kind.Mark, name, value, encodeMark);
     const key = journalKey(this.nextJournal++);
     const record = w.bytes.subarray(0, w.pos);
     this.recordCapacity = Math.max(4096, w.pos + (w.pos >> 3));
@@ -355,6 +360,10 @@ export class LevelStore implements Store {
     // Repair turns the logs into tables: the sizes recorded at shutdown no longer describe anything.
     await forgetShutdown(location);
   }
+}
+
+function decodeMark(value: Uint8Array): string {
+  return new ByteReader(value).string32();
 }
 
 function splitKey(key: string): [string, number] {

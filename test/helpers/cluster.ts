@@ -29,8 +29,8 @@ export interface TestCluster {
   kill(node: ClusterNode): Promise<void>;
   /** Stops a node gracefully (SIGTERM). */
   stop(node: ClusterNode): Promise<void>;
-  /** Starts a stopped or killed node again with the same id and data; its ports change. */
-  restart(node: ClusterNode): Promise<void>;
+  /** Starts a stopped or killed node again with the same id and data; its ports change. `env` replaces the setup's. */
+  restart(node: ClusterNode, env?: NodeJS.ProcessEnv): Promise<void>;
   /** Adds a node (`n<k>`). */
   add(): Promise<ClusterNode>;
   /** Ends every client, stops every node, removes their data. */
@@ -46,6 +46,8 @@ export interface ClusterSetup {
   config?: Record<string, unknown>;
   /** More `cluster` settings for one node (e.g. a fixed port and an advertised URL). */
   node?: (id: string) => Record<string, unknown>;
+  /** Environment of one node's process (e.g. ARBORMQ_CLUSTER_FAULT). */
+  env?: (id: string) => NodeJS.ProcessEnv | undefined;
 }
 
 export async function startCluster(etcd: TestEtcd, count: number, setup: ClusterSetup = {}): Promise<TestCluster> {
@@ -54,7 +56,7 @@ export async function startCluster(etcd: TestEtcd, count: number, setup: Cluster
   await writeFile(secretFile, 'a test secret of the test cluster\n');
   const clients: MqttClient[] = [];
   const nodes: ClusterNode[] = [];
-  const launch = async (node: ClusterNode): Promise<void> => {
+  const launch = async (node: ClusterNode, env = setup.env?.(node.id)): Promise<void> => {
     const config = join(dir, `${node.id}.json`);
     await mkdir(join(dir, node.id), { recursive: true });
     await writeFile(
@@ -68,7 +70,7 @@ export async function startCluster(etcd: TestEtcd, count: number, setup: Cluster
         cluster: { nodeId: node.id, etcd: [etcd.url], host: '127.0.0.1', port: 0, secretFile, leaseTtlSeconds: 3, ...setup.node?.(node.id) },
       }),
     );
-    node.cli = await startCli(['-c', config], { expect: 2 });
+    node.cli = await startCli(['-c', config], { expect: 2, env });
     node.url = `mqtt://127.0.0.1:${node.cli.ports.get('mqtt')}`;
     node.http = `http://127.0.0.1:${node.cli.ports.get('http')}`;
   };
@@ -116,7 +118,7 @@ export async function startCluster(etcd: TestEtcd, count: number, setup: Cluster
     async stop(node) {
       await node.cli.stop();
     },
-    restart: (node) => launch(node),
+    restart: (node, env) => launch(node, env),
     async add() {
       const node = make(`n${nodes.length + 1}`);
       await launch(node);
@@ -133,7 +135,7 @@ export async function startCluster(etcd: TestEtcd, count: number, setup: Cluster
   try {
     const first = Array.from({ length: count }, (_, i) => make(`n${i + 1}`));
     nodes.push(...first);
-    await Promise.all(first.map(launch));
+    await Promise.all(first.map((n) => launch(n)));
   } catch (error) {
     await cluster.close();
     throw error;

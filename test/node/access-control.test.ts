@@ -381,7 +381,7 @@ describe('ACL changes apply to subscriptions made before them', () => {
     const sessions = new Map([
       ['old-device', { clientId: 'old-device', version: 4 as const, expiryInterval: 0xffffffff, disconnectedAt: Date.now(), subscriptions: [], will: null }],
     ]);
-    await store.write({ sessions, retained: new Map(), messages: new Map(), deliveries: new Map(), incomingQos2: new Map() });
+    await store.write({ sessions, retained: new Map(), messages: new Map(), deliveries: new Map(), incomingQos2: new Map(), marks: new Map() });
     await store.close();
     await writeAccessFiles(dir);
     const s = await aclServer(dir, { dataDir });

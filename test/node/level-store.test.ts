@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Level } from 'level';
-import { MemoryStore, type Store, type StoredState } from '../../host/core/store.js';
+import { emptyBatch, MemoryStore, type Store, type StoredState } from '../../host/core/store.js';
 import { LevelStore, SCHEMA_VERSION, StoreOpenError } from '../../host/node/level-store.js';
 import { storeSuite } from '../core/store-suite.js';
 import { workload } from '../helpers/store-workload.js';
@@ -202,6 +202,30 @@ describe('LevelStore journal', () => {
       });
     } finally {
       await rm(parent, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps marks written with a group commit across reopens, and deletes them', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'arbormq-level-'));
+    const batch = (marks: [string, string | null][]): Parameters<Store['write']>[0] => ({ ...emptyBatch(), marks: new Map(marks) });
+    try {
+      let store = new LevelStore(dir);
+      await store.open();
+      await store.load();
+      await store.write(batch([['cluster/forwarded/n1', 'a 7'], ['cluster/forwarded/n2', 'b 3']]));
+      await store.write(batch([['cluster/forwarded/n1', 'a 9']]));
+      await store.close();
+      store = new LevelStore(dir);
+      await store.open();
+      assert.deepEqual([...(await store.load()).marks].sort(), [['cluster/forwarded/n1', 'a 9'], ['cluster/forwarded/n2', 'b 3']]);
+      await store.write(batch([['cluster/forwarded/n2', null]]));
+      await store.close();
+      store = new LevelStore(dir);
+      await store.open();
+      assert.deepEqual([...(await store.load()).marks], [['cluster/forwarded/n1', 'a 9']]);
+      await store.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 

@@ -13,7 +13,8 @@ import type { Session } from '../../core/session.js';
 import type { MatchResult } from '../../core/wasm.js';
 import { ConfigError } from '../config-error.js';
 import { connectEtcd, etcdKeys, type Etcd3 } from './etcd.js';
-import { EntryReader, NO_GROUPS as NO_GROUP_NAMES } from './forward-codec.js';
+import { faultPoints } from './fault-points.js';
+import { EntryReader, NO_GROUPS as NO_GROUP_NAMES, relayTarget } from './forward-codec.js';
 import { FrameType, FrameWriter, LINK_PROTOCOL_VERSION, LinkProtocolError, type FrameReader } from './frame.js';
 import { compareStamps, type Stamp } from './hlc.js';
 import type { LinkIdentity } from './handshake.js';
@@ -25,6 +26,7 @@ import { OwnershipUnavailable, SessionOwnership } from './ownership.js';
 import { Confirmation, PeerOutlet } from './peer-outlet.js';
 import { RetainedSync } from './retained-sync.js';
 import { LocalRoutes, RemoteRoutes } from './routes.js';
+import { MoveCut, MovedAway } from './session-moves.js';
 import { handOver, takeIn, TakeoverStatus, type TakeoverRequest } from './session-transfer.js';
 
 /** What the cluster keeps about one peer node. */
@@ -33,8 +35,15 @@ interface PeerState {
   readonly client: number;
   readonly outlet: PeerOutlet;
   readonly routes: RemoteRoutes;
-  /** The last forward processed from the peer's current incarnation (repeats are dropped). */
+  /**
+   * The last forward processed from the peer's current incarnation (repeats are dropped). Kept
+   * durable as a mark in the group commit of the deliveries it made, so a repeat sent after this
+   * node crashed between that commit and its ForwardAck is dropped too.
+   */
   lastSeq: number;
+  /** ForwardAcks waiting for relays of a moved session to be confirmed; later ones queue behind them. */
+  acksHeld: number;
+  ackChain: Promise<void>;
   messagesIn: number;
   bytesIn: number;
   /** Set while the message being routed matched the peer. */
@@ -45,11 +54,13 @@ interface PeerState {
 
 interface PendingTakeover {
   node: string;
-  resolve(reply: { status: TakeoverStatus; reader: FrameReader }): void;
+  clientId: string;
+  resolve(status: TakeoverStatus): void;
   reject(error: Error): void;
   timer: ReturnType<typeof setTimeout>;
 }
 
+const faults = faultPoints();
 const TAKEOVER_TIMEOUT_MS = 5000;
 /** How long a CONNECT needing ownership waits for the lease before it is refused with 0x88. */
 const LEASE_WAIT_MS = 1500;
@@ -97,6 +108,11 @@ export class Cluster implements BrokerCluster {
   private readonly locks = new Map<string, Promise<void>>();
   private readonly pendingTakeovers = new Map<number, PendingTakeover>();
   private readonly connectStamps = new WeakMap<Connection, Stamp>();
+  /** Sessions handed over from here whose move is not complete, by token (session-moves.ts). */
+  private readonly movedAway = new Map<string, MovedAway>();
+  /** Sessions taken over by this node whose move is not complete, by token. */
+  private readonly movedIn = new Map<string, MoveCut>();
+  private incarnation = '';
   private nextTakeover = 1;
   /** Peers the message being routed matched: the first `touchedCount` (the array is reused, never shrunk). */
   private readonly touched: Peer<PeerState>[] = [];
@@ -138,6 +154,7 @@ export class Cluster implements BrokerCluster {
     const secret = o.secretFile === undefined ? null : await readSecret(o.secretFile);
     const tls = o.certFile === undefined ? null : await readLinkTls(o);
     const self: LinkIdentity = { cluster: o.name ?? CLUSTER_DEFAULTS.name, node: o.nodeId, incarnation: randomBytes(8).toString('hex'), secret };
+    this.incarnation = self.incarnation;
     this.mesh = new Mesh<PeerState>(self, tls, this.meshHandler(), this.log);
     const host = o.host ?? CLUSTER_DEFAULTS.host;
     this.listener = await listenForLinks(o.port ?? CLUSTER_DEFAULTS.port, host, tls, self, (link) => this.mesh.accepted(link), this.log);
@@ -186,7 +203,7 @@ export class Cluster implements BrokerCluster {
 
   routed(message: Message, _publisher: Session | null): RemoteConfirmation | null {
     const count = this.touchedCount;
-    if (count === 0 && !message.retain) return null;
+    if (count === 0 && !message.retain && this.movedAway.size === 0) return null;
     this.touchedCount = 0;
     const touched = this.touched;
     if (isSys(message)) {
@@ -205,6 +222,7 @@ export class Cluster implements BrokerCluster {
       state.touched = false;
       state.outlet.forward(message, plain, groups, stamp, plain || groups.length > 0 ? confirmation : null);
     }
+    if (this.movedAway.size > 0) this.relayLocal(message, confirmation);
     return confirmation && confirmation.remaining > 0 ? confirmation.promise : null;
   }
 
@@ -270,20 +288,19 @@ export class Cluster implements BrokerCluster {
         this.owned.delete(clientId);
         await this.ownership.giveBack(clientId, taken.revision, ownership.node, ownership.lease).catch(() => undefined);
       };
-      const reply = await this.requestTakeover(peer, { clientId, username: conn.username, cleanStart, version: conn.version }).catch(async (error: Error) => {
+      const status = await this.requestTakeover(peer, { clientId, username: conn.username, cleanStart, version: conn.version }).catch(async (error: Error) => {
         // The owner died or its link dropped before it answered: it still has the session (in its
         // store, if killed), so the key goes back to it rather than leave this node owning an empty one.
         await giveBack();
         throw error;
       });
-      if (reply.status === TakeoverStatus.Denied) {
+      if (status === TakeoverStatus.Denied) {
         await giveBack();
         throw new ClusterRefusal(Reason.NotAuthorized, 'the client identifier is in use by another user');
       }
       this.takeovers++;
       this.broker.metrics.sessionTakeovers++;
-      if (reply.status === TakeoverStatus.Moved) takeIn(this.broker, clientId, reply.reader);
-      this.log('debug', 'cluster: session taken over', { client: clientId, from: peer.node, moved: reply.status === TakeoverStatus.Moved });
+      this.log('debug', 'cluster: session taken over', { client: clientId, from: peer.node, moved: status === TakeoverStatus.Moved });
       return;
     }
     throw new ClusterRefusal(Reason.ServerUnavailable, 'the session kept changing hands; try again');
@@ -298,14 +315,14 @@ export class Cluster implements BrokerCluster {
     }
   }
 
-  private requestTakeover(peer: Peer<PeerState>, request: TakeoverRequest): Promise<{ status: TakeoverStatus; reader: FrameReader }> {
+  private requestTakeover(peer: Peer<PeerState>, request: TakeoverRequest): Promise<TakeoverStatus> {
     const id = this.nextTakeover++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pendingTakeovers.delete(id);
         reject(new ClusterRefusal(Reason.ServerUnavailable, `node ${peer.node} did not hand the session over in time`));
       }, TAKEOVER_TIMEOUT_MS);
-      this.pendingTakeovers.set(id, { node: peer.node, resolve, reject, timer });
+      this.pendingTakeovers.set(id, { node: peer.node, clientId: request.clientId, resolve, reject, timer });
       peer.link!.send(new FrameWriter(FrameType.Takeover).uint(id).json(request).finish());
     });
   }
@@ -318,7 +335,13 @@ export class Cluster implements BrokerCluster {
       const w = new FrameWriter(FrameType.TakeoverReply).uint(id);
       const statusAt = w.reserve(1);
       const wasOwned = this.owned.delete(request.clientId);
+      const session = this.broker.sessions.get(request.clientId);
+      const filters = session ? [...session.subscriptions.keys()].filter((f) => !f.startsWith('$share/')) : [];
+      // Kept as routes until the move is complete: no node stops sending them here before it sends them to the new owner.
+      for (const filter of filters) this.routes.add(filter);
       const status = handOver(this.broker, request, w);
+      if (status === TakeoverStatus.Moved) this.moveAway(peer, `${peer.node}/${peer.incarnation}/${id}`, request.clientId, filters);
+      else for (const filter of filters) this.routes.remove(filter);
       if (status === TakeoverStatus.Denied && wasOwned) this.owned.add(request.clientId);
       w.target()[statusAt] = status;
       peer.link?.send(w.finish());
@@ -331,7 +354,114 @@ export class Cluster implements BrokerCluster {
     if (!pending || pending.node !== peer.node) return;
     this.pendingTakeovers.delete(id);
     clearTimeout(pending.timer);
-    pending.resolve({ status: reader.u8() as TakeoverStatus, reader });
+    const status = reader.u8() as TakeoverStatus;
+    if (status === TakeoverStatus.Moved) {
+      // At once, before the next frame of the link: a relay of the old owner may follow.
+      try {
+        takeIn(this.broker, pending.clientId, reader);
+      } catch (error) {
+        pending.reject(error as Error);
+        return;
+      }
+      this.moveIn(peer, `${this.options.nodeId}/${this.incarnation}/${id}`, pending.clientId);
+    }
+    pending.resolve(status);
+  }
+
+  // ---- a session moving between nodes (session-moves.ts) ---------------------------------
+
+  /** Handed a session over: relay what still comes here for it until every node has its cut. */
+  private moveAway(to: Peer<PeerState>, token: string, clientId: string, filters: string[]): void {
+    const awaited = new Set([...this.mesh.peers.values()].filter((p) => p.up).map((p) => p.node));
+    this.movedAway.set(token, new MovedAway(token, clientId, awaited, () => this.endMoveAway(token), to.node, filters));
+  }
+
+  private endMoveAway(token: string): void {
+    const moved = this.movedAway.get(token);
+    if (!moved) return;
+    this.movedAway.delete(token);
+    clearTimeout(moved.timer);
+    for (const filter of moved.filters) this.routes.remove(filter);
+  }
+
+  /** Took a session in: its routes go out now, then the barrier that makes every node send its cut. */
+  private moveIn(from: Peer<PeerState>, token: string, clientId: string): void {
+    this.sendRoutesDelta();
+    const barrier = new FrameWriter(FrameType.MoveBarrier).string(token).string(from.node).finish();
+    const awaited = new Set<string>();
+    for (const peer of this.mesh.peers.values()) {
+      if (!peer.up) continue;
+      awaited.add(peer.node);
+      this.sendRouteFrame(peer, barrier);
+    }
+    this.movedIn.set(
+      token,
+      new MoveCut(token, clientId, awaited, () => this.movedIn.delete(token)),
+    );
+    // This node's own cut: what it routed to the old owner until now is the old owner's to relay.
+    from.link?.send(passFrame(token, from.state.outlet.lastSeq));
+  }
+
+  /** The new owner's routes are known here: tell the old owner and the new one where this node's cut is. */
+  private moveBarrier(from: Peer<PeerState>, reader: FrameReader): void {
+    const token = reader.string();
+    const old = reader.string();
+    if (old === this.options.nodeId) {
+      const moved = this.movedAway.get(token);
+      if (moved) moved.localPassed = true;
+    } else {
+      const oldPeer = this.mesh.peers.get(old);
+      oldPeer?.link?.send(passFrame(token, oldPeer.state.outlet.lastSeq));
+    }
+    from.link?.send(passFrame(token, from.state.outlet.lastSeq));
+    this.settleMoves();
+  }
+
+  private movePassed(from: Peer<PeerState>, reader: FrameReader): void {
+    const token = reader.string();
+    const upTo = reader.uint();
+    this.movedAway.get(token)?.passed(from.node, upTo);
+    this.movedIn.get(token)?.passed(from.node, upTo);
+    this.settleMoves();
+  }
+
+  /** Ends the moves whose cut is complete everywhere. */
+  private settleMoves(): void {
+    const applied = (node: string): number => this.mesh.peers.get(node)?.state.lastSeq ?? Infinity;
+    for (const moved of this.movedAway.values()) if (moved.localPassed && moved.complete(applied)) this.endMoveAway(moved.token);
+    for (const cut of this.movedIn.values()) {
+      if (!cut.complete(applied)) continue;
+      clearTimeout(cut.timer);
+      this.movedIn.delete(cut.token);
+    }
+  }
+
+  /** A message published here, for sessions that moved away while this node did not know their new routes yet. */
+  private relayLocal(message: Message, confirmation: Confirmation | null): void {
+    const topic = message.topic();
+    for (const moved of this.movedAway.values()) {
+      if (!moved.localPassed && moved.matches(topic)) this.mesh.peers.get(moved.to)?.state.outlet.forward(message, false, [relayTarget(moved.clientId)], null, confirmation);
+    }
+  }
+
+  /** A forward `node` routed before its cut, for sessions that moved away: relayed; resolves once the new owners confirm it. */
+  private relayForwarded(node: string, seq: number, message: Message): Promise<void>[] | null {
+    let relays: Promise<void>[] | null = null;
+    let topic: string | null = null;
+    for (const moved of this.movedAway.values()) {
+      if (!moved.before(node, seq) || !moved.matches((topic ??= message.topic()))) continue;
+      const confirmation = message.qos > 0 ? new Confirmation() : null;
+      this.mesh.peers.get(moved.to)?.state.outlet.forward(message, false, [relayTarget(moved.clientId)], null, confirmation);
+      if (confirmation && confirmation.remaining > 0) (relays ??= []).push(confirmation.promise);
+    }
+    return relays;
+  }
+
+  /** Sessions moved here that a forward `node` routed before its cut is not for: their old owner delivers it. */
+  private excluded(node: string, seq: number): Set<string> | null {
+    let except: Set<string> | null = null;
+    for (const cut of this.movedIn.values()) if (cut.before(node, seq)) (except ??= new Set()).add(cut.clientId);
+    return except;
   }
 
   /** A client id connected elsewhere: a clean session here (or, for a clean start there, any session) goes. */
@@ -394,6 +524,8 @@ export class Cluster implements BrokerCluster {
             removeRoute: (filter) => this.removePeerRoute(client, filter),
           }),
           lastSeq: 0,
+          acksHeld: 0,
+          ackChain: Promise.resolve(),
           messagesIn: 0,
           bytesIn: 0,
           plain: false,
@@ -404,12 +536,13 @@ export class Cluster implements BrokerCluster {
       },
       linkUp: (peer, restarted) => {
         this.peerByClient.set(peer.state.client, peer);
-        if (restarted) peer.state.lastSeq = 0;
+        const applied = this.appliedSeq(peer);
+        peer.state.lastSeq = restarted ? applied : Math.max(peer.state.lastSeq, applied);
         peer.state.outlet.linkUp(peer.link!);
         // Pending changes go to the other peers as a delta; this one gets them in its snapshot (a
         // delta before the snapshot would be out of sequence there: a protocol error, the link lost).
         this.sendRoutesDelta(peer);
-        peer.link!.send(this.routes.snapshot());
+        this.sendRouteFrame(peer, this.routes.snapshot());
         for (const frame of this.retainedSync.snapshot()) peer.link!.send(frame);
       },
       linkDown: (peer) => {
@@ -425,6 +558,7 @@ export class Cluster implements BrokerCluster {
       frame: (peer, reader) => this.frame(peer, reader),
       peerLeft: (peer) => {
         this.peerByClient.delete(peer.state.client);
+        this.broker.persistence.saveMark(forwardMark(peer.node), null);
         peer.state.outlet.close();
         peer.state.routes.clear();
         this.broker.core.setClientOnline(peer.state.client, true);
@@ -469,6 +603,12 @@ export class Cluster implements BrokerCluster {
       case FrameType.Kick:
         this.kicked(reader);
         break;
+      case FrameType.MoveBarrier:
+        this.moveBarrier(peer, reader);
+        break;
+      case FrameType.MovePass:
+        this.movePassed(peer, reader);
+        break;
       default:
         throw new LinkProtocolError(`unknown frame type ${reader.type}`);
     }
@@ -485,19 +625,31 @@ export class Cluster implements BrokerCluster {
     const entry = new EntryReader(reader);
     const count = reader.u32();
     let seq = reader.uint();
+    // The mark goes with what the batch made durable; a batch that stored nothing needs none.
+    const collected = broker.persistence.pending;
+    const moving = this.movedAway.size + this.movedIn.size > 0;
+    let relays: Promise<void>[] | null = null;
     for (let n = count; n > 0; n--) {
       entry.next();
       seq += entry.seqDelta;
       if (seq <= state.lastSeq) continue;
-      const { plain, groups } = entry;
-      if (plain || groups.length > 0) {
+      const { plain, groups, session } = entry;
+      if (plain || groups.length > 0 || session !== null) {
         const message = entry.message(broker.core);
         if (!message) {
           // Not acknowledged: the link starts over and the peer sends it again later.
           broker.metrics.arenaFullDropped++;
           throw new Error('no arena room for a forwarded message');
         }
-        broker.deliverForwarded(message, plain, groups.length === 0 ? NO_GROUPS : new Set(groups.map((g) => broker.shareGroupId(g))));
+        const groupIds = groups.length === 0 ? NO_GROUPS : new Set(groups.map((g) => broker.shareGroupId(g)));
+        // A relay may come after this node's part of the move is over: it names its session itself.
+        if (session !== null) broker.deliverForwarded(message, false, NO_GROUPS, session);
+        else if (!moving) broker.deliverForwarded(message, plain, groupIds);
+        else {
+          broker.deliverForwarded(message, plain, groupIds, null, plain ? this.excluded(peer.node, seq) : null);
+          const relayed = plain && this.movedAway.size > 0 ? this.relayForwarded(peer.node, seq, message) : null;
+          if (relayed) (relays ??= []).push(...relayed);
+        }
         message.release();
       }
       if (entry.stamp) this.retainedSync.applyRemote(entry);
@@ -505,9 +657,29 @@ export class Cluster implements BrokerCluster {
       state.messagesIn++;
     }
     const upTo = state.lastSeq;
+    if (broker.persistence.pending !== collected) broker.persistence.saveMark(forwardMark(peer.node), `${peer.incarnation} ${upTo}`);
+    if (moving) this.settleMoves();
+    const relayed = relays === null ? null : Promise.all(relays);
+    const ack = (): void => peer.link?.send(new FrameWriter(FrameType.ForwardAck, 16).uint(upTo).finish());
     broker.persistence.whenDurable((error) => {
-      if (!error) peer.link?.send(new FrameWriter(FrameType.ForwardAck, 16).uint(upTo).finish());
+      if (faults.crashBeforeForwardAck && !error) process.kill(process.pid, 'SIGKILL');
+      if (error) return;
+      if (relayed === null && state.acksHeld === 0) return ack();
+      // Acknowledged only once the new owner of a moved session has what was relayed to it; in order.
+      state.acksHeld++;
+      state.ackChain = state.ackChain
+        .then(() => relayed)
+        .then(ack, () => undefined)
+        .finally(() => state.acksHeld--);
     });
+  }
+
+  /** The last forward of the peer's current incarnation this node made durable (its mark), 0 if none. */
+  private appliedSeq(peer: Peer<PeerState>): number {
+    const mark = this.broker.persistence.marks.get(forwardMark(peer.node));
+    if (mark === undefined) return 0;
+    const space = mark.indexOf(' ');
+    return mark.slice(0, space) === peer.incarnation ? Number(mark.slice(space + 1)) : 0;
   }
 
   private broadcast(frame: Buffer): void {
@@ -525,7 +697,13 @@ export class Cluster implements BrokerCluster {
 
   private sendRoutesDelta(except?: Peer<PeerState>): void {
     const delta = this.routes.delta();
-    if (delta) for (const peer of this.mesh.peers.values()) if (peer.up && peer !== except) peer.link!.send(delta);
+    if (delta) for (const peer of this.mesh.peers.values()) if (peer.up && peer !== except) this.sendRouteFrame(peer, delta);
+  }
+
+  /** Route announcements and move barriers, in order (held back by the route-delay fault point in tests). */
+  private sendRouteFrame(peer: Peer<PeerState>, frame: Buffer): void {
+    if (faults.routeDelayMs === 0) peer.link!.send(frame);
+    else setTimeout(() => peer.link?.send(frame), faults.routeDelayMs);
   }
 
   private scheduleFlush(outlet: PeerOutlet): void {
@@ -600,6 +778,11 @@ export class Cluster implements BrokerCluster {
 }
 
 const NO_GROUPS: ReadonlySet<number> = new Set();
+
+/** Name of the mark holding `${incarnation} ${seq}` of the last forward applied from `node`. */
+const forwardMark = (node: string): string => `cluster/forwarded/${node}`;
+
+const passFrame = (token: string, upTo: number): Buffer => new FrameWriter(FrameType.MovePass).string(token).uint(upTo).finish();
 
 function isSys(message: Message): boolean {
   const core = message.core;

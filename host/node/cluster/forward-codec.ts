@@ -16,6 +16,12 @@ export interface ForwardRoute {
 
 export const NO_GROUPS: readonly string[] = Object.freeze([]);
 
+/**
+ * In a forward's group list, instead of a share group: the one session an old owner relays the
+ * message to while that session moves (session-moves.ts). A share group's name cannot contain `/`.
+ */
+export const relayTarget = (clientId: string): string => '/' + clientId;
+
 const F_QOS = 3;
 const F_RETAIN = 4;
 const F_PLAIN = 8;
@@ -91,6 +97,8 @@ export class EntryReader {
   retain = false;
   plain = false;
   groups: readonly string[] = NO_GROUPS;
+  /** The session a relayed message is for (see relayTarget), else null. */
+  session: string | null = null;
   stamp: Stamp | null = null;
   /** ms of message expiry left, -1 = none. */
   expiresIn = -1;
@@ -112,10 +120,15 @@ export class EntryReader {
     this.plain = (flags & F_PLAIN) !== 0;
     this.stamp = flags & F_STAMPED ? { wall: r.uint(), logical: r.u32(), node: r.string() } : null;
     this.expiresIn = flags & F_EXPIRES ? r.uint() : -1;
+    this.session = null;
     if (flags & F_GROUPS) {
       const groups: string[] = [];
-      for (let n = r.varint(); n > 0; n--) groups.push(r.string());
-      this.groups = groups;
+      for (let n = r.varint(); n > 0; n--) {
+        const name = r.string();
+        if (name.charCodeAt(0) === 0x2f) this.session = name.slice(1);
+        else groups.push(name);
+      }
+      this.groups = groups.length > 0 ? groups : NO_GROUPS;
     } else {
       this.groups = NO_GROUPS;
     }

@@ -86,6 +86,11 @@ export class PeerOutlet {
     return (this.link?.buffered ?? 0) + (this.batch?.length ?? 0);
   }
 
+  /** Sequence number of the last forward handed to this outlet. */
+  get lastSeq(): number {
+    return this.seq;
+  }
+
   /** Forwards kept until the peer confirms them. */
   get unconfirmed(): number {
     return this.inFlight.length + this.waiting.length;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import WebSocket from 'ws';
-import { FrameReader, FrameType, FrameWriter } from '../../../host/node/cluster/frame.js';
+import { FrameReader, FrameType, FrameWriter, LINK_PROTOCOL_VERSION } from '../../../host/node/cluster/frame.js';
 import { LINK_PATH } from '../../../host/node/cluster/link-listener.js';
 import { collect, eventually, received as inbox } from '../../helpers/broker.js';
 import { startCluster, type TestCluster } from '../../helpers/cluster.js';
@@ -61,8 +61,8 @@ describe('cluster faults: links, etcd, nodes', { skip: etcdMissing }, () => {
       socket.terminate();
       return refusal.string();
     };
-    assert.match(await attempt(99, ''), /incompatible link protocol: the peer speaks version 99, this node speaks version 1/);
-    assert.match(await attempt(1, '00'.repeat(32)), /did not prove the cluster secret/);
+    assert.match(await attempt(99, ''), new RegExp(`incompatible link protocol: the peer speaks version 99, this node speaks version ${LINK_PROTOCOL_VERSION}`));
+    assert.match(await attempt(LINK_PROTOCOL_VERSION, '00'.repeat(32)), /did not prove the cluster secret/);
     await eventually(() => n1.cli.logs.some((l) => l.includes('cluster link refused') && l.includes('incompatible link protocol')), 2000, 'the log line');
   });
 

@@ -37,7 +37,7 @@ describe('a cluster of three arbormq processes routes as one broker', { skip: et
     await eventually(async () => (await cluster.nodes[0]!.status()).peers.find((p) => p.node === 'n2')!.routes === 1, 5000, 'the route');
     const { stdout } = await promisify(execFile)(process.execPath, [BIN, 'cluster', 'status', '--cluster-etcd', etcd.url]);
     assert.match(stdout, /^cluster arbormq: 3 members/);
-    for (const node of cluster.nodes) assert.match(stdout, new RegExp(`\\n${node.id}  ws://127\\.0\\.0\\.1:\\d+  protocol 1  healthy`));
+    for (const node of cluster.nodes) assert.match(stdout, new RegExp(`\\n${node.id}  ws://127\\.0\\.0\\.1:\\d+  protocol 2  healthy`));
     assert.match(stdout, /-> n2\s+up\s+1 routes/);
   });
 
