@@ -23,6 +23,8 @@ import { Mesh, type Peer } from './mesh.js';
 import { CLUSTER_DEFAULTS, type ClusterOptions } from './options.js';
 import { OwnershipUnavailable, SessionOwnership } from './ownership.js';
 import { Confirmation, PeerOutlet } from './peer-outlet.js';
+import type { ReplicaStores } from './replica-store.js';
+import { Replication } from './replication.js';
 import { RetainedSync } from './retained-sync.js';
 import { LocalRoutes, RemoteRoutes } from './routes.js';
 import { handOver, takeIn, TakeoverStatus, type TakeoverRequest } from './session-transfer.js';
@@ -68,6 +70,7 @@ export interface ClusterStatus {
   routes: number;
   ownedSessions: number;
   takeovers: number;
+  replication: ReturnType<Replication['status']> & { factor: number };
   peers: {
     node: string;
     url: string | null;
@@ -111,12 +114,15 @@ export class Cluster implements BrokerCluster {
   private listener!: LinkListener;
   private url = '';
   private closed = false;
+  /** replicationFactor 2: this node's sessions' buddies, and the replicas it keeps for others. */
+  private replication: Replication | null = null;
   takeovers = 0;
 
   private constructor(
     private readonly broker: Broker,
     private readonly options: ClusterOptions,
     private readonly log: Logger,
+    private readonly replicaStores: ReplicaStores,
   ) {
     this.routes = new LocalRoutes(() => this.scheduleRoutes());
     this.retainedSync = new RetainedSync(broker, options.nodeId);
@@ -127,8 +133,13 @@ export class Cluster implements BrokerCluster {
    * returns a starter to run once the broker has started: it opens the link listener, connects to
    * etcd and joins.
    */
-  static attach(broker: Broker, options: ClusterOptions, log: Logger): { cluster: Cluster; start(httpPort: number | null): Promise<void> } {
-    const cluster = new Cluster(broker, options, log);
+  static attach(
+    broker: Broker,
+    options: ClusterOptions,
+    log: Logger,
+    replicaStores: ReplicaStores,
+  ): { cluster: Cluster; start(httpPort: number | null): Promise<void> } {
+    const cluster = new Cluster(broker, options, log, replicaStores);
     broker.cluster = cluster;
     return { cluster, start: (httpPort) => cluster.start(httpPort) };
   }
@@ -147,11 +158,34 @@ export class Cluster implements BrokerCluster {
     const member: MemberInfo = { node: o.nodeId, url: this.url, protocol: LINK_PROTOCOL_VERSION, incarnation: self.incarnation, ...(http ? { http } : {}) };
     const keys = etcdKeys(self.cluster);
     this.membership = new Membership(this.etcd, keys, member, o.leaseTtlSeconds ?? CLUSTER_DEFAULTS.leaseTtlSeconds, {
-      joined: (m) => this.mesh.memberJoined(m),
-      left: (node) => this.mesh.memberLeft(node, (o.departedGraceSeconds ?? CLUSTER_DEFAULTS.departedGraceSeconds) * 1000),
+      joined: (m) => {
+        this.mesh.memberJoined(m);
+        this.replication?.membersChanged();
+      },
+      left: (node) => {
+        this.mesh.memberLeft(node, (o.departedGraceSeconds ?? CLUSTER_DEFAULTS.departedGraceSeconds) * 1000);
+        this.replication?.membersChanged();
+        this.replication?.ownerLeft(node);
+      },
       lease: (holding, fresh) => this.leaseChanged(holding, fresh),
     }, this.log);
     this.ownership = new SessionOwnership(this.etcd, keys, this.membership);
+    // Every node keeps the replicas others send it, whatever its own replication factor.
+    this.replication = new Replication(
+      {
+        broker: this.broker,
+        self: o.nodeId,
+        membership: this.membership,
+        ownership: this.ownership,
+        log: this.log,
+        peers: () => this.mesh.peers.values(),
+        serialized: (clientId, fn) => this.serialized(clientId, fn),
+        owns: (clientId) => this.owned.add(clientId),
+      },
+      this.replicaStores,
+      o.replicationFactor ?? CLUSTER_DEFAULTS.replicationFactor,
+    );
+    await this.replication.open();
     this.membership.start();
     this.log('info', 'cluster: joining', { node: o.nodeId, cluster: self.cluster, url: this.url, etcd: o.etcd });
   }
@@ -257,6 +291,8 @@ export class Cluster implements BrokerCluster {
       const ownership = await this.unavailableAsRefusal(this.ownership.claim(clientId));
       if (ownership.owner === 'self') {
         this.owned.add(clientId);
+        // A new key: the session is new here, or its owner is gone and a buddy may hold it.
+        if (ownership.created && !cleanStart && !this.broker.sessions.has(clientId)) await this.replication?.recover(clientId);
         return;
       }
       const peer = this.mesh.peers.get(ownership.node);
@@ -398,6 +434,7 @@ export class Cluster implements BrokerCluster {
         this.peerByClient.set(peer.state.client, peer);
         if (restarted) peer.state.lastSeq = 0;
         peer.state.outlet.linkUp(peer.link!);
+        this.replication?.linkUp(peer, restarted);
         this.sendRoutesDelta();
         peer.link!.send(this.routes.snapshot());
         for (const frame of this.retainedSync.snapshot()) peer.link!.send(frame);
@@ -458,6 +495,12 @@ export class Cluster implements BrokerCluster {
         break;
       case FrameType.Kick:
         this.kicked(reader);
+        break;
+      case FrameType.Replicate:
+      case FrameType.ReplicateAck:
+      case FrameType.ReplicaRequest:
+      case FrameType.ReplicaReply:
+        this.replication!.frame(peer, reader);
         break;
       default:
         throw new LinkProtocolError(`unknown frame type ${reader.type}`);
@@ -558,6 +601,7 @@ export class Cluster implements BrokerCluster {
       routes: this.routes.size,
       ownedSessions: this.owned.size,
       takeovers: this.takeovers,
+      replication: { factor: this.options.replicationFactor ?? CLUSTER_DEFAULTS.replicationFactor, ...(this.replication?.status() ?? REPLICATION_IDLE) },
       peers: [...(this.mesh?.peers.values() ?? [])]
         .sort((a, b) => (a.node < b.node ? -1 : 1))
         .map((p) => ({
@@ -581,6 +625,7 @@ export class Cluster implements BrokerCluster {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.replication?.close();
     this.mesh?.close();
     for (const peer of this.mesh?.peers.values() ?? []) peer.state.outlet.close();
     await this.membership?.close();
@@ -590,6 +635,7 @@ export class Cluster implements BrokerCluster {
 }
 
 const NO_GROUPS: ReadonlySet<number> = new Set();
+const REPLICATION_IDLE = { replicatedSessions: 0, replicaSessions: 0, unacknowledged: 0, failovers: 0, fenced: false };
 
 function isSys(message: Message): boolean {
   const core = message.core;

@@ -29,6 +29,13 @@ export const enum FrameType {
   TakeoverReply = 41,
   /** A clean-session client id connected elsewhere: close it here. */
   Kick = 42,
+  /** Session replication (docs/CLUSTERING.md): an owner's group commit, the records its buddy keeps. */
+  Replicate = 50,
+  /** The buddy made replication frames up to a sequence number durable. */
+  ReplicateAck = 51,
+  /** A node starting a session afresh asks for a replica of it whose owner is gone; the reply carries it or nothing. */
+  ReplicaRequest = 52,
+  ReplicaReply = 53,
 }
 
 /** A frame that does not parse: the link is closed (the peer runs broken or hostile code). */
