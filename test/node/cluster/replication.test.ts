@@ -51,6 +51,8 @@ async function publishAndKill(
 describe('replicated sessions (replicationFactor 2)', { skip: etcdMissing }, () => {
   let etcd: TestEtcd;
   let cluster: TestCluster;
+  /** The session the first test moved to another node, and its client there. */
+  let lost: { clientId: string; client: MqttClient } | null = null;
   before(async () => {
     etcd = await startEtcd();
     cluster = await startCluster(etcd, 3, { node: () => ({ replicationFactor: 2, departedGraceSeconds: 2 }) });
@@ -79,7 +81,47 @@ describe('replicated sessions (replicationFactor 2)', { skip: etcdMissing }, () 
       throw new Error(`${error.message}; missing ${acked.filter((m) => !delivered().has(m)).join(' ')}\n${[n1, n2].map((n) => n.cli.logs.join('\n')).join('\n')}`);
     });
     assert.ok(acked.length >= 50);
-    const status = await n2.status();
-    assert.ok(status.replication, 'status reports replication');
+    assert.equal((await n2.status()).replication.failovers + (await n1.status()).replication.failovers, 1);
+    lost = { clientId, client: again };
+  });
+
+  it('the old owner returning after a failover drops its stale copy: the session stays where it went and loses nothing', async () => {
+    const [n1, , n3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
+    await cluster.restart(n3);
+    await cluster.ready();
+    await eventually(() => n3.cli.logs.some((l) => l.includes('dropping the stale copy') && l.includes(lost!.clientId)), 10_000, 'the stale copy dropped');
+    assert.equal(lost!.client.connected, true, 'the client on the new owner keeps its connection');
+    const before = inbox(lost!.client).length;
+    const pub = await n3.client({ clientId: 'after-return-pub', protocolVersion: 5 });
+    for (let i = 0; i < 20; i++) await pub.publishAsync(`lost/after/${i}`, `after${i}`, { qos: 1 });
+    await eventually(() => inbox(lost!.client).length >= before + 20, 10_000, 'the messages published on the returned node');
+    assert.equal((await n3.status()).ownedSessions, 0);
+    assert.ok((await n1.status()).ownedSessions >= 1);
+  });
+
+  it('the buddy SIGKILLed instead: acknowledgements go on, a new buddy is synced, and it can take the session over', async () => {
+    const alive = cluster.nodes.filter((n) => n.id !== 'n3') as ClusterNode[];
+    const [n1, n2] = alive as [ClusterNode, ClusterNode];
+    const n3 = cluster.nodes[2]!;
+    // Owner n2; its buddy is killed, so the remaining node must become the new buddy and get the session in full.
+    const clientId = ['kept-a', 'kept-b', 'kept-c', 'kept-d', 'kept-e'].find((id) => buddyOf(id, ['n1', 'n2', 'n3'], 'n2') === 'n3')!;
+    const options = { clientId, clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 300 } };
+    const sub = await n2.client(options);
+    await sub.subscribeAsync('kept/#', { qos: 1 });
+    await eventually(async () => (await n1.status()).peers.find((p) => p.node === 'n2')!.routes > 0, 5000, 'the route');
+    await eventually(async () => (await n3.status()).replication.replicaSessions > 0, 5000, 'the replica on n3');
+    // The subscriber goes offline: what follows queues in its session, on its owner and its buddies.
+    await sub.endAsync();
+    const { acked, settled } = await publishAndKill(cluster, n1, n3, 'kept', 300, 30);
+    await settled;
+    assert.equal(acked.length, 300, 'every message is acknowledged: the new buddy takes the dead one\'s place');
+    await eventually(async () => (await n1.status()).replication.replicaSessions > 0, 10_000, 'the session replicated to n1');
+    // The owner now goes too, for good: the new buddy has everything.
+    await cluster.kill(n2);
+    const again = await reconnect(n1, options);
+    const delivered = (): Set<string> => new Set(inbox(again).map((m) => m.payload.toString()));
+    await eventually(() => acked.every((m) => delivered().has(m)), 20_000, `every acknowledged message (${acked.length})`).catch((error: Error) => {
+      throw new Error(`${error.message}; missing ${acked.filter((m) => !delivered().has(m)).length}\n${n1.cli.logs.join('\n')}`);
+    });
   });
 });
