@@ -4,7 +4,8 @@ import type { IClientOptions, MqttClient } from 'mqtt';
 import { rendezvousPick } from '../../../host/node/cluster/rendezvous.js';
 import { eventually, received as inbox } from '../../helpers/broker.js';
 import { startCluster, type ClusterNode, type TestCluster } from '../../helpers/cluster.js';
-import { etcdMissing, startEtcd, type TestEtcd } from '../../helpers/etcd.js';
+import { etcdMissing, freePort, startEtcd, type TestEtcd } from '../../helpers/etcd.js';
+import { startProxy, type TcpProxy } from '../../helpers/tcp-proxy.js';
 
 /** Connects once the node accepts the session: refused (0x88) while the cluster cannot yet say who owns it. */
 async function reconnect(node: ClusterNode, options: IClientOptions): Promise<MqttClient> {
@@ -122,6 +123,127 @@ describe('replicated sessions (replicationFactor 2)', { skip: etcdMissing }, () 
     const delivered = (): Set<string> => new Set(inbox(again).map((m) => m.payload.toString()));
     await eventually(() => acked.every((m) => delivered().has(m)), 20_000, `every acknowledged message (${acked.length})`).catch((error: Error) => {
       throw new Error(`${error.message}; missing ${acked.filter((m) => !delivered().has(m)).length}\n${n1.cli.logs.join('\n')}`);
+    });
+  });
+});
+
+/** Three replicating nodes where n1 reaches etcd through one proxy, and dials n2 (ids sort) through another. */
+interface PartitionableCluster {
+  cluster: TestCluster;
+  etcdProxy: TcpProxy;
+  linkProxy: TcpProxy;
+  close(): Promise<void>;
+}
+
+async function startPartitionableCluster(): Promise<PartitionableCluster> {
+  const etcd = await startEtcd();
+  const etcdProxy = await startProxy(Number(new URL(etcd.url).port));
+  const n2Port = await freePort();
+  const linkProxy = await startProxy(n2Port);
+  const cluster = await startCluster(etcd, 3, {
+    node: (id) => ({
+      replicationFactor: 2,
+      departedGraceSeconds: 2,
+      ...(id === 'n1' ? { etcd: [`http://127.0.0.1:${etcdProxy.port}`] } : {}),
+      ...(id === 'n2' ? { port: n2Port, advertise: `ws://127.0.0.1:${linkProxy.port}` } : {}),
+    }),
+  });
+  await cluster.ready();
+  return {
+    cluster,
+    etcdProxy,
+    linkProxy,
+    async close() {
+      await cluster.close();
+      await linkProxy.close();
+      await etcdProxy.close();
+      await etcd.close();
+    },
+  };
+}
+
+describe('replicated sessions: a node cut off from etcd', { skip: etcdMissing }, () => {
+  const members = ['n1', 'n2', 'n3'];
+  let setup: PartitionableCluster;
+  before(async () => {
+    setup = await startPartitionableCluster();
+  });
+  after(() => setup?.close());
+
+  it('a node cut off from etcd stops serving its persistent sessions before its buddy takes them over; nothing acknowledged is lost', async () => {
+    const [n1, n2, n3] = setup.cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
+    const { cluster, etcdProxy } = setup;
+    const clientId = 'isolated-sub';
+    const options = { clientId, clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 300 } };
+    const sub = await n1.client(options);
+    await sub.subscribeAsync('iso/#', { qos: 1 });
+    const buddy = cluster.nodes.find((n) => n.id === buddyOf(clientId, members, 'n1'))!;
+    await eventually(async () => (await buddy.status()).replication.replicaSessions > 0, 5000, 'the replica');
+    await eventually(async () => (await n3.status()).peers.find((p) => p.node === 'n1')!.routes > 0, 5000, 'the route');
+    const pub = await n3.client({ clientId: 'iso-pub', protocolVersion: 5 });
+    const acked: string[] = [];
+    const sends: Promise<void>[] = [];
+    let publishing = true;
+    const closedAt = new Promise<number>((resolve) => sub.once('close', () => resolve(Date.now())));
+    const load = (async () => {
+      for (let i = 0; publishing; i++) {
+        sends.push(pub.publishAsync(`iso/${i}`, `m${i}`, { qos: 1 }).then(() => void acked.push(`m${i}`), () => undefined));
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    })();
+    await eventually(() => acked.length >= 20, 5000, 'some acknowledgements');
+    etcdProxy.partition();
+    let failoverSeenAt = 0;
+    await eventually(async () => (await buddy.status()).replication.failovers > 0 && (failoverSeenAt = Date.now()) > 0, 20_000, 'the buddy to take the session over');
+    assert.ok((await closedAt) < failoverSeenAt, 'the isolated node closed the connection before the buddy took the session over');
+    assert.equal((await n1.status()).replication.fenced, true);
+    const again = await reconnect(n2, options);
+    publishing = false;
+    await load;
+    // Publishes forwarded to the isolated node are refused once the grace for it ends (none is acknowledged unkept).
+    await Promise.all(sends);
+    const delivered = (): Set<string> => new Set([...inbox(sub), ...inbox(again)].map((m) => m.payload.toString()));
+    await eventually(() => acked.every((m) => delivered().has(m)), 20_000, `every acknowledged message (${acked.length})`).catch((error: Error) => {
+      throw new Error(`${error.message}; missing ${acked.filter((m) => !delivered().has(m)).join(' ')}`);
+    });
+    etcdProxy.heal();
+    await eventually(() => n1.cli.logs.some((l) => l.includes('dropping the stale copy') && l.includes(clientId)), 20_000, 'the stale copy dropped on the returning node');
+    await cluster.ready();
+  });
+});
+
+describe('replicated sessions: a link partition between owner and buddy', { skip: etcdMissing }, () => {
+  const members = ['n1', 'n2', 'n3'];
+  let setup: PartitionableCluster;
+  before(async () => {
+    setup = await startPartitionableCluster();
+  });
+  after(() => setup?.close());
+
+  it('a link partition between owner and buddy holds acknowledgements back until it heals; the buddy then has what was acknowledged', async () => {
+    const [n1, n2, n3] = setup.cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
+    const { cluster, linkProxy } = setup;
+    const clientId = ['split-a', 'split-b', 'split-c', 'split-d', 'split-e'].find((id) => buddyOf(id, members, 'n1') === 'n2')!;
+    const options = { clientId, clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 300 } };
+    const sub = await reconnect(n1, options);
+    await sub.subscribeAsync('split/#', { qos: 1 });
+    await eventually(async () => (await n2.status()).replication.replicaSessions > 0, 5000, 'the replica on n2');
+    await eventually(async () => (await n3.status()).peers.find((p) => p.node === 'n1')!.routes > 0, 5000, 'the route');
+    await sub.endAsync();
+    linkProxy.partition();
+    await eventually(async () => !(await n1.status()).peers.find((p) => p.node === 'n2')!.up, 10_000, 'the link down');
+    const pub = await n3.client({ clientId: 'split-pub', protocolVersion: 5 });
+    let acked = false;
+    const sent = pub.publishAsync('split/1', 'held', { qos: 1 }).then(() => void (acked = true));
+    await eventually(async () => (await n1.status()).replication.unacknowledged > 0, 5000, 'the replication frame waiting for the buddy');
+    assert.equal(acked, false, 'not acknowledged while the buddy cannot have it');
+    linkProxy.heal();
+    await sent;
+    // The owner is lost for good: the buddy has the message.
+    await cluster.kill(n1);
+    const again = await reconnect(n2, options);
+    await eventually(() => inbox(again).some((m) => m.payload.toString() === 'held'), 20_000, 'the message from the buddy').catch((error: Error) => {
+      throw new Error(`${error.message}\n${n2.cli.logs.join('\n')}`);
     });
   });
 });
