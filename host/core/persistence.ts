@@ -55,6 +55,12 @@ export class Persistence {
   private answered: Promise<void> = Promise.resolve();
   /** Batches handed to the store whose callbacks have not run yet. */
   private unanswered = 0;
+  /**
+   * Batches whose replica is not confirmed yet: the next batch waits for them (and grows meanwhile),
+   * unless a commit is wanted now (nudge: a buddy left and its sessions must go to another; drain).
+   */
+  private replicasPending = 0;
+  private urgent = false;
   private retry: StoreBatch | null = null;
   private retryDelay = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
@@ -330,7 +336,7 @@ export class Persistence {
       clearTimeout(this.retryTimer);
       this.retryTimer = null;
     }
-    if (this.writesActive >= MAX_WRITES_IN_FLIGHT) return this.writing;
+    if (this.writesActive >= MAX_WRITES_IN_FLIGHT || (this.replicasPending > 0 && !this.urgent)) return this.writing;
     if (this.collected === 0 && this.callbacks.length === 0 && !this.retry) return this.writing;
     this.inlineBodies();
     const batch = this.retry ? mergeBatches(this.retry, this.batch) : this.batch;
@@ -345,8 +351,16 @@ export class Persistence {
     this.writesActive++;
     const previous = this.writing;
     const written = size > 0 ? this.store.write(batch).then(() => undefined, asError) : Promise.resolve(undefined);
-    // The replica is written alongside: the next batch may go out before it is confirmed, its callbacks not.
+    // The replica is written alongside; the next batch goes out once both are done.
+    this.urgent = false;
     const replicated = this.replicator ? this.replicator(batch)?.then(() => undefined, asError) : undefined;
+    if (replicated) {
+      this.replicasPending++;
+      void replicated.then(() => {
+        this.replicasPending--;
+        this.commitMore();
+      });
+    }
     let failure: Error | undefined;
     this.writing = (async () => {
       failure = await written;
@@ -367,7 +381,7 @@ export class Persistence {
       }
       this.inFlight -= size;
       this.writesActive--;
-      if (replicated) this.commitMore();
+      if (this.urgent) this.commitMore();
     })();
     const answeredBefore = this.answered;
     this.unanswered++;
@@ -384,6 +398,7 @@ export class Persistence {
 
   /** Makes a commit run soon even with nothing to write: the replicator has something to send. */
   nudge(): void {
+    this.urgent = true;
     this.callbacks.push(() => undefined);
     this.schedule();
   }
@@ -396,6 +411,7 @@ export class Persistence {
   /** Writes everything pending, waiting out a running write first (shutdown). Stops early if the store fails. */
   async drain(): Promise<void> {
     for (;;) {
+      this.urgent = true;
       await this.commit();
       if (this.failing) return;
       if (this.writesActive === 0 && this.collected === 0 && this.callbacks.length === 0 && !this.retry) return;
