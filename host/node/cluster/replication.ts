@@ -72,6 +72,8 @@ export class Replication {
   /** Acknowledgements that waited for a buddy that left: they wait for the snapshots to the new ones. */
   private carried: (() => void)[] = [];
   private fenced = false;
+  /** The node is leaving: its buddies take its sessions over, so nothing more is acknowledged for them here. */
+  private leaving = false;
   private readonly fenceTimer: ReturnType<typeof setInterval>;
   // ---- as buddy
   private readonly replicas = new Map<string, OwnerReplica>();
@@ -176,6 +178,7 @@ export class Replication {
       for (const resolve of carried) resolve();
       return null;
     }
+    if (this.leaving) return Promise.reject(new Error('this node is leaving the cluster: its sessions continue at their buddies'));
     const acks: Promise<void>[] = [];
     for (const [node, c] of out) acks.push(this.send(node, c));
     const all = Promise.all(acks).then(() => {
@@ -397,7 +400,7 @@ export class Replication {
 
   async close(): Promise<void> {
     clearInterval(this.fenceTimer);
-    this.host.broker.persistence.replicator = null;
+    this.leaving = true;
     for (const [, p] of this.requests) {
       clearTimeout(p.timer);
       p.resolve(null);
