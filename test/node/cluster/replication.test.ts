@@ -246,4 +246,21 @@ describe('replicated sessions: a link partition between owner and buddy', { skip
       throw new Error(`${error.message}\n${n2.cli.logs.join('\n')}`);
     });
   });
+
+  it('QoS 2 queued for an offline session is delivered exactly once after its owner is lost for good', async () => {
+    const [, n2, n3] = setup.cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
+    // n1 is gone: n3 is the only possible buddy of a session owned by n2, and the node the client comes back to.
+    const options = { clientId: 'once-sub', clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 300 } };
+    const sub = await reconnect(n2, options);
+    await sub.subscribeAsync('once/#', { qos: 2 });
+    await eventually(async () => (await n3.status()).replication.replicaSessions > 0, 10_000, 'the replica on n3');
+    await eventually(async () => (await n3.status()).peers.find((p) => p.node === 'n2')!.routes > 0, 5000, 'the route');
+    await sub.endAsync();
+    const pub = await n3.client({ clientId: 'once-pub', protocolVersion: 5 });
+    for (let i = 0; i < 100; i++) await pub.publishAsync(`once/${i}`, `q${i}`, { qos: 2 });
+    await setup.cluster.kill(n2);
+    const again = await reconnect(n3, options);
+    await eventually(() => new Set(inbox(again).map((m) => m.payload.toString())).size === 100, 20_000, 'the 100 messages');
+    assert.equal(inbox(again).length, 100, 'each exactly once');
+  });
 });
