@@ -109,7 +109,8 @@ export class OwnerReplica {
       if (!d.released && body) bodies.set(d.messageId, body);
     }
     const taken: ReplicaSession = { session, deliveries, bodies, incomingQos2: [...(this.incoming.get(clientId) ?? [])] };
-    this.drop([clientId]);
+    // Forgotten in memory at once; a failed write leaves a copy on disk that the next start loads again.
+    this.drop([clientId]).catch(() => undefined);
     return taken;
   }
 

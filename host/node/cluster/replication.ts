@@ -307,7 +307,9 @@ export class Replication {
         );
       }
     };
-    void replica.ready.then(() => Promise.all(Array.from({ length: Math.min(FAILOVER_CONCURRENCY, queue.length) }, worker)));
+    replica.ready
+      .then(() => Promise.all(Array.from({ length: Math.min(FAILOVER_CONCURRENCY, queue.length) }, worker)))
+      .catch((error: Error) => this.host.log('error', 'cluster: cannot read the replicas kept for a node that left', { owner, error: error.message }));
   }
 
   private async failOver(replica: OwnerReplica, clientId: string): Promise<void> {
