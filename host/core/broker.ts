@@ -239,6 +239,18 @@ export class Broker {
     return session;
   }
 
+  /**
+   * A session installed here without a connection — a cluster replica whose owner is gone — counts
+   * as disconnected from now: its will (if the owner's connection left one) and its end are scheduled.
+   */
+  adoptDisconnected(session: Session): void {
+    session.disconnectedAt = performance.now();
+    this.core.setClientOnline(session.id, false);
+    scheduleWill(this, session);
+    this.startExpiry(session);
+    this.persistence.saveSession(session);
+  }
+
   /** Starts the end of a disconnected session, counted from its disconnection (NEVER_EXPIRES: it has none). */
   private startExpiry(session: Session): void {
     session.endsAt = session.expiryInterval === NEVER_EXPIRES ? Infinity : session.disconnectedAt + session.expiryInterval * 1000;

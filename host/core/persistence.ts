@@ -16,6 +16,12 @@ import {
 export type DurableCallback = (error?: Error) => void;
 
 /**
+ * Sees every batch as it is handed to the store (a cluster replicating sessions to a second node);
+ * the batch's callbacks also wait for what it returns, and get its error if it rejects.
+ */
+export type Replicator = (batch: StoreBatch) => Promise<void> | null;
+
+/**
  * Collects the state changes of one tick into a batch and writes it to the Store in one go
  * (group commit); callbacks waiting for durability (QoS 1/2 acknowledgements) run when their batch
  * is written, in order. A failed batch is merged into the next one, so the store catches up once
@@ -43,6 +49,16 @@ export class Persistence {
    */
   private pendingBodies: Message[] = [];
   private writing: Promise<void> = Promise.resolve();
+  /** The callbacks of the last batch handed to the store have run (they run in commit order). */
+  private answered: Promise<void> = Promise.resolve();
+  /** Batches handed to the store whose callbacks have not run yet. */
+  private unanswered = 0;
+  /**
+   * Batches whose replica is not confirmed yet: the next batch waits for them (and grows meanwhile),
+   * unless a commit is wanted now (nudge: a buddy left and its sessions must go to another; drain).
+   */
+  private replicasPending = 0;
+  private urgent = false;
   private retry: StoreBatch | null = null;
   private retryDelay = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
@@ -52,6 +68,8 @@ export class Persistence {
   failing = false;
   /** Every mark as it will be once what is collected is written (restored from the store at start). */
   readonly marks = new Map<string, string>();
+  /** Set when the batches are replicated too: their callbacks wait for the replica as well. */
+  replicator: Replicator | null = null;
 
   constructor(
     private readonly broker: Broker,
@@ -264,7 +282,7 @@ export class Persistence {
    * Callbacks run in the order they were registered.
    */
   whenDurable(callback: DurableCallback): void {
-    if (this.collected === 0 && this.writesActive === 0 && this.callbacks.length === 0 && !this.retry) {
+    if (this.collected === 0 && this.unanswered === 0 && this.callbacks.length === 0 && !this.retry) {
       callback();
       return;
     }
@@ -323,7 +341,7 @@ export class Persistence {
       clearTimeout(this.retryTimer);
       this.retryTimer = null;
     }
-    if (this.writesActive >= MAX_WRITES_IN_FLIGHT) return this.writing;
+    if (this.writesActive >= MAX_WRITES_IN_FLIGHT || (this.replicasPending > 0 && !this.urgent)) return this.writing;
     if (this.collected === 0 && this.callbacks.length === 0 && !this.retry) return this.writing;
     this.inlineBodies();
     const batch = this.retry ? mergeBatches(this.retry, this.batch) : this.batch;
@@ -336,9 +354,20 @@ export class Persistence {
     this.inFlight += size;
     this.writesActive++;
     const previous = this.writing;
-    const written = size > 0 ? this.store.write(batch).then(() => undefined, (error: unknown) => (error instanceof Error ? error : new Error(String(error)))) : Promise.resolve(undefined);
+    const written = size > 0 ? this.store.write(batch).then(() => undefined, asError) : Promise.resolve(undefined);
+    // The replica is written alongside; the next batch goes out once both are done.
+    this.urgent = false;
+    const replicated = this.replicator ? this.replicator(batch)?.then(() => undefined, asError) : undefined;
+    if (replicated) {
+      this.replicasPending++;
+      void replicated.then(() => {
+        this.replicasPending--;
+        this.commitMore();
+      });
+    }
+    let failure: Error | undefined;
     this.writing = (async () => {
-      const failure = await written;
+      failure = await written;
       await previous;
       if (failure) {
         if (!this.failing) this.broker.log('error', 'store write failed', { error: failure.message });
@@ -353,21 +382,45 @@ export class Persistence {
       }
       this.inFlight -= size;
       this.writesActive--;
-      for (const callback of callbacks) callback(failure);
-      if (!this.failing && (this.collected > 0 || this.callbacks.length > 0)) void this.commit();
+      if (this.urgent) this.commitMore();
+    })();
+    const answeredBefore = this.answered;
+    this.unanswered++;
+    this.answered = (async () => {
+      await this.writing;
+      const replicaFailure = replicated ? await replicated : undefined;
+      await answeredBefore;
+      this.unanswered--;
+      for (const callback of callbacks) callback(failure ?? replicaFailure);
+      this.commitMore();
     })();
     return this.writing;
+  }
+
+  /** Makes a commit run soon even with nothing to write: the replicator has something to send. */
+  nudge(): void {
+    this.urgent = true;
+    this.callbacks.push(() => undefined);
+    this.schedule();
+  }
+
+  /** What collected while a write ran goes out now (unless the store is failing: the retry timer does it). */
+  private commitMore(): void {
+    if (!this.failing && (this.collected > 0 || this.callbacks.length > 0)) void this.commit();
   }
 
   /** Writes everything pending, waiting out a running write first (shutdown). Stops early if the store fails. */
   async drain(): Promise<void> {
     for (;;) {
+      this.urgent = true;
       await this.commit();
       if (this.failing) return;
       if (this.writesActive === 0 && this.collected === 0 && this.callbacks.length === 0 && !this.retry) return;
     }
   }
 }
+
+const asError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
 
 // Measured: a second write in flight gains nothing (LevelDB serializes writers) and makes batches smaller.
 const MAX_WRITES_IN_FLIGHT = 1;
@@ -399,7 +452,7 @@ export function toStoredMessage(message: Message): StoredMessage {
   };
 }
 
-function toStoredSession(session: Session): StoredSession {
+export function toStoredSession(session: Session): StoredSession {
   const will = session.will;
   return {
     clientId: session.clientId,

@@ -24,6 +24,8 @@ import { Mesh, type Peer } from './mesh.js';
 import { CLUSTER_DEFAULTS, type ClusterOptions } from './options.js';
 import { OwnershipUnavailable, SessionOwnership } from './ownership.js';
 import { Confirmation, PeerOutlet } from './peer-outlet.js';
+import type { ReplicaStores } from './replica-store.js';
+import { Replication } from './replication.js';
 import { RetainedSync } from './retained-sync.js';
 import { LocalRoutes, RemoteRoutes } from './routes.js';
 import { MoveCut, MovedAway } from './session-moves.js';
@@ -79,6 +81,7 @@ export interface ClusterStatus {
   routes: number;
   ownedSessions: number;
   takeovers: number;
+  replication: ReturnType<Replication['status']> & { factor: number };
   peers: {
     node: string;
     url: string | null;
@@ -127,12 +130,15 @@ export class Cluster implements BrokerCluster {
   private listener!: LinkListener;
   private url = '';
   private closed = false;
+  /** replicationFactor 2: this node's sessions' buddies, and the replicas it keeps for others. */
+  private replication: Replication | null = null;
   takeovers = 0;
 
   private constructor(
     private readonly broker: Broker,
     private readonly options: ClusterOptions,
     private readonly log: Logger,
+    private readonly replicaStores: ReplicaStores,
   ) {
     this.routes = new LocalRoutes(() => this.scheduleRoutes());
     this.retainedSync = new RetainedSync(broker, options.nodeId);
@@ -143,8 +149,13 @@ export class Cluster implements BrokerCluster {
    * returns a starter to run once the broker has started: it opens the link listener, connects to
    * etcd and joins.
    */
-  static attach(broker: Broker, options: ClusterOptions, log: Logger): { cluster: Cluster; start(httpPort: number | null): Promise<void> } {
-    const cluster = new Cluster(broker, options, log);
+  static attach(
+    broker: Broker,
+    options: ClusterOptions,
+    log: Logger,
+    replicaStores: ReplicaStores,
+  ): { cluster: Cluster; start(httpPort: number | null): Promise<void> } {
+    const cluster = new Cluster(broker, options, log, replicaStores);
     broker.cluster = cluster;
     return { cluster, start: (httpPort) => cluster.start(httpPort) };
   }
@@ -164,11 +175,34 @@ export class Cluster implements BrokerCluster {
     const member: MemberInfo = { node: o.nodeId, url: this.url, protocol: LINK_PROTOCOL_VERSION, incarnation: self.incarnation, ...(http ? { http } : {}) };
     const keys = etcdKeys(self.cluster);
     this.membership = new Membership(this.etcd, keys, member, o.leaseTtlSeconds ?? CLUSTER_DEFAULTS.leaseTtlSeconds, {
-      joined: (m) => this.mesh.memberJoined(m),
-      left: (node) => this.mesh.memberLeft(node, (o.departedGraceSeconds ?? CLUSTER_DEFAULTS.departedGraceSeconds) * 1000),
+      joined: (m) => {
+        this.mesh.memberJoined(m);
+        this.replication?.membersChanged();
+      },
+      left: (node) => {
+        this.mesh.memberLeft(node, (o.departedGraceSeconds ?? CLUSTER_DEFAULTS.departedGraceSeconds) * 1000);
+        this.replication?.membersChanged();
+        this.replication?.ownerLeft(node);
+      },
       lease: (holding, fresh) => this.leaseChanged(holding, fresh),
     }, this.log);
     this.ownership = new SessionOwnership(this.etcd, keys, this.membership);
+    // Every node keeps the replicas others send it, whatever its own replication factor.
+    this.replication = new Replication(
+      {
+        broker: this.broker,
+        self: o.nodeId,
+        membership: this.membership,
+        ownership: this.ownership,
+        log: this.log,
+        peers: () => this.mesh.peers.values(),
+        serialized: (clientId, fn) => this.serialized(clientId, fn),
+        owns: (clientId) => this.owned.add(clientId),
+      },
+      this.replicaStores,
+      o.replicationFactor ?? CLUSTER_DEFAULTS.replicationFactor,
+    );
+    await this.replication.open();
     this.membership.start();
     this.log('info', 'cluster: joining', { node: o.nodeId, cluster: self.cluster, url: this.url, etcd: o.etcd });
   }
@@ -275,6 +309,8 @@ export class Cluster implements BrokerCluster {
       const ownership = await this.unavailableAsRefusal(this.ownership.claim(clientId));
       if (ownership.owner === 'self') {
         this.owned.add(clientId);
+        // A new key: the session is new here, or its owner is gone and a buddy may hold it.
+        if (ownership.created && !cleanStart && !this.broker.sessions.has(clientId)) await this.replication?.recover(clientId);
         return;
       }
       const peer = this.mesh.peers.get(ownership.node);
@@ -539,6 +575,7 @@ export class Cluster implements BrokerCluster {
         const applied = this.appliedSeq(peer);
         peer.state.lastSeq = restarted ? applied : Math.max(peer.state.lastSeq, applied);
         peer.state.outlet.linkUp(peer.link!);
+        this.replication?.linkUp(peer, restarted);
         // Pending changes go to the other peers as a delta; this one gets them in its snapshot (a
         // delta before the snapshot would be out of sequence there: a protocol error, the link lost).
         this.sendRoutesDelta(peer);
@@ -608,6 +645,12 @@ export class Cluster implements BrokerCluster {
         break;
       case FrameType.MovePass:
         this.movePassed(peer, reader);
+        break;
+      case FrameType.Replicate:
+      case FrameType.ReplicateAck:
+      case FrameType.ReplicaRequest:
+      case FrameType.ReplicaReply:
+        this.replication!.frame(peer, reader);
         break;
       default:
         throw new LinkProtocolError(`unknown frame type ${reader.type}`);
@@ -746,6 +789,7 @@ export class Cluster implements BrokerCluster {
       routes: this.routes.size,
       ownedSessions: this.owned.size,
       takeovers: this.takeovers,
+      replication: { factor: this.options.replicationFactor ?? CLUSTER_DEFAULTS.replicationFactor, ...(this.replication?.status() ?? REPLICATION_IDLE) },
       peers: [...(this.mesh?.peers.values() ?? [])]
         .sort((a, b) => (a.node < b.node ? -1 : 1))
         .map((p) => ({
@@ -769,6 +813,7 @@ export class Cluster implements BrokerCluster {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.replication?.close();
     this.mesh?.close();
     for (const peer of this.mesh?.peers.values() ?? []) peer.state.outlet.close();
     await this.membership?.close();
@@ -778,6 +823,7 @@ export class Cluster implements BrokerCluster {
 }
 
 const NO_GROUPS: ReadonlySet<number> = new Set();
+const REPLICATION_IDLE = { replicatedSessions: 0, replicaSessions: 0, unacknowledged: 0, failovers: 0, fenced: false };
 
 /** Name of the mark holding `${incarnation} ${seq}` of the last forward applied from `node`. */
 const forwardMark = (node: string): string => `cluster/forwarded/${node}`;

@@ -33,6 +33,13 @@ export const enum FrameType {
   MoveBarrier = 43,
   /** A node's cut of a move: the token, the last forward sequence number routed before the barrier. */
   MovePass = 44,
+  /** Session replication (docs/CLUSTERING.md): an owner's group commit, the records its buddy keeps. */
+  Replicate = 50,
+  /** The buddy made replication frames up to a sequence number durable. */
+  ReplicateAck = 51,
+  /** A node starting a session afresh asks for a replica of it whose owner is gone; the reply carries it or nothing. */
+  ReplicaRequest = 52,
+  ReplicaReply = 53,
 }
 
 /** A frame that does not parse: the link is closed (the peer runs broken or hostile code). */

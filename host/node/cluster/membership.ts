@@ -52,6 +52,8 @@ export class Membership {
   private lease: Lease | null = null;
   private lastConfirmed = 0;
   private firedAt = 0;
+  /** When the request behind the last confirmed grant or keepalive left: etcd keeps the lease at least a TTL from then. */
+  private provenAt = 0;
   private watcher: Watcher | null = null;
   private closed = false;
   private readonly watchdog: ReturnType<typeof setInterval>;
@@ -97,6 +99,7 @@ export class Membership {
     if (this.closed) return;
     const lease = this.etcd.lease(this.ttlSeconds, { autoKeepAlive: true });
     let id: string;
+    const asked = performance.now();
     try {
       id = await lease.grant();
       await this.etcd.put(this.keys.members + this.self.node).value(JSON.stringify(this.self)).lease(id);
@@ -114,8 +117,10 @@ export class Membership {
     this.leaseId = id;
     this.lastConfirmed = performance.now();
     lease.on('keepaliveFired', () => (this.firedAt = performance.now()));
+    this.provenAt = asked;
     lease.on('keepaliveSucceeded', () => {
       const now = performance.now();
+      this.provenAt = this.firedAt;
       this.rttMs = now - this.firedAt;
       this.lastConfirmed = now;
       if (!this.holding && this.lease === lease) this.setHolding(true, false);
@@ -132,6 +137,14 @@ export class Membership {
     });
     this.log('info', 'cluster: etcd lease granted', { lease: id, ttlSeconds: this.ttlSeconds });
     this.setHolding(true, true);
+  }
+
+  /**
+   * Until when (performance.now()) this node can be sure etcd still has its lease — and so that no
+   * other node has taken over what is bound to it — as far as etcd's answers prove; 0 without one.
+   */
+  get leaseProvenUntil(): number {
+    return this.holding && this.leaseId !== null ? this.provenAt + this.ttlSeconds * 1000 : 0;
   }
 
   private checkLease(): void {

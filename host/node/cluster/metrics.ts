@@ -9,6 +9,13 @@ export function clusterMetrics(status: ClusterStatus, metric: MetricWriter): voi
   metric('cluster_routes', 'gauge', 'Distinct filters this node announces to its peers.', status.routes);
   metric('cluster_owned_sessions', 'gauge', 'Persistent sessions this node owns in etcd.', status.ownedSessions);
   metric('cluster_takeovers_total', 'counter', 'Sessions taken over from other nodes.', status.takeovers);
+  const r = status.replication;
+  metric('cluster_replication_factor', 'gauge', 'Copies kept of each persistent session this node owns.', r.factor);
+  metric('cluster_replicated_sessions', 'gauge', 'Persistent sessions this node owns that have a buddy.', r.replicatedSessions);
+  metric('cluster_replica_sessions', 'gauge', 'Sessions of other nodes this node keeps as their buddy.', r.replicaSessions);
+  metric('cluster_replication_unacknowledged', 'gauge', 'Replication frames sent to buddies and not yet durable there.', r.unacknowledged);
+  metric('cluster_failovers_total', 'counter', 'Sessions this node took over from a replica after their owner was lost.', r.failovers);
+  metric('cluster_fenced', 'gauge', 'The node cannot prove it holds its lease: its persistent sessions are closed and not acknowledged.', r.fenced ? 1 : 0);
   const per = (value: (p: ClusterStatus['peers'][number]) => number): Sample[] => status.peers.map((p) => [{ peer: p.node }, value(p)]);
   metric('cluster_peer_up', 'gauge', 'The link to the peer is up.', per((p) => (p.up ? 1 : 0)));
   metric('cluster_peer_remote_filters', 'gauge', 'Filters the peer announced (its routes in this node\'s trie).', per((p) => p.routes));
@@ -34,6 +41,12 @@ export function clusterSysValues(status: ClusterStatus): [string, string | numbe
     ['cluster/etcd/rtt_ms', status.etcdRttMs],
     ['cluster/routes', status.routes],
     ['cluster/takeovers', status.takeovers],
+    ['cluster/replication/factor', status.replication.factor],
+    ['cluster/replication/sessions', status.replication.replicatedSessions],
+    ['cluster/replication/replicas', status.replication.replicaSessions],
+    ['cluster/replication/unacknowledged', status.replication.unacknowledged],
+    ['cluster/replication/failovers', status.replication.failovers],
+    ['cluster/fenced', status.replication.fenced ? 1 : 0],
   ];
   for (const p of status.peers) {
     const at = `cluster/peers/${p.node}`;

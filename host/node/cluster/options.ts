@@ -24,6 +24,11 @@ export interface ClusterOptions {
   maxLinkBufferBytes?: number;
   /** Seconds a member that left is waited for (a restart) before its routes and unconfirmed forwards go. */
   departedGraceSeconds?: number;
+  /**
+   * Copies of each persistent session: 1 = its owner's store only; 2 = also a buddy node's, kept in
+   * step with every group commit, which takes the session over when the owner's lease expires.
+   */
+  replicationFactor?: number;
 }
 
 export const CLUSTER_DEFAULTS = {
@@ -33,6 +38,7 @@ export const CLUSTER_DEFAULTS = {
   leaseTtlSeconds: 5,
   maxLinkBufferBytes: 16 * 1024 * 1024,
   departedGraceSeconds: 30,
+  replicationFactor: 1,
 } as const;
 
 /** What a node id and a cluster name may be made of (they are parts of etcd keys and log fields). */

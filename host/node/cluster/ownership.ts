@@ -3,8 +3,8 @@ import type { Membership } from './membership.js';
 
 /** Who owns a persistent session, as etcd says. */
 export type Ownership =
-  /** This node: it created the key now, or already held it. */
-  | { owner: 'self'; revision: string }
+  /** This node: it created the key now (`created`), or already held it. */
+  | { owner: 'self'; revision: string; created?: boolean }
   /** Another node; `revision` is the key's mod revision, the fencing token a takeover compares. */
   | { owner: 'other'; node: string; revision: string; lease: string };
 
@@ -42,7 +42,7 @@ export class SessionOwnership {
     const key = this.key(clientId);
     const self = this.membership.self.node;
     const result = await this.call(() => this.etcd.if(key, 'Create', '==', 0).then(this.etcd.put(key).value(self).lease(lease)).else(this.etcd.get(key)).commit());
-    if (result.succeeded) return { owner: 'self', revision: result.header.revision };
+    if (result.succeeded) return { owner: 'self', revision: result.header.revision, created: true };
     const kv = result.responses[0]?.response_range?.kvs[0];
     // Deleted between the compare and the read: another claim wins the race next time.
     if (!kv) return this.claim(clientId);

@@ -26,7 +26,7 @@ export const enum TakeoverStatus {
   Discarded = 3,
 }
 
-interface SessionHeader {
+export interface SessionHeader {
   version: number;
   expiryInterval: number;
   owner: string | null;
@@ -35,7 +35,7 @@ interface SessionHeader {
   incomingQos2: number[];
 }
 
-interface DeliveryHeader {
+export interface DeliveryHeader {
   packetId: number;
   released: boolean;
   qos: 1 | 2;

@@ -108,12 +108,18 @@ async function view(member: MemberInfo, token: string | undefined): Promise<Clus
   }
 }
 
+function replicationLine(r: ClusterStatus['replication']): string {
+  const fenced = r.fenced ? 'FENCED (lease not proven: persistent sessions closed here), ' : '';
+  return `  replication factor ${r.factor}: ${fenced}${r.replicatedSessions} sessions replicated to buddies (${r.unacknowledged} frames unacknowledged), ${r.replicaSessions} kept for others, ${r.failovers} taken over from replicas`;
+}
+
 function describe(member: MemberInfo, status: ClusterStatus | string): string {
   const head = `\n${member.node}  ${member.url}  protocol ${member.protocol}`;
   if (typeof status === 'string') return `${head}\n  ${status}\n`;
   const lines = [
     `${head}  ${status.healthy ? 'healthy' : 'NOT HEALTHY'}`,
     `  lease ${status.lease ? 'held' : 'NOT HELD'} (${status.leaseLosses} lost), etcd round trip ${status.etcdRttMs} ms, ${status.routes} routes announced, ${status.ownedSessions} sessions owned`,
+    replicationLine(status.replication),
   ];
   for (const p of status.peers) {
     lines.push(

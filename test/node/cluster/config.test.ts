@@ -37,6 +37,7 @@ describe('cluster configuration: file, ARBORMQ_CLUSTER_*, flags', () => {
       ARBORMQ_CLUSTER_PORT: '7000',
       ARBORMQ_CLUSTER_SECRET_FILE: 's',
       ARBORMQ_CLUSTER_LEASE_TTL_SECONDS: '3',
+      ARBORMQ_CLUSTER_REPLICATION_FACTOR: '2',
     };
     const { server } = await loadConfig({ cluster: { nodeId: 'from-flag', port: '7001', advertise: 'ws://h:7001' } }, env, dir);
     assert.deepEqual(server.cluster, {
@@ -45,6 +46,7 @@ describe('cluster configuration: file, ARBORMQ_CLUSTER_*, flags', () => {
       port: 7001,
       secretFile: join(dir, 's'),
       leaseTtlSeconds: 3,
+      replicationFactor: 2,
       advertise: 'ws://h:7001',
     });
   });
@@ -62,5 +64,6 @@ describe('cluster configuration: file, ARBORMQ_CLUSTER_*, flags', () => {
     await refused({ cluster: { nodeId: 'n1', etcd: 'http://e:2379', secretFile: 's', advertise: 'http://h:1' } }, {}, /--cluster-advertise/);
     await refused({}, { ARBORMQ_CLUSTER_NODE_ID: 'n1', ARBORMQ_CLUSTER_ETCD: 'http://e:2379', ARBORMQ_CLUSTER_CERT_FILE: 'c' }, /certFile/);
     await refused({ config: await file({ cluster: { nodeId: 'n1', etcd: ['http://e:2379'], secretFile: 's', bogus: 1 } }) }, {}, /cluster\.bogus/);
+    await refused({ config: await file({ cluster: { nodeId: 'n1', etcd: ['http://e:2379'], secretFile: 's', replicationFactor: 3 } }) }, {}, /cluster\.replicationFactor/);
   });
 });

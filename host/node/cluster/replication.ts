@@ -1,0 +1,412 @@
+import type { Broker } from '../../core/broker.js';
+import { Reason } from '../../core/codec/constants.js';
+import type { Logger } from '../../core/options.js';
+import { toStoredMessage, toStoredSession } from '../../core/persistence.js';
+import type { Session } from '../../core/session.js';
+import type { StoreBatch, StoredDelivery } from '../../core/store.js';
+import { FrameReader, FrameType, FrameWriter } from './frame.js';
+import type { Membership } from './membership.js';
+import type { Peer } from './mesh.js';
+import type { SessionOwnership } from './ownership.js';
+import { promoteReplica } from './replica-promotion.js';
+import { decodeChanges, emptyChanges, encodeChanges, type ReplicaChanges } from './replica-codec.js';
+import { OwnerReplica, type ReplicaSession, type ReplicaStores } from './replica-store.js';
+import { rendezvousPick } from './rendezvous.js';
+
+/** What replication needs of the cluster it is part of. */
+export interface ReplicationHost {
+  readonly broker: Broker;
+  readonly self: string;
+  readonly membership: Membership;
+  readonly ownership: SessionOwnership;
+  readonly log: Logger;
+  /** The peers, members or not (a departed one stays a while). */
+  peers(): Iterable<Peer<unknown>>;
+  /** Runs `fn` after every earlier call for the same client id (CONNECTs, hand-overs). */
+  serialized(clientId: string, fn: () => Promise<void>): Promise<void>;
+  /** This node owns the session now (it took it over from a replica). */
+  owns(clientId: string): void;
+}
+
+/** The replication stream to one buddy: frames not yet acknowledged are sent again when its link comes back. */
+class BuddyStream {
+  seq = 0;
+  readonly unacked: { seq: number; frame: Buffer }[] = [];
+  readonly waiters: { seq: number; resolve(): void }[] = [];
+  constructor(readonly node: string) {}
+
+  acknowledged(seq: number): void {
+    while (this.unacked.length > 0 && this.unacked[0]!.seq <= seq) this.unacked.shift();
+    while (this.waiters.length > 0 && this.waiters[0]!.seq <= seq) this.waiters.shift()!.resolve();
+  }
+}
+
+interface PendingRequest {
+  waiting: Set<string>;
+  resolve(found: ReplicaChanges | null): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/** A fenced node stops this long before its lease could have expired in etcd (clock rates, the watch's delivery). */
+const FENCE_MARGIN_MS = 500;
+const FENCE_CHECK_MS = 100;
+const REQUEST_TIMEOUT_MS = 2000;
+const FAILOVER_CONCURRENCY = 16;
+
+/**
+ * replicationFactor 2 (docs/CLUSTERING.md): every persistent session this node owns has a buddy
+ * among the live members (rendezvous hashing of the client id), which keeps the session's store
+ * records in its own store. Each group commit's changes go to each buddy as one frame, and the
+ * commit's acknowledgements wait until the buddies made them durable too. When an owner's lease
+ * expires, its buddy claims the sessions in etcd and installs them from its replica.
+ */
+export class Replication {
+  // ---- as owner
+  private readonly streams = new Map<string, BuddyStream>();
+  /** The buddy each replicated session's records were sent to. */
+  private readonly assigned = new Map<string, string>();
+  /** Sessions whose buddy changed or must be sent in full again at the next commit. */
+  private readonly resync = new Set<string>();
+  private readonly buddyCache = new Map<string, string | null>();
+  private candidates: string[] = [];
+  /** Acknowledgements that waited for a buddy that left: they wait for the snapshots to the new ones. */
+  private carried: (() => void)[] = [];
+  private fenced = false;
+  /** The node is leaving: its buddies take its sessions over, so nothing more is acknowledged for them here. */
+  private leaving = false;
+  private readonly fenceTimer: ReturnType<typeof setInterval>;
+  // ---- as buddy
+  private readonly replicas = new Map<string, OwnerReplica>();
+  private readonly requests = new Map<number, PendingRequest>();
+  private nextRequest = 1;
+  failovers = 0;
+
+  constructor(
+    private readonly host: ReplicationHost,
+    private readonly stores: ReplicaStores,
+    readonly factor: number,
+  ) {
+    if (factor > 1) host.broker.persistence.replicator = (batch) => this.replicate(batch);
+    this.fenceTimer = setInterval(() => this.checkFence(), FENCE_CHECK_MS);
+    this.fenceTimer.unref();
+  }
+
+  /** Opens the replicas this node kept for others before it stopped. */
+  async open(): Promise<void> {
+    for (const owner of await this.stores.owners()) await this.replicaOf(owner).ready;
+  }
+
+  // ---- owner side --------------------------------------------------------------------
+
+  /** Members came or went: sessions whose buddy changes are sent in full to the new one. */
+  membersChanged(): void {
+    const members = [...this.host.peers()].filter((p) => p.member !== null).map((p) => p.node);
+    this.candidates = members;
+    this.buddyCache.clear();
+    for (const [node, stream] of this.streams) {
+      if (members.includes(node)) continue;
+      // Gone: what waited for it waits for its sessions' snapshots to their new buddies.
+      this.streams.delete(node);
+      for (const w of stream.waiters) this.carried.push(w.resolve);
+      this.host.log('warn', 'cluster: a buddy left; its sessions are replicated to other members', { buddy: node });
+    }
+    for (const session of this.host.broker.sessions.values()) {
+      if (session.stored && this.assigned.get(session.clientId) !== this.buddyOf(session.clientId)) this.resync.add(session.clientId);
+    }
+    if (this.resync.size > 0 || this.carried.length > 0) this.host.broker.persistence.nudge();
+  }
+
+  /** A link is up: what the buddy has not acknowledged goes again; a restarted buddy gets its sessions in full. */
+  linkUp(peer: Peer<unknown>, restarted: boolean): void {
+    const stream = this.streams.get(peer.node);
+    if (!stream) return;
+    for (const { frame } of stream.unacked) peer.link!.send(frame);
+    if (!restarted) return;
+    for (const [clientId, node] of this.assigned) if (node === peer.node) this.resync.add(clientId);
+    if (this.resync.size > 0) this.host.broker.persistence.nudge();
+  }
+
+  private buddyOf(clientId: string): string | null {
+    let buddy = this.buddyCache.get(clientId);
+    if (buddy === undefined) {
+      buddy = rendezvousPick(clientId, this.candidates);
+      this.buddyCache.set(clientId, buddy);
+    }
+    return buddy;
+  }
+
+  /** Persistence's replicator: the batch's session changes, one frame per buddy. */
+  private replicate(batch: StoreBatch): Promise<void> | null {
+    const out = new Map<string, ReplicaChanges>();
+    const changes = (node: string): ReplicaChanges => out.get(node) ?? out.set(node, emptyChanges(0)).get(node)!;
+    const sentInFull = new Set<string>();
+    /** The buddy a session's changes go to, or null when none do (sent in full instead, or no buddy). */
+    const target = (clientId: string): string | null => {
+      if (sentInFull.has(clientId)) return null;
+      const buddy = this.buddyOf(clientId);
+      if (this.assigned.get(clientId) === buddy && !this.resync.has(clientId)) return buddy;
+      this.sendInFull(clientId, buddy, changes);
+      sentInFull.add(clientId);
+      return null;
+    };
+    for (const clientId of this.resync) target(clientId);
+    this.resync.clear();
+    for (const [clientId, s] of batch.sessions) {
+      const buddy = target(clientId);
+      if (buddy === null) continue;
+      changes(buddy).sessions.set(clientId, s);
+      if (s === null) this.assigned.delete(clientId);
+    }
+    for (const [key, d] of batch.deliveries) {
+      const buddy = target(key.clientId);
+      if (buddy !== null) changes(buddy).deliveries.push(d ?? { clientId: key.clientId, seq: key.seq, gone: true });
+    }
+    for (const [key, v] of batch.incomingQos2) {
+      const buddy = target(key.slice(0, key.indexOf('\u0000')));
+      if (buddy !== null) changes(buddy).incomingQos2.set(key, v);
+    }
+    if (batch.messages.size > 0) {
+      // A body may be any replicated session's: every buddy gets the changes of shared bodies.
+      for (const node of new Set(this.assigned.values())) {
+        const c = changes(node);
+        for (const [id, m] of batch.messages) c.messages.set(id, m);
+      }
+    }
+    const carried = this.carried;
+    this.carried = [];
+    if (out.size === 0) {
+      for (const resolve of carried) resolve();
+      return null;
+    }
+    if (this.leaving) return Promise.reject(new Error('this node is leaving the cluster: its sessions continue at their buddies'));
+    const acks: Promise<void>[] = [];
+    for (const [node, c] of out) acks.push(this.send(node, c));
+    const all = Promise.all(acks).then(() => {
+      for (const resolve of carried) resolve();
+      if (this.fenced) throw new Error('this node cannot prove it still owns its sessions (no etcd lease): not acknowledged');
+    });
+    return all;
+  }
+
+  /** The session's records in full to its buddy (a snapshot: the buddy drops what it had of it first), and dropped at its previous one. */
+  private sendInFull(clientId: string, buddy: string | null, changes: (node: string) => ReplicaChanges): void {
+    const previous = this.assigned.get(clientId);
+    if (previous !== undefined && previous !== buddy && this.streams.has(previous)) changes(previous).clear.push(clientId);
+    const session = this.host.broker.sessions.get(clientId);
+    if (buddy === null || !session?.stored) {
+      this.assigned.delete(clientId);
+      return;
+    }
+    this.assigned.set(clientId, buddy);
+    const c = changes(buddy);
+    c.clear.push(clientId);
+    c.sessions.set(clientId, toStoredSession(session));
+    for (const d of [...session.inflight.values(), ...session.queue]) {
+      if (!d.persisted) continue;
+      const message = d.released ? null : d.message;
+      const record: StoredDelivery = {
+        clientId,
+        seq: d.seq,
+        messageId: message?.storeId ?? '',
+        qos: d.qos,
+        retain: d.retain,
+        subscriptionIds: d.subscriptionIds,
+        packetId: d.packetId,
+        released: d.released,
+      };
+      if (message) {
+        if (message.inlineHolder === d) record.message = toStoredMessage(message);
+        else c.messages.set(message.storeId!, toStoredMessage(message));
+      }
+      c.deliveries.push(record);
+    }
+    for (const packetId of session.incomingQos2) c.incomingQos2.set(`${clientId}\u0000${packetId}`, true);
+  }
+
+  private send(node: string, c: ReplicaChanges): Promise<void> {
+    const stream = this.streams.get(node) ?? this.streams.set(node, new BuddyStream(node)).get(node)!;
+    c.seq = ++stream.seq;
+    const frame = encodeChanges(c);
+    stream.unacked.push({ seq: c.seq, frame });
+    const peer = this.peer(node);
+    if (peer?.up) peer.link!.send(frame);
+    return new Promise((resolve) => stream.waiters.push({ seq: c.seq, resolve }));
+  }
+
+  private peer(node: string): Peer<unknown> | undefined {
+    for (const p of this.host.peers()) if (p.node === node) return p;
+    return undefined;
+  }
+
+  /**
+   * A node that cannot prove it holds its lease could be replaced by a buddy any moment: it stops
+   * acknowledging (see replicate) and closes the connections of its persistent sessions, so that two
+   * nodes never deliver from one session's queue.
+   */
+  private checkFence(): void {
+    if (this.factor === 1) return;
+    const fenced = performance.now() > this.host.membership.leaseProvenUntil - FENCE_MARGIN_MS;
+    if (fenced !== this.fenced) {
+      this.fenced = fenced;
+      this.host.log(fenced ? 'warn' : 'info', fenced ? 'cluster: lease not proven; persistent sessions stop here until it is' : 'cluster: lease proven again');
+    }
+    if (!fenced) return;
+    for (const session of this.host.broker.sessions.values()) {
+      if (session.stored && session.connection) session.connection.disconnect(Reason.ServerUnavailable);
+    }
+  }
+
+  // ---- buddy side --------------------------------------------------------------------
+
+  frame(peer: Peer<unknown>, reader: FrameReader): void {
+    switch (reader.type) {
+      case FrameType.Replicate: {
+        const changes = decodeChanges(reader);
+        this.replicaOf(peer.node)
+          .apply(changes)
+          .then(
+            () => peer.link?.send(new FrameWriter(FrameType.ReplicateAck, 16).uint(changes.seq).finish()),
+            (error: Error) => this.host.log('error', 'cluster: cannot store a replica; its owner waits', { owner: peer.node, error: error.message }),
+          );
+        break;
+      }
+      case FrameType.ReplicateAck:
+        this.streams.get(peer.node)?.acknowledged(reader.uint());
+        break;
+      case FrameType.ReplicaRequest:
+        this.requested(peer, reader);
+        break;
+      case FrameType.ReplicaReply:
+        this.replied(peer, reader);
+        break;
+    }
+  }
+
+  private replicaOf(owner: string): OwnerReplica {
+    return this.replicas.get(owner) ?? this.replicas.set(owner, new OwnerReplica(owner, this.stores.open(owner))).get(owner)!;
+  }
+
+  private isMember(node: string): boolean {
+    return this.peer(node)?.member != null;
+  }
+
+  /**
+   * A member's lease is gone (it died, or left): this node claims the sessions it kept for it, each
+   * in an etcd transaction that succeeds only if nobody owns it by now, and installs the ones it won.
+   */
+  ownerLeft(owner: string): void {
+    const replica = this.replicas.get(owner);
+    if (!replica || replica.size === 0) return;
+    const queue = replica.clientIds();
+    this.host.log('warn', 'cluster: a node left; taking over the sessions replicated here', { owner, sessions: queue.length });
+    const worker = async (): Promise<void> => {
+      for (let clientId = queue.pop(); clientId !== undefined; clientId = queue.pop()) {
+        const id = clientId;
+        await this.host.serialized(id, () => this.failOver(replica, id)).catch((error: Error) =>
+          this.host.log('warn', 'cluster: could not take over a replicated session; a reconnecting client will', { client: id, error: error.message }),
+        );
+      }
+    };
+    replica.ready
+      .then(() => Promise.all(Array.from({ length: Math.min(FAILOVER_CONCURRENCY, queue.length) }, worker)))
+      .catch((error: Error) => this.host.log('error', 'cluster: cannot read the replicas kept for a node that left', { owner, error: error.message }));
+  }
+
+  private async failOver(replica: OwnerReplica, clientId: string): Promise<void> {
+    if (!replica.has(clientId) || this.isMember(replica.owner)) return;
+    const ownership = await this.host.ownership.claim(clientId);
+    // Another node owns it now: it asks for this replica if it started the session afresh.
+    if (ownership.owner !== 'self') return;
+    this.host.owns(clientId);
+    const taken = replica.take(clientId);
+    if (taken && (ownership.created || !this.host.broker.sessions.has(clientId))) this.promote(clientId, taken, replica.owner);
+  }
+
+  private promote(clientId: string, taken: ReplicaSession, owner: string): Session {
+    const session = promoteReplica(this.host.broker, clientId, taken);
+    this.failovers++;
+    this.host.log('warn', 'cluster: took over a session from its replica', { client: clientId, owner, deliveries: session.inflight.size + session.queue.length });
+    return session;
+  }
+
+  /**
+   * This node just created the session's key — the session is new, or its owner is gone. A replica
+   * of it (here, or at a peer) is installed: the session goes on with everything acknowledged.
+   */
+  async recover(clientId: string): Promise<void> {
+    for (const replica of this.replicas.values()) {
+      if (this.isMember(replica.owner) || !replica.has(clientId)) continue;
+      await replica.ready;
+      const taken = replica.take(clientId);
+      if (taken) this.promote(clientId, taken, replica.owner);
+      return;
+    }
+    const up = [...this.host.peers()].filter((p) => p.up);
+    if (up.length === 0) return;
+    const id = this.nextRequest++;
+    const found = await new Promise<ReplicaChanges | null>((resolve) => {
+      const timer = setTimeout(() => {
+        this.requests.delete(id);
+        resolve(null);
+      }, REQUEST_TIMEOUT_MS);
+      this.requests.set(id, { waiting: new Set(up.map((p) => p.node)), resolve, timer });
+      const frame = new FrameWriter(FrameType.ReplicaRequest).uint(id).string(clientId).finish();
+      for (const p of up) p.link!.send(frame);
+    });
+    if (!found) return;
+    const session = found.sessions.get(clientId);
+    if (!session) return;
+    const deliveries = found.deliveries.filter((d): d is StoredDelivery => !('gone' in d));
+    const incomingQos2 = [...found.incomingQos2.keys()].map((k) => Number(k.slice(k.indexOf('\u0000') + 1)));
+    this.promote(clientId, { session, deliveries, bodies: new Map([...found.messages].filter((e): e is [string, NonNullable<(typeof e)[1]>] => e[1] !== null)), incomingQos2 }, 'a peer');
+  }
+
+  private requested(peer: Peer<unknown>, reader: FrameReader): void {
+    const id = reader.uint();
+    const clientId = reader.string();
+    const w = new FrameWriter(FrameType.ReplicaReply).uint(id);
+    const replica = [...this.replicas.values()].find((r) => r.owner !== peer.node && !this.isMember(r.owner) && r.has(clientId));
+    const taken = replica?.take(clientId) ?? null;
+    if (!taken) {
+      peer.link?.send(w.u8(0).finish());
+      return;
+    }
+    const c = emptyChanges(0);
+    c.sessions.set(clientId, taken.session);
+    c.deliveries.push(...taken.deliveries);
+    for (const [messageId, body] of taken.bodies) c.messages.set(messageId, body);
+    for (const packetId of taken.incomingQos2) c.incomingQos2.set(`${clientId}\u0000${packetId}`, true);
+    this.host.log('info', 'cluster: handed a replicated session to the node it reconnected to', { client: clientId, to: peer.node, owner: replica!.owner });
+    peer.link?.send(w.u8(1).bytes(encodeChanges(c)).finish());
+  }
+
+  private replied(peer: Peer<unknown>, reader: FrameReader): void {
+    const pending = this.requests.get(reader.uint());
+    if (!pending || !pending.waiting.delete(peer.node)) return;
+    const found = reader.u8() === 1 ? decodeChanges(new FrameReader(reader.bytes())) : null;
+    if (!found && pending.waiting.size > 0) return;
+    for (const [id, p] of this.requests) if (p === pending) this.requests.delete(id);
+    clearTimeout(pending.timer);
+    pending.resolve(found);
+  }
+
+  // ---- observability -----------------------------------------------------------------
+
+  status(): { replicatedSessions: number; replicaSessions: number; unacknowledged: number; failovers: number; fenced: boolean } {
+    let replicaSessions = 0;
+    for (const r of this.replicas.values()) replicaSessions += r.size;
+    let unacknowledged = 0;
+    for (const s of this.streams.values()) unacknowledged += s.unacked.length;
+    return { replicatedSessions: this.assigned.size, replicaSessions, unacknowledged, failovers: this.failovers, fenced: this.fenced };
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.fenceTimer);
+    this.leaving = true;
+    for (const [, p] of this.requests) {
+      clearTimeout(p.timer);
+      p.resolve(null);
+    }
+    await Promise.all([...this.replicas.values()].map((r) => r.close().catch(() => undefined)));
+  }
+}

@@ -1,0 +1,267 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { IClientOptions, MqttClient } from 'mqtt';
+import { rendezvousPick } from '../../../host/node/cluster/rendezvous.js';
+import { eventually, received as inbox } from '../../helpers/broker.js';
+import { startCluster, type ClusterNode, type TestCluster } from '../../helpers/cluster.js';
+import { etcdMissing, freePort, startEtcd, type TestEtcd } from '../../helpers/etcd.js';
+import { startProxy, type TcpProxy } from '../../helpers/tcp-proxy.js';
+
+/** Connects once the node accepts the session: refused (0x88) while the cluster cannot yet say who owns it. */
+async function reconnect(node: ClusterNode, options: IClientOptions): Promise<MqttClient> {
+  let client: MqttClient | null = null;
+  await eventually(
+    async () => {
+      client = await node.client(options).catch(() => null);
+      return client !== null;
+    },
+    20_000,
+    `${String(options.clientId)} to connect to ${node.id}`,
+  );
+  return client!;
+}
+
+/** The buddy replication picks for `clientId` when `owner` owns it, as every node computes it. */
+const buddyOf = (clientId: string, members: string[], owner: string): string => rendezvousPick(clientId, members.filter((m) => m !== owner))!;
+
+/**
+ * Publishes QoS 1 `count` messages under `prefix`, SIGKILLs `victim` once `killAfter` are
+ * acknowledged, and returns the payloads acknowledged (the publisher keeps sending meanwhile).
+ */
+async function publishAndKill(
+  cluster: TestCluster,
+  publisher: ClusterNode,
+  victim: ClusterNode,
+  prefix: string,
+  count: number,
+  killAfter: number,
+): Promise<{ acked: string[]; settled: Promise<unknown> }> {
+  const pub = await publisher.client({ clientId: `${prefix}-pub`, protocolVersion: 5 });
+  const acked: string[] = [];
+  const sends = Array.from({ length: count }, (_, i) =>
+    pub.publishAsync(`${prefix}/${i}`, `m${i}`, { qos: 1 }).then(
+      () => void acked.push(`m${i}`),
+      () => undefined,
+    ),
+  );
+  await eventually(() => acked.length >= killAfter, 10_000, 'some acknowledgements');
+  await cluster.kill(victim);
+  return { acked, settled: Promise.all(sends) };
+}
+
+describe('replicated sessions (replicationFactor 2)', { skip: etcdMissing }, () => {
+  let etcd: TestEtcd;
+  let cluster: TestCluster;
+  /** The session the first test moved to another node, and its client there. */
+  let lost: { options: IClientOptions & { clientId: string }; client: MqttClient } | null = null;
+  before(async () => {
+    etcd = await startEtcd();
+    cluster = await startCluster(etcd, 3, { node: () => ({ replicationFactor: 2, departedGraceSeconds: 2 }) });
+    await cluster.ready();
+  });
+  after(async () => {
+    await cluster?.close();
+    await etcd?.close();
+  });
+
+  it('SIGKILL of the owner under QoS 1 load, never restarted: the subscriber reconnecting to another node gets every acknowledged message', async () => {
+    const [n1, n2, n3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
+    const members = ['n1', 'n2', 'n3'];
+    // A client id whose buddy is not the node it reconnects to: the session comes from the buddy over the link.
+    const clientId = ['lost-a', 'lost-b', 'lost-c', 'lost-d'].find((id) => buddyOf(id, members, 'n3') === 'n2')!;
+    const options = { clientId, clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 300 } };
+    const sub = await n3.client(options);
+    await sub.subscribeAsync('lost/#', { qos: 1 });
+    await eventually(async () => (await n1.status()).peers.find((p) => p.node === 'n3')!.routes > 0, 5000, 'the route');
+    const { acked, settled } = await publishAndKill(cluster, n1, n3, 'lost', 400, 50);
+    sub.end(true);
+    const again = await reconnect(n1, options);
+    await settled;
+    const delivered = (): Set<string> => new Set([...inbox(sub), ...inbox(again)].map((m) => m.payload.toString()));
+    await eventually(() => acked.every((m) => delivered().has(m)), 20_000, `every acknowledged message (${acked.length})`).catch((error: Error) => {
+      throw new Error(`${error.message}; missing ${acked.filter((m) => !delivered().has(m)).join(' ')}\n${[n1, n2].map((n) => n.cli.logs.join('\n')).join('\n')}`);
+    });
+    assert.ok(acked.length >= 50);
+    assert.equal((await n2.status()).replication.failovers + (await n1.status()).replication.failovers, 1);
+    lost = { options, client: again };
+  });
+
+  it('the old owner returning after a failover drops its stale copy: the session stays where it went and loses nothing', async () => {
+    const [n1, , n3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
+    await cluster.restart(n3);
+    await cluster.ready();
+    await eventually(() => n3.cli.logs.some((l) => l.includes('dropping the stale copy') && l.includes(lost!.options.clientId)), 10_000, 'the stale copy dropped');
+    // (A node too loaded to prove its lease in time closes its persistent sessions: the client comes back to it then.)
+    const client = lost!.client.connected ? lost!.client : await reconnect(n1, lost!.options);
+    const before = inbox(client).length;
+    const pub = await n3.client({ clientId: 'after-return-pub', protocolVersion: 5 });
+    for (let i = 0; i < 20; i++) await pub.publishAsync(`lost/after/${i}`, `after${i}`, { qos: 1 });
+    await eventually(() => inbox(client).length >= before + 20, 10_000, 'the messages published on the returned node');
+    assert.equal((await n3.status()).ownedSessions, 0);
+    assert.ok((await n1.status()).ownedSessions >= 1);
+  });
+
+  it('the buddy SIGKILLed instead: acknowledgements go on, a new buddy is synced, and it can take the session over', async () => {
+    const alive = cluster.nodes.filter((n) => n.id !== 'n3') as ClusterNode[];
+    const [n1, n2] = alive as [ClusterNode, ClusterNode];
+    const n3 = cluster.nodes[2]!;
+    // Owner n2; its buddy is killed, so the remaining node must become the new buddy and get the session in full.
+    const clientId = ['kept-a', 'kept-b', 'kept-c', 'kept-d', 'kept-e'].find((id) => buddyOf(id, ['n1', 'n2', 'n3'], 'n2') === 'n3')!;
+    const options = { clientId, clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 300 } };
+    const sub = await n2.client(options);
+    await sub.subscribeAsync('kept/#', { qos: 1 });
+    await eventually(async () => (await n1.status()).peers.find((p) => p.node === 'n2')!.routes > 0, 5000, 'the route');
+    await eventually(async () => (await n3.status()).replication.replicaSessions > 0, 5000, 'the replica on n3');
+    // The subscriber goes offline: what follows queues in its session, on its owner and its buddies.
+    await sub.endAsync();
+    const { acked, settled } = await publishAndKill(cluster, n1, n3, 'kept', 300, 30);
+    await settled;
+    assert.equal(acked.length, 300, 'every message is acknowledged: the new buddy takes the dead one\'s place');
+    await eventually(async () => (await n1.status()).replication.replicaSessions > 0, 10_000, 'the session replicated to n1');
+    // The owner now goes too, for good: the new buddy has everything.
+    await cluster.kill(n2);
+    const again = await reconnect(n1, options);
+    const delivered = (): Set<string> => new Set(inbox(again).map((m) => m.payload.toString()));
+    await eventually(() => acked.every((m) => delivered().has(m)), 20_000, `every acknowledged message (${acked.length})`).catch((error: Error) => {
+      throw new Error(`${error.message}; missing ${acked.filter((m) => !delivered().has(m)).length}\n${n1.cli.logs.join('\n')}`);
+    });
+  });
+});
+
+/** Three replicating nodes where n1 reaches etcd through one proxy, and dials n2 (ids sort) through another. */
+interface PartitionableCluster {
+  cluster: TestCluster;
+  etcdProxy: TcpProxy;
+  linkProxy: TcpProxy;
+  close(): Promise<void>;
+}
+
+async function startPartitionableCluster(): Promise<PartitionableCluster> {
+  const etcd = await startEtcd();
+  const etcdProxy = await startProxy(Number(new URL(etcd.url).port));
+  const n2Port = await freePort();
+  const linkProxy = await startProxy(n2Port);
+  const cluster = await startCluster(etcd, 3, {
+    node: (id) => ({
+      replicationFactor: 2,
+      departedGraceSeconds: 2,
+      ...(id === 'n1' ? { etcd: [`http://127.0.0.1:${etcdProxy.port}`] } : {}),
+      ...(id === 'n2' ? { port: n2Port, advertise: `ws://127.0.0.1:${linkProxy.port}` } : {}),
+    }),
+  });
+  await cluster.ready();
+  return {
+    cluster,
+    etcdProxy,
+    linkProxy,
+    async close() {
+      await cluster.close();
+      await linkProxy.close();
+      await etcdProxy.close();
+      await etcd.close();
+    },
+  };
+}
+
+describe('replicated sessions: a node cut off from etcd', { skip: etcdMissing }, () => {
+  const members = ['n1', 'n2', 'n3'];
+  let setup: PartitionableCluster;
+  before(async () => {
+    setup = await startPartitionableCluster();
+  });
+  after(() => setup?.close());
+
+  it('a node cut off from etcd stops serving its persistent sessions before its buddy takes them over; nothing acknowledged is lost', async () => {
+    const [n1, n2, n3] = setup.cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
+    const { cluster, etcdProxy } = setup;
+    const clientId = 'isolated-sub';
+    const options = { clientId, clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 300 } };
+    const sub = await n1.client(options);
+    await sub.subscribeAsync('iso/#', { qos: 1 });
+    const buddy = cluster.nodes.find((n) => n.id === buddyOf(clientId, members, 'n1'))!;
+    await eventually(async () => (await buddy.status()).replication.replicaSessions > 0, 5000, 'the replica');
+    await eventually(async () => (await n3.status()).peers.find((p) => p.node === 'n1')!.routes > 0, 5000, 'the route');
+    const pub = await n3.client({ clientId: 'iso-pub', protocolVersion: 5 });
+    const acked: string[] = [];
+    const sends: Promise<void>[] = [];
+    let publishing = true;
+    const closedAt = new Promise<number>((resolve) => sub.once('close', () => resolve(Date.now())));
+    const load = (async () => {
+      for (let i = 0; publishing; i++) {
+        sends.push(pub.publishAsync(`iso/${i}`, `m${i}`, { qos: 1 }).then(() => void acked.push(`m${i}`), () => undefined));
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    })();
+    await eventually(() => acked.length >= 20, 5000, 'some acknowledgements');
+    etcdProxy.partition();
+    let failoverSeenAt = 0;
+    await eventually(async () => (await buddy.status()).replication.failovers > 0 && (failoverSeenAt = Date.now()) > 0, 20_000, 'the buddy to take the session over');
+    assert.ok((await closedAt) < failoverSeenAt, 'the isolated node closed the connection before the buddy took the session over');
+    assert.equal((await n1.status()).replication.fenced, true);
+    const again = await reconnect(n2, options);
+    publishing = false;
+    await load;
+    // Publishes forwarded to the isolated node are refused once the grace for it ends (none is acknowledged unkept).
+    await Promise.all(sends);
+    const delivered = (): Set<string> => new Set([...inbox(sub), ...inbox(again)].map((m) => m.payload.toString()));
+    await eventually(() => acked.every((m) => delivered().has(m)), 20_000, `every acknowledged message (${acked.length})`).catch((error: Error) => {
+      throw new Error(`${error.message}; missing ${acked.filter((m) => !delivered().has(m)).join(' ')}`);
+    });
+    etcdProxy.heal();
+    await eventually(() => n1.cli.logs.some((l) => l.includes('dropping the stale copy') && l.includes(clientId)), 20_000, 'the stale copy dropped on the returning node');
+    await cluster.ready();
+  });
+});
+
+describe('replicated sessions: a link partition between owner and buddy', { skip: etcdMissing }, () => {
+  const members = ['n1', 'n2', 'n3'];
+  let setup: PartitionableCluster;
+  before(async () => {
+    setup = await startPartitionableCluster();
+  });
+  after(() => setup?.close());
+
+  it('a link partition between owner and buddy holds acknowledgements back until it heals; the buddy then has what was acknowledged', async () => {
+    const [n1, n2, n3] = setup.cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
+    const { cluster, linkProxy } = setup;
+    const clientId = ['split-a', 'split-b', 'split-c', 'split-d', 'split-e'].find((id) => buddyOf(id, members, 'n1') === 'n2')!;
+    const options = { clientId, clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 300 } };
+    const sub = await reconnect(n1, options);
+    await sub.subscribeAsync('split/#', { qos: 1 });
+    await eventually(async () => (await n2.status()).replication.replicaSessions > 0, 5000, 'the replica on n2');
+    await eventually(async () => (await n3.status()).peers.find((p) => p.node === 'n1')!.routes > 0, 5000, 'the route');
+    await sub.endAsync();
+    linkProxy.partition();
+    await eventually(async () => !(await n1.status()).peers.find((p) => p.node === 'n2')!.up, 10_000, 'the link down');
+    const pub = await n3.client({ clientId: 'split-pub', protocolVersion: 5 });
+    let acked = false;
+    const sent = pub.publishAsync('split/1', 'held', { qos: 1 }).then(() => void (acked = true));
+    await eventually(async () => (await n1.status()).replication.unacknowledged > 0, 5000, 'the replication frame waiting for the buddy');
+    assert.equal(acked, false, 'not acknowledged while the buddy cannot have it');
+    linkProxy.heal();
+    await sent;
+    // The owner is lost for good: the buddy has the message.
+    await cluster.kill(n1);
+    const again = await reconnect(n2, options);
+    await eventually(() => inbox(again).some((m) => m.payload.toString() === 'held'), 20_000, 'the message from the buddy').catch((error: Error) => {
+      throw new Error(`${error.message}\n${n2.cli.logs.join('\n')}`);
+    });
+  });
+
+  it('QoS 2 queued for an offline session is delivered exactly once after its owner is lost for good', async () => {
+    const [, n2, n3] = setup.cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
+    // n1 is gone: n3 is the only possible buddy of a session owned by n2, and the node the client comes back to.
+    const options = { clientId: 'once-sub', clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 300 } };
+    const sub = await reconnect(n2, options);
+    await sub.subscribeAsync('once/#', { qos: 2 });
+    await eventually(async () => (await n3.status()).replication.replicaSessions > 0, 10_000, 'the replica on n3');
+    await eventually(async () => (await n3.status()).peers.find((p) => p.node === 'n2')!.routes > 0, 5000, 'the route');
+    await sub.endAsync();
+    const pub = await n3.client({ clientId: 'once-pub', protocolVersion: 5 });
+    for (let i = 0; i < 100; i++) await pub.publishAsync(`once/${i}`, `q${i}`, { qos: 2 });
+    await setup.cluster.kill(n2);
+    const again = await reconnect(n3, options);
+    await eventually(() => new Set(inbox(again).map((m) => m.payload.toString())).size === 100, 20_000, 'the 100 messages');
+    assert.equal(inbox(again).length, 100, 'each exactly once');
+  });
+});
