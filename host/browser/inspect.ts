@@ -5,7 +5,7 @@ import type { Broker } from '../core/broker.js';
 import type { Message } from '../core/message.js';
 import { ARENA_TIERS } from '../core/sys.js';
 import { NEVER_EXPIRES } from '../core/session.js';
-import type { ArenaTierStats } from '../core/wasm.js';
+import type { ArenaTierStats } from '../core/wasm/core.js';
 
 export interface InspectOptions {
   /** At most this many live arena buffers are described (default 64; 0 for none). */
@@ -144,7 +144,7 @@ export function inspectBroker(broker: Broker, options: InspectOptions = {}): Bro
     hold(message, 'retained');
     const expiresIn = message.remainingExpiry(now);
     // The preview is decoded from wasm memory in place: a large retained payload is not copied whole.
-    const start = message.ptr() + 2 + message.topicLength;
+    const start = message.topicPtr() + message.topicLength;
     retained.push({
       topic: message.topic(),
       bytes: message.payloadLength,

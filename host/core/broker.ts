@@ -15,7 +15,7 @@ import { MemoryStore, type Store, type StoredDelivery, type StoredMessage, type 
 import type { Tentative } from './tentative.js';
 import { Timers } from './timers.js';
 import type { Transport } from './transport.js';
-import type { Core } from './wasm.js';
+import type { Core } from './wasm/core.js';
 import { cancelWillTimer, publishWill, scheduleWill, willDue } from './will.js';
 
 const utf8 = new TextEncoder();
@@ -95,7 +95,7 @@ export class Broker {
         const message = this.messageFromStore(stored);
         if (!message) throw new Error('the arena cap is too small for the retained messages in the store');
         this.retained.apply(message);
-        message.release();
+        message.unref();
       }
       const deliveries = new Map<string, StoredDelivery[]>();
       // Bodies travel as their own records or inside the record of their (then) only holder.
@@ -126,7 +126,7 @@ export class Broker {
       // Whatever no live session claims (its session expired while the broker was down) goes.
       this.persistence.deleteLeftovers(deliveries, state.incomingQos2, state.messages, messages);
       // The deliveries hold their own references now.
-      for (const message of messages.values()) message.release();
+      for (const message of messages.values()) message.unref();
     } finally {
       this.restoring = false;
     }
@@ -166,7 +166,7 @@ export class Broker {
           if (body) persistence.deleteMessageRecord(d.messageId);
           continue;
         }
-        delivery.message = message.retainRef();
+        delivery.message = message.ref();
         message.storeRefs++;
       }
       delivery.persisted = true;

@@ -47,7 +47,7 @@ export function deliver(
     broker.logRepeatable('warn', 'session queue full, message dropped', session.clientId, { client: session.clientId, queued: session.queue.length });
     return Handoff.QueueFull;
   }
-  const delivery = new Delivery(session.nextSeq++, message.retainRef(), qos, retain, subscriptionIds);
+  const delivery = new Delivery(session.nextSeq++, message.ref(), qos, retain, subscriptionIds);
   if (tentative) tentative.hold(session, delivery);
   if (direct) {
     startInflight(broker, session, delivery);
@@ -156,7 +156,7 @@ export function finish(broker: Broker, session: Session, delivery: Delivery): vo
   delivery.done = true;
   if (delivery.packetId !== 0) session.inflight.delete(delivery.packetId);
   broker.persistence.deleteDelivery(session, delivery);
-  delivery.message?.release();
+  delivery.message?.unref();
   delivery.message = null;
 }
 
@@ -169,7 +169,7 @@ export function markReleased(broker: Broker, session: Session, delivery: Deliver
   if (!delivery.released) {
     delivery.released = true;
     broker.persistence.saveDelivery(session, delivery);
-    delivery.message!.release();
+    delivery.message!.unref();
     delivery.message = null;
     if (delivery.persisted) holdUntilDurable(broker, session, delivery);
   }
@@ -226,8 +226,8 @@ export function discardDeliveries(broker: Broker, session: Session): void {
 
 /** Lets go of the session's message references without touching the store (broker shutdown). */
 export function releaseDeliveries(session: Session): void {
-  for (const delivery of session.inflight.values()) delivery.message?.release();
-  for (const delivery of session.queue) delivery.message?.release();
+  for (const delivery of session.inflight.values()) delivery.message?.unref();
+  for (const delivery of session.queue) delivery.message?.unref();
   session.inflight.clear();
   session.queue.clear();
   session.queuedBytes = 0;

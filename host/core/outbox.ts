@@ -1,5 +1,5 @@
 import type { Transport } from './transport.js';
-import type { Core } from './wasm.js';
+import type { Core } from './wasm/core.js';
 
 /** Stored messages up to this size are copied into the batch; larger ones are sent by reference. */
 export const COPY_LIMIT = 2048;
@@ -74,7 +74,7 @@ export class Outbox {
   reference(handle: number, ptr: number, length: number): void {
     if (length === 0) return;
     this.closeSegment();
-    this.core.retain(handle);
+    this.core.ref(handle);
     this.held.push(handle);
     this.segments.push(handle, ptr, length);
     this.pendingBytes += length;
@@ -114,14 +114,14 @@ export class Outbox {
     this.referencedBytes = 0;
     const core = this.core;
     transport.write(views, () => {
-      for (let i = 0; i < held.length; i++) core.release(held[i]!);
+      for (let i = 0; i < held.length; i++) core.unref(held[i]!);
     });
   }
 
   /** Releases what was queued but never sent (the connection died first). */
   discard(): void {
     this.retireBlock();
-    for (const h of this.held) this.core.release(h);
+    for (const h of this.held) this.core.unref(h);
     this.segments = [];
     this.fallback = [];
     this.held = [];

@@ -1,5 +1,5 @@
 import type { Message } from './message.js';
-import type { Core } from './wasm.js';
+import type { Core } from './wasm/core.js';
 
 /**
  * Retained messages (§3.3.1.3): the wasm index maps topic → arena handle and answers filter
@@ -23,7 +23,7 @@ export class RetainedMessages {
    * deletes it when the payload is empty [MQTT-3.3.1-10]. Returns what was stored (null if deleted).
    */
   apply(message: Message): void {
-    this.replace(message)?.release();
+    this.replace(message)?.unref();
   }
 
   /**
@@ -37,7 +37,7 @@ export class RetainedMessages {
     if (message.payloadLength === 0) {
       previous = this.core.retainDeleteAt(ptr, message.topicLength);
     } else {
-      message.retainRef();
+      message.ref();
       previous = this.core.retainSetAt(ptr, message.topicLength, message.handle);
       this.byHandle.set(message.handle, message);
       stored = message;
@@ -58,7 +58,7 @@ export class RetainedMessages {
     const current = this.core.retainMatch(this.core.bytes().slice(ptr, ptr + message.topicLength));
     const stillCurrent = message.payloadLength === 0 ? current.length === 0 : current.length === 1 && current[0] === message.handle;
     if (!stillCurrent) {
-      previous?.release();
+      previous?.unref();
       return;
     }
     const undone = previous ? this.core.retainSetAt(ptr, message.topicLength, previous.handle) : this.core.retainDeleteAt(ptr, message.topicLength);
@@ -99,6 +99,6 @@ export class RetainedMessages {
     const message = this.byHandle.get(handle);
     if (!message) throw new Error(`retained index returned unknown handle ${handle}`);
     this.byHandle.delete(handle);
-    message.release();
+    message.unref();
   }
 }

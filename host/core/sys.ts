@@ -1,7 +1,7 @@
 import type { Broker } from './broker.js';
 import { Message } from './message.js';
 import type { Timed } from './timers.js';
-import type { ArenaTierStats } from './wasm.js';
+import type { ArenaTierStats } from './wasm/core.js';
 
 /** Arena size tiers in the order `Core.arenaStats().tiers` reports them. */
 export const ARENA_TIERS = ['small', 'medium', 'large', 'huge'] as const;
@@ -186,7 +186,7 @@ export class SysTopics implements Timed {
       // A full arena refuses client messages too; $SYS simply tries again next interval.
       if (!message) break;
       this.broker.publish(message, null);
-      message.release();
+      message.unref();
       this.last.set(topic, value);
       published++;
     }

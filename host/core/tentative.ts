@@ -22,7 +22,7 @@ export class Tentative {
     private readonly broker: Broker,
     message: Message,
   ) {
-    this.message = message.retainRef();
+    this.message = message.ref();
   }
 
   replacedRetained(previous: Message | null): void {
@@ -60,8 +60,8 @@ export class Tentative {
     }
     if (this.previousRetained !== undefined) {
       if (failed) broker.retained.revert(this.message, this.previousRetained);
-      else this.previousRetained?.release();
+      else this.previousRetained?.unref();
     }
-    this.message.release();
+    this.message.unref();
   }
 }

@@ -65,7 +65,7 @@ function sendWill(broker: Broker, session: Session, will: WillMessage): void {
   }
   broker.log('debug', 'publishing will', { client: session.clientId, topic: will.topic });
   broker.publish(message, null);
-  message.release();
+  message.unref();
 }
 
 function dropWill(broker: Broker, session: Session, will: WillMessage, reason: string): void {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadNodeCore } from '../../host/node/load-core.js';
-import type { Core } from '../../host/core/wasm.js';
+import type { Core } from '../../host/core/wasm/core.js';
 
 const te = new TextEncoder();
 const enc = (s: string) => te.encode(s);
@@ -76,7 +76,7 @@ test('set and delete read topic bytes in place and do not touch refcounts', asyn
   assert.deepEqual(core.retainMatch(enc('sensors/+/temp')), [h]);
   assert.equal(core.retainDeleteAt(core.ptr(h), t.length), h);
   assert.equal(core.refcount(h), 1);
-  core.release(h);
+  core.unref(h);
 });
 
 test('wildcard filters find the stored topics, empty levels included', async () => {

@@ -15,7 +15,7 @@ describe('Message expiry', () => {
       assert.equal(message.remainingExpiry(arrived), interval, `${interval} s from ${arrived}`);
       assert.equal(message.remainingExpiry(arrived + 999), interval === 0 ? 0 : interval, 'less than a second later rounds up to the same');
       assert.equal(message.remainingExpiry(arrived + interval * 1000 + 5), 0, 'past its expiry: 0, never negative');
-      message.release();
+      message.unref();
     }
     assert.equal(core.arenaStats().liveHandles, 0);
   });

@@ -6,7 +6,8 @@ import { malformed, ProtocolError, protocolError } from '../errors.js';
 import { PublishOutcome } from '../broker.js';
 import { Message } from '../message.js';
 import { Tentative } from '../tentative.js';
-import { StoreStatus, TopicError, topicErrorName } from '../wasm.js';
+import { CoreError, MessageBlock } from '../wasm/abi.js';
+import { coreErrorName } from '../wasm/core.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -98,9 +99,9 @@ export function handlePublish(conn: Connection, header: number, buf: Uint8Array,
   const forward = frame.forward;
   const forwardHandle = handle !== 0 && forward ? Message.storeForward(core, forward) : 0;
   if (handle === 0 || (forward && forwardHandle === 0)) {
-    const status = handle === 0 ? core.storeStatus() : StoreStatus.ArenaFull;
-    if (handle !== 0) core.release(handle);
-    if (status === StoreStatus.ArenaFull) {
+    const status = handle === 0 ? core.error() : CoreError.ArenaFull;
+    if (handle !== 0) core.unref(handle);
+    if (status === CoreError.ArenaFull) {
       broker.metrics.arenaFullDropped++;
       // A transient error: QoS 1/2 are refused (5.0) or the connection closed so the client retries
       // later; a QoS 0 publisher is disconnected too rather than silently losing what it sends [MQTT-4.8.0-2].
@@ -108,12 +109,12 @@ export function handlePublish(conn: Connection, header: number, buf: Uint8Array,
       refuse(conn, qos, packetId, Reason.QuotaExceeded, 'the broker has no room for this message');
       return;
     }
-    if (status === TopicError.BadUtf8 || status === TopicError.NullChar) {
+    if (status === CoreError.BadUtf8 || status === CoreError.NullChar) {
       throw malformed('topic name is not well-formed UTF-8 or contains U+0000 [MQTT-1.5.4-1], [MQTT-1.5.4-2]');
     }
-    throw new ProtocolError(Reason.TopicNameInvalid, `topic name is invalid (${topicErrorName(status)}) [MQTT-3.3.2-2]`);
+    throw new ProtocolError(Reason.TopicNameInvalid, `topic name is invalid (${coreErrorName(status)}) [MQTT-3.3.2-2]`);
   }
-  const length = 2 + topicLength + payloadLength;
+  const length = MessageBlock.Topic + topicLength + payloadLength;
   const expiry = props.messageExpiryInterval;
   const message = Message.of(
     core,
@@ -128,7 +129,7 @@ export function handlePublish(conn: Connection, header: number, buf: Uint8Array,
   );
   broker.metrics.messagesReceived++;
   // `$SYS` is the broker's own: clients may read it, never publish there (§4.7.2). Other `$` topics are theirs.
-  if (isBrokerTopicBytes(core.bytes(), core.ptr(handle) + 2, topicLength)) {
+  if (isBrokerTopicBytes(core.bytes(), core.topicPtr(handle), topicLength)) {
     deny(conn, message, packetId);
     return;
   }
@@ -140,7 +141,7 @@ export function handlePublish(conn: Connection, header: number, buf: Uint8Array,
   const decision = authorize(conn.info(), message.topic(), qos, frame.retain);
   if (decision === true) route(conn, message, packetId);
   else if (decision === false) deny(conn, message, packetId);
-  else conn.holdFor(decision, (ok) => (ok ? route(conn, message, packetId) : deny(conn, message, packetId)), () => message.release());
+  else conn.holdFor(decision, (ok) => (ok ? route(conn, message, packetId) : deny(conn, message, packetId)), () => message.unref());
 }
 
 /**
@@ -167,12 +168,12 @@ function route(conn: Connection, message: Message, packetId: number): void {
   const qos = message.qos;
   if (qos === 0) {
     broker.publish(message, session);
-    message.release();
+    message.unref();
     return;
   }
   if (broker.persistence.failing) {
     // The store cannot take it now: refused before anyone receives it.
-    message.release();
+    message.unref();
     refuse(conn, qos, packetId, Reason.UnspecifiedError, 'the broker cannot store messages right now');
     return;
   }
@@ -185,7 +186,7 @@ function route(conn: Connection, message: Message, packetId: number): void {
   } finally {
     broker.tentative = null;
   }
-  message.release();
+  message.unref();
   if (qos === 2) {
     session.incomingQos2.add(packetId);
     broker.persistence.saveIncomingQos2(session, packetId);
@@ -222,7 +223,7 @@ function deny(conn: Connection, message: Message, packetId: number): void {
   const qos = message.qos;
   conn.broker.metrics.publishDenied++;
   conn.broker.logRepeatable('info', 'publish not authorized', conn.clientId, { client: conn.clientId, topic: message.topic() });
-  message.release();
+  message.unref();
   if (qos === 0) return;
   if (conn.version === 5) {
     refuse(conn, qos, packetId, Reason.NotAuthorized, 'not authorized to publish to this topic');

@@ -1,5 +1,5 @@
 import type { Broker } from '../broker.js';
-import { TopicError } from '../wasm.js';
+import { CoreError } from '../wasm/abi.js';
 
 const SHARE_PREFIX = '$share/';
 
@@ -23,6 +23,6 @@ export function parseFilter(broker: Broker, filter: string): ParsedFilter | null
     if (group.length === 0 || group.includes('+') || group.includes('#') || topicFilter.length === 0) return null;
   }
   const bytes = broker.encodeTopic(topicFilter);
-  if (broker.core.topicCheckBytes(bytes, true) !== TopicError.Ok) return null;
+  if (broker.core.topicCheckBytes(bytes, true) !== CoreError.Ok) return null;
   return { topicFilter, group, bytes };
 }

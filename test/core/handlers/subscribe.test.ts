@@ -36,7 +36,7 @@ describe('SUBSCRIBE and UNSUBSCRIBE', () => {
     for (const [topic, payload] of [['$test/info', 'x'], ['$test', 'y']] as const) {
       const message = Message.create(broker.core, topic, new TextEncoder().encode(payload), 0, false)!;
       broker.publish(message, null);
-      message.release();
+      message.unref();
     }
     assert.deepEqual((await got).map((m) => m.topic).sort(), ['$test', '$test/info']);
     await expectSilence(sub);
