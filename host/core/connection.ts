@@ -1,14 +1,13 @@
 import type { Broker } from './broker.js';
 import { PacketType, Reason, type ProtocolVersion } from './codec/constants.js';
 import { Framer } from './codec/frame.js';
+import { ackSize, type AckType, encodeAck, writeAck } from './codec/acks.js';
 import * as generate from './codec/generate.js';
 import type { QoS } from './codec/packets.js';
 import { parseControl, UnsupportedVersion } from './codec/parse.js';
 import type { Properties } from './codec/properties.js';
-import { publishHeaderSize, writePublishHeader } from './codec/publish.js';
-import { encodeDeliveryProperties } from './codec/delivery-properties.js';
-import { varintSize, writeVarint } from './codec/writer.js';
-import { malformed, ProtocolError, protocolError } from './errors.js';
+import { encodeDeliveryProperties, type OutgoingPublish, publishSize, writePublish } from './codec/publish.js';
+import { malformed, ProtocolError, protocolError } from './codec/errors.js';
 import type { AuthConversation, AuthMethod } from './auth/method.js';
 import type { ClientInfo } from './options.js';
 import { handleAck } from './handlers/acks.js';
@@ -20,10 +19,31 @@ import { handlePublish } from './handlers/publish.js';
 import { handleSubscribe } from './handlers/subscribe.js';
 import { handleUnsubscribe } from './handlers/unsubscribe.js';
 import type { Message } from './message.js';
-import { COPY_LIMIT, Outbox } from './outbox.js';
+import { OutgoingAliases } from './outgoing-aliases.js';
+import { Outbox } from './outbox.js';
 import type { Session } from './session.js';
 import type { Timed } from './timers.js';
 import type { Transport } from './transport.js';
+import { MessageBlock } from './wasm/abi.js';
+
+/** Filled for each PUBLISH a connection sends (never two at once). */
+const outgoing: OutgoingPublish<number> = {
+  version: 4,
+  qos: 0,
+  dup: false,
+  retain: false,
+  packetId: 0,
+  topic: 0,
+  topicAt: 0,
+  topicLength: 0,
+  properties: null,
+  forward: null,
+  forwardAt: 0,
+  forwardLength: 0,
+  payload: 0,
+  payloadAt: 0,
+  payloadLength: 0,
+};
 
 export const enum ConnState {
   /** Waiting for CONNECT. */
@@ -72,8 +92,8 @@ export class Connection implements Timed {
   problemInformation = true;
   /** Incoming topic aliases (5.0) → topic bytes. */
   topicAliases: Map<number, Uint8Array> | null = null;
-  /** Topic aliases this connection told its client: topic → alias. */
-  private outgoingAliases: Map<string, number> | null = null;
+  /** Topic aliases this connection told its client (5.0, when it accepts any). */
+  private outgoingAliases: OutgoingAliases | null = null;
   /** Incoming QoS 1 PUBLISHes whose PUBACK waits for durability: they count against Receive Maximum. */
   pendingQos1Acks = 0;
   /** All incoming QoS 1/2 PUBLISHes whose acknowledgement waits for durability. */
@@ -426,155 +446,75 @@ export class Connection implements Timed {
 
   /** Queues a whole packet; it leaves with this tick's batch. */
   sendBytes(packet: Uint8Array): void {
-    if (packet.length > this.clientMaxPacketSize) {
-      this.broker.metrics.packetsDropped++;
-      this.broker.logRepeatable('warn', 'packet larger than the client accepts was not sent', this.clientId, { client: this.clientId, size: packet.length });
-      return;
-    }
-    this.outbox.bytes(packet);
+    if (this.tooLarge(packet.length)) return;
+    this.outbox.write(packet);
     this.broker.metrics.packetsSent++;
     this.schedule();
   }
 
-  /** Queues PUBACK, PUBREC, PUBREL or PUBCOMP; the two-byte form is written straight into the batch. */
-  sendAck(type: PacketType.PUBACK | PacketType.PUBREC | PacketType.PUBREL | PacketType.PUBCOMP, packetId: number, reason: number, props?: Properties): void {
-    if ((reason !== 0 && this.version === 5) || props !== undefined) {
-      this.sendWithProperties((p) => generate.ack(type, this.version as ProtocolVersion, packetId, reason, p), props);
+  /** A packet larger than the client's Maximum Packet Size is not sent, but counted [MQTT-3.1.2-25]. */
+  private tooLarge(size: number): boolean {
+    if (size <= this.clientMaxPacketSize) return false;
+    this.broker.metrics.packetsDropped++;
+    this.broker.logRepeatable('warn', 'packet larger than the client accepts was not sent', this.clientId, { client: this.clientId, size });
+    return true;
+  }
+
+  /** Queues PUBACK, PUBREC, PUBREL or PUBCOMP; without properties it is written straight into the batch. */
+  sendAck(type: AckType, packetId: number, reason: number, props?: Properties): void {
+    const version = this.version as ProtocolVersion;
+    if (props !== undefined) {
+      this.sendWithProperties((p) => encodeAck(type, version, packetId, reason, p), props);
       return;
     }
-    const at = this.outbox.reserve(4);
-    const buf = this.outbox.target;
-    buf[at] = (type << 4) | (type === PacketType.PUBREL ? 2 : 0);
-    buf[at + 1] = 2;
-    buf[at + 2] = packetId >> 8;
-    buf[at + 3] = packetId & 0xff;
+    const size = ackSize(version, reason);
+    if (this.tooLarge(size)) return;
+    const at = this.outbox.reserve(size);
+    writeAck(this.outbox.bytes, at, type, version, packetId, reason);
     this.broker.metrics.packetsSent++;
     this.schedule();
   }
 
   /**
-   * Queues a PUBLISH of a stored message. Returns false if the packet exceeds the client's Maximum
-   * Packet Size and was discarded [MQTT-3.1.2-25].
+   * Queues a PUBLISH of a stored message: its topic, payload and forwarded properties are copied
+   * from the message's arena blocks, or referenced when large. Returns false if the packet exceeds
+   * the client's Maximum Packet Size and was discarded [MQTT-3.1.2-25].
    */
   sendPublish(message: Message, qos: QoS, packetId: number, retain: boolean, dup: boolean, subscriptionIds: number[] | null): boolean {
-    let props: Uint8Array | null = null;
+    const p = outgoing;
+    const v5 = this.version === 5;
+    const aliases = v5 && this.clientTopicAliasMaximum > 0 ? (this.outgoingAliases ??= new OutgoingAliases(this.clientTopicAliasMaximum)) : null;
     let alias = 0;
-    let aliasKnown = false;
-    let forwardLength = 0;
-    if (this.version === 5) {
-      if (this.clientTopicAliasMaximum > 0) [alias, aliasKnown] = this.topicAliasFor(message.topic());
-      props = encodeDeliveryProperties(message, subscriptionIds, alias, message.expiresAt === 0 ? 0 : performance.now());
-      forwardLength = message.forwardLength;
+    let known = false;
+    if (aliases !== null) {
+      alias = aliases.known(message.topic());
+      known = alias !== 0;
+      if (!known) alias = aliases.next();
     }
-    // A topic the client already knows by its alias goes as an empty topic name [MQTT-3.3.2-12].
-    const stored = aliasKnown ? message.length - message.topicLength : message.length;
-    const topicEnd = 2 + message.topicLength;
-    let middle = qos > 0 ? 2 : 0;
-    let propsLength = 0;
-    if (this.version === 5) {
-      propsLength = (props ? props.length : 0) + forwardLength;
-      middle += varintSize(propsLength) + propsLength;
-    }
-    const remaining = stored + middle;
-    const headerSize = publishHeaderSize(remaining);
-    if (headerSize + remaining > this.clientMaxPacketSize) return false;
-    if (alias !== 0 && !aliasKnown) (this.outgoingAliases ??= new Map()).set(message.topic(), alias);
-    const outbox = this.outbox;
     const src = message.ptr();
-    if (forwardLength > 0) {
-      this.writeForwarding(message, qos, packetId, retain, dup, aliasKnown, headerSize, remaining, props, propsLength);
-    } else if (aliasKnown) {
-      let at = outbox.reserve(headerSize + 2 + middle);
-      const buf = outbox.target;
-      at += writePublishHeader(buf, at, qos, dup, retain, remaining);
-      buf[at++] = 0;
-      buf[at++] = 0;
-      this.writeMiddle(buf, at, qos, packetId, props, propsLength);
-      outbox.copyOrReference(message.handle, src + topicEnd, stored - 2);
-    } else if (stored <= COPY_LIMIT) {
-      // Small: the whole packet is built in the batch block, topic and payload copied in wasm memory.
-      let at = outbox.reserve(headerSize + remaining);
-      const buf = outbox.target;
-      at += writePublishHeader(buf, at, qos, dup, retain, remaining);
-      outbox.copyAt(at, src, topicEnd);
-      at = this.writeMiddle(buf, at + topicEnd, qos, packetId, props, propsLength);
-      outbox.copyAt(at, src + topicEnd, stored - topicEnd);
-    } else {
-      // Large: topic and payload go out straight from the message's own arena block.
-      const at = outbox.reserve(headerSize);
-      writePublishHeader(outbox.target, at, qos, dup, retain, remaining);
-      outbox.reference(message.handle, src, topicEnd);
-      if (middle > 0) this.writeMiddle(outbox.target, outbox.reserve(middle), qos, packetId, props, propsLength);
-      outbox.reference(message.handle, src + topicEnd, stored - topicEnd);
-    }
+    p.version = this.version as ProtocolVersion;
+    p.qos = qos;
+    p.dup = dup;
+    p.retain = retain;
+    p.packetId = packetId;
+    p.topic = p.payload = message.handle;
+    p.topicAt = src + MessageBlock.Topic;
+    // A topic the client already knows by its alias goes as an empty topic name [MQTT-3.3.2-12].
+    p.topicLength = known ? 0 : message.topicLength;
+    p.payloadAt = p.topicAt + message.topicLength;
+    p.payloadLength = message.payloadLength;
+    p.properties = v5 ? encodeDeliveryProperties(message.expiresAt === 0 ? undefined : message.remainingExpiry(performance.now()), subscriptionIds, alias) : null;
+    // Forwarded properties come from the message's own block: however many subscribers, stored once [MQTT-3.3.2-17], [MQTT-3.3.2-18].
+    p.forwardLength = v5 ? message.forwardLength : 0;
+    p.forward = p.forwardLength > 0 ? message.forwardHandle : null;
+    p.forwardAt = p.forwardLength > 0 ? this.broker.core.ptr(message.forwardHandle) : 0;
+    if (publishSize(p) > this.clientMaxPacketSize) return false;
+    if (alias !== 0 && !known) aliases!.remember(message.topic(), alias);
+    writePublish(this.outbox, p);
     this.broker.metrics.messagesSent++;
     this.broker.metrics.packetsSent++;
     this.schedule();
     return true;
-  }
-
-  /**
-   * A 5.0 PUBLISH with forwarded properties: they come after this delivery's own properties, copied
-   * or referenced from the message's forward block like topic and payload are from its own block —
-   * however many subscribers, their bytes are stored once [MQTT-3.3.2-17], [MQTT-3.3.2-18].
-   */
-  private writeForwarding(
-    message: Message,
-    qos: QoS,
-    packetId: number,
-    retain: boolean,
-    dup: boolean,
-    aliasKnown: boolean,
-    headerSize: number,
-    remaining: number,
-    props: Uint8Array | null,
-    propsLength: number,
-  ): void {
-    const outbox = this.outbox;
-    const src = message.ptr();
-    const topicEnd = 2 + message.topicLength;
-    const own = props ? props.length : 0;
-    const fixed = (qos > 0 ? 2 : 0) + varintSize(propsLength) + own;
-    let at = outbox.reserve(headerSize + (aliasKnown ? 2 : 0));
-    at += writePublishHeader(outbox.target, at, qos, dup, retain, remaining);
-    if (aliasKnown) {
-      outbox.target[at] = 0;
-      outbox.target[at + 1] = 0;
-    } else {
-      outbox.copyOrReference(message.handle, src, topicEnd);
-    }
-    this.writeMiddle(outbox.target, outbox.reserve(fixed), qos, packetId, props, propsLength);
-    outbox.copyOrReference(message.forwardHandle, this.broker.core.ptr(message.forwardHandle), message.forwardLength);
-    outbox.copyOrReference(message.handle, src + topicEnd, message.length - topicEnd);
-  }
-  /**
-   * The alias to send `topic` with: [alias, whether the client already knows it]. New topics take
-   * the next free alias until the client's Topic Alias Maximum is used up; then they go without.
-   */
-  private topicAliasFor(topic: string): [number, boolean] {
-    const known = this.outgoingAliases?.get(topic);
-    if (known !== undefined) return [known, true];
-    const next = (this.outgoingAliases?.size ?? 0) + 1;
-    return next <= this.clientTopicAliasMaximum ? [next, false] : [0, false];
-  }
-
-  /**
-   * Packet identifier and (5.0) the properties' length and this delivery's own properties, between
-   * topic and payload (forwarded ones, counted in `propsLength`, follow); returns the end offset.
-   */
-  private writeMiddle(buf: Uint8Array, at: number, qos: QoS, packetId: number, props: Uint8Array | null, propsLength: number): number {
-    if (qos > 0) {
-      buf[at++] = packetId >> 8;
-      buf[at++] = packetId & 0xff;
-    }
-    if (this.version === 5) {
-      at = writeVarint(buf, at, propsLength);
-      if (props) {
-        buf.set(props, at);
-        at += props.length;
-      }
-    }
-    return at;
   }
 
   /** Bytes waiting to leave: ours for this tick plus the transport's buffer (slow consumer detection). */

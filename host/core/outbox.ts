@@ -1,3 +1,4 @@
+import type { PublishTarget } from './codec/publish.js';
 import type { Transport } from './transport.js';
 import type { Core } from './wasm/core.js';
 
@@ -16,7 +17,7 @@ const MAX_BLOCK = 256 * 1024;
  * If the arena is full the outbox writes into ordinary memory instead, so control packets and
  * in-flight deliveries never fail for lack of an output buffer.
  */
-export class Outbox {
+export class Outbox implements PublishTarget<number> {
   /** Flat [handle, ptr, length] triples; handle 0 means `ptr` indexes `fallback`. */
   private segments: number[] = [];
   private fallback: Uint8Array[] = [];
@@ -40,11 +41,11 @@ export class Outbox {
   }
 
   /** The buffer that offsets returned by reserve() point into (wasm memory, or the fallback). */
-  get target(): Uint8Array {
+  get bytes(): Uint8Array {
     return this.block === -1 ? this.fallbackBuf! : this.core.bytes();
   }
 
-  /** Reserves `n` contiguous bytes; write them at the returned offset of `this.target` (read after this call). */
+  /** Reserves `n` contiguous bytes; write them at the returned offset of `this.bytes` (read after this call). */
   reserve(n: number): number {
     if (this.block === 0 || this.pos + n > this.end) this.newBlock(n);
     const at = this.pos;
@@ -54,20 +55,16 @@ export class Outbox {
   }
 
   /** Appends `length` bytes of wasm memory at `ptr`. */
-  copy(ptr: number, length: number): void {
-    this.copyAt(this.reserve(length), ptr, length);
-  }
-
-  /** Copies `length` bytes of wasm memory at `ptr` to offset `at` of reserved space. */
-  copyAt(at: number, ptr: number, length: number): void {
+  private copy(ptr: number, length: number): void {
+    const at = this.reserve(length);
     if (this.block === -1) this.fallbackBuf!.set(this.core.bytes().subarray(ptr, ptr + length), at);
     else this.core.copy(at, ptr, length);
   }
 
   /** Appends bytes from ordinary memory. */
-  bytes(chunk: Uint8Array): void {
+  write(chunk: Uint8Array): void {
     const at = this.reserve(chunk.length);
-    this.target.set(chunk, at);
+    this.bytes.set(chunk, at);
   }
 
   /** Appends a range of an arena block by reference (one reference, released after the write). */
@@ -81,8 +78,8 @@ export class Outbox {
     this.referencedBytes += length;
   }
 
-  /** Appends a range of an arena block: copied when small, else by reference (COPY_LIMIT). */
-  copyOrReference(handle: number, ptr: number, length: number): void {
+  /** Appends a range of the arena block `handle`: copied when small, else by reference (COPY_LIMIT). */
+  append(handle: number, ptr: number, length: number): void {
     if (length <= COPY_LIMIT) this.copy(ptr, length);
     else this.reference(handle, ptr, length);
   }

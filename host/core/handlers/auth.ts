@@ -3,7 +3,7 @@ import * as generate from '../codec/generate.js';
 import type { AuthPacket } from '../codec/packets.js';
 import type { Properties } from '../codec/properties.js';
 import { type Connection, ConnState } from '../connection.js';
-import { protocolError } from '../errors.js';
+import { protocolError } from '../codec/errors.js';
 import { completeConnect, refuse } from './connect.js';
 
 /**

@@ -5,7 +5,7 @@ import type { ConnectPacket } from '../codec/packets.js';
 import type { Properties } from '../codec/properties.js';
 import { CloseKind, type Connection, ConnState } from '../connection.js';
 import { drainQueue, resendInflight } from '../delivery.js';
-import { ProtocolError, protocolError } from '../errors.js';
+import { ProtocolError, protocolError } from '../codec/errors.js';
 import { NEVER_EXPIRES, type Session } from '../session.js';
 import type { AuthDecision } from '../options.js';
 import { publishWill } from '../will.js';

@@ -1,7 +1,7 @@
 import { Reason } from '../codec/constants.js';
 import type { DisconnectPacket } from '../codec/packets.js';
 import { CloseKind, type Connection } from '../connection.js';
-import { protocolError } from '../errors.js';
+import { protocolError } from '../codec/errors.js';
 
 /**
  * DISCONNECT from the client (§3.14): the will is discarded only on reason 0x00 (0x04 and errors keep it)

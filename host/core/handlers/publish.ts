@@ -2,7 +2,7 @@ import { isBrokerTopicBytes } from '../broker-topics.js';
 import { PacketType, Reason } from '../codec/constants.js';
 import { parsePublish } from '../codec/publish.js';
 import type { Connection } from '../connection.js';
-import { malformed, ProtocolError, protocolError } from '../errors.js';
+import { malformed, ProtocolError, protocolError } from '../codec/errors.js';
 import { PublishOutcome } from '../broker.js';
 import { Message } from '../message.js';
 import { Tentative } from '../tentative.js';

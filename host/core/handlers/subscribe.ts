@@ -3,7 +3,7 @@ import * as generate from '../codec/generate.js';
 import type { QoS, SubscribePacket } from '../codec/packets.js';
 import type { Connection } from '../connection.js';
 import { deliver } from '../delivery.js';
-import { ProtocolError, protocolError } from '../errors.js';
+import { ProtocolError, protocolError } from '../codec/errors.js';
 import type { Message } from '../message.js';
 import { parseFilter } from './subscriptions.js';
 

@@ -2,7 +2,7 @@ import { Reason } from '../codec/constants.js';
 import * as generate from '../codec/generate.js';
 import type { UnsubscribePacket } from '../codec/packets.js';
 import type { Connection } from '../connection.js';
-import { malformed } from '../errors.js';
+import { malformed } from '../codec/errors.js';
 import { parseFilter } from './subscriptions.js';
 
 /** UNSUBSCRIBE (§3.10): removes each filter that exists; one UNSUBACK answers all [MQTT-3.10.4-4], [MQTT-3.10.4-5]. */
