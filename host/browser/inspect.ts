@@ -2,9 +2,9 @@
 // queues, retained messages, and the arena down to a sample of live buffers and their reference
 // counts. Plain data throughout, so it crosses from the SharedWorker by structured clone.
 import type { Broker } from '../core/broker.js';
-import type { Message } from '../core/message.js';
+import type { Message } from '../core/model/message.js';
 import { ARENA_TIERS } from '../core/sys.js';
-import { NEVER_EXPIRES } from '../core/session.js';
+import { NEVER_EXPIRES } from '../core/model/session.js';
 import type { ArenaTierStats } from '../core/wasm/core.js';
 
 export interface InspectOptions {

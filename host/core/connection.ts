@@ -8,21 +8,23 @@ import { parseControl, UnsupportedVersion } from './codec/parse.js';
 import type { Properties } from './codec/properties.js';
 import { encodeDeliveryProperties, type OutgoingPublish, publishSize, writePublish } from './codec/publish.js';
 import { malformed, ProtocolError, protocolError } from './codec/errors.js';
-import type { AuthConversation, AuthMethod } from './auth/method.js';
-import type { ClientInfo } from './options.js';
+import type { ClientInfo } from './model/options.js';
 import { handleAck } from './handlers/acks.js';
 import { handleAuth } from './handlers/auth.js';
-import { handleConnect, type PendingConnect, refuseUnsupportedVersion } from './handlers/connect.js';
+import { handleConnect, refuseUnsupportedVersion } from './handlers/connect.js';
+import { type ClientContext, type ClientLimits, ClientState, NO_LIMITS } from './handlers/context.js';
 import { handleDisconnect } from './handlers/disconnect.js';
 import { handlePingreq } from './handlers/pingreq.js';
 import { handlePublish } from './handlers/publish.js';
 import { handleSubscribe } from './handlers/subscribe.js';
 import { handleUnsubscribe } from './handlers/unsubscribe.js';
-import type { Message } from './message.js';
+import type { Message } from './model/message.js';
+import { CloseKind } from './model/outcomes.js';
+import type { Outlet } from './model/outlet.js';
 import { OutgoingAliases } from './outgoing-aliases.js';
 import { Outbox } from './outbox.js';
-import type { Session } from './session.js';
-import type { Timed } from './timers.js';
+import type { Session } from './model/session.js';
+import type { Timed } from './model/timers.js';
 import type { Transport } from './transport.js';
 import { MessageBlock } from './wasm/abi.js';
 
@@ -45,7 +47,8 @@ const outgoing: OutgoingPublish<number> = {
   payloadLength: 0,
 };
 
-export const enum ConnState {
+/** Where a connection is in its life. */
+const enum Phase {
   /** Waiting for CONNECT. */
   New,
   /** CONNECT received, authentication under way, CONNACK not yet sent. */
@@ -64,39 +67,25 @@ const enum Paused {
   Unauthenticated = 2,
 }
 
-/** Why a connection ended, which decides whether its will is published (§3.1.2.5). */
-export const enum CloseKind {
-  /** DISCONNECT 0x00 received: the will is discarded [MQTT-3.14.4-3]. */
-  Graceful,
-  /** Anything else: network loss, keep alive, protocol error, takeover, DISCONNECT 0x04. */
-  Abnormal,
-}
-
 /**
  * One client's network connection, independent of the transport under it: frames packets,
  * dispatches them to the handlers, enforces keep alive, and batches output per tick. It is its own
  * entry in the broker's Timers (the CONNECT deadline, then keep alive).
  */
-export class Connection implements Timed {
-  state = ConnState.New;
+export class Connection implements Timed, Outlet, ClientContext {
+  private phase = Phase.New;
+  /** What the packet handlers keep about this connection. */
+  readonly state = new ClientState();
   version: ProtocolVersion | 0 = 0;
   session: Session | null = null;
-  closeKind = CloseKind.Abnormal;
+  private closeKind = CloseKind.Abnormal;
   readonly framer: Framer;
   readonly outbox: Outbox;
   /** The client's own limits (5.0 CONNECT properties). */
-  clientMaxPacketSize = Number.MAX_SAFE_INTEGER;
-  clientReceiveMaximum = 65535;
-  clientTopicAliasMaximum = 0;
-  /** Request Problem Information: may reason strings and user properties go on acks [MQTT-3.1.2-29]. */
-  problemInformation = true;
-  /** Incoming topic aliases (5.0) → topic bytes. */
-  topicAliases: Map<number, Uint8Array> | null = null;
+  limits = NO_LIMITS;
   /** Topic aliases this connection told its client (5.0, when it accepts any). */
   private outgoingAliases: OutgoingAliases | null = null;
-  /** Incoming QoS 1 PUBLISHes whose PUBACK waits for durability: they count against Receive Maximum. */
-  pendingQos1Acks = 0;
-  /** All incoming QoS 1/2 PUBLISHes whose acknowledgement waits for durability. */
+  /** Incoming QoS 1/2 PUBLISHes whose acknowledgement waits for durability. */
   private pendingAcks = 0;
   private paused = 0;
   /** Until CONNECT is accepted, what the connection holds is counted (see accountUnauthenticated). */
@@ -105,14 +94,9 @@ export class Connection implements Timed {
   private unauthenticatedBytes = 0;
   /** Bytes of the packets in `deferred`. */
   private deferredBytes = 0;
-  keepAlive = 0;
-  /** maxMessagesPerSecond token bucket: tokens left, and when (performance.now()) they were last topped up; -Infinity = full. */
-  readonly publishBudget = { tokens: 0, refilledAt: -Infinity };
+  private keepAlive = 0;
   /** Who the client authenticated as (user name, or the enhanced authentication identity). */
   username: string | undefined;
-  pendingConnect: PendingConnect | null = null;
-  /** Enhanced authentication (5.0) state, kept after CONNACK for re-authentication. */
-  auth: { method: AuthMethod; conversation: AuthConversation; busy: boolean; reauthenticating: boolean } | null = null;
   /** Packets that arrived while an asynchronous decision was pending (authentication, authorization), in order. */
   private deferred: [number, Uint8Array][] = [];
   /** An asynchronous decision is pending: later packets wait in `deferred`. */
@@ -151,7 +135,7 @@ export class Connection implements Timed {
   }
 
   private onData(chunk: Uint8Array): void {
-    if (this.state === ConnState.Closed) return;
+    if (this.phase === Phase.Closed) return;
     this.broker.metrics.bytesReceived += chunk.length;
     try {
       // One copy of the chunk into wasm memory: PUBLISH bodies then move into arena blocks with
@@ -176,7 +160,7 @@ export class Connection implements Timed {
     const type = header >> 4;
     this.broker.metrics.packetsReceived++;
     this.packetSeen = true;
-    if (this.state === ConnState.New) {
+    if (this.phase === Phase.New) {
       if (type !== PacketType.CONNECT) throw protocolError('the first packet must be CONNECT [MQTT-3.1.0-1]');
       try {
         // Packets pipelined behind CONNECT may have any size; while authentication runs they are held, bounded by pausing.
@@ -193,13 +177,13 @@ export class Connection implements Timed {
       }
       return this.open;
     }
-    if (this.state === ConnState.Closed) return false;
-    if (this.holding && !(this.auth !== null && this.state === ConnState.Connecting)) {
+    if (this.phase === Phase.Closed) return false;
+    if (this.holding && !(this.state.auth !== null && this.phase === Phase.Connecting)) {
       this.deferred.push([header, buf.slice(start, end)]);
       this.deferredBytes += end - start;
       return true;
     }
-    if (this.state === ConnState.Connecting) {
+    if (this.phase === Phase.Connecting) {
       // During enhanced authentication only AUTH and DISCONNECT may come [MQTT-3.1.2-30].
       if (type !== PacketType.AUTH && type !== PacketType.DISCONNECT) {
         throw protocolError('only AUTH or DISCONNECT may follow CONNECT until CONNACK during enhanced authentication [MQTT-3.1.2-30]');
@@ -243,11 +227,6 @@ export class Connection implements Timed {
     return this.open;
   };
 
-  /**
-   * Holds later packets back until `decision` settles, then runs `then` with its value and serves
-   * them in order; a rejection closes the connection. `abandon` runs instead of `then` if the
-   * connection is gone by then (to give back what `then` would have consumed).
-   */
   holdFor<T>(decision: Promise<T>, then: (value: T) => void, abandon?: () => void): void {
     this.holding = true;
     decision.then(
@@ -293,14 +272,32 @@ export class Connection implements Timed {
    * An acknowledgement now waits for the store. Past the broker's Receive Maximum the connection
    * stops reading: that is how a 3.1.1 publisher (which has no Receive Maximum) is slowed down.
    */
-  acknowledgementPending(qos: number): void {
-    if (qos === 1) this.pendingQos1Acks++;
+  acknowledgementPending(): void {
     if (++this.pendingAcks >= this.broker.options.receiveMaximum) this.pause(Paused.Acks, true);
   }
 
-  acknowledgementDone(qos: number): void {
-    if (qos === 1) this.pendingQos1Acks--;
+  acknowledgementDone(): void {
     if (--this.pendingAcks < this.broker.options.receiveMaximum) this.pause(Paused.Acks, false);
+  }
+
+  // ---- transitions (ClientContext) ----
+
+  beginConnect(version: ProtocolVersion, limits: ClientLimits): void {
+    this.version = version;
+    this.limits = limits;
+    this.outgoingAliases = limits.topicAliasMaximum > 0 ? new OutgoingAliases(limits.topicAliasMaximum) : null;
+    this.phase = Phase.Connecting;
+  }
+
+  authenticated(username: string | undefined): void {
+    this.username = username;
+  }
+
+  connected(session: Session, keepAlive: number): void {
+    this.session = session;
+    this.broker.attach(session, this);
+    this.phase = Phase.Connected;
+    this.startKeepAlive(keepAlive);
   }
 
   private pause(reason: Paused, on: boolean): void {
@@ -318,11 +315,11 @@ export class Connection implements Timed {
    */
   private accountUnauthenticated(): void {
     const metrics = this.broker.metrics;
-    if (this.state === ConnState.Connected || this.state === ConnState.Closed) {
+    if (this.phase === Phase.Connected || this.phase === Phase.Closed) {
       metrics.unauthenticatedBytes -= this.unauthenticatedBytes;
       this.unauthenticatedBytes = 0;
       this.untrusted = false;
-      if (this.state === ConnState.Connected) {
+      if (this.phase === Phase.Connected) {
         this.transport.limitReceive?.(null);
         this.pause(Paused.Unauthenticated, false);
       }
@@ -337,22 +334,34 @@ export class Connection implements Timed {
       metrics.unauthenticatedOverflows++;
       throw new ProtocolError(Reason.ServerBusy, `connections not yet authenticated already hold ${maxUnauthenticatedTotalBytes} bytes`);
     }
-    if (this.state === ConnState.Connecting && held >= maxUnauthenticatedBytes) this.pause(Paused.Unauthenticated, true);
+    if (this.phase === Phase.Connecting && held >= maxUnauthenticatedBytes) this.pause(Paused.Unauthenticated, true);
   }
 
-  /** Who this client is, for authorization hooks. */
   info(): ClientInfo {
     return { clientId: this.clientId, username: this.username, remoteAddress: this.remoteAddress };
   }
 
-  /** Not closing; a getter so TypeScript does not narrow `state` across handler calls that change it. */
-  get open(): boolean {
-    return this.state !== ConnState.Closed;
+  /** CONNACK accepted the client and it is not closing. */
+  get isConnected(): boolean {
+    return this.phase === Phase.Connected;
   }
 
-  /** Closes the connection because of bad input: with the 5.0 reason code first where the spec has one. */
+  /** The client's Receive Maximum: QoS 1/2 PUBLISHes it takes unacknowledged. */
+  get receiveWindow(): number {
+    return this.limits.receiveMaximum;
+  }
+
+  get connecting(): boolean {
+    return this.phase === Phase.Connecting;
+  }
+
+  /** Not closing; a getter so TypeScript does not narrow `phase` across handler calls that change it. */
+  get open(): boolean {
+    return this.phase !== Phase.Closed;
+  }
+
   fail(error: unknown): void {
-    if (this.state === ConnState.Closed) return;
+    if (this.phase === Phase.Closed) return;
     const reason = error instanceof ProtocolError ? error.reason : Reason.UnspecifiedError;
     const message = error instanceof Error ? error.message : String(error);
     this.broker.metrics.protocolErrors++;
@@ -360,41 +369,38 @@ export class Connection implements Timed {
     this.broker.logRepeatable('info', 'closing connection', key, { client: this.clientId, address: this.remoteAddress, reason, error: message });
     if (!(error instanceof ProtocolError)) this.broker.logRepeatable('error', 'internal error', key, { stack: (error as Error)?.stack });
     if (this.version === 5) {
-      const connected = this.state === ConnState.Connected;
+      const connected = this.phase === Phase.Connected;
       this.sendWithProperties((p) => (connected ? generate.disconnect(reason, p) : generate.connack(5, false, reason, p)), { reasonString: message });
     }
     this.close(CloseKind.Abnormal);
   }
 
-  /** Ends the connection after flushing what is queued; `kind` decides the will. */
   close(kind: CloseKind): void {
-    if (this.state === ConnState.Closed) return;
+    if (this.phase === Phase.Closed) return;
     this.closeKind = kind;
-    this.state = ConnState.Closed;
+    this.phase = Phase.Closed;
     this.clearKeepAlive();
     this.outbox.flush(this.transport);
     this.transport.end();
   }
 
-  /** Sends a 5.0 DISCONNECT with `reason` (nothing for older versions) and closes. */
   disconnect(reason: Reason, props?: Properties): void {
-    if (this.state === ConnState.Closed) return;
+    if (this.phase === Phase.Closed) return;
     if (this.version === 5) this.sendWithProperties((p) => generate.disconnect(reason, p), props);
     this.close(CloseKind.Abnormal);
   }
 
   private onClose(): void {
-    const wasOpen = this.state !== ConnState.Closed;
-    this.state = ConnState.Closed;
+    const wasOpen = this.phase !== Phase.Closed;
+    this.phase = Phase.Closed;
     this.clearKeepAlive();
     this.outbox.discard();
-    this.topicAliases = null;
     if (this.untrusted) this.accountUnauthenticated();
     this.broker.connectionClosed(this, wasOpen ? CloseKind.Abnormal : this.closeKind);
   }
 
   /** Starts keep alive supervision: 1.5 × the interval without a packet closes the connection [MQTT-3.1.2-24]. */
-  startKeepAlive(seconds: number): void {
+  private startKeepAlive(seconds: number): void {
     this.keepAlive = seconds;
     this.superviseIdle(seconds * 1500);
   }
@@ -416,7 +422,7 @@ export class Connection implements Timed {
       this.broker.timers.schedule(this, due);
       return;
     }
-    if (this.state === ConnState.New) {
+    if (this.phase === Phase.New) {
       this.broker.metrics.connectTimeouts++;
       this.broker.logRepeatable('info', 'no CONNECT in time', this.remoteAddress, { address: this.remoteAddress });
       this.close(CloseKind.Abnormal);
@@ -431,21 +437,16 @@ export class Connection implements Timed {
     this.broker.timers.cancel(this);
   }
 
-  /**
-   * Queues a control packet built from `props`. If it would exceed the client's Maximum Packet Size,
-   * the Reason String and User Properties are left out first [MQTT-3.1.2-25]; only then is it dropped.
-   */
   sendWithProperties(build: (props: Properties | undefined) => Uint8Array, props: Properties | undefined): void {
     let packet = build(props);
-    if (packet.length > this.clientMaxPacketSize && props && (props.reasonString !== undefined || props.userProperties !== undefined)) {
+    if (packet.length > this.limits.maxPacketSize && props && (props.reasonString !== undefined || props.userProperties !== undefined)) {
       const { reasonString: _r, userProperties: _u, ...rest } = props;
       packet = build(Object.keys(rest).length > 0 ? rest : undefined);
     }
-    this.sendBytes(packet);
+    this.send(packet);
   }
 
-  /** Queues a whole packet; it leaves with this tick's batch. */
-  sendBytes(packet: Uint8Array): void {
+  send(packet: Uint8Array): void {
     if (this.tooLarge(packet.length)) return;
     this.outbox.write(packet);
     this.broker.metrics.packetsSent++;
@@ -454,7 +455,7 @@ export class Connection implements Timed {
 
   /** A packet larger than the client's Maximum Packet Size is not sent, but counted [MQTT-3.1.2-25]. */
   private tooLarge(size: number): boolean {
-    if (size <= this.clientMaxPacketSize) return false;
+    if (size <= this.limits.maxPacketSize) return false;
     this.broker.metrics.packetsDropped++;
     this.broker.logRepeatable('warn', 'packet larger than the client accepts was not sent', this.clientId, { client: this.clientId, size });
     return true;
@@ -483,7 +484,7 @@ export class Connection implements Timed {
   sendPublish(message: Message, qos: QoS, packetId: number, retain: boolean, dup: boolean, subscriptionIds: number[] | null): boolean {
     const p = outgoing;
     const v5 = this.version === 5;
-    const aliases = v5 && this.clientTopicAliasMaximum > 0 ? (this.outgoingAliases ??= new OutgoingAliases(this.clientTopicAliasMaximum)) : null;
+    const aliases = this.outgoingAliases;
     let alias = 0;
     let known = false;
     if (aliases !== null) {
@@ -508,7 +509,7 @@ export class Connection implements Timed {
     p.forwardLength = v5 ? message.forwardLength : 0;
     p.forward = p.forwardLength > 0 ? message.forwardHandle : null;
     p.forwardAt = p.forwardLength > 0 ? this.broker.core.ptr(message.forwardHandle) : 0;
-    if (publishSize(p) > this.clientMaxPacketSize) return false;
+    if (publishSize(p) > this.limits.maxPacketSize) return false;
     if (alias !== 0 && !known) aliases!.remember(message.topic(), alias);
     writePublish(this.outbox, p);
     this.broker.metrics.messagesSent++;

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import mqttPacket from 'mqtt-packet';
-import { LogAggregator } from '../../host/core/log-aggregator.js';
-import type { Logger, LogLevel } from '../../host/core/options.js';
+import { LogAggregator } from '../../host/core/model/log-aggregator.js';
+import type { Logger, LogLevel } from '../../host/core/model/options.js';
 import { RawClient, startBroker, until } from '../helpers/broker.js';
 
 interface Line {
@@ -39,7 +39,7 @@ describe('log lines that input can cause per packet', () => {
     away.sendPacket({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'flood', qos: 1 }] });
     await away.next('suback');
     away.destroy();
-    await until(() => b.server.broker.sessions.get('away')?.connection === null);
+    await until(() => b.server.broker.sessions.get('away')?.outlet === null);
     for (const protocolVersion of [4, 5] as const) {
       const publisher = await b.raw();
       await publisher.handshake({ protocolVersion });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Message } from '../../host/core/message.js';
+import { Message } from '../../host/core/model/message.js';
 import { loadNodeCore } from '../../host/node/load-core.js';
 
 describe('Message expiry', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MemoryStore } from '../../host/core/store.js';
+import { MemoryStore } from '../../host/core/model/store.js';
 import { collect, connectClient, delay, expectSilence, startBroker } from '../helpers/broker.js';
 
 describe('broker state through the Store', () => {

@@ -129,7 +129,7 @@ describe('sessions', () => {
       await sub.subscribeAsync('long/#', { qos: 1 });
       await sub.endAsync(false, { reasonCode: 0, properties: { sessionExpiryInterval: 999_999_999 } });
       const session = b.server.broker.sessions.get('long-1')!;
-      await until(() => session.connection === null);
+      await until(() => session.outlet === null);
       const pub = await b.client({ protocolVersion: 5 });
       await pub.publishAsync('long/queued', 'while away', { qos: 1 });
       assert.equal(b.server.broker.sessions.get('long-1'), session, 'the session outlived the disconnection');
@@ -155,7 +155,7 @@ describe('sessions', () => {
         sub.stream.destroy();
       }
       const broker = b.server.broker;
-      await until(() => intervals.every((e) => broker.sessions.get(`edge-${e}`)?.connection === null));
+      await until(() => intervals.every((e) => broker.sessions.get(`edge-${e}`)?.outlet === null));
       const pub = await b.client({ protocolVersion: 5 });
       for (const expiry of intervals) await pub.publishAsync(`edge/${expiry}`, String(expiry), { qos: 1 });
       // An overflowed timer fires after 1 ms: give it far more than that.

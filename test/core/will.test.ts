@@ -81,7 +81,7 @@ describe('will messages', () => {
       });
       for (const willDelay of delays) (await connectClient(b.url, opts(willDelay))).stream.destroy();
       const broker = b.server.broker;
-      await until(() => delays.every((d) => broker.sessions.get(`will-long-${d}`)?.connection === null));
+      await until(() => delays.every((d) => broker.sessions.get(`will-long-${d}`)?.outlet === null));
       // An overflowed timer fires after 1 ms.
       await expectSilence(watcher, 200);
       for (const willDelay of delays) {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import type { IConnackPacket, IConnectPacket, IPublishPacket } from 'mqtt-packet';
-import type { LogLevel } from '../../host/core/options.js';
+import type { LogLevel } from '../../host/core/model/options.js';
 import { LevelStore } from '../../host/node/level-store.js';
 import { writePasswordFile } from '../helpers/access-files.js';
 import { ackReason, collect, connectClient, expectSilence, RawClient, received, until } from '../helpers/broker.js';

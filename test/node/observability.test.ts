@@ -72,7 +72,7 @@ describe('$SYS topics', () => {
     await collect(watcher, 2);
     await before.endAsync();
     while (s.server.connectionCount > 3) await delay(10);
-    const connected = [...s.server.broker.sessions.values()].filter((session) => session.connection).length;
+    const connected = [...s.server.broker.sessions.values()].filter((session) => session.outlet).length;
     // Within an interval the new count is published (an update, not a retained replay).
     const [update] = await collect(watcher, 1, 2500);
     assert.equal(update!.topic, '$SYS/broker/clients/connected');

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { emptyBatch, type StoredSession } from '../../host/core/store.js';
+import { emptyBatch, type StoredSession } from '../../host/core/model/store.js';
 import { LevelStore } from '../../host/node/level-store.js';
 import { collect, connectClient, delay, expectSilence, startBroker, type TestBroker, until } from '../helpers/broker.js';
 import { withoutTimerOverflow } from '../helpers/warnings.js';
@@ -11,7 +11,7 @@ import { withoutTimerOverflow } from '../helpers/warnings.js';
 const DAY_MS = 24 * 3600 * 1000;
 
 /** Waits until the broker holds `clientId`'s session with no connection. */
-const disconnected = (b: TestBroker, clientId: string): Promise<void> => until(() => b.server.broker.sessions.get(clientId)?.connection === null);
+const disconnected = (b: TestBroker, clientId: string): Promise<void> => until(() => b.server.broker.sessions.get(clientId)?.outlet === null);
 
 describe('deadlines across a restart (LevelDB)', () => {
   let dir: string;

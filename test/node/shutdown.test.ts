@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { IConnackPacket, IPublishPacket } from 'mqtt-packet';
-import { MemoryStore } from '../../host/core/store.js';
+import { MemoryStore } from '../../host/core/model/store.js';
 import { ArborServer } from '../../host/node/server.js';
 import { assertArenaEmpty, connectClient, RawClient } from '../helpers/broker.js';
 import { kill, startCli, type RunningCli } from '../helpers/cli.js';

@@ -1,13 +1,13 @@
-import { isBrokerTopicBytes } from '../broker-topics.js';
 import { PacketType, Reason } from '../codec/constants.js';
-import { parsePublish } from '../codec/publish.js';
-import type { Connection } from '../connection.js';
 import { malformed, ProtocolError, protocolError } from '../codec/errors.js';
-import { PublishOutcome } from '../broker.js';
-import { Message } from '../message.js';
-import { Tentative } from '../tentative.js';
+import { parsePublish } from '../codec/publish.js';
+import { Message } from '../model/message.js';
+import { PublishOutcome } from '../model/outcomes.js';
+import { Tentative } from '../model/tentative.js';
+import { isBrokerTopicBytes } from '../model/topics.js';
 import { CoreError, MessageBlock } from '../wasm/abi.js';
 import { coreErrorName } from '../wasm/core.js';
+import type { ClientContext } from './context.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -16,7 +16,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * validated there, and the message is routed; QoS 1 is answered with PUBACK, QoS 2 with PUBREC
  * and remembered until PUBREL so a resent PUBLISH is not delivered twice [MQTT-4.3.3-10].
  */
-export function handlePublish(conn: Connection, header: number, buf: Uint8Array, start: number, end: number): void {
+export function handlePublish(conn: ClientContext, header: number, buf: Uint8Array, start: number, end: number): void {
   const broker = conn.broker;
   const rate = broker.options.maxMessagesPerSecond;
   if (rate > 0 && !takePublishToken(conn, rate)) {
@@ -45,7 +45,7 @@ export function handlePublish(conn: Connection, header: number, buf: Uint8Array,
   }
   // QoS 2 flows count until PUBCOMP is sent, QoS 1 until PUBACK (§4.9).
   // 5.0 only: 3.1.1 has no Receive Maximum; its publishers are slowed down instead (route()).
-  if (version === 5 && qos > 0 && session.incomingQos2.size + conn.pendingQos1Acks >= broker.options.receiveMaximum) {
+  if (version === 5 && qos > 0 && session.incomingQos2.size + conn.state.pendingQos1Acks >= broker.options.receiveMaximum) {
     throw new ProtocolError(Reason.ReceiveMaximumExceeded, 'more unacknowledged QoS 1/2 PUBLISHes than Receive Maximum [MQTT-3.3.4-9]');
   }
 
@@ -62,14 +62,14 @@ export function handlePublish(conn: Connection, header: number, buf: Uint8Array,
       throw new ProtocolError(Reason.TopicAliasInvalid, `topic alias ${props.topicAlias} exceeds the maximum [MQTT-3.3.2-9]`);
     }
     if (topicLength === 0) {
-      const known = conn.topicAliases?.get(props.topicAlias);
+      const known = conn.state.topicAliases?.get(props.topicAlias);
       if (!known) throw protocolError(`topic alias ${props.topicAlias} was never set`);
       topicSource = known;
       topicStart = 0;
       topicLength = known.length;
       topicInWasm = false;
     } else {
-      (conn.topicAliases ??= new Map()).set(props.topicAlias, buf.slice(topicStart, topicStart + topicLength));
+      (conn.state.topicAliases ??= new Map()).set(props.topicAlias, buf.slice(topicStart, topicStart + topicLength));
     }
   } else if (topicLength === 0) {
     throw new ProtocolError(Reason.TopicNameInvalid, 'empty topic name without a topic alias [MQTT-4.7.3-1]');
@@ -148,8 +148,8 @@ export function handlePublish(conn: Connection, header: number, buf: Uint8Array,
  * Token bucket of `rate` tokens, refilled continuously: a client may burst up to one second's worth,
  * and is over the limit only when its sustained rate exceeds `rate`.
  */
-function takePublishToken(conn: Connection, rate: number): boolean {
-  const budget = conn.publishBudget;
+function takePublishToken(conn: ClientContext, rate: number): boolean {
+  const budget = conn.state.publishBudget;
   const now = performance.now();
   budget.tokens = Math.min(rate, budget.tokens + ((now - budget.refilledAt) * rate) / 1000);
   budget.refilledAt = now;
@@ -162,12 +162,12 @@ function takePublishToken(conn: Connection, rate: number): boolean {
  * Routes an accepted message and acknowledges it once what it changed is durable (QoS 2: the packet
  * identifier is remembered until PUBREL). A failed store write is not acknowledged as success.
  */
-function route(conn: Connection, message: Message, packetId: number): void {
+function route(conn: ClientContext, message: Message, packetId: number): void {
   const broker = conn.broker;
   const session = conn.session!;
   const qos = message.qos;
   if (qos === 0) {
-    broker.publish(message, session);
+    broker.router.publish(message, session);
     message.unref();
     return;
   }
@@ -179,12 +179,13 @@ function route(conn: Connection, message: Message, packetId: number): void {
   }
   // Nobody receives the message before the commit that decides its acknowledgement has ended.
   const tentative = new Tentative(broker, message);
-  broker.tentative = tentative;
+  const router = broker.router;
+  router.tentative = tentative;
   let outcome: PublishOutcome;
   try {
-    outcome = broker.publish(message, session);
+    outcome = router.publish(message, session);
   } finally {
-    broker.tentative = null;
+    router.tentative = null;
   }
   message.unref();
   if (qos === 2) {
@@ -198,13 +199,15 @@ function route(conn: Connection, message: Message, packetId: number): void {
         ? Reason.NoMatchingSubscribers
         : Reason.Success;
   const type = qos === 1 ? PacketType.PUBACK : PacketType.PUBREC;
-  conn.acknowledgementPending(qos);
+  if (qos === 1) conn.state.pendingQos1Acks++;
+  conn.acknowledgementPending();
   broker.persistence.whenDurable((error) => {
     tentative.settle(error !== undefined);
-    conn.acknowledgementDone(qos);
+    if (qos === 1) conn.state.pendingQos1Acks--;
+    conn.acknowledgementDone();
     if (!conn.open) return;
     if (!error) {
-      conn.sendAck(type, packetId, reason, reason === Reason.QuotaExceeded && conn.problemInformation ? { reasonString: 'a subscriber queue is full' } : undefined);
+      conn.sendAck(type, packetId, reason, reason === Reason.QuotaExceeded && conn.limits.problemInformation ? { reasonString: 'a subscriber queue is full' } : undefined);
       return;
     }
     if (qos === 2) {
@@ -219,7 +222,7 @@ function route(conn: Connection, message: Message, packetId: number): void {
  * A publish that may not be made (`$SYS`, or the authorization hook said no): 5.0 says so with
  * 0x87; 3.1.1 has no way to, so the message is acknowledged as usual and dropped (what Mosquitto does).
  */
-function deny(conn: Connection, message: Message, packetId: number): void {
+function deny(conn: ClientContext, message: Message, packetId: number): void {
   const qos = message.qos;
   conn.broker.metrics.publishDenied++;
   conn.broker.logRepeatable('info', 'publish not authorized', conn.clientId, { client: conn.clientId, topic: message.topic() });
@@ -249,13 +252,13 @@ function isUtf8(bytes: Uint8Array): boolean {
  * Turns a PUBLISH away without routing it. 5.0 says why in PUBACK / PUBREC; 3.1.1
  * has no negative acknowledgement, so a QoS 1/2 sender is disconnected rather than told "done".
  */
-function refuse(conn: Connection, qos: number, packetId: number, reason: Reason, message: string): void {
+function refuse(conn: ClientContext, qos: number, packetId: number, reason: Reason, message: string): void {
   conn.broker.metrics.publishRefused++;
   conn.broker.logRepeatable('warn', 'publish refused', conn.clientId, { client: conn.clientId, reason, message });
   if (qos === 0) return;
   if (conn.version === 5) {
     const type = qos === 1 ? PacketType.PUBACK : PacketType.PUBREC;
-    conn.sendAck(type, packetId, reason, conn.problemInformation ? { reasonString: message } : undefined);
+    conn.sendAck(type, packetId, reason, conn.limits.problemInformation ? { reasonString: message } : undefined);
   } else {
     conn.disconnect(reason);
   }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { ISubackPacket, IUnsubackPacket } from 'mqtt-packet';
-import { Message } from '../../../host/core/message.js';
+import { Message } from '../../../host/core/model/message.js';
 import { collect, delay, expectSilence, startBroker, type TestBroker } from '../../helpers/broker.js';
 
 describe('SUBSCRIBE and UNSUBSCRIBE', () => {
@@ -35,7 +35,7 @@ describe('SUBSCRIBE and UNSUBSCRIBE', () => {
     const broker = b.server.broker;
     for (const [topic, payload] of [['$test/info', 'x'], ['$test', 'y']] as const) {
       const message = Message.create(broker.core, topic, new TextEncoder().encode(payload), 0, false)!;
-      broker.publish(message, null);
+      broker.router.publish(message, null);
       message.unref();
     }
     assert.deepEqual((await got).map((m) => m.topic).sort(), ['$test', '$test/info']);

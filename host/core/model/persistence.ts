@@ -1,5 +1,5 @@
-import type { Broker } from './broker.js';
 import type { Message } from './message.js';
+import type { Logger } from './options.js';
 import { afterIo } from './schedule.js';
 import type { Delivery, Session } from './session.js';
 import {
@@ -54,8 +54,8 @@ export class Persistence {
   failing = false;
 
   constructor(
-    private readonly broker: Broker,
     readonly store: Store,
+    private readonly log: Logger,
   ) {}
 
   /** Records the session's current state (or its removal when it is not persistent). */
@@ -337,7 +337,7 @@ export class Persistence {
       const failure = await written;
       await previous;
       if (failure) {
-        if (!this.failing) this.broker.log('error', 'store write failed', { error: failure.message });
+        if (!this.failing) this.log('error', 'store write failed', { error: failure.message });
         this.failing = true;
         // Keep the changes: the next batch writes them too, so the store converges once writes work.
         this.retry = this.retry ? mergeBatches(this.retry, batch) : batch;
@@ -345,7 +345,7 @@ export class Persistence {
       } else {
         this.durableGeneration = generation;
         if (this.failing && !this.retry) {
-          this.broker.log('info', 'store writes work again');
+          this.log('info', 'store writes work again');
           this.failing = false;
           this.retryDelay = 0;
         }
@@ -405,7 +405,7 @@ function toStoredSession(session: Session): StoredSession {
     ...(session.ownerKnown ? { owner: session.owner ?? null } : {}),
     version: session.version,
     expiryInterval: session.expiryInterval,
-    disconnectedAt: session.connection ? 0 : Date.now() - (performance.now() - session.disconnectedAt),
+    disconnectedAt: session.outlet ? 0 : Date.now() - (performance.now() - session.disconnectedAt),
     subscriptions: [...session.subscriptions.values()].map((s) => ({
       filter: s.filter,
       qos: s.qos,

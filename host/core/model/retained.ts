@@ -1,5 +1,5 @@
 import type { Message } from './message.js';
-import type { Core } from './wasm/core.js';
+import type { Core } from '../wasm/core.js';
 
 /**
  * Retained messages (§3.3.1.3): the wasm index maps topic → arena handle and answers filter
@@ -24,6 +24,14 @@ export class RetainedMessages {
    */
   apply(message: Message): void {
     this.replace(message)?.unref();
+  }
+
+  /** Puts a message loaded from the store back into the index (a restart): nothing changes in the store. */
+  restore(message: Message): void {
+    message.ref();
+    const previous = this.core.retainSetAt(message.topicPtr(), message.topicLength, message.handle);
+    this.byHandle.set(message.handle, message);
+    if (previous !== 0) this.drop(previous);
   }
 
   /**

@@ -1,5 +1,5 @@
-import type { Broker } from './broker.js';
 import { cancel, release, sendQos0 } from './delivery.js';
+import type { Engine } from './engine.js';
 import type { Message } from './message.js';
 import type { Delivery, Session } from './session.js';
 
@@ -19,7 +19,7 @@ export class Tentative {
   private previousRetained: Message | null | undefined;
 
   constructor(
-    private readonly broker: Broker,
+    private readonly engine: Engine,
     message: Message,
   ) {
     this.message = message.ref();
@@ -43,23 +43,23 @@ export class Tentative {
 
   /** The commit ended: deliver what was held, or (`failed`) cancel all of it. */
   settle(failed: boolean): void {
-    const broker = this.broker;
+    const engine = this.engine;
     let q = 0;
     for (let i = 0; i < this.sessions.length; i++) {
       const session = this.sessions[i]!;
       const delivery = this.deliveries[i]!;
       if (delivery === null) {
         const { retain, subscriptionIds } = this.qos0[q++]!;
-        if (!failed && session.connection !== null) sendQos0(broker, session, this.message, retain, subscriptionIds);
+        if (!failed && session.outlet !== null) sendQos0(engine, session, this.message, retain, subscriptionIds);
       } else if (failed) {
         // Created by this PUBLISH, so its record is part of the commit that failed.
-        cancel(broker, session, delivery);
+        cancel(engine, session, delivery);
       } else {
-        release(broker, session, delivery);
+        release(engine, session, delivery);
       }
     }
     if (this.previousRetained !== undefined) {
-      if (failed) broker.retained.revert(this.message, this.previousRetained);
+      if (failed) engine.retained.revert(this.message, this.previousRetained);
       else this.previousRetained?.unref();
     }
     this.message.unref();

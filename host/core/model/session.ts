@@ -1,14 +1,14 @@
-import type { Broker } from './broker.js';
-import type { ProtocolVersion } from './codec/constants.js';
-import type { QoS, Subscription, WillMessage } from './codec/packets.js';
-import type { Connection } from './connection.js';
+import type { ProtocolVersion } from '../codec/constants.js';
+import type { QoS, Subscription, WillMessage } from '../codec/packets.js';
 import { Deque } from './deque.js';
+import type { Engine } from './engine.js';
 import type { Message } from './message.js';
 import type { ReadCheck } from './options.js';
+import type { Outlet } from './outlet.js';
 import type { DeliveryKey } from './store.js';
 import type { Timed } from './timers.js';
 
-/** A subscription as the session remembers it (the trie holds the routing copy). */
+/** A subscription as the session remembers it (the trie holds the routing copy, router.ts). */
 export interface SessionSubscription extends Subscription {
   /** Topic filter without any `$share/{group}/` prefix. */
   topicFilter: string;
@@ -61,7 +61,8 @@ export const NEVER_EXPIRES = 0xffffffff;
  * will's and its own end.
  */
 export class Session implements Timed {
-  connection: Connection | null = null;
+  /** Where its messages go while a client is connected (its Connection); null while it is away. */
+  outlet: Outlet | null = null;
   version: ProtocolVersion = 4;
   readonly subscriptions = new Map<string, SessionSubscription>();
   /** Outgoing QoS 1/2 by packet identifier, in send order. */
@@ -99,17 +100,17 @@ export class Session implements Timed {
   private nextPacketId = 1;
 
   constructor(
-    private readonly broker: Broker,
+    private readonly engine: Engine,
     readonly id: number,
     readonly clientId: string,
   ) {}
 
   onTimer(now: number): void {
-    this.broker.sessionDue(this, now);
+    this.engine.sessionDue(this, now);
   }
 
   get online(): boolean {
-    return this.connection !== null;
+    return this.outlet !== null;
   }
 
   /** The next free outgoing packet identifier (1..65535, skipping those in flight) [MQTT-2.2.1-3]. */

@@ -1,7 +1,7 @@
-import type { QoS } from './codec/packets.js';
+import type { QoS } from '../codec/packets.js';
 import type { Delivery } from './session.js';
-import { CoreError, MessageBlock } from './wasm/abi.js';
-import { coreErrorName, type Core } from './wasm/core.js';
+import { CoreError, MessageBlock } from '../wasm/abi.js';
+import { coreErrorName, type Core } from '../wasm/core.js';
 
 const utf8Decoder = new TextDecoder();
 const utf8Encoder = new TextEncoder();

@@ -1,0 +1,145 @@
+import type { QoS, Subscription } from '../codec/packets.js';
+import { SubOption } from '../wasm/abi.js';
+import { deliver } from './delivery.js';
+import type { Engine } from './engine.js';
+import type { Message } from './message.js';
+import type { ReadCheck } from './options.js';
+import { Handoff, PublishOutcome } from './outcomes.js';
+import type { Session } from './session.js';
+import type { Tentative } from './tentative.js';
+import type { ParsedFilter } from './topics.js';
+
+/**
+ * Routing: the wasm trie's half of every subscription (sessions are numbered for it), the match of
+ * each published message, the read checks on what it found, and the hand-over of the message to
+ * each matching session (delivery.ts), which sends it through the session's Outlet.
+ */
+export class Router {
+  /** Sessions by the numeric id the trie reports; index 0 stays empty (0 = "no publisher"). */
+  private readonly byId: (Session | undefined)[] = [undefined];
+  private readonly freeIds: number[] = [];
+  private readonly shareGroups = new Map<string, number>();
+  /** While a QoS 1/2 PUBLISH whose acceptance is undecided is routed: where its deliveries wait. */
+  tentative: Tentative | null = null;
+  /** The message being routed, while a read-checked match runs (shared-group members are asked about it). */
+  private routing: Message | null = null;
+  /** The shared read check asked last while routing `routing`, and its answer: consecutive subscribers mostly share one. */
+  private lastShared: ReadCheck['shared'] | null = null;
+  private lastVerdict: boolean | undefined = undefined;
+
+  constructor(private readonly engine: Engine) {}
+
+  /** The number the trie will know the next session by. */
+  nextId(): number {
+    return this.freeIds.pop() ?? this.byId.length;
+  }
+
+  /** Starts routing to `session` (numbered by nextId()). */
+  add(session: Session): void {
+    this.byId[session.id] = session;
+  }
+
+  /** Stops routing to `session`: its subscriptions leave the trie and its number is free again. */
+  remove(session: Session): void {
+    const core = this.engine.core;
+    for (const sub of session.subscriptions.values()) {
+      core.unsubscribe(session.id, utf8.encode(sub.topicFilter), sub.group ? this.shareGroupId(sub.group) : 0);
+    }
+    session.subscriptions.clear();
+    core.setClientOnline(session.id, true);
+    this.byId[session.id] = undefined;
+    this.freeIds.push(session.id);
+  }
+
+  /** Whether shared groups should prefer `session` (its client is connected). */
+  setOnline(session: Session, online: boolean): void {
+    this.engine.core.setClientOnline(session.id, online);
+  }
+
+  /** Adds `session`'s subscription to `filter`, or replaces its options [MQTT-3.8.4-3]. */
+  subscribe(session: Session, filter: ParsedFilter, sub: Subscription, subscriptionId: number): void {
+    const options = sub.qos | (sub.noLocal ? SubOption.NoLocal : 0) | (sub.retainAsPublished ? SubOption.RetainAsPublished : 0) | (sub.retainHandling << SubOption.RetainHandlingShift);
+    this.engine.core.subscribe(session.id, filter.bytes, options, subscriptionId, filter.group ? this.shareGroupId(filter.group) : 0);
+    session.subscriptions.set(sub.filter, { ...sub, topicFilter: filter.topicFilter, group: filter.group, subscriptionId });
+  }
+
+  /** Removes `session`'s subscription to `filter`, if it has one. */
+  unsubscribe(session: Session, filter: ParsedFilter, original: string): boolean {
+    if (!session.subscriptions.delete(original)) return false;
+    this.engine.core.unsubscribe(session.id, filter.bytes, filter.group ? this.shareGroupId(filter.group) : 0);
+    return true;
+  }
+
+  /** Interned id of a `$share/{name}/` group for the trie. */
+  private shareGroupId(name: string): number {
+    let id = this.shareGroups.get(name);
+    if (id === undefined) {
+      id = this.shareGroups.size + 1;
+      this.shareGroups.set(name, id);
+    }
+    return id;
+  }
+
+  /**
+   * Routes a message to every matching subscription and applies its RETAIN flag. The caller keeps
+   * its own reference.
+   */
+  publish(message: Message, publisher: Session | null): PublishOutcome {
+    const engine = this.engine;
+    if (message.retain && engine.options.retainAvailable) {
+      if (this.tentative) this.tentative.replacedRetained(engine.retained.replace(message));
+      else engine.retained.apply(message);
+    }
+    // Without a read hook no delivery pays anything for read checks.
+    const checking = engine.options.readAccess !== undefined;
+    if (checking) {
+      this.routing = message;
+      this.lastShared = null;
+    }
+    const result = engine.core.match(message.topicPtr(), message.topicLength, publisher ? publisher.id : 0, checking ? this.memberMayRead : undefined);
+    const count = result.count;
+    let outcome = count === 0 ? PublishOutcome.NoSubscribers : PublishOutcome.Delivered;
+    for (let i = 0; i < count; i++) {
+      const session = this.byId[result.client(i)];
+      if (!session) continue;
+      // A shared group's pick was checked during the match already; asking again is cheap.
+      if (checking && !this.mayReadRouted(session)) continue;
+      const granted = result.qos(i);
+      const qos = (message.qos < granted ? message.qos : granted) as QoS;
+      // RETAIN is cleared on normal delivery unless the subscription asked for it as published [MQTT-3.3.1-12], [MQTT-3.3.1-13].
+      const retain = message.retain && result.retainAsPublished(i);
+      const ids = session.version === 5 ? result.subscriptionIds(i) : null;
+      if (deliver(engine, session, message, qos, retain, ids !== null && ids.length > 0 ? ids : null) === Handoff.QueueFull) {
+        outcome = PublishOutcome.QuotaExceeded;
+      }
+    }
+    this.routing = null;
+    return outcome;
+  }
+
+  private readonly memberMayRead = (client: number): boolean => {
+    const session = this.byId[client];
+    return session !== undefined && this.mayReadRouted(session);
+  };
+
+  /** May the session read the message being routed? */
+  private mayReadRouted(session: Session): boolean {
+    const check = session.readCheck;
+    if (check === null) return true;
+    if (check.shared !== this.lastShared) {
+      this.lastShared = check.shared;
+      this.lastVerdict = check.shared(this.routing!.topic());
+    }
+    return this.lastVerdict ?? check.own(this.routing!.topic());
+  }
+
+  /** May the session read this message (its owner's current read access)? */
+  mayRead(session: Session, message: Message): boolean {
+    const check = session.readCheck;
+    if (check === null) return true;
+    const topic = message.topic();
+    return check.shared(topic) ?? check.own(topic);
+  }
+}
+
+const utf8 = new TextEncoder();
