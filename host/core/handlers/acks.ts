@@ -59,8 +59,7 @@ function pubcomp(conn: ClientContext, packetId: number): void {
  */
 function pubrel(conn: ClientContext, packetId: number): void {
   const session = conn.session!;
-  const known = session.incomingQos2.delete(packetId);
-  if (known) conn.broker.persistence.deleteIncomingQos2(session, packetId);
+  const known = session.forgetIncoming(packetId);
   const reason = known ? Reason.Success : Reason.PacketIdentifierNotFound;
   conn.broker.persistence.afterCommit(session, () => {
     if (conn.open) conn.sendAck(PacketType.PUBCOMP, packetId, reason);

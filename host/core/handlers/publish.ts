@@ -189,8 +189,7 @@ function route(conn: ClientContext, message: Message, packetId: number): void {
   }
   message.unref();
   if (qos === 2) {
-    session.incomingQos2.add(packetId);
-    broker.persistence.saveIncomingQos2(session, packetId);
+    session.rememberIncoming(packetId);
   }
   const reason =
     outcome === PublishOutcome.QuotaExceeded
@@ -211,8 +210,7 @@ function route(conn: ClientContext, message: Message, packetId: number): void {
       return;
     }
     if (qos === 2) {
-      session.incomingQos2.delete(packetId);
-      broker.persistence.deleteIncomingQos2(session, packetId);
+      session.forgetIncoming(packetId);
     }
     refuse(conn, qos, packetId, Reason.UnspecifiedError, `the message could not be stored: ${error.message}`);
   });
@@ -233,8 +231,7 @@ function deny(conn: ClientContext, message: Message, packetId: number): void {
     return;
   }
   if (qos === 2) {
-    conn.session!.incomingQos2.add(packetId);
-    conn.broker.persistence.saveIncomingQos2(conn.session!, packetId);
+    conn.session!.rememberIncoming(packetId);
   }
   conn.sendAck(qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, packetId, Reason.Success);
 }

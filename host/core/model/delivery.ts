@@ -64,7 +64,7 @@ function startInflight(engine: Engine, session: Session, delivery: Delivery): vo
   delivery.packetId = session.allocatePacketId();
   session.inflight.set(delivery.packetId, delivery);
   engine.persistence.saveDelivery(session, delivery);
-  if (delivery.persisted) holdUntilDurable(engine, session, delivery);
+  if (engine.persistence.isStored(delivery)) holdUntilDurable(engine, session, delivery);
   if (delivery.holds === 0 && !sendInflight(engine, session, delivery)) finish(engine, session, delivery);
 }
 
@@ -145,7 +145,7 @@ function sendPublish(
 export function finish(engine: Engine, session: Session, delivery: Delivery): void {
   delivery.done = true;
   if (delivery.packetId !== 0) session.inflight.delete(delivery.packetId);
-  engine.persistence.deleteDelivery(session, delivery);
+  engine.persistence.deleteDelivery(delivery);
   delivery.message?.unref();
   delivery.message = null;
 }
@@ -161,7 +161,7 @@ export function markReleased(engine: Engine, session: Session, delivery: Deliver
     engine.persistence.saveDelivery(session, delivery);
     delivery.message!.unref();
     delivery.message = null;
-    if (delivery.persisted) holdUntilDurable(engine, session, delivery);
+    if (engine.persistence.isStored(delivery)) holdUntilDurable(engine, session, delivery);
   }
   if (delivery.holds === 0) session.outlet?.sendAck(PacketType.PUBREL, delivery.packetId, Reason.Success);
 }

@@ -1,5 +1,5 @@
 import type { QoS } from '../codec/packets.js';
-import type { Delivery } from './session.js';
+import type { BodyRecord } from './persistence.js';
 import { CoreError, MessageBlock } from '../wasm/abi.js';
 import { coreErrorName, type Core } from '../wasm/core.js';
 
@@ -35,18 +35,8 @@ export class Message {
   /** Absolute expiry in ms on the broker clock (performance.now() based), 0 = never. */
   expiresAt = 0;
   private topicCache: string | undefined;
-  /** Id of the message's record in the store, while any stored delivery refers to it. */
-  storeId: string | undefined;
-  /** Stored deliveries referring to the record. */
-  storeRefs = 0;
-  /** Persistence batch the record was put in (see Persistence). */
-  storeGeneration = 0;
-  /** The stored delivery whose record carries this message's body inline, if any (see Persistence). */
-  inlineHolder: Delivery | null = null;
-  /** The first stored delivery of the message: the one its body may be inlined into. */
-  firstStored: Delivery | null = null;
-  /** Stored in the batch being collected, its body not yet copied out of the arena (see Persistence). */
-  bodyPending = false;
+  /** Persistence's record of the body, while a stored delivery refers to it; else null. */
+  storage: BodyRecord | null = null;
 
   private constructor(readonly core: Core) {}
 
@@ -169,12 +159,7 @@ export class Message {
     this.forwardHandle = 0;
     this.forwardLength = 0;
     this.topicCache = undefined;
-    this.storeId = undefined;
-    this.storeRefs = 0;
-    this.storeGeneration = 0;
-    this.inlineHolder = null;
-    this.firstStored = null;
-    this.bodyPending = false;
+    this.storage = null;
     let pool = pools.get(this.core);
     if (!pool) pools.set(this.core, (pool = []));
     if (pool.length < POOL_LIMIT) pool.push(this);

@@ -75,30 +75,26 @@ function restoreDeliveries(
     const delivery = new Delivery(d.seq, null, d.qos, d.retain, d.subscriptionIds);
     delivery.packetId = d.packetId;
     delivery.released = d.released;
-    delivery.storeKey = { clientId: d.clientId, seq: d.seq };
     restored.set(d, delivery);
     session.nextSeq = Math.max(session.nextSeq, d.seq + 1);
     if (!d.released) {
       let message = loaded.get(d.messageId);
       const body = bodies.get(d.messageId);
       if (!message && body && !(body.expiresAt !== 0 && body.expiresAt <= Date.now())) {
-        const created = messageFromStore(engine, body);
-        if (!created) throw new Error('the arena cap is too small for the messages in the store');
-        persistence.adoptMessage(created, d.messageId);
-        loaded.set(d.messageId, created);
-        message = created;
+        message = messageFromStore(engine, body) ?? undefined;
+        if (!message) throw new Error('the arena cap is too small for the messages in the store');
+        loaded.set(d.messageId, message);
       }
       if (!message) {
         // Expired while the broker was down, or its body is missing: the delivery is over.
-        delivery.persisted = true;
-        persistence.deleteDelivery(session, delivery);
+        persistence.adoptDelivery(delivery, d.clientId, null, d.messageId);
+        persistence.deleteDelivery(delivery);
         if (body) persistence.deleteMessageRecord(d.messageId);
         continue;
       }
       delivery.message = message.ref();
-      message.storeRefs++;
     }
-    delivery.persisted = true;
+    persistence.adoptDelivery(delivery, d.clientId, delivery.message, d.messageId);
     if (d.packetId !== 0) {
       session.inflight.set(d.packetId, delivery);
     } else {
