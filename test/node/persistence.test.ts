@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { IPublishPacket } from 'mqtt-packet';
-import { ackReason, collect, connectClient, delay, expectSilence, startBroker } from '../helpers/broker.js';
+import { ackReason, collect, connectClient, expectSilence, startBroker } from '../helpers/broker.js';
 import { canMount, fill, NO_MOUNT, withTmpfs } from '../helpers/tmpfs.js';
+import { until } from '../helpers/wait.js';
 
 describe('durable state in LevelDB', () => {
   let dir: string;
@@ -40,7 +41,7 @@ describe('durable state in LevelDB', () => {
     // Delivered and acknowledged: nothing comes back a third time.
     const third = await startBroker({ dataDir: dir });
     const again = await connectClient(third.url, { clientId: 'durable-sub', clean: false });
-    await expectSilence(again, 300);
+    await expectSilence(again);
     await third.close();
   });
 
@@ -62,7 +63,7 @@ describe('durable state in LevelDB', () => {
     const a2 = await connectClient(first.url, { clientId: 'holder-a', clean: false });
     assert.equal((await collect(a2, 1))[0]!.payload.toString(), 'held twice');
     await a2.endAsync();
-    await delay(50);
+    await first.offline('holder-a');
     await first.close();
 
     const second = await startBroker({ dataDir: dir });
@@ -141,7 +142,7 @@ describe('durable state in LevelDB', () => {
     await raw2.next('pubrec');
     raw2.sendPacket({ cmd: 'pubrel', messageId: 77 });
     await raw2.next('pubcomp');
-    await expectSilence(w2, 300);
+    await expectSilence(w2);
     raw2.destroy();
     await w2.endAsync();
     await second.close();
@@ -169,18 +170,14 @@ describe('durable state in LevelDB', () => {
       await late.subscribeAsync('full/r');
       assert.deepEqual((await collect(late, 1)).map((m) => m.payload.toString()), ['old'], 'the refused retained message did not replace the old one');
       await rm(join(mnt, 'filler'));
-      let reason = -1;
-      for (let i = 0; i < 50 && reason !== 0; i++) {
-        reason = await ackReason(pub.publishAsync('full/q1b', 'stored', { qos: 1 }));
-        if (reason !== 0) await delay(100);
-      }
-      assert.equal(reason, 0, 'acknowledged again once the disk has room');
+      await until(() => !b.server.broker.persistence.failing, 'the store to take writes again', 10_000);
+      assert.equal(await ackReason(pub.publishAsync('full/q1b', 'stored', { qos: 1 })), 0, 'acknowledged again once the disk has room');
       await b.close();
       const after = await startBroker({ dataDir: join(mnt, 'db') });
       const back = await connectClient(after.url, { clientId: 'full-sub', clean: false });
       const got = await collect(back, 2);
       assert.deepEqual(got.map((m) => `${m.topic} ${m.payload.length}`), ['full/r 3', 'full/q1b 6'], 'the refused messages were not queued for the offline session');
-      await expectSilence(back, 300);
+      await expectSilence(back);
       const fresh = await connectClient(after.url);
       await fresh.subscribeAsync('full/r');
       assert.deepEqual((await collect(fresh, 1)).map((m) => m.payload.toString()), ['old'], 'the store kept the old retained message');
