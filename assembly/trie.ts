@@ -37,6 +37,9 @@ declare function shareMemberMayRead(client: u32): bool;
 @inline const F_SHARED: u32 = MatchFlag.Shared;
 // @ts-ignore: decorator
 @inline const REC: usize = MatchRecord.Size;
+/** a shared record's flags carry its group id from this bit on */
+// @ts-ignore: decorator
+@inline const F_GROUP_SHIFT: u32 = MatchFlag.GroupShift;
 
 // subscription record (32 bytes)
 // @ts-ignore: decorator
@@ -373,7 +376,8 @@ function deliverFrom(n: usize): void {
     let after = load<u32>(s, S_NEXT);
     store<u32>(gr, after ? after : load<u32>(gr, G_HEAD), G_CURSOR);
     let opts = load<u32>(s, S_OPTS);
-    let rec = newRecord(load<u32>(s, S_CLIENT), (opts & OPT_QOS) | ((opts & OPT_RAP) >> 1) | F_SHARED);
+    // the group rides in the flags' upper bits: a cluster node must know which group a pick was for
+    let rec = newRecord(load<u32>(s, S_CLIENT), (opts & OPT_QOS) | ((opts & OPT_RAP) >> 1) | F_SHARED | (load<u32>(s, S_GROUP) << F_GROUP_SHIFT));
     if (oom) return;
     let subId = load<u32>(s, S_ID);
     if (subId) addPair(rec, subId);

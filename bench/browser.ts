@@ -192,18 +192,18 @@ export function renderBrowserSection(r: BrowserOutcome): string {
   return lines.join('\n');
 }
 
-/** The "## Browser" section of `markdown` (up to the next "## " heading), or '' when it has none. */
-export function browserSection(markdown: string): string {
-  const start = markdown.search(/^## Browser[ \t]*$/m);
+/** The "## {heading}" section of `markdown` (up to the next "## " heading), or '' when it has none. */
+export function markdownSection(markdown: string, heading = 'Browser'): string {
+  const start = markdown.search(new RegExp(`^## ${heading}[ \\t]*$`, 'm'));
   if (start < 0) return '';
   const next = markdown.slice(start + 1).search(/^## /m);
   return markdown.slice(start, next < 0 ? markdown.length : start + 1 + next).trimEnd() + '\n';
 }
 
-/** `markdown` with its "## Browser" section replaced by `section`, or `section` added before "## Notes". */
-export function spliceSection(markdown: string, section: string): string {
+/** `markdown` with its "## {heading}" section replaced by `section` (added before Notes when it has none). */
+export function spliceSection(markdown: string, section: string, heading = 'Browser'): string {
   const block = section.endsWith('\n') ? section : `${section}\n`;
-  const start = markdown.search(/^## Browser[ \t]*$/m);
+  const start = markdown.search(new RegExp(`^## ${heading}[ \\t]*$`, 'm'));
   if (start >= 0) {
     const rest = markdown.slice(start + 1);
     const next = rest.search(/^## /m);

@@ -12,7 +12,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BROKER_LABEL, type BrokerName } from './broker-process.js';
-import { browserSection, renderBrowserSection, runBrowserBench, spliceSection, type BrowserOutcome } from './browser.js';
+import { markdownSection, renderBrowserSection, runBrowserBench, spliceSection, type BrowserOutcome } from './browser.js';
 import { mosquittoPath } from './brokers/mosquitto-path.js';
 import { ROOT } from './children.js';
 import { runCore, type CoreOutcome } from './core-process.js';
@@ -169,10 +169,13 @@ async function main(): Promise<void> {
     writeFileSync(out, spliceSection(previous, renderBrowserSection(results.browser)));
   } else {
     // A new report; the Browser section is this run's, or carried over from the file.
-    const browser = results.browser ? renderBrowserSection(results.browser) : browserSection(previous);
+    const browser = results.browser ? renderBrowserSection(results.browser) : markdownSection(previous);
     // The Notes section is the lead's: an existing one is kept as it is.
     const report = renderReport(results, notesSection(previous));
-    writeFileSync(out, browser ? spliceSection(report, browser) : report);
+    const withBrowser = browser ? spliceSection(report, browser) : report;
+    // The Cluster section comes from `npm run bench:cluster` and is carried over.
+    const cluster = markdownSection(previous, 'Cluster');
+    writeFileSync(out, cluster ? spliceSection(withBrowser, cluster, 'Cluster') : withBrowser);
   }
   if (values.json) writeFileSync(values.json, `${JSON.stringify(results, null, 2)}\n`);
   log(`wrote ${out} in ${results.seconds.toFixed(1)} s`);

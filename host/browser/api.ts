@@ -3,9 +3,9 @@ import type { MqttClient } from '../client/client.js';
 import type { ConnectOptions } from '../client/types.js';
 import type { BrokerOptions, LogLevel } from '../core/model/options.js';
 import type { BrokerStats } from '../core/sys.js';
-import type { BridgeConfig, BridgeStatus } from './bridge-config.js';
+import type { BridgeConfig, BridgeHandle, BridgeStatus } from '../bridge/bridge-config.js';
 import type { InPageWebSocket } from './in-page-websocket.js';
-import type { BrokerSnapshot, InspectOptions } from './inspect.js';
+import type { BrokerSnapshot, InspectOptions } from '../inspect/inspect.js';
 import type { PacketObserver } from './packet-tap.js';
 
 /** Where the broker runs: this tab, or a SharedWorker that every tab of the origin shares. */
@@ -66,19 +66,7 @@ export interface InPageConnectOptions extends ConnectOptions {
 }
 
 /** A link to a remote broker (see bridge-config.ts for what it does). */
-export interface BridgeHandle {
-  readonly clientId: string;
-  /** The latest status (in shared-worker mode, as last reported by the worker). */
-  readonly status: BridgeStatus;
-  /** Called on every status change; returns a function that stops it. */
-  onStatus(listener: (status: BridgeStatus) => void): () => void;
-  /** Forces the link down (false) or lets it come up again (true): the "network off" switch. */
-  setOnline(online: boolean): Promise<void>;
-  /** Messages waiting in the bridge's local session for the remote broker. */
-  queued(): Promise<number>;
-  /** Stops the bridge (for every tab); its local session and queued messages stay for the next start. */
-  close(): Promise<void>;
-}
+export type { BridgeHandle } from '../bridge/bridge-config.js';
 
 export interface BrowserBroker {
   readonly mode: BrokerMode;

@@ -6,14 +6,16 @@ import { MemoryStore, type Store } from '../core/model/store.js';
 import { brokerStats } from '../core/sys.js';
 import type { Transport } from '../core/transport.js';
 import type { BridgeHandle, BrokerMode, BrowserBroker, BrowserBrokerStats, InPageConnectOptions, MqttJsEndpoint } from './api.js';
-import { Bridge, type LocalSide } from './bridge.js';
-import { resolveBridgeConfig, type BridgeConfig, type ResolvedBridgeConfig } from './bridge-config.js';
+import { Bridge, type LocalSide } from '../bridge/bridge.js';
+import { resolveBridgeConfig, type BridgeConfig, type ResolvedBridgeConfig } from '../bridge/bridge-config.js';
+import { brokerLocalSide } from '../bridge/local-side.js';
+import { newBrokerId } from '../bridge/loop-marker.js';
 import type { WasmSource } from './compile-core.js';
 import { IdbStore, IdbStoreOpenError } from './idb-store.js';
 import { connectInPage, mqttJsOptions } from './in-page-client.js';
-import { inPagePipe } from './in-page-transport.js';
+import { inProcessPipe } from '../bridge/in-process-pipe.js';
 import { InPageWebSocket } from './in-page-websocket.js';
-import { inspectBroker, type BrokerSnapshot, type InspectOptions } from './inspect.js';
+import { inspectBroker, type BrokerSnapshot, type InspectOptions } from '../inspect/inspect.js';
 import { loadBrowserCore } from './load-core.js';
 import { consoleLogger } from './log.js';
 import { probeWebSocket } from './quiet-probe.js';
@@ -41,6 +43,7 @@ export interface LocalBrokerOptions {
  */
 export class LocalBroker implements BrowserBroker {
   private readonly bridges = new Map<string, Bridge>();
+  private readonly localSide: LocalSide;
   private connectionCount = 0;
   private closing: Promise<void> | null = null;
 
@@ -53,7 +56,9 @@ export class LocalBroker implements BrowserBroker {
     private readonly standby: boolean,
     private readonly releaseStore: () => void,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.localSide = brokerLocalSide(broker, newBrokerId(), (options) => this.connect(options));
+  }
 
   static async start(o: LocalBrokerOptions): Promise<LocalBroker> {
     const log = o.broker.logger ?? consoleLogger(o.logLevel);
@@ -95,7 +100,7 @@ export class LocalBroker implements BrowserBroker {
 
   /** A new in-page connection's client end. */
   openLink(): ClientLink {
-    const { transport, link } = inPagePipe(`in-page#${++this.connectionCount}`);
+    const { transport, link } = inProcessPipe(`in-page#${++this.connectionCount}`);
     this.accept(transport);
     return link;
   }
@@ -157,15 +162,6 @@ export class LocalBroker implements BrowserBroker {
     })();
     return this.closing;
   }
-
-  private readonly localSide: LocalSide = {
-    connect: (options) => this.connect(options),
-    subscriptions: (clientId) => [...(this.broker.sessions.get(clientId)?.subscriptions.keys() ?? [])],
-    pending: (clientId) => {
-      const session = this.broker.sessions.get(clientId);
-      return session ? session.queue.length + session.inflight.size : 0;
-    },
-  };
 }
 
 /** Whether two configs describe the same link (whether it starts online does not matter to a running one). */

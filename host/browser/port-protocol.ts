@@ -2,8 +2,8 @@
 // own port per tab (control: start-up, calls, bridge status) and one MessageChannel per client
 // connection (MQTT bytes, flow-control credits, close).
 import type { BrokerMode, BrowserBrokerStats } from './api.js';
-import type { BridgeConfig, BridgeStatus } from './bridge-config.js';
-import type { BrokerSnapshot, InspectOptions } from './inspect.js';
+import type { BridgeConfig, BridgeStatus } from '../bridge/bridge-config.js';
+import type { BrokerSnapshot, InspectOptions } from '../inspect/inspect.js';
 import type { LocalBrokerOptions } from './local-broker.js';
 
 /** The broker settings a tab sends to the worker (data only: functions cannot cross). */

@@ -1,9 +1,9 @@
 import type { MqttClient } from '../client/client.js';
 import type { ClientLink } from '../client/link.js';
 import type { BridgeHandle, BrokerMode, BrowserBroker, BrowserBrokerStats, InPageConnectOptions, MqttJsEndpoint } from './api.js';
-import { resolveBridgeConfig, type BridgeConfig, type BridgeStatus } from './bridge-config.js';
+import { resolveBridgeConfig, type BridgeConfig, type BridgeStatus } from '../bridge/bridge-config.js';
 import { InPageWebSocket } from './in-page-websocket.js';
-import type { BrokerSnapshot, InspectOptions } from './inspect.js';
+import type { BrokerSnapshot, InspectOptions } from '../inspect/inspect.js';
 import { connectInPage, mqttJsOptions } from './in-page-client.js';
 import { tabLockName, type TabToWorker, type WorkerCalls, type WorkerMethod, type WorkerStartOptions, type WorkerToTab } from './port-protocol.js';
 import { PortLink } from './port-transport.js';

@@ -20,7 +20,7 @@ import { handleSubscribe } from './handlers/subscribe.js';
 import { handleUnsubscribe } from './handlers/unsubscribe.js';
 import type { Message } from './model/message.js';
 import { CloseKind } from './model/outcomes.js';
-import type { Outlet } from './model/outlet.js';
+import type { ClientOutlet } from './model/outlet.js';
 import { OutgoingAliases } from './outgoing-aliases.js';
 import { Outbox } from './outbox.js';
 import type { Session } from './model/session.js';
@@ -72,7 +72,7 @@ const enum Paused {
  * dispatches them to the handlers, enforces keep alive, and batches output per tick. It is its own
  * entry in the broker's Timers (the CONNECT deadline, then keep alive).
  */
-export class Connection implements Timed, Outlet, ClientContext {
+export class Connection implements Timed, ClientOutlet, ClientContext {
   private phase = Phase.New;
   /** What the packet handlers keep about this connection. */
   readonly state = new ClientState();
@@ -94,7 +94,7 @@ export class Connection implements Timed, Outlet, ClientContext {
   private unauthenticatedBytes = 0;
   /** Bytes of the packets in `deferred`. */
   private deferredBytes = 0;
-  private keepAlive = 0;
+  private keepAliveSeconds = 0;
   /** Who the client authenticated as (user name, or the enhanced authentication identity). */
   username: string | undefined;
   /** Packets that arrived while an asynchronous decision was pending (authentication, authorization), in order. */
@@ -128,6 +128,15 @@ export class Connection implements Timed, Outlet, ClientContext {
 
   get remoteAddress(): string {
     return this.transport.remoteAddress;
+  }
+
+  get outlet(): ClientOutlet {
+    return this;
+  }
+
+  /** Keep Alive in force, seconds (0: none). */
+  get keepAlive(): number {
+    return this.keepAliveSeconds;
   }
 
   get clientId(): string {
@@ -401,7 +410,7 @@ export class Connection implements Timed, Outlet, ClientContext {
 
   /** Starts keep alive supervision: 1.5 × the interval without a packet closes the connection [MQTT-3.1.2-24]. */
   private startKeepAlive(seconds: number): void {
-    this.keepAlive = seconds;
+    this.keepAliveSeconds = seconds;
     this.superviseIdle(seconds * 1500);
   }
 

@@ -115,6 +115,8 @@ export interface SysOptions {
   intervalSeconds: number;
   /** Reported as `$SYS/broker/version`: "arbormq version {version}". */
   version: string;
+  /** More values from the host, by their name under `$SYS/broker/` (a cluster node's links). */
+  extra?: () => [string, string | number][];
 }
 
 /** Windows of Mosquitto's `$SYS/broker/load/…/{1min,5min,15min}` moving averages, in seconds. */
@@ -223,6 +225,7 @@ export class SysTopics implements Timed {
       ['arena/errors', s.arena.errors],
       ...s.arena.tiers.map((t, i): [string, number] => [`arena/${ARENA_TIERS[i]}/bytes/used`, t.bytesInUse]),
       ...this.loadValues(s),
+      ...(this.options.extra?.() ?? []),
     ].map(([name, value]) => [`$SYS/broker/${name}`, String(value)]);
     return out;
   }

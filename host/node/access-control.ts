@@ -41,6 +41,9 @@ export class AccessControl {
   readonly failures: AuthFailures;
   /** SUBSCRIBE filters the ACL refused, since start. */
   subscriptionsDenied = 0;
+  /** The server's own in-process clients (its bridges' local sessions): transport label → the client identifier reserved for it. */
+  private readonly internal = new Map<string, string>();
+  private readonly reserved = new Set<string>();
 
   private constructor(
     private readonly options: AccessControlOptions,
@@ -64,7 +67,38 @@ export class AccessControl {
    * (Broker.readAccessChanged) once this resolves.
    */
   async reload(): Promise<void> {
-    [this.passwords, this.acl] = await loadFiles(this.options);
+    (await this.prepareReload())();
+  }
+
+  /** Reads both files; the function it resolves with puts them in force (so a reload of several things can fail before changing any). */
+  async prepareReload(): Promise<() => void> {
+    const [passwords, acl] = await loadFiles(this.options);
+    return () => {
+      this.passwords = passwords;
+      this.acl = acl;
+    };
+  }
+
+  get hasPasswordFile(): boolean {
+    return this.options.passwordFile !== undefined;
+  }
+
+  get hasAclFile(): boolean {
+    return this.options.aclFile !== undefined;
+  }
+
+  /**
+   * Trusts the in-process connections labelled `label` (never a network peer's label) as the server's
+   * own client `clientId`: no password, no ACL, every read. No other connection may use `clientId`.
+   */
+  trustInternal(label: string, clientId: string): void {
+    this.internal.set(label, clientId);
+    this.reserved.add(clientId);
+  }
+
+  /** An in-process connection of the server's own (see trustInternal). */
+  private isInternal(remoteAddress: string): boolean {
+    return this.internal.has(remoteAddress) && !this.gate.peers.has(remoteAddress);
   }
 
   /**
@@ -83,6 +117,13 @@ export class AccessControl {
   }
 
   private authenticate(request: AuthRequest): AuthDecision | Promise<AuthDecision> {
+    if (this.isInternal(request.remoteAddress)) {
+      return request.clientId === this.internal.get(request.remoteAddress) ? { username: undefined } : { reason: Reason.ClientIdentifierNotValid };
+    }
+    if (this.reserved.has(request.clientId)) {
+      this.logs.note('info', 'connection refused: the client identifier belongs to a bridge', request.remoteAddress, { address: request.remoteAddress, client: request.clientId });
+      return { reason: Reason.ClientIdentifierNotValid, message: 'this client identifier belongs to one of the server\'s bridges' };
+    }
     const peer = this.gate.peers.get(request.remoteAddress);
     const address = peer?.ip ?? request.remoteAddress;
     const admitted = this.failures.admit(address);
@@ -151,12 +192,14 @@ export class AccessControl {
   }
 
   private authorizePublish(client: ClientInfo, topic: string, qos: QoS, retain: boolean): boolean | Promise<boolean> {
+    if (this.isInternal(client.remoteAddress)) return true;
     if (this.acl && !this.acl.canPublish(client, topic)) return false;
     const extra = this.options.authorizePublish;
     return extra ? extra(client, topic, qos, retain) : true;
   }
 
   private authorizeSubscribe(client: ClientInfo, filter: string, qos: QoS): boolean | Promise<boolean> {
+    if (this.isInternal(client.remoteAddress)) return true;
     if (this.acl && !this.acl.canSubscribe(client, filter)) {
       this.subscriptionsDenied++;
       this.logs.note('info', 'subscription not authorized', client.clientId, { client: client.clientId, filter });
@@ -168,6 +211,7 @@ export class AccessControl {
 
   /** The ACL's check for the reader, and the embedder's if there is one (both must allow). */
   private readAccess(reader: Reader): ReadCheck {
+    if (this.reserved.has(reader.clientId)) return READS_EVERYTHING;
     const rules = this.acl?.readCheck(reader);
     const extra = this.options.readAccess?.(reader);
     if (!extra) return rules!;
@@ -175,6 +219,9 @@ export class AccessControl {
     return { shared: askEachSession, own: (topic) => (rules.shared(topic) ?? rules.own(topic)) && (extra.shared(topic) ?? extra.own(topic)) };
   }
 }
+
+/** The check of the server's own clients: a bridge carries whatever its topics say. */
+const READS_EVERYTHING: ReadCheck = { shared: () => true, own: () => true };
 
 /** The shared half of a check that has no answer shared with other sessions. */
 const askEachSession = (): undefined => undefined;

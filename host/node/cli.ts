@@ -10,6 +10,7 @@ import { ArborServer, packageVersion } from './server.js';
 const USAGE = `Usage: arbormq [options]
        arbormq passwd [-c | -D] FILE USER      manage a password file (arbormq passwd --help)
        arbormq repair --data-dir <dir>         LevelDB's repair of a damaged data directory (broker stopped)
+       arbormq cluster status [options]        the cluster's members, their links and route counts
 
 An MQTT 3.1, 3.1.1 and 5.0 broker with a WebAssembly core.
 
@@ -23,6 +24,15 @@ Options:
       --durability <d>   sync (default: fsync every group commit) or os (see docs/PERSISTENCE.md)
       --strict           do not start if the database's write-ahead log is damaged (default: start,
                          and log what LevelDB skips)
+      --node-id <id>     join a cluster as this node (see docs/CLUSTERING.md), with:
+      --cluster-etcd <url[,url]>
+                         the etcd the nodes agree through
+      --cluster-port <port>
+                         port of the node-to-node link listener (default 7883)
+      --cluster-advertise <url>
+                         link URL the other nodes dial (default ws://<address>:<port>)
+      --cluster-secret-file <file>
+                         the shared secret the links prove (it is never sent)
   -v, --verbose          log every connection event (debug level)
   -V, --version          print the version
   -h, --help             show this help
@@ -32,13 +42,14 @@ ARBORMQ_MAX_CONNECTIONS, ...). Command-line options win over the environment, wh
 the config file. An invalid setting stops start-up with exit code 2.
 
 Signals: SIGTERM / SIGINT shut down gracefully (a second one exits at once); SIGHUP reloads the
-password and ACL files.
+password and ACL files, the TLS certificates and keys, and the admin token file.
 `;
 
 /** Runs the command line; resolves with the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'passwd') return passwd(argv.slice(1));
   if (argv[0] === 'repair') return repair(argv.slice(1));
+  if (argv[0] === 'cluster') return (await import('./cluster/status-command.js')).clusterCommand(argv.slice(1));
   let values;
   try {
     ({ values } = parseArgs({
@@ -52,6 +63,11 @@ export async function main(argv: string[]): Promise<number> {
         memory: { type: 'boolean' },
         durability: { type: 'string' },
         strict: { type: 'boolean' },
+        'node-id': { type: 'string' },
+        'cluster-etcd': { type: 'string' },
+        'cluster-port': { type: 'string' },
+        'cluster-advertise': { type: 'string' },
+        'cluster-secret-file': { type: 'string' },
         verbose: { type: 'boolean', short: 'v' },
         version: { type: 'boolean', short: 'V' },
         help: { type: 'boolean', short: 'h' },
@@ -80,6 +96,13 @@ export async function main(argv: string[]): Promise<number> {
     durability: values.durability,
     strict: values.strict,
     verbose: values.verbose,
+    cluster: {
+      nodeId: values['node-id'],
+      etcd: values['cluster-etcd'],
+      port: values['cluster-port'],
+      advertise: values['cluster-advertise'],
+      secretFile: values['cluster-secret-file'],
+    },
   };
   let config;
   try {
@@ -98,7 +121,10 @@ export async function main(argv: string[]): Promise<number> {
   }
   for (const { protocol, address } of server.endpoints()) logger('info', 'listening', { protocol, address: address.address, port: address.port });
   const http = server.httpAddress();
-  if (http) logger('info', 'listening', { protocol: 'http', address: http.address, port: http.port, paths: ['/metrics', '/health'] });
+  if (http) {
+    const paths = config.server.http?.adminTokenFile === undefined ? ['/metrics', '/health'] : ['/metrics', '/health', '/api/v1/', '/dashboard'];
+    logger('info', 'listening', { protocol: 'http', address: http.address, port: http.port, paths });
+  }
   return serveUntilSignal(server, logger);
 }
 
@@ -133,12 +159,12 @@ function startupFailed(error: unknown): number {
   throw error;
 }
 
-/** Runs until SIGTERM / SIGINT, then shuts down; SIGHUP reloads the password and ACL files. */
+/** Runs until SIGTERM / SIGINT, then shuts down; SIGHUP reloads the files (ArborServer.reload). */
 async function serveUntilSignal(server: ArborServer, logger: Logger): Promise<number> {
   const reload = (): void => {
-    server.reloadAccess().then(
-      () => logger('info', 'password and ACL files reloaded'),
-      (error: Error) => logger('error', 'reload failed; the previous rules stay in force', { error: error.message }),
+    server.reload().then(
+      (reloaded) => logger('info', 'reloaded', { reloaded }),
+      (error: Error) => logger('error', 'reload failed; the previous settings stay in force', { error: error.message }),
     );
   };
   process.on('SIGHUP', reload);

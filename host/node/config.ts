@@ -1,7 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { LogLevel } from '../core/model/options.js';
+import { parseBridges } from './bridge-options.js';
 import { ConfigError } from './config-error.js';
+import { clusterFromEnv, clusterFromFile, clusterFromFlags, finishCluster, type ClusterFlags, type ClusterSettings } from './cluster/config.js';
 import type { HttpListenerOptions, ListenerOptions } from './listener-options.js';
 import type { ServerOptions } from './server.js';
 
@@ -22,6 +24,8 @@ export interface CommandLineSettings {
   memory?: boolean;
   durability?: string;
   strict?: boolean;
+  /** --node-id, --cluster-etcd, --cluster-port, --cluster-advertise, --cluster-secret-file. */
+  cluster?: ClusterFlags;
 }
 
 type Scalar = 'integer' | 'boolean' | 'string' | 'path' | 'logLevel' | 'choice';
@@ -108,12 +112,16 @@ type Json = Record<string, unknown>;
 export async function loadConfig(cli: CommandLineSettings, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Promise<RunConfig> {
   const server: ServerOptions = {};
   let logLevel: LogLevel = 'info';
+  let cluster: ClusterSettings | undefined;
   const configPath = cli.config ?? nonEmpty(env.ARBORMQ_CONFIG);
   if (configPath !== undefined) {
     const path = resolve(cwd, configPath);
     const file = await readConfigFile(path, cli.config !== undefined ? '--config' : 'ARBORMQ_CONFIG');
+    if (file.cluster !== undefined) cluster = clusterFromFile(file.cluster, `${path}: cluster`, dirname(path));
     logLevel = applyFile(server, file, path) ?? logLevel;
   }
+  cluster = clusterFromFlags(clusterFromEnv(cluster, env, cwd), cli.cluster ?? {}, cwd);
+  if (cluster) server.cluster = finishCluster(cluster);
 
   const scalarsFromEnv: Json = {};
   for (const key of Object.keys(SCALAR_FIELDS) as ScalarKey[]) {
@@ -128,9 +136,15 @@ export async function loadConfig(cli: CommandLineSettings, env: NodeJS.ProcessEn
   if (envWsPort !== undefined) setWsPort(server, parsePort(envWsPort, 'ARBORMQ_WS_PORT'));
   if (cli.wsPort !== undefined) setWsPort(server, parsePort(cli.wsPort, '--ws-port'));
   const envHost = nonEmpty(env.ARBORMQ_HOST);
-  if (envHost !== undefined) setHost(server, envHost);
+  // An admin token from the environment (applied below) keeps a file's HTTP endpoint on loopback too.
+  if (envHost !== undefined) setHost(server, envHost, nonEmpty(env.ARBORMQ_HTTP_ADMIN_TOKEN_FILE) !== undefined);
   const httpPort = nonEmpty(env.ARBORMQ_HTTP_PORT);
   if (httpPort !== undefined) server.http = { ...server.http, port: parsePort(httpPort, 'ARBORMQ_HTTP_PORT') };
+  const adminTokenFile = nonEmpty(env.ARBORMQ_HTTP_ADMIN_TOKEN_FILE);
+  if (adminTokenFile !== undefined) {
+    if (!server.http) throw new ConfigError('ARBORMQ_HTTP_ADMIN_TOKEN_FILE', 'needs an HTTP port too (ARBORMQ_HTTP_PORT or "http" in the config file)');
+    server.http = { ...server.http, adminTokenFile: resolve(cwd, adminTokenFile) };
+  }
   const httpHost = nonEmpty(env.ARBORMQ_HTTP_HOST);
   if (httpHost !== undefined) {
     if (!server.http) throw new ConfigError('ARBORMQ_HTTP_HOST', 'needs an HTTP port too (ARBORMQ_HTTP_PORT or "http" in the config file)');
@@ -174,9 +188,10 @@ function applyFile(server: ServerOptions, file: Json, path: string): LogLevel | 
   const scalars: Json = {};
   for (const [key, value] of Object.entries(file)) {
     if (key === 'listeners') server.listeners = parseListeners(value, field, base);
-    else if (key === 'http') server.http = value === null ? null : parseHttp(value, field('http'));
+    else if (key === 'http') server.http = value === null ? null : parseHttp(value, field('http'), base);
+    else if (key === 'bridges') server.bridges = parseBridges(value, field('bridges'), base);
     else if (key in SCALAR_FIELDS) scalars[key] = value;
-    else if (key !== '$schema') throw new ConfigError(field(key), 'unknown setting (see docs/CONFIGURATION.md)');
+    else if (key !== '$schema' && key !== 'cluster') throw new ConfigError(field(key), 'unknown setting (see docs/CONFIGURATION.md)');
   }
   return applyScalars(server, scalars, field, base);
 }
@@ -267,10 +282,14 @@ function setWsPort(server: ServerOptions, port: number): void {
   server.listeners = listeners;
 }
 
-/** `--host` / ARBORMQ_HOST: the bind address of every listener (and the HTTP endpoint) that does not name its own. */
-function setHost(server: ServerOptions, host: string): void {
+/**
+ * `--host` / ARBORMQ_HOST: the bind address of every listener (and the HTTP endpoint) that does not
+ * name its own — except an HTTP endpoint serving the admin API, which stays on loopback unless its
+ * own `host` says otherwise.
+ */
+function setHost(server: ServerOptions, host: string, adminApi = server.http?.adminTokenFile !== undefined): void {
   server.listeners = (server.listeners ?? [{ protocol: 'mqtt', port: 1883 }]).map((l) => (l.host === undefined ? { ...l, host } : l));
-  if (server.http && server.http.host === undefined) server.http = { ...server.http, host };
+  if (server.http && server.http.host === undefined && !adminApi) server.http = { ...server.http, host };
 }
 
 function parseListeners(value: unknown, field: (name: string) => string, base: string): ListenerOptions[] {
@@ -314,14 +333,15 @@ function parseListeners(value: unknown, field: (name: string) => string, base: s
   });
 }
 
-function parseHttp(value: unknown, where: string): HttpListenerOptions {
+function parseHttp(value: unknown, where: string, base: string): HttpListenerOptions {
   if (!isObject(value)) throw new ConfigError(where, 'must be an object like {"port": 9100} or null');
   for (const key of Object.keys(value)) {
-    if (key !== 'port' && key !== 'host') throw new ConfigError(`${where}.${key}`, 'not a setting of the HTTP endpoint (port, host)');
+    if (key !== 'port' && key !== 'host' && key !== 'adminTokenFile') throw new ConfigError(`${where}.${key}`, 'not a setting of the HTTP endpoint (port, host, adminTokenFile)');
   }
   if (value.port === undefined) throw new ConfigError(`${where}.port`, 'is required');
   const http: HttpListenerOptions = { port: integer(value.port, `${where}.port`, 0, 65_535) };
   if (value.host !== undefined) http.host = check(value.host, { type: 'string' }, `${where}.host`) as string;
+  if (value.adminTokenFile !== undefined) http.adminTokenFile = resolve(base, check(value.adminTokenFile, { type: 'path' }, `${where}.adminTokenFile`) as string);
   return http;
 }
 

@@ -1,9 +1,11 @@
 /** The Node package entry: a broker with listeners, and the pieces to embed it. */
 export {
   ArborServer,
+  type BridgeReport,
   type HttpListenerOptions,
   type ListenerOptions,
   type SecureWebSocketListenerOptions,
+  type ServerBridgeOptions,
   type ServerOptions,
   type ShutdownResult,
   type TcpListenerOptions,

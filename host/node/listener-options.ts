@@ -48,8 +48,17 @@ export interface SecureWebSocketListenerOptions extends BindOptions, TlsFileOpti
 export type ListenerOptions = TcpListenerOptions | TlsListenerOptions | WebSocketListenerOptions | SecureWebSocketListenerOptions;
 export type ListenerProtocol = NonNullable<ListenerOptions['protocol']>;
 
-/** The HTTP endpoint for `/metrics` (Prometheus) and `/health`. */
-export interface HttpListenerOptions extends BindOptions {}
+/** The HTTP endpoint for `/metrics` (Prometheus) and `/health`; with an admin token, the admin API and the dashboard. */
+export interface HttpListenerOptions extends BindOptions {
+  /**
+   * A file holding the admin API's bearer token (at least 16 characters). Turns on `/api/v1/…` and
+   * `/dashboard`, makes `/metrics` ask for the token too, and makes the endpoint bind 127.0.0.1
+   * unless `host` says otherwise.
+   */
+  adminTokenFile?: string;
+  /** Where the dashboard's built files are (default: dist/dashboard/ of the arbormq package). */
+  dashboardDir?: string;
+}
 
 /** A listener that is accepting connections. */
 export interface RunningListener {
@@ -57,6 +66,11 @@ export interface RunningListener {
   address(): AddressInfo;
   /** Stops accepting; connections already open are left to the broker. Resolves once they are all gone. */
   close(): Promise<void>;
+  /**
+   * TLS listeners: reads the certificate and key files again; the function it resolves with makes new
+   * handshakes use them (connections already open keep theirs).
+   */
+  prepareCertificateReload?(): Promise<() => void>;
 }
 
 export const DEFAULT_WEBSOCKET_PATH = '/mqtt';

@@ -1,4 +1,5 @@
 import { ARENA_TIERS, type BrokerStats } from '../core/sys.js';
+import type { BridgeReport } from './bridges.js';
 
 /** Counters the Node server keeps beside the broker's. */
 export interface ServerCounters {
@@ -7,24 +8,32 @@ export interface ServerCounters {
   authFailures: number;
   authRateLimited: number;
   subscriptionsDenied: number;
+  bridges: BridgeReport[];
 }
 
 type Kind = 'counter' | 'gauge';
-type Sample = [labels: Record<string, string> | null, value: number];
+export type Sample = [labels: Record<string, string> | null, value: number];
+/** Writes one metric: `# HELP`, `# TYPE` and its samples. */
+export type MetricWriter = (name: string, kind: Kind, help: string, samples: Sample[] | number) => void;
 
-/**
- * The Prometheus text exposition format (version 0.0.4): `# HELP` and `# TYPE` for every metric,
- * names prefixed `arbormq_`, counters ending in `_total`.
- */
-export function renderMetrics(s: BrokerStats, c: ServerCounters): string {
-  const out: string[] = [];
-  const metric = (name: string, kind: Kind, help: string, samples: Sample[] | number): void => {
+/** A MetricWriter appending to `out`, names prefixed `arbormq_`. */
+export function metricWriter(out: string[]): MetricWriter {
+  return (name, kind, help, samples) => {
     const full = `arbormq_${name}`;
     out.push(`# HELP ${full} ${help}`, `# TYPE ${full} ${kind}`);
     for (const [labels, value] of typeof samples === 'number' ? [[null, samples] as Sample] : samples) {
       out.push(`${full}${labels ? `{${Object.entries(labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',')}}` : ''} ${value}`);
     }
   };
+}
+
+/**
+ * The Prometheus text exposition format (version 0.0.4): `# HELP` and `# TYPE` for every metric,
+ * names prefixed `arbormq_`, counters ending in `_total`. `more` adds metrics of other parts (the cluster).
+ */
+export function renderMetrics(s: BrokerStats, c: ServerCounters, more?: (metric: MetricWriter) => void): string {
+  const out: string[] = [];
+  const metric = metricWriter(out);
   metric('info', 'gauge', 'Broker version (always 1).', [[{ version: c.version }, 1]]);
   metric('uptime_seconds', 'gauge', 'Seconds since the broker started.', s.uptimeSeconds);
   metric('clients_connected', 'gauge', 'Clients connected (CONNECT accepted).', s.clientsConnected);
@@ -81,9 +90,20 @@ export function renderMetrics(s: BrokerStats, c: ServerCounters): string {
   metric('arena_tier_bytes_in_use', 'gauge', 'Bytes in use per arena size tier.', a.tiers.map((t, i): Sample => [{ tier: ARENA_TIERS[i]! }, t.bytesInUse]));
   metric('arena_tier_hits_total', 'counter', 'Allocations served from a tier free list.', a.tiers.map((t, i): Sample => [{ tier: ARENA_TIERS[i]! }, t.hits]));
   metric('arena_tier_misses_total', 'counter', 'Allocations that needed fresh arena memory.', a.tiers.map((t, i): Sample => [{ tier: ARENA_TIERS[i]! }, t.misses]));
+  if (c.bridges.length > 0) {
+    const each = (value: (b: BridgeReport) => number): Sample[] => c.bridges.map((b) => [{ bridge: b.name }, value(b)]);
+    metric('bridge_up', 'gauge', 'Whether the bridge is connected to its remote broker (1) or not (0).', each((b) => (b.state === 'online' ? 1 : 0)));
+    metric('bridge_queued_messages', 'gauge', "Messages waiting in the bridge's local session for the remote broker.", each((b) => b.queued));
+    metric('bridge_failed_attempts', 'gauge', 'Failed connection attempts since the bridge was last connected.', each((b) => b.attempts));
+    metric('bridge_messages_total', 'counter', 'Messages the bridge carried, by direction (out: to the remote broker).', [
+      ...c.bridges.map((b): Sample => [{ bridge: b.name, direction: 'out' }, b.sent]),
+      ...c.bridges.map((b): Sample => [{ bridge: b.name, direction: 'in' }, b.received]),
+    ]);
+  }
   const memory = process.memoryUsage();
   metric('process_resident_memory_bytes', 'gauge', 'Resident set size of the process.', memory.rss);
   metric('process_heap_used_bytes', 'gauge', 'JavaScript heap in use.', memory.heapUsed);
+  more?.(metric);
   return `${out.join('\n')}\n`;
 }
 

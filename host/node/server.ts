@@ -5,17 +5,26 @@ import { Broker } from '../core/broker.js';
 import { LogAggregator } from '../core/model/log-aggregator.js';
 import type { BrokerOptions, Logger } from '../core/model/options.js';
 import type { Store } from '../core/model/store.js';
-import { brokerStats, SysTopics } from '../core/sys.js';
+import { brokerStats } from '../core/sys.js';
 import { AccessControl } from './access-control.js';
+import { AdminApi } from './admin-api.js';
+import { AdminToken } from './admin-token.js';
+import { ServerBridges, type BridgeReport, type ServerBridgeOptions } from './bridges.js';
+import type { Cluster } from './cluster/cluster.js';
+import type { ClusterOptions } from './cluster/options.js';
 import { ConnectionGate } from './connection-gate.js';
+import { DashboardFiles } from './dashboard-files.js';
 import { listenHttp } from './http-endpoint.js';
 import type { HttpListenerOptions, ListenerOptions, RunningListener } from './listener-options.js';
 import { loadNodeCore, packageRoot } from './load-core.js';
-import { renderMetrics } from './prometheus.js';
+import { renderMetrics, type MetricWriter } from './prometheus.js';
+import { ServerSysTopics } from './server-sys.js';
+import { clusterMetrics, clusterSysValues } from './cluster/metrics.js';
 import { storeFor } from './store-for.js';
 import { listenTcp } from './tcp-listener.js';
 import { listenWebSocket } from './websocket-listener.js';
 
+export type { BridgeReport, ServerBridgeOptions } from './bridges.js';
 export type {
   HttpListenerOptions,
   ListenerOptions,
@@ -60,6 +69,10 @@ export interface ServerOptions extends Partial<BrokerOptions> {
   sysInterval?: number;
   /** close() waits this long for clients to go and the store to flush, then drops what is left. */
   shutdownTimeoutMs?: number;
+  /** Links to remote brokers: topics carried out and in, queued in the store while a remote is away. */
+  bridges?: ServerBridgeOptions[];
+  /** Join a cluster of nodes that act as one broker (docs/CLUSTERING.md); without it nothing cluster-related loads. */
+  cluster?: ClusterOptions;
 }
 
 export const SERVER_DEFAULTS = {
@@ -94,18 +107,25 @@ export class ArborServer {
   private closing: Promise<ShutdownResult> | null = null;
   private readonly listeners: RunningListener[] = [];
   private httpListener: RunningListener | null = null;
+  private bridges: ServerBridges | null = null;
+  private sys: ServerSysTopics | null = null;
+  /** This node's part in a cluster, when `cluster` is configured. */
+  cluster: Cluster | null = null;
 
   private constructor(
     readonly broker: Broker,
     private readonly gate: ConnectionGate,
     readonly access: AccessControl,
-    private readonly sys: SysTopics | null,
-    private readonly version: string,
+    /** The arbormq package version. */
+    readonly version: string,
     private readonly shutdownTimeoutMs: number,
+    private readonly adminToken: AdminToken | null,
   ) {}
 
   static async start(options: ServerOptions = {}): Promise<ArborServer> {
     const log: Logger = options.logger ?? (() => undefined);
+    const tokenFile = options.http?.adminTokenFile;
+    const adminToken = tokenFile === undefined ? null : await AdminToken.load(tokenFile);
     const core = await loadNodeCore({ arenaCapBytes: options.arenaCapBytes });
     let broker: Broker | undefined;
     const logs = new LogAggregator(log);
@@ -128,13 +148,24 @@ export class ArborServer {
       logs,
     );
     broker = new Broker(core, { ...options, ...access.hooks() }, storeFor(options, log), logs);
+    // Loaded only for a cluster: a single node never imports the cluster code, nor etcd's client.
+    const clustering = options.cluster ? (await import('./cluster/cluster.js')).Cluster.attach(broker, options.cluster, log) : null;
     await broker.start();
     const version = await packageVersion();
     const sysInterval = options.sysInterval ?? SERVER_DEFAULTS.sysInterval;
-    const sys = sysInterval > 0 ? new SysTopics(broker, { intervalSeconds: sysInterval, version }) : null;
-    sys?.start();
-    const server = new ArborServer(broker, gate, access, sys, version, options.shutdownTimeoutMs ?? SERVER_DEFAULTS.shutdownTimeoutMs);
+    const clusterStatus = clustering ? () => clustering.cluster.status() : null;
+    const server = new ArborServer(broker, gate, access, version, options.shutdownTimeoutMs ?? SERVER_DEFAULTS.shutdownTimeoutMs, adminToken);
+    server.cluster = clustering?.cluster ?? null;
+    if (sysInterval > 0) {
+      const extra = clusterStatus ? { extra: () => clusterSysValues(clusterStatus()) } : {};
+      server.sys = new ServerSysTopics(broker, { intervalSeconds: sysInterval, version, ...extra }, () => server.bridgeReports());
+      server.sys.start();
+    }
     try {
+      if (options.bridges && options.bridges.length > 0) {
+        // A bridge's state shows in $SYS as soon as it changes, not at the next interval.
+        server.bridges = await ServerBridges.start(options.bridges, broker, access, log, () => server.sys?.publish());
+      }
       for (const [i, spec] of (options.listeners ?? [{ port: 1883 }]).entries()) {
         const where = `listeners[${i}]`;
         server.listeners.push(
@@ -144,8 +175,24 @@ export class ArborServer {
         );
       }
       if (options.http) {
-        server.httpListener = await listenHttp(options.http, { metrics: () => server.metricsText(), healthy: () => server.closing === null }, 'http');
+        const admin = adminToken && {
+          api: new AdminApi(server),
+          token: adminToken,
+          dashboard: await DashboardFiles.load(options.http.dashboardDir ?? join(await packageRoot(), 'dist', 'dashboard')),
+        };
+        const cluster = server.cluster;
+        server.httpListener = await listenHttp(
+          options.http,
+          {
+            metrics: () => server.metricsText(),
+            healthy: () => server.closing === null,
+            admin,
+            ...(cluster ? { notReady: () => cluster.healthReason(), cluster: () => cluster.status() } : {}),
+          },
+          'http',
+        );
       }
+      await clustering?.start(server.httpListener ? server.httpListener.address().port : null);
     } catch (error) {
       await server.close();
       throw error;
@@ -155,13 +202,21 @@ export class ArborServer {
 
   /** The Prometheus text `/metrics` serves. */
   metricsText(): string {
+    const cluster = this.cluster;
+    const more = cluster ? (metric: MetricWriter) => clusterMetrics(cluster.status(), metric) : undefined;
     return renderMetrics(brokerStats(this.broker), {
       version: this.version,
       refusedOverLimit: this.gate.refusedOverLimit,
       authFailures: this.access.failures.failures,
       authRateLimited: this.access.failures.refused,
       subscriptionsDenied: this.access.subscriptionsDenied,
-    });
+      bridges: this.bridgeReports(),
+    }, more);
+  }
+
+  /** Each bridge's state, in configuration order. */
+  bridgeReports(): BridgeReport[] {
+    return this.bridges?.reports() ?? [];
   }
 
   /** Bound addresses of the MQTT listeners, in listener order (port 0 resolves to the port the OS chose). */
@@ -187,6 +242,36 @@ export class ArborServer {
   /** Network connections being served now. */
   get connectionCount(): number {
     return this.gate.open;
+  }
+
+  /** The listener ("mqtts:8883") a network connection came in on, by its transport label. */
+  listenerOf(remoteAddress: string): string | undefined {
+    return this.gate.peers.get(remoteAddress)?.listener;
+  }
+
+  /**
+   * SIGHUP and `POST /api/v1/reload`: reads the password and ACL files, the TLS listeners'
+   * certificates and keys, and the admin token file again, and puts them in force together —
+   * or, when one cannot be used, throws and changes nothing. Open connections stay; new TLS
+   * handshakes use the new certificates. Resolves with what was reloaded.
+   */
+  async reload(): Promise<string[]> {
+    const tls = this.listeners.filter((l) => l.prepareCertificateReload);
+    const [access, certificates, token] = await Promise.all([
+      this.access.prepareReload(),
+      Promise.all(tls.map((l) => l.prepareCertificateReload!())),
+      this.adminToken?.prepareReload(),
+    ]);
+    access();
+    this.broker.readAccessChanged();
+    for (const apply of certificates) apply();
+    token?.();
+    const reloaded: string[] = [];
+    if (this.access.hasPasswordFile) reloaded.push('passwordFile');
+    if (this.access.hasAclFile) reloaded.push('aclFile');
+    for (const l of tls) reloaded.push(`certificates of ${l.protocol}:${l.address().port}`);
+    if (token) reloaded.push('adminTokenFile');
+    return reloaded;
   }
 
   /**
@@ -215,7 +300,11 @@ export class ArborServer {
     });
     const listenersClosed = Promise.all(this.listeners.map((l) => l.close()));
     this.sys?.stop();
+    // Leave the cluster first: peers drop this node's routes instead of forwarding to it while it stops.
+    await this.cluster?.close().catch((error: Error) => this.broker.log('warn', 'shutdown: leaving the cluster failed', { error: error.message }));
     let clean = true;
+    // Bridges first: their local sessions end like any client's, and their queues stay in the store.
+    if (this.bridges && (await Promise.race([this.bridges.close(), deadline])) === 'timeout') clean = false;
     const brokerClosed = this.broker.close().then(
       () => 'closed' as const,
       (error: Error) => {

@@ -25,6 +25,7 @@ export async function listenTcp(
   };
 
   let server;
+  let prepareCertificateReload: RunningListener['prepareCertificateReload'];
   if (options.protocol === 'mqtts') {
     const identity = options.useIdentityAsUsername === true;
     server = createTlsServer({ ...(await loadTlsOptions(options, where)), handshakeTimeout: handshakeTimeoutMs }, (socket: TLSSocket) => {
@@ -39,6 +40,11 @@ export async function listenTcp(
     server.on('tlsClientError', (error, socket) => {
       logs.note('debug', 'TLS handshake failed', socket.remoteAddress ?? '', { listener: name, address: socket.remoteAddress, error: error.message });
     });
+    const tlsServer = server;
+    prepareCertificateReload = async () => {
+      const tls = await loadTlsOptions(options, where);
+      return () => tlsServer.setSecureContext(tls);
+    };
   } else {
     server = createServer((socket) => serve(socket, undefined));
   }
@@ -48,5 +54,6 @@ export async function listenTcp(
     protocol,
     address: () => boundAddress(server),
     close: () => closeServer(server),
+    ...(prepareCertificateReload ? { prepareCertificateReload } : {}),
   };
 }

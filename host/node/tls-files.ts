@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { TlsOptions, TLSSocket } from 'node:tls';
+import { createSecureContext, type TlsOptions, type TLSSocket } from 'node:tls';
 import { ConfigError } from './config-error.js';
 import type { TlsFileOptions } from './listener-options.js';
 
@@ -18,7 +18,7 @@ export async function loadTlsOptions(files: TlsFileOptions, where: string): Prom
     files.caFile === undefined ? undefined : read('caFile', files.caFile),
   ]);
   const requireCertificate = files.requireCertificate === true;
-  return {
+  const options: TlsOptions = {
     cert,
     key,
     ...(ca ? { ca } : {}),
@@ -26,6 +26,14 @@ export async function loadTlsOptions(files: TlsFileOptions, where: string): Prom
     rejectUnauthorized: requireCertificate,
     minVersion: 'TLSv1.2',
   };
+  // Made once here so that a key that does not parse or match fails now, naming the files — at start
+  // and, on a reload, before anything has been changed.
+  try {
+    createSecureContext(options);
+  } catch (error) {
+    throw new ConfigError(where, `certFile ${files.certFile} and keyFile ${files.keyFile} do not make a usable TLS identity: ${(error as Error).message}`);
+  }
+  return options;
 }
 
 /**

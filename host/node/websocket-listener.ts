@@ -42,7 +42,8 @@ export async function listenWebSocket(
     handleProtocols: (offered) => (offered.has('mqtt') ? 'mqtt' : offered.has('mqttv3.1') ? 'mqttv3.1' : false),
   });
 
-  const server: Server = secure ? createHttpsServer({ ...(await loadTlsOptions(options, where)), handshakeTimeout: handshakeTimeoutMs }) : createServer();
+  const tlsServer = secure ? createHttpsServer({ ...(await loadTlsOptions(options, where)), handshakeTimeout: handshakeTimeoutMs }) : null;
+  const server: Server = tlsServer ?? createServer();
   // A client that opens a socket and never finishes its upgrade request is dropped like one that never sends CONNECT.
   server.headersTimeout = server.requestTimeout = Math.max(1000, handshakeTimeoutMs);
   server.on('request', (_req, res) => {
@@ -83,6 +84,14 @@ export async function listenWebSocket(
       server.closeIdleConnections();
       return closed;
     },
+    ...(tlsServer
+      ? {
+          prepareCertificateReload: async () => {
+            const tls = await loadTlsOptions(options as SecureWebSocketListenerOptions, where);
+            return () => tlsServer.setSecureContext(tls);
+          },
+        }
+      : {}),
   };
 }
 

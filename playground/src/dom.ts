@@ -45,6 +45,19 @@ export function fill(el: Element, ...children: (Child | Child[])[]): void {
   append(el, children);
 }
 
+const drawn = new WeakMap<Element, string>();
+
+/**
+ * Replaces `el`'s children with `render()` when `data` differs from what it last showed: a view that
+ * is redrawn on every update stays calm — selectable, its buttons clickable — while nothing changes.
+ */
+export function drawIfChanged(el: Element, data: unknown, render: () => Child | Child[]): void {
+  const key = JSON.stringify(data);
+  if (drawn.get(el) === key) return;
+  drawn.set(el, key);
+  fill(el, render());
+}
+
 let fieldIds = 0;
 
 /**

@@ -1,9 +1,11 @@
-// "Inside the broker": polls broker.stats() and broker.inspect() a few times a second and redraws
-// the counters, the topic tree, the sessions and the arena — each only when its data changed, so
-// the page stays calm and selectable while nothing happens.
-import type { BrokerSnapshot, BrowserBroker, BrowserBrokerStats } from '../../host/browser/index.js';
+// "Inside the broker": the counters, the topic tree, the sessions and the arena of one broker, each
+// redrawn only when its data changed, so the page stays calm and selectable while nothing happens.
+// The playground feeds it by polling its in-tab broker (watchBroker); the Node server's dashboard
+// (dashboard/) from the admin API's event stream.
+import type { BrokerSnapshot, InspectOptions } from '../../host/browser/index.js';
+import type { BrokerStats } from '../../host/core/sys.js';
 import { renderArena } from './arena-view.js';
-import { fill, h } from './dom.js';
+import { drawIfChanged, h } from './dom.js';
 import { formatBytes, formatRate } from './format.js';
 import { renderSessions } from './sessions-view.js';
 import { Throughput, type Rates } from './throughput.js';
@@ -11,7 +13,7 @@ import { buildTopicTree, renderTopicTree } from './topic-tree.js';
 
 const POLL_MS = 500;
 /** Live buffers described per snapshot: enough to see refcounts at work without a long table. */
-const HANDLE_SAMPLE = 16;
+export const HANDLE_SAMPLE = 16;
 
 export class Inspector {
   readonly element: HTMLElement;
@@ -20,11 +22,8 @@ export class Inspector {
   private readonly sessions = h('div', {});
   private readonly arena = h('div', {});
   private readonly throughput = new Throughput();
-  private readonly drawn = new Map<HTMLElement, string>();
-  private timer: ReturnType<typeof setTimeout> | null = null;
-  private stopped = false;
 
-  constructor(private readonly broker: BrowserBroker) {
+  constructor() {
     this.element = h(
       'div',
       { class: 'inspector' },
@@ -39,56 +38,55 @@ export class Inspector {
         this.arena,
       ),
     );
-    document.addEventListener('visibilitychange', () => {
-      if (!document.hidden) this.poll();
-    });
   }
 
-  start(): void {
-    this.poll();
-  }
-
-  stop(): void {
-    this.stopped = true;
-    if (this.timer !== null) clearTimeout(this.timer);
-  }
-
-  /** One round: fetch, redraw what changed, schedule the next (not while the tab is hidden). */
-  private poll = (): void => {
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
-    if (this.stopped) return;
-    Promise.all([this.broker.stats(), this.broker.inspect({ handles: HANDLE_SAMPLE })]).then(
-      ([stats, snapshot]) => {
-        if (this.stopped) return;
-        this.render(stats, snapshot);
-        if (!document.hidden) this.timer = setTimeout(this.poll, POLL_MS);
-      },
-      () => {
-        // The broker is closing (reset or page unload): nothing left to show.
-        this.stop();
-      },
-    );
-  };
-
-  private render(stats: BrowserBrokerStats, snapshot: BrokerSnapshot): void {
+  /** Shows the broker as `stats` and `snapshot` describe it (rates from the previous call's counters). */
+  render(stats: BrokerStats, snapshot: BrokerSnapshot): void {
     const rates = this.throughput.sample(stats);
-    this.draw(this.counters, { stats, rates }, () => counters(stats, rates));
-    this.draw(this.tree, [snapshot.sessions.map((s) => [s.clientId, s.subscriptions]), snapshot.retained], () => renderTopicTree(buildTopicTree(snapshot)));
-    this.draw(this.sessions, snapshot.sessions, () => renderSessions(snapshot.sessions));
-    this.draw(this.arena, snapshot.arena, () => renderArena(snapshot.arena));
-  }
-
-  /** Replaces `target`'s content with `render()` when `data` differs from what it shows. */
-  private draw(target: HTMLElement, data: unknown, render: () => HTMLElement): void {
-    const key = JSON.stringify(data);
-    if (this.drawn.get(target) === key) return;
-    this.drawn.set(target, key);
-    fill(target, render());
+    drawIfChanged(this.counters, { stats, rates }, () => counters(stats, rates));
+    drawIfChanged(this.tree, [snapshot.sessions.map((s) => [s.clientId, s.subscriptions]), snapshot.retained], () => renderTopicTree(buildTopicTree(snapshot)));
+    drawIfChanged(this.sessions, snapshot.sessions, () => renderSessions(snapshot.sessions));
+    drawIfChanged(this.arena, snapshot.arena, () => renderArena(snapshot.arena));
   }
 }
 
-function counters(stats: BrowserBrokerStats, rates: Rates): HTMLElement {
+/** What the inspector is shown of a broker in this page (`BrowserBroker` is one). */
+export interface InspectedBroker {
+  stats(): Promise<BrokerStats>;
+  inspect(options?: InspectOptions): Promise<BrokerSnapshot>;
+}
+
+/**
+ * Polls `broker` a few times a second into `inspector`, not while the tab is hidden (and once at
+ * once when it shows again); returns the function that stops it. A broker that closes stops it too.
+ */
+export function watchBroker(broker: InspectedBroker, inspector: Inspector): () => void {
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  let stopped = false;
+  const stop = (): void => {
+    stopped = true;
+    if (timer !== null) clearTimeout(timer);
+    document.removeEventListener('visibilitychange', onVisible);
+  };
+  const poll = (): void => {
+    if (timer !== null) clearTimeout(timer);
+    timer = null;
+    if (stopped) return;
+    Promise.all([broker.stats(), broker.inspect({ handles: HANDLE_SAMPLE })]).then(([stats, snapshot]) => {
+      if (stopped) return;
+      inspector.render(stats, snapshot);
+      if (!document.hidden) timer = setTimeout(poll, POLL_MS);
+    }, stop);
+  };
+  const onVisible = (): void => {
+    if (!document.hidden) poll();
+  };
+  document.addEventListener('visibilitychange', onVisible);
+  poll();
+  return stop;
+}
+
+function counters(stats: BrokerStats, rates: Rates): HTMLElement {
   const dropped = stats.dropped.qos0Backlog + stats.dropped.queueFull + stats.dropped.expired + stats.dropped.oversize + stats.dropped.arenaFull;
   const item = (label: string, value: string, name: string): HTMLElement => h('div', { class: 'counter', 'data-counter': name }, h('dt', {}, label), h('dd', {}, value));
   return h(

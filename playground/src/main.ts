@@ -8,7 +8,7 @@ import { ClientRegistry, forgetClients } from './clients.js';
 import { loadRemoteBroker } from './config.js';
 import { fill, h } from './dom.js';
 import { examplesView } from './examples.js';
-import { Inspector } from './inspector.js';
+import { Inspector, watchBroker } from './inspector.js';
 
 /** The IndexedDB database (and so the broker's state) of the playground, apart from any app's. */
 const DB_NAME = 'arbormq-playground';
@@ -56,9 +56,9 @@ async function main(): Promise<void> {
   fill(byId('client-form'), clientForm(registry));
   await registry.restore();
 
-  const inspector = new Inspector(broker);
+  const inspector = new Inspector();
   fill(byId('inspector'), inspector.element);
-  inspector.start();
+  const stopInspector = watchBroker(broker, inspector);
 
   const reducedMotion = matchMedia('(prefers-reduced-motion: reduce)');
   const reveal = (clientId: string): void => detachers.get(clientId)?.element.scrollIntoView({ block: 'start', behavior: reducedMotion.matches ? 'auto' : 'smooth' });
@@ -76,7 +76,7 @@ async function main(): Promise<void> {
   reset.disabled = false;
   reset.addEventListener('click', () => {
     reset.disabled = true;
-    void resetPlayground(broker, inspector, bridge, registry).catch((error: Error) => {
+    void resetPlayground(broker, stopInspector, bridge, registry).catch((error: Error) => {
       showNotice(`Reset failed: ${error.message}`);
       reset.disabled = false;
     });
@@ -92,8 +92,8 @@ function describeBroker(broker: BrowserBroker): void {
 }
 
 /** Forgets everything: the broker's database, the remembered clients and the bridge's identity; then reloads. */
-async function resetPlayground(broker: BrowserBroker, inspector: Inspector, bridge: BridgeDemo, registry: ClientRegistry): Promise<void> {
-  inspector.stop();
+async function resetPlayground(broker: BrowserBroker, stopInspector: () => void, bridge: BridgeDemo, registry: ClientRegistry): Promise<void> {
+  stopInspector();
   await Promise.allSettled(registry.all().map((c) => registry.remove(c.id)));
   await bridge.close();
   await broker.close();

@@ -1,6 +1,6 @@
 // Rates from the broker's cumulative counters: the difference between two samples over the time
 // between them.
-import type { BrowserBrokerStats } from '../../host/browser/index.js';
+import type { BrokerStats } from '../../host/core/sys.js';
 
 export interface Rates {
   publishIn: number;
@@ -12,10 +12,10 @@ export interface Rates {
 const ZERO: Rates = { publishIn: 0, publishOut: 0, bytesIn: 0, bytesOut: 0 };
 
 export class Throughput {
-  private last: { at: number; stats: BrowserBrokerStats } | null = null;
+  private last: { at: number; stats: BrokerStats } | null = null;
 
   /** Per-second rates since the previous sample (zero for the first). */
-  sample(stats: BrowserBrokerStats, at = performance.now()): Rates {
+  sample(stats: BrokerStats, at = performance.now()): Rates {
     const previous = this.last;
     this.last = { at, stats };
     if (!previous || at <= previous.at) return ZERO;

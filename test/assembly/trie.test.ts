@@ -433,3 +433,15 @@ test('when memory is exhausted subscribe throws CoreMemoryError and leaves the t
   assert.deepEqual(clients(core, `${long}/after`), [999999]);
   assert.deepEqual(clients(core, `${long}/0/${long}`), [1]);
 });
+
+test('a shared record names its group; a non-shared one names none', async () => {
+  const core = await fresh();
+  core.subscribe(1, enc('job/#'), QOS1, 0, 7);
+  core.subscribe(2, enc('job/+'), QOS1, 0, 300_000);
+  core.subscribe(3, enc('job/#'), QOS1, 0, 0);
+  const m = core.matchBytes(enc('job/1'), 0);
+  const groups = new Map<number, number>();
+  for (let i = 0; i < m.count; i++) groups.set(m.client(i), m.group(i));
+  assert.deepEqual(groups, new Map([[1, 7], [2, 300_000], [3, 0]]));
+  assert.equal(deliveries(core, 'job/1').filter((d) => d.shared).length, 2, 'the group bits do not disturb the other flags');
+});

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { MqttClient } from '../../host/client/client.js';
 import type { ConnectOptions } from '../../host/client/types.js';
-import { inPagePipe } from '../../host/browser/in-page-transport.js';
-import { inspectBroker } from '../../host/browser/inspect.js';
+import { inProcessPipe } from '../../host/bridge/in-process-pipe.js';
+import { inspectBroker } from '../../host/inspect/inspect.js';
 import { Broker } from '../../host/core/broker.js';
 import { loadNodeCore } from '../../host/node/load-core.js';
 import { chromiumOnSite, skipWithoutChromium, type PageGlobals } from './harness.js';
@@ -15,7 +15,7 @@ import { until } from '../helpers/wait.js';
 describe('inspectBroker', () => {
   let broker: Broker;
   const connect = (options: ConnectOptions) => {
-    const { transport, link } = inPagePipe();
+    const { transport, link } = inProcessPipe();
     broker.accept(transport);
     return MqttClient.connect(link, { keepAlive: 0, ...options });
   };

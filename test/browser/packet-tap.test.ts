@@ -1,12 +1,12 @@
 // The packet tap (host/browser/packet-tap.ts) on a real broker and the native client over the
-// in-page pipe, in Node: the QoS 1 and QoS 2 handshakes in the order they happen, both sides,
+// in-process pipe, in Node: the QoS 1 and QoS 2 handshakes in the order they happen, both sides,
 // identifiers and reason codes, a stream cut into single bytes, an observer that throws.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { MqttClient } from '../../host/client/client.js';
 import type { ClientLink } from '../../host/client/link.js';
 import type { ConnectOptions } from '../../host/client/types.js';
-import { inPagePipe } from '../../host/browser/in-page-transport.js';
+import { inProcessPipe } from '../../host/bridge/in-process-pipe.js';
 import { tapLink, type PacketEvent } from '../../host/browser/packet-tap.js';
 import { Broker } from '../../host/core/broker.js';
 import { loadNodeCore } from '../../host/node/load-core.js';
@@ -37,7 +37,7 @@ describe('packet tap', () => {
   let broker: Broker;
   const clients: MqttClient[] = [];
   const connect = async (options: ConnectOptions, wrap: (link: ClientLink) => ClientLink = (l) => l): Promise<{ client: MqttClient; events: PacketEvent[] }> => {
-    const { transport, link } = inPagePipe();
+    const { transport, link } = inProcessPipe();
     broker.accept(transport);
     const events: PacketEvent[] = [];
     const client = await MqttClient.connect(
@@ -116,7 +116,7 @@ describe('packet tap', () => {
   });
 
   it('an observer that throws does not disturb the connection', async () => {
-    const { transport, link } = inPagePipe();
+    const { transport, link } = inProcessPipe();
     broker.accept(transport);
     const thrown: unknown[] = [];
     // Browsers have reportError; here it stands in for the page's error event.

@@ -3,7 +3,7 @@ import { Duplex } from 'node:stream';
 import mqtt, { type IClientOptions, MqttClient } from 'mqtt';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import type { ClientLink } from '../../host/client/link.js';
-import { inPagePipe } from '../../host/browser/in-page-transport.js';
+import { inProcessPipe } from '../../host/bridge/in-process-pipe.js';
 import { Broker } from '../../host/core/broker.js';
 import type { BrokerOptions } from '../../host/core/model/options.js';
 import type { Store } from '../../host/core/model/store.js';
@@ -93,7 +93,7 @@ export async function startCoreBroker(options: Partial<BrokerOptions> & { store?
   await broker.start();
   let links = 0;
   const link = (address: string): ClientLink => {
-    const { transport, link } = inPagePipe(address);
+    const { transport, link } = inProcessPipe(address);
     broker.accept(transport);
     return link;
   };
@@ -232,4 +232,15 @@ export async function expectSilence(client: MqttClient, ...senders: MqttClient[]
   await roundTrip(...senders, client);
   const inbox = inboxes.get(client)!;
   assert.deepEqual(inbox.messages.slice(inbox.taken).map((m) => m.topic), [], 'no message expected');
+}
+
+/**
+ * Asserts the next messages `client` receives, beyond those already taken, are exactly `expected`
+ * ("topic=payload", in any order). For what crosses to another broker (a bridge, a cluster link):
+ * markers published after whatever could still be on its way over the same path arrive after it, so
+ * once they are in, nothing else is underway.
+ */
+export async function expectOnly(client: MqttClient, ...expected: string[]): Promise<void> {
+  const got = await collect(client, expected.length, 5000);
+  assert.deepEqual(got.map((m) => `${m.topic}=${m.payload}`).sort(), [...expected].sort(), 'nothing but these messages expected');
 }

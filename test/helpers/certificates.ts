@@ -12,6 +12,8 @@ export interface TestPki {
   keyFile: string;
   /** A client certificate (and key) with the given common name, signed by the CA. */
   client(commonName: string): Promise<{ cert: Buffer; key: Buffer }>;
+  /** A cluster node's certificate (server and client use, for 127.0.0.1) naming the node: `cn`. */
+  node(commonName: string): Promise<{ cert: Buffer; key: Buffer }>;
   /** A client certificate signed by a different, untrusted CA. */
   stranger(): Promise<{ cert: Buffer; key: Buffer }>;
   /** Deletes every file. */
@@ -47,6 +49,11 @@ export async function createPki(): Promise<TestPki> {
     async client(commonName) {
       const name = `client${++clients}`;
       await make(name, `/CN=${commonName}`, ca, 'extendedKeyUsage=clientAuth\n');
+      return read(name);
+    },
+    async node(commonName) {
+      const name = `node${++clients}`;
+      await make(name, `/CN=${commonName}`, ca, 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n');
       return read(name);
     },
     async stranger() {

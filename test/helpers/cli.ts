@@ -6,6 +6,8 @@ export const BIN = fileURLToPath(new URL('../../bin/arbormq.js', import.meta.url
 
 export interface RunningCli {
   child: ChildProcess;
+  /** Signals go to the child's whole process group (a wrapper like npx, and the broker under it). */
+  group: boolean;
   /** Port of each `listening` log line, by protocol (mqtt, mqtts, ws, wss, http). */
   ports: Map<string, number>;
   logs: string[];
@@ -16,9 +18,14 @@ export interface RunningCli {
 /**
  * Runs `arbormq` as a real process; resolves once it has logged `listening` for `expect` listeners
  * (default 1). The process is killed by stop(), or SIGKILLed by kill() if a test failed first.
+ * `command` runs it another way than this checkout's bin/arbormq.js, e.g. ['npx', 'arbormq']: then
+ * it runs in a process group of its own, which stop() and kill() signal as a terminal or systemd
+ * would (npx does not pass signals on to the command it runs).
  */
-export async function startCli(args: string[], options: { env?: NodeJS.ProcessEnv; expect?: number; cwd?: string } = {}): Promise<RunningCli> {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env }, cwd: options.cwd });
+export async function startCli(args: string[], options: { env?: NodeJS.ProcessEnv; expect?: number; cwd?: string; command?: string[] } = {}): Promise<RunningCli> {
+  const [file, ...before] = options.command ?? [process.execPath, BIN];
+  const group = options.command !== undefined;
+  const child = spawn(file!, [...before, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env }, cwd: options.cwd, detached: group });
   const logs: string[] = [];
   const ports = new Map<string, number>();
   const expect = options.expect ?? 1;
@@ -45,24 +52,42 @@ export async function startCli(args: string[], options: { env?: NodeJS.ProcessEn
     });
     child.once('exit', (code) => reject(new Error(`arbormq exited with ${code}: ${logs.join('\n')}`)));
   });
-  return {
+  const cli: RunningCli = {
     child,
+    group,
     ports,
     logs,
     async stop(signal = 'SIGTERM') {
       if (child.exitCode !== null) return child.exitCode;
-      const exited = once(child, 'exit');
-      child.kill(signal);
-      const [code] = (await exited) as [number | null];
+      // 'close': every process holding the child's output (a group's broker too) has gone.
+      const closed = once(child, 'close');
+      signalCli(cli, signal);
+      const [code] = (await closed) as [number | null];
       return code;
     },
   };
+  return cli;
 }
 
-/** Kills a CLI process left running by a failed test. */
+function signalCli(cli: RunningCli, signal: NodeJS.Signals): void {
+  if (cli.group) process.kill(-cli.child.pid!, signal);
+  else cli.child.kill(signal);
+}
+
+/** Kills a CLI process (or process group) left running by a failed test. */
 export async function kill(cli: RunningCli | undefined): Promise<void> {
-  if (!cli || cli.child.exitCode !== null || cli.child.signalCode !== null) return;
-  const exited = once(cli.child, 'exit');
-  cli.child.kill('SIGKILL');
-  await exited;
+  if (!cli || cli.child.exitCode !== null || cli.child.signalCode !== null) {
+    // The wrapper may be gone while the broker in its group runs on.
+    if (cli?.group) {
+      try {
+        process.kill(-cli.child.pid!, 'SIGKILL');
+      } catch {
+        // the group is gone too
+      }
+    }
+    return;
+  }
+  const closed = once(cli.child, 'close');
+  signalCli(cli, 'SIGKILL');
+  await closed;
 }

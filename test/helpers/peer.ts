@@ -108,7 +108,7 @@ export class Peer {
     });
   }
 
-  /** Speaks over an in-memory link to a broker (host/browser/in-page-transport.ts) that sees it as `address`; nothing is sent. */
+  /** Speaks over an in-memory link to a broker (host/bridge/in-process-pipe.ts) that sees it as `address`; nothing is sent. */
   over(link: ClientLink, address: string): this {
     this.address = address;
     this.wire = { send: (b) => link.send(Uint8Array.from(b)), destroy: () => link.close() };

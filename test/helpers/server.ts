@@ -1,3 +1,4 @@
+import { createServer, type AddressInfo } from 'node:net';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { ArborServer, type ServerOptions } from '../../host/node/server.js';
 import { assertArenaEmpty, connectClient } from './broker.js';
@@ -54,4 +55,13 @@ export async function grantedCodes(client: MqttClient, filters: string[], qos: 0
     if (!packet?.granted) throw error;
     return packet.granted;
   }
+}
+
+/** A loopback port that was free a moment ago: for a process that must come back on the same port, or cannot report the one it got. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }

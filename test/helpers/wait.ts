@@ -1,10 +1,11 @@
 /**
- * Waits until `done()` holds, checking every 5 ms; fails after `ms` saying what did not happen. A
- * loaded machine is slower, never faster: wait for the state a test needs, not for a time.
+ * Waits until `done()` holds (an asynchronous check is awaited each time), checking every 5 ms; fails
+ * after `ms` saying what did not happen. A loaded machine is slower, never faster: wait for the state
+ * a test needs, not for a time.
  */
-export async function until(done: () => boolean, what = 'the condition', ms = 3000): Promise<void> {
+export async function until(done: () => boolean | Promise<boolean>, what = 'the condition', ms = 3000): Promise<void> {
   const deadline = Date.now() + ms;
-  while (!done()) {
+  while (!(await done())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }

@@ -335,7 +335,7 @@ describe('ACL changes apply to subscriptions made before them', () => {
 
     await writeFile(aclFile, 'topic readwrite #\ntopic deny news/#\nuser admin\ntopic readwrite #\n');
     cli.child.kill('SIGHUP');
-    await until(() => cli!.logs.some((l) => l.includes('password and ACL files reloaded')));
+    await until(() => cli!.logs.some((l) => l.includes('"msg":"reloaded"')));
     await admin.publishAsync('news/2', 'after', { qos: 1 });
     await admin.publishAsync('other/1', 'marker', { qos: 1 });
     for (const c of live) assert.deepEqual((await collect(c, 1)).map((m) => m.topic), ['other/1'], 'news/2 was not delivered');

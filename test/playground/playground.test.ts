@@ -227,8 +227,10 @@ describe('the playground', { skip: skipWithoutChromium }, () => {
     await card.getByText('session resumed').waitFor();
     await screenshot(t, 'session-resumed');
 
+    // The reset reloads the page at the same URL: wait for that load, not for a URL already shown.
+    const reloaded = page.page.waitForEvent('load');
     await page.page.getByRole('button', { name: 'Reset playground' }).click();
-    await page.page.waitForURL(playground.url);
+    await reloaded;
     await page.page.waitForSelector('html[data-state=ready]');
     await page.page.locator('#inside tr[data-session="bridge-demo"]').waitFor();
     assert.equal(await page.page.locator('article.client-card').count(), 0);

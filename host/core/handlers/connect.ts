@@ -3,6 +3,7 @@ import { ProtocolError, protocolError } from '../codec/errors.js';
 import * as generate from '../codec/generate.js';
 import type { ConnectPacket } from '../codec/packets.js';
 import type { Properties } from '../codec/properties.js';
+import { ClusterRefusal } from '../model/cluster-hooks.js';
 import { drainQueue, resendInflight } from '../model/delivery.js';
 import type { Engine } from '../model/engine.js';
 import type { AuthDecision } from '../model/options.js';
@@ -133,18 +134,33 @@ export function completeConnect(conn: ClientContext, authProps?: Properties): vo
  * connection — belongs to the user who created it: another user's CONNECT for its client identifier
  * is refused and touches neither.
  */
-function openSessionAndAcknowledge(conn: ClientContext, authProps: Properties | undefined): void {
+function openSessionAndAcknowledge(conn: ClientContext, authProps: Properties | undefined, clusterCleared = false): void {
   const broker = conn.broker;
   const { packet, clientId, assigned } = conn.state.pendingConnect!;
+  const props = packet.props;
+  const requestedExpiry = packet.version === 5 ? (props.sessionExpiryInterval ?? 0) : packet.cleanStart ? 0 : NEVER_EXPIRES;
+  const expiry = Math.min(requestedExpiry, broker.options.maxSessionExpiry);
+  // In a cluster the client id may be served elsewhere: that node lets go of it (and hands its session over) first.
+  const cleared = clusterCleared || !broker.cluster ? null : broker.cluster.beforeOpen(conn, clientId, packet.cleanStart, expiry > 0);
+  if (cleared) {
+    conn.holdFor(
+      cleared.then(
+        () => null,
+        (error: Error) => error,
+      ),
+      (error) => {
+        if (error === null) openSessionAndAcknowledge(conn, authProps, true);
+        else refuse(conn, error instanceof ClusterRefusal ? error.reason : Reason.ServerUnavailable, error.message);
+      },
+    );
+    return;
+  }
   const existing = broker.sessions.get(clientId);
   if (existing && existing.ownerKnown && existing.owner !== conn.username) {
     refuse(conn, Reason.NotAuthorized, 'the client identifier is in use by another user');
     return;
   }
   conn.state.pendingConnect = null;
-  const props = packet.props;
-  const requestedExpiry = packet.version === 5 ? (props.sessionExpiryInterval ?? 0) : packet.cleanStart ? 0 : NEVER_EXPIRES;
-  const expiry = Math.min(requestedExpiry, broker.options.maxSessionExpiry);
   const [session, sessionPresent] = openSession(broker, clientId, packet.cleanStart, packet.version === 5);
   if (!session.ownerKnown || !sessionPresent) broker.setOwner(session, conn.username);
   session.version = packet.version;

@@ -6,6 +6,7 @@ import type { Properties } from '../codec/properties.js';
 import type { Engine } from '../model/engine.js';
 import type { ClientInfo } from '../model/options.js';
 import type { CloseKind } from '../model/outcomes.js';
+import type { ClientOutlet } from '../model/outlet.js';
 import type { Session } from '../model/session.js';
 
 /** What a 5.0 client says about itself in CONNECT (§3.1.2.11): limits the broker keeps to towards it. */
@@ -67,6 +68,8 @@ export interface ClientContext {
   /** Who authentication established the client is (a user name, or an enhanced authentication identity). */
   readonly username: string | undefined;
   readonly remoteAddress: string;
+  /** Where its session's messages go once CONNACK binds it (the connection itself). */
+  readonly outlet: ClientOutlet;
   readonly limits: ClientLimits;
   /** CONNECT arrived and CONNACK is not sent yet (authentication is running). */
   readonly connecting: boolean;

@@ -182,10 +182,13 @@ function route(conn: ClientContext, message: Message, packetId: number): void {
   const router = broker.router;
   router.tentative = tentative;
   let outcome: PublishOutcome;
+  let remote: Promise<void> | null = null;
   try {
     outcome = router.publish(message, session);
+    remote = router.remoteConfirmation;
   } finally {
     router.tentative = null;
+    router.remoteConfirmation = null;
   }
   message.unref();
   if (qos === 2) {
@@ -200,8 +203,7 @@ function route(conn: ClientContext, message: Message, packetId: number): void {
   const type = qos === 1 ? PacketType.PUBACK : PacketType.PUBREC;
   if (qos === 1) conn.state.pendingQos1Acks++;
   conn.acknowledgementPending();
-  broker.persistence.whenDurable((error) => {
-    tentative.settle(error !== undefined);
+  const acknowledge = (error: Error | undefined): void => {
     if (qos === 1) conn.state.pendingQos1Acks--;
     conn.acknowledgementDone();
     if (!conn.open) return;
@@ -213,6 +215,12 @@ function route(conn: ClientContext, message: Message, packetId: number): void {
       session.forgetIncoming(packetId);
     }
     refuse(conn, qos, packetId, Reason.UnspecifiedError, `the message could not be stored: ${error.message}`);
+  };
+  broker.persistence.whenDurable((error) => {
+    tentative.settle(error !== undefined);
+    // In a cluster, the nodes it was forwarded to must have made it durable too.
+    if (remote && !error) remote.then(() => acknowledge(undefined), acknowledge);
+    else acknowledge(error);
   });
 }
 

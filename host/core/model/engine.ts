@@ -1,10 +1,11 @@
 import type { Core } from '../wasm/core.js';
+import type { BrokerCluster } from './cluster-hooks.js';
 import { discardDeliveries, releaseDeliveries } from './delivery.js';
 import { LogAggregator } from './log-aggregator.js';
 import { Metrics } from './metrics.js';
 import { DEFAULT_OPTIONS, type BrokerOptions, type LogLevel } from './options.js';
 import { CloseKind } from './outcomes.js';
-import type { Outlet } from './outlet.js';
+import type { ClientOutlet } from './outlet.js';
 import { Persistence } from './persistence.js';
 import { RetainedMessages } from './retained.js';
 import { Router } from './router.js';
@@ -28,6 +29,8 @@ export class Engine {
   /** Every deadline: CONNECT and keep alive per connection, will and expiry per disconnected session, $SYS. */
   readonly timers = new Timers();
   protected closing = false;
+  /** Set when this broker is one node of a cluster (host/node/cluster); null otherwise. */
+  cluster: BrokerCluster | null = null;
 
   constructor(
     readonly core: Core,
@@ -77,6 +80,7 @@ export class Engine {
     for (const packetId of session.incomingQos2) this.persistence.deleteIncomingQos2(session, packetId);
     this.releaseSession(session);
     this.persistence.deleteSession(session);
+    this.cluster?.sessionEnded(session);
   }
 
   /** Drops the session from memory: trie entries, timers, message references. */
@@ -107,7 +111,7 @@ export class Engine {
   }
 
   /** Messages for the session go to `outlet` from now on (a connection's CONNACK is queued). */
-  attach(session: Session, outlet: Outlet): void {
+  attach(session: Session, outlet: ClientOutlet): void {
     session.outlet = outlet;
     session.remoteAddress = outlet.remoteAddress;
     // Coming back before the Will Delay Interval ends cancels the previous connection's will [MQTT-3.1.3-9].

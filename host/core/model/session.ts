@@ -4,7 +4,7 @@ import { Deque } from './deque.js';
 import type { Engine } from './engine.js';
 import type { Message } from './message.js';
 import type { ReadCheck } from './options.js';
-import type { Outlet } from './outlet.js';
+import type { ClientOutlet } from './outlet.js';
 import type { DeliveryRecord } from './persistence.js';
 import type { Timed } from './timers.js';
 
@@ -58,7 +58,7 @@ export const NEVER_EXPIRES = 0xffffffff;
  */
 export class Session implements Timed {
   /** Where its messages go while a client is connected (its Connection); null while it is away. */
-  outlet: Outlet | null = null;
+  outlet: ClientOutlet | null = null;
   version: ProtocolVersion = 4;
   readonly subscriptions = new Map<string, SessionSubscription>();
   /** Outgoing QoS 1/2 by packet identifier, in send order. */

@@ -90,14 +90,15 @@ export const enum SubOption {
 //  1 0 9 8 7 6 5 4 3 2 1 0 9 8 7 6 5 4 3 2 1 0 9 8 7 6 5 4 3 2 1 0  bits
 // ├───────────────────────────────────────────────────────────────┤
 // │                            client                             │ +0
-// ├─────────────────────────────────────────────────────────┬─┬─┬─┴─┤
-// │                           0                             │S│R│QoS│ +4  flags
-// ├─────────────────────────────────────────────────────────┴─┴─┴───┤
+// ├───────────────────────────────────────────────┬───────┬─┬─┬───┤
+// │                     group                     │   0   │S│R│QoS│ +4  flags
+// ├───────────────────────────────────────────────┴───────┴─┴─┴───┤
 // │              number of subscription identifiers               │ +8
 // ├───────────────────────────────────────────────────────────────┤
 // │        index of the first one in the identifier array         │ +12
 // └───────────────────────────────────────────────────────────────┘
-// S: a shared subscription's pick, R: retain as published, QoS: the highest granted.
+// S: a shared subscription's pick, R: retain as published, QoS: the highest granted; group
+// (bits 8-31, 0 unless S): which share group the pick was for — a cluster node forwards it by name.
 // A client matched by several non-shared subscriptions gets one record; its identifiers are
 // listed once each in the u32 array `trie_out_header` points at.
 
@@ -113,6 +114,7 @@ export const enum MatchFlag {
   QosMask = 0x3,
   RetainAsPublished = 0x4,
   Shared = 0x8,
+  GroupShift = 8,
 }
 
 // ╒══════════ Match output header (trie_out_header), fixed address ╕

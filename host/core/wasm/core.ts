@@ -64,6 +64,8 @@ export interface MatchResult {
   retainAsPublished(i: number): boolean;
   /** A shared-subscription delivery (one member picked per group and filter). */
   shared(i: number): boolean;
+  /** The interned group of a shared record (0 for a non-shared one). */
+  group(i: number): number;
   /** Nonzero subscription identifiers of the subscriptions behind record i, each once. */
   subscriptionIds(i: number): number[];
 }
@@ -135,6 +137,10 @@ class MatchView implements MatchResult {
 
   shared(i: number): boolean {
     return (this.flags(i) & MatchFlag.Shared) !== 0;
+  }
+
+  group(i: number): number {
+    return this.flags(i) >>> MatchFlag.GroupShift;
   }
 
   subscriptionIds(i: number): number[] {

@@ -3,11 +3,12 @@ import type { Transport, TransportEvents } from '../core/transport.js';
 
 /**
  * A broker Transport and a client's ClientLink joined back to back inside one JavaScript realm: the
- * in-page equivalent of a socket. Bytes cross on a microtask, never inside the caller's stack, so
+ * in-process equivalent of a socket — a bridge's link to its own broker (browser or Node), and the
+ * browser's in-page clients. Bytes cross on a microtask, never inside the caller's stack, so
  * broker and client code never re-enter each other; everything written in one tick crosses as one
  * chunk, as a socket would coalesce it.
  */
-export function inPagePipe(remoteAddress = 'in-page'): { transport: Transport; link: ClientLink } {
+export function inProcessPipe(remoteAddress = 'in-process'): { transport: Transport; link: ClientLink } {
   const pipe = new Pipe(remoteAddress);
   return { transport: pipe.brokerEnd, link: pipe.clientEnd };
 }

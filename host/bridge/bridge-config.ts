@@ -4,26 +4,31 @@ import type { ClientProtocolVersion } from '../client/types.js';
 export type BridgeDirection = 'out' | 'in' | 'both';
 
 export interface BridgeTopic {
-  /** Topic filter, without the prefixes. */
+  /** Topic filter, without the prefixes; empty when both prefixes are whole topics (Mosquitto's `topic "" out 1 a/b c/d`). */
   filter: string;
   /** 'out': local → remote; 'in': remote → local; 'both'. */
   direction: BridgeDirection;
   /** Highest QoS carried (0 or 1; QoS 2 messages cross as QoS 1, at least once). Default 1. */
   qos?: 0 | 1;
-  /** Prepended to `filter` on the in-tab broker: `localPrefix + filter`. */
+  /** Prepended to `filter` on the local broker: `localPrefix + filter`. */
   localPrefix?: string;
   /** Prepended to `filter` on the remote broker: a local `localPrefix + x` is remote `remotePrefix + x`. */
   remotePrefix?: string;
 }
 
 export interface BridgeConfig {
-  /** The remote broker's MQTT-over-WebSocket endpoint, e.g. `wss://broker.example/mqtt`. */
-  url: string;
   /**
-   * The bridge's client identifier on the remote broker (its persistent session there) and, as
-   * `bridge:{clientId}`, on the in-tab broker (where its session is the durable outbound queue).
+   * The remote broker: an MQTT-over-WebSocket endpoint (`wss://broker.example/mqtt`); a Node server
+   * also connects to `mqtt://host:1883` and `mqtts://host:8883`.
    */
+  url: string;
+  /** The bridge's client identifier on the remote broker (its persistent session there). */
   clientId: string;
+  /**
+   * Names the bridge in logs and status, and its session on the local broker, `bridge:{name}`, which
+   * is the durable outbound queue. Default: the clientId.
+   */
+  name?: string;
   topics: BridgeTopic[];
   /** Towards the remote broker. Default 5; 'both' mappings need 5 (No Local stops echo loops). */
   protocolVersion?: ClientProtocolVersion;
@@ -37,6 +42,21 @@ export interface BridgeConfig {
   backoff?: { initialMs?: number; maxMs?: number };
   /** Start with the link up (default) or forced down. */
   online?: boolean;
+}
+
+/** A running bridge, as its owner sees it. */
+export interface BridgeHandle {
+  readonly clientId: string;
+  /** The latest status (in shared-worker mode, as last reported by the worker). */
+  readonly status: BridgeStatus;
+  /** Called on every status change; returns a function that stops it. */
+  onStatus(listener: (status: BridgeStatus) => void): () => void;
+  /** Forces the link down (false) or lets it come up again (true): the "network off" switch. */
+  setOnline(online: boolean): Promise<void>;
+  /** Messages waiting in the bridge's local session for the remote broker. */
+  queued(): Promise<number>;
+  /** Stops the bridge; its local session and queued messages stay for the next start. */
+  close(): Promise<void>;
 }
 
 /**
@@ -65,25 +85,39 @@ export interface ResolvedBridgeConfig extends Required<Omit<BridgeConfig, 'usern
   topics: Required<BridgeTopic>[];
 }
 
-export function resolveBridgeConfig(config: BridgeConfig): ResolvedBridgeConfig {
-  if (!config || typeof config.url !== 'string' || !/^wss?:\/\//.test(config.url)) throw new TypeError('bridge: url must be a ws:// or wss:// URL');
+/** The URL schemes a browser can open: WebSocket only. */
+export const WEB_SCHEMES: readonly string[] = ['ws', 'wss'];
+
+/** Checks `config` and applies the defaults; `schemes` are the URL schemes this host can open. */
+export function resolveBridgeConfig(config: BridgeConfig, schemes: readonly string[] = WEB_SCHEMES): ResolvedBridgeConfig {
+  const scheme = typeof config?.url === 'string' ? /^([a-z]+):\/\//.exec(config.url)?.[1] : undefined;
+  if (scheme === undefined || !schemes.includes(scheme)) throw new TypeError(`bridge: url must be ${orList(schemes.map((s) => `${s}://`))} URL`);
   if (typeof config.clientId !== 'string' || config.clientId.length === 0) throw new TypeError('bridge: clientId is required (it names the persistent sessions)');
+  const name = config.name ?? config.clientId;
+  if (typeof name !== 'string' || name.length === 0) throw new TypeError('bridge: name must not be empty');
   if (!Array.isArray(config.topics) || config.topics.length === 0) throw new TypeError('bridge: topics must list at least one mapping');
   const protocolVersion = config.protocolVersion ?? 5;
+  if (protocolVersion !== 4 && protocolVersion !== 5) throw new TypeError(`bridge: protocolVersion must be 4 (MQTT 3.1.1) or 5, got ${protocolVersion}`);
   const topics = config.topics.map((t, i): Required<BridgeTopic> => {
-    if (typeof t.filter !== 'string' || t.filter.length === 0) throw new TypeError(`bridge: topics[${i}].filter is required`);
+    if (typeof t.filter !== 'string') throw new TypeError(`bridge: topics[${i}].filter is required`);
     if (t.direction !== 'in' && t.direction !== 'out' && t.direction !== 'both') throw new TypeError(`bridge: topics[${i}].direction must be 'in', 'out' or 'both'`);
     if (t.direction === 'both' && protocolVersion !== 5) {
       throw new TypeError(`bridge: topics[${i}] is 'both', which needs protocolVersion 5 (No Local keeps messages from coming back)`);
     }
     const qos = t.qos ?? 1;
     if (qos !== 0 && qos !== 1) throw new TypeError(`bridge: topics[${i}].qos must be 0 or 1`);
-    return { filter: t.filter, direction: t.direction, qos, localPrefix: t.localPrefix ?? '', remotePrefix: t.remotePrefix ?? '' };
+    const localPrefix = t.localPrefix ?? '';
+    const remotePrefix = t.remotePrefix ?? '';
+    if (t.filter.length === 0 && (localPrefix.length === 0 || remotePrefix.length === 0)) {
+      throw new TypeError(`bridge: topics[${i}].filter is required (it may be empty only when localPrefix and remotePrefix are both whole topics)`);
+    }
+    return { filter: t.filter, direction: t.direction, qos, localPrefix, remotePrefix };
   });
   const initialMs = inRange('backoff.initialMs', config.backoff?.initialMs ?? 500, 1, TIMER_MAX_MS);
   return {
     url: config.url,
     clientId: config.clientId,
+    name,
     topics,
     protocolVersion,
     username: config.username,
@@ -95,6 +129,12 @@ export function resolveBridgeConfig(config: BridgeConfig): ResolvedBridgeConfig 
   };
 }
 
+/** "a ws:// or wss://", "an mqtt://, mqtts://, ws:// or wss://". */
+function orList(items: string[]): string {
+  const list = items.length === 1 ? items[0]! : `${items.slice(0, -1).join(', ')} or ${items[items.length - 1]}`;
+  return `${/^[aeiou]|^mqtt/.test(list) ? 'an' : 'a'} ${list}`;
+}
+
 /** The longest delay a timer can hold (a longer one fires at once): reconnect delays end there. */
 const TIMER_MAX_MS = 2 ** 31 - 1;
 
@@ -103,5 +143,5 @@ function inRange(name: string, value: number, min: number, max: number): number 
   return value;
 }
 
-/** The in-tab broker's client identifier of the bridge with remote identifier `clientId`. */
-export const localBridgeId = (clientId: string): string => `bridge:${clientId}`;
+/** The local broker's client identifier of the bridge named `name` (its durable outbound queue). */
+export const localBridgeId = (name: string): string => `bridge:${name}`;

@@ -4,15 +4,17 @@ import { topicMatches } from '../client/topic-match.js';
 import type { ConnectOptions, QoS, ReceivedMessage } from '../client/types.js';
 import { WebSocketLink } from '../client/websocket-link.js';
 import type { Logger } from '../core/model/options.js';
-import type { BridgeHandle } from './api.js';
-import { localBridgeId, type BridgeStatus, type BridgeTopic, type ResolvedBridgeConfig } from './bridge-config.js';
+import { localBridgeId, type BridgeHandle, type BridgeStatus, type BridgeTopic, type ResolvedBridgeConfig } from './bridge-config.js';
+import { markInbound, markOutbound } from './loop-marker.js';
 
 /** Session expiry meaning "never" (5.0 §3.1.2.11.2). */
 const NEVER_EXPIRES = 0xffffffff;
 
 /** What the bridge needs of the broker it lives next to. */
 export interface LocalSide {
-  /** A client connection to the in-tab broker. */
+  /** This broker instance's identity in the messages its bridges carry (see loop-marker.ts). */
+  readonly brokerId: string;
+  /** A client connection to the local broker. */
   connect(options: ConnectOptions): Promise<MqttClient>;
   /** Topic filters the stored session of `clientId` holds (to drop those no longer configured). */
   subscriptions(clientId: string): string[];
@@ -24,7 +26,7 @@ export interface BridgeOptions {
   log: Logger;
   /** The database belongs to another tab: the bridge must not run (see docs/BROWSER.md). */
   standby?: boolean;
-  /** Opens the byte link to the remote broker; default a WebSocket (subprotocol mqtt). */
+  /** Opens the byte link to the remote broker; default a WebSocket (subprotocol mqtt) with the global WebSocket. */
   openRemote?: (url: string) => Promise<ClientLink>;
   /**
    * Asks whether the remote WebSocket endpoint answers without opening the link (see
@@ -63,17 +65,20 @@ function deferred<T>(): Deferred<T> {
 const minQoS = (a: QoS, b: QoS): QoS => (a < b ? a : b);
 
 /**
- * Carries configured topics between the in-tab broker and a remote broker over WebSocket.
+ * Carries configured topics between the local broker (in a tab, a SharedWorker or a Node server) and
+ * a remote broker.
  *
- * The durable outbound queue is the bridge's own persistent session on the in-tab broker
- * (`bridge:{clientId}`, subscribed to every outbound filter): while the link is down the broker
- * queues matching QoS 1 messages there and writes them to IndexedDB like any offline session's,
- * so they survive reloads. The bridge connects that session only while the remote link is up, and
- * acknowledges each message locally only after the remote broker acknowledged it — so a message
- * leaves the queue only once it has arrived (at least once, in order). Inbound messages go the
- * other way under the same rule: the remote PUBACK waits for the local one. Towards the remote
- * broker the bridge keeps a persistent session too (clean: false), so inbound subscriptions resume
- * and the remote broker holds messages for it while the link is down.
+ * The durable outbound queue is the bridge's own persistent session on the local broker
+ * (`bridge:{name}`, subscribed to every outbound filter): while the link is down the broker queues
+ * matching QoS 1 messages there and writes them to its store (IndexedDB, LevelDB) like any offline
+ * session's, so they survive reloads and restarts. The bridge connects that session only while the
+ * remote link is up, and acknowledges each message locally only after the remote broker
+ * acknowledged it — so a message leaves the queue only once it has arrived (at least once, in
+ * order). Inbound messages go the other way under the same rule: the remote PUBACK waits for the
+ * local one. Towards the remote broker the bridge keeps a persistent session too (clean: false), so
+ * inbound subscriptions resume and the remote broker holds messages for it while the link is down.
+ * Every message carried is marked with the brokers it has been on (loop-marker.ts), so brokers that
+ * bridge to each other do not pass it round forever.
  */
 export class Bridge implements BridgeHandle {
   private current: BridgeStatus;
@@ -88,6 +93,8 @@ export class Bridge implements BridgeHandle {
   private readonly outbound: Required<BridgeTopic>[];
   private readonly inbound: Required<BridgeTopic>[];
   private readonly localId: string;
+  /** Messages carried to the remote broker and from it, since start. */
+  readonly carried = { out: 0, in: 0 };
   private readonly onNetworkBack = (): void => this.wake?.();
 
   constructor(
@@ -95,7 +102,7 @@ export class Bridge implements BridgeHandle {
     private readonly local: LocalSide,
     private readonly options: BridgeOptions,
   ) {
-    this.localId = localBridgeId(config.clientId);
+    this.localId = localBridgeId(config.name);
     this.outbound = config.topics.filter((t) => t.direction !== 'in');
     this.inbound = config.topics.filter((t) => t.direction !== 'out');
     this.forcedOffline = !config.online;
@@ -112,6 +119,10 @@ export class Bridge implements BridgeHandle {
 
   get clientId(): string {
     return this.config.clientId;
+  }
+
+  get name(): string {
+    return this.config.name;
   }
 
   get status(): BridgeStatus {
@@ -187,7 +198,7 @@ export class Bridge implements BridgeHandle {
     try {
       await this.registerLocalSession();
     } catch (error) {
-      this.options.log('error', 'bridge: cannot set up its local session', { bridge: this.clientId, error: (error as Error)?.message });
+      this.options.log('error', 'bridge: cannot set up its local session', { bridge: this.name, error: (error as Error)?.message });
     }
     while (!this.stopped) {
       if (this.forcedOffline) {
@@ -201,7 +212,7 @@ export class Bridge implements BridgeHandle {
       } catch (error) {
         if (!(error instanceof Interrupted)) {
           this.lastError = (error as Error)?.message ?? String(error);
-          this.options.log('info', 'bridge link down', { bridge: this.clientId, error: this.lastError });
+          this.options.log('info', 'bridge link down', { bridge: this.name, error: this.lastError });
         }
       }
       if (this.stopped || this.forcedOffline) continue;
@@ -249,7 +260,7 @@ export class Bridge implements BridgeHandle {
       // No Local: what the bridge itself publishes here (inbound) is not sent back out.
       // Retain handling 1: retained messages cross once, when the subscription is new.
       const [result] = await local.subscribe(t.localPrefix + t.filter, { qos: t.qos, noLocal: true, retainAsPublished: true, retainHandling: 1 });
-      if (result!.reasonCode >= 0x80) throw new Error(`the in-tab broker refused ${result!.filter} (0x${result!.reasonCode.toString(16)})`);
+      if (result!.reasonCode >= 0x80) throw new Error(`the local broker refused ${result!.filter} (0x${result!.reasonCode.toString(16)})`);
     }
   }
 
@@ -296,7 +307,7 @@ export class Bridge implements BridgeHandle {
       this.attempts = 0;
       this.lastError = undefined;
       this.setStatus({ state: 'online', attempts: 0 });
-      this.options.log('info', 'bridge online', { bridge: this.clientId, url: c.url });
+      this.options.log('info', 'bridge online', { bridge: this.name, url: c.url });
       const ended = await step(Promise.race([remote.closed.then((i) => ['remote', i] as const), local.closed.then((i) => ['local', i] as const)]));
       throw new Error(`the ${ended[0]} connection closed${ended[1].error ? `: ${ended[1].error.message}` : ''}`);
     } finally {
@@ -312,17 +323,21 @@ export class Bridge implements BridgeHandle {
     const t = this.outbound.find((x) => topicMatches(x.localPrefix + x.filter, m.topic));
     if (!t || !m.topic.startsWith(t.localPrefix)) return;
     const topic = t.remotePrefix + m.topic.slice(t.localPrefix.length);
-    if (topic.length === 0) return;
-    await remote.publish(topic, m.payload, { qos: minQoS(m.qos, t.qos), retain: m.retain, properties: m.properties });
+    const properties = markOutbound(m.properties, this.local.brokerId);
+    if (topic.length === 0 || !properties) return;
+    await remote.publish(topic, m.payload, { qos: minQoS(m.qos, t.qos), retain: m.retain, properties });
+    this.carried.out++;
   }
 
-  /** A remote message for the in-tab broker; the remote PUBACK waits for the local one (durable). */
+  /** A remote message for the local broker; the remote PUBACK waits for the local one (durable). */
   private async carryIn(m: ReceivedMessage, localReady: Promise<MqttClient>): Promise<void> {
     const t = this.inbound.find((x) => topicMatches(x.remotePrefix + x.filter, m.topic));
     if (!t || !m.topic.startsWith(t.remotePrefix)) return;
     const topic = t.localPrefix + m.topic.slice(t.remotePrefix.length);
-    if (topic.length === 0) return;
+    const properties = markInbound(m.properties, this.local.brokerId);
+    if (topic.length === 0 || !properties) return;
     const local = await localReady;
-    await local.publish(topic, m.payload, { qos: minQoS(m.qos, t.qos), retain: m.retain, properties: m.properties });
+    await local.publish(topic, m.payload, { qos: minQoS(m.qos, t.qos), retain: m.retain, properties });
+    this.carried.in++;
   }
 }

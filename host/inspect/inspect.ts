@@ -4,7 +4,7 @@
 import type { Broker } from '../core/broker.js';
 import type { Message } from '../core/model/message.js';
 import { ARENA_TIERS } from '../core/sys.js';
-import { NEVER_EXPIRES } from '../core/model/session.js';
+import { NEVER_EXPIRES, type Session } from '../core/model/session.js';
 import type { ArenaTierStats } from '../core/wasm/core.js';
 
 export interface InspectOptions {
@@ -96,6 +96,48 @@ const DEFAULT_HANDLES = 64;
 const DEFAULT_PREVIEW_BYTES = 64;
 const utf8 = new TextDecoder();
 
+/** One session as the snapshot describes it. */
+export function sessionSnapshot(session: Session): SessionSnapshot {
+  const will = session.will;
+  return {
+    clientId: session.clientId,
+    online: session.online,
+    protocolVersion: session.version,
+    expiryInterval: session.expiryInterval === NEVER_EXPIRES ? null : session.expiryInterval,
+    subscriptions: [...session.subscriptions.values()].map((s) => ({
+      filter: s.filter,
+      topicFilter: s.topicFilter,
+      ...(s.group === undefined ? {} : { group: s.group }),
+      qos: s.qos,
+      noLocal: s.noLocal,
+      retainAsPublished: s.retainAsPublished,
+      retainHandling: s.retainHandling,
+      subscriptionId: s.subscriptionId,
+    })),
+    queued: session.queue.length,
+    queuedBytes: session.queuedBytes,
+    inflight: session.inflight.size,
+    will: will && { topic: will.topic, qos: will.qos, retain: will.retain, delaySeconds: will.props.willDelayInterval ?? 0 },
+  };
+}
+
+/** One retained message as the snapshot describes it, its payload's first `previewBytes` decoded (`now`: performance.now()). */
+export function retainedSnapshot(broker: Broker, message: Message, now: number, previewBytes = DEFAULT_PREVIEW_BYTES): RetainedSnapshot {
+  const core = broker.core;
+  const expiresIn = message.remainingExpiry(now);
+  // The preview is decoded from wasm memory in place: a large retained payload is not copied whole.
+  const start = message.topicPtr() + message.topicLength;
+  return {
+    topic: message.topic(),
+    bytes: message.payloadLength,
+    qos: message.qos,
+    handle: message.handle,
+    refcount: core.refcount(message.handle),
+    preview: utf8.decode(core.bytes().subarray(start, start + Math.min(previewBytes, message.payloadLength))),
+    ...(expiresIn === undefined ? {} : { expiresInSeconds: expiresIn }),
+  };
+}
+
 /** A snapshot of `broker`'s state; costs a walk over every session, queued message, retained message and live buffer. */
 export function inspectBroker(broker: Broker, options: InspectOptions = {}): BrokerSnapshot {
   const core = broker.core;
@@ -116,44 +158,13 @@ export function inspectBroker(broker: Broker, options: InspectOptions = {}): Bro
   for (const session of broker.sessions.values()) {
     for (const delivery of session.queue) hold(delivery.message, `queued for ${session.clientId}`);
     for (const delivery of session.inflight.values()) hold(delivery.message, `in flight to ${session.clientId}`);
-    const will = session.will;
-    sessions.push({
-      clientId: session.clientId,
-      online: session.online,
-      protocolVersion: session.version,
-      expiryInterval: session.expiryInterval === NEVER_EXPIRES ? null : session.expiryInterval,
-      subscriptions: [...session.subscriptions.values()].map((s) => ({
-        filter: s.filter,
-        topicFilter: s.topicFilter,
-        ...(s.group === undefined ? {} : { group: s.group }),
-        qos: s.qos,
-        noLocal: s.noLocal,
-        retainAsPublished: s.retainAsPublished,
-        retainHandling: s.retainHandling,
-        subscriptionId: s.subscriptionId,
-      })),
-      queued: session.queue.length,
-      queuedBytes: session.queuedBytes,
-      inflight: session.inflight.size,
-      will: will && { topic: will.topic, qos: will.qos, retain: will.retain, delaySeconds: will.props.willDelayInterval ?? 0 },
-    });
+    sessions.push(sessionSnapshot(session));
   }
 
   const retained: RetainedSnapshot[] = [];
   for (const message of broker.retained.all()) {
     hold(message, 'retained');
-    const expiresIn = message.remainingExpiry(now);
-    // The preview is decoded from wasm memory in place: a large retained payload is not copied whole.
-    const start = message.topicPtr() + message.topicLength;
-    retained.push({
-      topic: message.topic(),
-      bytes: message.payloadLength,
-      qos: message.qos,
-      handle: message.handle,
-      refcount: core.refcount(message.handle),
-      preview: utf8.decode(core.bytes().subarray(start, start + Math.min(previewBytes, message.payloadLength))),
-      ...(expiresIn === undefined ? {} : { expiresInSeconds: expiresIn }),
-    });
+    retained.push(retainedSnapshot(broker, message, now, previewBytes));
   }
   retained.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0));
 

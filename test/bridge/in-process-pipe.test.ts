@@ -1,18 +1,18 @@
-// The in-page pipe between a client and the broker, in Node (it uses nothing of the browser): a
+// The in-process pipe between a client and the broker, in Node (it uses nothing of the browser): a
 // real Broker on the real wasm core, the native client on the other end.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { MqttClient } from '../../host/client/client.js';
 import type { ReceivedMessage } from '../../host/client/types.js';
-import { inPagePipe } from '../../host/browser/in-page-transport.js';
+import { inProcessPipe } from '../../host/bridge/in-process-pipe.js';
 import { Broker } from '../../host/core/broker.js';
 import { loadNodeCore } from '../../host/node/load-core.js';
 import { until } from '../helpers/wait.js';
 
-describe('in-page pipe', () => {
+describe('in-process pipe', () => {
   let broker: Broker;
   const connect = (options: Parameters<typeof MqttClient.connect>[1]) => {
-    const { transport, link } = inPagePipe();
+    const { transport, link } = inProcessPipe();
     broker.accept(transport);
     return MqttClient.connect(link, { keepAlive: 0, ...options });
   };
@@ -56,7 +56,7 @@ describe('in-page pipe', () => {
   it('the broker closing reaches the client with its DISCONNECT reason', async () => {
     const other = new Broker(await loadNodeCore());
     await other.start();
-    const { transport, link } = inPagePipe();
+    const { transport, link } = inProcessPipe();
     other.accept(transport);
     const c = await MqttClient.connect(link, { clientId: 'c', keepAlive: 0 });
     await other.close();

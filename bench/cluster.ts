@@ -1,0 +1,301 @@
+// `npm run bench:cluster`: ArborMQ clusters of 1, 2 and 3 nodes (real processes, etcd on loopback)
+// under locally routed fan-in, cross-node fan-out, a QoS 0 hop, and cross-node QoS 1 point to point,
+// with each node's CPU read from /proc. Writes the "## Cluster" section of bench/RESULTS.md.
+//
+//   --quick (short windows)   --nodes 1,2,3   --out FILE
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { spliceSection } from './browser.js';
+import { ROOT } from './children.js';
+import { closeAll, connectClient, type BenchConn } from './load/conn.js';
+import { publishPacket, putPuback, repeated } from './load/packets.js';
+import { cpuModel, cpuSeconds } from './proc.js';
+
+const PAYLOAD = Buffer.alloc(64, 0x61);
+const BIN = join(ROOT, 'bin/arbormq.js');
+
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, nodes: { type: 'string', default: '1,2,3' }, out: { type: 'string' } } });
+const quick = values.quick!;
+const WARMUP_MS = quick ? 500 : 1500;
+const WINDOW_MS = quick ? 1500 : 4000;
+const sizes = values.nodes!.split(',').map(Number);
+
+interface Node {
+  id: string;
+  child: ChildProcess;
+  port: number;
+  http: number;
+}
+
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+});
+
+async function startEtcd(dir: string): Promise<{ url: string; child: ChildProcess }> {
+  const free = async (): Promise<number> => {
+    const { createServer } = await import('node:net');
+    const s = createServer().listen(0, '127.0.0.1');
+    await once(s, 'listening');
+    const port = (s.address() as { port: number }).port;
+    await new Promise((r) => s.close(r));
+    return port;
+  };
+  const [c, p] = [await free(), await free()];
+  const url = `http://127.0.0.1:${c}`;
+  const peer = `http://127.0.0.1:${p}`;
+  const child = spawn('etcd', ['--name', 'b', '--data-dir', join(dir, 'etcd'), '--listen-client-urls', url, '--advertise-client-urls', url, '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `b=${peer}`, '--log-level', 'error'], { stdio: 'ignore' });
+  children.add(child);
+  for (const deadline = Date.now() + 15_000; ; await sleep(100)) {
+    if (await fetch(`${url}/health`).then((r) => r.ok, () => false)) break;
+    if (Date.now() > deadline) throw new Error('etcd did not start');
+  }
+  return { url, child };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Starts `n` nodes (in memory: the hop and routing are measured, not the disk) and waits until each is healthy. */
+async function startNodes(n: number, etcd: string, dir: string): Promise<Node[]> {
+  const secretFile = join(dir, 'secret');
+  await writeFile(secretFile, 'a benchmark cluster secret\n');
+  const nodes = await Promise.all(
+    Array.from({ length: n }, async (_, i) => {
+      const id = `b${n}n${i + 1}`;
+      const config = join(dir, `${id}.json`);
+      await writeFile(config, JSON.stringify({ listeners: [{ port: 0, host: '127.0.0.1' }], http: { port: 0, host: '127.0.0.1' }, memory: true, logLevel: 'warn', cluster: { nodeId: id, name: `bench${n}`, etcd: [etcd], host: '127.0.0.1', port: 0, secretFile } }));
+      const child = spawn(process.execPath, [BIN, '-c', config, '-v'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      children.add(child);
+      const ports = new Map<string, number>();
+      let buffered = '';
+      await new Promise<void>((resolve, reject) => {
+        child.stderr!.on('data', (d: Buffer) => {
+          buffered += d.toString();
+          for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+            const line = buffered.slice(0, nl);
+            buffered = buffered.slice(nl + 1);
+            const m = /"msg":"listening","protocol":"(\w+)".*"port":(\d+)/.exec(line);
+            if (m) ports.set(m[1]!, Number(m[2]));
+            if (ports.size === 2) resolve();
+          }
+        });
+        child.once('exit', (code) => reject(new Error(`node ${id} exited with ${code}`)));
+      });
+      child.stderr!.resume();
+      return { id, child, port: ports.get('mqtt')!, http: ports.get('http')! };
+    }),
+  );
+  for (const deadline = Date.now() + 20_000; ; await sleep(100)) {
+    const ok = await Promise.all(nodes.map((node) => fetch(`http://127.0.0.1:${node.http}/health`).then((r) => r.status === 200, () => false)));
+    if (ok.every(Boolean)) break;
+    if (Date.now() > deadline) throw new Error('the nodes did not become healthy');
+  }
+  return nodes;
+}
+
+async function stopNodes(nodes: Node[]): Promise<void> {
+  await Promise.all(
+    nodes.map(async (node) => {
+      const exited = once(node.child, 'exit');
+      node.child.kill('SIGTERM');
+      await exited;
+      children.delete(node.child);
+    }),
+  );
+}
+
+interface Measured {
+  /** Messages received by subscribers per second. */
+  rate: number;
+  /** Broker CPU-seconds per million received messages, all nodes together. */
+  cpuPerMillion: number;
+  /** The same per node, in node order. */
+  perNode: number[];
+}
+
+/** Keeps a QoS 0 publisher's socket fed without building an unbounded buffer. */
+function pump(conn: BenchConn, batch: Buffer, running: () => boolean): void {
+  const tick = (): void => {
+    if (!running()) return;
+    while (conn.writableLength < 128 * 1024) conn.write(batch);
+    setImmediate(tick);
+  };
+  tick();
+}
+
+/** Runs a QoS 0 load: `publishers` [node, topic] pairs, `subscribers` [node, filter] pairs; counts deliveries. */
+async function qos0(nodes: Node[], publishers: [number, string][], subscribers: [number, string][]): Promise<Measured> {
+  let received = 0;
+  const subs = await Promise.all(subscribers.map(([n, filter], i) => connectClient(nodes[n]!.port, `s${i}`).then(async (c) => {
+    await c.subscribe([filter], 0, 10_000);
+    c.onPublish = () => void received++;
+    return c;
+  })));
+  await sleep(300); // routes announced (batched per turn, one round trip)
+  const pubs = await Promise.all(publishers.map(([n], i) => connectClient(nodes[n]!.port, `p${i}`)));
+  let running = true;
+  pubs.forEach((c, i) => pump(c, repeated(publishPacket(publishers[i]![1], PAYLOAD, 0), 64), () => running));
+  const result = await measure(nodes, () => received);
+  running = false;
+  closeAll([...pubs, ...subs]);
+  await sleep(200);
+  return result;
+}
+
+async function measure(nodes: Node[], count: () => number): Promise<Measured> {
+  await sleep(WARMUP_MS);
+  const cpu0 = nodes.map((n) => cpuSeconds(n.child.pid!));
+  const n0 = count();
+  const t0 = performance.now();
+  await sleep(WINDOW_MS);
+  const seconds = (performance.now() - t0) / 1000;
+  const messages = count() - n0;
+  const cpu = nodes.map((n, i) => cpuSeconds(n.child.pid!) - cpu0[i]!);
+  const total = cpu.reduce((a, b) => a + b, 0);
+  return { rate: messages / seconds, cpuPerMillion: (total * 1e6) / Math.max(1, messages), perNode: cpu.map((c) => (c * 1e6) / Math.max(1, messages)) };
+}
+
+/** QoS 1 point to point: a window of 100 unacknowledged PUBLISHes from a client of the first node to a subscriber of the last. */
+async function p2pQos1(nodes: Node[]): Promise<Measured> {
+  let received = 0;
+  const sub = await connectClient(nodes.at(-1)!.port, 'q1-sub');
+  await sub.subscribe(['bench/q1'], 1, 10_000);
+  const acks = Buffer.alloc(4 * 1024);
+  let pending = 0;
+  sub.onPublish = (buf, start, _end, flags) => {
+    received++;
+    if ((flags & 6) === 0) return;
+    const topicLength = (buf[start]! << 8) | buf[start + 1]!;
+    const at = start + 2 + topicLength;
+    putPuback(acks, pending * 4, (buf[at]! << 8) | buf[at + 1]!);
+    if (++pending === 1024) flushAcks();
+  };
+  const flushAcks = (): void => {
+    if (pending > 0) sub.write(Buffer.from(acks.subarray(0, pending * 4)));
+    pending = 0;
+  };
+  sub.onChunkEnd = flushAcks;
+  await sleep(300);
+  const pub = await connectClient(nodes[0]!.port, 'q1-pub');
+  let nextId = 1;
+  let inflight = 0;
+  let running = true;
+  const send = (): void => {
+    const packets: Buffer[] = [];
+    while (running && inflight < 100) {
+      packets.push(publishPacket('bench/q1', PAYLOAD, 1, nextId));
+      nextId = nextId === 65535 ? 1 : nextId + 1;
+      inflight++;
+    }
+    if (packets.length > 0) pub.write(Buffer.concat(packets));
+  };
+  pub.onPuback = () => void inflight--;
+  pub.onChunkEnd = send;
+  send();
+  const result = await measure(nodes, () => received);
+  running = false;
+  closeAll([pub, sub]);
+  await sleep(200);
+  return result;
+}
+
+interface Row {
+  nodes: number;
+  scenario: string;
+  result: Measured;
+}
+
+/** Forwards per link frame so far, from the first node's /cluster (how well forwards are batched). */
+async function forwardsPerFrame(node: Node): Promise<number> {
+  const status = (await (await fetch(`http://127.0.0.1:${node.http}/cluster`)).json()) as { peers: { messagesOut: number; framesOut: number }[] };
+  const messages = status.peers.reduce((a, p) => a + p.messagesOut, 0);
+  const frames = status.peers.reduce((a, p) => a + p.framesOut, 0);
+  return messages / Math.max(1, frames);
+}
+
+async function main(): Promise<void> {
+  if (spawnSync('etcd', ['--version']).error) throw new Error('bench:cluster needs etcd (apt-get install etcd-server)');
+  const loadStart = loadavg()[0]!;
+  const dir = await mkdtemp(join(tmpdir(), 'arbormq-bench-cluster-'));
+  const etcd = await startEtcd(dir);
+  const rows: Row[] = [];
+  const batching: [number, number][] = [];
+  try {
+    for (const n of sizes) {
+      const nodes = await startNodes(n, etcd.url, dir);
+      const all = nodes.map((_, i) => i);
+      const log = (scenario: string, result: Measured): void => {
+        rows.push({ nodes: n, scenario, result });
+        process.stderr.write(`${n} node(s) ${scenario}: ${Math.round(result.rate)} msg/s, ${result.cpuPerMillion.toFixed(2)} CPU-s per million\n`);
+      };
+      // Locally routed fan-in: per node, 4 publishers to one subscriber of the same node.
+      log('local fan-in', await qos0(nodes, all.flatMap((i) => [0, 1, 2, 3].map((p): [number, string] => [i, `bench/local/${i}/${p}`])), all.map((i): [number, string] => [i, `bench/local/${i}/#`])));
+      // Cross-node fan-out: one publisher on the first node, 4 subscribers on every other node (on the only node when alone).
+      const far = n === 1 ? [0] : all.slice(1);
+      log('cross-node fan-out', await qos0(nodes, [[0, 'bench/fanout']], far.flatMap((i) => [0, 1, 2, 3].map((): [number, string] => [i, 'bench/fanout']))));
+      // One hop: one publisher, one subscriber on the next node (the same node when alone).
+      log('p2p QoS 0 (hop)', await qos0(nodes, [[0, 'bench/hop']], [[n === 1 ? 0 : 1, 'bench/hop']]));
+      log('p2p QoS 1', await p2pQos1(nodes));
+      if (n > 1) batching.push([n, await forwardsPerFrame(nodes[0]!)]);
+      await stopNodes(nodes);
+    }
+  } finally {
+    etcd.child.kill('SIGTERM');
+    await once(etcd.child, 'exit');
+    await rm(dir, { recursive: true, force: true });
+  }
+  const out = values.out ?? join(ROOT, 'bench/RESULTS.md');
+  let existing = '';
+  try {
+    existing = await readFile(out, 'utf8');
+  } catch {
+    // a new file
+  }
+  await writeFile(out, spliceSection(existing, render(rows, batching, [loadStart, loadavg()[0]!]), 'Cluster'));
+  process.stderr.write(`wrote the Cluster section of ${out}\n`);
+  process.exit(0);
+}
+
+function render(rows: Row[], batching: [number, number][], loads: number[]): string {
+  const hop = (n: number): number | null => {
+    const local = rows.find((r) => r.nodes === 1 && r.scenario === 'p2p QoS 0 (hop)');
+    const remote = rows.find((r) => r.nodes === n && r.scenario === 'p2p QoS 0 (hop)');
+    return local && remote ? remote.result.cpuPerMillion - local.result.cpuPerMillion : null;
+  };
+  const lines = [
+    '## Cluster',
+    '',
+    `\`npm run bench:cluster${quick ? ' -- --quick' : ''}\` on ${cpuModel()} (${cpus().length} cores), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}:`,
+    `real \`arbormq\` processes (in-memory store) joined through etcd on loopback, 64-byte payloads, QoS 0 unless`,
+    `named, ${WARMUP_MS} ms warm-up then a ${WINDOW_MS} ms window; the load generator shares the machine. Broker CPU is`,
+    'read from /proc for every node; "CPU-s / M" is CPU-seconds per million messages delivered, summed over the nodes',
+    `and then per node. The machine's load average during the run was ${loads.map((l) => l.toFixed(1)).join(' → ')} (other work shares its 2 cores: absolute rates`,
+    'vary from run to run; the CPU per message is the figure to compare).',
+    '',
+    '| nodes | scenario | msgs/s delivered | CPU-s / M (all nodes) | CPU-s / M per node |',
+    '| --- | --- | ---: | ---: | --- |',
+    ...rows.map((r) => `| ${r.nodes} | ${r.scenario} | ${Math.round(r.result.rate).toLocaleString('en-US')} | ${r.result.cpuPerMillion.toFixed(2)} | ${r.result.perNode.map((c) => c.toFixed(2)).join(' / ')} |`),
+    '',
+  ];
+  const oneHop = hop(2);
+  if (oneHop !== null) {
+    lines.push(`The cost of a hop: a message delivered across one link costs ${oneHop.toFixed(2)} CPU-seconds per million more than one delivered on its own node (${(oneHop).toFixed(2)} µs of CPU per message, both nodes together).`);
+  }
+  for (const [n, perFrame] of batching) lines.push(`Batching on ${n} nodes: ${perFrame.toFixed(0)} forwards per link frame on average over the run.`);
+  const fanIn = (n: number): Measured | undefined => rows.find((r) => r.nodes === n && r.scenario === 'local fan-in')?.result;
+  const one = fanIn(1);
+  for (const n of sizes.filter((s) => s > 1)) {
+    const many = fanIn(n);
+    if (!one || !many) continue;
+    lines.push(
+      `Locally routed fan-in on ${n} nodes: ${many.cpuPerMillion.toFixed(2)} CPU-s per million against ${one.cpuPerMillion.toFixed(2)} on one node; with a core per node, ${n} nodes would deliver about ${((n * one.cpuPerMillion) / many.cpuPerMillion).toFixed(2)} × one node (target ≥ ${(0.8 * n).toFixed(1)}).`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+await main();

@@ -1,0 +1,608 @@
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { networkInterfaces } from 'node:os';
+import type { Broker } from '../../core/broker.js';
+import { ClusterRefusal, type BrokerCluster, type OpeningClient, type RemoteConfirmation } from '../../core/model/cluster-hooks.js';
+import { Reason } from '../../core/codec/constants.js';
+import { parseFilter } from '../../core/model/topics.js';
+import type { Message } from '../../core/model/message.js';
+import type { Logger } from '../../core/model/options.js';
+import type { ClientOutlet } from '../../core/model/outlet.js';
+import { afterIo } from '../../core/model/schedule.js';
+import type { Session } from '../../core/model/session.js';
+import { ConfigError } from '../config-error.js';
+import { connectEtcd, etcdKeys, type Etcd3 } from './etcd.js';
+import { EntryReader } from './forward-codec.js';
+import { FrameType, FrameWriter, LINK_PROTOCOL_VERSION, LinkProtocolError, type FrameReader } from './frame.js';
+import { compareStamps, type Stamp } from './hlc.js';
+import type { LinkIdentity } from './handshake.js';
+import { listenForLinks, type LinkListener, type LinkTls } from './link-listener.js';
+import { Membership, type MemberInfo } from './membership.js';
+import { Mesh, type Peer } from './mesh.js';
+import { CLUSTER_DEFAULTS, type ClusterOptions } from './options.js';
+import { OwnershipUnavailable, SessionOwnership } from './ownership.js';
+import { Confirmation, PeerOutlet } from './peer-outlet.js';
+import { RetainedSync } from './retained-sync.js';
+import { LocalRoutes, RemoteRoutes } from './routes.js';
+import { handOver, takeIn, TakeoverStatus, type TakeoverRequest } from './session-transfer.js';
+
+/** What the cluster keeps about one peer node. */
+interface PeerState {
+  /** The trie client id standing for the peer's routes. */
+  readonly client: number;
+  readonly outlet: PeerOutlet;
+  readonly routes: RemoteRoutes;
+  /** The last forward processed from the peer's current incarnation (repeats are dropped). */
+  lastSeq: number;
+  messagesIn: number;
+  bytesIn: number;
+}
+
+interface PendingTakeover {
+  node: string;
+  resolve(reply: { status: TakeoverStatus; reader: FrameReader }): void;
+  reject(error: Error): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+const TAKEOVER_TIMEOUT_MS = 5000;
+/** How long a CONNECT needing ownership waits for the lease before it is refused with 0x88. */
+const LEASE_WAIT_MS = 1500;
+
+/** One node's view of the cluster, for `/cluster` and `arbormq cluster status`. */
+export interface ClusterStatus {
+  node: string;
+  url: string;
+  healthy: boolean;
+  /** Holds its etcd lease. */
+  lease: boolean;
+  leaseLosses: number;
+  etcdRttMs: number;
+  routes: number;
+  ownedSessions: number;
+  takeovers: number;
+  peers: {
+    node: string;
+    url: string | null;
+    up: boolean;
+    routes: number;
+    messagesOut: number;
+    framesOut: number;
+    bytesOut: number;
+    messagesIn: number;
+    bytesIn: number;
+    buffered: number;
+    unconfirmed: number;
+    dropped: number;
+  }[];
+}
+
+/**
+ * This node's part in a cluster (docs/CLUSTERING.md): membership and session ownership in etcd,
+ * a link to every other member, routes announced and received, messages forwarded once per node,
+ * retained messages replicated, sessions handed over. The broker sees it through BrokerCluster.
+ */
+export class Cluster implements BrokerCluster {
+  private readonly routes: LocalRoutes;
+  private readonly retainedSync: RetainedSync;
+  private readonly owned = new Set<string>();
+  private readonly locks = new Map<string, Promise<void>>();
+  private readonly pendingTakeovers = new Map<number, PendingTakeover>();
+  /** When each local CONNECT asked to open its session, by the outlet it gets. */
+  private readonly connectStamps = new WeakMap<ClientOutlet, Stamp>();
+  private nextTakeover = 1;
+  /** Outlets of the peers the message being routed matched: the first `touchedCount` (the array is reused, never shrunk). */
+  private readonly touched: PeerOutlet[] = [];
+  private touchedCount = 0;
+  private dirtyOutlets: PeerOutlet[] = [];
+  private flushScheduled = false;
+  private routesScheduled = false;
+  private mesh!: Mesh<PeerState>;
+  private membership!: Membership;
+  private ownership!: SessionOwnership;
+  private etcd!: Etcd3;
+  private listener!: LinkListener;
+  private url = '';
+  private closed = false;
+  takeovers = 0;
+
+  private constructor(
+    private readonly broker: Broker,
+    private readonly options: ClusterOptions,
+    private readonly log: Logger,
+  ) {
+    this.routes = new LocalRoutes(() => this.scheduleRoutes());
+    this.retainedSync = new RetainedSync(broker, options.nodeId);
+  }
+
+  /**
+   * Attaches to `broker` before it restores its state (so restored subscriptions are routes), and
+   * returns a starter to run once the broker has started: it opens the link listener, connects to
+   * etcd and joins.
+   */
+  static attach(broker: Broker, options: ClusterOptions, log: Logger): { cluster: Cluster; start(httpPort: number | null): Promise<void> } {
+    const cluster = new Cluster(broker, options, log);
+    broker.cluster = cluster;
+    return { cluster, start: (httpPort) => cluster.start(httpPort) };
+  }
+
+  private async start(httpPort: number | null): Promise<void> {
+    const o = this.options;
+    const secret = o.secretFile === undefined ? null : await readSecret(o.secretFile);
+    const tls = o.certFile === undefined ? null : await readLinkTls(o);
+    const self: LinkIdentity = { cluster: o.name ?? CLUSTER_DEFAULTS.name, node: o.nodeId, incarnation: randomBytes(8).toString('hex'), secret };
+    this.mesh = new Mesh<PeerState>(self, tls, this.meshHandler(), this.log);
+    const host = o.host ?? CLUSTER_DEFAULTS.host;
+    this.listener = await listenForLinks(o.port ?? CLUSTER_DEFAULTS.port, host, tls, self, (link) => this.mesh.accepted(link), this.log);
+    this.url = o.advertise ?? `${tls ? 'wss' : 'ws'}://${advertisedHost(host)}:${this.listener.address().port}`;
+    this.etcd = await connectEtcd(o.etcd);
+    const http = httpPort === null ? null : `http://${new URL(this.url).hostname}:${httpPort}`;
+    const member: MemberInfo = { node: o.nodeId, url: this.url, protocol: LINK_PROTOCOL_VERSION, incarnation: self.incarnation, ...(http ? { http } : {}) };
+    const keys = etcdKeys(self.cluster);
+    this.membership = new Membership(this.etcd, keys, member, o.leaseTtlSeconds ?? CLUSTER_DEFAULTS.leaseTtlSeconds, {
+      joined: (m) => this.mesh.memberJoined(m),
+      left: (node) => this.mesh.memberLeft(node, (o.departedGraceSeconds ?? CLUSTER_DEFAULTS.departedGraceSeconds) * 1000),
+      lease: (holding, fresh) => this.leaseChanged(holding, fresh),
+    }, this.log);
+    this.ownership = new SessionOwnership(this.etcd, keys, this.membership);
+    this.membership.start();
+    this.log('info', 'cluster: joining', { node: o.nodeId, cluster: self.cluster, url: this.url, etcd: o.etcd });
+  }
+
+  private readonly groupName = (id: number): string => this.broker.router.shareGroupName(id);
+
+  // ---- BrokerCluster -------------------------------------------------------------------
+
+  subscribed(filter: string): void {
+    this.routes.add(filter);
+  }
+
+  unsubscribed(filter: string): void {
+    this.routes.remove(filter);
+  }
+
+  routed(message: Message, _publisher: Session | null): RemoteConfirmation | null {
+    const count = this.touchedCount;
+    if (count === 0 && !message.retain) return null;
+    this.touchedCount = 0;
+    const touched = this.touched;
+    if (isSys(message)) {
+      for (let i = 0; i < count; i++) touched[i]!.unmatch();
+      return null;
+    }
+    const replicate = message.retain && this.broker.options.retainAvailable;
+    const stamp = replicate ? this.retainedSync.stampLocal(message) : null;
+    const confirmation = message.qos > 0 ? new Confirmation() : null;
+    const outlets = stamp ? [...this.mesh.peers.values()].map((p) => p.state.outlet) : touched;
+    const n = stamp ? outlets.length : count;
+    for (let i = 0; i < n; i++) outlets[i]!.forwardMatched(message, stamp, confirmation, this.groupName);
+
+    return confirmation && confirmation.remaining > 0 ? confirmation.promise : null;
+  }
+
+  beforeOpen(client: OpeningClient, clientId: string, cleanStart: boolean, persistent: boolean): Promise<void> | null {
+    const stamp = this.retainedSync.clock.now();
+    this.connectStamps.set(client.outlet, stamp);
+    if (this.mesh) this.broadcast(kickFrame(clientId, client.username, stamp, !persistent || cleanStart));
+    if (!persistent) return null;
+    return this.serialized(clientId, async () => {
+      await this.leaseHeld();
+      await this.acquire(client, clientId, cleanStart);
+    });
+  }
+
+  sessionEnded(session: Session): void {
+    if (!this.owned.delete(session.clientId) || this.closed) return;
+    this.ownership.release(session.clientId).catch((error: Error) => this.log('warn', 'cluster: could not release a session key', { client: session.clientId, error: error.message }));
+  }
+
+  // ---- ownership and takeover --------------------------------------------------------
+
+  /** Runs `fn` after every earlier call for the same client id: one takeover at a time per id. */
+  private serialized(clientId: string, fn: () => Promise<void>): Promise<void> {
+    const before = this.locks.get(clientId) ?? Promise.resolve();
+    const run = before.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.locks.set(clientId, tail);
+    void tail.then(() => {
+      if (this.locks.get(clientId) === tail) this.locks.delete(clientId);
+    });
+    return run;
+  }
+
+  /**
+   * Resolves once the node holds its lease — at once, or within LEASE_WAIT_MS (a node just started,
+   * a keepalive late by a moment) — and otherwise refuses: ownership cannot be decided now.
+   */
+  private async leaseHeld(): Promise<void> {
+    for (const deadline = performance.now() + LEASE_WAIT_MS; !this.membership?.holding; ) {
+      if (performance.now() > deadline) {
+        throw new ClusterRefusal(Reason.ServerUnavailable, 'the cluster cannot confirm who owns sessions right now (etcd is unreachable)');
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** Makes this node the owner of a persistent session, taking it over from the node that has it. */
+  private async acquire(client: OpeningClient, clientId: string, cleanStart: boolean): Promise<void> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const ownership = await this.unavailableAsRefusal(this.ownership.claim(clientId));
+      if (ownership.owner === 'self') {
+        this.owned.add(clientId);
+        return;
+      }
+      const peer = this.mesh.peers.get(ownership.node);
+      if (peer?.member && !peer.up) throw new ClusterRefusal(Reason.ServerUnavailable, `node ${ownership.node} holds this session and is unreachable`);
+      const taken = await this.unavailableAsRefusal(this.ownership.takeOver(clientId, ownership.revision));
+      if (!taken) continue;
+      this.owned.add(clientId);
+      // A node that is no member any more (its key outlived it by a moment) has nothing to hand over.
+      if (!peer?.member) return;
+      const reply = await this.requestTakeover(peer, { clientId, username: client.username, cleanStart, version: client.version });
+      if (reply.status === TakeoverStatus.Denied) {
+        this.owned.delete(clientId);
+        await this.ownership.giveBack(clientId, taken.revision, ownership.node, ownership.lease).catch(() => undefined);
+        throw new ClusterRefusal(Reason.NotAuthorized, 'the client identifier is in use by another user');
+      }
+      this.takeovers++;
+      this.broker.metrics.sessionTakeovers++;
+      if (reply.status === TakeoverStatus.Moved) takeIn(this.broker, clientId, reply.reader);
+      this.log('debug', 'cluster: session taken over', { client: clientId, from: peer.node, moved: reply.status === TakeoverStatus.Moved });
+      return;
+    }
+    throw new ClusterRefusal(Reason.ServerUnavailable, 'the session kept changing hands; try again');
+  }
+
+  private async unavailableAsRefusal<T>(call: Promise<T>): Promise<T> {
+    try {
+      return await call;
+    } catch (error) {
+      if (error instanceof OwnershipUnavailable) throw new ClusterRefusal(Reason.ServerUnavailable, error.message);
+      throw error;
+    }
+  }
+
+  private requestTakeover(peer: Peer<PeerState>, request: TakeoverRequest): Promise<{ status: TakeoverStatus; reader: FrameReader }> {
+    const id = this.nextTakeover++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pendingTakeovers.delete(id);
+        reject(new ClusterRefusal(Reason.ServerUnavailable, `node ${peer.node} did not hand the session over in time`));
+      }, TAKEOVER_TIMEOUT_MS);
+      this.pendingTakeovers.set(id, { node: peer.node, resolve, reject, timer });
+      peer.link!.send(new FrameWriter(FrameType.Takeover).uint(id).json(request).finish());
+    });
+  }
+
+  /** A peer takes a session over: hand it over (serialized with this node's own CONNECTs for the id). */
+  private takeoverRequested(peer: Peer<PeerState>, reader: FrameReader): void {
+    const id = reader.uint();
+    const request = reader.json<TakeoverRequest>();
+    void this.serialized(request.clientId, async () => {
+      const w = new FrameWriter(FrameType.TakeoverReply).uint(id);
+      const statusAt = w.reserve(1);
+      const wasOwned = this.owned.delete(request.clientId);
+      const status = handOver(this.broker, request, w);
+      if (status === TakeoverStatus.Denied && wasOwned) this.owned.add(request.clientId);
+      w.target()[statusAt] = status;
+      peer.link?.send(w.finish());
+    });
+  }
+
+  private takeoverReplied(peer: Peer<PeerState>, reader: FrameReader): void {
+    const id = reader.uint();
+    const pending = this.pendingTakeovers.get(id);
+    if (!pending || pending.node !== peer.node) return;
+    this.pendingTakeovers.delete(id);
+    clearTimeout(pending.timer);
+    pending.resolve({ status: reader.u8() as TakeoverStatus, reader });
+  }
+
+  /** A client id connected elsewhere: a clean session here (or, for a clean start there, any session) goes. */
+  private kicked(reader: FrameReader): void {
+    const clientId = reader.string();
+    const username = reader.u8() === 1 ? reader.string() : undefined;
+    const stamp: Stamp = { wall: reader.uint(), logical: reader.u32(), node: reader.string() };
+    const discardPersistent = reader.u8() === 1;
+    this.retainedSync.clock.observe(stamp);
+    const session = this.broker.sessions.get(clientId);
+    if (!session) return;
+    const persistent = session.expiryInterval > 0;
+    if (persistent && !discardPersistent) return;
+    const outlet = session.outlet;
+    if (outlet) {
+      const mine = this.connectStamps.get(outlet);
+      if (mine && compareStamps(mine, stamp) > 0) return;
+    }
+    void this.serialized(clientId, async () => {
+      if (this.broker.sessions.get(clientId) !== session) return;
+      handOver(this.broker, { clientId, username, cleanStart: true, version: 5 }, new FrameWriter(FrameType.TakeoverReply));
+    });
+  }
+
+  /** The lease is held again; a fresh one means every session key must be claimed again. */
+  private leaseChanged(holding: boolean, fresh: boolean): void {
+    if (!holding || !fresh || this.closed) return;
+    const persistent = [...this.broker.sessions.values()].filter((s) => s.expiryInterval > 0).map((s) => s.clientId);
+    this.ownership.reassert(persistent).then(
+      (lost) => {
+        for (const clientId of persistent) if (!lost.includes(clientId)) this.owned.add(clientId);
+        for (const clientId of lost) {
+          const session = this.broker.sessions.get(clientId);
+          if (!session) continue;
+          this.log('warn', 'cluster: another node took this session over while this node was fenced; dropping the stale copy', { client: clientId });
+          this.owned.delete(clientId);
+          session.will = null;
+          session.willAt = Infinity;
+          session.outlet?.disconnect(Reason.SessionTakenOver);
+          this.broker.endSession(session);
+        }
+      },
+      (error: Error) => this.log('warn', 'cluster: could not claim the sessions again', { error: error.message }),
+    );
+  }
+
+  // ---- links -------------------------------------------------------------------------
+
+  private meshHandler(): ConstructorParameters<typeof Mesh<PeerState>>[2] {
+    return {
+      newPeerState: (node) => {
+        const outlet = new PeerOutlet(
+          node,
+          this.options.maxLinkBufferBytes ?? CLUSTER_DEFAULTS.maxLinkBufferBytes,
+          (o) => this.scheduleFlush(o),
+          (o) => (this.touched[this.touchedCount++] = o),
+        );
+        // The router hands the peer's outlet what its routes match, as it hands a session's what its subscriptions match.
+        const client = this.broker.router.addLink(outlet);
+        const state: PeerState = {
+          client,
+          outlet,
+          routes: new RemoteRoutes({
+            addRoute: (filter) => this.addPeerRoute(client, node, filter),
+            removeRoute: (filter) => this.removePeerRoute(client, filter),
+          }),
+          lastSeq: 0,
+          messagesIn: 0,
+          bytesIn: 0,
+        };
+        return state;
+      },
+      linkUp: (peer, restarted) => {
+        if (restarted) peer.state.lastSeq = 0;
+        peer.state.outlet.linkUp(peer.link!);
+        this.sendRoutesDelta();
+        peer.link!.send(this.routes.snapshot());
+        for (const frame of this.retainedSync.snapshot()) peer.link!.send(frame);
+      },
+      linkDown: (peer) => {
+        peer.state.outlet.linkDown();
+        peer.state.routes.expectSnapshot();
+        for (const [id, pending] of this.pendingTakeovers) {
+          if (pending.node !== peer.node) continue;
+          this.pendingTakeovers.delete(id);
+          clearTimeout(pending.timer);
+          pending.reject(new ClusterRefusal(Reason.ServerUnavailable, `the link to ${peer.node} went down during the takeover`));
+        }
+      },
+      frame: (peer, reader) => this.frame(peer, reader),
+      peerLeft: (peer) => {
+        peer.state.outlet.close();
+        peer.state.routes.clear();
+        this.broker.router.removeLink(peer.state.client);
+        this.log('warn', 'cluster: gave up on a member that did not come back', { peer: peer.node });
+      },
+    };
+  }
+
+  private addPeerRoute(client: number, node: string, filter: string): void {
+    const parsed = parseFilter(this.broker.core, filter);
+    if (!parsed) throw new LinkProtocolError(`node ${node} announced an invalid filter ${JSON.stringify(filter)}`);
+    this.broker.router.addRoute(client, parsed);
+  }
+
+  private removePeerRoute(client: number, filter: string): void {
+    const parsed = parseFilter(this.broker.core, filter);
+    if (parsed) this.broker.router.removeRoute(client, parsed);
+  }
+
+  private frame(peer: Peer<PeerState>, reader: FrameReader): void {
+    switch (reader.type) {
+      case FrameType.Forward:
+        this.forwarded(peer, reader);
+        break;
+      case FrameType.ForwardAck:
+        peer.state.outlet.acknowledged(reader.uint());
+        break;
+      case FrameType.Routes:
+        peer.state.routes.apply(reader);
+        break;
+      case FrameType.Retained:
+        this.retainedSync.applySnapshot(reader);
+        break;
+      case FrameType.Takeover:
+        this.takeoverRequested(peer, reader);
+        break;
+      case FrameType.TakeoverReply:
+        this.takeoverReplied(peer, reader);
+        break;
+      case FrameType.Kick:
+        this.kicked(reader);
+        break;
+      default:
+        throw new LinkProtocolError(`unknown frame type ${reader.type}`);
+    }
+  }
+
+  /**
+   * Messages a peer forwarded: each is delivered to this node's own subscribers (never forwarded
+   * again: one hop), and acknowledged once what it changed here is durable.
+   */
+  private forwarded(peer: Peer<PeerState>, reader: FrameReader): void {
+    const state = peer.state;
+    state.bytesIn += reader.buf.length;
+    const broker = this.broker;
+    const entry = new EntryReader(reader);
+    const count = reader.u32();
+    let seq = reader.uint();
+    for (let n = count; n > 0; n--) {
+      entry.next();
+      seq += entry.seqDelta;
+      if (seq <= state.lastSeq) continue;
+      const { plain, groups } = entry;
+      if (plain || groups.length > 0) {
+        const message = entry.message(broker.core);
+        if (!message) {
+          // Not acknowledged: the link starts over and the peer sends it again later.
+          broker.metrics.arenaFullDropped++;
+          throw new Error('no arena room for a forwarded message');
+        }
+        const router = broker.router;
+        router.deliverForwarded(message, plain, groups.length === 0 ? NO_GROUPS : new Set(groups.map((g) => router.shareGroupId(g))));
+        message.unref();
+      }
+      if (entry.stamp) this.retainedSync.applyRemote(entry);
+      state.lastSeq = seq;
+      state.messagesIn++;
+    }
+    const upTo = state.lastSeq;
+    broker.persistence.whenDurable((error) => {
+      if (!error) peer.link?.send(new FrameWriter(FrameType.ForwardAck, 16).uint(upTo).finish());
+    });
+  }
+
+  private broadcast(frame: Buffer): void {
+    for (const peer of this.mesh.peers.values()) peer.link?.send(frame);
+  }
+
+  private scheduleRoutes(): void {
+    if (this.routesScheduled || !this.mesh) return;
+    this.routesScheduled = true;
+    afterIo(() => {
+      this.routesScheduled = false;
+      this.sendRoutesDelta();
+    });
+  }
+
+  private sendRoutesDelta(): void {
+    const delta = this.routes.delta();
+    if (delta) for (const peer of this.mesh.peers.values()) if (peer.up) peer.link!.send(delta);
+  }
+
+  private scheduleFlush(outlet: PeerOutlet): void {
+    this.dirtyOutlets.push(outlet);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    afterIo(this.flushOutlets);
+  }
+
+  private readonly flushOutlets = (): void => {
+    this.flushScheduled = false;
+    const dirty = this.dirtyOutlets;
+    this.dirtyOutlets = [];
+    for (const outlet of dirty) outlet.flush();
+  };
+
+  // ---- observability -----------------------------------------------------------------
+
+  /** Holds its lease and has a link to every member: ready for clients behind a load balancer. */
+  get healthy(): boolean {
+    return this.healthReason() === null;
+  }
+
+  /** Why the node is not healthy, for `/health`. */
+  healthReason(): string | null {
+    if (!this.membership) return 'cluster starting';
+    if (!this.membership.holding) return 'no etcd lease';
+    const down = this.mesh.expected().filter((p) => !p.up).map((p) => p.node);
+    return down.length > 0 ? `no link to ${down.join(', ')}` : null;
+  }
+
+  status(): ClusterStatus {
+    return {
+      node: this.options.nodeId,
+      url: this.url,
+      healthy: this.healthy,
+      lease: this.membership?.holding ?? false,
+      leaseLosses: this.membership?.leaseLosses ?? 0,
+      etcdRttMs: Math.round((this.membership?.rttMs ?? 0) * 100) / 100,
+      routes: this.routes.size,
+      ownedSessions: this.owned.size,
+      takeovers: this.takeovers,
+      peers: [...(this.mesh?.peers.values() ?? [])]
+        .sort((a, b) => (a.node < b.node ? -1 : 1))
+        .map((p) => ({
+          node: p.node,
+          url: p.member?.url ?? null,
+          up: p.up,
+          routes: p.state.routes.size,
+          messagesOut: p.state.outlet.messagesOut,
+          framesOut: p.state.outlet.framesOut,
+          bytesOut: p.state.outlet.bytesOut,
+          messagesIn: p.state.messagesIn,
+          bytesIn: p.state.bytesIn,
+          buffered: p.state.outlet.backlog,
+          unconfirmed: p.state.outlet.unconfirmed,
+          dropped: p.state.outlet.dropped,
+        })),
+    };
+  }
+
+  /** Leaves the cluster: links close and the lease is revoked (session keys go with it). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.mesh?.close();
+    for (const peer of this.mesh?.peers.values() ?? []) peer.state.outlet.close();
+    await this.membership?.close();
+    this.etcd?.close();
+    await this.listener?.close();
+  }
+}
+
+const NO_GROUPS: ReadonlySet<number> = new Set();
+
+function isSys(message: Message): boolean {
+  const core = message.core;
+  const ptr = message.topicPtr();
+  return message.topicLength >= 5 && core.bytes()[ptr] === 0x24 && message.topic().startsWith('$SYS/');
+}
+
+function kickFrame(clientId: string, username: string | undefined, stamp: Stamp, discardPersistent: boolean): Buffer {
+  const w = new FrameWriter(FrameType.Kick).string(clientId);
+  if (username === undefined) w.u8(0);
+  else w.u8(1).string(username);
+  return w.uint(stamp.wall).u32(stamp.logical).string(stamp.node).u8(discardPersistent ? 1 : 0).finish();
+}
+
+async function readSecret(path: string): Promise<Buffer> {
+  let secret: Buffer;
+  try {
+    secret = await readFile(path);
+  } catch (error) {
+    throw new ConfigError('cluster.secretFile', `cannot read ${path}: ${(error as Error).message}`);
+  }
+  const trimmed = Buffer.from(secret.toString('utf8').trim());
+  if (trimmed.length < 16) throw new ConfigError('cluster.secretFile', `${path} must hold a secret of at least 16 characters`);
+  return trimmed;
+}
+
+async function readLinkTls(o: ClusterOptions): Promise<LinkTls> {
+  const read = async (field: 'certFile' | 'keyFile' | 'caFile'): Promise<Buffer> => {
+    try {
+      return await readFile(o[field]!);
+    } catch (error) {
+      throw new ConfigError(`cluster.${field}`, `cannot read ${o[field]}: ${(error as Error).message}`);
+    }
+  };
+  return { cert: await read('certFile'), key: await read('keyFile'), ca: await read('caFile') };
+}
+
+/** The address peers dial when none is advertised: the bind address, or for a wildcard the first external IPv4 one. */
+function advertisedHost(host: string): string {
+  if (host !== '0.0.0.0' && host !== '::') return host.includes(':') ? `[${host}]` : host;
+  for (const addresses of Object.values(networkInterfaces())) {
+    for (const a of addresses ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
