@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadNodeCore } from '../../host/node/load-core.js';
 import { CoreMemoryError, CoreError, TopicFilterError, type Core } from '../../host/core/wasm/core.js';
+import { refMatch, rng } from '../helpers/reference.js';
 
 const te = new TextEncoder();
 const enc = (s: string) => te.encode(s);
@@ -29,28 +30,6 @@ function deliveries(core: Core, topic: string, publisher = 0): Delivery[] {
 }
 
 const clients = (core: Core, topic: string, publisher = 0) => deliveries(core, topic, publisher).map((d) => d.client);
-
-/** True if `filter` matches `topic` per MQTT 3.1.1 §4.7 / 5.0 §4.7, written plainly. */
-function refMatch(filter: string, topic: string): boolean {
-  const f = filter.split('/');
-  const t = topic.split('/');
-  if (topic.startsWith('$') && (f[0] === '+' || f[0] === '#')) return false;
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === '#') return true;
-    if (i >= t.length) return false;
-    if (f[i] !== '+' && f[i] !== t[i]) return false;
-  }
-  return f.length === t.length;
-}
-
-function rng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORDS = ['a', 'b', 'c', '', 'ab', 'ba', 'abcdefghij', 'ä', '$x'];
 const FIRST_DOLLAR = ['$SYS', '$a'];

@@ -38,7 +38,7 @@ describe('MqttClient over WebSocket against ArborMQ', () => {
       const results = await sub.subscribe(`v${protocolVersion}/#`, { qos: 2 }, (m) => void got.push(m));
       assert.deepEqual(results, [{ filter: `v${protocolVersion}/#`, reasonCode: 2 }]);
       await Promise.all([0, 1, 2].map((qos) => pub.publish(`v${protocolVersion}/q${qos}`, `m${qos}`, { qos: qos as 0 | 1 | 2 })));
-      await until(() => got.length >= 3, 'the condition', 1000);
+      await until(() => got.length >= 3, '3 messages');
       assert.deepEqual(got.map((m) => [m.topic, text(m), m.qos]), [
         [`v${protocolVersion}/q0`, 'm0', 0],
         [`v${protocolVersion}/q1`, 'm1', 1],
@@ -53,7 +53,7 @@ describe('MqttClient over WebSocket against ArborMQ', () => {
     const got: ReceivedMessage[] = [];
     await sub.subscribe('props/+', { qos: 1, subscriptionIdentifier: 42 }, (m) => void got.push(m));
     await pub.publish('props/a', 'x', { qos: 1, properties: { contentType: 'text/plain', userProperties: [['k', 'v']], correlationData: Uint8Array.of(1, 2) } });
-    await until(() => got.length >= 1, 'the condition', 1000);
+    await until(() => got.length >= 1, 'the message');
     const p = got[0]!.properties;
     assert.equal(p.contentType, 'text/plain');
     assert.deepEqual(p.userProperties, [['k', 'v']]);
@@ -70,7 +70,7 @@ describe('MqttClient over WebSocket against ArborMQ', () => {
     const got: string[] = [];
     const second = await connect({ clientId: 'persist', clean: false, sessionExpiryInterval: 600, onMessage: (m) => void got.push(text(m)) });
     assert.equal(second.sessionPresent, true);
-    await until(() => got.length >= 5, 'the condition', 1000);
+    await until(() => got.length >= 5, '5 messages');
     assert.deepEqual(got, ['0', '1', '2', '3', '4']);
   });
 
@@ -81,7 +81,7 @@ describe('MqttClient over WebSocket against ArborMQ', () => {
     await sub.subscribe('slow/t', { qos: 1 }, () => new Promise<void>((r) => releases.push(r)));
     await pub.publish('slow/t', 'a', { qos: 1 });
     await pub.publish('slow/t', 'b', { qos: 1 });
-    await until(() => releases.length >= 2, 'the condition', 1000);
+    await until(() => releases.length >= 2, 'both releases');
     const session = server.broker.sessions.get('slow')!;
     assert.equal(session.inflight.size, 2, 'nothing acknowledged while the handlers run');
     releases[1]!();
@@ -89,7 +89,7 @@ describe('MqttClient over WebSocket against ArborMQ', () => {
     await sub.publish('slow/barrier', '', { qos: 1 });
     assert.equal(session.inflight.size, 2, 'the second ack waits for the first');
     releases[0]!();
-    await until(() => session.inflight.size === 0, 'the condition', 1000);
+    await until(() => session.inflight.size === 0, 'nothing in flight');
     assert.equal(session.inflight.size, 0);
   });
 

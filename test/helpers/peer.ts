@@ -333,11 +333,11 @@ export class Peer {
     assert.deepEqual(this.violations, []);
   }
 
-  /** CONNECT (defaults as connectBytes), and its CONNACK decoded; the peer speaks the CONNECT's version from now on. */
-  async handshake(options: Partial<mqttPacket.IConnectPacket> = {}): Promise<mqttPacket.IConnackPacket> {
+  /** CONNECT (defaults as connectBytes), and its CONNACK decoded (within `ms`); the peer speaks the CONNECT's version from now on. */
+  async handshake(options: Partial<mqttPacket.IConnectPacket> = {}, ms?: number): Promise<mqttPacket.IConnackPacket> {
     this.version((options.protocolVersion ?? 4) as 3 | 4 | 5);
     this.send(connectBytes(options));
-    return this.next<mqttPacket.IConnackPacket>('connack');
+    return this.next<mqttPacket.IConnackPacket>('connack', ms);
   }
 
   /** Closes without DISCONNECT. */

@@ -162,7 +162,8 @@ describe('failed-login rate limit against parallel guessing', () => {
 
   const handshake = async (s: TestServer, protocolVersion: 4 | 5, username: string, password: string): Promise<number> => {
     const raw = await new Peer().tcp(s.port('mqtt'));
-    const connack = await raw.handshake({ protocolVersion, username, password: Buffer.from(password) });
+    // Each answer waits for its password check, and the slow hashes of the first guesses queue up.
+    const connack = await raw.handshake({ protocolVersion, username, password: Buffer.from(password) }, 10_000);
     raw.destroy();
     return protocolVersion === 5 ? connack.reasonCode! : connack.returnCode!;
   };
@@ -171,7 +172,7 @@ describe('failed-login rate limit against parallel guessing', () => {
   it('parallel password guessing attack: 100 wrong CONNECTs at once get 5 checks against a limit of 5; the rest and the right password sent meanwhile are refused with 0x9F / 3', async () => {
     const s = await startServer({ listeners: [local], passwordFile: file, authFailureLimit: 5, authFailureWindowSeconds: 60 });
     const guesses = Array.from({ length: 100 }, (_, i) => handshake(s, i % 2 === 0 ? 5 : 4, 'victim', `guess-${i}`));
-    await until(() => s.server.broker.metrics.packetsReceived >= 100, 'the condition', 10_000);
+    await until(() => s.server.broker.metrics.packetsReceived >= 100, 'the 100 guesses to arrive', 10_000);
     const right = [handshake(s, 5, 'victim', 'right'), handshake(s, 4, 'victim', 'right')];
     const codes = await Promise.all(guesses);
     const checked = codes.filter((c) => c === 0x86 || c === 4).length;

@@ -60,7 +60,7 @@ describe('crash safety (SIGKILL)', () => {
       pub.on('error', () => undefined);
       const acked = new Set<number>();
       stream(pub, qos, acked);
-      await until(() => acked.size >= 300, 'the condition', 2000);
+      await until(() => acked.size >= 300, '300 acknowledgements');
       assert.ok(acked.size >= 300, `only ${acked.size} acknowledged before the kill`);
       await cli!.stop('SIGKILL');
       pub.end(true);

@@ -21,7 +21,7 @@ describe('limits', () => {
     await v4.expectClosed();
     assert.equal(metric(s.server.metricsText(), 'arbormq_connections_refused_total{reason="max_connections"}'), 2);
     await first.endAsync();
-    await until(() => s.server.connectionCount <= 1, 'the condition', 500);
+    await until(() => s.server.connectionCount <= 1, 'the first client to be gone');
     const again = await new Peer().tcp(s.port('mqtt'));
     assert.equal((await again.handshake({ protocolVersion: 5 })).reasonCode, 0);
     again.destroy();
@@ -222,7 +222,7 @@ describe('unauthenticated connections cannot reserve memory', () => {
     for (const a of attackers) void a.closed.then(() => closed++);
     for (const a of attackers) a.send(partial);
     const holding = (): number => [...s.server.broker.connections].filter((c) => c.framer.buffered > 0).length;
-    await until(() => closed + holding() === 100, 'the condition', 10_000);
+    await until(() => closed + holding() === 100, 'every attacker closed or holding its part', 10_000);
     const held = s.server.broker.metrics.unauthenticatedBytes;
     assert.ok(held > 0 && held <= total, `held ${held} bytes`);
     assert.ok(closed >= 100 - Math.floor(total / (30 * 1024)), `${closed} closed`);
@@ -246,12 +246,12 @@ describe('unauthenticated connections cannot reserve memory', () => {
     );
     raw.send(Buffer.concat([connectBytes({ clientId: 'pipeliner' }), ...publishes]));
     // 16 MiB behind the CONNECT: once the broker stops reading, the sender's own buffer fills up.
-    await until(() => raw.unsent > 0 && s.server.broker.metrics.unauthenticatedBytes >= 64 * 1024, 'the condition', 10_000);
+    await until(() => raw.unsent > 0 && s.server.broker.metrics.unauthenticatedBytes >= 64 * 1024, 'reading to pause behind the CONNECT', 10_000);
     const held = s.server.broker.metrics.unauthenticatedBytes;
     assert.ok(held <= 2 * 64 * 1024, `held ${held} bytes`);
     accept(true);
     assert.equal(((await raw.next('connack')) as IConnackPacket).returnCode, 0);
-    await until(() => s.server.broker.metrics.messagesReceived === 1024, 'the condition', 20_000);
+    await until(() => s.server.broker.metrics.messagesReceived === 1024, 'the 1024 pipelined PUBLISHes', 20_000);
     assert.equal(s.server.broker.metrics.messagesReceived, 1024);
     assert.equal(s.server.broker.metrics.unauthenticatedBytes, 0);
     raw.destroy();

@@ -123,7 +123,7 @@ describe('deadlines across a restart (LevelDB)', () => {
     const restarted = Date.now();
     const second = await startOnDir();
     assert.ok(second.server.broker.sessions.has('short-restart'), 'a second of its two was left');
-    await until(() => !second.server.broker.sessions.has('short-restart'), 'the condition', 4000);
+    await until(() => !second.server.broker.sessions.has('short-restart'), 'the restored session to expire', 4000);
     const ended = Date.now();
     assert.equal(second.server.broker.sessions.has('short-restart'), false);
     assert.ok(ended - gone >= 1900, `ended ${ended - gone} ms after the disconnection`);

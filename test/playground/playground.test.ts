@@ -113,7 +113,7 @@ describe('the playground', { skip: skipWithoutChromium }, () => {
       await page.setBridgeNetwork(true);
       const expected = messages.map((m) => `outbox/sensors/kitchen ${m}`);
       assert.deepEqual(await page.remoteMessages(3), expected, 'the page shows what the remote side received');
-      await until(() => received.length >= 3, 'the condition', 2000);
+      await until(() => received.length >= 3, '3 messages');
       assert.deepEqual(received, expected, 'a client of the Node broker got them, in order');
       await page.waitForBridgeQueued(0);
       await screenshot(t, 'bridge-flushed');

@@ -7,7 +7,8 @@ import { LINK_PATH } from '../../../host/node/cluster/link-listener.js';
 import { collect, received as inbox } from '../../helpers/broker.js';
 import { until } from '../../helpers/wait.js';
 import { startCluster, type TestCluster } from '../../helpers/cluster.js';
-import { etcdMissing, freePort, startEtcd, type TestEtcd } from '../../helpers/etcd.js';
+import { etcdMissing, startEtcd, type TestEtcd } from '../../helpers/etcd.js';
+import { freePort } from '../../helpers/server.js';
 import { startProxy, type TcpProxy } from '../../helpers/tcp-proxy.js';
 
 /** The CONNACK code a client is refused with (5.0 reason code or 3.1.1 return code). */

@@ -71,7 +71,8 @@ describe('a peer outlet over a real link', () => {
     qos1.unref();
     let confirmed = false;
     void confirmation.promise.then(() => (confirmed = true));
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Nothing can confirm it while the peer reads nothing: it waits, kept, behind the congestion.
+    await turn();
     assert.equal(confirmed, false, 'the publisher waits while the link is congested');
     assert.equal(outlet.unconfirmed, 1);
     socket.resume();
