@@ -1,17 +1,18 @@
 // Reference-counted buffer arena: size-class slabs for blocks up to 1 MiB, direct heap
 // blocks above, u32 handles with generations, a byte cap and stats.
 //
-// Handle = generation (high 10 bits) | slot index (low 22 bits). Slot 0 is never used, so
-// a handle is never 0; the highest slot index is skipped so 0xFFFFFFFF (-1 in i32) stays
-// free to mean "error". Released slots are reused FIFO, so a slot's generation wraps only
-// after about 1024 × (free slots) releases and stale handles are caught long before.
+// Handle = generation (high 10 bits) | slot index (low 22 bits), drawn in host/core/wasm/abi.ts.
+// Slot 0 is never used, so a handle is never 0; the highest slot index is skipped so 0xFFFFFFFF
+// stays FAIL. Released slots are reused FIFO, so a slot's generation wraps only after about
+// 1024 × (free slots) releases and stale handles are caught long before.
 
+import { ArenaStats, Handle } from "../host/core/wasm/abi";
 import {
   POOL_DESC, poolAddr, poolAlloc, poolFree, poolInit, poolReserve, xalloc, xfree, xrealloc,
 } from "./mem";
 
 // @ts-ignore: decorator
-@inline const SLOT_BITS: u32 = 22;
+@inline const SLOT_BITS: u32 = Handle.SlotBits;
 // @ts-ignore: decorator
 @inline const SLOT_MASK: u32 = (1 << SLOT_BITS) - 1;
 // @ts-ignore: decorator
@@ -77,30 +78,27 @@ const BIN_TABLE: usize = memory.data(BINS * 16);
 // @ts-ignore: decorator
 @inline const BN_EMPTY: usize = 8;
 
-// per tier (small, medium, large, huge) u64 counters
+// per tier (small, medium, large, huge) u64 counters, in the order of the ArenaStats record
 // @ts-ignore: decorator
-@inline const TIERS: u32 = 4;
+@inline const TIERS: u32 = ArenaStats.Tiers;
 // @ts-ignore: decorator
-@inline const ST_IN_USE: usize = 0;
+@inline const ST_IN_USE: usize = ArenaStats.InUse << 3;
 // @ts-ignore: decorator
-@inline const ST_FREE: usize = 8;
+@inline const ST_FREE: usize = ArenaStats.Free << 3;
 // @ts-ignore: decorator
-@inline const ST_HITS: usize = 16;
+@inline const ST_HITS: usize = ArenaStats.Hits << 3;
 // @ts-ignore: decorator
-@inline const ST_MISSES: usize = 24;
+@inline const ST_MISSES: usize = ArenaStats.Misses << 3;
 // @ts-ignore: decorator
-@inline const ST_BYTES: usize = 32;
+@inline const ST_BYTES: usize = ArenaStats.BytesInUse << 3;
 // @ts-ignore: decorator
-@inline const ST_RESERVED: usize = 40;
+@inline const ST_RESERVED: usize = ArenaStats.BytesReserved << 3;
 // @ts-ignore: decorator
-@inline const ST_FIELDS: u32 = 6;
+@inline const ST_FIELDS: u32 = ArenaStats.TierFields;
 const TIER_STATS: usize = memory.data(TIERS * ST_FIELDS * 8);
 
-/** f64 snapshot read by the host: 4 tiers × 6 fields, then live handles, bytes in use,
- *  bytes reserved, cap, errors. */
-// @ts-ignore: decorator
-@inline export const STATS_F64: u32 = TIERS * ST_FIELDS + 5;
-const STATS: usize = memory.data(STATS_F64 * 8);
+/** The ArenaStats record the host reads (host/core/wasm/abi.ts). */
+const STATS: usize = memory.data(ArenaStats.Count * 8);
 
 let reservedTotal: u64 = 0;
 let cap: u64 = 256 << 20;
@@ -399,7 +397,7 @@ export function arenaRefcount(h: u32): i32 {
   return s ? <i32>load<u32>(s, SL_RC) : -1;
 }
 
-export function arenaRetain(h: u32): i32 {
+export function arenaRef(h: u32): i32 {
   let s = resolve(h);
   if (!s) return -1;
   let rc = load<u32>(s, SL_RC);
@@ -411,7 +409,7 @@ export function arenaRetain(h: u32): i32 {
   return <i32>(rc + 1);
 }
 
-export function arenaRelease(h: u32): i32 {
+export function arenaUnref(h: u32): i32 {
   let s = resolve(h);
   if (!s) return -1;
   let rc = load<u32>(s, SL_RC) - 1;
@@ -445,11 +443,69 @@ export function arenaStats(): usize {
     }
     bytes += load<u64>(stat(t, ST_BYTES));
   }
-  let tail = STATS + ((<usize>TIERS * ST_FIELDS) << 3);
-  store<f64>(tail, <f64>live);
-  store<f64>(tail, <f64>bytes, 8);
-  store<f64>(tail, <f64>reservedTotal, 16);
-  store<f64>(tail, <f64>cap, 24);
-  store<f64>(tail, <f64>errors, 32);
+  store<f64>(STATS + (ArenaStats.LiveHandles << 3), <f64>live);
+  store<f64>(STATS + (ArenaStats.TotalBytesInUse << 3), <f64>bytes);
+  store<f64>(STATS + (ArenaStats.TotalBytesReserved << 3), <f64>reservedTotal);
+  store<f64>(STATS + (ArenaStats.Cap << 3), <f64>cap);
+  store<f64>(STATS + (ArenaStats.Errors << 3), <f64>errors);
   return STATS;
+}
+
+// ---- invariants (debug builds only) --------------------------------------------------
+
+/**
+ * Every count the arena keeps agrees with its slots and slabs, and every free list stays inside
+ * its slab: a write into a released block (the host using a stale pointer) shows up here.
+ */
+export function arenaCheck(): void {
+  if (ASC_NO_ASSERT) return;
+  let liveSlots: u32 = 0;
+  let inUse0: u32 = 0;
+  let inUse1: u32 = 0;
+  let inUse2: u32 = 0;
+  let inUse3: u32 = 0;
+  for (let i: u32 = 1; i < slotTop; i++) {
+    let s = slot(i);
+    if (!load<u32>(s, SL_RC)) continue;
+    liveSlots++;
+    let id = load<u32>(s, SL_META) & SLOT_MASK;
+    if (!id) {
+      inUse3++;
+      continue;
+    }
+    let sb = slab(id);
+    let b = load<u32>(sb, SB_BIN);
+    let t = tierOf(b);
+    if (t == 0) inUse0++;
+    else if (t == 1) inUse1++;
+    else inUse2++;
+    let base = load<usize>(sb, SB_BASE);
+    let p = load<usize>(s, SL_PTR);
+    assert(p >= base && p < base + slabBytes(t) && ((p - base) & ((<usize>1 << (b + MIN_SHIFT)) - 1)) == 0, "arena: a live block outside its slab");
+    assert(load<u32>(s, SL_LEN) <= <u32>1 << (b + MIN_SHIFT), "arena: a block longer than its size class");
+  }
+  assert(liveSlots == live, "arena: live handle count");
+  assert(<u64>inUse0 == load<u64>(stat(0, ST_IN_USE)) && <u64>inUse1 == load<u64>(stat(1, ST_IN_USE)), "arena: blocks in use per tier");
+  assert(<u64>inUse2 == load<u64>(stat(2, ST_IN_USE)) && <u64>inUse3 == load<u64>(stat(3, ST_IN_USE)), "arena: blocks in use per tier");
+  let freeSlots: u32 = 0;
+  for (let i = freeHead; i; i = load<u32>(slot(i), SL_PTR)) {
+    assert(i < slotTop && !load<u32>(slot(i), SL_RC), "arena: the free slot list reaches a live slot");
+    assert(++freeSlots < slotTop, "arena: the free slot list loops");
+  }
+  assert(freeSlots + live + 1 == slotTop, "arena: free slots and live slots do not add up");
+  for (let b: u32 = 0; b < BINS; b++) {
+    let blockSize = <usize>1 << (b + MIN_SHIFT);
+    for (let id = load<u32>(bin(b), BN_HEAD); id; id = load<u32>(slab(id), SB_NEXT)) {
+      let sb = slab(id);
+      assert(load<u32>(sb, SB_BIN) == b, "arena: a slab in another size class's list");
+      let base = load<usize>(sb, SB_BASE);
+      let blocks = <u32>(slabBytes(tierOf(b)) >> (b + MIN_SHIFT));
+      let free: u32 = blocks - load<u32>(sb, SB_BUMP);
+      for (let p = load<usize>(sb, SB_FREE); p; p = load<usize>(p)) {
+        assert(p >= base && p < base + slabBytes(tierOf(b)) && ((p - base) & (blockSize - 1)) == 0, "arena: a free list leaves its slab (a released block was written to)");
+        assert(++free <= blocks, "arena: a free list loops");
+      }
+      assert(free == load<u32>(sb, SB_NFREE) && free > 0, "arena: free blocks of a slab");
+    }
+  }
 }

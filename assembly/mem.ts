@@ -6,6 +6,7 @@
 // `heapMakeRoom`, which grows memory itself, softly, within the configured page limit.
 
 import { ROOT } from "rt/tlsf";
+import { Result } from "../host/core/wasm/abi";
 
 // TLSF's largest payload (BLOCK_MAXSIZE in ~lib/rt/common); larger requests abort.
 // @ts-ignore: decorator
@@ -21,6 +22,21 @@ export function setLimitPages(pages: u32): void {
 
 export function getLimitPages(): u32 {
   return limitPages;
+}
+
+// ---- the error convention (host/core/wasm/abi.ts) -----------------------------------
+
+let lastError: u32 = 0;
+
+/** Records why an export fails (a CoreError) and returns FAIL for it to return. */
+export function fail(code: u32): i32 {
+  lastError = code;
+  return Result.Fail;
+}
+
+/** The CoreError of the last failure. */
+export function lastFailure(): u32 {
+  return lastError;
 }
 
 // ---- making sure TLSF never has to grow memory itself -------------------------------

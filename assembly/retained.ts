@@ -1,16 +1,13 @@
 // Retained-message index: topic → arena handle, looked up by filter. Refcounts are the
 // host's business; this only stores handle numbers.
 
-import { bufEnsure, bufPtr } from "./mem";
+import { CoreError } from "../host/core/wasm/abi";
+import { bufEnsure, bufPtr, fail } from "./mem";
 import {
   N_FIRST, N_NEXT, N_PARENT, N_VAL, TRIE_DESC, findChild, labelIsDollar, levelLen,
   levelStart, node, splitLevels, subtreeNext, trieInit, trieNodeCount, triePrune, trieRoot,
   trieWalk,
 } from "./levels";
-
-/** Returned instead of a handle when memory is exhausted (never a valid handle). */
-// @ts-ignore: decorator
-@inline export const RETAIN_ERROR: u32 = 0xffffffff;
 
 const TD: usize = memory.data(TRIE_DESC);
 const OUT: usize = memory.data(8);
@@ -21,13 +18,13 @@ export function retainedSetup(): bool {
   return trieInit(TD) && bufEnsure(OUT, 256) && bufEnsure(STACK, 256);
 }
 
-/** Stores `handle` under the topic; previous handle or 0. Handle 0 deletes. */
+/** Stores `handle` under the topic; previous handle or 0, or FAIL (OutOfMemory). Handle 0 deletes. */
 export function retainSet(ptr: usize, len: u32, handle: u32): u32 {
   if (!handle) return retainDelete(ptr, len);
   let levels = splitLevels(ptr, len);
-  if (levels < 0) return RETAIN_ERROR;
+  if (levels < 0) return <u32>fail(CoreError.OutOfMemory);
   let id = trieWalk(TD, ptr, <u32>levels, true, false);
-  if (!id) return RETAIN_ERROR;
+  if (!id) return <u32>fail(CoreError.OutOfMemory);
   let n = node(TD, id);
   let prev = load<u32>(n, N_VAL);
   store<u32>(n, handle, N_VAL);
@@ -35,10 +32,10 @@ export function retainSet(ptr: usize, len: u32, handle: u32): u32 {
   return prev;
 }
 
-/** Removes the topic's entry; previous handle or 0. */
+/** Removes the topic's entry; previous handle or 0, or FAIL (OutOfMemory). */
 export function retainDelete(ptr: usize, len: u32): u32 {
   let levels = splitLevels(ptr, len);
-  if (levels < 0) return RETAIN_ERROR;
+  if (levels < 0) return <u32>fail(CoreError.OutOfMemory);
   let id = trieWalk(TD, ptr, <u32>levels, false, false);
   if (!id) return 0;
   let n = node(TD, id);
@@ -85,13 +82,13 @@ function emitSubtree(top: u32, hideDollar: bool): bool {
   return true;
 }
 
-/** Number of stored topics matching the filter (handles at retainOut), or -1 (no memory). */
+/** Number of stored topics matching the filter (handles at retainOut), or FAIL (OutOfMemory). */
 export function retainMatch(ptr: usize, len: u32): i32 {
   let levels = splitLevels(ptr, len);
-  if (levels < 0) return -1;
+  if (levels < 0) return fail(CoreError.OutOfMemory);
   let L = <u32>levels;
   // one pending entry per level: { node, level, 1 if its siblings are pending too }
-  if (!bufEnsure(STACK, (<usize>L + 2) * 12)) return -1;
+  if (!bufEnsure(STACK, (<usize>L + 2) * 12)) return fail(CoreError.OutOfMemory);
   nout = 0;
   let stack = bufPtr(STACK);
   store<u32>(stack, trieRoot(TD));
@@ -114,7 +111,7 @@ export function retainMatch(ptr: usize, len: u32): i32 {
       if (i == 1 && labelIsDollar(TD, id)) continue;
     }
     if (i == L) {
-      if (!emit(load<u32>(node(TD, id), N_VAL))) return -1;
+      if (!emit(load<u32>(node(TD, id), N_VAL))) return fail(CoreError.OutOfMemory);
       continue;
     }
     let s = ptr + levelStart(i);
@@ -122,8 +119,7 @@ export function retainMatch(ptr: usize, len: u32): i32 {
     let c = l == 1 ? load<u8>(s) : 0;
     if (c == 0x23) {
       // `#` also matches its parent level; the root holds no message
-      if (!emit(load<u32>(node(TD, id), N_VAL))) return -1;
-      if (!emitSubtree(id, i == 0)) return -1;
+      if (!emit(load<u32>(node(TD, id), N_VAL)) || !emitSubtree(id, i == 0)) return fail(CoreError.OutOfMemory);
       continue;
     }
     let child: u32;

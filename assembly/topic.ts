@@ -1,28 +1,8 @@
 // UTF-8 and topic name / topic filter validation (MQTT 3.1.1 §1.5.3, §4.7; 5.0 §1.5.4, §4.7).
-// Codes are mirrored by `TopicError` in host/core/wasm.ts; keep both in sync.
+// The codes are CoreError values (host/core/wasm/abi.ts, shared with the host).
 
+import { CoreError } from "../host/core/wasm/abi";
 import { HIGHS, hasByte, zeroBytes } from "./mem";
-
-// @ts-ignore: decorator
-@inline export const TOPIC_OK: u32 = 0;
-// @ts-ignore: decorator
-@inline export const TOPIC_EMPTY: u32 = 1;
-// @ts-ignore: decorator
-@inline export const TOPIC_BAD_UTF8: u32 = 2;
-// @ts-ignore: decorator
-@inline export const TOPIC_NUL: u32 = 3;
-// @ts-ignore: decorator
-@inline export const TOPIC_WILDCARD_IN_NAME: u32 = 4;
-// @ts-ignore: decorator
-@inline export const TOPIC_HASH_NOT_LAST: u32 = 5;
-// @ts-ignore: decorator
-@inline export const TOPIC_HASH_NOT_ALONE: u32 = 6;
-// @ts-ignore: decorator
-@inline export const TOPIC_PLUS_NOT_ALONE: u32 = 7;
-// @ts-ignore: decorator
-@inline export const TOPIC_TOO_LONG: u32 = 8;
-// @ts-ignore: decorator
-@inline export const TOPIC_OUT_OF_BOUNDS: u32 = 9;
 
 /**
  * Length (2..4) of the well-formed multi-byte character starting at ptr + i, or 0 when it is
@@ -50,7 +30,7 @@ function multiByteChar(ptr: usize, i: usize, len: usize): usize {
   return n;
 }
 
-/** 0, TOPIC_BAD_UTF8 [MQTT-1.5.3-1] or TOPIC_NUL (U+0000, [MQTT-1.5.3-2]). */
+/** 0, CoreError.BadUtf8 [MQTT-1.5.3-1] or CoreError.NullChar (U+0000, [MQTT-1.5.3-2]). */
 export function utf8Check(ptr: usize, len: usize): u32 {
   let i: usize = 0;
   while (i < len) {
@@ -64,28 +44,28 @@ export function utf8Check(ptr: usize, len: usize): u32 {
     }
     let b = load<u8>(ptr + i);
     if (b < 0x80) {
-      if (!b) return TOPIC_NUL;
+      if (!b) return CoreError.NullChar;
       i++;
     } else {
       let n = multiByteChar(ptr, i, len);
-      if (!n) return TOPIC_BAD_UTF8;
+      if (!n) return CoreError.BadUtf8;
       i += n;
     }
   }
-  return TOPIC_OK;
+  return CoreError.Ok;
 }
 
 /** The error for the wildcard `c` at `i`, or 0 when a filter may have it there. */
 function wildcardError(ptr: usize, len: usize, i: usize, c: u32, isFilter: bool): u32 {
   // [MQTT-3.3.2-2]: topic names carry no wildcards
-  if (!isFilter) return TOPIC_WILDCARD_IN_NAME;
+  if (!isFilter) return CoreError.WildcardInTopic;
   let startsLevel = i == 0 || load<u8>(ptr + i - 1) == 0x2f;
   let endsLevel = i + 1 == len || load<u8>(ptr + i + 1) == 0x2f;
   // [MQTT-4.7.1-2]
-  if (c == 0x2b) return startsLevel && endsLevel ? TOPIC_OK : TOPIC_PLUS_NOT_ALONE;
+  if (c == 0x2b) return startsLevel && endsLevel ? CoreError.Ok : CoreError.PlusNotAlone;
   // [MQTT-4.7.1-1]
-  if (!startsLevel || !endsLevel) return TOPIC_HASH_NOT_ALONE;
-  return i + 1 == len ? TOPIC_OK : TOPIC_HASH_NOT_LAST;
+  if (!startsLevel || !endsLevel) return CoreError.HashNotAlone;
+  return i + 1 == len ? CoreError.Ok : CoreError.HashNotLast;
 }
 
 /**
@@ -93,8 +73,8 @@ function wildcardError(ptr: usize, len: usize, i: usize, c: u32, isFilter: bool)
  * win over wildcard errors: they make the whole packet malformed.
  */
 export function topicCheck(ptr: usize, len: usize, isFilter: bool): u32 {
-  if (!len) return TOPIC_EMPTY;
-  if (len > 0xffff) return TOPIC_TOO_LONG;
+  if (!len) return CoreError.Empty;
+  if (len > 0xffff) return CoreError.TooLong;
   // one pass: 8 plain ASCII bytes (no high bit, NUL, `+` or `#`) at a time, otherwise one
   // character at a time
   let i: usize = 0;
@@ -109,11 +89,11 @@ export function topicCheck(ptr: usize, len: usize, isFilter: bool): u32 {
     let b = <u32>load<u8>(ptr + i);
     if (b >= 0x80) {
       let n = multiByteChar(ptr, i, len);
-      if (!n) return TOPIC_BAD_UTF8;
+      if (!n) return CoreError.BadUtf8;
       i += n;
       continue;
     }
-    if (!b) return TOPIC_NUL;
+    if (!b) return CoreError.NullChar;
     if (b == 0x2b || b == 0x23) {
       let e = wildcardError(ptr, len, i, b, isFilter);
       if (e) {
@@ -123,5 +103,5 @@ export function topicCheck(ptr: usize, len: usize, isFilter: bool): u32 {
     }
     i++;
   }
-  return TOPIC_OK;
+  return CoreError.Ok;
 }

@@ -5,8 +5,9 @@
 // cursor. A (node, client, group) table finds an existing subscription in O(1) for
 // replacement and unsubscribe.
 
+import { CoreError, MatchFlag, MatchHeader, MatchRecord, SubOption } from "../host/core/wasm/abi";
 import {
-  HT_DESC, POOL_DESC, bufEnsure, bufPtr, fmix, htInit, htInsert, htMask, htRemove, htReserve,
+  HT_DESC, POOL_DESC, bufEnsure, bufPtr, fail, fmix, htInit, htInsert, htMask, htRemove, htReserve,
   htSlots, poolAddr, poolAlloc, poolFree, poolInit, poolLive, poolReserve,
 } from "./mem";
 import {
@@ -23,25 +24,22 @@ import { topicCheck } from "./topic";
 @external("env", "share_member_may_read")
 declare function shareMemberMayRead(client: u32): bool;
 
+// options word (SubOption) → output record flags (MatchFlag): QoS stays, retain-as-published moves
 // @ts-ignore: decorator
-@inline export const ERR_NOMEM: i32 = -100;
-
-// options word (as in the MQTT 5 subscription options byte)
+@inline const OPT_QOS: u32 = SubOption.QosMask;
 // @ts-ignore: decorator
-@inline const OPT_QOS: u32 = 3;
+@inline const OPT_NO_LOCAL: u32 = SubOption.NoLocal;
 // @ts-ignore: decorator
-@inline const OPT_NO_LOCAL: u32 = 4;
+@inline const OPT_RAP: u32 = SubOption.RetainAsPublished;
 // @ts-ignore: decorator
-@inline const OPT_RAP: u32 = 8;
-
-// output record flags
+@inline const F_RAP: u32 = MatchFlag.RetainAsPublished;
 // @ts-ignore: decorator
-@inline const F_RAP: u32 = 4;
+@inline const F_SHARED: u32 = MatchFlag.Shared;
 // @ts-ignore: decorator
-@inline const F_SHARED: u32 = 8;
+@inline const REC: usize = MatchRecord.Size;
 /** a shared record's flags carry its group id from this bit on */
 // @ts-ignore: decorator
-@inline const F_GROUP_SHIFT: u32 = 8;
+@inline const F_GROUP_SHIFT: u32 = MatchFlag.GroupShift;
 
 // subscription record (32 bytes)
 // @ts-ignore: decorator
@@ -95,12 +93,12 @@ let clientCap: u32 = 0;
 let offlineCap: u32 = 0;
 let epoch: u32 = 0;
 
-// match output: records { client, flags, idCount, idStart }, ids, and scratch
+// match output: MatchRecords, ids, and scratch
 const OUT: usize = memory.data(8);
 const OUT_IDS: usize = memory.data(8);
 const PAIRS: usize = memory.data(8);
 const STACK: usize = memory.data(8);
-/** { records ptr, ids ptr } of the last match, at a fixed address so hosts need no call */
+/** The MatchHeader of the last match, at a fixed address so hosts need no call */
 const OUT_HEADER: usize = memory.data(8);
 
 // @ts-ignore: decorator
@@ -154,13 +152,13 @@ function ensureClients(client: u32): bool {
   return true;
 }
 
-/** 0 when recorded, ERR_NOMEM when the per-client array cannot grow. */
+/** 0 when recorded, FAIL (OutOfMemory) when the per-client array cannot grow. */
 export function clientSetOnline(client: u32, online: bool): i32 {
   if (client >= offlineCap) {
     if (online) return 0;
     let want = max<u64>(<u64>client + 1, <u64>offlineCap << 1);
     if (want < 64) want = 64;
-    if (want > 0xffffffff || !bufEnsure(OFFLINE, <usize>want)) return ERR_NOMEM;
+    if (want > 0xffffffff || !bufEnsure(OFFLINE, <usize>want)) return fail(CoreError.OutOfMemory);
     memory.fill(bufPtr(OFFLINE) + offlineCap, 0, <usize>(want - offlineCap));
     offlineCap = <u32>want;
   }
@@ -173,19 +171,19 @@ export function clientSetOnline(client: u32, online: bool): i32 {
   return client >= offlineCap || !load<u8>(bufPtr(OFFLINE) + client);
 }
 
-/** 1 = added, 0 = options replaced, negative = -(topic error) or ERR_NOMEM. */
+/** 1 = added, 0 = options replaced, or FAIL (the topic error, or OutOfMemory). */
 export function trieSubscribe(client: u32, ptr: usize, len: u32, options: u32, subId: u32, group: u32): i32 {
   let bad = topicCheck(ptr, len, true);
-  if (bad) return -<i32>bad;
-  if (!ensureClients(client)) return ERR_NOMEM;
+  if (bad) return fail(bad);
+  if (!ensureClients(client)) return fail(CoreError.OutOfMemory);
   let levels = splitLevels(ptr, len);
-  if (levels < 0) return ERR_NOMEM;
+  if (levels < 0) return fail(CoreError.OutOfMemory);
   // reserve everything that can fail first, so a failure leaves no half-made subscription
   if (!htReserve(SUB_TABLE) || !poolReserve(SUBS, SUB_SIZE, 1) || !poolReserve(GROUPS, GRP_SIZE, 1)) {
-    return ERR_NOMEM;
+    return fail(CoreError.OutOfMemory);
   }
   let nodeId = trieWalk(TD, ptr, <u32>levels, true, true);
-  if (!nodeId) return ERR_NOMEM;
+  if (!nodeId) return fail(CoreError.OutOfMemory);
   let existing = findSub(nodeId, client, group);
   if (existing) {
     store<u32>(sub(existing), options, S_OPTS);
@@ -230,11 +228,11 @@ export function trieSubscribe(client: u32, ptr: usize, len: u32, options: u32, s
   return 1;
 }
 
-/** 1 = removed, 0 = no such subscription. */
+/** 1 = removed, 0 = no such subscription, or FAIL (OutOfMemory). */
 export function trieUnsubscribe(client: u32, ptr: usize, len: u32, group: u32): i32 {
   if (topicCheck(ptr, len, true)) return 0;
   let levels = splitLevels(ptr, len);
-  if (levels < 0) return ERR_NOMEM;
+  if (levels < 0) return fail(CoreError.OutOfMemory);
   let nodeId = trieWalk(TD, ptr, <u32>levels, false, true);
   if (!nodeId) return 0;
   let id = findSub(nodeId, client, group);
@@ -289,15 +287,15 @@ let oom: bool = false;
 // @ts-ignore: decorator
 @inline function newRecord(client: u32, flags: u32): u32 {
   let r = nrec;
-  if (!bufEnsure(OUT, (<usize>r + 1) << 4)) {
+  if (!bufEnsure(OUT, (<usize>r + 1) * REC)) {
     oom = true;
     return 0xffffffff;
   }
-  let a = bufPtr(OUT) + (<usize>r << 4);
-  store<u32>(a, client);
-  store<u32>(a, flags, 4);
-  store<u32>(a, 0, 8);
-  store<u32>(a, 0, 12);
+  let a = bufPtr(OUT) + <usize>r * REC;
+  store<u32>(a, client, MatchRecord.Client);
+  store<u32>(a, flags, MatchRecord.Flags);
+  store<u32>(a, 0, MatchRecord.IdCount);
+  store<u32>(a, 0, MatchRecord.IdStart);
   nrec = r + 1;
   return r;
 }
@@ -312,8 +310,8 @@ let oom: bool = false;
   store<u32>(a, rec);
   store<u32>(a, subId, 4);
   npairs++;
-  let r = bufPtr(OUT) + (<usize>rec << 4);
-  store<u32>(r, load<u32>(r, 8) + 1, 8);
+  let r = bufPtr(OUT) + <usize>rec * REC;
+  store<u32>(r, load<u32>(r, MatchRecord.IdCount) + 1, MatchRecord.IdCount);
 }
 
 /** Outputs the subscriptions held by a matching node (most matching nodes hold none). */
@@ -342,10 +340,10 @@ function deliverFrom(n: usize): void {
       store<u32>(c, rec, 4);
     } else {
       rec = load<u32>(c, 4);
-      let r = bufPtr(OUT) + (<usize>rec << 4);
-      let old = load<u32>(r, 4);
+      let r = bufPtr(OUT) + <usize>rec * REC;
+      let old = load<u32>(r, MatchRecord.Flags);
       let q = max(old & OPT_QOS, flags & OPT_QOS);
-      store<u32>(r, q | ((old | flags) & F_RAP), 4);
+      store<u32>(r, q | ((old | flags) & F_RAP), MatchRecord.Flags);
     }
     let subId = load<u32>(s, S_ID);
     if (subId) addPair(rec, subId);
@@ -393,19 +391,19 @@ function placeIds(): bool {
   let out = bufPtr(OUT);
   let next: u32 = 0;
   for (let r: u32 = 0; r < nrec; r++) {
-    let a = out + (<usize>r << 4);
-    store<u32>(a, next, 12);
-    next += load<u32>(a, 8);
-    store<u32>(a, 0, 8);
+    let a = out + <usize>r * REC;
+    store<u32>(a, next, MatchRecord.IdStart);
+    next += load<u32>(a, MatchRecord.IdCount);
+    store<u32>(a, 0, MatchRecord.IdCount);
   }
   let ids = bufPtr(OUT_IDS);
   let pairs = bufPtr(PAIRS);
   for (let k: u32 = 0; k < npairs; k++) {
     let p = pairs + (<usize>k << 3);
-    let a = out + (<usize>load<u32>(p) << 4);
+    let a = out + <usize>load<u32>(p) * REC;
     let subId = load<u32>(p, 4);
-    let first = load<u32>(a, 12);
-    let count = load<u32>(a, 8);
+    let first = load<u32>(a, MatchRecord.IdStart);
+    let count = load<u32>(a, MatchRecord.IdCount);
     let dup = false;
     for (let j: u32 = 0; j < count; j++) {
       if (load<u32>(ids + (<usize>(first + j) << 2)) == subId) {
@@ -415,18 +413,19 @@ function placeIds(): bool {
     }
     if (dup) continue;
     store<u32>(ids + (<usize>(first + count) << 2), subId);
-    store<u32>(a, count + 1, 8);
+    store<u32>(a, count + 1, MatchRecord.IdCount);
   }
   return true;
 }
 
 /**
- * Number of output records, or -1 when an output area could not grow. With `readers`, each shared
- * group's pick is limited to members the host says may read the topic (shareMemberMayRead).
+ * Number of output records, or FAIL (OutOfMemory) when an output area could not grow. With
+ * `readers`, each shared group's pick is limited to members the host says may read the topic
+ * (shareMemberMayRead).
  */
 export function trieMatch(ptr: usize, len: u32, pub: u32, readers: bool): i32 {
   // the DFS keeps at most one pending `+` branch per level, and there are <= len + 1 levels
-  if (!splitBegin(ptr, len) || !bufEnsure(STACK, (<usize>len + 2) << 3)) return -1;
+  if (!splitBegin(ptr, len) || !bufEnsure(STACK, (<usize>len + 2) << 3)) return fail(CoreError.OutOfMemory);
   if (++epoch == 0) {
     memory.fill(bufPtr(CLIENTS), 0, <usize>clientCap << 3);
     epoch = 1;
@@ -466,7 +465,7 @@ export function trieMatch(ptr: usize, len: u32, pub: u32, readers: bool): i32 {
       id = findChild(TD, id, ptr, i);
       i++;
     }
-    if (oom) return -1;
+    if (oom) return fail(CoreError.OutOfMemory);
     if (!id) {
       if (!sp) break;
       sp--;
@@ -475,20 +474,48 @@ export function trieMatch(ptr: usize, len: u32, pub: u32, readers: bool): i32 {
       i = load<u32>(e, 4);
     }
   }
-  if (!placeIds()) return -1;
-  store<usize>(OUT_HEADER, bufPtr(OUT));
-  store<usize>(OUT_HEADER, bufPtr(OUT_IDS), 4);
+  if (!placeIds()) return fail(CoreError.OutOfMemory);
+  store<usize>(OUT_HEADER, bufPtr(OUT), MatchHeader.Records);
+  store<usize>(OUT_HEADER, bufPtr(OUT_IDS), MatchHeader.Ids);
   return <i32>nrec;
-}
-
-export function trieOutRecords(): usize {
-  return bufPtr(OUT);
-}
-
-export function trieOutIds(): usize {
-  return bufPtr(OUT_IDS);
 }
 
 export function trieOutHeader(): usize {
   return OUT_HEADER;
+}
+
+// ---- invariants (debug builds only) --------------------------------------------------
+
+/**
+ * The subscription table and the records agree: every entry finds its own record under its key,
+ * as many entries as live subscriptions, and every shared group counts its members.
+ */
+export function trieCheck(): void {
+  if (ASC_NO_ASSERT) return;
+  let slots = htSlots(SUB_TABLE);
+  let mask = htMask(SUB_TABLE);
+  let entries: u32 = 0;
+  for (let i: u32 = 0; i <= mask; i++) {
+    let e = slots + (<usize>i << 3);
+    let id = load<u32>(e, 4);
+    if (!id) continue;
+    entries++;
+    let s = sub(id);
+    let nodeId = load<u32>(s, S_NODE);
+    let client = load<u32>(s, S_CLIENT);
+    let group = load<u32>(s, S_GROUP);
+    assert(load<u32>(e) == subKey(nodeId, client, group), "trie: a table entry under another key");
+    assert(findSub(nodeId, client, group) == id, "trie: a subscription its key does not find");
+    let g = load<u32>(s, S_GREC);
+    assert((g != 0) == (group != 0), "trie: a shared subscription without its group, or the reverse");
+    if (g) {
+      let members: u32 = 0;
+      for (let m = load<u32>(grp(g), G_HEAD); m; m = load<u32>(sub(m), S_NEXT)) {
+        assert(load<u32>(sub(m), S_GREC) == g, "trie: a group lists another group's member");
+        assert(++members <= load<u32>(grp(g), G_COUNT), "trie: a group has more members than it counts");
+      }
+      assert(members == load<u32>(grp(g), G_COUNT), "trie: a group has fewer members than it counts");
+    }
+  }
+  assert(entries == poolLive(SUBS), "trie: table entries and live subscriptions differ");
 }

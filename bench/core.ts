@@ -107,7 +107,7 @@ async function trieRow(n: number): Promise<TrieRow> {
   for (let i = 0; i < LOOKUPS; i++) sink += js.match(topics[i % TOPICS]!).size;
   const jsNsPerLookup = nsSince(t0) / LOOKUPS;
   if (sink === -1) console.error('unreachable'); // keeps the loops observable
-  core.release(handle);
+  core.unref(handle);
   return { filters: n, avgMatches: matches / 2000, wasmNsPerLookup, jsNsPerLookup, wasmSubscribeNs, jsSubscribeNs, wasmMemoryBytes, jsHeapBytes, disagreements };
 }
 
@@ -135,7 +135,7 @@ async function allocRows(): Promise<AllocRow[]> {
     let s = 0;
     for (let i = 0; i < ALLOCS; i++) {
       const h = core.alloc(64);
-      s += core.release(h);
+      s += core.unref(h);
     }
     return s;
   });
@@ -144,10 +144,10 @@ async function allocRows(): Promise<AllocRow[]> {
     let s = 0;
     for (let i = 0; i < ALLOCS; i++) {
       const k = i & 1023;
-      if (ring[k] !== 0) s += core.release(ring[k]!);
+      if (ring[k] !== 0) s += core.unref(ring[k]!);
       ring[k] = core.alloc(64);
     }
-    for (const h of ring) if (h !== 0) core.release(h);
+    for (const h of ring) if (h !== 0) core.unref(h);
     return s;
   });
   await time('Buffer.allocUnsafe(64), discarded at once', () => {

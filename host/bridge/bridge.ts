@@ -3,7 +3,7 @@ import type { ClientLink } from '../client/link.js';
 import { topicMatches } from '../client/topic-match.js';
 import type { ConnectOptions, QoS, ReceivedMessage } from '../client/types.js';
 import { WebSocketLink } from '../client/websocket-link.js';
-import type { Logger } from '../core/options.js';
+import type { Logger } from '../core/model/options.js';
 import { localBridgeId, type BridgeHandle, type BridgeStatus, type BridgeTopic, type ResolvedBridgeConfig } from './bridge-config.js';
 import { markInbound, markOutbound } from './loop-marker.js';
 

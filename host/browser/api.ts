@@ -1,7 +1,7 @@
 // The public shape of `arbormq/browser`: what createBroker returns, in a tab or through a SharedWorker.
 import type { MqttClient } from '../client/client.js';
 import type { ConnectOptions } from '../client/types.js';
-import type { BrokerOptions, LogLevel } from '../core/options.js';
+import type { BrokerOptions, LogLevel } from '../core/model/options.js';
 import type { BrokerStats } from '../core/sys.js';
 import type { BridgeConfig, BridgeHandle, BridgeStatus } from '../bridge/bridge-config.js';
 import type { InPageWebSocket } from './in-page-websocket.js';

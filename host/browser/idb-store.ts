@@ -1,5 +1,5 @@
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
-import type { Store, StoreBatch, StoredDelivery, StoredMessage, StoredSession, StoredState } from '../core/store.js';
+import type { Store, StoreBatch, StoredDelivery, StoredMessage, StoredSession, StoredState } from '../core/model/store.js';
 
 /** Bumped (as the IndexedDB version) when the layout below changes; a newer database is refused. */
 export const IDB_SCHEMA_VERSION = 1;

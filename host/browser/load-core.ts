@@ -1,4 +1,4 @@
-import { Core, type CoreOptions } from '../core/wasm.js';
+import { Core, type CoreOptions } from '../core/wasm/core.js';
 import { compileCore, type WasmSource } from './compile-core.js';
 
 /** A fresh core instance from `source` (compiled once per source). */

@@ -1,8 +1,8 @@
 import type { MqttClient } from '../client/client.js';
 import type { ClientLink } from '../client/link.js';
 import { Broker } from '../core/broker.js';
-import type { BrokerOptions, Logger, LogLevel } from '../core/options.js';
-import { MemoryStore, type Store } from '../core/store.js';
+import type { BrokerOptions, Logger, LogLevel } from '../core/model/options.js';
+import { MemoryStore, type Store } from '../core/model/store.js';
 import { brokerStats } from '../core/sys.js';
 import type { Transport } from '../core/transport.js';
 import type { BridgeHandle, BrokerMode, BrowserBroker, BrowserBrokerStats, InPageConnectOptions, MqttJsEndpoint } from './api.js';

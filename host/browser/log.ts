@@ -1,4 +1,4 @@
-import type { Logger, LogLevel } from '../core/options.js';
+import type { Logger, LogLevel } from '../core/model/options.js';
 
 const RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 

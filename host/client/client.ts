@@ -1,8 +1,8 @@
 import { MAX_REMAINING_LENGTH, PacketType } from '../core/codec/constants.js';
 import { Framer } from '../core/codec/frame.js';
 import type { Properties } from '../core/codec/properties.js';
-import { Deque } from '../core/deque.js';
-import { malformed, protocolError } from '../core/errors.js';
+import { Deque } from '../core/model/deque.js';
+import { malformed, protocolError } from '../core/codec/errors.js';
 import {
   decodeServerPacket,
   encodeAck,

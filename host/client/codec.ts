@@ -2,27 +2,20 @@
 // sends. The primitives (Reader, Writer, the 5.0 property tables) are the broker's own, so the
 // browser bundle carries one copy of them.
 
+import type { AckType } from '../core/codec/acks.js';
 import { PacketType, type ProtocolVersion } from '../core/codec/constants.js';
-import { encodeProperties, readProperties, type Properties } from '../core/codec/properties.js';
+import { malformed, protocolError } from '../core/codec/errors.js';
+import { encodeProperties, readProperties, type Properties, writeProperties } from '../core/codec/properties.js';
+import { encodePublish as encodeOutgoing } from '../core/codec/publish.js';
 import { Reader } from '../core/codec/reader.js';
-import { varintSize, writeVarint, Writer } from '../core/codec/writer.js';
-import { malformed, protocolError } from '../core/errors.js';
+import { wrapPacket, Writer } from '../core/codec/writer.js';
 import type { ClientProtocolVersion, PublishProperties, QoS, ReceivedMessage, SubscribeOptions } from './types.js';
 
+export { encodeAck } from '../core/codec/acks.js';
+
 const utf8 = new TextEncoder();
-const EMPTY = new Uint8Array(0);
 
 export const toBytes = (data: string | Uint8Array): Uint8Array => (typeof data === 'string' ? utf8.encode(data) : data);
-
-/** Wraps a body into a packet: fixed header byte, Remaining Length, body. */
-function packet(header: number, body: Uint8Array): Uint8Array {
-  return new Writer(body.length + 5).u8(header).varint(body.length).bytes(body).result();
-}
-
-function withProperties(w: Writer, props: Properties | undefined): Writer {
-  const encoded = props && Object.keys(props).length > 0 ? encodeProperties(props) : EMPTY;
-  return w.varint(encoded.length).bytes(encoded);
-}
 
 /** Only the properties a client may send on PUBLISH (a received message's subscription identifiers are dropped). */
 function publishProperties(p: PublishProperties | undefined): Properties | undefined {
@@ -52,21 +45,18 @@ export function encodeConnect(c: ConnectFields): Uint8Array {
   if (c.password !== undefined) flags |= 0x40;
   if (c.username !== undefined) flags |= 0x80;
   const w = new Writer(64).string('MQTT').u8(c.version).u8(flags).u16(c.keepAlive);
-  if (c.version === 5) withProperties(w, c.properties);
+  if (c.version === 5) writeProperties(w, c.properties);
   w.string(c.clientId);
   if (c.will) {
-    if (c.version === 5) withProperties(w, c.will.properties);
+    if (c.version === 5) writeProperties(w, c.will.properties);
     w.string(c.will.topic).binary(c.will.payload);
   }
   if (c.username !== undefined) w.string(c.username);
   if (c.password !== undefined) w.binary(c.password);
-  return packet(PacketType.CONNECT << 4, w.result());
+  return wrapPacket(PacketType.CONNECT << 4, w.result());
 }
 
-/**
- * PUBLISH (§3.3), written straight into one buffer of its final size: this is the client's hot
- * path (benchmarks, bridges), so no intermediate Writer.
- */
+/** PUBLISH (§3.3), by the codec's one encoder, written straight into one array of its size. */
 export function encodePublish(
   version: ClientProtocolVersion,
   topic: Uint8Array,
@@ -77,56 +67,41 @@ export function encodePublish(
   packetId: number,
   properties: PublishProperties | undefined,
 ): Uint8Array {
-  let props: Uint8Array | null = null;
-  if (version === 5) {
-    const p = publishProperties(properties);
-    props = p && Object.keys(p).length > 0 ? encodeProperties(p) : EMPTY;
-  }
-  const remaining = 2 + topic.length + (qos > 0 ? 2 : 0) + (props ? varintSize(props.length) + props.length : 0) + payload.length;
-  const out = new Uint8Array(1 + varintSize(remaining) + remaining);
-  out[0] = 0x30 | (dup ? 0x08 : 0) | (qos << 1) | (retain ? 1 : 0);
-  let at = writeVarint(out, 1, remaining);
-  out[at++] = topic.length >> 8;
-  out[at++] = topic.length & 0xff;
-  out.set(topic, at);
-  at += topic.length;
-  if (qos > 0) {
-    out[at++] = packetId >> 8;
-    out[at++] = packetId & 0xff;
-  }
-  if (props) {
-    at = writeVarint(out, at, props.length);
-    out.set(props, at);
-    at += props.length;
-  }
-  out.set(payload, at);
-  return out;
-}
-
-type AckType = PacketType.PUBACK | PacketType.PUBREC | PacketType.PUBREL | PacketType.PUBCOMP;
-
-/** PUBACK, PUBREC, PUBREL, PUBCOMP: the two-byte form unless a 5.0 reason code is not Success. */
-export function encodeAck(type: AckType, version: ClientProtocolVersion, packetId: number, reason = 0): Uint8Array {
-  const header = (type << 4) | (type === PacketType.PUBREL ? 2 : 0);
-  if (version === 5 && reason !== 0) return new Uint8Array([header, 3, packetId >> 8, packetId & 0xff, reason]);
-  return new Uint8Array([header, 2, packetId >> 8, packetId & 0xff]);
+  const own = version === 5 ? publishProperties(properties) : undefined;
+  return encodeOutgoing({
+    version,
+    qos,
+    dup,
+    retain,
+    packetId,
+    topic,
+    topicAt: 0,
+    topicLength: topic.length,
+    properties: own && Object.keys(own).length > 0 ? encodeProperties(own) : null,
+    forward: null,
+    forwardAt: 0,
+    forwardLength: 0,
+    payload,
+    payloadAt: 0,
+    payloadLength: payload.length,
+  });
 }
 
 /** SUBSCRIBE (§3.8): one packet for several filters with the same options. */
 export function encodeSubscribe(version: ClientProtocolVersion, packetId: number, filters: string[], o: SubscribeOptions): Uint8Array {
   const w = new Writer(32).u16(packetId);
-  if (version === 5) withProperties(w, o.subscriptionIdentifier ? { subscriptionIdentifiers: [o.subscriptionIdentifier] } : undefined);
+  if (version === 5) writeProperties(w, o.subscriptionIdentifier ? { subscriptionIdentifiers: [o.subscriptionIdentifier] } : undefined);
   let options: number = o.qos ?? 0;
   if (version === 5) options |= (o.noLocal ? 0x04 : 0) | (o.retainAsPublished ? 0x08 : 0) | ((o.retainHandling ?? 0) << 4);
   for (const f of filters) w.string(f).u8(options);
-  return packet((PacketType.SUBSCRIBE << 4) | 2, w.result());
+  return wrapPacket((PacketType.SUBSCRIBE << 4) | 2, w.result());
 }
 
 export function encodeUnsubscribe(version: ClientProtocolVersion, packetId: number, filters: string[]): Uint8Array {
   const w = new Writer(32).u16(packetId);
-  if (version === 5) withProperties(w, undefined);
+  if (version === 5) writeProperties(w, undefined);
   for (const f of filters) w.string(f);
-  return packet((PacketType.UNSUBSCRIBE << 4) | 2, w.result());
+  return wrapPacket((PacketType.UNSUBSCRIBE << 4) | 2, w.result());
 }
 
 /** A fresh array each time: links take ownership of what they are given (a MessagePort transfers it). */

@@ -1,31 +1,54 @@
 import type { Broker } from './broker.js';
 import { PacketType, Reason, type ProtocolVersion } from './codec/constants.js';
 import { Framer } from './codec/frame.js';
+import { ackSize, type AckType, encodeAck, writeAck } from './codec/acks.js';
 import * as generate from './codec/generate.js';
 import type { QoS } from './codec/packets.js';
 import { parseControl, UnsupportedVersion } from './codec/parse.js';
 import type { Properties } from './codec/properties.js';
-import { publishHeaderSize, writePublishHeader } from './codec/publish.js';
-import { encodeDeliveryProperties } from './codec/delivery-properties.js';
-import { varintSize, writeVarint } from './codec/writer.js';
-import { malformed, ProtocolError, protocolError } from './errors.js';
-import type { AuthConversation, AuthMethod } from './auth/method.js';
-import type { ClientInfo } from './options.js';
+import { encodeDeliveryProperties, type OutgoingPublish, publishSize, writePublish } from './codec/publish.js';
+import { malformed, ProtocolError, protocolError } from './codec/errors.js';
+import type { ClientInfo } from './model/options.js';
 import { handleAck } from './handlers/acks.js';
 import { handleAuth } from './handlers/auth.js';
-import { handleConnect, type PendingConnect, refuseUnsupportedVersion } from './handlers/connect.js';
+import { handleConnect, refuseUnsupportedVersion } from './handlers/connect.js';
+import { type ClientContext, type ClientLimits, ClientState, NO_LIMITS } from './handlers/context.js';
 import { handleDisconnect } from './handlers/disconnect.js';
 import { handlePingreq } from './handlers/pingreq.js';
 import { handlePublish } from './handlers/publish.js';
 import { handleSubscribe } from './handlers/subscribe.js';
 import { handleUnsubscribe } from './handlers/unsubscribe.js';
-import type { Message } from './message.js';
-import { COPY_LIMIT, Outbox } from './outbox.js';
-import type { Session } from './session.js';
-import type { Timed } from './timers.js';
+import type { Message } from './model/message.js';
+import { CloseKind } from './model/outcomes.js';
+import type { ClientOutlet } from './model/outlet.js';
+import { OutgoingAliases } from './outgoing-aliases.js';
+import { Outbox } from './outbox.js';
+import type { Session } from './model/session.js';
+import type { Timed } from './model/timers.js';
 import type { Transport } from './transport.js';
+import { MessageBlock } from './wasm/abi.js';
 
-export const enum ConnState {
+/** Filled for each PUBLISH a connection sends (never two at once). */
+const outgoing: OutgoingPublish<number | Message> = {
+  version: 4,
+  qos: 0,
+  dup: false,
+  retain: false,
+  packetId: 0,
+  topic: 0,
+  topicAt: 0,
+  topicLength: 0,
+  properties: null,
+  forward: null,
+  forwardAt: 0,
+  forwardLength: 0,
+  payload: 0,
+  payloadAt: 0,
+  payloadLength: 0,
+};
+
+/** Where a connection is in its life. */
+const enum Phase {
   /** Waiting for CONNECT. */
   New,
   /** CONNECT received, authentication under way, CONNACK not yet sent. */
@@ -44,39 +67,25 @@ const enum Paused {
   Unauthenticated = 2,
 }
 
-/** Why a connection ended, which decides whether its will is published (§3.1.2.5). */
-export const enum CloseKind {
-  /** DISCONNECT 0x00 received: the will is discarded [MQTT-3.14.4-3]. */
-  Graceful,
-  /** Anything else: network loss, keep alive, protocol error, takeover, DISCONNECT 0x04. */
-  Abnormal,
-}
-
 /**
  * One client's network connection, independent of the transport under it: frames packets,
  * dispatches them to the handlers, enforces keep alive, and batches output per tick. It is its own
  * entry in the broker's Timers (the CONNECT deadline, then keep alive).
  */
-export class Connection implements Timed {
-  state = ConnState.New;
+export class Connection implements Timed, ClientOutlet, ClientContext {
+  private phase = Phase.New;
+  /** What the packet handlers keep about this connection. */
+  readonly state = new ClientState();
   version: ProtocolVersion | 0 = 0;
   session: Session | null = null;
-  closeKind = CloseKind.Abnormal;
+  private closeKind = CloseKind.Abnormal;
   readonly framer: Framer;
   readonly outbox: Outbox;
   /** The client's own limits (5.0 CONNECT properties). */
-  clientMaxPacketSize = Number.MAX_SAFE_INTEGER;
-  clientReceiveMaximum = 65535;
-  clientTopicAliasMaximum = 0;
-  /** Request Problem Information: may reason strings and user properties go on acks [MQTT-3.1.2-29]. */
-  problemInformation = true;
-  /** Incoming topic aliases (5.0) → topic bytes. */
-  topicAliases: Map<number, Uint8Array> | null = null;
-  /** Topic aliases this connection told its client: topic → alias. */
-  private outgoingAliases: Map<string, number> | null = null;
-  /** Incoming QoS 1 PUBLISHes whose PUBACK waits for durability: they count against Receive Maximum. */
-  pendingQos1Acks = 0;
-  /** All incoming QoS 1/2 PUBLISHes whose acknowledgement waits for durability. */
+  limits = NO_LIMITS;
+  /** Topic aliases this connection told its client (5.0, when it accepts any). */
+  private outgoingAliases: OutgoingAliases | null = null;
+  /** Incoming QoS 1/2 PUBLISHes whose acknowledgement waits for durability. */
   private pendingAcks = 0;
   private paused = 0;
   /** Until CONNECT is accepted, what the connection holds is counted (see accountUnauthenticated). */
@@ -85,14 +94,9 @@ export class Connection implements Timed {
   private unauthenticatedBytes = 0;
   /** Bytes of the packets in `deferred`. */
   private deferredBytes = 0;
-  keepAlive = 0;
-  /** maxMessagesPerSecond token bucket: tokens left, and when (performance.now()) they were last topped up; -Infinity = full. */
-  readonly publishBudget = { tokens: 0, refilledAt: -Infinity };
+  private keepAliveSeconds = 0;
   /** Who the client authenticated as (user name, or the enhanced authentication identity). */
   username: string | undefined;
-  pendingConnect: PendingConnect | null = null;
-  /** Enhanced authentication (5.0) state, kept after CONNACK for re-authentication. */
-  auth: { method: AuthMethod; conversation: AuthConversation; busy: boolean; reauthenticating: boolean } | null = null;
   /** Packets that arrived while an asynchronous decision was pending (authentication, authorization), in order. */
   private deferred: [number, Uint8Array][] = [];
   /** An asynchronous decision is pending: later packets wait in `deferred`. */
@@ -126,12 +130,21 @@ export class Connection implements Timed {
     return this.transport.remoteAddress;
   }
 
+  get outlet(): ClientOutlet {
+    return this;
+  }
+
+  /** Keep Alive in force, seconds (0: none). */
+  get keepAlive(): number {
+    return this.keepAliveSeconds;
+  }
+
   get clientId(): string {
     return this.session?.clientId ?? '';
   }
 
   private onData(chunk: Uint8Array): void {
-    if (this.state === ConnState.Closed) return;
+    if (this.phase === Phase.Closed) return;
     this.broker.metrics.bytesReceived += chunk.length;
     try {
       // One copy of the chunk into wasm memory: PUBLISH bodies then move into arena blocks with
@@ -156,7 +169,7 @@ export class Connection implements Timed {
     const type = header >> 4;
     this.broker.metrics.packetsReceived++;
     this.packetSeen = true;
-    if (this.state === ConnState.New) {
+    if (this.phase === Phase.New) {
       if (type !== PacketType.CONNECT) throw protocolError('the first packet must be CONNECT [MQTT-3.1.0-1]');
       try {
         // Packets pipelined behind CONNECT may have any size; while authentication runs they are held, bounded by pausing.
@@ -173,13 +186,13 @@ export class Connection implements Timed {
       }
       return this.open;
     }
-    if (this.state === ConnState.Closed) return false;
-    if (this.holding && !(this.auth !== null && this.state === ConnState.Connecting)) {
+    if (this.phase === Phase.Closed) return false;
+    if (this.holding && !(this.state.auth !== null && this.phase === Phase.Connecting)) {
       this.deferred.push([header, buf.slice(start, end)]);
       this.deferredBytes += end - start;
       return true;
     }
-    if (this.state === ConnState.Connecting) {
+    if (this.phase === Phase.Connecting) {
       // During enhanced authentication only AUTH and DISCONNECT may come [MQTT-3.1.2-30].
       if (type !== PacketType.AUTH && type !== PacketType.DISCONNECT) {
         throw protocolError('only AUTH or DISCONNECT may follow CONNECT until CONNACK during enhanced authentication [MQTT-3.1.2-30]');
@@ -223,11 +236,6 @@ export class Connection implements Timed {
     return this.open;
   };
 
-  /**
-   * Holds later packets back until `decision` settles, then runs `then` with its value and serves
-   * them in order; a rejection closes the connection. `abandon` runs instead of `then` if the
-   * connection is gone by then (to give back what `then` would have consumed).
-   */
   holdFor<T>(decision: Promise<T>, then: (value: T) => void, abandon?: () => void): void {
     this.holding = true;
     decision.then(
@@ -273,14 +281,32 @@ export class Connection implements Timed {
    * An acknowledgement now waits for the store. Past the broker's Receive Maximum the connection
    * stops reading: that is how a 3.1.1 publisher (which has no Receive Maximum) is slowed down.
    */
-  acknowledgementPending(qos: number): void {
-    if (qos === 1) this.pendingQos1Acks++;
+  acknowledgementPending(): void {
     if (++this.pendingAcks >= this.broker.options.receiveMaximum) this.pause(Paused.Acks, true);
   }
 
-  acknowledgementDone(qos: number): void {
-    if (qos === 1) this.pendingQos1Acks--;
+  acknowledgementDone(): void {
     if (--this.pendingAcks < this.broker.options.receiveMaximum) this.pause(Paused.Acks, false);
+  }
+
+  // ---- transitions (ClientContext) ----
+
+  beginConnect(version: ProtocolVersion, limits: ClientLimits): void {
+    this.version = version;
+    this.limits = limits;
+    this.outgoingAliases = limits.topicAliasMaximum > 0 ? new OutgoingAliases(limits.topicAliasMaximum) : null;
+    this.phase = Phase.Connecting;
+  }
+
+  authenticated(username: string | undefined): void {
+    this.username = username;
+  }
+
+  connected(session: Session, keepAlive: number): void {
+    this.session = session;
+    this.broker.attach(session, this);
+    this.phase = Phase.Connected;
+    this.startKeepAlive(keepAlive);
   }
 
   private pause(reason: Paused, on: boolean): void {
@@ -298,11 +324,11 @@ export class Connection implements Timed {
    */
   private accountUnauthenticated(): void {
     const metrics = this.broker.metrics;
-    if (this.state === ConnState.Connected || this.state === ConnState.Closed) {
+    if (this.phase === Phase.Connected || this.phase === Phase.Closed) {
       metrics.unauthenticatedBytes -= this.unauthenticatedBytes;
       this.unauthenticatedBytes = 0;
       this.untrusted = false;
-      if (this.state === ConnState.Connected) {
+      if (this.phase === Phase.Connected) {
         this.transport.limitReceive?.(null);
         this.pause(Paused.Unauthenticated, false);
       }
@@ -317,22 +343,34 @@ export class Connection implements Timed {
       metrics.unauthenticatedOverflows++;
       throw new ProtocolError(Reason.ServerBusy, `connections not yet authenticated already hold ${maxUnauthenticatedTotalBytes} bytes`);
     }
-    if (this.state === ConnState.Connecting && held >= maxUnauthenticatedBytes) this.pause(Paused.Unauthenticated, true);
+    if (this.phase === Phase.Connecting && held >= maxUnauthenticatedBytes) this.pause(Paused.Unauthenticated, true);
   }
 
-  /** Who this client is, for authorization hooks. */
   info(): ClientInfo {
     return { clientId: this.clientId, username: this.username, remoteAddress: this.remoteAddress };
   }
 
-  /** Not closing; a getter so TypeScript does not narrow `state` across handler calls that change it. */
-  get open(): boolean {
-    return this.state !== ConnState.Closed;
+  /** CONNACK accepted the client and it is not closing. */
+  get isConnected(): boolean {
+    return this.phase === Phase.Connected;
   }
 
-  /** Closes the connection because of bad input: with the 5.0 reason code first where the spec has one. */
+  /** The client's Receive Maximum: QoS 1/2 PUBLISHes it takes unacknowledged. */
+  get receiveWindow(): number {
+    return this.limits.receiveMaximum;
+  }
+
+  get connecting(): boolean {
+    return this.phase === Phase.Connecting;
+  }
+
+  /** Not closing; a getter so TypeScript does not narrow `phase` across handler calls that change it. */
+  get open(): boolean {
+    return this.phase !== Phase.Closed;
+  }
+
   fail(error: unknown): void {
-    if (this.state === ConnState.Closed) return;
+    if (this.phase === Phase.Closed) return;
     const reason = error instanceof ProtocolError ? error.reason : Reason.UnspecifiedError;
     const message = error instanceof Error ? error.message : String(error);
     this.broker.metrics.protocolErrors++;
@@ -343,42 +381,39 @@ export class Connection implements Timed {
       this.broker.logRepeatable('error', 'internal error', key, { stack: (error as Error)?.stack });
     }
     if (this.version === 5) {
-      const connected = this.state === ConnState.Connected;
+      const connected = this.phase === Phase.Connected;
       this.sendWithProperties((p) => (connected ? generate.disconnect(reason, p) : generate.connack(5, false, reason, p)), { reasonString: message });
     }
     this.close(CloseKind.Abnormal);
   }
 
-  /** Ends the connection after flushing what is queued; `kind` decides the will. */
   close(kind: CloseKind): void {
-    if (this.state === ConnState.Closed) return;
+    if (this.phase === Phase.Closed) return;
     this.closeKind = kind;
-    this.state = ConnState.Closed;
+    this.phase = Phase.Closed;
     this.clearKeepAlive();
     this.outbox.flush(this.transport);
     this.transport.end();
   }
 
-  /** Sends a 5.0 DISCONNECT with `reason` (nothing for older versions) and closes. */
   disconnect(reason: Reason, props?: Properties): void {
-    if (this.state === ConnState.Closed) return;
+    if (this.phase === Phase.Closed) return;
     if (this.version === 5) this.sendWithProperties((p) => generate.disconnect(reason, p), props);
     this.close(CloseKind.Abnormal);
   }
 
   private onClose(): void {
-    const wasOpen = this.state !== ConnState.Closed;
-    this.state = ConnState.Closed;
+    const wasOpen = this.phase !== Phase.Closed;
+    this.phase = Phase.Closed;
     this.clearKeepAlive();
     this.outbox.discard();
-    this.topicAliases = null;
     if (this.untrusted) this.accountUnauthenticated();
     this.broker.connectionClosed(this, wasOpen ? CloseKind.Abnormal : this.closeKind);
   }
 
   /** Starts keep alive supervision: 1.5 × the interval without a packet closes the connection [MQTT-3.1.2-24]. */
-  startKeepAlive(seconds: number): void {
-    this.keepAlive = seconds;
+  private startKeepAlive(seconds: number): void {
+    this.keepAliveSeconds = seconds;
     this.superviseIdle(seconds * 1500);
   }
 
@@ -399,7 +434,7 @@ export class Connection implements Timed {
       this.broker.timers.schedule(this, due);
       return;
     }
-    if (this.state === ConnState.New) {
+    if (this.phase === Phase.New) {
       this.broker.metrics.connectTimeouts++;
       this.broker.logRepeatable('info', 'no CONNECT in time', this.remoteAddress, { address: this.remoteAddress });
       this.close(CloseKind.Abnormal);
@@ -414,170 +449,86 @@ export class Connection implements Timed {
     this.broker.timers.cancel(this);
   }
 
-  /**
-   * Queues a control packet built from `props`. If it would exceed the client's Maximum Packet Size,
-   * the Reason String and User Properties are left out first [MQTT-3.1.2-25]; only then is it dropped.
-   */
   sendWithProperties(build: (props: Properties | undefined) => Uint8Array, props: Properties | undefined): void {
     let packet = build(props);
-    if (packet.length > this.clientMaxPacketSize && props && (props.reasonString !== undefined || props.userProperties !== undefined)) {
+    if (packet.length > this.limits.maxPacketSize && props && (props.reasonString !== undefined || props.userProperties !== undefined)) {
       const { reasonString: _r, userProperties: _u, ...rest } = props;
       packet = build(Object.keys(rest).length > 0 ? rest : undefined);
     }
-    this.sendBytes(packet);
+    this.send(packet);
   }
 
-  /** Queues a whole packet; it leaves with this tick's batch. */
-  sendBytes(packet: Uint8Array): void {
-    if (packet.length > this.clientMaxPacketSize) {
-      this.broker.metrics.packetsDropped++;
-      this.broker.logRepeatable('warn', 'packet larger than the client accepts was not sent', this.clientId, { client: this.clientId, size: packet.length });
-      return;
-    }
-    this.outbox.bytes(packet);
+  send(packet: Uint8Array): void {
+    if (this.tooLarge(packet.length)) return;
+    this.outbox.write(packet);
     this.broker.metrics.packetsSent++;
     this.schedule();
   }
 
-  /** Queues PUBACK, PUBREC, PUBREL or PUBCOMP; the two-byte form is written straight into the batch. */
-  sendAck(type: PacketType.PUBACK | PacketType.PUBREC | PacketType.PUBREL | PacketType.PUBCOMP, packetId: number, reason: number, props?: Properties): void {
-    if ((reason !== 0 && this.version === 5) || props !== undefined) {
-      this.sendWithProperties((p) => generate.ack(type, this.version as ProtocolVersion, packetId, reason, p), props);
+  /** A packet larger than the client's Maximum Packet Size is not sent, but counted [MQTT-3.1.2-25]. */
+  private tooLarge(size: number): boolean {
+    if (size <= this.limits.maxPacketSize) return false;
+    this.broker.metrics.packetsDropped++;
+    this.broker.logRepeatable('warn', 'packet larger than the client accepts was not sent', this.clientId, { client: this.clientId, size });
+    return true;
+  }
+
+  /** Queues PUBACK, PUBREC, PUBREL or PUBCOMP; without properties it is written straight into the batch. */
+  sendAck(type: AckType, packetId: number, reason: number, props?: Properties): void {
+    const version = this.version as ProtocolVersion;
+    if (props !== undefined) {
+      this.sendWithProperties((p) => encodeAck(type, version, packetId, reason, p), props);
       return;
     }
-    const at = this.outbox.reserve(4);
-    const buf = this.outbox.target;
-    buf[at] = (type << 4) | (type === PacketType.PUBREL ? 2 : 0);
-    buf[at + 1] = 2;
-    buf[at + 2] = packetId >> 8;
-    buf[at + 3] = packetId & 0xff;
+    const size = ackSize(version, reason);
+    if (this.tooLarge(size)) return;
+    const at = this.outbox.reserve(size);
+    writeAck(this.outbox.bytes, at, type, version, packetId, reason);
     this.broker.metrics.packetsSent++;
     this.schedule();
   }
 
   /**
-   * Queues a PUBLISH of a stored message. Returns false if the packet exceeds the client's Maximum
-   * Packet Size and was discarded [MQTT-3.1.2-25].
+   * Queues a PUBLISH of a stored message: its topic, payload and forwarded properties are copied
+   * from the message's arena blocks, or referenced when large. Returns false if the packet exceeds
+   * the client's Maximum Packet Size and was discarded [MQTT-3.1.2-25].
    */
   sendPublish(message: Message, qos: QoS, packetId: number, retain: boolean, dup: boolean, subscriptionIds: number[] | null): boolean {
-    let props: Uint8Array | null = null;
+    const p = outgoing;
+    const v5 = this.version === 5;
+    const aliases = this.outgoingAliases;
     let alias = 0;
-    let aliasKnown = false;
-    let forwardLength = 0;
-    if (this.version === 5) {
-      if (this.clientTopicAliasMaximum > 0) [alias, aliasKnown] = this.topicAliasFor(message.topic());
-      props = encodeDeliveryProperties(message, subscriptionIds, alias, message.expiresAt === 0 ? 0 : performance.now());
-      forwardLength = message.forwardLength;
+    let known = false;
+    if (aliases !== null) {
+      alias = aliases.known(message.topic());
+      known = alias !== 0;
+      if (!known) alias = aliases.next();
     }
-    // A topic the client already knows by its alias goes as an empty topic name [MQTT-3.3.2-12].
-    const stored = aliasKnown ? message.length - message.topicLength : message.length;
-    const topicEnd = 2 + message.topicLength;
-    let middle = qos > 0 ? 2 : 0;
-    let propsLength = 0;
-    if (this.version === 5) {
-      propsLength = (props ? props.length : 0) + forwardLength;
-      middle += varintSize(propsLength) + propsLength;
-    }
-    const remaining = stored + middle;
-    const headerSize = publishHeaderSize(remaining);
-    if (headerSize + remaining > this.clientMaxPacketSize) return false;
-    if (alias !== 0 && !aliasKnown) (this.outgoingAliases ??= new Map()).set(message.topic(), alias);
-    const outbox = this.outbox;
     const src = message.ptr();
-    if (forwardLength > 0) {
-      this.writeForwarding(message, qos, packetId, retain, dup, aliasKnown, headerSize, remaining, props, propsLength);
-    } else if (aliasKnown) {
-      let at = outbox.reserve(headerSize + 2 + middle);
-      const buf = outbox.target;
-      at += writePublishHeader(buf, at, qos, dup, retain, remaining);
-      buf[at++] = 0;
-      buf[at++] = 0;
-      this.writeMiddle(buf, at, qos, packetId, props, propsLength);
-      outbox.copyOrReference(message, src + topicEnd, stored - 2);
-    } else if (stored <= COPY_LIMIT) {
-      // Small: the whole packet is built in the batch block, topic and payload copied in wasm memory.
-      let at = outbox.reserve(headerSize + remaining);
-      const buf = outbox.target;
-      at += writePublishHeader(buf, at, qos, dup, retain, remaining);
-      outbox.copyAt(at, src, topicEnd);
-      at = this.writeMiddle(buf, at + topicEnd, qos, packetId, props, propsLength);
-      outbox.copyAt(at, src + topicEnd, stored - topicEnd);
-    } else {
-      // Large: topic and payload go out straight from the message's own arena block.
-      const at = outbox.reserve(headerSize);
-      writePublishHeader(outbox.target, at, qos, dup, retain, remaining);
-      outbox.reference(message, src, topicEnd);
-      if (middle > 0) this.writeMiddle(outbox.target, outbox.reserve(middle), qos, packetId, props, propsLength);
-      outbox.reference(message, src + topicEnd, stored - topicEnd);
-    }
+    p.version = this.version as ProtocolVersion;
+    p.qos = qos;
+    p.dup = dup;
+    p.retain = retain;
+    p.packetId = packetId;
+    // The message itself, not its block: a reference held by the outbox releases the message, forwarded properties and all.
+    p.topic = p.payload = message;
+    p.topicAt = src + MessageBlock.Topic;
+    // A topic the client already knows by its alias goes as an empty topic name [MQTT-3.3.2-12].
+    p.topicLength = known ? 0 : message.topicLength;
+    p.payloadAt = p.topicAt + message.topicLength;
+    p.payloadLength = message.payloadLength;
+    p.properties = v5 ? encodeDeliveryProperties(message.expiresAt === 0 ? undefined : message.remainingExpiry(performance.now()), subscriptionIds, alias) : null;
+    // Forwarded properties come from the message's own block: however many subscribers, stored once [MQTT-3.3.2-17], [MQTT-3.3.2-18].
+    p.forwardLength = v5 ? message.forwardLength : 0;
+    p.forward = p.forwardLength > 0 ? message.forwardHandle : null;
+    p.forwardAt = p.forwardLength > 0 ? this.broker.core.ptr(message.forwardHandle) : 0;
+    if (publishSize(p) > this.limits.maxPacketSize) return false;
+    if (alias !== 0 && !known) aliases!.remember(message.topic(), alias);
+    writePublish(this.outbox, p);
     this.broker.metrics.messagesSent++;
     this.broker.metrics.packetsSent++;
     this.schedule();
     return true;
-  }
-
-  /**
-   * A 5.0 PUBLISH with forwarded properties: they come after this delivery's own properties, copied
-   * or referenced from the message's forward block like topic and payload are from its own block —
-   * however many subscribers, their bytes are stored once [MQTT-3.3.2-17], [MQTT-3.3.2-18].
-   */
-  private writeForwarding(
-    message: Message,
-    qos: QoS,
-    packetId: number,
-    retain: boolean,
-    dup: boolean,
-    aliasKnown: boolean,
-    headerSize: number,
-    remaining: number,
-    props: Uint8Array | null,
-    propsLength: number,
-  ): void {
-    const outbox = this.outbox;
-    const src = message.ptr();
-    const topicEnd = 2 + message.topicLength;
-    const own = props ? props.length : 0;
-    const fixed = (qos > 0 ? 2 : 0) + varintSize(propsLength) + own;
-    let at = outbox.reserve(headerSize + (aliasKnown ? 2 : 0));
-    at += writePublishHeader(outbox.target, at, qos, dup, retain, remaining);
-    if (aliasKnown) {
-      outbox.target[at] = 0;
-      outbox.target[at + 1] = 0;
-    } else {
-      outbox.copyOrReference(message, src, topicEnd);
-    }
-    this.writeMiddle(outbox.target, outbox.reserve(fixed), qos, packetId, props, propsLength);
-    outbox.copyOrReference(message.forwardHandle, this.broker.core.ptr(message.forwardHandle), message.forwardLength);
-    outbox.copyOrReference(message, src + topicEnd, message.length - topicEnd);
-  }
-  /**
-   * The alias to send `topic` with: [alias, whether the client already knows it]. New topics take
-   * the next free alias until the client's Topic Alias Maximum is used up; then they go without.
-   */
-  private topicAliasFor(topic: string): [number, boolean] {
-    const known = this.outgoingAliases?.get(topic);
-    if (known !== undefined) return [known, true];
-    const next = (this.outgoingAliases?.size ?? 0) + 1;
-    return next <= this.clientTopicAliasMaximum ? [next, false] : [0, false];
-  }
-
-  /**
-   * Packet identifier and (5.0) the properties' length and this delivery's own properties, between
-   * topic and payload (forwarded ones, counted in `propsLength`, follow); returns the end offset.
-   */
-  private writeMiddle(buf: Uint8Array, at: number, qos: QoS, packetId: number, props: Uint8Array | null, propsLength: number): number {
-    if (qos > 0) {
-      buf[at++] = packetId >> 8;
-      buf[at++] = packetId & 0xff;
-    }
-    if (this.version === 5) {
-      at = writeVarint(buf, at, propsLength);
-      if (props) {
-        buf.set(props, at);
-        at += props.length;
-      }
-    }
-    return at;
   }
 
   /** Bytes waiting to leave: ours for this tick plus the transport's buffer (slow consumer detection). */

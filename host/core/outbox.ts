@@ -1,6 +1,7 @@
-import type { Message } from './message.js';
+import type { PublishTarget } from './codec/publish.js';
+import type { Message } from './model/message.js';
 import type { Transport } from './transport.js';
-import type { Core } from './wasm.js';
+import type { Core } from './wasm/core.js';
 
 /** Stored messages up to this size are copied into the batch; larger ones are sent by reference. */
 export const COPY_LIMIT = 2048;
@@ -17,7 +18,7 @@ const MAX_BLOCK = 256 * 1024;
  * If the arena is full the outbox writes into ordinary memory instead, so control packets and
  * in-flight deliveries never fail for lack of an output buffer.
  */
-export class Outbox {
+export class Outbox implements PublishTarget<number | Message> {
   /** Flat [handle, ptr, length] triples; handle 0 means `ptr` indexes `fallback`. */
   private segments: number[] = [];
   private fallback: Uint8Array[] = [];
@@ -43,11 +44,11 @@ export class Outbox {
   }
 
   /** The buffer that offsets returned by reserve() point into (wasm memory, or the fallback). */
-  get target(): Uint8Array {
+  get bytes(): Uint8Array {
     return this.block === -1 ? this.fallbackBuf! : this.core.bytes();
   }
 
-  /** Reserves `n` contiguous bytes; write them at the returned offset of `this.target` (read after this call). */
+  /** Reserves `n` contiguous bytes; write them at the returned offset of `this.bytes` (read after this call). */
   reserve(n: number): number {
     if (this.block === 0 || this.pos + n > this.end) this.newBlock(n);
     const at = this.pos;
@@ -57,20 +58,16 @@ export class Outbox {
   }
 
   /** Appends `length` bytes of wasm memory at `ptr`. */
-  copy(ptr: number, length: number): void {
-    this.copyAt(this.reserve(length), ptr, length);
-  }
-
-  /** Copies `length` bytes of wasm memory at `ptr` to offset `at` of reserved space. */
-  copyAt(at: number, ptr: number, length: number): void {
+  private copy(ptr: number, length: number): void {
+    const at = this.reserve(length);
     if (this.block === -1) this.fallbackBuf!.set(this.core.bytes().subarray(ptr, ptr + length), at);
     else this.core.copy(at, ptr, length);
   }
 
   /** Appends bytes from ordinary memory. */
-  bytes(chunk: Uint8Array): void {
+  write(chunk: Uint8Array): void {
     const at = this.reserve(chunk.length);
-    this.target.set(chunk, at);
+    this.bytes.set(chunk, at);
   }
 
   /** Appends a range of an arena block, or of a message's block, by reference (one reference, released after the write). */
@@ -78,18 +75,18 @@ export class Outbox {
     if (length === 0) return;
     this.closeSegment();
     if (typeof holder === 'number') {
-      this.core.retain(holder);
+      this.core.ref(holder);
       this.held.push(holder);
     } else {
-      this.heldMessages.push(holder.retainRef());
+      this.heldMessages.push(holder.ref());
     }
     this.segments.push(typeof holder === 'number' ? holder : holder.handle, ptr, length);
     this.pendingBytes += length;
     this.referencedBytes += length;
   }
 
-  /** Appends a range of an arena block: copied when small, else by reference (COPY_LIMIT). */
-  copyOrReference(holder: number | Message, ptr: number, length: number): void {
+  /** Appends a range of an arena block, or of a message's block: copied when small, else by reference (COPY_LIMIT). */
+  append(holder: number | Message, ptr: number, length: number): void {
     if (length <= COPY_LIMIT) this.copy(ptr, length);
     else this.reference(holder, ptr, length);
   }
@@ -123,16 +120,16 @@ export class Outbox {
     this.referencedBytes = 0;
     const core = this.core;
     transport.write(views, () => {
-      for (let i = 0; i < held.length; i++) core.release(held[i]!);
-      for (let i = 0; i < messages.length; i++) messages[i]!.release();
+      for (let i = 0; i < held.length; i++) core.unref(held[i]!);
+      for (let i = 0; i < messages.length; i++) messages[i]!.unref();
     });
   }
 
   /** Releases what was queued but never sent (the connection died first). */
   discard(): void {
     this.retireBlock();
-    for (const h of this.held) this.core.release(h);
-    for (const m of this.heldMessages) m.release();
+    for (const h of this.held) this.core.unref(h);
+    for (const m of this.heldMessages) m.unref();
     this.segments = [];
     this.fallback = [];
     this.held = [];

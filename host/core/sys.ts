@@ -1,7 +1,7 @@
 import type { Broker } from './broker.js';
-import { Message } from './message.js';
-import type { Timed } from './timers.js';
-import type { ArenaTierStats } from './wasm.js';
+import { Message } from './model/message.js';
+import type { Timed } from './model/timers.js';
+import type { ArenaTierStats } from './wasm/core.js';
 
 /** Arena size tiers in the order `Core.arenaStats().tiers` reports them. */
 export const ARENA_TIERS = ['small', 'medium', 'large', 'huge'] as const;
@@ -58,7 +58,7 @@ export function brokerStats(broker: Broker): BrokerStats {
   let queued = 0;
   let queuedBytes = 0;
   for (const session of broker.sessions.values()) {
-    if (session.connection) connected++;
+    if (session.outlet) connected++;
     inflight += session.inflight.size;
     queued += session.queue.length;
     queuedBytes += session.queuedBytes;
@@ -195,8 +195,8 @@ export class SysTopics implements Timed {
       const message = Message.create(this.broker.core, topic, utf8.encode(value), 0, true);
       // A full arena refuses client messages too; $SYS simply tries again next interval.
       if (!message) break;
-      this.broker.publish(message, null);
-      message.release();
+      this.broker.router.publish(message, null);
+      message.unref();
       this.last.set(topic, value);
       published++;
     }

@@ -2,10 +2,10 @@
 // queues, retained messages, and the arena down to a sample of live buffers and their reference
 // counts. Plain data throughout, so it crosses from the SharedWorker by structured clone.
 import type { Broker } from '../core/broker.js';
-import type { Message } from '../core/message.js';
+import type { Message } from '../core/model/message.js';
 import { ARENA_TIERS } from '../core/sys.js';
-import { NEVER_EXPIRES, type Session } from '../core/session.js';
-import type { ArenaTierStats } from '../core/wasm.js';
+import { NEVER_EXPIRES, type Session } from '../core/model/session.js';
+import type { ArenaTierStats } from '../core/wasm/core.js';
 
 export interface InspectOptions {
   /** At most this many live arena buffers are described (default 64; 0 for none). */
@@ -126,7 +126,7 @@ export function retainedSnapshot(broker: Broker, message: Message, now: number, 
   const core = broker.core;
   const expiresIn = message.remainingExpiry(now);
   // The preview is decoded from wasm memory in place: a large retained payload is not copied whole.
-  const start = message.ptr() + 2 + message.topicLength;
+  const start = message.topicPtr() + message.topicLength;
   return {
     topic: message.topic(),
     bytes: message.payloadLength,

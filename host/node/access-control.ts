@@ -1,7 +1,7 @@
 import { Reason } from '../core/codec/constants.js';
 import type { QoS } from '../core/codec/packets.js';
-import type { LogAggregator } from '../core/log-aggregator.js';
-import type { AuthDecision, AuthRequest, BrokerOptions, ClientInfo, ReadCheck, Reader } from '../core/options.js';
+import type { LogAggregator } from '../core/model/log-aggregator.js';
+import type { AuthDecision, AuthRequest, BrokerOptions, ClientInfo, ReadCheck, Reader } from '../core/model/options.js';
 import type { Acl } from './acl.js';
 import { loadAclFile } from './acl-file.js';
 import { type Attempt, AuthFailures, type AuthFailurePolicy } from './auth-failures.js';

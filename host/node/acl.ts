@@ -1,4 +1,4 @@
-import type { ReadCheck } from '../core/options.js';
+import type { ReadCheck } from '../core/model/options.js';
 import { covers, intersection, levels } from './topic-filters.js';
 
 export type Access = 'read' | 'write' | 'readwrite' | 'deny';

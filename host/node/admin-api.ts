@@ -6,8 +6,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Broker } from '../core/broker.js';
 import { Reason } from '../core/codec/constants.js';
-import { Message } from '../core/message.js';
-import type { Session } from '../core/session.js';
+import { Connection } from '../core/connection.js';
+import { Message } from '../core/model/message.js';
+import type { Session } from '../core/model/session.js';
 import { brokerStats, type BrokerStats } from '../core/sys.js';
 import { inspectBroker, retainedSnapshot, sessionSnapshot, type BrokerSnapshot, type RetainedSnapshot, type SessionSnapshot } from '../inspect/inspect.js';
 import type { BridgeReport } from './bridges.js';
@@ -138,20 +139,21 @@ export class AdminApi {
   /** Connected clients (CONNECT accepted), by client identifier. */
   private clients(): ClientView[] {
     const out: ClientView[] = [];
-    for (const session of this.target.broker.sessions.values()) if (session.connection) out.push(this.clientView(session));
+    for (const session of this.target.broker.sessions.values()) if (session.outlet) out.push(this.clientView(session));
     return out.sort(byKey((c) => c.clientId));
   }
 
   private client(id: string): ClientView {
     const session = this.target.broker.sessions.get(id);
-    if (!session?.connection) throw new ApiError(404, `no client "${id}" is connected`);
+    if (!session?.outlet) throw new ApiError(404, `no client "${id}" is connected`);
     return this.clientView(session);
   }
 
   private clientView(session: Session): ClientView {
-    const conn = session.connection!;
-    const listener = this.target.listenerOf(conn.remoteAddress);
-    return { ...this.sessionView(session), address: conn.remoteAddress, ...(listener === undefined ? {} : { listener }), keepAlive: conn.keepAlive };
+    const outlet = session.outlet!;
+    const listener = this.target.listenerOf(outlet.remoteAddress);
+    const keepAlive = outlet instanceof Connection ? outlet.keepAlive : 0;
+    return { ...this.sessionView(session), address: outlet.remoteAddress, ...(listener === undefined ? {} : { listener }), keepAlive };
   }
 
   private sessions(): SessionView[] {
@@ -170,7 +172,7 @@ export class AdminApi {
 
   /** Disconnects a client: 5.0 clients hear DISCONNECT 0x98 Administrative action; its will is published. */
   private disconnect(id: string): { disconnected: string } {
-    const conn = this.target.broker.sessions.get(id)?.connection;
+    const conn = this.target.broker.sessions.get(id)?.outlet;
     if (!conn) throw new ApiError(404, `no client "${id}" is connected`);
     conn.disconnect(Reason.AdministrativeAction);
     this.target.broker.log('info', 'client disconnected by the admin API', { client: id });
@@ -182,7 +184,7 @@ export class AdminApi {
     const session = this.session(id);
     const broker = this.target.broker;
     // Closed first, so nothing more is read from it; ended then, so its closing finds no session to keep or will to publish.
-    session.connection?.disconnect(Reason.AdministrativeAction);
+    session.outlet?.disconnect(Reason.AdministrativeAction);
     broker.endSession(session);
     broker.log('info', 'session deleted by the admin API', { client: id });
     return { deleted: id };
@@ -196,7 +198,7 @@ export class AdminApi {
     const now = performance.now();
     const preview = count(url, 'previewBytes', 64, 65_536);
     return broker.retained
-      .match(broker.encodeTopic(filter), now)
+      .match(utf8.encode(filter), now)
       .map((m) => retainedSnapshot(broker, m, now, preview))
       .sort(byKey((r) => r.topic));
   }
@@ -205,11 +207,11 @@ export class AdminApi {
   private clearRetained(topic: string): { deleted: string } {
     if (!isValidFilter(topic) || /[+#]/.test(topic)) throw new ApiError(400, `${JSON.stringify(topic)} is not a topic name`);
     const broker = this.target.broker;
-    if (broker.retained.match(broker.encodeTopic(topic), performance.now()).length === 0) throw new ApiError(404, `no retained message on ${JSON.stringify(topic)}`);
+    if (broker.retained.match(utf8.encode(topic), performance.now()).length === 0) throw new ApiError(404, `no retained message on ${JSON.stringify(topic)}`);
     const empty = Message.create(broker.core, topic, new Uint8Array(0), 0, true);
     if (!empty) throw new ApiError(503, 'the arena is full');
     broker.retained.apply(empty);
-    empty.release();
+    empty.unref();
     broker.log('info', 'retained message cleared by the admin API', { topic });
     return { deleted: topic };
   }
@@ -293,3 +295,5 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   const text = `${JSON.stringify(body)}\n`;
   res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' }).end(text);
 }
+
+const utf8 = new TextEncoder();

@@ -11,7 +11,7 @@ import { inProcessPipe } from '../bridge/in-process-pipe.js';
 import { brokerLocalSide } from '../bridge/local-side.js';
 import { newBrokerId } from '../bridge/loop-marker.js';
 import type { Broker } from '../core/broker.js';
-import type { Logger } from '../core/options.js';
+import type { Logger } from '../core/model/options.js';
 import type { AccessControl } from './access-control.js';
 import { openRemoteLink, SERVER_BRIDGE_SCHEMES, type RemoteTls } from './bridge-remote.js';
 import { ConfigError } from './config-error.js';

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import type { Logger } from '../core/options.js';
+import type { Logger } from '../core/model/options.js';
 import { loadConfig, type CommandLineSettings } from './config.js';
 import { ConfigError } from './config-error.js';
 import { LevelStore } from './level-store.js';

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import type { LogLevel } from '../core/options.js';
+import type { LogLevel } from '../core/model/options.js';
 import { parseBridges } from './bridge-options.js';
 import { ConfigError } from './config-error.js';
 import { clusterFromEnv, clusterFromFile, clusterFromFlags, finishCluster, type ClusterFlags, type ClusterSettings } from './cluster/config.js';

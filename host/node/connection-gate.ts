@@ -1,4 +1,4 @@
-import type { LogAggregator } from '../core/log-aggregator.js';
+import type { LogAggregator } from '../core/model/log-aggregator.js';
 import type { Transport } from '../core/transport.js';
 
 /** What a listener knows of a new network client. */

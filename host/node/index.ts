@@ -23,5 +23,5 @@ export { SocketTransport } from './socket-transport.js';
 export { WebSocketTransport } from './websocket-transport.js';
 export { Broker } from '../core/broker.js';
 export { SysTopics, brokerStats, type BrokerStats } from '../core/sys.js';
-export type { AuthDecision, AuthRequest, BrokerOptions, ClientInfo, Logger, LogLevel, ReadCheck, Reader } from '../core/options.js';
+export type { AuthDecision, AuthRequest, BrokerOptions, ClientInfo, Logger, LogLevel, ReadCheck, Reader } from '../core/model/options.js';
 export type { Transport, TransportEvents } from '../core/transport.js';

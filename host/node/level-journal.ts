@@ -1,4 +1,4 @@
-import type { DeliveryKey } from '../core/store.js';
+import type { DeliveryKey } from '../core/model/store.js';
 import { ByteReader, type ByteWriter } from './level-records.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { StoredDelivery, StoredMessage, StoredSession } from '../core/store.js';
+import type { StoredDelivery, StoredMessage, StoredSession } from '../core/model/store.js';
 
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();

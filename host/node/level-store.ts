@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { Level } from 'level';
-import type { Logger } from '../core/options.js';
-import { bySessionAndSeq, type Store, type StoreBatch, type StoredDelivery, type StoredState } from '../core/store.js';
+import type { Logger } from '../core/model/options.js';
+import { bySessionAndSeq, type Store, type StoreBatch, type StoredDelivery, type StoredState } from '../core/model/store.js';
 import { type BatchKey, beginPut, endPut, JOURNAL, JOURNAL_END, journalKey, journalSeq, Kind, KINDS, readJournal, Unfolded, writeDelete } from './level-journal.js';
 import { ByteReader, ByteWriter, decodeDelivery, decodeMessage, decodeSession, encodeDelivery, encodeMessage, encodeSession } from './level-records.js';
 import { describeDamage, forgetShutdown, inspectWriteAheadLogs, recordShutdown } from './level-wal.js';

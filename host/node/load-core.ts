@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Core, type CoreOptions } from '../core/wasm.js';
+import { Core, type CoreOptions } from '../core/wasm/core.js';
 
 let compiled: Promise<WebAssembly.Module> | undefined;
 

@@ -1,4 +1,4 @@
-import type { Logger, LogLevel } from '../core/options.js';
+import type { Logger, LogLevel } from '../core/model/options.js';
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 

@@ -1,5 +1,5 @@
-import type { Logger } from '../core/options.js';
-import { MemoryStore, type Store } from '../core/store.js';
+import type { Logger } from '../core/model/options.js';
+import { MemoryStore, type Store } from '../core/model/store.js';
 import { LevelStore } from './level-store.js';
 
 export interface StoreChoice {

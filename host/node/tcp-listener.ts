@@ -1,6 +1,6 @@
 import { createServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
-import type { LogAggregator } from '../core/log-aggregator.js';
+import type { LogAggregator } from '../core/model/log-aggregator.js';
 import type { ConnectionGate } from './connection-gate.js';
 import { bind, boundAddress, closeServer } from './listen.js';
 import type { RunningListener, TcpListenerOptions, TlsListenerOptions } from './listener-options.js';

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { createSecureContext, type TlsOptions, type TLSSocket } from 'node:tls';
-import type { LogAggregator } from '../core/log-aggregator.js';
+import type { LogAggregator } from '../core/model/log-aggregator.js';
 import { ConfigError } from './config-error.js';
 import type { TlsFileOptions } from './listener-options.js';
 

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
-import type { LogAggregator } from '../core/log-aggregator.js';
+import type { LogAggregator } from '../core/model/log-aggregator.js';
 import type { ConnectionGate } from './connection-gate.js';
 import { bind, boundAddress, closeServer } from './listen.js';
 import { DEFAULT_WEBSOCKET_PATH, type RunningListener, type SecureWebSocketListenerOptions, type WebSocketListenerOptions } from './listener-options.js';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadNodeCore } from '../../host/node/load-core.js';
-import { ArenaError, type ArenaStats, type Core } from '../../host/core/wasm.js';
+import { ArenaError, type ArenaStats, type Core } from '../../host/core/wasm/core.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -63,20 +63,20 @@ test('blocks of every tier round-trip their bytes and land in the right tier', (
     assert.equal(s.liveHandles, sizes.length);
     assert.equal(s.bytesInUse, sizes.reduce((a, b) => a + b, 0));
     assert.equal(s.tiers[HUGE].bytesInUse, 1 * MiB + 1 + 3 * MiB + 5);
-    for (const h of handles) assert.equal(core.release(h), 0);
+    for (const h of handles) assert.equal(core.unref(h), 0);
   }));
 
 test('refcount starts at 1, retain adds, release subtracts and frees at 0', () =>
   withCore((core) => {
     const h = core.alloc(200);
     assert.equal(core.refcount(h), 1);
-    assert.equal(core.retain(h), 2);
-    assert.equal(core.retain(h), 3);
+    assert.equal(core.ref(h), 2);
+    assert.equal(core.ref(h), 3);
     assert.equal(core.refcount(h), 3);
-    assert.equal(core.release(h), 2);
-    assert.equal(core.release(h), 1);
+    assert.equal(core.unref(h), 2);
+    assert.equal(core.unref(h), 1);
     assert.equal(core.arenaStats().liveHandles, 1);
-    assert.equal(core.release(h), 0);
+    assert.equal(core.unref(h), 0);
     assert.equal(core.arenaStats().liveHandles, 0);
     assert.throws(() => core.refcount(h), ArenaError);
   }));
@@ -84,10 +84,10 @@ test('refcount starts at 1, retain adds, release subtracts and frees at 0', () =
 test('double release, stale and invalid handles throw ArenaError and are counted as errors', () =>
   withCore((core) => {
     const h = core.alloc(64);
-    assert.equal(core.release(h), 0);
+    assert.equal(core.unref(h), 0);
     const errors0 = core.arenaStats().errors;
-    assert.throws(() => core.release(h), (e: unknown) => e instanceof ArenaError && e.handle === h);
-    assert.throws(() => core.retain(h), ArenaError);
+    assert.throws(() => core.unref(h), (e: unknown) => e instanceof ArenaError && e.handle === h);
+    assert.throws(() => core.ref(h), ArenaError);
     assert.throws(() => core.ptr(h), ArenaError);
     assert.throws(() => core.length(h), ArenaError);
     assert.throws(() => core.view(h), ArenaError);
@@ -104,10 +104,10 @@ test('double release, stale and invalid handles throw ArenaError and are counted
     }
     assert.notEqual(again, 0, 'slot was reused');
     assert.notEqual(again, h, 'with a new generation');
-    assert.throws(() => core.release(h), ArenaError);
+    assert.throws(() => core.unref(h), ArenaError);
     assert.equal(core.refcount(again), 1, 'the stale release did not touch the new block');
-    core.release(again);
-    for (const x of others) core.release(x);
+    core.unref(again);
+    for (const x of others) core.unref(x);
   }));
 
 test('cap reached: alloc returns 0 without trapping, and works again after releases', () =>
@@ -124,18 +124,18 @@ test('cap reached: alloc returns 0 without trapping, and works again after relea
       assert.equal(core.arenaStats().bytesReserved, 256 * KiB);
       assert.equal(core.alloc(2 * MiB), 0, 'huge alloc refused over cap');
       assert.equal(core.alloc(2000), 0, 'other bins refused too (new slab needed)');
-      core.release(held.pop()!);
+      core.unref(held.pop()!);
       const h = core.alloc(1000);
       assert.notEqual(h, 0);
       held.push(h);
       // freeing a whole slab lets another bin take its place
-      for (let i = 0; i < 64; i++) core.release(held.pop()!);
+      for (let i = 0; i < 64; i++) core.unref(held.pop()!);
       const other = core.alloc(100);
       assert.notEqual(other, 0, 'cached empty slab was trimmed to make room');
       held.push(other);
       core.setArenaCap(256 * MiB);
       assert.equal(core.arenaStats().cap, 256 * MiB);
-      for (const x of held) core.release(x);
+      for (const x of held) core.unref(x);
     },
     { arenaCapBytes: 256 * KiB },
   ));
@@ -154,11 +154,11 @@ test('memory limit reached: huge allocs fail softly instead of trapping, then su
       assert.ok(core.memory.buffer.byteLength <= 64 * MiB, `memory ${core.memory.buffer.byteLength} within the limit`);
       assert.equal(core.alloc(900 * MiB), 0);
       assert.equal(core.alloc(0xffffffff), 0, 'beyond the largest heap block');
-      core.release(held.pop()!);
+      core.unref(held.pop()!);
       const h = core.alloc(8 * MiB);
       assert.notEqual(h, 0);
       held.push(h);
-      for (const x of held) core.release(x);
+      for (const x of held) core.unref(x);
     },
     { memoryLimitBytes: 64 * MiB },
   ));
@@ -174,7 +174,7 @@ test('random allocations under a tight memory limit fail softly and never trap',
       for (let i = 0; i < 4000; i++) {
         if (live.length && rnd() < 0.4) {
           const j = Math.floor(rnd() * live.length);
-          core.release(live[j]);
+          core.unref(live[j]);
           live[j] = live[live.length - 1];
           live.pop();
         } else {
@@ -187,11 +187,11 @@ test('random allocations under a tight memory limit fail softly and never trap',
       }
       assert.ok(refused > 0, 'the limit was reached');
       assert.ok(core.memory.buffer.byteLength <= 48 * MiB, `memory ${core.memory.buffer.byteLength} within the limit`);
-      for (const h of live) core.release(h);
+      for (const h of live) core.unref(h);
       core.arenaTrim();
       const h = core.alloc(8 * MiB);
       assert.notEqual(h, 0, 'freed memory is usable again');
-      core.release(h);
+      core.unref(h);
     },
     { memoryLimitBytes: 48 * MiB },
   ));
@@ -204,7 +204,7 @@ test('pool hits and misses are counted per tier', () =>
     const d = core.alloc(200 * KiB); // large: new slab
     const e = core.alloc(2 * MiB); // huge: always direct
     assert.deepEqual(tierCounts(core.arenaStats()), [[1, 1], [0, 1], [0, 1], [0, 1]]);
-    for (const h of [a, b, c, d, e]) core.release(h);
+    for (const h of [a, b, c, d, e]) core.unref(h);
     const f = core.alloc(120); // same 128 B class, cached empty slab
     const g = core.alloc(2 * MiB);
     assert.deepEqual(tierCounts(core.arenaStats()), [[2, 1], [0, 1], [0, 1], [0, 2]]);
@@ -212,8 +212,8 @@ test('pool hits and misses are counted per tier', () =>
     assert.equal(s.tiers[SMALL].free, 64 * KiB / 128 - 1);
     assert.equal(s.tiers[SMALL].bytesInUse, 120);
     assert.equal(s.tiers[HUGE].free, 0);
-    core.release(f);
-    core.release(g);
+    core.unref(f);
+    core.unref(g);
   }));
 
 test('a slab that becomes empty is returned to the heap unless it is the cached one', () =>
@@ -223,12 +223,12 @@ test('a slab that becomes empty is returned to the heap unless it is the cached 
     let s = core.arenaStats().tiers[SMALL];
     assert.equal(s.bytesReserved, 3 * 64 * KiB);
     assert.equal(s.free, 0);
-    for (const h of handles) core.release(h);
+    for (const h of handles) core.unref(h);
     s = core.arenaStats().tiers[SMALL];
     assert.equal(s.bytesReserved, 64 * KiB, 'one empty slab kept');
     assert.equal(s.free, 64);
     // alloc/release across the slab boundary does not thrash
-    for (let i = 0; i < 10; i++) core.release(core.alloc(1000));
+    for (let i = 0; i < 10; i++) core.unref(core.alloc(1000));
     assert.deepEqual(tierCounts(core.arenaStats())[SMALL], [189 + 10, 3]);
     assert.equal(core.arenaTrim(), 64 * KiB);
     assert.equal(core.arenaStats().tiers[SMALL].bytesReserved, 0);
@@ -236,22 +236,22 @@ test('a slab that becomes empty is returned to the heap unless it is the cached 
     // huge blocks go straight back
     const big = core.alloc(5 * MiB);
     assert.equal(core.arenaStats().tiers[HUGE].bytesReserved, 5 * MiB);
-    core.release(big);
+    core.unref(big);
     assert.equal(core.arenaStats().tiers[HUGE].bytesReserved, 0);
   }));
 
 test('liveHandles enumerates exactly the live handles', () =>
   withCore((core) => {
     const hs = [10, 20, 3000, 2 * MiB, 40].map((n) => core.alloc(n));
-    core.retain(hs[2]);
-    core.release(hs[1]);
-    core.release(hs[3]);
+    core.ref(hs[2]);
+    core.unref(hs[1]);
+    core.unref(hs[3]);
     assert.deepEqual(core.liveHandles().sort(), [hs[0], hs[2], hs[4]].sort());
     assert.deepEqual(core.liveHandles().map((h) => core.refcount(h)).sort(), [1, 1, 2]);
-    core.release(hs[0]);
-    core.release(hs[2]);
-    core.release(hs[2]);
-    core.release(hs[4]);
+    core.unref(hs[0]);
+    core.unref(hs[2]);
+    core.unref(hs[2]);
+    core.unref(hs[4]);
     assert.deepEqual(core.liveHandles(), []);
   }));
 
@@ -267,8 +267,8 @@ test('memory growth keeps block contents; views are re-derived', () =>
     assert.equal(old.byteLength, 0, 'old view detached by memory.grow');
     assert.ok(check(core.view(h), 9), 'contents intact in the new view');
     assert.equal(core.bytes().buffer, core.memory.buffer);
-    for (const x of big) core.release(x);
-    core.release(h);
+    for (const x of big) core.unref(x);
+    core.unref(h);
   }));
 
 test('many small blocks: churn keeps stats consistent', () =>
@@ -281,7 +281,7 @@ test('many small blocks: churn keeps stats consistent', () =>
       if (live.length && rnd() < 0.45) {
         const j = Math.floor(rnd() * live.length);
         bytes -= core.length(live[j]);
-        core.release(live[j]);
+        core.unref(live[j]);
         live[j] = live[live.length - 1];
         live.pop();
       } else {
@@ -303,5 +303,5 @@ test('many small blocks: churn keeps stats consistent', () =>
       }),
       'every live block kept its fill byte',
     );
-    for (const h of live) core.release(h);
+    for (const h of live) core.unref(h);
   }));

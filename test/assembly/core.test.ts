@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { loadNodeCore, packageRoot } from '../../host/node/load-core.js';
-import { Core, CoreMemoryError } from '../../host/core/wasm.js';
+import { Core, CoreMemoryError } from '../../host/core/wasm/core.js';
 
 const te = new TextEncoder();
 
@@ -15,7 +15,7 @@ test('every loadNodeCore call gives an independent instance', async () => {
   assert.equal(a.arenaStats().liveHandles, 1);
   assert.equal(b.arenaStats().liveHandles, 0);
   assert.equal(b.subscriptionCount(), 0);
-  a.release(h);
+  a.unref(h);
 });
 
 test('Core.load accepts wasm bytes and a compiled WebAssembly.Module', async () => {
@@ -48,7 +48,7 @@ test('bytes() is re-derived after memory grows and views of wasm memory are used
   core.view(h).set(f);
   assert.equal(core.subscribe(3, core.view(h), 0, 0, 0), true);
   assert.equal(core.matchBytes(te.encode('in/place'), 0).count, 1);
-  for (const x of [...big, h]) core.release(x);
+  for (const x of [...big, h]) core.unref(x);
 });
 
 test('out-of-memory surfaces as CoreMemoryError from retained and match calls, never as a trap', async () => {
@@ -63,7 +63,7 @@ test('out-of-memory surfaces as CoreMemoryError from retained and match calls, n
     err = e;
   }
   assert.ok(err instanceof CoreMemoryError, `got ${String(err)}`);
-  for (const h of blocks) core.release(h);
+  for (const h of blocks) core.unref(h);
   core.arenaTrim();
   assert.equal(core.retainSet(te.encode('ok'), 5), 0);
   assert.deepEqual(core.retainMatch(te.encode('ok')), [5]);

@@ -1,21 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadNodeCore } from '../../host/node/load-core.js';
-import type { Core } from '../../host/core/wasm.js';
-import { refMatch } from '../helpers/topic-match.js';
+import type { Core } from '../../host/core/wasm/core.js';
+import { refMatch, rng } from '../helpers/reference.js';
 
 const te = new TextEncoder();
 const enc = (s: string) => te.encode(s);
 const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
-
-function rng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORDS = ['a', 'b', 'c', '', 'ab', 'abcdefghij', 'ü', '$x'];
 
@@ -64,7 +55,7 @@ test('set and delete read topic bytes in place and do not touch refcounts', asyn
   assert.deepEqual(core.retainMatch(enc('sensors/+/temp')), [h]);
   assert.equal(core.retainDeleteAt(core.ptr(h), t.length), h);
   assert.equal(core.refcount(h), 1);
-  core.release(h);
+  core.unref(h);
 });
 
 test('wildcard filters find the stored topics, empty levels included', async () => {

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadNodeCore } from '../../host/node/load-core.js';
-import { CoreMemoryError, TopicError, TopicFilterError, type Core } from '../../host/core/wasm.js';
-import { refMatch } from '../helpers/topic-match.js';
+import { CoreMemoryError, CoreError, TopicFilterError, type Core } from '../../host/core/wasm/core.js';
+import { refMatch, rng } from '../helpers/reference.js';
 
 const te = new TextEncoder();
 const enc = (s: string) => te.encode(s);
@@ -30,15 +30,6 @@ function deliveries(core: Core, topic: string, publisher = 0): Delivery[] {
 }
 
 const clients = (core: Core, topic: string, publisher = 0) => deliveries(core, topic, publisher).map((d) => d.client);
-
-function rng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORDS = ['a', 'b', 'c', '', 'ab', 'ba', 'abcdefghij', 'ä', '$x'];
 const FIRST_DOLLAR = ['$SYS', '$a'];
@@ -202,12 +193,12 @@ test('unsubscribe removes the subscription and prunes the emptied nodes', async 
   assert.deepEqual(clients(core, 'a/b/c'), []);
 });
 
-test('invalid filters are rejected with their TopicError code', async () => {
+test('invalid filters are rejected with their CoreError code', async () => {
   const core = await fresh();
-  assert.throws(() => core.subscribe(1, enc('a/#/b'), 0, 0, 0), (e: unknown) => e instanceof TopicFilterError && e.code === TopicError.HashNotLast);
-  assert.throws(() => core.subscribe(1, enc('a+'), 0, 0, 0), (e: unknown) => e instanceof TopicFilterError && e.code === TopicError.PlusNotAlone);
-  assert.throws(() => core.subscribe(1, enc(''), 0, 0, 0), (e: unknown) => e instanceof TopicFilterError && e.code === TopicError.Empty);
-  assert.throws(() => core.subscribe(1, new Uint8Array([0x61, 0xff]), 0, 0, 0), (e: unknown) => e instanceof TopicFilterError && e.code === TopicError.BadUtf8);
+  assert.throws(() => core.subscribe(1, enc('a/#/b'), 0, 0, 0), (e: unknown) => e instanceof TopicFilterError && e.code === CoreError.HashNotLast);
+  assert.throws(() => core.subscribe(1, enc('a+'), 0, 0, 0), (e: unknown) => e instanceof TopicFilterError && e.code === CoreError.PlusNotAlone);
+  assert.throws(() => core.subscribe(1, enc(''), 0, 0, 0), (e: unknown) => e instanceof TopicFilterError && e.code === CoreError.Empty);
+  assert.throws(() => core.subscribe(1, new Uint8Array([0x61, 0xff]), 0, 0, 0), (e: unknown) => e instanceof TopicFilterError && e.code === CoreError.BadUtf8);
   assert.equal(core.subscriptionCount(), 0);
   assert.equal(core.trieNodeCount(), 1);
 });
@@ -325,7 +316,7 @@ test('match reads topic bytes in place and the result object is reused', async (
   const m2 = core.match(core.ptr(h), 1, 0);
   assert.equal(m2, m1);
   assert.equal(m2.count, 0);
-  core.release(h);
+  core.unref(h);
 });
 
 test('long topics with many levels match without exhausting the stack', async () => {
@@ -415,7 +406,7 @@ test('when memory is exhausted subscribe throws CoreMemoryError and leaves the t
   }
   assert.ok(failure instanceof CoreMemoryError, String(failure));
   assert.equal(core.subscriptionCount(), added);
-  for (const h of blocks) core.release(h);
+  for (const h of blocks) core.unref(h);
   core.arenaTrim();
   assert.equal(core.subscribe(999999, enc(`${long}/after`), 1, 0, 0), true, 'works again once memory is free');
   assert.deepEqual(clients(core, `${long}/after`), [999999]);

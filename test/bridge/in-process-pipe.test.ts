@@ -7,7 +7,7 @@ import type { ReceivedMessage } from '../../host/client/types.js';
 import { inProcessPipe } from '../../host/bridge/in-process-pipe.js';
 import { Broker } from '../../host/core/broker.js';
 import { loadNodeCore } from '../../host/node/load-core.js';
-import { delay, until } from '../helpers/broker.js';
+import { until } from '../helpers/wait.js';
 
 describe('in-process pipe', () => {
   let broker: Broker;
@@ -46,8 +46,9 @@ describe('in-process pipe', () => {
     const rude = await connect({ clientId: 'rude', will: { topic: 'will/rude', payload: 'x', qos: 1 } });
     assert.deepEqual(await polite.end(), { clean: true });
     rude.destroy();
-    await until(() => wills.length > 0);
-    await delay(20);
+    await until(() => wills.length > 0, 'a will');
+    // Anything published before the answer to the watcher's own QoS 1 PUBLISH has reached it.
+    await watcher.publish('barrier', '', { qos: 1 });
     assert.deepEqual(wills, ['will/rude']);
     await watcher.end();
   });

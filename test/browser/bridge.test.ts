@@ -6,8 +6,9 @@ import { after, before, describe, it } from 'node:test';
 import type { MqttClient } from 'mqtt';
 import type { Page } from 'playwright-core';
 import { ArborServer } from '../../host/node/server.js';
-import { connectClient, delay, until } from '../helpers/broker.js';
+import { connectClient, roundTrip } from '../helpers/broker.js';
 import { launchChromium, reload, skipWithoutChromium, startSite, type Chromium, type PageGlobals, type Site } from './harness.js';
+import { until } from '../helpers/wait.js';
 
 interface BridgeWindow extends PageGlobals {
   broker: Awaited<ReturnType<PageGlobals['arbormq']['createBroker']>>;
@@ -71,7 +72,7 @@ describe('the bridge to a remote broker', { skip: skipWithoutChromium }, () => {
   /** The first `n` messages `c` received, waiting up to `ms` for them. */
   const remoteReceived = async (c: MqttClient, n: number, ms = 5000): Promise<string[]> => {
     const inbox = inboxes.get(c)!;
-    await until(() => inbox.length >= n, ms);
+    await until(() => inbox.length >= n, `${n} messages at the remote broker`, ms);
     return inbox.slice();
   };
 
@@ -118,9 +119,10 @@ describe('the bridge to a remote broker', { skip: skipWithoutChromium }, () => {
     await cloud.publishAsync('cloud/chat/room', 'from the cloud', { qos: 1 });
     assert.deepEqual(await localReceived(page, 3), ['local/chat/room=from the tab', 'down/cmd=reboot', 'local/chat/room=from the cloud']);
     // The cloud app hears its own message once, through its own subscription, and no echo of it
-    // through the bridge; the same for the tab's app (No Local on both of the bridge's sessions).
-    await delay(300);
-    assert.deepEqual(await remoteReceived(cloud, 3), ['up/temp=21', 'cloud/chat/room=from the tab', 'cloud/chat/room=from the cloud']);
+    // through the bridge (an echo would cross ahead of a marker sent out after it); the tab's app
+    // heard no echo of its own either (No Local on both of the bridge's sessions).
+    await publishLocally(page, [['up/marker', 'end']]);
+    assert.deepEqual(await remoteReceived(cloud, 4), ['up/temp=21', 'cloud/chat/room=from the tab', 'cloud/chat/room=from the cloud', 'up/marker=end']);
     assert.equal((await page.evaluate(() => (window as unknown as BridgeWindow).got)).length, 3);
     await page.close();
   });
@@ -138,7 +140,6 @@ describe('the bridge to a remote broker', { skip: skipWithoutChromium }, () => {
       const messages = Array.from({ length: 40 }, (_, i) => [`queue-${mode}/${i % 3}`, `#${i}`] as [string, string]);
       await publishLocally(page, messages);
       assert.equal(await page.evaluate(() => (window as unknown as BridgeWindow).bridge.queued()), 40);
-      await delay(100);
       assert.deepEqual(inboxes.get(cloud), [], 'nothing crosses while the link is down');
 
       await reload(page);
@@ -147,7 +148,7 @@ describe('the bridge to a remote broker', { skip: skipWithoutChromium }, () => {
       await page.evaluate(() => (window as unknown as BridgeWindow).bridge.setOnline(true));
       assert.deepEqual(await remoteReceived(cloud, 40), messages.map(([t, p]) => `${t}=${p}`));
       await page.waitForFunction(async () => (await (window as unknown as BridgeWindow).bridge.queued()) === 0, undefined, { timeout: 5000 });
-      await delay(200);
+      await roundTrip(cloud);
       assert.equal(inboxes.get(cloud)!.length, 40, 'each message once');
       await page.close();
     });

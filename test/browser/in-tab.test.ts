@@ -66,14 +66,19 @@ describe('the broker in a browser', { skip: skipWithoutChromium }, () => {
           await v5.publish('n/b', 'from 5.0', { qos: 2, properties: { contentType: 'text/plain' } });
           v4.destroy();
           for (let i = 0; i < 200 && seen.length < 3; i++) await new Promise((r) => setTimeout(r, 5));
+          let marked = false;
+          await sub.subscribe('marker', { qos: 1 }, () => void (marked = true));
           await sub.unsubscribe('n/+');
           await v5.publish('n/c', 'unheard', { qos: 1 });
-          await new Promise((r) => setTimeout(r, 50));
+          // Published after it by the same client: once the marker is in, n/c would have been too.
+          await v5.publish('marker', '', { qos: 1 });
+          for (let i = 0; i < 200 && !marked; i++) await new Promise((r) => setTimeout(r, 5));
           await Promise.all([sub.end(), v5.end()]);
           await broker.close();
-          return { granted, seen };
+          return { granted, seen, marked };
         }, mode);
         assert.deepEqual(result.granted, [{ filter: 'n/+', reasonCode: 1 }]);
+        assert.equal(result.marked, true, 'the marker published after the unheard message arrived');
         assert.deepEqual(result.seen, [
           ['n/a', 'from 3.1.1', 1, undefined, [9]],
           ['n/b', 'from 5.0', 1, 'text/plain', [9]],

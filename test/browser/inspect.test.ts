@@ -9,8 +9,8 @@ import { inProcessPipe } from '../../host/bridge/in-process-pipe.js';
 import { inspectBroker } from '../../host/inspect/inspect.js';
 import { Broker } from '../../host/core/broker.js';
 import { loadNodeCore } from '../../host/node/load-core.js';
-import { until } from '../helpers/broker.js';
 import { chromiumOnSite, skipWithoutChromium, type PageGlobals } from './harness.js';
+import { until } from '../helpers/wait.js';
 
 describe('inspectBroker', () => {
   let broker: Broker;

@@ -10,7 +10,7 @@ import { inProcessPipe } from '../../host/bridge/in-process-pipe.js';
 import { tapLink, type PacketEvent } from '../../host/browser/packet-tap.js';
 import { Broker } from '../../host/core/broker.js';
 import { loadNodeCore } from '../../host/node/load-core.js';
-import { delay, until } from '../helpers/broker.js';
+import { until } from '../helpers/wait.js';
 
 /** "→ PUBLISH 1" style: direction, type, packet identifier when there is one. */
 const brief = (e: PacketEvent): string => `${e.direction === 'out' ? '→' : '←'} ${e.type}${e.packetId === undefined ? '' : ` ${e.packetId}`}`;
@@ -132,7 +132,6 @@ describe('packet tap', () => {
       await client.subscribe('t/#', { qos: 1 });
       await client.publish('t/x', 'still works', { qos: 1 });
       assert.ok(client.connected);
-      await delay(10);
       // Ended while the stand-in is in place: its DISCONNECT is observed (and throws) too.
       assert.deepEqual(await client.end(), { clean: true });
     } finally {

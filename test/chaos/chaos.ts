@@ -1,9 +1,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { delay } from '../helpers/broker.js';
 import { kill, startCli, type RunningCli } from '../helpers/cli.js';
 import { ChaosPublisher, ChaosSubscriber, type QoS, type Version } from './peers.js';
+import { pace, until } from '../helpers/wait.js';
 
 export interface ChaosOptions {
   version: Version;
@@ -76,23 +76,23 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   try {
     await start();
     subscriber.start();
-    for (const deadline = Date.now() + 10_000; !subscriber.ready && Date.now() < deadline; ) await delay(5);
-    if (!subscriber.ready) throw new Error('the subscriber never subscribed');
+    await until(() => subscriber.ready, 'the subscriber to subscribe', 10_000);
     publisher.start();
     for (; done < kills; done++) {
-      await delay(minGap + rand() * (maxGap - minGap));
+      await pace(minGap + rand() * (maxGap - minGap));
       await cli!.stop('SIGKILL');
       keepWarnings();
       await start();
     }
     publisher.generating = false;
     publisher.pump();
-    const deadline = Date.now() + (options.settleMs ?? 30_000);
     const delivered = (): boolean => [...publisher.acknowledged].every((m) => subscriber.counts.has(m));
-    while (Date.now() < deadline && !(publisher.done && delivered())) await delay(20);
-    settled = publisher.done && delivered();
-    // Late duplicates would show up now: give in-flight resends a moment to arrive.
-    await delay(200);
+    settled = await until(() => publisher.done && delivered(), 'every acknowledged message delivered', options.settleMs ?? 30_000).then(
+      () => true,
+      () => false,
+    );
+    // Late duplicates would show up now: what the broker sent before answering a PINGREQ has arrived.
+    if (settled) await subscriber.roundTrip();
   } finally {
     publisher.stop();
     subscriber.stop();

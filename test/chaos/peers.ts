@@ -14,6 +14,8 @@ const CONNACK_TIMEOUT_MS = 3000;
 abstract class PersistentPeer {
   private socket: Socket | null = null;
   private stopped = false;
+  /** Round trips waiting for their PINGRESP, in order. */
+  private readonly pings: (() => void)[] = [];
   connects = 0;
   /** CONNACKs with Session Present 0 after the first: the broker lost the session. */
   sessionsLost = 0;
@@ -42,6 +44,14 @@ abstract class PersistentPeer {
   /** Loses the connection as a network failure would; the peer dials again (port() may name another node). */
   drop(): void {
     this.socket?.destroy();
+  }
+
+  /** A PINGREQ answered on the current connection: what the broker sent before it has arrived. */
+  roundTrip(): Promise<void> {
+    return new Promise((resolve) => {
+      this.pings.push(resolve);
+      this.send({ cmd: 'pingreq' });
+    });
   }
 
   protected send(packet: Packet): void {
@@ -87,7 +97,8 @@ abstract class PersistentPeer {
         this.onSession(packet.sessionPresent === true);
         return;
       }
-      if (open) this.onPacket(packet);
+      if (packet.cmd === 'pingresp') this.pings.shift()?.();
+      else if (open) this.onPacket(packet);
     });
     parser.on('error', () => socket.destroy());
     socket.on('data', (data) => parser.parse(data));

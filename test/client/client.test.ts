@@ -5,7 +5,8 @@ import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { connectWebSocket, ConnectRefusedError, type ConnectOptions, type MqttClient, type ReceivedMessage, type WebSocketConstructor } from '../../host/client/index.js';
 import { ArborServer } from '../../host/node/server.js';
-import { assertArenaEmpty, delay, until } from '../helpers/broker.js';
+import { assertArenaEmpty } from '../helpers/broker.js';
+import { until } from '../helpers/wait.js';
 
 const text = (m: ReceivedMessage): string => new TextDecoder().decode(m.payload);
 
@@ -26,7 +27,7 @@ describe('MqttClient over WebSocket against ArborMQ', () => {
   after(async () => {
     await Promise.all(clients.map((c) => c.end()));
     await server.close();
-    await assertArenaEmpty(server);
+    await assertArenaEmpty(server.broker.core);
   });
 
   for (const protocolVersion of [4, 5] as const) {
@@ -37,7 +38,7 @@ describe('MqttClient over WebSocket against ArborMQ', () => {
       const results = await sub.subscribe(`v${protocolVersion}/#`, { qos: 2 }, (m) => void got.push(m));
       assert.deepEqual(results, [{ filter: `v${protocolVersion}/#`, reasonCode: 2 }]);
       await Promise.all([0, 1, 2].map((qos) => pub.publish(`v${protocolVersion}/q${qos}`, `m${qos}`, { qos: qos as 0 | 1 | 2 })));
-      await until(() => got.length >= 3, 1000);
+      await until(() => got.length >= 3, '3 messages');
       assert.deepEqual(got.map((m) => [m.topic, text(m), m.qos]), [
         [`v${protocolVersion}/q0`, 'm0', 0],
         [`v${protocolVersion}/q1`, 'm1', 1],
@@ -52,7 +53,7 @@ describe('MqttClient over WebSocket against ArborMQ', () => {
     const got: ReceivedMessage[] = [];
     await sub.subscribe('props/+', { qos: 1, subscriptionIdentifier: 42 }, (m) => void got.push(m));
     await pub.publish('props/a', 'x', { qos: 1, properties: { contentType: 'text/plain', userProperties: [['k', 'v']], correlationData: Uint8Array.of(1, 2) } });
-    await until(() => got.length >= 1, 1000);
+    await until(() => got.length >= 1, 'the message');
     const p = got[0]!.properties;
     assert.equal(p.contentType, 'text/plain');
     assert.deepEqual(p.userProperties, [['k', 'v']]);
@@ -69,7 +70,7 @@ describe('MqttClient over WebSocket against ArborMQ', () => {
     const got: string[] = [];
     const second = await connect({ clientId: 'persist', clean: false, sessionExpiryInterval: 600, onMessage: (m) => void got.push(text(m)) });
     assert.equal(second.sessionPresent, true);
-    await until(() => got.length >= 5, 1000);
+    await until(() => got.length >= 5, '5 messages');
     assert.deepEqual(got, ['0', '1', '2', '3', '4']);
   });
 
@@ -80,14 +81,15 @@ describe('MqttClient over WebSocket against ArborMQ', () => {
     await sub.subscribe('slow/t', { qos: 1 }, () => new Promise<void>((r) => releases.push(r)));
     await pub.publish('slow/t', 'a', { qos: 1 });
     await pub.publish('slow/t', 'b', { qos: 1 });
-    await until(() => releases.length >= 2, 1000);
+    await until(() => releases.length >= 2, 'both releases');
     const session = server.broker.sessions.get('slow')!;
     assert.equal(session.inflight.size, 2, 'nothing acknowledged while the handlers run');
     releases[1]!();
-    await delay(50);
+    // A QoS 1 PUBLISH of its own, answered: an acknowledgement sent before it would have been read first.
+    await sub.publish('slow/barrier', '', { qos: 1 });
     assert.equal(session.inflight.size, 2, 'the second ack waits for the first');
     releases[0]!();
-    await until(() => session.inflight.size === 0, 1000);
+    await until(() => session.inflight.size === 0, 'nothing in flight');
     assert.equal(session.inflight.size, 0);
   });
 
@@ -99,8 +101,9 @@ describe('MqttClient over WebSocket against ArborMQ', () => {
     const b = await connect({ clientId: 'will-b', will: { topic: 'will/b', payload: 'gone', qos: 1 } });
     a.destroy();
     await b.end();
-    await until(() => got.length >= 1, 1000);
-    await delay(50);
+    await until(() => got.length >= 1, 'a will', 1000);
+    // Anything published before the answer to the watcher's own QoS 1 PUBLISH has reached it.
+    await watcher.publish('barrier', '', { qos: 1 });
     assert.deepEqual(got, ['will/a']);
   });
 

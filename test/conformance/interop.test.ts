@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { type ServerTestBroker, startBroker } from '../helpers/broker.js';
+import { until } from '../helpers/wait.js';
 
 /**
  * Interoperability with another implementation: a scripted session through Mosquitto's
@@ -24,14 +25,18 @@ async function pub(port: number, args: string[]): Promise<void> {
 }
 
 /** Starts mosquitto_sub and resolves, once it has printed `count` lines, with them. */
-async function sub(port: number, args: string[], count: number, after: () => Promise<void> = async () => undefined): Promise<string[]> {
-  const child = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(port), '-C', String(count), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function sub(b: ServerTestBroker, args: string[], count: number, after: () => Promise<void> = async () => undefined): Promise<string[]> {
+  const before = new Set(b.broker.connections);
+  const child = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(b.port), '-C', String(count), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   // 'close', not 'exit': only then has all of stdout been read. Listened for at once: with a
   // retained message it may come before `after` runs.
   const exited = once(child, 'close');
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  await new Promise((r) => setTimeout(r, 300));
+  let done = false;
+  void exited.then(() => (done = true));
+  // Subscribed (or already done: a retained message can satisfy -C before this looks).
+  await until(() => done || [...b.broker.connections].some((c) => !before.has(c) && (c.session?.subscriptions.size ?? 0) > 0), 'mosquitto_sub to subscribe');
   await after();
   const timer = setTimeout(() => child.kill(), 5000);
   await exited;
@@ -40,7 +45,7 @@ async function sub(port: number, args: string[], count: number, after: () => Pro
 }
 
 describe('interoperability with mosquitto_pub / mosquitto_sub', { skip }, () => {
-  let b: TestBroker;
+  let b: ServerTestBroker;
   beforeEach(async () => {
     b = await startBroker();
   });
@@ -51,9 +56,9 @@ describe('interoperability with mosquitto_pub / mosquitto_sub', { skip }, () => 
       const V = ['-V', version];
       // 1. A retained message reaches a later subscriber with the retain flag set.
       await pub(b.port, [...V, '-t', 'interop/state', '-m', 'on', '-r', '-q', '1']);
-      assert.deepEqual(await sub(b.port, [...V, '-t', 'interop/+', '-F', '%r %t %p'], 1), ['1 interop/state on']);
+      assert.deepEqual(await sub(b, [...V, '-t', 'interop/+', '-F', '%r %t %p'], 1), ['1 interop/state on']);
       // 2. QoS 2 end to end, through a wildcard subscription, in order.
-      const got = await sub(b.port, [...V, '-t', 'interop/q2/#', '-q', '2', '-F', '%q %t %p'], 2, async () => {
+      const got = await sub(b, [...V, '-t', 'interop/q2/#', '-q', '2', '-F', '%q %t %p'], 2, async () => {
         await pub(b.port, [...V, '-t', 'interop/q2/a', '-m', 'first', '-q', '2']);
         await pub(b.port, [...V, '-t', 'interop/q2/b/c', '-m', 'second', '-q', '2']);
       });
@@ -61,16 +66,16 @@ describe('interoperability with mosquitto_pub / mosquitto_sub', { skip }, () => 
       // 3. A persistent session queues QoS 1 while its client is away.
       const persistent = [...V, '-i', `interop-${version}`, '-c', '-q', '1', '-t', 'interop/queue'];
       if (version === 'mqttv5') persistent.push('-x', '60');
-      await sub(b.port, [...persistent, '-W', '1'], 1);
+      await sub(b, [...persistent, '-W', '1'], 1);
       await pub(b.port, [...V, '-t', 'interop/queue', '-m', 'while away', '-q', '1']);
-      assert.deepEqual(await sub(b.port, [...persistent, '-F', '%t %p'], 1), ['interop/queue while away']);
+      assert.deepEqual(await sub(b, [...persistent, '-F', '%t %p'], 1), ['interop/queue while away']);
       // 4. Clear the retained message.
       await pub(b.port, [...V, '-t', 'interop/state', '-n', '-r', '-q', '1']);
     });
   }
 
   it('forwards MQTT 5.0 user properties and content type from mosquitto_pub to mosquitto_sub', async () => {
-    const got = await sub(b.port, ['-V', 'mqttv5', '-t', 'interop/props', '-F', '%P|%C|%p'], 1, () =>
+    const got = await sub(b, ['-V', 'mqttv5', '-t', 'interop/props', '-F', '%P|%C|%p'], 1, () =>
       pub(b.port, ['-V', 'mqttv5', '-t', 'interop/props', '-m', 'x', '-D', 'publish', 'user-property', 'k', 'v', '-D', 'publish', 'content-type', 'text/plain']),
     );
     assert.deepEqual(got, ['k:v|text/plain|x']);

@@ -1,13 +1,12 @@
 /**
  * MQTT over WebSocket (§6 of MQTT 3.1.1 and 5.0) for both conformance suites: a broker with a TCP
- * and a WebSocket listener, and a bare WebSocket client (the `ws` package) that sends frames exactly
- * as a test says and records each frame the broker sends (binary or text) and the MQTT packets in them.
+ * and a WebSocket listener, and the shared raw peer over a bare WebSocket (the `ws` package) that
+ * sends frames exactly as a test says and also records each data frame the broker sends.
  */
 import assert from 'node:assert/strict';
 import { WebSocket } from 'ws';
 import type { ServerOptions } from '../../host/node/server.js';
-import { delay } from '../helpers/broker.js';
-import { FrameSplitter, type Frame } from './frames.js';
+import { Peer } from '../helpers/peer.js';
 
 /** Listeners of a broker reachable over TCP (first, so TestBroker.raw() and .client() use it) and WebSocket. */
 export const TCP_AND_WS: ServerOptions['listeners'] = [
@@ -22,40 +21,24 @@ export function wsUrl(server: { endpoints(): { protocol: string; address: { port
   return `ws://127.0.0.1:${ws.address.port}/mqtt`;
 }
 
-/** A bare WebSocket to the broker. */
-export class WsPeer {
+/** The raw peer over a bare WebSocket: every send is one binary data frame. */
+export class WsPeer extends Peer {
   /** Every data frame received, in order. */
   readonly frames: { binary: boolean; data: Buffer }[] = [];
-  /** MQTT packets split out of the binary frames (which may hold several, or part of one). */
-  readonly packets: Frame[] = [];
-  /** Resolves with the close code once the network connection is closed. */
-  readonly closed: Promise<number>;
-  isClosed = false;
-  private readonly splitter = new FrameSplitter();
-  private readonly taken = new Set<Frame>();
-  private waiters: (() => void)[] = [];
-
-  private constructor(readonly ws: WebSocket) {
-    ws.on('message', (data: Buffer, isBinary: boolean) => {
-      this.frames.push({ binary: isBinary, data });
-      if (isBinary) this.split(data);
-      this.wake();
-    });
-    ws.on('error', () => undefined);
-    this.closed = new Promise((resolve) =>
-      ws.once('close', (code: number) => {
-        this.isClosed = true;
-        this.wake();
-        resolve(code);
-      }),
-    );
-  }
+  private ws: WebSocket | null = null;
 
   /** Opens a WebSocket offering `protocols`; resolves once the handshake is done. */
   static open(url: string, protocols: string[] = ['mqtt']): Promise<WsPeer> {
+    const peer = new WsPeer();
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, protocols);
-      const peer = new WsPeer(ws);
+      const ws = (peer.ws = new WebSocket(url, protocols));
+      peer.wire = { send: (bytes) => ws.send(bytes, { binary: true }), destroy: () => ws.terminate() };
+      ws.on('message', (data: Buffer, isBinary: boolean) => {
+        peer.frames.push({ binary: isBinary, data });
+        if (isBinary) peer.receive(data);
+      });
+      ws.on('error', () => undefined);
+      ws.once('close', peer.markClosed);
       ws.once('open', () => resolve(peer));
       ws.once('error', reject);
       ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
@@ -64,57 +47,17 @@ export class WsPeer {
 
   /** The subprotocol the server selected ('' when none). */
   get protocol(): string {
-    return this.ws.protocol;
-  }
-
-  private wake(): void {
-    for (const w of this.waiters.splice(0)) w();
-  }
-
-  private split(data: Buffer): void {
-    this.packets.push(...this.splitter.push(data));
-  }
-
-
-  /** One binary data frame with exactly these bytes. */
-  send(...parts: Uint8Array[]): void {
-    this.ws.send(Buffer.concat(parts), { binary: true });
+    return this.ws!.protocol;
   }
 
   /** One text data frame. */
   sendText(text: string): void {
-    this.ws.send(text, { binary: false });
-  }
-
-  /** The first MQTT packet of `type` not taken yet (waits up to `ms`). */
-  async next(type: number, ms = 2000): Promise<Frame> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const found = this.packets.find((p) => p.type === type && !this.taken.has(p));
-      if (found) {
-        this.taken.add(found);
-        return found;
-      }
-      if (this.isClosed) throw new Error(`connection closed before packet type ${type}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no packet of type ${type} within ${ms} ms; got ${this.packets.map((p) => p.type).join(',')}`);
-      await Promise.race([new Promise<void>((r) => this.waiters.push(r)), delay(left)]);
-    }
-  }
-
-  /** Waits for the broker to close the network connection; returns the WebSocket close code. */
-  async expectClosed(ms = 2000): Promise<number> {
-    return Promise.race([
-      this.closed,
-      delay(ms).then(() => {
-        throw new Error(`WebSocket still open after ${ms} ms`);
-      }),
-    ]);
+    this.ws!.send(text, { binary: false });
   }
 
   /** Closes from the client side and waits until it is closed. */
   async close(): Promise<void> {
-    if (!this.isClosed) this.ws.close(1000);
+    if (!this.isClosed) this.ws!.close(1000);
     await this.closed;
   }
 }

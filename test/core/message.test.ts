@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Message } from '../../host/core/message.js';
+import { Message } from '../../host/core/model/message.js';
 import { loadNodeCore } from '../../host/node/load-core.js';
 
 describe('Message expiry', () => {
@@ -15,7 +15,7 @@ describe('Message expiry', () => {
       assert.equal(message.remainingExpiry(arrived), interval, `${interval} s from ${arrived}`);
       assert.equal(message.remainingExpiry(arrived + 999), interval === 0 ? 0 : interval, 'less than a second later rounds up to the same');
       assert.equal(message.remainingExpiry(arrived + interval * 1000 + 5), 0, 'past its expiry: 0, never negative');
-      message.release();
+      message.unref();
     }
     assert.equal(core.arenaStats().liveHandles, 0);
   });

@@ -1,26 +1,27 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MemoryStore } from '../../host/core/store.js';
-import { collect, connectClient, delay, expectSilence, startBroker } from '../helpers/broker.js';
+import { MemoryStore } from '../../host/core/model/store.js';
+import { collect, expectSilence, startCoreBroker } from '../helpers/broker.js';
+import { until } from '../helpers/wait.js';
 
 describe('broker state through the Store', () => {
   it('rebuilds retained messages and persistent sessions (with their subscriptions) on start', async () => {
     const store = new MemoryStore();
-    const first = await startBroker({ store });
+    const first = await startCoreBroker({ store });
     const pub = await first.client();
     await pub.publishAsync('keep/a', 'retained', { retain: true, qos: 1 });
-    const sub = await connectClient(first.url, { clientId: 'survivor', clean: false });
+    const sub = await first.connect({ clientId: 'survivor', clean: false });
     await sub.subscribeAsync('live/#', { qos: 1 });
     await sub.endAsync();
-    const cleanSub = await connectClient(first.url, { clientId: 'ephemeral', clean: true });
+    const cleanSub = await first.connect({ clientId: 'ephemeral', clean: true });
     await cleanSub.subscribeAsync('live/#', { qos: 1 });
     await cleanSub.endAsync();
     await first.close();
 
-    const second = await startBroker({ store });
-    assert.ok(second.server.broker.sessions.has('survivor'));
-    assert.equal(second.server.broker.sessions.has('ephemeral'), false);
-    const back = await connectClient(second.url, { clientId: 'survivor', clean: false });
+    const second = await startCoreBroker({ store });
+    assert.ok(second.broker.sessions.has('survivor'));
+    assert.equal(second.broker.sessions.has('ephemeral'), false);
+    const back = await second.connect({ clientId: 'survivor', clean: false });
     const retained = collect(back, 1);
     await back.subscribeAsync('keep/#');
     assert.equal((await retained)[0]!.payload.toString(), 'retained');
@@ -29,31 +30,32 @@ describe('broker state through the Store', () => {
     await p2.publishAsync('live/x', 'routed by the restored subscription', { qos: 1 });
     assert.equal((await live)[0]!.topic, 'live/x');
     await back.endAsync();
-    const clean = await connectClient(second.url, { clientId: 'survivor', clean: true });
+    const clean = await second.connect({ clientId: 'survivor', clean: true });
     await clean.endAsync();
     await p2.publishAsync('keep/a', '', { retain: true, qos: 1 });
     await second.close();
 
-    const third = await startBroker({ store });
-    assert.equal(third.server.broker.sessions.size, 0);
-    assert.equal(third.server.broker.retained.count, 0);
+    const third = await startCoreBroker({ store });
+    assert.equal(third.broker.sessions.size, 0);
+    assert.equal(third.broker.retained.count, 0);
     await third.close();
   });
 
   it('drops sessions that expired while the broker was stopped', async () => {
     const store = new MemoryStore();
-    const first = await startBroker({ store });
-    const c = await connectClient(first.url, { protocolVersion: 5, clientId: 'short', clean: false, properties: { sessionExpiryInterval: 1 } });
+    const first = await startCoreBroker({ store });
+    const c = await first.connect({ protocolVersion: 5, clientId: 'short', clean: false, properties: { sessionExpiryInterval: 1 } });
     await c.subscribeAsync('s/t');
     await c.endAsync();
     await first.close();
-    await delay(1100);
-    const second = await startBroker({ store });
-    assert.equal(second.server.broker.sessions.has('short'), false);
-    const back = await connectClient(second.url, { protocolVersion: 5, clientId: 'short', clean: false });
+    const stored = (await store.load()).sessions.find((s) => s.clientId === 'short')!;
+    await until(() => Date.now() >= stored.disconnectedAt + 1000, 'its expiry to pass while the broker is down');
+    const second = await startCoreBroker({ store });
+    assert.equal(second.broker.sessions.has('short'), false);
+    const back = await second.connect({ protocolVersion: 5, clientId: 'short', clean: false });
     const pub = await second.client();
     pub.publish('s/t', 'x');
-    await expectSilence(back);
+    await expectSilence(back, pub);
     await second.close();
   });
 });

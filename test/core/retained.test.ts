@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { collect, expectSilence, startBroker, type TestBroker } from '../helpers/broker.js';
+import { collect, expectSilence, startCoreBroker, type TestBroker } from '../helpers/broker.js';
 
 describe('retained messages', () => {
   let b: TestBroker;
   beforeEach(async () => {
-    b = await startBroker();
+    b = await startCoreBroker();
   });
   afterEach(() => b.close());
 

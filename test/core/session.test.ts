@@ -1,32 +1,33 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { IPublishPacket } from 'mqtt-packet';
-import { collect, connectClient, delay, expectSilence, startBroker, type TestBroker, until } from '../helpers/broker.js';
+import { collect, expectSilence, startCoreBroker, type TestBroker } from '../helpers/broker.js';
 import { withoutTimerOverflow } from '../helpers/warnings.js';
+import { until } from '../helpers/wait.js';
 
 describe('sessions', () => {
   let b: TestBroker;
   beforeEach(async () => {
-    b = await startBroker();
+    b = await startCoreBroker();
   });
   afterEach(() => b.close());
 
   it('keeps subscriptions and queues QoS 1/2 messages of a persistent session while it is offline', async () => {
     const opts = { clientId: 'persist-1', clean: false };
-    const sub = await connectClient(b.url, opts);
+    const sub = await b.connect(opts);
     await sub.subscribeAsync('p/#', { qos: 2 });
     await sub.endAsync();
     const pub = await b.client();
     await pub.publishAsync('p/1', 'one', { qos: 1 });
     await pub.publishAsync('p/2', 'two', { qos: 2 });
     await pub.publishAsync('p/0', 'zero', { qos: 0 });
-    const back = await connectClient(b.url, { ...opts, manualConnect: false });
+    const back = await b.connect({ ...opts, manualConnect: false });
     assert.equal(back.connected, true);
     const got = await collect(back, 2);
     assert.deepEqual(got.map((m) => m.payload.toString()), ['one', 'two']);
     await expectSilence(back);
     await back.endAsync();
-    const clean = await connectClient(b.url, { clientId: 'persist-1', clean: true });
+    const clean = await b.connect({ clientId: 'persist-1', clean: true });
     await clean.endAsync();
     await pub.endAsync();
   });
@@ -34,27 +35,25 @@ describe('sessions', () => {
   it('answers Session Present 1 when resuming and 0 after a clean start [MQTT-3.2.2-2], [MQTT-3.2.2-3]', async () => {
     const raw1 = await b.raw();
     assert.equal((await raw1.handshake({ clientId: 'sp', clean: false })).sessionPresent, false);
-    raw1.destroy();
-    await delay(50);
+    await raw1.drop();
     const raw2 = await b.raw();
     assert.equal((await raw2.handshake({ clientId: 'sp', clean: false })).sessionPresent, true);
-    raw2.destroy();
-    await delay(50);
+    await raw2.drop();
     const raw3 = await b.raw();
     assert.equal((await raw3.handshake({ clientId: 'sp', clean: true })).sessionPresent, false);
     raw3.destroy();
   });
 
   it('discards the session of a clean-session client at disconnect [MQTT-3.1.2-6]', async () => {
-    const sub = await connectClient(b.url, { clientId: 'clean-1', clean: true });
+    const sub = await b.connect({ clientId: 'clean-1', clean: true });
     await sub.subscribeAsync('c/t', { qos: 1 });
     await sub.endAsync();
     const pub = await b.client();
     await pub.publishAsync('c/t', 'x', { qos: 1 });
-    const back = await connectClient(b.url, { clientId: 'clean-1', clean: false });
+    const back = await b.connect({ clientId: 'clean-1', clean: false });
     await expectSilence(back);
     await Promise.all([back.endAsync(), pub.endAsync()]);
-    const clean = await connectClient(b.url, { clientId: 'clean-1', clean: true });
+    const clean = await b.connect({ clientId: 'clean-1', clean: true });
     await clean.endAsync();
   });
 
@@ -67,8 +66,7 @@ describe('sessions', () => {
     await pub.publishAsync('dup/t', 'again', { qos: 1 });
     const first = (await raw.next('publish')) as IPublishPacket;
     assert.equal(first.dup, false);
-    raw.destroy(); // no PUBACK
-    await delay(50);
+    await raw.drop(); // no PUBACK
     const raw2 = await b.raw();
     const ack = await raw2.handshake({ clientId: 'dup-1', clean: false });
     assert.equal(ack.sessionPresent, true);
@@ -79,7 +77,7 @@ describe('sessions', () => {
     raw2.sendPacket({ cmd: 'puback', messageId: again.messageId! });
     raw2.sendPacket({ cmd: 'disconnect' });
     await raw2.expectClosed();
-    const clean = await connectClient(b.url, { clientId: 'dup-1', clean: true });
+    const clean = await b.connect({ clientId: 'dup-1', clean: true });
     await Promise.all([clean.endAsync(), pub.endAsync()]);
   });
 
@@ -93,8 +91,7 @@ describe('sessions', () => {
     const p = (await raw.next('publish')) as IPublishPacket;
     raw.sendPacket({ cmd: 'pubrec', messageId: p.messageId! });
     await raw.next('pubrel');
-    raw.destroy();
-    await delay(50);
+    await raw.drop();
     const raw2 = await b.raw();
     await raw2.handshake({ clientId: 'rel-1', clean: false });
     const rel = await raw2.next('pubrel');
@@ -102,22 +99,23 @@ describe('sessions', () => {
     assert.equal(raw2.packets.filter((x) => x.cmd === 'publish').length, 0);
     raw2.sendPacket({ cmd: 'pubcomp', messageId: p.messageId! });
     raw2.destroy();
-    const clean = await connectClient(b.url, { clientId: 'rel-1', clean: true });
+    const clean = await b.connect({ clientId: 'rel-1', clean: true });
     await Promise.all([clean.endAsync(), pub.endAsync()]);
   });
 
   it('ends a 5.0 session after its Session Expiry Interval [MQTT-3.1.2-23]', async () => {
     const opts = { protocolVersion: 5 as const, clientId: 'exp-1', clean: false, properties: { sessionExpiryInterval: 1 } };
-    const sub = await connectClient(b.url, opts);
+    const sub = await b.connect(opts);
     await sub.subscribeAsync('exp/t', { qos: 1 });
     sub.stream.destroy();
-    await delay(100);
+    await b.offline('exp-1');
     const pub = await b.client();
     await pub.publishAsync('exp/t', 'queued', { qos: 1 });
-    assert.ok(b.server.broker.sessions.has('exp-1'));
-    await delay(1300);
-    assert.equal(b.server.broker.sessions.has('exp-1'), false);
-    const back = await connectClient(b.url, opts);
+    const session = b.broker.sessions.get('exp-1');
+    assert.ok(session, 'kept after the disconnection');
+    await until(() => !b.broker.sessions.has('exp-1'), 'the session to end', 3000);
+    assert.ok(performance.now() - session.disconnectedAt >= 1000, 'not before its interval passed');
+    const back = await b.connect(opts);
     await expectSilence(back);
     await Promise.all([back.endAsync(), pub.endAsync()]);
   });
@@ -125,17 +123,17 @@ describe('sessions', () => {
   it('keeps a session whose DISCONNECT raised its Session Expiry from 99,999 s to 999,999,999 s: subscriptions and queued messages come back [MQTT-3.14.2-2]', () =>
     withoutTimerOverflow(async () => {
       const opts = { protocolVersion: 5 as const, clientId: 'long-1', clean: false, properties: { sessionExpiryInterval: 99_999 } };
-      const sub = await connectClient(b.url, opts);
+      const sub = await b.connect(opts);
       await sub.subscribeAsync('long/#', { qos: 1 });
       await sub.endAsync(false, { reasonCode: 0, properties: { sessionExpiryInterval: 999_999_999 } });
-      const session = b.server.broker.sessions.get('long-1')!;
-      await until(() => session.connection === null);
+      const session = b.broker.sessions.get('long-1')!;
+      await until(() => session.outlet === null);
       const pub = await b.client({ protocolVersion: 5 });
       await pub.publishAsync('long/queued', 'while away', { qos: 1 });
-      assert.equal(b.server.broker.sessions.get('long-1'), session, 'the session outlived the disconnection');
+      assert.equal(b.broker.sessions.get('long-1'), session, 'the session outlived the disconnection');
       assert.equal(session.queue.length, 1);
       assert.equal(Math.round(session.endsAt - session.disconnectedAt), 999_999_999_000, 'it ends 999,999,999 s after the disconnection');
-      const back = await connectClient(b.url, { ...opts, properties: {} });
+      const back = await b.connect({ ...opts, properties: {} });
       const [queued] = await collect(back, 1);
       assert.equal(queued!.payload.toString(), 'while away');
       await pub.publishAsync('long/live', 'the subscription is still there', { qos: 1 });
@@ -150,16 +148,15 @@ describe('sessions', () => {
       const intervals = [2_147_483, 2_147_484, 0xfffffffe, 0xffffffff];
       const opts = (expiry: number) => ({ protocolVersion: 5 as const, clientId: `edge-${expiry}`, clean: false, properties: { sessionExpiryInterval: expiry } });
       for (const expiry of intervals) {
-        const sub = await connectClient(b.url, opts(expiry));
+        const sub = await b.connect(opts(expiry));
         await sub.subscribeAsync(`edge/${expiry}`, { qos: 1 });
         sub.stream.destroy();
       }
-      const broker = b.server.broker;
-      await until(() => intervals.every((e) => broker.sessions.get(`edge-${e}`)?.connection === null));
+      const broker = b.broker;
+      await until(() => intervals.every((e) => broker.sessions.get(`edge-${e}`)?.outlet === null));
       const pub = await b.client({ protocolVersion: 5 });
       for (const expiry of intervals) await pub.publishAsync(`edge/${expiry}`, String(expiry), { qos: 1 });
-      // An overflowed timer fires after 1 ms: give it far more than that.
-      await delay(100);
+      // An overflowed timer would be one Node warns of (withoutTimerOverflow); the deadlines are as asked.
       for (const expiry of intervals) {
         const session = broker.sessions.get(`edge-${expiry}`);
         assert.ok(session, `session with expiry ${expiry} kept`);
@@ -171,7 +168,7 @@ describe('sessions', () => {
         }
       }
       for (const expiry of intervals) {
-        const back = await connectClient(b.url, opts(expiry));
+        const back = await b.connect(opts(expiry));
         const [m] = await collect(back, 1);
         assert.equal(m!.payload.toString(), String(expiry));
         await back.endAsync(false, { reasonCode: 0, properties: { sessionExpiryInterval: 0 } });
@@ -180,10 +177,9 @@ describe('sessions', () => {
     }));
 
   it('ends a 5.0 session at disconnect when its expiry is 0, even with Clean Start 0', async () => {
-    const c = await connectClient(b.url, { protocolVersion: 5, clientId: 'exp-0', clean: false });
+    const c = await b.connect({ protocolVersion: 5, clientId: 'exp-0', clean: false });
     await c.subscribeAsync('e0/t');
     await c.endAsync();
-    await delay(50);
-    assert.equal(b.server.broker.sessions.has('exp-0'), false);
+    await until(() => !b.broker.sessions.has('exp-0'), 'the session to end with its connection');
   });
 });

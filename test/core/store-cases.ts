@@ -1,7 +1,7 @@
 // The behaviour every Store implementation must have, as plain async functions: node:test runs
 // them against MemoryStore and LevelStore (store-suite.ts), a Chromium page runs them against the
 // IndexedDB store (test/browser/idb-store.test.ts). No Node built-ins here.
-import { emptyBatch, type Store, type StoredDelivery, type StoredMessage, type StoredSession } from '../../host/core/store.js';
+import { emptyBatch, type Store, type StoredDelivery, type StoredMessage, type StoredSession } from '../../host/core/model/store.js';
 import { check } from './portable-assert.js';
 
 const utf8 = new TextEncoder();

@@ -1,5 +1,5 @@
 import { describe, it } from 'node:test';
-import type { Store } from '../../host/core/store.js';
+import type { Store } from '../../host/core/model/store.js';
 import { storeCases } from './store-cases.js';
 
 /**

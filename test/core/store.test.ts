@@ -1,4 +1,4 @@
-import { MemoryStore } from '../../host/core/store.js';
+import { MemoryStore } from '../../host/core/model/store.js';
 import { storeSuite } from './store-suite.js';
 
 storeSuite('MemoryStore', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type Clock, MAX_TIMER_DELAY_MS, type Timed, Timers } from '../../host/core/timers.js';
+import { type Clock, MAX_TIMER_DELAY_MS, type Timed, Timers } from '../../host/core/model/timers.js';
 
 /** A clock the test moves by hand; it runs the host timer when its time comes, as a host would. */
 class HandClock implements Clock {

@@ -1,19 +1,20 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { collect, connectClient, delay, expectSilence, startBroker, type TestBroker, until } from '../helpers/broker.js';
+import { collect, expectSilence, startCoreBroker, type TestBroker } from '../helpers/broker.js';
 import { withoutTimerOverflow } from '../helpers/warnings.js';
+import { until } from '../helpers/wait.js';
 
 describe('will messages', () => {
   let b: TestBroker;
   beforeEach(async () => {
-    b = await startBroker();
+    b = await startCoreBroker();
   });
   afterEach(() => b.close());
 
   it('publishes the will when the connection is lost without DISCONNECT [MQTT-3.1.2-8]', async () => {
     const watcher = await b.client();
     await watcher.subscribeAsync('will/lost');
-    const dying = await connectClient(b.url, { will: { topic: 'will/lost', payload: Buffer.from('gone'), qos: 1, retain: false } });
+    const dying = await b.connect({ will: { topic: 'will/lost', payload: Buffer.from('gone'), qos: 1, retain: false } });
     const got = collect(watcher, 1);
     dying.stream.destroy();
     const [m] = await got;
@@ -24,16 +25,17 @@ describe('will messages', () => {
   it('does not publish the will after a DISCONNECT [MQTT-3.14.4-3]', async () => {
     const watcher = await b.client();
     await watcher.subscribeAsync('will/clean');
-    const leaving = await connectClient(b.url, { will: { topic: 'will/clean', payload: Buffer.from('x'), qos: 0, retain: false } });
+    const leaving = await b.connect({ will: { topic: 'will/clean', payload: Buffer.from('x'), qos: 0, retain: false } });
     await leaving.endAsync();
-    await expectSilence(watcher, 300);
+    await b.offline(leaving.options.clientId!);
+    await expectSilence(watcher);
     await watcher.endAsync();
   });
 
   it('publishes the will of a 5.0 client that disconnects with reason 0x04', async () => {
     const watcher = await b.client();
     await watcher.subscribeAsync('will/04');
-    const leaving = await connectClient(b.url, { protocolVersion: 5, will: { topic: 'will/04', payload: Buffer.from('asked'), qos: 0, retain: false } });
+    const leaving = await b.connect({ protocolVersion: 5, will: { topic: 'will/04', payload: Buffer.from('asked'), qos: 0, retain: false } });
     const got = collect(watcher, 1);
     leaving.end(false, { reasonCode: 0x04 });
     assert.equal((await got)[0]!.payload.toString(), 'asked');
@@ -53,9 +55,9 @@ describe('will messages', () => {
   });
 
   it('retains a will published with the will retain flag', async () => {
-    const dying = await connectClient(b.url, { will: { topic: 'will/retained', payload: Buffer.from('last words'), qos: 1, retain: true } });
+    const dying = await b.connect({ will: { topic: 'will/retained', payload: Buffer.from('last words'), qos: 1, retain: true } });
     dying.stream.destroy();
-    await delay(100);
+    await b.offline(dying.options.clientId!);
     const late = await b.client();
     const got = collect(late, 1);
     await late.subscribeAsync('will/retained');
@@ -79,19 +81,19 @@ describe('will messages', () => {
         properties: { sessionExpiryInterval: 0xffffffff },
         will: { topic: `will/long/${willDelay}`, payload: Buffer.from('too early'), qos: 1 as const, retain: false, properties: { willDelayInterval: willDelay } },
       });
-      for (const willDelay of delays) (await connectClient(b.url, opts(willDelay))).stream.destroy();
-      const broker = b.server.broker;
-      await until(() => delays.every((d) => broker.sessions.get(`will-long-${d}`)?.connection === null));
-      // An overflowed timer fires after 1 ms.
-      await expectSilence(watcher, 200);
+      for (const willDelay of delays) (await b.connect(opts(willDelay))).stream.destroy();
+      const broker = b.broker;
+      await until(() => delays.every((d) => broker.sessions.get(`will-long-${d}`)?.outlet === null));
+      // An overflowed timer would be one Node warns of (withoutTimerOverflow).
+      await expectSilence(watcher);
       for (const willDelay of delays) {
         const session = broker.sessions.get(`will-long-${willDelay}`)!;
         assert.equal(Math.round(session.willAt - session.disconnectedAt), willDelay * 1000, `the will of ${willDelay} s waits that long`);
-        const back = await connectClient(b.url, opts(willDelay));
+        const back = await b.connect(opts(willDelay));
         assert.equal(session.willAt, Infinity, 'coming back cancelled it');
         await back.endAsync(false, { reasonCode: 0, properties: { sessionExpiryInterval: 0 } });
       }
-      await expectSilence(watcher, 100);
+      await expectSilence(watcher);
       await watcher.endAsync();
     }));
 
@@ -99,7 +101,7 @@ describe('will messages', () => {
     withoutTimerOverflow(async () => {
       const watcher = await b.client({ protocolVersion: 5 });
       await watcher.subscribeAsync('will/outlasted', { qos: 1 });
-      const dying = await connectClient(b.url, {
+      const dying = await b.connect({
         protocolVersion: 5,
         clientId: 'will-outlasted',
         clean: false,
@@ -119,14 +121,14 @@ describe('will messages', () => {
       assert.ok(Date.now() - start >= 900, 'it went when the 1 s session ended, not before');
       assert.equal(m!.payload.toString(), 'session over');
       assert.equal(m!.packet.properties?.messageExpiryInterval, 0xffffffff);
-      assert.equal(b.server.broker.sessions.has('will-outlasted'), false);
+      assert.equal(b.broker.sessions.has('will-outlasted'), false);
       await watcher.endAsync();
     }));
 
   it('publishes a will with Will Delay 0 at once', async () => {
     const watcher = await b.client();
     await watcher.subscribeAsync('will/zero');
-    const dying = await connectClient(b.url, {
+    const dying = await b.connect({
       protocolVersion: 5,
       clientId: 'will-zero',
       clean: false,
@@ -136,8 +138,8 @@ describe('will messages', () => {
     const got = collect(watcher, 1);
     dying.stream.destroy();
     assert.equal((await got)[0]!.payload.toString(), 'now');
-    assert.ok(b.server.broker.sessions.has('will-zero'), 'the session itself stays');
-    const cleanup = await connectClient(b.url, { protocolVersion: 5, clientId: 'will-zero', clean: true });
+    assert.ok(b.broker.sessions.has('will-zero'), 'the session itself stays');
+    const cleanup = await b.connect({ protocolVersion: 5, clientId: 'will-zero', clean: true });
     await Promise.all([cleanup.endAsync(), watcher.endAsync()]);
   });
 
@@ -151,17 +153,18 @@ describe('will messages', () => {
       properties: { sessionExpiryInterval: 60 },
       will: { topic: 'will/delay', payload: Buffer.from('late'), qos: 0 as const, retain: false, properties: { willDelayInterval: 1 } },
     };
-    const first = await connectClient(b.url, opts);
+    const first = await b.connect(opts);
     first.stream.destroy();
-    await delay(300);
-    const back = await connectClient(b.url, opts);
-    await expectSilence(watcher, 1200);
+    await b.offline(opts.clientId);
+    const back = await b.connect(opts);
+    assert.equal(b.broker.sessions.get(opts.clientId)!.willAt, Infinity, 'coming back cancelled the will');
+    await expectSilence(watcher);
     back.stream.destroy();
     const got = collect(watcher, 1, 3000);
     const start = Date.now();
     assert.equal((await got)[0]!.payload.toString(), 'late');
     assert.ok(Date.now() - start >= 800, 'the will waited for its delay');
-    const cleanup = await connectClient(b.url, { protocolVersion: 5, clientId: 'will-delay', clean: true });
+    const cleanup = await b.connect({ protocolVersion: 5, clientId: 'will-delay', clean: true });
     await cleanup.endAsync();
     await watcher.endAsync();
   });

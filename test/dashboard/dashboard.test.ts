@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { buildDashboard } from '../../scripts/build-dashboard.js';
-import { connectClient, until } from '../helpers/broker.js';
+import { connectClient } from '../helpers/broker.js';
+import { until } from '../helpers/wait.js';
 import { local, startServer, type TestServer } from '../helpers/server.js';
 import { launchChromium, skipWithoutChromium, type Chromium } from '../browser/harness.js';
 
@@ -74,7 +75,7 @@ describe('the dashboard in Chromium', { skip: skipWithoutChromium }, () => {
       await page.getByRole('button', { name: 'Disconnect visitor' }).click();
       assert.equal(await reason, 0x98);
       await row.waitFor({ state: 'detached', timeout: 5000 });
-      assert.equal(s.server.broker.sessions.get('visitor')?.connection ?? null, null);
+      assert.equal(s.server.broker.sessions.get('visitor')?.outlet ?? null, null);
       assert.deepEqual(errors, []);
     } finally {
       await visitor.endAsync(true);

@@ -1,57 +1,147 @@
 import assert from 'node:assert/strict';
-import { connect as netConnect, type Socket } from 'node:net';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { Duplex } from 'node:stream';
+import mqtt, { type IClientOptions, MqttClient } from 'mqtt';
 import mqttPacket, { type Packet } from 'mqtt-packet';
+import type { ClientLink } from '../../host/client/link.js';
+import { inProcessPipe } from '../../host/bridge/in-process-pipe.js';
+import { Broker } from '../../host/core/broker.js';
+import type { BrokerOptions } from '../../host/core/model/options.js';
+import type { Store } from '../../host/core/model/store.js';
+import type { Core } from '../../host/core/wasm/core.js';
+import { loadNodeCore } from '../../host/node/load-core.js';
 import { ArborServer, type ServerOptions } from '../../host/node/server.js';
+import { Peer } from './peer.js';
+import { until } from './wait.js';
 
+/** A broker under test, and the clients it closes with it. */
 export interface TestBroker {
+  broker: Broker;
+  /** An MQTT.js client, connected (or the connection error), ended by close(). */
+  client(options?: IClientOptions): Promise<MqttClient>;
+  /** An MQTT.js client, connected (or the connection error), that the test ends itself. */
+  connect(options?: IClientOptions): Promise<MqttClient>;
+  /** A raw-packet peer (of `kind`, a Peer with a suite's vocabulary) with nothing sent yet, destroyed by close(). */
+  raw<P extends Peer = Peer>(kind?: new () => P): Promise<P>;
+  /** Waits until the broker has seen `clientId`'s connection go: its session has none (or ended with it). */
+  offline(clientId: string): Promise<void>;
+  /** Closes every client made through this helper, stops the broker, and asserts the arena is empty. */
+  close(): Promise<void>;
+}
+
+/** A broker behind a real TCP listener (host/node): for what the wire and the server add. */
+export interface ServerTestBroker extends TestBroker {
   server: ArborServer;
   port: number;
   url: string;
-  /** Closes every client made through this helper, stops the broker, and asserts the arena is empty. */
-  close(): Promise<void>;
-  client(options?: IClientOptions): Promise<MqttClient>;
-  raw(): Promise<RawClient>;
 }
 
-/** Starts a broker on an ephemeral loopback port. */
-export async function startBroker(options: ServerOptions = {}): Promise<TestBroker> {
-  const server = await ArborServer.start({ listeners: [{ port: 0, host: '127.0.0.1' }], ...options });
-  const port = server.port;
-  const url = `mqtt://127.0.0.1:${port}`;
+function tracking(
+  broker: Broker,
+  client: (options: IClientOptions) => Promise<MqttClient>,
+  open: <P extends Peer>(peer: P) => Promise<P>,
+  stop: () => Promise<void>,
+): TestBroker {
   const clients: MqttClient[] = [];
-  const raws: RawClient[] = [];
+  const peers: Peer[] = [];
   return {
-    server,
-    port,
-    url,
-    async client(opts = {}) {
-      const c = await connectClient(url, opts);
+    broker,
+    connect: client,
+    async client(options = {}) {
+      const c = await client(options);
       clients.push(c);
       return c;
     },
-    async raw() {
-      const r = await RawClient.connect(port);
-      raws.push(r);
-      return r;
+    offline: (clientId) => until(() => !broker.sessions.get(clientId)?.outlet, `the broker to see ${clientId} go`),
+    async raw<P extends Peer>(kind?: new () => P) {
+      const p = await open(kind ? new kind() : (new Peer() as P));
+      p.held = () => [...broker.connections].some((c) => c.remoteAddress === p.address);
+      peers.push(p);
+      return p;
     },
     async close() {
       await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
-      for (const r of raws) r.destroy();
-      await server.close();
-      await assertArenaEmpty(server);
+      for (const p of peers) p.destroy();
+      await stop();
+      await assertArenaEmpty(broker.core);
     },
   };
 }
 
+/** Starts a server (host/node) with one TCP listener on an ephemeral loopback port. */
+export async function startBroker(options: ServerOptions = {}): Promise<ServerTestBroker> {
+  const server = await ArborServer.start({ listeners: [{ port: 0, host: '127.0.0.1' }], ...options });
+  const port = server.port;
+  const url = `mqtt://127.0.0.1:${port}`;
+  const tested = tracking(
+    server.broker,
+    (o) => connectClient(url, o),
+    (peer) => peer.tcp(port),
+    async () => {
+      await server.close();
+    },
+  );
+  return { ...tested, server, port, url };
+}
+
+/**
+ * Starts a broker (host/core alone) whose clients connect over in-memory links — the transport the
+ * browser host uses — so a test of the broker's behaviour pays for no socket.
+ */
+export async function startCoreBroker(options: Partial<BrokerOptions> & { store?: Store } = {}): Promise<TestBroker> {
+  const { store, ...brokerOptions } = options;
+  const broker = new Broker(await loadNodeCore(), brokerOptions, store);
+  await broker.start();
+  let links = 0;
+  const link = (address: string): ClientLink => {
+    const { transport, link } = inProcessPipe(address);
+    broker.accept(transport);
+    return link;
+  };
+  return tracking(
+    broker,
+    (o) => connectOver(() => linkStream(link(`memory:${++links}`)), o),
+    async (peer) => {
+      const address = `memory:${++links}`;
+      return peer.over(link(address), address);
+    },
+    () => broker.close(),
+  );
+}
+
 /** Every arena buffer retained was released exactly once: nothing is live after shutdown. */
-export async function assertArenaEmpty(server: ArborServer): Promise<void> {
-  const core = server.broker.core;
-  await until(() => core.arenaStats().liveHandles === 0, 1000);
+export async function assertArenaEmpty(core: Core): Promise<void> {
+  await until(() => core.arenaStats().liveHandles === 0, `the arena to hold nothing (${core.arenaStats().liveHandles} buffers live)`, 1000).catch(() => undefined);
   const stats = core.arenaStats();
   assert.equal(stats.liveHandles, 0, `arena still holds ${stats.liveHandles} buffers: ${JSON.stringify(core.liveHandles().slice(0, 10))}`);
   assert.equal(stats.bytesInUse, 0);
-  assert.equal(stats.errors, 0, 'no invalid retain/release happened');
+  assert.equal(stats.errors, 0, 'no invalid ref/unref happened');
+}
+
+/** A Node stream over an in-memory link, for MQTT.js. */
+function linkStream(link: ClientLink): Duplex {
+  const stream = new Duplex({
+    read() {},
+    write(chunk: Buffer, _encoding, done) {
+      link.send(Uint8Array.from(chunk));
+      done();
+    },
+    final(done) {
+      link.close();
+      done();
+    },
+    destroy(error, done) {
+      link.close();
+      done(error);
+    },
+  });
+  link.attach({
+    data: (chunk) => stream.push(Buffer.from(chunk)),
+    close: () => {
+      stream.push(null);
+      stream.destroy();
+    },
+  });
+  return stream;
 }
 
 export interface Received {
@@ -63,15 +153,14 @@ export interface Received {
 /** Every message each client received since it was created, so none is missed between awaits. */
 const inboxes = new WeakMap<MqttClient, { messages: Received[]; taken: number; wake: (() => void) | null }>();
 
-export function connectClient(url: string, options: IClientOptions = {}): Promise<MqttClient> {
+function connected(client: MqttClient): Promise<MqttClient> {
+  const inbox = { messages: [] as Received[], taken: 0, wake: null as (() => void) | null };
+  inboxes.set(client, inbox);
+  client.on('message', (topic, payload, packet) => {
+    inbox.messages.push({ topic, payload, packet });
+    inbox.wake?.();
+  });
   return new Promise((resolve, reject) => {
-    const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...options });
-    const inbox = { messages: [] as Received[], taken: 0, wake: null as (() => void) | null };
-    inboxes.set(client, inbox);
-    client.on('message', (topic, payload, packet) => {
-      inbox.messages.push({ topic, payload, packet });
-      inbox.wake?.();
-    });
     client.once('connect', () => {
       client.removeListener('error', reject);
       resolve(client);
@@ -83,6 +172,18 @@ export function connectClient(url: string, options: IClientOptions = {}): Promis
   });
 }
 
+const clientDefaults: IClientOptions = { reconnectPeriod: 0, connectTimeout: 5000 };
+
+/** An MQTT.js client of the broker at `url` (TCP, TLS or WebSocket). */
+export function connectClient(url: string, options: IClientOptions = {}): Promise<MqttClient> {
+  return connected(mqtt.connect(url, { ...clientDefaults, ...options }));
+}
+
+/** An MQTT.js client over the stream `open` makes. */
+function connectOver(open: () => Duplex, options: IClientOptions): Promise<MqttClient> {
+  return connected(new MqttClient(open, { ...clientDefaults, ...options }));
+}
+
 /** The reason code a QoS 1/2 publish was acknowledged with: MQTT.js resolves below 0x80 and rejects at 0x80 and up. */
 export function ackReason(publish: Promise<unknown>): Promise<number> {
   return publish.then(
@@ -91,33 +192,10 @@ export function ackReason(publish: Promise<unknown>): Promise<number> {
   );
 }
 
-export const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Waits until `done()` holds, checking every 5 ms for up to `ms` (a loaded machine is slower, never faster). */
-export async function until(done: () => boolean, ms = 2000): Promise<void> {
-  for (const deadline = Date.now() + ms; !done() && Date.now() < deadline; ) await delay(5);
-}
-
-/** Waits until the asynchronous `check` holds (polled every 50 ms); throws naming `what` after `ms`. */
-export async function eventually(check: () => Promise<boolean> | boolean, ms: number, what: string): Promise<void> {
-  for (const deadline = Date.now() + ms; ; await delay(50)) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-  }
-}
-
 /** The next `n` messages `client` receives (counting those already arrived and not yet taken); fails after `ms`. */
 export async function collect(client: MqttClient, n: number, ms = 3000): Promise<Received[]> {
   const inbox = inboxes.get(client)!;
-  const deadline = Date.now() + ms;
-  while (inbox.messages.length - inbox.taken < n) {
-    const left = deadline - Date.now();
-    if (left <= 0) {
-      const got = inbox.messages.slice(inbox.taken).map((m) => m.topic);
-      throw new Error(`expected ${n} messages, got ${got.length}: ${JSON.stringify(got)}`);
-    }
-    await Promise.race([new Promise<void>((r) => (inbox.wake = r)), delay(left)]);
-  }
+  await until(() => inbox.messages.length - inbox.taken >= n, `${n} messages (got ${JSON.stringify(inbox.messages.slice(inbox.taken).map((m) => m.topic))})`, ms);
   const out = inbox.messages.slice(inbox.taken, inbox.taken + n);
   inbox.taken += n;
   return out;
@@ -128,115 +206,41 @@ export function received(client: MqttClient): readonly Received[] {
   return inboxes.get(client)!.messages;
 }
 
-/** Asserts no message beyond those already taken arrives on `client` within `ms`. */
-export async function expectSilence(client: MqttClient, ms = 200): Promise<void> {
+/**
+ * A PINGREQ answered on each client, in order: the broker has read what each sent before, and
+ * what it sent each before answering has arrived.
+ */
+export async function roundTrip(...clients: MqttClient[]): Promise<void> {
+  for (const client of clients) {
+    await new Promise<void>((resolve, reject) => {
+      const answered = (packet: Packet): void => {
+        if (packet.cmd !== 'pingresp') return;
+        client.off('packetreceive', answered);
+        resolve();
+      };
+      client.on('packetreceive', answered);
+      client.stream.write(mqttPacket.generate({ cmd: 'pingreq' }), (error) => error && reject(error));
+    });
+  }
+}
+
+/**
+ * Asserts `client` received nothing beyond the messages already taken, once a round trip on each of
+ * `senders` (whose packets could cause a message) and then on `client` settled what is in flight.
+ */
+export async function expectSilence(client: MqttClient, ...senders: MqttClient[]): Promise<void> {
+  await roundTrip(...senders, client);
   const inbox = inboxes.get(client)!;
-  await delay(ms);
   assert.deepEqual(inbox.messages.slice(inbox.taken).map((m) => m.topic), [], 'no message expected');
 }
 
 /**
- * A bare TCP client for raw packets: sends bytes as given, decodes what the broker answers with
- * mqtt-packet, and tells when the broker closes the connection.
+ * Asserts the next messages `client` receives, beyond those already taken, are exactly `expected`
+ * ("topic=payload", in any order). For what crosses to another broker (a bridge, a cluster link):
+ * markers published after whatever could still be on its way over the same path arrive after it, so
+ * once they are in, nothing else is underway.
  */
-export class RawClient {
-  readonly packets: Packet[] = [];
-  readonly closed: Promise<void>;
-  private waiters: (() => void)[] = [];
-  private parser: ReturnType<typeof mqttPacket.parser>;
-
-  private constructor(readonly socket: Socket) {
-    this.parser = mqttPacket.parser({ protocolVersion: 5 });
-    this.parser.on('packet', (p: Packet) => {
-      this.packets.push(p);
-      for (const w of this.waiters.splice(0)) w();
-    });
-    this.parser.on('error', () => undefined);
-    socket.on('data', (d) => this.parser.parse(d));
-    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
-    socket.on('error', () => undefined);
-  }
-
-  static connect(port: number): Promise<RawClient> {
-    return new Promise((resolve, reject) => {
-      const socket = netConnect(port, '127.0.0.1', () => resolve(new RawClient(socket)));
-      socket.once('error', reject);
-    });
-  }
-
-  /** Sets the protocol level the answers are decoded with (mqtt-packet needs it for 5.0 properties). */
-  version(v: 3 | 4 | 5): this {
-    (this.parser as unknown as { settings: { protocolVersion: number } }).settings.protocolVersion = v;
-    return this;
-  }
-
-  send(bytes: Uint8Array | number[]): void {
-    this.socket.write(bytes instanceof Uint8Array ? bytes : Uint8Array.from(bytes));
-  }
-
-  sendPacket(packet: mqttPacket.Packet, protocolVersion: 3 | 4 | 5 = 4): void {
-    this.send(mqttPacket.generate(packet, { protocolVersion }));
-  }
-
-  /** Resolves with the next packet of `cmd` (already received or arriving within `ms`). */
-  async next(cmd: Packet['cmd'], ms = 2000): Promise<Packet> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const i = this.packets.findIndex((p) => p.cmd === cmd);
-      if (i >= 0) return this.packets.splice(i, 1)[0]!;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no ${cmd} within ${ms} ms; got ${this.packets.map((p) => p.cmd).join(',')}`);
-      await Promise.race([new Promise<void>((r) => this.waiters.push(r)), delay(left), this.closed]);
-      if (this.socket.destroyed && !this.packets.some((p) => p.cmd === cmd)) {
-        throw new Error(`connection closed before ${cmd}; got ${this.packets.map((p) => p.cmd).join(',')}`);
-      }
-    }
-  }
-
-  /** Resolves when the broker has closed the connection; fails after `ms`. */
-  async expectClosed(ms = 2000): Promise<void> {
-    await Promise.race([
-      this.closed,
-      delay(ms).then(() => {
-        throw new Error(`connection still open after ${ms} ms`);
-      }),
-    ]);
-  }
-
-  destroy(): void {
-    this.socket.destroy();
-  }
-
-  /** CONNECT with sane defaults, then waits for CONNACK. */
-  async handshake(options: Partial<mqttPacket.IConnectPacket> = {}): Promise<mqttPacket.IConnackPacket> {
-    const protocolVersion = (options.protocolVersion ?? 4) as 3 | 4 | 5;
-    this.version(protocolVersion);
-    this.send(connectBytes(options));
-    return (await this.next('connack')) as mqttPacket.IConnackPacket;
-  }
-}
-
-/**
- * CONNECT bytes from mqtt-packet, which refuses some combinations a test needs to send (an empty
- * client id with CleanSession=0): those are generated with CleanSession=1 and the flag cleared.
- */
-export function connectBytes(options: Partial<mqttPacket.IConnectPacket> = {}): Buffer {
-  const protocolVersion = (options.protocolVersion ?? 4) as 3 | 4 | 5;
-  const packet = {
-    cmd: 'connect',
-    protocolId: protocolVersion === 3 ? 'MQIsdp' : 'MQTT',
-    protocolVersion,
-    keepalive: 60,
-    clientId: `raw-${Math.random().toString(36).slice(2)}`,
-    ...options,
-    clean: true,
-  } as mqttPacket.IConnectPacket;
-  const bytes = mqttPacket.generate(packet, { protocolVersion });
-  if (options.clean === false) {
-    let i = 1;
-    while (bytes[i]! & 0x80) i++;
-    const flags = i + 1 + 2 + (protocolVersion === 3 ? 6 : 4) + 1;
-    bytes[flags]! &= ~0x02;
-  }
-  return bytes;
+export async function expectOnly(client: MqttClient, ...expected: string[]): Promise<void> {
+  const got = await collect(client, expected.length, 5000);
+  assert.deepEqual(got.map((m) => `${m.topic}=${m.payload}`).sort(), [...expected].sort(), 'nothing but these messages expected');
 }

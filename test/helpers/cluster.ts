@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import type { ClusterStatus } from '../../host/node/cluster/cluster.js';
-import { connectClient, eventually } from './broker.js';
+import { connectClient } from './broker.js';
+import { until } from './wait.js';
 import { kill, startCli, type RunningCli } from './cli.js';
 import type { TestEtcd } from './etcd.js';
 
@@ -102,7 +103,7 @@ export async function startCluster(etcd: TestEtcd, count: number, setup: Cluster
   const cluster: TestCluster = {
     nodes,
     async ready(ms = 20_000) {
-      await eventually(
+      await until(
         async () => {
           for (const node of nodes.filter(running)) {
             const health = await node.health().catch(() => ({ code: 0 }));
@@ -110,8 +111,8 @@ export async function startCluster(etcd: TestEtcd, count: number, setup: Cluster
           }
           return true;
         },
-        ms,
         'every node to be healthy',
+        ms,
       );
     },
     kill: (node) => kill(node.cli),

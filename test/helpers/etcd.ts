@@ -1,10 +1,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eventually } from './broker.js';
+import { freePort } from './server.js';
+import { until } from './wait.js';
 
 /** Why cluster tests skip here, or undefined when etcd is installed (CI installs Debian's etcd-server). */
 export const etcdMissing: string | undefined =
@@ -19,16 +19,6 @@ export interface TestEtcd {
   restart(): Promise<void>;
   /** Stops it and removes its data. */
   close(): Promise<void>;
-}
-
-/** A free loopback port (the OS picks one; etcd needs it named). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** A single-member etcd on free loopback ports with its data in a temp folder, stopped by PID. */
@@ -56,7 +46,7 @@ export async function startEtcd(): Promise<TestEtcd> {
     );
     child.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
     const exited = once(child, 'exit');
-    const healthy = eventually(
+    const healthy = until(
       async () => {
         try {
           const res = await fetch(`${url}/health`);
@@ -65,8 +55,8 @@ export async function startEtcd(): Promise<TestEtcd> {
           return false;
         }
       },
-      15_000,
       'etcd to answer /health',
+      15_000,
     );
     const first = await Promise.race([healthy.then(() => 'up' as const), exited.then(() => 'exited' as const)]);
     if (first === 'exited') throw new Error(`etcd exited: ${logs.join('')}`);

@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { delay } from './broker.js';
+import { until } from './wait.js';
 import { freePort } from './server.js';
 
 /** Why Mosquitto tests skip, or false when the `mosquitto` binary is there. */
@@ -54,11 +54,9 @@ export async function startMosquitto(config: string[] = []): Promise<Mosquitto> 
     });
     exited.catch(() => undefined);
     // Ready once it accepts a TCP connection.
-    for (const deadline = Date.now() + 10_000; ; ) {
-      if (await Promise.race([accepts(port), exited])) return;
-      if (Date.now() > deadline) throw new Error(`mosquitto did not listen on ${port}: ${output}`);
-      await delay(20);
-    }
+    await until(() => Promise.race([accepts(port), exited]), `mosquitto to listen on ${port}`, 10_000).catch((error: Error) => {
+      throw new Error(`${error.message}: ${output}`);
+    });
   };
   const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {
     const c = child;

@@ -38,7 +38,7 @@ export async function startServer(options: ServerOptions): Promise<TestServer> {
     async close() {
       await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
       await server.close();
-      await assertArenaEmpty(server);
+      await assertArenaEmpty(server.broker.core);
     },
   };
 }

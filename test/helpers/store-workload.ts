@@ -3,7 +3,7 @@
 // under the same client id (sequence numbers from 0 again), message bodies, QoS 2 identifiers and
 // retained messages coming and going. The same seed gives the same batches in any process.
 import { rng } from '../../bench/stats.js';
-import { emptyBatch, type DeliveryKey, type StoreBatch, type StoredDelivery, type StoredMessage } from '../../host/core/store.js';
+import { emptyBatch, type DeliveryKey, type StoreBatch, type StoredDelivery, type StoredMessage } from '../../host/core/model/store.js';
 
 const message = (topic: string, n: number): StoredMessage => ({
   topic,

@@ -6,9 +6,10 @@ import { after, before, describe, it } from 'node:test';
 import { Acl } from '../../host/node/acl.js';
 import { AclFileError, parseAcl } from '../../host/node/acl-file.js';
 import { covers, intersection, levels } from '../../host/node/topic-filters.js';
-import { collect, expectSilence, RawClient } from '../helpers/broker.js';
+import { collect, expectSilence } from '../helpers/broker.js';
 import { grantedCodes, local, startServer, type TestServer } from '../helpers/server.js';
 import { writePasswordFile } from '../helpers/access-files.js';
+import { Peer } from '../helpers/peer.js';
 
 const acl = (text: string): Acl => new Acl(parseAcl(text));
 const user = (username: string | undefined, clientId = 'c1') => ({ username, clientId });
@@ -216,7 +217,7 @@ describe('ACL enforced by the broker', () => {
   });
 
   it('refuses denied subscriptions with SUBACK 0x80 (3.1.1)', async () => {
-    const raw = await RawClient.connect(s.port('mqtt'));
+    const raw = await new Peer().tcp(s.port('mqtt'));
     await raw.handshake({ protocolVersion: 4, username: 'writer', password: Buffer.from('pw') });
     raw.sendPacket({ cmd: 'subscribe', messageId: 7, subscriptions: [{ topic: 'sensors/#', qos: 0 }, { topic: 'own/writer/#', qos: 0 }] });
     const suback = (await raw.next('suback')) as { granted: number[] };
@@ -231,7 +232,7 @@ describe('ACL enforced by the broker', () => {
     await assert.rejects(v5.publishAsync('sensors/a', 'not mine to write', { qos: 1 }), /Not authorized|135/i);
     const v4 = await s.client(s.url('mqtt'), { username: 'reader', password: 'pw', protocolVersion: 4 });
     await v4.publishAsync('sensors/a', 'dropped', { qos: 1 });
-    await expectSilence(reader, 100);
+    await expectSilence(reader);
     const writer = await s.client(s.url('mqtt'), { username: 'writer', password: 'pw', protocolVersion: 4 });
     const got = collect(reader, 1);
     await writer.publishAsync('sensors/a', 'allowed', { qos: 1 });
@@ -245,6 +246,6 @@ describe('ACL enforced by the broker', () => {
     assert.match(version!.payload.toString(), /^arbormq version /);
     const writer = await s.client(s.url('mqtt'), { username: 'writer', password: 'pw', protocolVersion: 5 });
     await assert.rejects(writer.publishAsync('$SYS/broker/version', 'fake', { qos: 1, retain: true }), /Not authorized|135/i);
-    await expectSilence(reader, 100);
+    await expectSilence(reader);
   });
 });

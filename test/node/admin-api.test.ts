@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { loadConfig } from '../../host/node/config.js';
-import { collect, connectClient, expectSilence, until } from '../helpers/broker.js';
+import { collect, connectClient, expectSilence } from '../helpers/broker.js';
+import { until } from '../helpers/wait.js';
 import { writePasswordFile } from '../helpers/access-files.js';
 import { kill, startCli, type RunningCli } from '../helpers/cli.js';
 import { local, startServer, type TestServer } from '../helpers/server.js';
@@ -155,7 +156,7 @@ describe('admin API', () => {
     const back = await connectClient(s.url('mqtt'), { clientId: 'away', username: 'alice', password: 'pw', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 600 } });
     // A new session: no subscriptions, and none of the three queued messages.
     assert.deepEqual((await call('GET', '/api/v1/sessions/away')).body.subscriptions, []);
-    await expectSilence(back, 200);
+    await expectSilence(back);
     await back.endAsync();
 
     const watcher = await client({ clientId: 'here-watcher', protocolVersion: 5 });
@@ -165,7 +166,7 @@ describe('admin API', () => {
     assert.equal(await reason, 0x98);
     await until(() => !s.server.broker.sessions.has('here'));
     assert.equal(s.server.broker.sessions.has('here'), false);
-    await expectSilence(watcher, 200);
+    await expectSilence(watcher);
     await Promise.all([pub.endAsync(), watcher.endAsync()]);
   });
 
@@ -188,7 +189,7 @@ describe('admin API', () => {
     const late = await client({ clientId: 'late', protocolVersion: 5 });
     await late.subscribeAsync('r/b/#', { qos: 1 });
     assert.deepEqual((await collect(late, 1)).map((m) => m.topic), ['r/b/2']);
-    await expectSilence(late, 100);
+    await expectSilence(late);
     await Promise.all([pub.endAsync(), late.endAsync()]);
   });
 

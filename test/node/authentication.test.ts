@@ -6,10 +6,12 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { connectClient, RawClient, until } from '../helpers/broker.js';
+import { connectClient } from '../helpers/broker.js';
 import { local, startServer, type TestServer } from '../helpers/server.js';
 import { passwd } from '../../host/node/passwd-command.js';
 import { PasswordFile } from '../../host/node/password-file.js';
+import { Peer } from '../helpers/peer.js';
+import { until } from '../helpers/wait.js';
 
 const BIN = fileURLToPath(new URL('../../bin/arbormq.js', import.meta.url));
 const hasMosquittoPasswd = spawnSync('sh', ['-c', 'command -v mosquitto_passwd']).status === 0;
@@ -118,28 +120,28 @@ describe('authentication with a password file', () => {
   });
 
   it('refuses a wrong password: CONNACK 0x86 (5.0) and 4 (3.1.1)', async () => {
-    const v5 = await RawClient.connect(s.port('mqtt'));
+    const v5 = await new Peer().tcp(s.port('mqtt'));
     assert.equal((await v5.handshake({ protocolVersion: 5, username: 'alice', password: Buffer.from('wrong') })).reasonCode, 0x86);
     await v5.expectClosed();
-    const v4 = await RawClient.connect(s.port('mqtt'));
+    const v4 = await new Peer().tcp(s.port('mqtt'));
     assert.equal((await v4.handshake({ protocolVersion: 4, username: 'nobody', password: Buffer.from('x') })).returnCode, 4);
     await v4.expectClosed();
   });
 
   it('refuses anonymous clients when a password file is set: CONNACK 0x87 (5.0) and 5 (3.1.1)', async () => {
-    const v5 = await RawClient.connect(s.port('mqtt'));
+    const v5 = await new Peer().tcp(s.port('mqtt'));
     assert.equal((await v5.handshake({ protocolVersion: 5 })).reasonCode, 0x87);
-    const v4 = await RawClient.connect(s.port('mqtt'));
+    const v4 = await new Peer().tcp(s.port('mqtt'));
     assert.equal((await v4.handshake({ protocolVersion: 4 })).returnCode, 5);
     await Promise.all([v5.expectClosed(), v4.expectClosed()]);
   });
 
   it('after too many failures from one address refuses its CONNECTs with 0x9F (5.0) and 3 (3.1.1), even with the right password', async () => {
     // The tests above failed 4 times from 127.0.0.1, which is the limit.
-    const v5 = await RawClient.connect(s.port('mqtt'));
+    const v5 = await new Peer().tcp(s.port('mqtt'));
     const refused = await v5.handshake({ protocolVersion: 5, username: 'mallory-target', password: Buffer.from('right') });
     assert.equal(refused.reasonCode, 0x9f);
-    const v4 = await RawClient.connect(s.port('mqtt'));
+    const v4 = await new Peer().tcp(s.port('mqtt'));
     assert.equal((await v4.handshake({ protocolVersion: 4, username: 'alice', password: Buffer.from('correct horse') })).returnCode, 3);
     assert.equal(/^arbormq_auth_rate_limited_total (\d+)$/m.exec(s.server.metricsText())?.[1], '2');
     await Promise.all([v5.expectClosed(), v4.expectClosed()]);
@@ -159,8 +161,9 @@ describe('failed-login rate limit against parallel guessing', () => {
   after(() => rm(dir, { recursive: true, force: true }));
 
   const handshake = async (s: TestServer, protocolVersion: 4 | 5, username: string, password: string): Promise<number> => {
-    const raw = await RawClient.connect(s.port('mqtt'));
-    const connack = await raw.handshake({ protocolVersion, username, password: Buffer.from(password) });
+    const raw = await new Peer().tcp(s.port('mqtt'));
+    // Each answer waits for its password check, and the slow hashes of the first guesses queue up.
+    const connack = await raw.handshake({ protocolVersion, username, password: Buffer.from(password) }, 10_000);
     raw.destroy();
     return protocolVersion === 5 ? connack.reasonCode! : connack.returnCode!;
   };
@@ -169,7 +172,7 @@ describe('failed-login rate limit against parallel guessing', () => {
   it('parallel password guessing attack: 100 wrong CONNECTs at once get 5 checks against a limit of 5; the rest and the right password sent meanwhile are refused with 0x9F / 3', async () => {
     const s = await startServer({ listeners: [local], passwordFile: file, authFailureLimit: 5, authFailureWindowSeconds: 60 });
     const guesses = Array.from({ length: 100 }, (_, i) => handshake(s, i % 2 === 0 ? 5 : 4, 'victim', `guess-${i}`));
-    await until(() => s.server.broker.metrics.packetsReceived >= 100, 10_000);
+    await until(() => s.server.broker.metrics.packetsReceived >= 100, 'the 100 guesses to arrive', 10_000);
     const right = [handshake(s, 5, 'victim', 'right'), handshake(s, 4, 'victim', 'right')];
     const codes = await Promise.all(guesses);
     const checked = codes.filter((c) => c === 0x86 || c === 4).length;
@@ -203,7 +206,7 @@ describe('anonymous access and reloading', () => {
     await open.client(open.url('mqtt'));
     await open.close();
     const closed = await startServer({ listeners: [local], allowAnonymous: false });
-    const raw = await RawClient.connect(closed.port('mqtt'));
+    const raw = await new Peer().tcp(closed.port('mqtt'));
     assert.equal((await raw.handshake({ protocolVersion: 5, username: 'claims-to-be-admin' })).reasonCode, 0x87);
     raw.destroy();
     await closed.close();

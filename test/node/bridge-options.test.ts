@@ -9,7 +9,8 @@ import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../host/node/config.js';
 import { ConfigError } from '../../host/node/config-error.js';
 import { ArborServer } from '../../host/node/server.js';
-import { collect, until } from '../helpers/broker.js';
+import { collect } from '../helpers/broker.js';
+import { until } from '../helpers/wait.js';
 import { BIN, kill, startCli, type RunningCli } from '../helpers/cli.js';
 import { local, startServer, type TestServer } from '../helpers/server.js';
 
@@ -105,7 +106,7 @@ describe('bridges in the config file', () => {
       await sink.subscribeAsync('cli/#', { qos: 1 });
       cli = await startCli(['-c', config, '--port', '0', '--host', '127.0.0.1', '--data-dir', join(dir, 'data')]);
       const online = (): boolean => cli!.logs.some((l) => l.includes('"msg":"bridge online"') && l.includes('"bridge":"up"'));
-      await until(online, 10_000);
+      await until(online, 'the bridge to be online', 10_000);
       assert.ok(online(), cli.logs.join('\n'));
       const app = await remote.client(`mqtt://127.0.0.1:${cli.ports.get('mqtt')}`, { protocolVersion: 5 });
       await app.publishAsync('cli/hello', 'through the bridge', { qos: 1 });

@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { MqttClient } from 'mqtt';
 import type { ServerBridgeOptions } from '../../host/node/bridges.js';
-import type { LogLevel } from '../../host/core/options.js';
-import { collect, connectClient, expectSilence, received, until } from '../helpers/broker.js';
+import type { LogLevel } from '../../host/core/model/options.js';
+import { collect, connectClient, expectOnly, received } from '../helpers/broker.js';
+import { until } from '../helpers/wait.js';
 import { writePasswordFile } from '../helpers/access-files.js';
 import { createPki, type TestPki } from '../helpers/certificates.js';
 import { kill, startCli, type RunningCli } from '../helpers/cli.js';
@@ -31,7 +32,7 @@ function startLocal(dataDir: string, bridges: ServerBridgeOptions[], extra: Para
 
 const bridgeState = (s: TestServer, name = 'cloud') => s.server.bridgeReports().find((b) => b.name === name)!;
 const waitOnline = async (s: TestServer, name = 'cloud'): Promise<void> => {
-  await until(() => bridgeState(s, name).state === 'online', 10_000);
+  await until(() => bridgeState(s, name).state === 'online', `bridge ${name} to be online`, 10_000);
   assert.equal(bridgeState(s, name).state, 'online', JSON.stringify(bridgeState(s, name)));
 };
 const payloads = (c: MqttClient): string[] => received(c).map((m) => m.payload.toString());
@@ -104,7 +105,8 @@ describe('bridges of the Node server, to a second ArborMQ process', () => {
       await app.publishAsync('status', 'up', { qos: 1 });
       const out = await collect(sink, 2, 5000);
       assert.deepEqual(out.map((m) => `${m.topic}=${m.payload}`).sort(), ['cloud/site1/sensors/t1=21.5', 'cloud/status/site1=up']);
-      await expectSilence(sink, 100);
+      await app.publishAsync('site1/sensors/marker', 'end', { qos: 1 });
+      await expectOnly(sink, 'cloud/site1/sensors/marker=end');
       await sink.publishAsync('cloud/commands/reboot', 'now', { qos: 1 });
       const [inbound] = await collect(app, 1, 5000);
       assert.equal(`${inbound!.topic}=${inbound!.payload}`, 'local/commands/reboot=now');
@@ -132,7 +134,7 @@ describe('bridges of the Node server, to a second ArborMQ process', () => {
 
       const watcher = await a.client(a.url('mqtt'), { protocolVersion: 5 });
       await watcher.subscribeAsync('$SYS/broker/bridges/#', { qos: 0 });
-      await until(() => received(watcher).some((m) => m.topic === '$SYS/broker/bridges/cloud/queued' && m.payload.toString() === '20'), 5000);
+      await until(() => received(watcher).some((m) => m.topic === '$SYS/broker/bridges/cloud/queued' && m.payload.toString() === '20'), 'the queued count in $SYS', 5000);
       const sys = new Map(received(watcher).map((m) => [m.topic, m.payload.toString()]));
       assert.equal(sys.get('$SYS/broker/bridges/cloud/connected'), '0');
       assert.match(sys.get('$SYS/broker/bridges/cloud/state')!, /^(waiting|connecting)$/);
@@ -186,7 +188,7 @@ describe('bridges of the Node server, to a second ArborMQ process', () => {
       await startRemote(port);
       sinkAgain = await connectClient(`mqtt://127.0.0.1:${port}`, sinkOptions);
       const all = (): string[] => [...payloads(sink), ...payloads(sinkAgain!)];
-      await until(() => new Set(all()).size === n, 30_000);
+      await until(() => new Set(all()).size === n, `all ${n} messages`, 30_000);
       const first = firstArrivals(all());
       assert.equal(first.length, n, `${n - first.length} messages lost`);
       assert.deepEqual(first, range(n), 'first arrivals in publish order');
@@ -242,9 +244,10 @@ describe('bridges over TLS and WebSocket', () => {
         await far.publishAsync(`${scheme}/down`, 'from far', { qos: 1 });
         assert.deepEqual((await collect(far, 2, 5000)).map((m) => m.topic).sort(), [`${scheme}/down`, `${scheme}/up`]);
         assert.deepEqual((await collect(near, 2, 5000)).map((m) => m.topic).sort(), [`${scheme}/down`, `${scheme}/up`]);
-        // No Local on both sides: neither message came back.
-        await expectSilence(far, 150);
-        await expectSilence(near, 0);
+        // No Local on both sides: neither message came back before a marker from each side.
+        await Promise.all([near.publishAsync(`${scheme}/mark-near`, 'end', { qos: 1 }), far.publishAsync(`${scheme}/mark-far`, 'end', { qos: 1 })]);
+        await expectOnly(far, `${scheme}/mark-near=end`, `${scheme}/mark-far=end`);
+        await expectOnly(near, `${scheme}/mark-near=end`, `${scheme}/mark-far=end`);
       } finally {
         await a.close();
       }
@@ -256,7 +259,7 @@ describe('bridges over TLS and WebSocket', () => {
       { name: 'untrusted', url: remote.url('mqtts'), clientId: 'x', backoff: QUICK_BACKOFF, topics: [{ filter: 'u/#', direction: 'out' }] },
     ]);
     try {
-      await until(() => bridgeState(a, 'untrusted').error !== undefined, 5000);
+      await until(() => bridgeState(a, 'untrusted').error !== undefined, 'the TLS error', 5000);
       assert.notEqual(bridgeState(a, 'untrusted').state, 'online');
       assert.match(bridgeState(a, 'untrusted').error!, /certificate/);
     } finally {
@@ -321,8 +324,9 @@ describe('two brokers that bridge to each other', () => {
       await onB.publishAsync('both/b', 'from b', { qos: 1 });
       assert.deepEqual((await collect(onA, 2, 5000)).map((m) => m.topic).sort(), ['both/a', 'both/b']);
       assert.deepEqual((await collect(onB, 2, 5000)).map((m) => m.topic).sort(), ['both/a', 'both/b']);
-      await expectSilence(onA, 300);
-      await expectSilence(onB, 0);
+      await Promise.all([onA.publishAsync('both/mark-a', 'end', { qos: 1 }), onB.publishAsync('both/mark-b', 'end', { qos: 1 })]);
+      await expectOnly(onA, 'both/mark-a=end', 'both/mark-b=end');
+      await expectOnly(onB, 'both/mark-a=end', 'both/mark-b=end');
     } finally {
       await a.close();
       await b.close();
@@ -344,13 +348,15 @@ describe('two brokers that bridge to each other', () => {
       // A's publish, B's bridge pushing what A's bridge brought, A's bridge pulling what B's bridge brought.
       await collect(onA, 3, 5000);
       await collect(onB, 2, 5000);
-      await expectSilence(onA, 500);
-      await expectSilence(onB, 0);
-      // Each bridge carried the message once each way, and then the marker stopped it.
+      // A marker from A takes the same paths after them: it arrives as often, and nothing before it.
+      await onA.publishAsync('loop/mark', 'end', { qos: 1 });
+      await expectOnly(onA, 'loop/mark=end', 'loop/mark=end', 'loop/mark=end');
+      await expectOnly(onB, 'loop/mark=end', 'loop/mark=end');
+      // Each bridge carried the message and the marker once each way, and then the loop marker stopped them.
       const carried = [a, b].map((s) => s.server.bridgeReports()[0]!).map((r) => [r.sent, r.received]);
       assert.deepEqual(carried, [
-        [1, 1],
-        [1, 1],
+        [2, 2],
+        [2, 2],
       ]);
     } finally {
       await a.close();
@@ -424,7 +430,7 @@ describe('bridges to a real Mosquitto', { skip: skipWithoutMosquitto }, () => {
       await mosquitto.restart();
       sinkAgain = await connectClient(mosquitto.url, sinkOptions);
       const all = (): string[] => [...payloads(sink), ...payloads(sinkAgain!)];
-      await until(() => new Set(all()).size === n, 30_000);
+      await until(() => new Set(all()).size === n, `all ${n} messages`, 30_000);
       const first = firstArrivals(all());
       assert.equal(first.length, n, `${n - first.length} messages lost; bridge ${JSON.stringify(bridgeState(a, 'mosquitto'))}; mosquitto: ${mosquitto.log().slice(-3000)}`);
       assert.deepEqual(first, range(n), 'first arrivals in publish order');

@@ -10,7 +10,8 @@ import { connect as connectTls } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import type { MqttClient } from 'mqtt';
 import { writePasswordFile } from '../helpers/access-files.js';
-import { collect, connectClient, until } from '../helpers/broker.js';
+import { collect, connectClient } from '../helpers/broker.js';
+import { until } from '../helpers/wait.js';
 import { createPki, type TestPki } from '../helpers/certificates.js';
 import { kill, startCli, type RunningCli } from '../helpers/cli.js';
 import { local, startServer } from '../helpers/server.js';
@@ -96,7 +97,7 @@ describe('TLS certificate reload', () => {
     await install(second);
     const reloads = (): number => cli!.logs.filter((l) => l.includes('"msg":"reloaded"')).length;
     cli.child.kill('SIGHUP');
-    await until(() => reloads() === 1, 5000);
+    await until(() => reloads() === 1, 'the reload', 5000);
     assert.equal(reloads(), 1, cli.logs.join('\n'));
 
     for (const port of [ports.mqtts, ports.wss]) assert.equal(await presented(port), await fingerprint(second.certFile), `port ${port}`);
@@ -108,7 +109,7 @@ describe('TLS certificate reload', () => {
     // A key that does not belong to the certificate: the reload fails, logs why, and the certificate in use stays.
     await copyFile(first.keyFile, keyFile);
     cli.child.kill('SIGHUP');
-    await until(() => cli!.logs.some((l) => l.includes('reload failed')), 5000);
+    await until(() => cli!.logs.some((l) => l.includes('reload failed')), 'the failed reload to be logged', 5000);
     const failure = cli.logs.find((l) => l.includes('"msg":"reload failed; the previous settings stay in force"'));
     assert.match(failure ?? cli.logs.join('\n'), /listeners\[[01]\]: certFile .* and keyFile .* do not make a usable TLS identity/);
     assert.equal(await presented(ports.mqtts), await fingerprint(second.certFile));

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { connect as netConnect, type Socket } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
-import { ackReason, collect, received, startBroker, until, type TestBroker } from '../helpers/broker.js';
+import { ackReason, collect, received, type ServerTestBroker, startBroker } from '../helpers/broker.js';
 import { connect, encode, prop, subscribe } from '../helpers/packets.js';
+import type { Peer } from '../helpers/peer.js';
+import { until } from '../helpers/wait.js';
 
 /**
  * Consumers that stop reading, peers that vanish without a FIN, clients that trickle bytes: none of
@@ -10,18 +11,18 @@ import { connect, encode, prop, subscribe } from '../helpers/packets.js';
  * longer than keep alive or the CONNECT deadline allow.
  */
 describe('slow and dead consumers', () => {
-  let b: TestBroker;
+  let b: ServerTestBroker;
   afterEach(() => b.close());
 
   /** A 5.0 subscriber on a raw socket that subscribes at `qos` and then never reads again. */
-  async function stalledSubscriber(filter: string, qos: 1 | 2): Promise<Socket> {
+  async function stalledSubscriber(filter: string, qos: 1 | 2): Promise<Peer> {
     const raw = (await b.raw()).version(5);
     raw.send(encode(connect({ version: 5, clientId: `stalled-${qos}`, clean: true, keepAlive: 0, props: [] })));
     await raw.next('connack');
     raw.send(encode(subscribe(5, 1, [{ filter, options: qos }], [])));
     await raw.next('suback');
-    raw.socket.pause();
-    return raw.socket;
+    raw.stopReading();
+    return raw;
   }
 
   /** Publishes `count` QoS 1 messages of `size` bytes one after the other; the reasons and how long each PUBACK took. */
@@ -54,7 +55,7 @@ describe('slow and dead consumers', () => {
       const stalled = await stalledSubscriber('load/#', qos);
       const beside = await publishAll('load/b', 300, size);
       await collect(healthy, 300, 10_000);
-      const broker = b.server.broker;
+      const broker = b.broker;
       // In flight up to the window, then queued up to the limit, then refused: 0x97 to the 5.0 publisher.
       assert.deepEqual(beside.reasons.slice(0, window + queue), new Array(window + queue).fill(0));
       assert.deepEqual(new Set(beside.reasons.slice(window + queue)), new Set([0x97]));
@@ -75,14 +76,12 @@ describe('slow and dead consumers', () => {
     b = await startBroker();
     const watcher = await b.client();
     await watcher.subscribeAsync('gone/#');
-    const socket = netConnect(b.port, '127.0.0.1');
-    await new Promise((resolve) => socket.once('connect', resolve));
-    socket.write(encode(connect({ version: 5, clientId: 'vanishing', clean: true, keepAlive: 1, props: [prop(0x11, 0)], will: { topic: 'gone/vanishing', payload: Uint8Array.of(1), qos: 0, retain: false, props: [] } })));
+    const peer = await b.raw();
+    peer.send(encode(connect({ version: 5, clientId: 'vanishing', clean: true, keepAlive: 1, props: [prop(0x11, 0)], will: { topic: 'gone/vanishing', payload: Uint8Array.of(1), qos: 0, retain: false, props: [] } })));
     // The CONNACK is in the kernel's buffer; the peer reads nothing from now on and sends nothing.
-    socket.pause();
-    socket.on('error', () => undefined);
+    peer.stopReading();
     const connected = Date.now();
-    await until(() => b.server.broker.metrics.keepAliveTimeouts === 1, 4000);
+    await until(() => b.broker.metrics.keepAliveTimeouts === 1, 'keep alive to expire', 4000);
     const detected = Date.now() - connected;
     assert.ok(detected >= 1400 && detected < 3500, `keep alive expired ${detected} ms after CONNECT`);
     // The DISCONNECT 0x8D is never read: the socket goes at the write deadline, and with it the session's connection.
@@ -90,41 +89,39 @@ describe('slow and dead consumers', () => {
     const willAfter = Date.now() - connected;
     assert.ok(willAfter < 1500 + 5000 + 2000, `the will came ${willAfter} ms after CONNECT`);
     assert.equal(received(watcher)[0]!.topic, 'gone/vanishing');
-    await until(() => b.server.connectionCount === 1);
+    await until(() => b.server.connectionCount === 1, 'only the watcher to be left');
     assert.equal(b.server.connectionCount, 1, 'only the watcher is left');
-    socket.destroy();
+    peer.destroy();
   });
 
   it('a client sending its CONNECT one byte per second is closed at the CONNECT deadline, though bytes keep coming', async () => {
     b = await startBroker({ connectTimeoutMs: 2500 });
-    const socket = netConnect(b.port, '127.0.0.1');
-    socket.on('error', () => undefined);
-    await new Promise((resolve) => socket.once('connect', resolve));
-    const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now())));
+    const peer = await b.raw();
+    const closed = peer.closed.then(() => Date.now());
     const started = Date.now();
     const bytes = encode(connect({ version: 4, clientId: 'trickle', clean: true, keepAlive: 60, props: [] }));
     let sent = 0;
     const timer = setInterval(() => {
-      if (sent < bytes.length && !socket.destroyed) socket.write(bytes.subarray(sent, ++sent));
+      if (sent < bytes.length && !peer.isClosed) peer.send(bytes.subarray(sent, ++sent));
     }, 1000);
     const after = (await closed) - started;
     clearInterval(timer);
     assert.ok(after >= 2400 && after < 4500, `closed ${after} ms after connecting`);
     assert.ok(sent >= 2 && sent < bytes.length, `${sent} of ${bytes.length} bytes had arrived`);
-    assert.equal(b.server.broker.metrics.connectTimeouts, 1);
-    assert.equal(b.server.broker.sessions.has('trickle'), false);
+    assert.equal(b.broker.metrics.connectTimeouts, 1);
+    assert.equal(b.broker.sessions.has('trickle'), false);
   });
 
   it('a client that stops reading cannot keep its CONNACK from being answered to others: a hundred stalled readers, a healthy client connects and exchanges at once', async () => {
     b = await startBroker();
-    const stalled: Socket[] = [];
+    const stalled: Peer[] = [];
     for (let i = 0; i < 100; i++) {
       const raw = await b.raw();
       raw.send(encode(connect({ version: 5, clientId: `mute-${i}`, clean: true, keepAlive: 0, props: [] })));
-      raw.socket.pause();
-      stalled.push(raw.socket);
+      raw.stopReading();
+      stalled.push(raw);
     }
-    await until(() => b.server.broker.sessions.size === 100);
+    await until(() => b.broker.sessions.size === 100, 'a hundred sessions');
     const healthy = await b.client({ protocolVersion: 5 });
     await healthy.subscribeAsync('alive');
     await healthy.publishAsync('alive', 'yes', { qos: 1 });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Level } from 'level';
-import { emptyBatch, MemoryStore, type Store, type StoredState } from '../../host/core/store.js';
+import { emptyBatch, MemoryStore, type Store, type StoredState } from '../../host/core/model/store.js';
 import { LevelStore, SCHEMA_VERSION, StoreOpenError } from '../../host/node/level-store.js';
 import { storeSuite } from '../core/store-suite.js';
 import { workload } from '../helpers/store-workload.js';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Level } from 'level';
-import type { Logger } from '../../host/core/options.js';
+import type { Logger } from '../../host/core/model/options.js';
 import { inspectWriteAheadLogs, scanLog } from '../../host/node/level-wal.js';
 import { collect, connectClient, startBroker } from '../helpers/broker.js';
 import { BIN } from '../helpers/cli.js';

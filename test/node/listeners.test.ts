@@ -9,6 +9,7 @@ import { WebSocket } from 'ws';
 import { collect, connectClient, expectSilence } from '../helpers/broker.js';
 import { createPki, type TestPki } from '../helpers/certificates.js';
 import { grantedCodes, local, startServer, type TestServer } from '../helpers/server.js';
+import { until } from '../helpers/wait.js';
 
 /** Opens a bare WebSocket to the broker; resolves once open (or rejects with the handshake error). */
 function openWebSocket(url: string, protocols: string[] = ['mqtt']): Promise<WebSocket> {
@@ -43,14 +44,6 @@ function refusal(url: string, options: IClientOptions): Promise<string> {
     });
     client.once('close', () => resolve('closed'));
   });
-}
-
-async function until(check: () => boolean, ms = 2000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 describe('listeners: TCP, TLS, WebSocket and secure WebSocket share one broker', () => {
@@ -202,7 +195,7 @@ describe('mutual TLS: client certificates and their common name as user name', (
       await c.publishAsync('devices/sensor-17/temp', '21', { qos: 1 });
       assert.equal((await got)[0]!.topic, 'devices/sensor-17/temp');
       await assert.rejects(c.publishAsync('devices/other/temp', 'x', { qos: 1 }), /Not authorized|135/i);
-      await expectSilence(c, 50);
+      await expectSilence(c);
     }
   });
 

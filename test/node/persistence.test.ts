@@ -3,9 +3,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import type { IPublishPacket } from 'mqtt-packet';
-import { ackReason, collect, connectClient, delay, expectSilence, startBroker, until } from '../helpers/broker.js';
+import type { IPublishPacket, ISubackPacket, IUnsubackPacket } from 'mqtt-packet';
+import { ackReason, collect, connectClient, expectSilence, startBroker } from '../helpers/broker.js';
 import { canMount, fill, NO_MOUNT, withTmpfs } from '../helpers/tmpfs.js';
+import { until } from '../helpers/wait.js';
+import { T } from '../helpers/wire.js';
 
 describe('durable state in LevelDB', () => {
   let dir: string;
@@ -40,7 +42,7 @@ describe('durable state in LevelDB', () => {
     // Delivered and acknowledged: nothing comes back a third time.
     const third = await startBroker({ dataDir: dir });
     const again = await connectClient(third.url, { clientId: 'durable-sub', clean: false });
-    await expectSilence(again, 300);
+    await expectSilence(again);
     await third.close();
   });
 
@@ -62,7 +64,7 @@ describe('durable state in LevelDB', () => {
     const a2 = await connectClient(first.url, { clientId: 'holder-a', clean: false });
     assert.equal((await collect(a2, 1))[0]!.payload.toString(), 'held twice');
     await a2.endAsync();
-    await delay(50);
+    await first.offline('holder-a');
     await first.close();
 
     const second = await startBroker({ dataDir: dir });
@@ -141,7 +143,7 @@ describe('durable state in LevelDB', () => {
     await raw2.next('pubrec');
     raw2.sendPacket({ cmd: 'pubrel', messageId: 77 });
     await raw2.next('pubcomp');
-    await expectSilence(w2, 300);
+    await expectSilence(w2);
     raw2.destroy();
     await w2.endAsync();
     await second.close();
@@ -155,32 +157,29 @@ describe('durable state in LevelDB', () => {
       fill(mnt);
       // A large write makes the store fail; a small one may still fit the log file's last page.
       const stuck = pub.publishAsync('sub/big', Buffer.alloc(256 * 1024), { qos: 1, retain: true });
-      await until(() => persistence.failing, 5000);
-      assert.ok(persistence.failing, 'the write failed');
+      await until(() => persistence.failing, 'the write to fail', 5000);
       const durable = await b.raw();
       assert.equal((await durable.handshake({ clientId: 'sub-durable', clean: false })).returnCode, 0);
       durable.sendPacket({ cmd: 'subscribe', messageId: 7, subscriptions: [{ topic: 'sub/#', qos: 1 }] });
-      durable.sendPacket({ cmd: 'pingreq' });
-      await durable.next('pingresp');
-      assert.equal(durable.packets.filter((p) => p.cmd === 'suback').length, 0, 'no SUBACK while the subscription is not durable');
+      // No SUBACK while the subscription is not durable.
+      await durable.none(T.SUBACK);
       const clean = await b.raw();
       await clean.handshake({ clientId: 'sub-clean' });
       clean.sendPacket({ cmd: 'subscribe', messageId: 8, subscriptions: [{ topic: 'sub/#', qos: 1 }] });
-      assert.equal((await clean.next('suback')).messageId, 8, 'a clean session has nothing to wait for');
+      assert.equal((await clean.next<ISubackPacket>('suback')).messageId, 8, 'a clean session has nothing to wait for');
       await rm(join(mnt, 'filler'));
-      assert.equal((await durable.next('suback', 10_000)).messageId, 7, 'SUBACK once it is durable');
+      assert.equal((await durable.next<ISubackPacket>('suback', 10_000)).messageId, 7, 'SUBACK once it is durable');
       await stuck;
-      const retained = (await durable.next('publish')) as IPublishPacket;
+      const retained = await durable.next<IPublishPacket>('publish');
       assert.deepEqual([retained.topic, retained.retain], ['sub/big', true], 'the retained message follows its SUBACK');
       fill(mnt);
       const stuckAgain = pub.publishAsync('sub/big2', Buffer.alloc(256 * 1024), { qos: 1 });
-      await until(() => persistence.failing, 5000);
+      await until(() => persistence.failing, 'the write to fail', 5000);
       durable.sendPacket({ cmd: 'unsubscribe', messageId: 9, unsubscriptions: ['sub/#'] });
-      durable.sendPacket({ cmd: 'pingreq' });
-      await durable.next('pingresp');
-      assert.equal(durable.packets.filter((p) => p.cmd === 'unsuback').length, 0, 'no UNSUBACK while the removal is not durable');
+      // No UNSUBACK while the removal is not durable.
+      await durable.none(T.UNSUBACK);
       await rm(join(mnt, 'filler'));
-      assert.equal((await durable.next('unsuback', 10_000)).messageId, 9);
+      assert.equal((await durable.next<IUnsubackPacket>('unsuback', 10_000)).messageId, 9);
       await stuckAgain;
       await b.close();
     }));
@@ -203,8 +202,7 @@ describe('durable state in LevelDB', () => {
       let firstAnswered = false;
       const firstAck = ackReason(pub.publishAsync('full/r', Buffer.alloc(256 * 1024, 2), { qos: 1, retain: true })).finally(() => (firstAnswered = true));
       assert.deepEqual((await routed).map((m) => `${m.topic} ${m.payload.length}`), ['full/r 262144'], 'routed at once: subscribers may have it before the write fails');
-      await until(() => persistence.failing, 5000);
-      assert.ok(persistence.failing, 'the write failed');
+      await until(() => persistence.failing, 'the write to fail', 5000);
       assert.equal(await ackReason(pub.publishAsync('full/q1', Buffer.alloc(1024, 1), { qos: 1 })), 0x80);
       const zero = collect(live, 1);
       await pub.publishAsync('full/q0', 'flows', { qos: 0 });
@@ -218,7 +216,7 @@ describe('durable state in LevelDB', () => {
       const back = await connectClient(after.url, { clientId: 'full-sub', clean: false });
       const got = await collect(back, 3);
       assert.deepEqual(got.map((m) => `${m.topic} ${m.payload.length}`), ['full/r 3', 'full/r 262144', 'full/q1b 6'], 'the refused message was not queued for the offline session');
-      await expectSilence(back, 300);
+      await expectSilence(back);
       const fresh = await connectClient(after.url);
       await fresh.subscribeAsync('full/r');
       assert.deepEqual((await collect(fresh, 1)).map((m) => m.payload.length), [262144], 'the acknowledged retained message replaced the old one');

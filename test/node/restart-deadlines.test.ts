@@ -3,21 +3,22 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { emptyBatch, type StoredSession } from '../../host/core/store.js';
+import { emptyBatch, type StoredSession } from '../../host/core/model/store.js';
 import { LevelStore } from '../../host/node/level-store.js';
-import { collect, connectClient, delay, expectSilence, startBroker, type TestBroker, until } from '../helpers/broker.js';
+import { collect, connectClient, expectSilence, type ServerTestBroker, startBroker } from '../helpers/broker.js';
 import { withoutTimerOverflow } from '../helpers/warnings.js';
+import { pace, until } from '../helpers/wait.js';
 
 const DAY_MS = 24 * 3600 * 1000;
 
 /** Waits until the broker holds `clientId`'s session with no connection. */
-const disconnected = (b: TestBroker, clientId: string): Promise<void> => until(() => b.server.broker.sessions.get(clientId)?.connection === null);
+const disconnected = (b: ServerTestBroker, clientId: string): Promise<void> => until(() => b.server.broker.sessions.get(clientId)?.outlet === null);
 
 describe('deadlines across a restart (LevelDB)', () => {
   let dir: string;
-  let started: TestBroker[];
+  let started: ServerTestBroker[];
   /** A broker on `dir`; one a failed test left open is closed after it. */
-  const startOnDir = async (): Promise<TestBroker> => {
+  const startOnDir = async (): Promise<ServerTestBroker> => {
     const b = await startBroker({ dataDir: dir });
     started.push(b);
     return b;
@@ -96,8 +97,7 @@ describe('deadlines across a restart (LevelDB)', () => {
         assert.ok(Math.abs(end - expected) < 1000, `${id} ends ${end - expected} ms from its stored deadline`);
       }
       assert.equal(broker.sessions.get('never')!.endsAt, Infinity);
-      // An overflowed timer fires after 1 ms.
-      await delay(100);
+      // An overflowed timer would be one Node warns of (withoutTimerOverflow).
       for (const id of ['over-31-days', 'long', 'never']) {
         assert.ok(broker.sessions.has(id), `${id} is kept`);
         const c = await connectClient(b.url, { protocolVersion: 5, clientId: id, clean: false, properties: { sessionExpiryInterval: 60 } });
@@ -117,12 +117,13 @@ describe('deadlines across a restart (LevelDB)', () => {
     await disconnected(first, 'short-restart');
     const gone = Date.now();
     await first.close();
-    await delay(1000 - (Date.now() - gone));
+    // The broker stays down for a second: nothing runs that a test could wait on.
+    await pace(1000 - (Date.now() - gone));
 
     const restarted = Date.now();
     const second = await startOnDir();
     assert.ok(second.server.broker.sessions.has('short-restart'), 'a second of its two was left');
-    await until(() => !second.server.broker.sessions.has('short-restart'), 4000);
+    await until(() => !second.server.broker.sessions.has('short-restart'), 'the restored session to expire', 4000);
     const ended = Date.now();
     assert.equal(second.server.broker.sessions.has('short-restart'), false);
     assert.ok(ended - gone >= 1900, `ended ${ended - gone} ms after the disconnection`);
@@ -155,7 +156,8 @@ describe('deadlines across a restart (LevelDB)', () => {
     const gone = Date.now();
     for (const id of ['will-a-delayed', 'will-b-ending']) assert.notEqual(first.server.broker.sessions.get(id)!.willAt, Infinity, `${id}: will pending at shutdown`);
     await first.close();
-    await delay(2100 - (Date.now() - gone));
+    // The broker stays down past both deadlines: nothing runs that a test could wait on.
+    await pace(2100 - (Date.now() - gone));
 
     const second = await startOnDir();
     const back = await connectClient(second.url, watchOpts);
@@ -168,7 +170,7 @@ describe('deadlines across a restart (LevelDB)', () => {
 
     const third = await startOnDir();
     const again = await connectClient(third.url, watchOpts);
-    await expectSilence(again, 300);
+    await expectSilence(again);
     await again.endAsync();
     await third.close();
   });

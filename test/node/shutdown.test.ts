@@ -4,11 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { IConnackPacket, IPublishPacket } from 'mqtt-packet';
-import { MemoryStore } from '../../host/core/store.js';
+import { MemoryStore } from '../../host/core/model/store.js';
 import { ArborServer } from '../../host/node/server.js';
-import { assertArenaEmpty, connectClient, RawClient } from '../helpers/broker.js';
+import { assertArenaEmpty, connectClient } from '../helpers/broker.js';
 import { kill, startCli, type RunningCli } from '../helpers/cli.js';
 import { local } from '../helpers/server.js';
+import { Peer } from '../helpers/peer.js';
 
 describe('graceful shutdown', () => {
   it('tells 5.0 clients 0x8B, flushes persistent sessions and queued messages to the store, and reports a clean close', async () => {
@@ -38,18 +39,17 @@ describe('graceful shutdown', () => {
       state.deliveries.some((d) => d.clientId === 'away'),
       'the message queued for the offline session is in the store',
     );
-    await assertArenaEmpty(server);
+    await assertArenaEmpty(server.broker.core);
     durable.end(true);
     v5.end(true);
   });
 
   it('drops clients that do not close by the deadline, and says the close was not clean', async () => {
     const server = await ArborServer.start({ listeners: [local], shutdownTimeoutMs: 300 });
-    const stubborn = await RawClient.connect(server.port);
+    const stubborn = await new Peer().tcp(server.port);
     await stubborn.handshake({ protocolVersion: 4 });
     // Keep our half of the socket open after the broker's FIN, like a client that never reacts.
-    stubborn.socket.allowHalfOpen = true;
-    stubborn.socket.on('end', () => undefined);
+    stubborn.ignoreEnd();
     const started = Date.now();
     const result = await server.close();
     const took = Date.now() - started;
@@ -57,7 +57,7 @@ describe('graceful shutdown', () => {
     assert.ok(took >= 250 && took < 1500, `close took ${took} ms`);
     assert.equal(server.connectionCount, 0, 'the server dropped its side of the connection');
     stubborn.destroy();
-    await assertArenaEmpty(server);
+    await assertArenaEmpty(server.broker.core);
   });
 });
 
@@ -87,7 +87,7 @@ describe('arbormq on SIGTERM with a data directory', () => {
     pub.end(true);
 
     cli = await startCli(args);
-    const back = await RawClient.connect(cli.ports.get('mqtt')!);
+    const back = await new Peer().tcp(cli.ports.get('mqtt')!);
     const connack = (await back.handshake({ protocolVersion: 4, clientId: 'kept', clean: false })) as IConnackPacket;
     assert.equal(connack.sessionPresent, true);
     assert.equal(((await back.next('publish')) as IPublishPacket).payload.toString(), 'survives the restart');
@@ -116,7 +116,7 @@ describe('arbormq without --data-dir', () => {
     assert.equal(await cli.stop('SIGTERM'), 0);
     assert.ok((await readdir(join(cwd, 'data'))).some((name) => name === 'CURRENT'), 'a LevelDB database in ./data');
     cli = await startCli(['--port', '0', '--host', '127.0.0.1'], { cwd });
-    const back = await RawClient.connect(cli.ports.get('mqtt')!);
+    const back = await new Peer().tcp(cli.ports.get('mqtt')!);
     await back.handshake({ protocolVersion: 4 });
     back.sendPacket({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'default/dir', qos: 1 }] });
     assert.equal(((await back.next('publish')) as IPublishPacket).payload.toString(), 'kept');

@@ -9,8 +9,9 @@ import type { MqttClient } from 'mqtt';
 import { ROOT } from '../../scripts/build-browser.js';
 import { startPlayground, type Playground } from '../../scripts/playground.js';
 import { launchChromium, skipWithoutChromium, type Chromium } from '../browser/harness.js';
-import { connectClient, delay, until } from '../helpers/broker.js';
+import { connectClient } from '../helpers/broker.js';
 import { PlaygroundPage } from './driver.js';
+import { until } from '../helpers/wait.js';
 
 const ARTIFACTS = join(ROOT, 'test-artifacts/playground');
 
@@ -101,7 +102,6 @@ describe('the playground', { skip: skipWithoutChromium }, () => {
       const messages = ['reading 1', 'reading 2', 'reading 3'];
       for (const m of messages) await page.publishThroughBridge('sensors/kitchen', m);
       await page.waitForBridgeQueued(3);
-      await delay(200);
       assert.deepEqual(received, [], 'nothing crosses while the network is off');
 
       await page.reload();
@@ -113,7 +113,7 @@ describe('the playground', { skip: skipWithoutChromium }, () => {
       await page.setBridgeNetwork(true);
       const expected = messages.map((m) => `outbox/sensors/kitchen ${m}`);
       assert.deepEqual(await page.remoteMessages(3), expected, 'the page shows what the remote side received');
-      await until(() => received.length >= 3, 2000);
+      await until(() => received.length >= 3, '3 messages');
       assert.deepEqual(received, expected, 'a client of the Node broker got them, in order');
       await page.waitForBridgeQueued(0);
       await screenshot(t, 'bridge-flushed');

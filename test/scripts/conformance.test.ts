@@ -54,6 +54,25 @@ describe('scripts/conformance.js', () => {
       assert.match(r.out, /CONFORMANCE\.md is not what scripts\/conformance\.js generates/);
     });
 
+    it('counts only tests that run: a skipped, todo or commented-out test citing a statement listed in NOT-TESTED.md covers nothing', () => {
+      const idle = [
+        "it.skip('[MQTT-4.6.0-2] skipped', () => undefined);",
+        "it.todo('[MQTT-4.6.0-2] todo');",
+        "test('[MQTT-4.6.0-2] skipped by option', { skip: 'not today' }, () => undefined);",
+        "it('[MQTT-4.6.0-2] todo by option', { todo: true }, () => undefined);",
+        "describe.skip('a skipped suite', () => {\n  it('[MQTT-4.6.0-2] inside', () => undefined);\n});",
+        "describe('a todo suite', { todo: true }, () => {\n  it('[MQTT-4.6.0-2] inside', () => undefined);\n});",
+        "// it('[MQTT-4.6.0-2] commented out', () => undefined);",
+        "/*\nit('[MQTT-4.6.0-2] in a block comment', () => undefined);\n*/",
+      ];
+      const r = broken('test/conformance/v5/connect.test.ts', (t) => `${t}\n${idle.join('\n')}\n`);
+      assert.equal(r.status, 0, r.out);
+      // The same test running does cover it: NOT-TESTED.md may not list it then.
+      const runs = broken('test/conformance/v5/connect.test.ts', (t) => `${t}\nit('[MQTT-4.6.0-2] runs', { skip: false }, () => undefined);\n`);
+      assert.notEqual(runs.status, 0);
+      assert.match(runs.out, /MQTT-4\.6\.0-2 is covered by a test; remove it from the list/);
+    });
+
     it('fails when a test cites an id that is not in its catalogue', () => {
       const r = broken('test/conformance/v5/connect.test.ts', (t) => `${t}\nit('[MQTT-9.9.9-9] cites nothing real', () => undefined);\n`);
       assert.notEqual(r.status, 0);

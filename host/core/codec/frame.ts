@@ -1,4 +1,4 @@
-import { ProtocolError, malformed } from '../errors.js';
+import { ProtocolError, malformed } from './errors.js';
 import { Reason } from './constants.js';
 
 /**

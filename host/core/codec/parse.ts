@@ -1,4 +1,4 @@
-import { malformed, protocolError } from '../errors.js';
+import { malformed, protocolError } from './errors.js';
 import { PacketType, type ProtocolVersion } from './constants.js';
 import type { AckPacket, ConnectPacket, ControlPacket, QoS, Subscription, WillMessage } from './packets.js';
 import { type Properties, readProperties, WILL } from './properties.js';

@@ -1,4 +1,4 @@
-import { malformed, protocolError } from '../errors.js';
+import { malformed, protocolError } from './errors.js';
 import { PacketType, Prop } from './constants.js';
 import { Reader } from './reader.js';
 import { Writer } from './writer.js';
@@ -200,6 +200,13 @@ export function encodeProperties(props: Properties, w = new Writer()): Uint8Arra
     writeValue(w, 'pair', pair);
   }
   return w.result();
+}
+
+/** Writes the Property Length and the properties (none when `props` is undefined or empty). */
+export function writeProperties(w: Writer, props: Properties | undefined): Writer {
+  const encoded = props ? encodeProperties(props) : undefined;
+  if (!encoded || encoded.length === 0) return w.u8(0);
+  return w.varint(encoded.length).bytes(encoded);
 }
 
 function writeValue(w: Writer, kind: Kind, v: unknown): void {

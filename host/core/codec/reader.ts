@@ -1,4 +1,4 @@
-import { malformed } from '../errors.js';
+import { malformed } from './errors.js';
 
 // ignoreBOM keeps a leading U+FEFF: it must not be stripped [MQTT-1.5.4-3].
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });

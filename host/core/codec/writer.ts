@@ -16,6 +16,11 @@ export function writeVarint(buf: Uint8Array, pos: number, n: number): number {
   return pos;
 }
 
+/** A whole packet: the fixed header byte, the Remaining Length, the body. */
+export function wrapPacket(header: number, body: Uint8Array): Uint8Array {
+  return new Writer(body.length + 5).u8(header).varint(body.length).bytes(body).result();
+}
+
 /** Growable byte builder for packets that are not on the hot path. */
 export class Writer {
   buf: Uint8Array;

@@ -1,13 +1,13 @@
 import { PacketType, Reason } from '../codec/constants.js';
-import type { Connection } from '../connection.js';
-import { drainQueue, finish, markReleased } from '../delivery.js';
+import { drainQueue, finish, markReleased } from '../model/delivery.js';
+import type { ClientContext } from './context.js';
 
 /**
  * The acknowledgements of QoS 1/2 flows (§4.3): PUBACK, PUBREC and PUBCOMP for messages the broker
  * sent, PUBREL for a QoS 2 message the client sent. Each takes the packet identifier and the 5.0
  * reason code (0 when absent), so the common two-byte form needs no decoded packet object.
  */
-export function handleAck(conn: Connection, type: number, packetId: number, reason: number): void {
+export function handleAck(conn: ClientContext, type: number, packetId: number, reason: number): void {
   switch (type) {
     case PacketType.PUBACK:
       return puback(conn, packetId);
@@ -20,7 +20,7 @@ export function handleAck(conn: Connection, type: number, packetId: number, reas
   }
 }
 
-function puback(conn: Connection, packetId: number): void {
+function puback(conn: ClientContext, packetId: number): void {
   const session = conn.session!;
   const delivery = session.inflight.get(packetId);
   if (delivery?.qos !== 1) return;
@@ -28,7 +28,7 @@ function puback(conn: Connection, packetId: number): void {
   drainQueue(conn.broker, session);
 }
 
-function pubrec(conn: Connection, packetId: number, reason: number): void {
+function pubrec(conn: ClientContext, packetId: number, reason: number): void {
   const session = conn.session!;
   const delivery = session.inflight.get(packetId);
   if (!delivery || delivery.qos !== 2) {
@@ -44,7 +44,7 @@ function pubrec(conn: Connection, packetId: number, reason: number): void {
   markReleased(conn.broker, session, delivery);
 }
 
-function pubcomp(conn: Connection, packetId: number): void {
+function pubcomp(conn: ClientContext, packetId: number): void {
   const session = conn.session!;
   const delivery = session.inflight.get(packetId);
   if (!delivery?.released) return;
@@ -57,10 +57,9 @@ function pubcomp(conn: Connection, packetId: number): void {
  * for a new message, which a broker that crashed and still remembered it would drop as a duplicate
  * [MQTT-4.3.3-12]. (In order with the acknowledgements still waiting for their commit.)
  */
-function pubrel(conn: Connection, packetId: number): void {
+function pubrel(conn: ClientContext, packetId: number): void {
   const session = conn.session!;
-  const known = session.incomingQos2.delete(packetId);
-  if (known) conn.broker.persistence.deleteIncomingQos2(session, packetId);
+  const known = session.forgetIncoming(packetId);
   const reason = known ? Reason.Success : Reason.PacketIdentifierNotFound;
   conn.broker.persistence.afterCommit(session, () => {
     if (conn.open) conn.sendAck(PacketType.PUBCOMP, packetId, reason);

@@ -1,17 +1,18 @@
-import type { Broker } from '../broker.js';
-import { ClusterRefusal } from '../cluster-hooks.js';
 import { ConnackCode311, Reason } from '../codec/constants.js';
+import { ProtocolError, protocolError } from '../codec/errors.js';
 import * as generate from '../codec/generate.js';
 import type { ConnectPacket } from '../codec/packets.js';
 import type { Properties } from '../codec/properties.js';
-import { CloseKind, type Connection, ConnState } from '../connection.js';
-import { drainQueue, resendInflight } from '../delivery.js';
-import { ProtocolError, protocolError } from '../errors.js';
-import { NEVER_EXPIRES, type Session } from '../session.js';
-import type { AuthDecision } from '../options.js';
-import { publishWill } from '../will.js';
-import { isBrokerTopic } from '../broker-topics.js';
+import { ClusterRefusal } from '../model/cluster-hooks.js';
+import { drainQueue, resendInflight } from '../model/delivery.js';
+import type { Engine } from '../model/engine.js';
+import type { AuthDecision } from '../model/options.js';
+import { CloseKind } from '../model/outcomes.js';
+import { NEVER_EXPIRES, type Session } from '../model/session.js';
+import { isBrokerTopic, isTopicName } from '../model/topics.js';
+import { publishWill } from '../model/will.js';
 import { startAuthentication } from './auth.js';
+import { type ClientContext, type ClientLimits, NO_LIMITS } from './context.js';
 
 /** 5.0 reason codes and their 3.1.1 CONNACK return codes (§3.2.2.3 of each). */
 const V311_CODE: Partial<Record<Reason, ConnackCode311>> = {
@@ -25,21 +26,14 @@ const V311_CODE: Partial<Record<Reason, ConnackCode311>> = {
 
 const randomId = (): string => Array.from(globalThis.crypto.getRandomValues(new Uint8Array(9)), (b) => b.toString(36).padStart(2, '0')).join('');
 
-/** A CONNECT that passed validation and waits for authentication to finish. */
-export interface PendingConnect {
-  packet: ConnectPacket;
-  clientId: string;
-  assigned: boolean;
-}
-
 /**
  * CONNECT (§3.1): validates, authenticates (a hook, or 5.0 enhanced authentication), then sets up or
  * resumes the session and answers CONNACK. Authentication may be asynchronous: meanwhile the
  * connection is Connecting and packets that follow CONNECT are held back (§3.1.4).
  */
-export function handleConnect(conn: Connection, packet: ConnectPacket): void {
+export function handleConnect(conn: ClientContext, packet: ConnectPacket): void {
   const broker = conn.broker;
-  conn.version = packet.version;
+  conn.beginConnect(packet.version, packet.version === 5 ? limitsOf(packet) : NO_LIMITS);
   if (broker.overloaded) {
     broker.metrics.memoryRefused++;
     refuse(conn, Reason.QuotaExceeded, 'the server is over its memory limit');
@@ -63,12 +57,6 @@ export function handleConnect(conn: Connection, packet: ConnectPacket): void {
   if (props.authenticationData !== undefined && props.authenticationMethod === undefined) {
     throw protocolError('Authentication Data without an Authentication Method (§3.1.2.11.10)');
   }
-  if (packet.version === 5) {
-    conn.clientReceiveMaximum = props.receiveMaximum ?? 65535;
-    conn.clientMaxPacketSize = props.maximumPacketSize ?? Number.MAX_SAFE_INTEGER;
-    conn.clientTopicAliasMaximum = props.topicAliasMaximum ?? 0;
-    conn.problemInformation = props.requestProblemInformation !== 0;
-  }
   if (packet.will) checkWill(conn, packet);
   const maxKeepAlive = broker.options.maxKeepAlive;
   if (packet.version !== 5 && maxKeepAlive > 0 && packet.keepAlive > maxKeepAlive) {
@@ -80,7 +68,7 @@ export function handleConnect(conn: Connection, packet: ConnectPacket): void {
   const redirect = broker.options.redirect;
   if (redirect && packet.version === 5) {
     const reason = redirect.permanent ? Reason.ServerMoved : Reason.UseAnotherServer;
-    conn.sendBytes(generate.connack(5, false, reason, { serverReference: redirect.serverReference }));
+    conn.send(generate.connack(5, false, reason, { serverReference: redirect.serverReference }));
     conn.close(CloseKind.Abnormal);
     return;
   }
@@ -88,9 +76,7 @@ export function handleConnect(conn: Connection, packet: ConnectPacket): void {
     refuse(conn, Reason.ServerUnavailable, `server moved to ${redirect.serverReference}`);
     return;
   }
-  conn.state = ConnState.Connecting;
-  const pending: PendingConnect = { packet, clientId, assigned };
-  conn.pendingConnect = pending;
+  conn.state.pendingConnect = { packet, clientId, assigned };
   if (props.authenticationMethod !== undefined) {
     startAuthentication(conn, props.authenticationMethod, props.authenticationData);
     return;
@@ -111,9 +97,9 @@ export function handleConnect(conn: Connection, packet: ConnectPacket): void {
   else authenticated(conn, decision);
 }
 
-function authenticated(conn: Connection, decision: AuthDecision): void {
+function authenticated(conn: ClientContext, decision: AuthDecision): void {
   if (decision === true || (typeof decision === 'object' && 'username' in decision)) {
-    conn.username = decision === true ? conn.pendingConnect!.packet.username : decision.username;
+    conn.authenticated(decision === true ? conn.state.pendingConnect!.packet.username : decision.username);
     completeConnect(conn);
     return;
   }
@@ -126,9 +112,9 @@ function authenticated(conn: Connection, decision: AuthDecision): void {
  * PUBLISH there would be (refused: the CONNECT is refused, as Mosquitto 2.0 does), then the
  * session is opened and CONNACK answered.
  */
-export function completeConnect(conn: Connection, authProps?: Properties): void {
+export function completeConnect(conn: ClientContext, authProps?: Properties): void {
   const broker = conn.broker;
-  const { packet, clientId } = conn.pendingConnect!;
+  const { packet, clientId } = conn.state.pendingConnect!;
   const will = packet.will;
   if (!will) {
     openSessionAndAcknowledge(conn, authProps);
@@ -153,9 +139,9 @@ export function completeConnect(conn: Connection, authProps?: Properties): void 
  * connection — belongs to the user who created it: another user's CONNECT for its client identifier
  * is refused and touches neither.
  */
-function openSessionAndAcknowledge(conn: Connection, authProps: Properties | undefined, clusterCleared = false): void {
+function openSessionAndAcknowledge(conn: ClientContext, authProps: Properties | undefined, clusterCleared = false): void {
   const broker = conn.broker;
-  const { packet, clientId, assigned } = conn.pendingConnect!;
+  const { packet, clientId, assigned } = conn.state.pendingConnect!;
   const props = packet.props;
   const requestedExpiry = packet.version === 5 ? (props.sessionExpiryInterval ?? 0) : packet.cleanStart ? 0 : NEVER_EXPIRES;
   const expiry = Math.min(requestedExpiry, broker.options.maxSessionExpiry);
@@ -179,13 +165,12 @@ function openSessionAndAcknowledge(conn: Connection, authProps: Properties | und
     refuse(conn, Reason.NotAuthorized, 'the client identifier is in use by another user');
     return;
   }
-  conn.pendingConnect = null;
+  conn.state.pendingConnect = null;
   const [session, sessionPresent] = openSession(broker, clientId, packet.cleanStart, packet.version === 5);
   if (!session.ownerKnown || !sessionPresent) broker.setOwner(session, conn.username);
   session.version = packet.version;
   session.expiryInterval = expiry;
   session.will = packet.will;
-  broker.attach(session, conn);
 
   let keepAlive = packet.keepAlive;
   const maxKeepAlive = broker.options.maxKeepAlive;
@@ -212,13 +197,12 @@ function openSessionAndAcknowledge(conn: Connection, authProps: Properties | und
     if (props.requestResponseInformation === 1 && options.responseInformation) {
       ack.responseInformation = options.responseInformation.replaceAll('{clientId}', clientId);
     }
-    conn.sendBytes(generate.connack(5, sessionPresent, Reason.Success, ack));
+    conn.send(generate.connack(5, sessionPresent, Reason.Success, ack));
   } else {
     // 3.1 has no Session Present flag: the byte is reserved there.
-    conn.sendBytes(generate.connack(packet.version, packet.version === 4 && sessionPresent, 0));
+    conn.send(generate.connack(packet.version, packet.version === 4 && sessionPresent, 0));
   }
-  conn.state = ConnState.Connected;
-  conn.startKeepAlive(keepAlive);
+  conn.connected(session, keepAlive);
   broker.log('debug', 'client connected', { client: clientId, version: packet.version, address: conn.remoteAddress });
   broker.persistence.saveSession(session);
   resendInflight(broker, session);
@@ -229,10 +213,10 @@ function openSessionAndAcknowledge(conn: Connection, authProps: Properties | und
  * Finds or creates the session. An existing connection with the same identifier is closed first
  * [MQTT-3.1.4-3]; Clean Start discards the old session [MQTT-3.1.2-4], otherwise it is resumed.
  */
-function openSession(broker: Broker, clientId: string, cleanStart: boolean, v5: boolean): [Session, boolean] {
+function openSession(broker: Engine, clientId: string, cleanStart: boolean, v5: boolean): [Session, boolean] {
   let session = broker.sessions.get(clientId);
-  if (session?.connection) {
-    const old = session.connection;
+  if (session?.outlet) {
+    const old = session.outlet;
     broker.metrics.sessionTakeovers++;
     broker.logRepeatable('info', 'session taken over', clientId, { client: clientId, address: old.remoteAddress });
     // The old connection closes without DISCONNECT: its will goes now, unless (5.0) a Will Delay lets the
@@ -240,7 +224,7 @@ function openSession(broker: Broker, clientId: string, cleanStart: boolean, v5: 
     const delayed = v5 && !cleanStart && (session.will?.props.willDelayInterval ?? 0) > 0;
     if (!delayed) publishWill(broker, session);
     session.will = null;
-    session.connection = null;
+    session.outlet = null;
     old.disconnect(Reason.SessionTakenOver);
   }
   if (session && cleanStart) {
@@ -250,10 +234,21 @@ function openSession(broker: Broker, clientId: string, cleanStart: boolean, v5: 
   return session ? [session, true] : [broker.createSession(clientId), false];
 }
 
-function checkWill(conn: Connection, packet: ConnectPacket): void {
+/** The limits a 5.0 client states in CONNECT; what it leaves out has the specification's default. */
+function limitsOf(packet: ConnectPacket): ClientLimits {
+  const props = packet.props;
+  return {
+    receiveMaximum: props.receiveMaximum ?? NO_LIMITS.receiveMaximum,
+    maxPacketSize: props.maximumPacketSize ?? NO_LIMITS.maxPacketSize,
+    topicAliasMaximum: props.topicAliasMaximum ?? NO_LIMITS.topicAliasMaximum,
+    problemInformation: props.requestProblemInformation !== 0,
+  };
+}
+
+function checkWill(conn: ClientContext, packet: ConnectPacket): void {
   const will = packet.will!;
   const broker = conn.broker;
-  if (broker.core.topicCheckBytes(broker.encodeTopic(will.topic), false) !== 0) {
+  if (!isTopicName(broker.core, will.topic)) {
     throw new ProtocolError(Reason.TopicNameInvalid, `will topic ${JSON.stringify(will.topic)} is not a valid topic name`);
   }
   if (will.qos > broker.options.maxQoS) {
@@ -265,20 +260,20 @@ function checkWill(conn: Connection, packet: ConnectPacket): void {
 }
 
 /** Answers CONNACK with a refusal (the version's own code) and closes [MQTT-3.2.2-5]. */
-export function refuse(conn: Connection, reason: Reason, message: string, props: Properties = {}): void {
+export function refuse(conn: ClientContext, reason: Reason, message: string, props: Properties = {}): void {
   conn.broker.metrics.connectsRefused++;
   conn.broker.logRepeatable('info', 'connection refused', conn.remoteAddress, { address: conn.remoteAddress, reason, message });
-  conn.pendingConnect = null;
+  conn.state.pendingConnect = null;
   if (conn.version === 5) {
     conn.sendWithProperties((p) => generate.connack(5, false, reason, p), { ...props, reasonString: message });
   } else {
-    conn.sendBytes(generate.connack(conn.version || 4, false, V311_CODE[reason] ?? ConnackCode311.ServerUnavailable));
+    conn.send(generate.connack(conn.version || 4, false, V311_CODE[reason] ?? ConnackCode311.ServerUnavailable));
   }
   conn.close(CloseKind.Abnormal);
 }
 
 /** A protocol level we do not speak: CONNACK 0x01 in the 3.1.1 form, then close [MQTT-3.1.2-2]. */
-export function refuseUnsupportedVersion(conn: Connection, level: number): void {
-  conn.version = 4;
+export function refuseUnsupportedVersion(conn: ClientContext, level: number): void {
+  conn.beginConnect(4, NO_LIMITS);
   refuse(conn, Reason.UnsupportedProtocolVersion, `protocol level ${level} is not supported`);
 }

@@ -1,13 +1,14 @@
 import { Reason } from '../codec/constants.js';
 import type { DisconnectPacket } from '../codec/packets.js';
-import { CloseKind, type Connection } from '../connection.js';
-import { protocolError } from '../errors.js';
+import { protocolError } from '../codec/errors.js';
+import { CloseKind } from '../model/outcomes.js';
+import type { ClientContext } from './context.js';
 
 /**
  * DISCONNECT from the client (§3.14): the will is discarded only on reason 0x00 (0x04 and errors keep it)
  * [MQTT-3.14.4-3]; a 5.0 client may change its session expiry, but not from 0 (§3.14.2.2.2).
  */
-export function handleDisconnect(conn: Connection, packet: DisconnectPacket): void {
+export function handleDisconnect(conn: ClientContext, packet: DisconnectPacket): void {
   const session = conn.session;
   if (!session) {
     // Still authenticating: no session yet, so nothing to change and no will to keep.

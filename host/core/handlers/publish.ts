@@ -1,11 +1,12 @@
-import { isBrokerTopicBytes } from '../broker-topics.js';
 import { PacketType, Reason } from '../codec/constants.js';
+import { malformed, ProtocolError, protocolError } from '../codec/errors.js';
 import { parsePublish } from '../codec/publish.js';
-import type { Connection } from '../connection.js';
-import { malformed, ProtocolError, protocolError } from '../errors.js';
-import { PublishOutcome } from '../broker.js';
-import { Message } from '../message.js';
-import { StoreStatus, TopicError, topicErrorName } from '../wasm.js';
+import { Message } from '../model/message.js';
+import { PublishOutcome } from '../model/outcomes.js';
+import { isBrokerTopicBytes } from '../model/topics.js';
+import { CoreError, MessageBlock } from '../wasm/abi.js';
+import { coreErrorName } from '../wasm/core.js';
+import type { ClientContext } from './context.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -14,7 +15,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * validated there, and the message is routed; QoS 1 is answered with PUBACK, QoS 2 with PUBREC
  * and remembered until PUBREL so a resent PUBLISH is not delivered twice [MQTT-4.3.3-10].
  */
-export function handlePublish(conn: Connection, header: number, buf: Uint8Array, start: number, end: number): void {
+export function handlePublish(conn: ClientContext, header: number, buf: Uint8Array, start: number, end: number): void {
   const broker = conn.broker;
   const rate = broker.options.maxMessagesPerSecond;
   if (rate > 0 && !takePublishToken(conn, rate)) {
@@ -43,7 +44,7 @@ export function handlePublish(conn: Connection, header: number, buf: Uint8Array,
   }
   // QoS 2 flows count until PUBCOMP is sent, QoS 1 until PUBACK (§4.9).
   // 5.0 only: 3.1.1 has no Receive Maximum; its publishers are slowed down instead (route()).
-  if (version === 5 && qos > 0 && session.incomingQos2.size + conn.pendingQos1Acks >= broker.options.receiveMaximum) {
+  if (version === 5 && qos > 0 && session.incomingQos2.size + conn.state.pendingQos1Acks >= broker.options.receiveMaximum) {
     throw new ProtocolError(Reason.ReceiveMaximumExceeded, 'more unacknowledged QoS 1/2 PUBLISHes than Receive Maximum [MQTT-3.3.4-9]');
   }
 
@@ -67,14 +68,14 @@ export function handlePublish(conn: Connection, header: number, buf: Uint8Array,
       throw new ProtocolError(Reason.TopicAliasInvalid, `topic alias ${props.topicAlias} exceeds the maximum [MQTT-3.3.2-9]`);
     }
     if (topicLength === 0) {
-      const known = conn.topicAliases?.get(props.topicAlias);
+      const known = conn.state.topicAliases?.get(props.topicAlias);
       if (!known) throw protocolError(`topic alias ${props.topicAlias} was never set`);
       topicSource = known;
       topicStart = 0;
       topicLength = known.length;
       topicInWasm = false;
     } else {
-      (conn.topicAliases ??= new Map()).set(props.topicAlias, buf.slice(topicStart, topicStart + topicLength));
+      (conn.state.topicAliases ??= new Map()).set(props.topicAlias, buf.slice(topicStart, topicStart + topicLength));
     }
   } else if (topicLength === 0) {
     throw new ProtocolError(Reason.TopicNameInvalid, 'empty topic name without a topic alias [MQTT-4.7.3-1]');
@@ -104,9 +105,9 @@ export function handlePublish(conn: Connection, header: number, buf: Uint8Array,
   const forward = frame.forward;
   const forwardHandle = handle !== 0 && forward ? Message.storeForward(core, forward) : 0;
   if (handle === 0 || (forward && forwardHandle === 0)) {
-    const status = handle === 0 ? core.storeStatus() : StoreStatus.ArenaFull;
-    if (handle !== 0) core.release(handle);
-    if (status === StoreStatus.ArenaFull) {
+    const status = handle === 0 ? core.error() : CoreError.ArenaFull;
+    if (handle !== 0) core.unref(handle);
+    if (status === CoreError.ArenaFull) {
       broker.metrics.arenaFullDropped++;
       // A transient error: QoS 1/2 are refused (5.0) or the connection closed so the client retries
       // later; a QoS 0 publisher is disconnected too rather than silently losing what it sends [MQTT-4.8.0-2].
@@ -114,12 +115,12 @@ export function handlePublish(conn: Connection, header: number, buf: Uint8Array,
       refuse(conn, qos, packetId, Reason.QuotaExceeded, 'the broker has no room for this message');
       return;
     }
-    if (status === TopicError.BadUtf8 || status === TopicError.NullChar) {
+    if (status === CoreError.BadUtf8 || status === CoreError.NullChar) {
       throw malformed('topic name is not well-formed UTF-8 or contains U+0000 [MQTT-1.5.4-1], [MQTT-1.5.4-2]');
     }
-    throw new ProtocolError(Reason.TopicNameInvalid, `topic name is invalid (${topicErrorName(status)}) [MQTT-3.3.2-2]`);
+    throw new ProtocolError(Reason.TopicNameInvalid, `topic name is invalid (${coreErrorName(status)}) [MQTT-3.3.2-2]`);
   }
-  const length = 2 + topicLength + payloadLength;
+  const length = MessageBlock.Topic + topicLength + payloadLength;
   const expiry = props.messageExpiryInterval;
   const message = Message.of(
     core,
@@ -134,7 +135,7 @@ export function handlePublish(conn: Connection, header: number, buf: Uint8Array,
   );
   broker.metrics.messagesReceived++;
   // `$SYS` is the broker's own: clients may read it, never publish there (§4.7.2). Other `$` topics are theirs.
-  if (isBrokerTopicBytes(core.bytes(), core.ptr(handle) + 2, topicLength)) {
+  if (isBrokerTopicBytes(core.bytes(), core.topicPtr(handle), topicLength)) {
     deny(conn, message, packetId);
     return;
   }
@@ -146,15 +147,15 @@ export function handlePublish(conn: Connection, header: number, buf: Uint8Array,
   const decision = authorize(conn.info(), message.topic(), qos, frame.retain);
   if (decision === true) route(conn, message, packetId);
   else if (decision === false) deny(conn, message, packetId);
-  else conn.holdFor(decision, (ok) => (ok ? route(conn, message, packetId) : deny(conn, message, packetId)), () => message.release());
+  else conn.holdFor(decision, (ok) => (ok ? route(conn, message, packetId) : deny(conn, message, packetId)), () => message.unref());
 }
 
 /**
  * Token bucket of `rate` tokens, refilled continuously: a client may burst up to one second's worth,
  * and is over the limit only when its sustained rate exceeds `rate`.
  */
-function takePublishToken(conn: Connection, rate: number): boolean {
-  const budget = conn.publishBudget;
+function takePublishToken(conn: ClientContext, rate: number): boolean {
+  const budget = conn.state.publishBudget;
   const now = performance.now();
   budget.tokens = Math.min(rate, budget.tokens + ((now - budget.refilledAt) * rate) / 1000);
   budget.refilledAt = now;
@@ -168,30 +169,31 @@ function takePublishToken(conn: Connection, rate: number): boolean {
  * identifier is remembered until PUBREL). Once routed, a message is never refused: a failed store
  * write delays the acknowledgement until the retry succeeds, since subscribers may have it already.
  */
-function route(conn: Connection, message: Message, packetId: number): void {
+function route(conn: ClientContext, message: Message, packetId: number): void {
   const broker = conn.broker;
   const session = conn.session!;
   const qos = message.qos;
+  const router = broker.router;
   if (qos === 0) {
-    broker.publish(message, session);
-    message.release();
+    router.publish(message, session);
+    message.unref();
     return;
   }
   if (broker.persistence.failing) {
     // The store cannot take it now: refused before anyone receives it.
-    message.release();
+    message.unref();
     refuse(conn, qos, packetId, Reason.UnspecifiedError, 'the broker cannot store messages right now');
     return;
   }
   let outcome: PublishOutcome;
   let remote: Promise<void> | null = null;
   try {
-    outcome = broker.publish(message, session);
-    remote = broker.remoteConfirmation;
+    outcome = router.publish(message, session);
+    remote = router.remoteConfirmation;
   } finally {
-    broker.remoteConfirmation = null;
+    router.remoteConfirmation = null;
   }
-  message.release();
+  message.unref();
   const reason =
     outcome === PublishOutcome.QuotaExceeded
       ? Reason.QuotaExceeded
@@ -200,24 +202,22 @@ function route(conn: Connection, message: Message, packetId: number): void {
         : Reason.Success;
   // A 5.0 PUBREC of 0x80 or more ends the flow: no PUBREL follows, and the identifier's next PUBLISH is a new message [MQTT-4.3.3-9].
   const flowEnds = conn.version === 5 && reason >= 0x80;
-  if (qos === 2 && !flowEnds) {
-    session.incomingQos2.add(packetId);
-    broker.persistence.saveIncomingQos2(session, packetId);
-  }
+  if (qos === 2 && !flowEnds) session.rememberIncoming(packetId);
   const type = qos === 1 ? PacketType.PUBACK : PacketType.PUBREC;
-  conn.acknowledgementPending(qos);
+  if (qos === 1) conn.state.pendingQos1Acks++;
+  conn.acknowledgementPending();
+  const answered = (): boolean => {
+    if (qos === 1) conn.state.pendingQos1Acks--;
+    conn.acknowledgementDone();
+    return conn.open;
+  };
   const acknowledge = (): void => {
-    conn.acknowledgementDone(qos);
-    if (conn.open) conn.sendAck(type, packetId, reason, reason === Reason.QuotaExceeded && conn.problemInformation ? { reasonString: 'a subscriber queue is full' } : undefined);
+    if (answered()) conn.sendAck(type, packetId, reason, reason === Reason.QuotaExceeded && conn.limits.problemInformation ? { reasonString: 'a subscriber queue is full' } : undefined);
   };
   // In a cluster, the nodes it was forwarded to must have made it durable too; a node gone for good refuses it.
   const refuseUndelivered = (error: Error): void => {
-    conn.acknowledgementDone(qos);
-    if (!conn.open) return;
-    if (qos === 2) {
-      session.incomingQos2.delete(packetId);
-      broker.persistence.deleteIncomingQos2(session, packetId);
-    }
+    if (!answered()) return;
+    if (qos === 2) session.forgetIncoming(packetId);
     refuse(conn, qos, packetId, Reason.UnspecifiedError, `the message could not be delivered: ${error.message}`);
   };
   broker.persistence.whenWritten(() => {
@@ -230,19 +230,18 @@ function route(conn: Connection, message: Message, packetId: number): void {
  * A publish that may not be made (`$SYS`, or the authorization hook said no): 5.0 says so with
  * 0x87; 3.1.1 has no way to, so the message is acknowledged as usual and dropped (what Mosquitto does).
  */
-function deny(conn: Connection, message: Message, packetId: number): void {
+function deny(conn: ClientContext, message: Message, packetId: number): void {
   const qos = message.qos;
   conn.broker.metrics.publishDenied++;
   conn.broker.logRepeatable('info', 'publish not authorized', conn.clientId, { client: conn.clientId, topic: message.topic() });
-  message.release();
+  message.unref();
   if (qos === 0) return;
   if (conn.version === 5) {
     refuse(conn, qos, packetId, Reason.NotAuthorized, 'not authorized to publish to this topic');
     return;
   }
   if (qos === 2) {
-    conn.session!.incomingQos2.add(packetId);
-    conn.broker.persistence.saveIncomingQos2(conn.session!, packetId);
+    conn.session!.rememberIncoming(packetId);
   }
   conn.sendAck(qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, packetId, Reason.Success);
 }
@@ -260,13 +259,13 @@ function isUtf8(bytes: Uint8Array): boolean {
  * Turns a PUBLISH away without routing it. 5.0 says why in PUBACK / PUBREC; 3.1.1
  * has no negative acknowledgement, so a QoS 1/2 sender is disconnected rather than told "done".
  */
-function refuse(conn: Connection, qos: number, packetId: number, reason: Reason, message: string): void {
+function refuse(conn: ClientContext, qos: number, packetId: number, reason: Reason, message: string): void {
   conn.broker.metrics.publishRefused++;
   conn.broker.logRepeatable('warn', 'publish refused', conn.clientId, { client: conn.clientId, reason, message });
   if (qos === 0) return;
   if (conn.version === 5) {
     const type = qos === 1 ? PacketType.PUBACK : PacketType.PUBREC;
-    conn.sendAck(type, packetId, reason, conn.problemInformation ? { reasonString: message } : undefined);
+    conn.sendAck(type, packetId, reason, conn.limits.problemInformation ? { reasonString: message } : undefined);
   } else {
     conn.disconnect(reason);
   }

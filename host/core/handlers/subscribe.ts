@@ -1,11 +1,11 @@
 import { Reason } from '../codec/constants.js';
 import * as generate from '../codec/generate.js';
 import type { QoS, SubscribePacket } from '../codec/packets.js';
-import type { Connection } from '../connection.js';
-import { deliver } from '../delivery.js';
-import { ProtocolError, protocolError } from '../errors.js';
-import type { Message } from '../message.js';
-import { parseFilter } from './subscriptions.js';
+import { deliver } from '../model/delivery.js';
+import { ProtocolError, protocolError } from '../codec/errors.js';
+import type { Message } from '../model/message.js';
+import { parseFilter } from '../model/topics.js';
+import type { ClientContext } from './context.js';
 
 const REFUSALS: Record<number, string> = {
   [Reason.TopicFilterInvalid]: 'not a valid topic filter',
@@ -19,7 +19,7 @@ const REFUSALS: Record<number, string> = {
  * trie (replacing an identical one [MQTT-3.8.4-3]), answered in one SUBACK, and then the matching
  * retained messages are sent as the subscription's Retain Handling says [MQTT-3.3.1-9..11].
  */
-export function handleSubscribe(conn: Connection, packet: SubscribePacket): void {
+export function handleSubscribe(conn: ClientContext, packet: SubscribePacket): void {
   const options = conn.broker.options;
   if (packet.props.subscriptionIdentifiers && !options.subscriptionIdentifiers) {
     throw new ProtocolError(Reason.SubscriptionIdentifiersNotSupported, 'subscription identifiers are not supported here (0xA1)');
@@ -41,7 +41,7 @@ export function handleSubscribe(conn: Connection, packet: SubscribePacket): void
   }
 }
 
-function subscribe(conn: Connection, packet: SubscribePacket, allowed: boolean[] | null): void {
+function subscribe(conn: ClientContext, packet: SubscribePacket, allowed: boolean[] | null): void {
   const broker = conn.broker;
   const session = conn.session!;
   const v5 = conn.version === 5;
@@ -52,7 +52,7 @@ function subscribe(conn: Connection, packet: SubscribePacket, allowed: boolean[]
   const retained: [Message[], QoS][] = [];
   const now = performance.now();
   packet.subscriptions.forEach((sub, i) => {
-    const parsed = parseFilter(broker, sub.filter);
+    const parsed = parseFilter(broker.core, sub.filter);
     const refusal = !parsed
       ? Reason.TopicFilterInvalid
       : parsed.group !== undefined && !options.sharedSubscriptions
@@ -69,10 +69,7 @@ function subscribe(conn: Connection, packet: SubscribePacket, allowed: boolean[]
     }
     const granted = Math.min(sub.qos, options.maxQoS) as QoS;
     const existed = session.subscriptions.has(sub.filter);
-    const word = granted | (sub.noLocal ? 4 : 0) | (sub.retainAsPublished ? 8 : 0) | (sub.retainHandling << 4);
-    broker.core.subscribe(session.id, parsed.bytes, word, subscriptionId, parsed.group ? broker.shareGroupId(parsed.group) : 0);
-    session.subscriptions.set(sub.filter, { ...sub, qos: granted, topicFilter: parsed.topicFilter, group: parsed.group, subscriptionId });
-    if (!existed) broker.cluster?.subscribed(sub.filter);
+    broker.router.subscribe(session, parsed, { ...sub, qos: granted }, subscriptionId);
     codes.push(granted);
     // Retained messages are not sent for shared subscriptions (§4.8.2).
     if (parsed.group === undefined && (sub.retainHandling === 0 || (sub.retainHandling === 1 && !existed))) {
@@ -81,9 +78,9 @@ function subscribe(conn: Connection, packet: SubscribePacket, allowed: boolean[]
   });
   broker.persistence.saveSession(session);
   // Reason strings only for a client that did not turn problem information off [MQTT-3.1.2-29].
-  const props = problems.length > 0 && conn.problemInformation ? { reasonString: problems.join('; ') } : undefined;
+  const props = problems.length > 0 && conn.limits.problemInformation ? { reasonString: problems.join('; ') } : undefined;
   const ids = v5 && subscriptionId !== 0 ? [subscriptionId] : null;
-  for (const [messages] of retained) for (const message of messages) message.retainRef();
+  for (const [messages] of retained) for (const message of messages) message.ref();
   // A persistent session's SUBACK waits until its subscriptions are durable: after a crash the client
   // would find its session present without the subscription it was told it has, and receive nothing.
   broker.persistence.afterCommit(session, () => {
@@ -92,12 +89,12 @@ function subscribe(conn: Connection, packet: SubscribePacket, allowed: boolean[]
       for (const [messages, granted] of retained) {
         for (const message of messages) {
           // Only what the subscriber may read: a grant of `#` is not a grant of every topic under it.
-          if (!broker.mayRead(session, message)) continue;
+          if (!broker.router.mayRead(session, message)) continue;
           // A retained message is sent with RETAIN set [MQTT-3.3.1-8], at no more than the granted QoS.
           deliver(broker, session, message, Math.min(message.qos, granted) as QoS, true, ids);
         }
       }
     }
-    for (const [messages] of retained) for (const message of messages) message.release();
+    for (const [messages] of retained) for (const message of messages) message.unref();
   });
 }

@@ -2,19 +2,18 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import type { Broker } from '../../core/broker.js';
-import { ClusterRefusal, type BrokerCluster, type RemoteConfirmation } from '../../core/cluster-hooks.js';
+import { ClusterRefusal, type BrokerCluster, type OpeningClient, type RemoteConfirmation } from '../../core/model/cluster-hooks.js';
 import { Reason } from '../../core/codec/constants.js';
-import type { Connection } from '../../core/connection.js';
-import { parseFilter } from '../../core/handlers/subscriptions.js';
-import type { Message } from '../../core/message.js';
-import type { Logger } from '../../core/options.js';
-import { afterIo } from '../../core/schedule.js';
-import type { Session } from '../../core/session.js';
-import type { MatchResult } from '../../core/wasm.js';
+import { parseFilter } from '../../core/model/topics.js';
+import type { Message } from '../../core/model/message.js';
+import type { Logger } from '../../core/model/options.js';
+import type { ClientOutlet } from '../../core/model/outlet.js';
+import { afterIo } from '../../core/model/schedule.js';
+import type { Session } from '../../core/model/session.js';
 import { ConfigError } from '../config-error.js';
 import { connectEtcd, etcdKeys, type Etcd3 } from './etcd.js';
 import { faultPoints } from './fault-points.js';
-import { EntryReader, NO_GROUPS as NO_GROUP_NAMES, relayTarget } from './forward-codec.js';
+import { EntryReader, relayTarget } from './forward-codec.js';
 import { FrameType, FrameWriter, LINK_PROTOCOL_VERSION, LinkProtocolError, type FrameReader } from './frame.js';
 import { compareStamps, type Stamp } from './hlc.js';
 import type { LinkIdentity } from './handshake.js';
@@ -48,10 +47,6 @@ interface PeerState {
   ackChain: Promise<void>;
   messagesIn: number;
   bytesIn: number;
-  /** Set while the message being routed matched the peer. */
-  plain: boolean;
-  groups: string[] | null;
-  touched: boolean;
 }
 
 interface PendingTakeover {
@@ -66,8 +61,6 @@ const faults = faultPoints();
 const TAKEOVER_TIMEOUT_MS = 5000;
 /** How long a CONNECT needing ownership waits for the lease before it is refused with 0x88. */
 const LEASE_WAIT_MS = 1500;
-/** Options of a peer's pseudo-subscriptions: QoS 2 and retain-as-published, so each message crosses as published. */
-const PEER_SUBSCRIPTION_OPTIONS = 2 | 8;
 
 /** One node's view of the cluster, for `/cluster` and `arbormq cluster status`. */
 export interface ClusterStatus {
@@ -104,21 +97,21 @@ export interface ClusterStatus {
  * retained messages replicated, sessions handed over. The broker sees it through BrokerCluster.
  */
 export class Cluster implements BrokerCluster {
-  private readonly peerByClient = new Map<number, Peer<PeerState>>();
   private readonly routes: LocalRoutes;
   private readonly retainedSync: RetainedSync;
   private readonly owned = new Set<string>();
   private readonly locks = new Map<string, Promise<void>>();
   private readonly pendingTakeovers = new Map<number, PendingTakeover>();
-  private readonly connectStamps = new WeakMap<Connection, Stamp>();
+  /** When each local CONNECT asked to open its session, by the outlet it gets. */
+  private readonly connectStamps = new WeakMap<ClientOutlet, Stamp>();
   /** Sessions handed over from here whose move is not complete, by token (session-moves.ts). */
   private readonly movedAway = new Map<string, MovedAway>();
   /** Sessions taken over by this node whose move is not complete, by token. */
   private readonly movedIn = new Map<string, MoveCut>();
   private incarnation = '';
   private nextTakeover = 1;
-  /** Peers the message being routed matched: the first `touchedCount` (the array is reused, never shrunk). */
-  private readonly touched: Peer<PeerState>[] = [];
+  /** Outlets of the peers the message being routed matched: the first `touchedCount` (the array is reused, never shrunk). */
+  private readonly touched: PeerOutlet[] = [];
   private touchedCount = 0;
   private dirtyOutlets: PeerOutlet[] = [];
   private flushScheduled = false;
@@ -207,6 +200,8 @@ export class Cluster implements BrokerCluster {
     this.log('info', 'cluster: joining', { node: o.nodeId, cluster: self.cluster, url: this.url, etcd: o.etcd });
   }
 
+  private readonly groupName = (id: number): string => this.broker.router.shareGroupName(id);
+
   // ---- BrokerCluster -------------------------------------------------------------------
 
   subscribed(filter: string): void {
@@ -217,57 +212,33 @@ export class Cluster implements BrokerCluster {
     this.routes.remove(filter);
   }
 
-  isPeer(client: number): boolean {
-    return this.peerByClient.has(client);
-  }
-
-  matchedRemote(client: number, result: MatchResult, i: number): void {
-    const peer = this.peerByClient.get(client);
-    if (!peer) return;
-    const state = peer.state;
-    if (!state.touched) {
-      state.touched = true;
-      state.plain = false;
-      state.groups = null;
-      this.touched[this.touchedCount++] = peer;
-    }
-    if (result.shared(i)) (state.groups ??= []).push(this.broker.shareGroupName(result.group(i)));
-    else state.plain = true;
-  }
-
   routed(message: Message, _publisher: Session | null): RemoteConfirmation | null {
     const count = this.touchedCount;
     if (count === 0 && !message.retain && this.movedAway.size === 0) return null;
     this.touchedCount = 0;
     const touched = this.touched;
     if (isSys(message)) {
-      for (let i = 0; i < count; i++) touched[i]!.state.touched = false;
+      for (let i = 0; i < count; i++) touched[i]!.unmatch();
       return null;
     }
     const replicate = message.retain && this.broker.options.retainAvailable;
     const stamp = replicate ? this.retainedSync.stampLocal(message) : null;
     const confirmation = message.qos > 0 ? new Confirmation() : null;
-    const peers = stamp ? [...this.mesh.peers.values()] : touched;
-    const n = stamp ? peers.length : count;
-    for (let i = 0; i < n; i++) {
-      const state = peers[i]!.state;
-      const plain = state.touched && state.plain;
-      const groups = state.touched ? (state.groups ?? NO_GROUP_NAMES) : NO_GROUP_NAMES;
-      state.touched = false;
-      state.outlet.forward(message, plain, groups, stamp, plain || groups.length > 0 ? confirmation : null);
-    }
+    const outlets = stamp ? [...this.mesh.peers.values()].map((p) => p.state.outlet) : touched;
+    const n = stamp ? outlets.length : count;
+    for (let i = 0; i < n; i++) outlets[i]!.forwardMatched(message, stamp, confirmation, this.groupName);
     if (this.movedAway.size > 0) this.relayLocal(message, confirmation);
     return confirmation && confirmation.remaining > 0 ? confirmation.promise : null;
   }
 
-  beforeOpen(conn: Connection, clientId: string, cleanStart: boolean, persistent: boolean): Promise<void> | null {
+  beforeOpen(client: OpeningClient, clientId: string, cleanStart: boolean, persistent: boolean): Promise<void> | null {
     const stamp = this.retainedSync.clock.now();
-    this.connectStamps.set(conn, stamp);
-    if (this.mesh) this.broadcast(kickFrame(clientId, conn.username, stamp, !persistent || cleanStart));
+    this.connectStamps.set(client.outlet, stamp);
+    if (this.mesh) this.broadcast(kickFrame(clientId, client.username, stamp, !persistent || cleanStart));
     if (!persistent) return null;
     return this.serialized(clientId, async () => {
       await this.leaseHeld();
-      await this.acquire(conn, clientId, cleanStart);
+      await this.acquire(client, clientId, cleanStart);
     });
   }
 
@@ -304,7 +275,7 @@ export class Cluster implements BrokerCluster {
   }
 
   /** Makes this node the owner of a persistent session, taking it over from the node that has it. */
-  private async acquire(conn: Connection, clientId: string, cleanStart: boolean): Promise<void> {
+  private async acquire(client: OpeningClient, clientId: string, cleanStart: boolean): Promise<void> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const ownership = await this.unavailableAsRefusal(this.ownership.claim(clientId));
       if (ownership.owner === 'self') {
@@ -324,7 +295,7 @@ export class Cluster implements BrokerCluster {
         this.owned.delete(clientId);
         await this.ownership.giveBack(clientId, taken.revision, ownership.node, ownership.lease).catch(() => undefined);
       };
-      const status = await this.requestTakeover(peer, { clientId, username: conn.username, cleanStart, version: conn.version }).catch(async (error: Error) => {
+      const status = await this.requestTakeover(peer, { clientId, username: client.username, cleanStart, version: client.version }).catch(async (error: Error) => {
         // The owner died or its link dropped before it answered: it still has the session (in its
         // store, if killed), so the key goes back to it rather than leave this node owning an empty one.
         await giveBack();
@@ -511,9 +482,9 @@ export class Cluster implements BrokerCluster {
     if (!session) return;
     const persistent = session.expiryInterval > 0;
     if (persistent && !discardPersistent) return;
-    const conn = session.connection;
-    if (conn) {
-      const mine = this.connectStamps.get(conn);
+    const outlet = session.outlet;
+    if (outlet) {
+      const mine = this.connectStamps.get(outlet);
       if (mine && compareStamps(mine, stamp) > 0) return;
     }
     void this.serialized(clientId, async () => {
@@ -536,7 +507,7 @@ export class Cluster implements BrokerCluster {
           this.owned.delete(clientId);
           session.will = null;
           session.willAt = Infinity;
-          session.connection?.disconnect(Reason.SessionTakenOver);
+          session.outlet?.disconnect(Reason.SessionTakenOver);
           this.broker.endSession(session);
         }
       },
@@ -549,12 +520,17 @@ export class Cluster implements BrokerCluster {
   private meshHandler(): ConstructorParameters<typeof Mesh<PeerState>>[2] {
     return {
       newPeerState: (node) => {
-        const client = this.broker.reserveClientId();
-        // Offline in the trie: a share group picks an online member on this node first.
-        this.broker.core.setClientOnline(client, false);
+        const outlet = new PeerOutlet(
+          node,
+          this.options.maxLinkBufferBytes ?? CLUSTER_DEFAULTS.maxLinkBufferBytes,
+          (o) => this.scheduleFlush(o),
+          (o) => (this.touched[this.touchedCount++] = o),
+        );
+        // The router hands the peer's outlet what its routes match, as it hands a session's what its subscriptions match.
+        const client = this.broker.router.addLink(outlet);
         const state: PeerState = {
           client,
-          outlet: new PeerOutlet(this.options.maxLinkBufferBytes ?? CLUSTER_DEFAULTS.maxLinkBufferBytes, (outlet) => this.scheduleFlush(outlet)),
+          outlet,
           routes: new RemoteRoutes({
             addRoute: (filter) => this.addPeerRoute(client, node, filter),
             removeRoute: (filter) => this.removePeerRoute(client, filter),
@@ -564,14 +540,10 @@ export class Cluster implements BrokerCluster {
           ackChain: Promise.resolve(),
           messagesIn: 0,
           bytesIn: 0,
-          plain: false,
-          groups: null,
-          touched: false,
         };
         return state;
       },
       linkUp: (peer, restarted) => {
-        this.peerByClient.set(peer.state.client, peer);
         const applied = this.appliedSeq(peer);
         peer.state.lastSeq = restarted ? applied : Math.max(peer.state.lastSeq, applied);
         peer.state.outlet.linkUp(peer.link!);
@@ -594,27 +566,24 @@ export class Cluster implements BrokerCluster {
       },
       frame: (peer, reader) => this.frame(peer, reader),
       peerLeft: (peer) => {
-        this.peerByClient.delete(peer.state.client);
         this.broker.persistence.saveMark(forwardMark(peer.node), null);
         peer.state.outlet.close();
         peer.state.routes.clear();
-        this.broker.core.setClientOnline(peer.state.client, true);
-        this.broker.freeClientId(peer.state.client);
+        this.broker.router.removeLink(peer.state.client);
         this.log('warn', 'cluster: gave up on a member that did not come back', { peer: peer.node });
       },
     };
   }
 
   private addPeerRoute(client: number, node: string, filter: string): void {
-    const parsed = parseFilter(this.broker, filter);
+    const parsed = parseFilter(this.broker.core, filter);
     if (!parsed) throw new LinkProtocolError(`node ${node} announced an invalid filter ${JSON.stringify(filter)}`);
-    this.peerByClient.set(client, this.mesh.peers.get(node)!);
-    this.broker.core.subscribe(client, parsed.bytes, PEER_SUBSCRIPTION_OPTIONS, 0, parsed.group ? this.broker.shareGroupId(parsed.group) : 0);
+    this.broker.router.addRoute(client, parsed);
   }
 
   private removePeerRoute(client: number, filter: string): void {
-    const parsed = parseFilter(this.broker, filter);
-    if (parsed) this.broker.core.unsubscribe(client, parsed.bytes, parsed.group ? this.broker.shareGroupId(parsed.group) : 0);
+    const parsed = parseFilter(this.broker.core, filter);
+    if (parsed) this.broker.router.removeRoute(client, parsed);
   }
 
   private frame(peer: Peer<PeerState>, reader: FrameReader): void {
@@ -684,16 +653,17 @@ export class Cluster implements BrokerCluster {
           broker.metrics.arenaFullDropped++;
           throw new Error('no arena room for a forwarded message');
         }
-        const groupIds = groups.length === 0 ? NO_GROUPS : new Set(groups.map((g) => broker.shareGroupId(g)));
+        const router = broker.router;
+        const groupIds = groups.length === 0 ? NO_GROUPS : new Set(groups.map((g) => router.shareGroupId(g)));
         // A relay may come after this node's part of the move is over: it names its session itself.
-        if (session !== null) broker.deliverForwarded(message, false, NO_GROUPS, session);
-        else if (!moving) broker.deliverForwarded(message, plain, groupIds);
+        if (session !== null) router.deliverForwarded(message, false, NO_GROUPS, session);
+        else if (!moving) router.deliverForwarded(message, plain, groupIds);
         else {
-          broker.deliverForwarded(message, plain, groupIds, null, plain ? this.excluded(peer.node, seq) : null);
+          router.deliverForwarded(message, plain, groupIds, null, plain ? this.excluded(peer.node, seq) : null);
           const relayed = plain && this.movedAway.size > 0 ? this.relayForwarded(peer.node, seq, message) : null;
           if (relayed) (relays ??= []).push(...relayed);
         }
-        message.release();
+        message.unref();
       }
       if (entry.stamp) this.retainedSync.applyRemote(entry);
       state.lastSeq = seq;

@@ -1,6 +1,7 @@
-import { Message } from '../../core/message.js';
+import { Message } from '../../core/model/message.js';
 import type { QoS } from '../../core/codec/packets.js';
-import type { Core } from '../../core/wasm.js';
+import { MessageBlock } from '../../core/wasm/abi.js';
+import type { Core } from '../../core/wasm/core.js';
 import { type FrameReader, type FrameWriter, LinkProtocolError, putVarint } from './frame.js';
 import type { Stamp } from './hlc.js';
 
@@ -135,9 +136,9 @@ export class EntryReader {
     this.blockLength = r.varint();
     this.blockStart = r.skip(this.blockLength);
     const buf = r.buf;
-    if (this.blockLength < 2) throw new LinkProtocolError('forward with a malformed message block');
-    this.topicLength = (buf[this.blockStart]! << 8) | buf[this.blockStart + 1]!;
-    if (2 + this.topicLength > this.blockLength) throw new LinkProtocolError('forward with a malformed message block');
+    if (this.blockLength < MessageBlock.Topic) throw new LinkProtocolError('forward with a malformed message block');
+    this.topicLength = buf.readUInt16BE(this.blockStart + MessageBlock.TopicLength);
+    if (MessageBlock.Topic + this.topicLength > this.blockLength) throw new LinkProtocolError('forward with a malformed message block');
     if (flags & F_FORWARDED_PROPERTIES) {
       this.forwardLength = r.varint();
       this.forwardStart = r.skip(this.forwardLength);
@@ -148,7 +149,7 @@ export class EntryReader {
 
   /** The entry's topic bytes (a view into the frame). */
   topicBytes(): Buffer {
-    return this.reader.buf.subarray(this.blockStart + 2, this.blockStart + 2 + this.topicLength);
+    return this.reader.buf.subarray(this.blockStart + MessageBlock.Topic, this.blockStart + MessageBlock.Topic + this.topicLength);
   }
 
   topic(): string {
@@ -166,7 +167,7 @@ export class EntryReader {
     }
     const handle = core.alloc(this.blockLength);
     if (handle === 0) {
-      if (forwardHandle !== 0) core.release(forwardHandle);
+      if (forwardHandle !== 0) core.unref(forwardHandle);
       return null;
     }
     buf.copy(memoryOf(core), core.ptr(handle), this.blockStart, this.blockStart + this.blockLength);

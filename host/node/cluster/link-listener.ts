@@ -3,7 +3,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import WebSocket, { WebSocketServer } from 'ws';
-import type { Logger } from '../../core/options.js';
+import type { Logger } from '../../core/model/options.js';
 import { bind, boundAddress, closeServer } from '../listen.js';
 import { accept, dial, HandshakeError, type LinkIdentity } from './handshake.js';
 import { Link, LINK_TIMING, type LinkTiming } from './link.js';

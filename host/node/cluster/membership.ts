@@ -1,4 +1,4 @@
-import type { Logger } from '../../core/options.js';
+import type { Logger } from '../../core/model/options.js';
 import type { Etcd3, EtcdKeys } from './etcd.js';
 
 type Lease = ReturnType<Etcd3['lease']>;

@@ -1,4 +1,4 @@
-import type { Logger } from '../../core/options.js';
+import type { Logger } from '../../core/model/options.js';
 import { LINK_PROTOCOL_VERSION, type FrameReader } from './frame.js';
 import type { LinkIdentity } from './handshake.js';
 import type { Link } from './link.js';

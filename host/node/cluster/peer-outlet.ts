@@ -1,7 +1,9 @@
-import { Deque } from '../../core/deque.js';
-import type { Message } from '../../core/message.js';
+import type { QoS } from '../../core/codec/packets.js';
+import { Deque } from '../../core/model/deque.js';
+import type { Message } from '../../core/model/message.js';
+import type { Outlet } from '../../core/model/outlet.js';
 import { FrameType, FrameWriter } from './frame.js';
-import { writeEntry, type ForwardRoute } from './forward-codec.js';
+import { NO_GROUPS, writeEntry, type ForwardRoute } from './forward-codec.js';
 import type { Stamp } from './hlc.js';
 import type { Link } from './link.js';
 
@@ -45,14 +47,15 @@ const BATCH_LIMIT = 64 * 1024;
 const DRAIN_POLL_MS = 10;
 
 /**
- * What routing delivers to for one peer node — its outlet, as a connection is a client's. Forwards
- * of one event-loop turn go out as one frame. Those that must not be lost are kept, with their
+ * What routing delivers to for one peer node — its outlet, as a connection is a client's: the
+ * router hands it each match of the peer's routes (sendPublish), and once the message's routing
+ * has ended the cluster has it forwarded (forwardMatched). Forwards of one event-loop turn go out as one frame. Those that must not be lost are kept, with their
  * message reference, until the peer says they are durable, and are sent again (same sequence
  * numbers: the peer drops repeats) when a new link comes up. The link's buffer is bounded: past
  * `limit` bytes, QoS 0 forwards are dropped and counted, and kept ones wait — so a QoS 1/2
  * publisher's acknowledgement waits, which slows it down.
  */
-export class PeerOutlet {
+export class PeerOutlet implements Outlet {
   messagesOut = 0;
   bytesOut = 0;
   /** Forward frames sent (messagesOut / framesOut is the batching achieved). */
@@ -74,11 +77,19 @@ export class PeerOutlet {
   private scheduled = false;
   /** Reused for forwards that are written at once and not kept. */
   private readonly route: { plain: boolean; groups: readonly string[]; stamp: Stamp | null } = { plain: false, groups: [], stamp: null };
+  /** Whether the message being routed matched the peer's routes: its plain ones, and which share groups picked it. */
+  private matched = false;
+  private plain = false;
+  private groups: number[] | null = null;
 
   constructor(
+    /** The peer's node id. */
+    readonly remoteAddress: string,
     private readonly limit: number,
     /** Asks for flush() at the end of this turn. */
     private readonly schedule: (outlet: PeerOutlet) => void,
+    /** The message being routed matched this outlet for the first time: forwardMatched() is due when its routing ends. */
+    private readonly touched: (outlet: PeerOutlet) => void,
   ) {}
 
   /** Bytes waiting to reach the peer: the link's buffer and this turn's batch. */
@@ -100,6 +111,39 @@ export class PeerOutlet {
     return this.link === null || this.waiting.length > 0 || this.backlog > this.limit;
   }
 
+  /**
+   * The router matched one of the peer's routes: a plain one, or a share group's pick (`matched` is
+   * [the group's interned id]). Noted for forwardMatched(); every route takes the message as it was
+   * published, so QoS and RETAIN are the message's own and there is no packet identifier.
+   */
+  sendPublish(_message: Message, _qos: QoS, _packetId: number, _retain: boolean, _dup: boolean, matched: number[] | null): boolean {
+    if (!this.matched) {
+      this.matched = true;
+      this.plain = false;
+      this.groups = null;
+      this.touched(this);
+    }
+    if (matched) (this.groups ??= []).push(matched[0]!);
+    else this.plain = true;
+    return true;
+  }
+
+  /**
+   * The routing of `message` ended: it goes to the peer once, for what it matched there (nothing but
+   * `stamp`'s retained change if it matched nothing). `confirmation` counts it if it is for subscribers.
+   */
+  forwardMatched(message: Message, stamp: Stamp | null, confirmation: Confirmation | null, groupName: (id: number) => string): void {
+    const plain = this.matched && this.plain;
+    const groups = this.matched && this.groups ? this.groups.map(groupName) : NO_GROUPS;
+    this.matched = false;
+    this.forward(message, plain, groups, stamp, plain || groups.length > 0 ? confirmation : null);
+  }
+
+  /** The message being routed is not forwarded after all ($SYS). */
+  unmatch(): void {
+    this.matched = false;
+  }
+
   /** Hands one message to the peer; false when it was dropped (QoS 0 over a congested or missing link). */
   forward(message: Message, plain: boolean, groups: readonly string[], stamp: Stamp | null, confirmation: Confirmation | null): boolean {
     const keep = confirmation !== null || stamp !== null;
@@ -117,7 +161,7 @@ export class PeerOutlet {
     }
     if (confirmation) confirmation.remaining++;
     const route = { plain, groups, stamp };
-    const kept: Kept = { seq, message: message.retainRef(), route, confirmation };
+    const kept: Kept = { seq, message: message.ref(), route, confirmation };
     if (this.congested) {
       this.waiting.push(kept);
       this.drainSoon();
@@ -171,7 +215,7 @@ export class PeerOutlet {
   }
 
   private settle(kept: Kept, error?: Error): void {
-    kept.message.release();
+    kept.message.unref();
     if (error) kept.confirmation?.fail(error);
     else kept.confirmation?.done();
   }

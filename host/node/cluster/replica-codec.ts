@@ -1,4 +1,4 @@
-import type { StoredDelivery, StoredMessage, StoredSession, StoredWill } from '../../core/store.js';
+import type { StoredDelivery, StoredMessage, StoredSession, StoredWill } from '../../core/model/store.js';
 import { FrameType, FrameWriter, type FrameReader } from './frame.js';
 
 /**

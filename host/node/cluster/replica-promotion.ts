@@ -1,7 +1,7 @@
 import type { Broker } from '../../core/broker.js';
 import type { WillMessage } from '../../core/codec/packets.js';
-import { Message } from '../../core/message.js';
-import type { Session, SessionSubscription } from '../../core/session.js';
+import { Message } from '../../core/model/message.js';
+import type { Session, SessionSubscription } from '../../core/model/session.js';
 import { FrameReader, FrameType, FrameWriter } from './frame.js';
 import { NO_GROUPS, writeEntry } from './forward-codec.js';
 import type { ReplicaSession } from './replica-store.js';
@@ -40,7 +40,7 @@ export function promoteReplica(broker: Broker, clientId: string, replica: Replic
     const message = Message.create(broker.core, body.topic, body.payload, body.qos, body.retain, body.forward, expiresAt);
     if (!message) throw new Error('no arena room for a replicated session');
     writeEntry(w, 0, message, { plain: false, groups: NO_GROUPS, stamp: null }, now);
-    message.release();
+    message.unref();
   }
   w.target().writeUInt32BE(count, countAt);
   const session = takeIn(broker, clientId, new FrameReader(w.finish()));

@@ -1,4 +1,4 @@
-import { emptyBatch, type Store, type StoreBatch, type StoredDelivery, type StoredMessage, type StoredSession } from '../../core/store.js';
+import { emptyBatch, type Store, type StoreBatch, type StoredDelivery, type StoredMessage, type StoredSession } from '../../core/model/store.js';
 import type { ReplicaChanges } from './replica-codec.js';
 
 /** Where a node keeps the replicas it holds for other nodes: one Store per owner (their message ids are theirs). */

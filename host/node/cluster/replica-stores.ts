@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Logger } from '../../core/options.js';
-import { MemoryStore } from '../../core/store.js';
+import type { Logger } from '../../core/model/options.js';
+import { MemoryStore } from '../../core/model/store.js';
 import { LevelStore } from '../level-store.js';
 import type { StoreChoice } from '../store-for.js';
 import type { ReplicaStores } from './replica-store.js';

@@ -1,9 +1,9 @@
 import type { Broker } from '../../core/broker.js';
 import { Reason } from '../../core/codec/constants.js';
-import type { Logger } from '../../core/options.js';
-import { toStoredMessage, toStoredSession } from '../../core/persistence.js';
-import type { Session } from '../../core/session.js';
-import type { StoreBatch, StoredDelivery } from '../../core/store.js';
+import type { Logger } from '../../core/model/options.js';
+import { toStoredMessage, toStoredSession } from '../../core/model/persistence.js';
+import type { Session } from '../../core/model/session.js';
+import type { StoreBatch, StoredDelivery } from '../../core/model/store.js';
 import { FrameReader, FrameType, FrameWriter } from './frame.js';
 import type { Membership } from './membership.js';
 import type { Peer } from './mesh.js';
@@ -202,12 +202,12 @@ export class Replication {
     c.clear.push(clientId);
     c.sessions.set(clientId, toStoredSession(session));
     for (const d of [...session.inflight.values(), ...session.queue]) {
-      if (!d.persisted) continue;
+      if (d.storage === null) continue;
       const message = d.released ? null : d.message;
       const record: StoredDelivery = {
         clientId,
         seq: d.seq,
-        messageId: message?.storeId ?? '',
+        messageId: message?.storage?.id ?? '',
         qos: d.qos,
         retain: d.retain,
         subscriptionIds: d.subscriptionIds,
@@ -215,8 +215,8 @@ export class Replication {
         released: d.released,
       };
       if (message) {
-        if (message.inlineHolder === d) record.message = toStoredMessage(message);
-        else c.messages.set(message.storeId!, toStoredMessage(message));
+        if (message.storage!.inlineHolder === d) record.message = toStoredMessage(message);
+        else c.messages.set(message.storage!.id, toStoredMessage(message));
       }
       c.deliveries.push(record);
     }
@@ -252,7 +252,7 @@ export class Replication {
     }
     if (!fenced) return;
     for (const session of this.host.broker.sessions.values()) {
-      if (session.stored && session.connection) session.connection.disconnect(Reason.ServerUnavailable);
+      if (session.stored && session.outlet) session.outlet.disconnect(Reason.ServerUnavailable);
     }
   }
 

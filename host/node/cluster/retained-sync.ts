@@ -1,5 +1,5 @@
 import type { Broker } from '../../core/broker.js';
-import { Message } from '../../core/message.js';
+import { Message } from '../../core/model/message.js';
 import { FrameType, FrameWriter, type FrameReader } from './frame.js';
 import { EntryReader, NO_GROUPS, writeEntry } from './forward-codec.js';
 import { compareStamps, HybridClock, ZERO_STAMP, type Stamp } from './hlc.js';
@@ -61,7 +61,7 @@ export class RetainedSync {
     }
     if (newer) this.record(topic, stamp, message.payloadLength === 0);
     this.broker.retained.apply(message);
-    message.release();
+    message.unref();
   }
 
   private hasLocal(entry: EntryReader): boolean {
@@ -106,7 +106,7 @@ export class RetainedSync {
       const tombstone = Message.create(this.broker.core, topic, new Uint8Array(0), 0, true);
       if (!tombstone) break;
       add(tombstone, this.stamps.get(topic)!);
-      tombstone.release();
+      tombstone.unref();
     }
     finish();
     return frames;

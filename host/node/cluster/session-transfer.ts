@@ -1,8 +1,8 @@
 import type { Broker } from '../../core/broker.js';
 import { Reason } from '../../core/codec/constants.js';
-import { parseFilter } from '../../core/handlers/subscriptions.js';
-import { Delivery, type Session, type SessionSubscription } from '../../core/session.js';
-import { publishWill } from '../../core/will.js';
+import { Delivery, type Session, type SessionSubscription } from '../../core/model/session.js';
+import { parseFilter } from '../../core/model/topics.js';
+import { publishWill } from '../../core/model/will.js';
 import { type FrameReader, type FrameWriter, LinkProtocolError } from './frame.js';
 import { EntryReader, NO_GROUPS, writeEntry } from './forward-codec.js';
 
@@ -53,13 +53,13 @@ export function handOver(broker: Broker, request: TakeoverRequest, w: FrameWrite
   const session = broker.sessions.get(request.clientId);
   if (!session) return TakeoverStatus.None;
   if (session.ownerKnown && session.owner !== request.username) return TakeoverStatus.Denied;
-  const old = session.connection;
+  const old = session.outlet;
   if (old) {
     broker.metrics.sessionTakeovers++;
     const delayed = request.version === 5 && !request.cleanStart && (session.will?.props.willDelayInterval ?? 0) > 0;
     if (!delayed) publishWill(broker, session);
     session.will = null;
-    session.connection = null;
+    session.outlet = null;
     old.disconnect(Reason.SessionTakenOver);
   }
   // A will pending from an earlier disconnection is cancelled by the client coming back [MQTT-3.1.3-9].
@@ -101,19 +101,13 @@ export function takeIn(broker: Broker, clientId: string, r: FrameReader): Sessio
   session.version = header.version as Session['version'];
   session.expiryInterval = header.expiryInterval;
   for (const sub of header.subscriptions) {
-    const parsed = parseFilter(broker, sub.filter);
+    const parsed = parseFilter(broker.core, sub.filter);
     if (!parsed) throw new LinkProtocolError(`handed-over subscription ${JSON.stringify(sub.filter)} is not a valid filter`);
-    const options = sub.qos | (sub.noLocal ? 4 : 0) | (sub.retainAsPublished ? 8 : 0) | (sub.retainHandling << 4);
-    broker.core.subscribe(session.id, parsed.bytes, options, sub.subscriptionId, parsed.group ? broker.shareGroupId(parsed.group) : 0);
-    session.subscriptions.set(sub.filter, { ...sub, topicFilter: parsed.topicFilter, group: parsed.group });
-    broker.cluster?.subscribed(sub.filter);
+    broker.router.subscribe(session, parsed, sub, sub.subscriptionId);
   }
-  broker.core.setClientOnline(session.id, false);
+  broker.router.setOnline(session, false);
   broker.persistence.saveSession(session);
-  for (const packetId of header.incomingQos2) {
-    session.incomingQos2.add(packetId);
-    broker.persistence.saveIncomingQos2(session, packetId);
-  }
+  for (const packetId of header.incomingQos2) session.rememberIncoming(packetId);
   const entry = new EntryReader(r);
   for (let n = r.u32(); n > 0; n--) {
     const dh = r.json<DeliveryHeader>();

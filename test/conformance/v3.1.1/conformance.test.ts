@@ -1,11 +1,21 @@
 // MQTT 3.1.1 conformance, chapter 7 (conformance targets): a plain client interoperates; TCP is an ordered byte stream.
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { delay, startBroker, type TestBroker } from '../../helpers/broker.js';
-import { connectPacket, framePayload, messages, Peer, publishBytes, subscribeBytes, T, unsubscribeBytes, until } from './helpers.js';
+import { collect, type ServerTestBroker, startBroker } from '../../helpers/broker.js';
+import {
+  connectPacket,
+  framePayload,
+  pace,
+  Peer,
+  publishBytes,
+  subscribeBytes,
+  T,
+  unsubscribeBytes,
+  until,
+} from './helpers.js';
 
 describe('MQTT 3.1.1 §7 conformance targets', () => {
-  let b: TestBroker;
+  let b: ServerTestBroker;
   beforeEach(async () => {
     b = await startBroker();
   });
@@ -16,7 +26,7 @@ describe('MQTT 3.1.1 §7 conformance targets', () => {
     const pub = await b.client({ protocolVersion: 4, protocolId: 'MQTT', clean: true });
     const granted = await sub.subscribeAsync({ 'plain/0': { qos: 0 }, 'plain/1': { qos: 1 }, 'plain/2': { qos: 2 } });
     assert.deepEqual(granted.map((g) => g.qos).sort(), [0, 1, 2]);
-    const got = messages(sub, 3);
+    const got = collect(sub, 3);
     await pub.publishAsync('plain/0', 'zero', { qos: 0 });
     await pub.publishAsync('plain/1', 'one', { qos: 1 });
     await pub.publishAsync('plain/2', 'two', { qos: 2 });
@@ -34,7 +44,6 @@ describe('MQTT 3.1.1 §7 conformance targets', () => {
     const w = await Peer.connect(b);
     await w.subscribe('bytes/#', 2);
     const p = await Peer.open(b);
-    p.raw.socket.setNoDelay(true);
     const conversation = Buffer.concat([
       connectPacket({ clientId: 'bytewise' }),
       subscribeBytes(1, ['bytes/back', 1]),
@@ -46,11 +55,11 @@ describe('MQTT 3.1.1 §7 conformance targets', () => {
     ]);
     for (const byte of conversation) {
       p.send([byte]);
-      await delay(1);
+      await pace(1);
     }
     await p.next('pingresp');
     assert.deepEqual(
-      p.tap.frames.map((f) => f.type),
+      p.log.map((f) => f.type),
       [T.CONNACK, T.SUBACK, T.PUBACK, T.PUBREC, T.PUBCOMP, T.UNSUBACK, T.PINGRESP],
     );
     const got = [await w.message(), await w.message()].map((m) => m.payload.toString());
@@ -71,7 +80,7 @@ describe('MQTT 3.1.1 §7 conformance targets', () => {
       ]),
     );
     await p.next('pingresp');
-    assert.deepEqual(p.tap.of(T.PUBACK).map((f) => f.body.readUInt16BE(0)), [...Array(n).keys()].map((i) => i + 1));
+    assert.deepEqual(p.of(T.PUBACK).map((f) => f.body.readUInt16BE(0)), [...Array(n).keys()].map((i) => i + 1));
     await until(() => seen.length >= n, 'deliveries');
     assert.deepEqual(seen.map((f) => framePayload(f).toString()), [...Array(n).keys()].map(String));
   });
@@ -85,7 +94,7 @@ describe('MQTT 3.1.1 §7 conformance targets', () => {
     const data = publishBytes('large/t', payload, { qos: 1, id: 1 });
     for (let at = 0, size = 1; at < data.length; at += size, size = (size * 7 + 13) % 65521) {
       p.send(data.subarray(at, at + size));
-      if (size % 3 === 0) await delay(0);
+      if (size % 3 === 0) await pace(0);
     }
     await p.next('puback');
     const m = await w.message();

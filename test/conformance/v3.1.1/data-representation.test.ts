@@ -2,8 +2,18 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { IPublishPacket } from 'mqtt-packet';
-import { delay, startBroker, type TestBroker } from '../../helpers/broker.js';
-import { connectPacket, Peer, publishBytes, subscribeBytes, T, unsubscribeBytes, watch } from './helpers.js';
+import { type ServerTestBroker, startBroker } from '../../helpers/broker.js';
+import {
+  connectPacket,
+  pace,
+  Peer,
+  publishBytes,
+  subscribeBytes,
+  T,
+  unsubscribeBytes,
+  until,
+  watch,
+} from './helpers.js';
 
 /** Ill-formed UTF-8 (RFC 3629), each with what is wrong with it. */
 const ILL_FORMED: [string, number[]][] = [
@@ -21,7 +31,7 @@ const ILL_FORMED: [string, number[]][] = [
 ];
 
 describe('MQTT 3.1.1 §1.5.3 UTF-8 encoded strings', () => {
-  let b: TestBroker;
+  let b: ServerTestBroker;
   beforeEach(async () => {
     b = await startBroker();
   });
@@ -36,8 +46,8 @@ describe('MQTT 3.1.1 §1.5.3 UTF-8 encoded strings', () => {
       const p = await Peer.connect(b);
       p.send(publishBytes(seq, 'x', { qos: 1, id: 1 }));
       await p.expectClosed();
-      assert.equal(p.tap.of(T.PUBACK).length, 0, 'no PUBACK');
-      await w.expectNo('publish', 50);
+      assert.equal(p.of(T.PUBACK).length, 0, 'no PUBACK');
+      await w.expectNo('publish');
     });
 
     it(`[MQTT-1.5.3-1] closes the connection on a SUBSCRIBE topic filter with ${what}`, async () => {
@@ -52,7 +62,7 @@ describe('MQTT 3.1.1 §1.5.3 UTF-8 encoded strings', () => {
       const p = await Peer.connect(b);
       p.send(unsubscribeBytes(1, seq));
       await p.expectClosed();
-      assert.equal(p.tap.of(T.UNSUBACK).length, 0);
+      assert.equal(p.of(T.UNSUBACK).length, 0);
     });
 
     for (const [field, fields] of [
@@ -65,7 +75,7 @@ describe('MQTT 3.1.1 §1.5.3 UTF-8 encoded strings', () => {
         p.send(connectPacket(fields));
         await p.expectClosed();
         assert.equal(
-          p.tap.of(T.CONNACK).filter((f) => f.body[1] === 0).length,
+          p.of(T.CONNACK).filter((f) => f.body[1] === 0).length,
           0,
           'no CONNACK accepting the connection',
         );
@@ -77,14 +87,13 @@ describe('MQTT 3.1.1 §1.5.3 UTF-8 encoded strings', () => {
   const splitTopic = (seq: number[]) => async (): Promise<void> => {
     const w = await watch(b, '#');
     const p = await Peer.connect(b);
-    p.raw.socket.setNoDelay(true);
     const data = publishBytes(seq, 'x'.repeat(100), { qos: 1, id: 1 });
     p.send(data.subarray(0, 6));
-    await delay(20);
+    await pace(20);
     p.send(data.subarray(6));
     await p.expectClosed();
-    assert.equal(p.tap.of(T.PUBACK).length, 0);
-    await w.expectNo('publish', 50);
+    assert.equal(p.of(T.PUBACK).length, 0);
+    await w.expectNo('publish');
   };
   it('[MQTT-1.5.3-1] closes the connection on a PUBLISH topic name with the surrogate U+D800 that arrives split across TCP segments', splitTopic([0x61, 0xed, 0xa0, 0x80, 0x62]));
   it('[MQTT-1.5.3-2] closes the connection on a PUBLISH topic name with U+0000 that arrives split across TCP segments', splitTopic([0x61, 0x00, 0x62]));
@@ -93,11 +102,10 @@ describe('MQTT 3.1.1 §1.5.3 UTF-8 encoded strings', () => {
     const topic = 'split/\u20ac\u{1f600}/\u00e9';
     const s = await watch(b, 'split/#', 1);
     const p = await Peer.connect(b);
-    p.raw.socket.setNoDelay(true);
     const data = publishBytes(topic, 'ok', { qos: 1, id: 1 });
     for (const cut of [[0, 9], [9, 12], [12, 14], [14, data.length]]) {
       p.send(data.subarray(cut[0], cut[1]));
-      await delay(10);
+      await pace(10);
     }
     await p.next('puback');
     const m = await s.message();
@@ -126,8 +134,8 @@ describe('MQTT 3.1.1 §1.5.3 UTF-8 encoded strings', () => {
       const p = await Peer.connect(b);
       p.send(publishBytes(seq, 'x', { qos: 2, id: 3 }));
       await p.expectClosed();
-      assert.equal(p.tap.of(T.PUBREC).length, 0, 'no PUBREC');
-      await w.expectNo('publish', 50);
+      assert.equal(p.of(T.PUBREC).length, 0, 'no PUBREC');
+      await w.expectNo('publish');
     });
 
     it(`[MQTT-1.5.3-2] closes the connection on U+0000 ${where} of a SUBSCRIBE topic filter`, async () => {
@@ -140,7 +148,7 @@ describe('MQTT 3.1.1 §1.5.3 UTF-8 encoded strings', () => {
       const p = await Peer.connect(b);
       p.send(unsubscribeBytes(1, seq));
       await p.expectClosed();
-      assert.equal(p.tap.of(T.UNSUBACK).length, 0);
+      assert.equal(p.of(T.UNSUBACK).length, 0);
     });
   }
 
@@ -153,7 +161,7 @@ describe('MQTT 3.1.1 §1.5.3 UTF-8 encoded strings', () => {
       const p = await Peer.open(b);
       p.send(connectPacket(fields));
       await p.expectClosed();
-      assert.equal(p.tap.of(T.CONNACK).filter((f) => f.body[1] === 0).length, 0, 'no CONNACK accepting the connection');
+      assert.equal(p.of(T.CONNACK).filter((f) => f.body[1] === 0).length, 0, 'no CONNACK accepting the connection');
     });
   }
 
@@ -167,7 +175,7 @@ describe('MQTT 3.1.1 §1.5.3 UTF-8 encoded strings', () => {
     await p.next('puback');
     const m = await withBom.message();
     assert.equal(m.payload.toString(), 'with');
-    const topicFrame = withBom.tap.of(T.PUBLISH)[0]!;
+    const topicFrame = withBom.of(T.PUBLISH)[0]!;
     assert.deepEqual([...topicFrame.body.subarray(0, 2 + 8)], [0, 8, 0xef, 0xbb, 0xbf, ...Buffer.from('bom/t')]);
     await without.expectNo('publish');
   });
@@ -202,7 +210,7 @@ describe('MQTT 3.1.1 §1.5.3 UTF-8 encoded strings', () => {
 });
 
 describe('MQTT 3.1.1 §2.2.2 fixed header flags', () => {
-  let b: TestBroker;
+  let b: ServerTestBroker;
   beforeEach(async () => {
     b = await startBroker();
   });
@@ -243,7 +251,7 @@ describe('MQTT 3.1.1 §2.2.2 fixed header flags', () => {
       [T.UNSUBACK]: 0,
       [T.PINGRESP]: 0,
     };
-    const frames = [...s.tap.frames, ...p.tap.frames, ...late.tap.frames];
+    const frames = [...s.log, ...p.log, ...late.log];
     const seen = new Set(frames.map((f) => f.type));
     for (const t of [T.CONNACK, T.PUBACK, T.PUBREC, T.PUBREL, T.PUBCOMP, T.SUBACK, T.UNSUBACK, T.PINGRESP, T.PUBLISH]) {
       assert.ok(seen.has(t), `the flow produced packet type ${t}`);
@@ -265,7 +273,7 @@ describe('MQTT 3.1.1 §2.2.2 fixed header flags', () => {
     c[0] = 0x11;
     p.send(c);
     await p.expectClosed();
-    assert.equal(p.tap.frames.length, 0);
+    assert.equal(p.log.length, 0);
   });
 
   const BAD: [string, number[], number][] = [
@@ -295,13 +303,13 @@ describe('MQTT 3.1.1 §2.2.2 fixed header flags', () => {
       }
       p.send(data);
       await p.expectClosed();
-      assert.equal(p.tap.of(answer).length, 0, 'not answered');
+      assert.equal(p.of(answer).length, 0, 'not answered');
     });
   }
 });
 
 describe('MQTT 3.1.1 §2.3.1 packet identifiers', () => {
-  let b: TestBroker;
+  let b: ServerTestBroker;
   beforeEach(async () => {
     b = await startBroker();
   });
@@ -319,8 +327,8 @@ describe('MQTT 3.1.1 §2.3.1 packet identifiers', () => {
       const p = await Peer.connect(b);
       p.send(data);
       await p.expectClosed();
-      assert.equal(p.tap.of(answer).length, 0, 'not answered');
-      await w.expectNo('publish', 50);
+      assert.equal(p.of(answer).length, 0, 'not answered');
+      await w.expectNo('publish');
     });
   }
 
@@ -372,7 +380,7 @@ describe('MQTT 3.1.1 §2.3.1 packet identifiers', () => {
     await p.next('puback');
     await p.next('pubrec');
     for (let i = 0; i < 3; i++) await s.message();
-    const frames = s.tap.of(T.PUBLISH);
+    const frames = s.of(T.PUBLISH);
     assert.equal(frames.length, 3);
     for (const f of frames) {
       assert.equal((f.flags >> 1) & 3, 0);
@@ -389,8 +397,8 @@ describe('MQTT 3.1.1 §2.3.1 packet identifiers', () => {
       p.publish('ackid', 'y', { qos: 2, id });
       await p.next('puback');
       await p.next('pubrec');
-      assert.deepEqual([...p.tap.of(T.PUBACK)[0]!.raw], [0x40, 2, id >> 8, id & 0xff]);
-      assert.deepEqual([...p.tap.of(T.PUBREC)[0]!.raw], [0x50, 2, id >> 8, id & 0xff]);
+      assert.deepEqual([...p.of(T.PUBACK)[0]!.raw], [0x40, 2, id >> 8, id & 0xff]);
+      assert.deepEqual([...p.of(T.PUBREC)[0]!.raw], [0x50, 2, id >> 8, id & 0xff]);
     });
   }
 
@@ -402,8 +410,9 @@ describe('MQTT 3.1.1 §2.3.1 packet identifiers', () => {
     const msgs: IPublishPacket[] = [];
     for (let i = 0; i < 5; i++) msgs.push(await s.message());
     for (const m of msgs) s.send([0x50, 2, m.messageId! >> 8, m.messageId! & 0xff]);
-    await delay(100);
-    const rels = s.tap.of(T.PUBREL).map((f) => f.body.readUInt16BE(0));
+    await until(() => s.of(T.PUBREL).length >= msgs.length, 'a PUBREL for each PUBREC');
+    await s.roundTrip();
+    const rels = s.of(T.PUBREL).map((f) => f.body.readUInt16BE(0));
     assert.deepEqual(rels, msgs.map((m) => m.messageId));
   });
 
@@ -414,16 +423,16 @@ describe('MQTT 3.1.1 §2.3.1 packet identifiers', () => {
       await p.next('suback');
       p.send(unsubscribeBytes(id, 'sid/t'));
       await p.next('unsuback');
-      assert.deepEqual([...p.tap.of(T.SUBACK)[0]!.raw], [0x90, 3, id >> 8, id & 0xff, 1]);
-      assert.deepEqual([...p.tap.of(T.UNSUBACK)[0]!.raw], [0xb0, 2, id >> 8, id & 0xff]);
+      assert.deepEqual([...p.of(T.SUBACK)[0]!.raw], [0x90, 3, id >> 8, id & 0xff, 1]);
+      assert.deepEqual([...p.of(T.UNSUBACK)[0]!.raw], [0xb0, 2, id >> 8, id & 0xff]);
     });
   }
 
   it('[MQTT-2.3.1-7] answers several outstanding SUBSCRIBE / UNSUBSCRIBE packets each with its own identifier', async () => {
     const p = await Peer.connect(b);
     p.send(Buffer.concat([subscribeBytes(7, ['m/a', 0]), unsubscribeBytes(8, 'm/a'), subscribeBytes(9, ['m/b', 2]), unsubscribeBytes(10, 'm/x')]));
-    await delay(150);
-    const acks = p.tap.frames.filter((f) => f.type === T.SUBACK || f.type === T.UNSUBACK).map((f) => [f.type, f.body.readUInt16BE(0)]);
+    await p.roundTrip();
+    const acks = p.log.filter((f) => f.type === T.SUBACK || f.type === T.UNSUBACK).map((f) => [f.type, f.body.readUInt16BE(0)]);
     assert.deepEqual(acks, [
       [T.SUBACK, 7],
       [T.UNSUBACK, 8],
@@ -434,7 +443,7 @@ describe('MQTT 3.1.1 §2.3.1 packet identifiers', () => {
 });
 
 describe('MQTT 3.1.1 §2.3.1 packet identifiers: wrap-around', () => {
-  let b: TestBroker;
+  let b: ServerTestBroker;
   beforeEach(async () => {
     b = await startBroker({ maxQueuedMessages: 100_000, maxInflight: 1000 });
   });
@@ -450,8 +459,8 @@ describe('MQTT 3.1.1 §2.3.1 packet identifiers: wrap-around', () => {
     // From here the subscriber acknowledges everything but the held message, watching the identifiers.
     const bad: number[] = [];
     let received = 0;
-    s.tap.keep = false;
-    s.tap.onFrame = (f) => {
+    s.keep = false;
+    s.onFrame = (f) => {
       if (f.type !== T.PUBLISH) return;
       const id = frameId(f.body);
       if (id === heldId || id === 0) bad.push(id);
@@ -459,33 +468,29 @@ describe('MQTT 3.1.1 §2.3.1 packet identifiers: wrap-around', () => {
       s.send([0x40, 2, id >> 8, id & 0xff]);
     };
     let acks = 0;
-    p.tap.keep = false;
-    p.tap.onFrame = (f) => {
+    p.keep = false;
+    p.onFrame = (f) => {
       if (f.type === T.PUBACK) acks++;
     };
     const total = 65536;
     const batch = 4096;
     const deadline = Date.now() + 20_000;
-    const until = async (done: () => boolean, what: string): Promise<void> => {
-      while (!done()) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${acks} PUBACKs, ${received} PUBLISHes`);
-        await delay(5);
-      }
-    };
+    const before = (done: () => boolean, what: string): Promise<void> =>
+      until(done, `${what} (${acks} PUBACKs, ${received} PUBLISHes so far)`, Math.max(0, deadline - Date.now()));
     let sent = 0;
     while (sent < total) {
       const chunk: Buffer[] = [];
       for (let i = 0; i < batch && sent < total; i++, sent++) chunk.push(publishBytes('wrap', '', { qos: 1, id: (sent % 65535) + 1 }));
       p.send(Buffer.concat(chunk));
-      await until(() => acks >= sent, 'PUBACKs');
-      p.raw.packets.length = 0;
-      s.raw.packets.length = 0;
+      await before(() => acks >= sent, 'PUBACKs');
+      p.queued.length = 0;
+      s.queued.length = 0;
     }
-    await until(() => received >= total, 'deliveries');
+    await before(() => received >= total, 'deliveries');
     assert.deepEqual(bad, [], `identifiers reused while ${heldId} is unacknowledged`);
-    s.tap.onFrame = null;
+    s.onFrame = null;
     s.send([0x40, 2, heldId >> 8, heldId & 0xff]);
-    await delay(20);
+    await s.roundTrip();
   });
 });
 

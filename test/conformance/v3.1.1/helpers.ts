@@ -1,72 +1,21 @@
 /**
- * Shared helpers of the MQTT 3.1.1 conformance suite: raw byte building, a byte-exact view of
- * what the broker sends (Tap), and a small 3.1.1 peer over RawClient.
+ * Shared helpers of the MQTT 3.1.1 conformance suite: raw byte building (on test/helpers/wire.ts)
+ * and the shared raw peer with this suite's vocabulary.
  */
 import assert from 'node:assert/strict';
-import type { Socket } from 'node:net';
-import type { MqttClient } from 'mqtt';
 import type mqttPacket from 'mqtt-packet';
 import type { IConnackPacket, IPublishPacket, ISubackPacket, Packet } from 'mqtt-packet';
 import type { ServerOptions } from '../../../host/node/server.js';
-import { connectBytes, delay, startBroker, type RawClient, type TestBroker } from '../../helpers/broker.js';
-import { FrameSplitter, type Frame } from '../frames.js';
+import { type ServerTestBroker, startBroker, type TestBroker } from '../../helpers/broker.js';
+import { connectBytes, Peer as RawPeer } from '../../helpers/peer.js';
+import { bytes, type Frame, packet, type Part, str, T, u16 } from '../../helpers/wire.js';
 
-export type { Frame } from '../frames.js';
-
-/** Packet type numbers (§2.2.1). */
-export const T = {
-  CONNECT: 1,
-  CONNACK: 2,
-  PUBLISH: 3,
-  PUBACK: 4,
-  PUBREC: 5,
-  PUBREL: 6,
-  PUBCOMP: 7,
-  SUBSCRIBE: 8,
-  SUBACK: 9,
-  UNSUBSCRIBE: 10,
-  UNSUBACK: 11,
-  PINGREQ: 12,
-  PINGRESP: 13,
-  DISCONNECT: 14,
-} as const;
-
-const enc = new TextEncoder();
+export type { Frame } from '../../helpers/wire.js';
+export { bytes, packet, str, T, u16, varint } from '../../helpers/wire.js';
+export { pace, until } from '../../helpers/wait.js';
 
 /** A string field given as text, or as raw bytes (which may be ill-formed UTF-8 on purpose). */
-export type Bytes = string | Uint8Array | readonly number[];
-
-/** Bytes of a string or byte list. */
-export function bytes(s: Bytes): Buffer {
-  if (typeof s === 'string') return Buffer.from(enc.encode(s));
-  return Buffer.from(s as Uint8Array);
-}
-
-/** A length-prefixed field (§1.5.3): two-byte big-endian length, then the bytes as given. */
-export function str(s: Bytes): Buffer {
-  const b = bytes(s);
-  return Buffer.concat([Buffer.from([b.length >> 8, b.length & 0xff]), b]);
-}
-
-export const u16 = (n: number): Buffer => Buffer.from([n >> 8, n & 0xff]);
-
-/** Remaining Length encoding (§2.2.3). */
-export function varint(n: number): Buffer {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return Buffer.from(out);
-}
-
-/** A whole packet: fixed header byte, Remaining Length, then the body parts. */
-export function packet(header: number, ...parts: (Buffer | Uint8Array | number[])[]): Buffer {
-  const body = Buffer.concat(parts.map((p) => Buffer.from(p as Uint8Array)));
-  return Buffer.concat([Buffer.from([header]), varint(body.length), body]);
-}
+export type Bytes = string | Part;
 
 export interface PublishOptions {
   qos?: 0 | 1 | 2 | 3;
@@ -129,44 +78,13 @@ export function connectPacket(c: ConnectFields = {}): Buffer {
   return packet(0x10, ...parts);
 }
 
-/** Splits everything the broker sends on a socket into frames, byte-exact (flags, ids, lengths). */
-export class Tap {
-  readonly frames: Frame[] = [];
-  /** Called with each frame as it arrives (before it is stored). */
-  onFrame: ((f: Frame) => void) | null = null;
-  /** Stores frames in `frames`; turn off for long streams. */
-  keep = true;
-  private readonly splitter = new FrameSplitter();
+/** A 3.1.1 client: the shared raw peer, speaking through mqtt-packet where a test needs no odd bytes. */
+export class Peer extends RawPeer {
+  private packetIds = 1;
 
-  constructor(socket: Socket) {
-    socket.on('data', (d: Buffer) => this.push(d));
-  }
-
-  private push(d: Buffer): void {
-    for (const frame of this.splitter.push(d)) {
-      this.onFrame?.(frame);
-      if (this.keep) this.frames.push(frame);
-    }
-  }
-
-  of(type: number): Frame[] {
-    return this.frames.filter((f) => f.type === type);
-  }
-}
-
-/** A 3.1.1 connection over RawClient with a byte tap, for conversations packet by packet. */
-export class Peer {
-  private nextId = 1;
-
-  private constructor(
-    readonly raw: RawClient,
-    readonly tap: Tap,
-  ) {}
-
-  /** A TCP connection with nothing sent yet. */
+  /** A connection with nothing sent yet. */
   static async open(b: TestBroker): Promise<Peer> {
-    const raw = (await b.raw()).version(4);
-    return new Peer(raw, new Tap(raw.socket));
+    return (await b.raw(Peer)).version(4);
   }
 
   /** CONNECT (3.1.1) and its CONNACK; fails unless the return code is 0. */
@@ -178,57 +96,10 @@ export class Peer {
     return Object.assign(p, { connack });
   }
 
-  send(data: Uint8Array | number[]): void {
-    this.raw.send(data);
-  }
-
-  sendPacket(p: mqttPacket.Packet): void {
-    this.raw.sendPacket(p, 4);
-  }
-
-  /**
-   * The next packet of `cmd` (already received or arriving within `ms`). Unlike RawClient.next it
-   * leaves no timer behind, so a test file ends as soon as its last test does.
-   */
-  next<P extends Packet = Packet>(cmd: Packet['cmd'], ms = 2000): Promise<P> {
-    const raw = this.raw;
-    const socket = raw.socket;
-    const take = (): P | undefined => {
-      const i = raw.packets.findIndex((p) => p.cmd === cmd);
-      return i >= 0 ? (raw.packets.splice(i, 1)[0] as P) : undefined;
-    };
-    const got = (): string => raw.packets.map((p) => p.cmd).join(',');
-    const found = take();
-    if (found) return Promise.resolve(found);
-    if (socket.destroyed) return Promise.reject(new Error(`connection closed before ${cmd}; got ${got()}`));
-    return new Promise<P>((resolve, reject) => {
-      const finish = (error: Error | null, p?: P): void => {
-        clearTimeout(timer);
-        socket.off('data', onData);
-        socket.off('close', onClose);
-        if (error) reject(error);
-        else resolve(p!);
-      };
-      // RawClient's own 'data' listener was added first, so its parser has already run.
-      const onData = (): void => {
-        const p = take();
-        if (p) finish(null, p);
-      };
-      const onClose = (): void => {
-        const p = take();
-        if (p) finish(null, p);
-        else finish(new Error(`connection closed before ${cmd}; got ${got()}`));
-      };
-      const timer = setTimeout(() => finish(new Error(`no ${cmd} within ${ms} ms; got ${got()}`)), ms);
-      socket.on('data', onData);
-      socket.on('close', onClose);
-    });
-  }
-
   /** SUBSCRIBE and wait for its SUBACK; returns the return codes. */
   async subscribe(filter: string | [string, number][], qos = 0): Promise<number[]> {
     const subs = typeof filter === 'string' ? [[filter, qos] as [string, number]] : filter;
-    const messageId = this.nextId++;
+    const messageId = this.packetIds++;
     this.sendPacket({ cmd: 'subscribe', messageId, subscriptions: subs.map(([topic, q]) => ({ topic, qos: q as 0 | 1 | 2 })) });
     const ack = await this.next<ISubackPacket>('suback');
     assert.equal(ack.messageId, messageId);
@@ -236,7 +107,7 @@ export class Peer {
   }
 
   async unsubscribe(...filters: string[]): Promise<void> {
-    const messageId = this.nextId++;
+    const messageId = this.packetIds++;
     this.sendPacket({ cmd: 'unsubscribe', messageId, unsubscriptions: filters });
     const ack = await this.next('unsuback');
     assert.equal((ack as { messageId: number }).messageId, messageId);
@@ -251,43 +122,17 @@ export class Peer {
     return this.next<IPublishPacket>('publish', ms);
   }
 
-  /** Asserts no packet of `cmd` arrives within `ms` (counting those already received). */
-  async expectNo(cmd: Packet['cmd'], ms = 200): Promise<void> {
-    await delay(ms);
-    assert.deepEqual(
-      this.raw.packets.filter((p) => p.cmd === cmd).map((p) => p.cmd),
-      [],
-      `no ${cmd} expected`,
-    );
+  /** Asserts no packet of `cmd` came before the answer to a PINGREQ sent now. */
+  async expectNo(cmd: Packet['cmd']): Promise<void> {
+    await this.roundTrip();
+    assert.deepEqual(this.packets.filter((p) => p.cmd === cmd).map((p) => p.cmd), [], `no ${cmd} expected`);
   }
 
-  /** Resolves when the broker has closed the connection; fails after `ms` (leaving no timer behind). */
-  expectClosed(ms = 2000): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`connection still open after ${ms} ms`)), ms);
-      void this.raw.closed.then(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-  }
-
-  /** Asserts the connection is still open after `ms`. */
-  async expectOpen(ms = 200): Promise<void> {
-    await delay(ms);
-    assert.equal(this.raw.socket.destroyed || this.raw.socket.readableEnded, false, 'connection still open');
-  }
-
-  /** Sends DISCONNECT and waits until the broker closed the socket. */
+  /** Sends DISCONNECT and waits until the broker closed the connection. */
   async disconnect(): Promise<void> {
     this.send([0xe0, 0]);
     await this.expectClosed();
-  }
-
-  /** Drops the TCP connection without DISCONNECT and lets the broker notice. */
-  async drop(): Promise<void> {
-    this.raw.destroy();
-    await delay(30);
+    await this.released();
   }
 
   /**
@@ -296,7 +141,7 @@ export class Peer {
    */
   autoAck(): Frame[] {
     const seen: Frame[] = [];
-    this.tap.onFrame = (f) => {
+    this.onFrame = (f) => {
       if (f.type === T.PUBLISH) {
         seen.push(f);
         const qos = (f.flags >> 1) & 3;
@@ -309,14 +154,10 @@ export class Peer {
     };
     return seen;
   }
-
-  get closed(): boolean {
-    return this.raw.socket.destroyed || this.raw.socket.readableEnded;
-  }
 }
 
 /** Runs `fn` against a broker of its own (for tests that run concurrently); closes it and checks the arena after. */
-export async function withBroker<R>(options: ServerOptions, fn: (b: TestBroker) => Promise<R>): Promise<R> {
+export async function withBroker<R>(options: ServerOptions, fn: (b: ServerTestBroker) => Promise<R>): Promise<R> {
   const b = await startBroker(options);
   let result: R;
   try {
@@ -336,25 +177,6 @@ export async function watch(b: TestBroker, filter: string, qos = 2): Promise<Pee
   return w;
 }
 
-/** The next `n` messages an MQTT.js client receives from now on; fails after `ms` (leaving no timer behind). */
-export function messages(client: MqttClient, n: number, ms = 3000): Promise<{ topic: string; payload: Buffer; packet: IPublishPacket }[]> {
-  return new Promise((resolve, reject) => {
-    const got: { topic: string; payload: Buffer; packet: IPublishPacket }[] = [];
-    const timer = setTimeout(() => {
-      client.removeListener('message', on);
-      reject(new Error(`expected ${n} messages, got ${got.length}`));
-    }, ms);
-    const on = (topic: string, payload: Buffer, packet: IPublishPacket): void => {
-      got.push({ topic, payload, packet });
-      if (got.length < n) return;
-      clearTimeout(timer);
-      client.removeListener('message', on);
-      resolve(got);
-    };
-    client.on('message', on);
-  });
-}
-
 /** Topic bytes of a PUBLISH frame. */
 export function frameTopic(f: Frame): Buffer {
   return f.body.subarray(2, 2 + f.body.readUInt16BE(0));
@@ -364,13 +186,4 @@ export function frameTopic(f: Frame): Buffer {
 export function framePayload(f: Frame): Buffer {
   const qos = (f.flags >> 1) & 3;
   return f.body.subarray(2 + f.body.readUInt16BE(0) + (qos > 0 ? 2 : 0));
-}
-
-/** Waits until `done()` holds, checking every few milliseconds; fails after `ms`. */
-export async function until(done: () => boolean, what: string, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(5);
-  }
 }

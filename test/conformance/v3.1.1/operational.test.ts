@@ -2,11 +2,12 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { IPublishPacket } from 'mqtt-packet';
-import { delay, startBroker, type TestBroker } from '../../helpers/broker.js';
+import { type ServerTestBroker, startBroker } from '../../helpers/broker.js';
 import {
   connectPacket,
   framePayload,
   frameTopic,
+  pace,
   Peer,
   publishBytes,
   subscribeBytes,
@@ -20,7 +21,7 @@ import {
 const ack = (type: number, id: number): number[] => [type === T.PUBREL ? 0x62 : type << 4, 2, id >> 8, id & 0xff];
 
 describe('MQTT 3.1.1 §4.1 session state', () => {
-  let b: TestBroker;
+  let b: ServerTestBroker;
   beforeEach(async () => {
     b = await startBroker();
   });
@@ -39,7 +40,7 @@ describe('MQTT 3.1.1 §4.1 session state', () => {
     again.send(ack(T.PUBREL, 7));
     assert.equal(((await again.next('pubcomp')) as { messageId: number }).messageId, 7);
     assert.equal((await w.message()).payload.toString(), 'once');
-    await w.expectNo('publish', 150);
+    await w.expectNo('publish');
   });
 
   it('[MQTT-4.1.0-1] keeps subscriptions and unacknowledged messages over several reconnects', async () => {
@@ -82,11 +83,10 @@ describe('MQTT 3.1.1 §4.1 session state', () => {
     const last = await Peer.connect(b, { clientId: 'st-rel', clean: false });
     await last.next('pubrel');
     last.send(ack(T.PUBCOMP, m.messageId!));
-    await delay(30);
     await last.drop();
     const done = await Peer.connect(b, { clientId: 'st-rel', clean: false });
-    await done.expectNo('pubrel', 150);
-    await done.expectNo('publish', 0);
+    await done.expectNo('pubrel');
+    await done.expectNo('publish');
   });
 
   it('[MQTT-4.1.0-2] keeps the session of an open connection, whatever the session expiry limit', () =>
@@ -97,7 +97,7 @@ describe('MQTT 3.1.1 §4.1 session state', () => {
       p.publish('st/live', 'before', { qos: 1, id: 1 });
       const m = await s.message();
       for (let i = 0; i < 3; i++) {
-        await delay(500);
+        await pace(500);
         s.send([0xc0, 0]);
         await s.next('pingresp');
       }
@@ -108,7 +108,7 @@ describe('MQTT 3.1.1 §4.1 session state', () => {
 });
 
 describe('MQTT 3.1.1 §4.3 QoS flows', () => {
-  let b: TestBroker;
+  let b: ServerTestBroker;
   beforeEach(async () => {
     b = await startBroker();
   });
@@ -123,7 +123,7 @@ describe('MQTT 3.1.1 §4.3 QoS flows', () => {
     await s.message();
     await s.message();
     assert.deepEqual(
-      s.tap.of(T.PUBLISH).map((f) => f.header),
+      s.of(T.PUBLISH).map((f) => f.header),
       [0x30, 0x30],
     );
   });
@@ -134,7 +134,7 @@ describe('MQTT 3.1.1 §4.3 QoS flows', () => {
     const p = await Peer.connect(b);
     for (let i = 0; i < 5; i++) p.publish('q1/t', String(i), { qos: 1, id: 1 });
     for (let i = 0; i < 5; i++) await s.message();
-    const frames = s.tap.of(T.PUBLISH);
+    const frames = s.of(T.PUBLISH);
     assert.deepEqual(frames.map((f) => f.header), [0x32, 0x32, 0x32, 0x32, 0x32]);
     const ids = frames.map((f) => f.body.readUInt16BE(2 + f.body.readUInt16BE(0)));
     assert.equal(new Set(ids).size, 5);
@@ -148,7 +148,6 @@ describe('MQTT 3.1.1 §4.3 QoS flows', () => {
     for (let i = 0; i < 3; i++) p.publish('q1/u', String(i), { qos: 1, id: i + 1 });
     const got = [await s.message(), await s.message(), await s.message()];
     s.send(ack(T.PUBACK, got[1]!.messageId!));
-    await delay(30);
     await s.drop();
     const again = await Peer.connect(b, { clientId: 'q1-unacked', clean: false });
     const resent = [await again.message(), await again.message()];
@@ -159,7 +158,7 @@ describe('MQTT 3.1.1 §4.3 QoS flows', () => {
         ['2', got[2]!.messageId, true],
       ],
     );
-    await again.expectNo('publish', 100);
+    await again.expectNo('publish');
   });
 
   it('[MQTT-4.3.2-2] answers a QoS 1 PUBLISH with PUBACK and treats the same packet identifier after it as a new publication', async () => {
@@ -181,9 +180,9 @@ describe('MQTT 3.1.1 §4.3 QoS flows', () => {
     const p = await Peer.connect(b);
     p.publish('q2/s', 'x', { qos: 2, id: 1 });
     const m = await s.message();
-    assert.equal(s.tap.of(T.PUBLISH)[0]!.header, 0x34);
+    assert.equal(s.of(T.PUBLISH)[0]!.header, 0x34);
     assert.ok(m.messageId! > 0);
-    await s.expectNo('pubrel', 100);
+    await s.expectNo('pubrel');
     s.send(ack(T.PUBREC, m.messageId!));
     const rel = await s.next('pubrel');
     assert.equal((rel as { messageId: number }).messageId, m.messageId);
@@ -206,16 +205,15 @@ describe('MQTT 3.1.1 §4.3 QoS flows', () => {
     assert.equal(resent.messageId, a.messageId);
     assert.equal(resent.dup, true);
     assert.equal(((await again.next('pubrel')) as { messageId: number }).messageId, bm.messageId);
-    await again.expectNo('publish', 100);
+    await again.expectNo('publish');
     again.send(ack(T.PUBREC, a.messageId!));
     await again.next('pubrel');
     again.send(ack(T.PUBCOMP, a.messageId!));
     again.send(ack(T.PUBCOMP, bm.messageId!));
-    await delay(30);
     await again.drop();
     const done = await Peer.connect(b, { clientId: 'q2-sender', clean: false });
-    await done.expectNo('pubrel', 150);
-    await done.expectNo('publish', 0);
+    await done.expectNo('pubrel');
+    await done.expectNo('publish');
   });
 
   it('[MQTT-4.3.3-2] answers QoS 2 with PUBREC, repeats PUBREC for duplicates without duplicate delivery, PUBCOMP for PUBREL', async () => {
@@ -228,24 +226,24 @@ describe('MQTT 3.1.1 §4.3 QoS flows', () => {
     p.publish('q2/in', 'exactly once', { qos: 2, id: 300, dup: false });
     for (let i = 0; i < 3; i++) assert.equal(((await p.next('pubrec')) as { messageId: number }).messageId, 300);
     p.send(ack(T.PUBREL, 300));
-    assert.deepEqual([...(await p.next('pubcomp').then(() => p.tap.of(T.PUBCOMP)[0]!.raw))], [0x70, 2, 1, 44]);
+    assert.deepEqual([...(await p.next('pubcomp').then(() => p.of(T.PUBCOMP)[0]!.raw))], [0x70, 2, 1, 44]);
     assert.equal((await w.message()).payload.toString(), 'exactly once');
-    await w.expectNo('publish', 150);
+    await w.expectNo('publish');
   });
 
   it(
     '[MQTT-4.3.3-2] answers PUBREC to each of 1200 QoS 2 PUBLISHes still waiting for their PUBREL',
     async () => {
       const p = await Peer.connect(b);
-      p.tap.keep = false;
+      p.keep = false;
       let recs = 0;
-      p.tap.onFrame = (f) => {
+      p.onFrame = (f) => {
         if (f.type === T.PUBREC) recs++;
       };
       const n = 1200;
       p.send(Buffer.concat([...Array(n).keys()].map((i) => publishBytes('q2/many', 'x', { qos: 2, id: i + 1 }))));
-      await until(() => recs >= n || p.closed, 'PUBRECs', 5000);
-      assert.deepEqual({ recs, closed: p.closed }, { recs: n, closed: false });
+      await until(() => recs >= n || p.isClosed, 'PUBRECs', 5000);
+      assert.deepEqual({ recs, closed: p.isClosed }, { recs: n, closed: false });
       p.send(Buffer.concat([...Array(n).keys()].map((i) => Buffer.from(ack(T.PUBREL, i + 1)))));
     },
   );
@@ -263,7 +261,7 @@ describe('MQTT 3.1.1 §4.3 QoS flows', () => {
   });
 
   it('[MQTT-4.3.3-2] does not deliver twice a QoS 2 PUBLISH re-sent while the first copy waits for authorization', () =>
-    withBroker({ authorizePublish: () => delay(50).then(() => true) }, async (b1) => {
+    withBroker({ authorizePublish: () => pace(50).then(() => true) }, async (b1) => {
       const w = await watch(b1, 'q2/auth');
       const p = await Peer.connect(b1);
       p.publish('q2/auth', 'once', { qos: 2, id: 8 });
@@ -273,7 +271,7 @@ describe('MQTT 3.1.1 §4.3 QoS flows', () => {
       p.send(ack(T.PUBREL, 8));
       await p.next('pubcomp');
       assert.equal((await w.message()).payload.toString(), 'once');
-      await w.expectNo('publish', 100);
+      await w.expectNo('publish');
     }));
 
   it('[MQTT-4.3.3-2] delivers a QoS 2 message onward once even when the PUBREL is sent on a new connection', async () => {
@@ -286,12 +284,12 @@ describe('MQTT 3.1.1 §4.3 QoS flows', () => {
     again.send(ack(T.PUBREL, 5));
     await again.next('pubcomp');
     assert.equal((await w.message()).payload.toString(), 'x');
-    await w.expectNo('publish', 150);
+    await w.expectNo('publish');
   });
 });
 
 describe('MQTT 3.1.1 §4.4 message delivery retry', () => {
-  let b: TestBroker;
+  let b: ServerTestBroker;
   beforeEach(async () => {
     b = await startBroker();
   });
@@ -309,7 +307,6 @@ describe('MQTT 3.1.1 §4.4 message delivery retry', () => {
     s.send(ack(T.PUBREC, got[2]!.messageId!));
     await s.next('pubrel');
     s.send(ack(T.PUBACK, got[3]!.messageId!));
-    await delay(30);
     await s.drop();
     const again = await Peer.connect(b, { clientId: 'retry', clean: false });
     const resent = [await again.message(), await again.message()];
@@ -321,7 +318,7 @@ describe('MQTT 3.1.1 §4.4 message delivery retry', () => {
       ],
     );
     assert.equal(((await again.next('pubrel')) as { messageId: number }).messageId, got[2]!.messageId);
-    await again.expectNo('publish', 100);
+    await again.expectNo('publish');
   });
 
   it('[MQTT-4.4.0-1] re-sends on the new connection when a client reconnects while its old connection is still open', async () => {
@@ -339,7 +336,7 @@ describe('MQTT 3.1.1 §4.4 message delivery retry', () => {
 });
 
 describe('MQTT 3.1.1 §4.5 message receipt', () => {
-  let b: TestBroker;
+  let b: ServerTestBroker;
   beforeEach(async () => {
     b = await startBroker({ maxInflight: 1 });
   });
@@ -362,7 +359,7 @@ describe('MQTT 3.1.1 §4.5 message receipt', () => {
     assert.equal((await wild.message()).qos, 0);
     const back = await Peer.connect(b, { clientId: 'own-offline', clean: false });
     assert.equal((await back.message()).qos, 2);
-    await other.expectNo('publish', 100);
+    await other.expectNo('publish');
   });
 
   it('[MQTT-4.5.0-1] keeps messages for a client whose in-flight window is full and sends them when it frees', async () => {
@@ -379,7 +376,7 @@ describe('MQTT 3.1.1 §4.5 message receipt', () => {
 });
 
 describe('MQTT 3.1.1 §4.6 message ordering', () => {
-  let b: TestBroker;
+  let b: ServerTestBroker;
   beforeEach(async () => {
     b = await startBroker({ maxInflight: 3 });
   });
@@ -427,7 +424,7 @@ describe('MQTT 3.1.1 §4.6 message ordering', () => {
     for (let i = 0; i < 3; i++) await s.message();
     await s.drop();
     for (let i = 5; i < 10; i++) p.publish('ord/r', String(i), { qos: 1, id: i + 1 });
-    await delay(30);
+    await p.roundTrip();
     const again = await Peer.open(b);
     const seen = again.autoAck();
     again.send(connectPacket({ clientId: 'ord-resume', clean: false }));
@@ -441,17 +438,17 @@ describe('MQTT 3.1.1 §4.6 message ordering', () => {
     const p = await Peer.connect(b);
     const ids = [9, 3, 65535, 7, 1, 256, 2];
     p.send(Buffer.concat(ids.map((id) => publishBytes('ord/ack', 'x', { qos: 1, id }))));
-    await until(() => p.tap.of(T.PUBACK).length >= ids.length, 'PUBACKs');
-    assert.deepEqual(p.tap.of(T.PUBACK).map((f) => f.body.readUInt16BE(0)), ids);
+    await until(() => p.of(T.PUBACK).length >= ids.length, 'PUBACKs');
+    assert.deepEqual(p.of(T.PUBACK).map((f) => f.body.readUInt16BE(0)), ids);
   });
 
   it('[MQTT-4.6.0-6] sends PUBACKs and PUBRECs in the order the PUBLISHes were received, stored (retained) ones among them', async () => {
     const p = await Peer.connect(b);
     const sent = [...Array(30).keys()].map((i) => ({ id: 1000 - i, qos: (i % 3 === 2 ? 2 : 1) as 1 | 2, retain: i % 2 === 0 }));
     p.send(Buffer.concat(sent.map((m, i) => publishBytes(`ord/mixed/${i}`, 'x', { qos: m.qos, id: m.id, retain: m.retain }))));
-    await until(() => p.tap.frames.filter((f) => f.type === T.PUBACK || f.type === T.PUBREC).length >= sent.length, 'acknowledgements');
+    await until(() => p.log.filter((f) => f.type === T.PUBACK || f.type === T.PUBREC).length >= sent.length, 'acknowledgements');
     assert.deepEqual(
-      p.tap.frames.filter((f) => f.type === T.PUBACK || f.type === T.PUBREC).map((f) => [f.type, f.body.readUInt16BE(0)]),
+      p.log.filter((f) => f.type === T.PUBACK || f.type === T.PUBREC).map((f) => [f.type, f.body.readUInt16BE(0)]),
       sent.map((m) => [m.qos === 1 ? T.PUBACK : T.PUBREC, m.id]),
     );
   });
@@ -460,19 +457,19 @@ describe('MQTT 3.1.1 §4.6 message ordering', () => {
     const p = await Peer.connect(b);
     const ids = [40, 4, 400, 4000, 40000];
     p.send(Buffer.concat(ids.map((id) => publishBytes('ord/rec', 'x', { qos: 2, id }))));
-    await until(() => p.tap.of(T.PUBREC).length >= ids.length, 'PUBRECs');
-    assert.deepEqual(p.tap.of(T.PUBREC).map((f) => f.body.readUInt16BE(0)), ids);
+    await until(() => p.of(T.PUBREC).length >= ids.length, 'PUBRECs');
+    assert.deepEqual(p.of(T.PUBREC).map((f) => f.body.readUInt16BE(0)), ids);
     const rels = [400, 40, 40000, 4, 4000];
     p.send(rels.flatMap((id) => ack(T.PUBREL, id)));
-    await until(() => p.tap.of(T.PUBCOMP).length >= rels.length, 'PUBCOMPs');
-    assert.deepEqual(p.tap.of(T.PUBCOMP).map((f) => f.body.readUInt16BE(0)), rels);
+    await until(() => p.of(T.PUBCOMP).length >= rels.length, 'PUBCOMPs');
+    assert.deepEqual(p.of(T.PUBCOMP).map((f) => f.body.readUInt16BE(0)), rels);
   });
 
   it('[MQTT-4.6.0-6] keeps one client\'s messages and acknowledgements in order while authorization answers asynchronously', () =>
     withBroker(
       {
         // Decisions take 0-20 ms and resolve out of order.
-        authorizePublish: (_c, topic) => delay(Number(topic.split('/')[2] ?? 0) % 3 === 0 ? 20 : Number(topic.split('/')[2]) % 5).then(() => true),
+        authorizePublish: (_c, topic) => pace(Number(topic.split('/')[2] ?? 0) % 3 === 0 ? 20 : Number(topic.split('/')[2]) % 5).then(() => true),
       },
       async (b1) => {
         const s = await Peer.connect(b1);
@@ -481,9 +478,9 @@ describe('MQTT 3.1.1 §4.6 message ordering', () => {
         const p = await Peer.connect(b1);
         const n = 40;
         p.send(Buffer.concat([...Array(n).keys()].map((i) => publishBytes(`ord/auth/${i}`, String(i), { qos: 1, id: i + 1 }))));
-        await until(() => seen.length >= n && p.tap.of(T.PUBACK).length >= n, 'deliveries and PUBACKs');
+        await until(() => seen.length >= n && p.of(T.PUBACK).length >= n, 'deliveries and PUBACKs');
         assert.deepEqual(seen.map((f) => framePayload(f).toString()), [...Array(n).keys()].map(String));
-        assert.deepEqual(p.tap.of(T.PUBACK).map((f) => f.body.readUInt16BE(0)), [...Array(n).keys()].map((i) => i + 1));
+        assert.deepEqual(p.of(T.PUBACK).map((f) => f.body.readUInt16BE(0)), [...Array(n).keys()].map((i) => i + 1));
       },
     ));
 
@@ -498,13 +495,13 @@ describe('MQTT 3.1.1 §4.6 message ordering', () => {
     for (let i = 0; i < 5; i++) got.push(await s.message());
     const order = [3, 0, 4, 2, 1].map((i) => got[i]!.messageId!);
     s.send(order.flatMap((id) => ack(T.PUBREC, id)));
-    await until(() => s.tap.of(T.PUBREL).length >= 5, 'PUBRELs');
-    assert.deepEqual(s.tap.of(T.PUBREL).map((f) => f.body.readUInt16BE(0)), order);
+    await until(() => s.of(T.PUBREL).length >= 5, 'PUBRELs');
+    assert.deepEqual(s.of(T.PUBREL).map((f) => f.body.readUInt16BE(0)), order);
   });
 });
 
 describe('MQTT 3.1.1 §4.7 topic names and topic filters', () => {
-  let b: TestBroker;
+  let b: ServerTestBroker;
   beforeEach(async () => {
     b = await startBroker();
   });
@@ -516,7 +513,7 @@ describe('MQTT 3.1.1 §4.7 topic names and topic filters', () => {
       const p = await Peer.connect(b);
       p.publish(topic, 'x');
       await p.expectClosed();
-      await w.expectNo('publish', 50);
+      await w.expectNo('publish');
     });
   }
 
@@ -525,9 +522,9 @@ describe('MQTT 3.1.1 §4.7 topic names and topic filters', () => {
       const w = await watch(b, '#');
       const p = await Peer.open(b);
       p.send(connectPacket({ will: { topic, payload: 'x' } }));
-      await delay(100);
+      await p.settled();
       await p.drop();
-      await w.expectNo('publish', 150);
+      await w.expectNo('publish');
     });
   }
 
@@ -553,12 +550,13 @@ describe('MQTT 3.1.1 §4.7 topic names and topic filters', () => {
       for (const f of WILD) wild.push(await watch(b1, f, 0));
       const sys = await watch(b1, '$SYS/#', 0);
       const sysPlus = await watch(b1, '$SYS/+/#', 0);
-      await delay(1100);
-      assert.ok(sys.tap.of(T.PUBLISH).length > 0, '$SYS/# receives the broker topics');
-      assert.ok(sysPlus.tap.of(T.PUBLISH).length > 0, '$SYS/+/# receives the broker topics');
+      await until(() => sys.of(T.PUBLISH).length > 0 && sysPlus.of(T.PUBLISH).length > 0, 'the $SYS topics');
+      for (const w of wild) await w.roundTrip();
+      assert.ok(sys.of(T.PUBLISH).length > 0, '$SYS/# receives the broker topics');
+      assert.ok(sysPlus.of(T.PUBLISH).length > 0, '$SYS/+/# receives the broker topics');
       for (const [i, w] of wild.entries()) {
         assert.deepEqual(
-          w.tap.of(T.PUBLISH).map((f) => frameTopic(f).toString()),
+          w.of(T.PUBLISH).map((f) => frameTopic(f).toString()),
           [],
           `nothing for ${WILD[i]}`,
         );
@@ -576,11 +574,11 @@ describe('MQTT 3.1.1 §4.7 topic names and topic filters', () => {
     await w.next('connack');
     await w.drop();
     // The broker routes client $ topics (only $SYS is its own): they reach the filter that names them.
-    const routed = () => dollar.tap.of(T.PUBLISH).map((f) => frameTopic(f).toString());
+    const routed = () => dollar.of(T.PUBLISH).map((f) => frameTopic(f).toString());
     await until(() => routed().length === 2, 'both $x messages routed to $x/#');
     assert.deepEqual(routed(), ['$x/y', '$x/will']);
     for (const [i, s] of wild.entries()) {
-      assert.deepEqual(s.tap.of(T.PUBLISH).map((f) => frameTopic(f).toString()), [], `nothing for ${WILD[i]}`);
+      assert.deepEqual(s.of(T.PUBLISH).map((f) => frameTopic(f).toString()), [], `nothing for ${WILD[i]}`);
     }
   });
 
@@ -590,9 +588,10 @@ describe('MQTT 3.1.1 §4.7 topic names and topic filters', () => {
     const p = await Peer.connect(b);
     p.publish('a/y', 'x');
     p.publish('a/broker/z', 'x');
-    await delay(100);
+    await p.roundTrip();
+    for (const w of wild) await w.roundTrip();
     assert.deepEqual(
-      wild.map((s) => s.tap.of(T.PUBLISH).map((f) => frameTopic(f).toString())),
+      wild.map((s) => s.of(T.PUBLISH).map((f) => frameTopic(f).toString())),
       [['a/y', 'a/broker/z'], [], ['a/y'], ['a/y', 'a/broker/z'], ['a/broker/z'], ['a/broker/z'], ['a/y']],
     );
   });
@@ -603,17 +602,17 @@ describe('MQTT 3.1.1 §4.7 topic names and topic filters', () => {
       const p = await Peer.connect(b);
       p.send(publishBytes('', 'x', { qos, id: 1 }));
       await p.expectClosed();
-      assert.equal(p.tap.of(T.PUBACK).length, 0);
+      assert.equal(p.of(T.PUBACK).length, 0);
     }
-    await w.expectNo('publish', 50);
+    await w.expectNo('publish');
   });
 
-  it('[MQTT-4.7.3-1] refuses a zero-length filter in SUBSCRIBE: failure code 0x80 or a closed connection', async () => {
+  it('[MQTT-4.7.3-1] refuses a zero-length filter in SUBSCRIBE with failure code 0x80, granting the others', async () => {
     const s = await Peer.connect(b);
     s.send(subscribeBytes(1, ['ok', 1], ['', 1]));
-    await delay(150);
-    const sub = s.tap.of(T.SUBACK);
-    if (!s.closed || sub.length > 0) assert.deepEqual([...sub[0]!.body.subarray(2)], [1, 0x80]);
+    await s.settled();
+    assert.equal(s.isClosed, false, 'refused with a failure code, not by closing');
+    assert.deepEqual(s.of(T.SUBACK).map((f) => [...f.body.subarray(2)]), [[1, 0x80]]);
   });
 
   it(
@@ -630,8 +629,8 @@ describe('MQTT 3.1.1 §4.7 topic names and topic filters', () => {
     const p = await Peer.open(b);
     p.send(connectPacket({ will: { topic: '', payload: 'x' } }));
     await p.expectClosed();
-    assert.equal(p.tap.of(T.CONNACK).filter((f) => f.body[1] === 0).length, 0);
-    await w.expectNo('publish', 50);
+    assert.equal(p.of(T.CONNACK).filter((f) => f.body[1] === 0).length, 0);
+    await w.expectNo('publish');
   });
 
   for (const [where, data] of [
@@ -644,8 +643,8 @@ describe('MQTT 3.1.1 §4.7 topic names and topic filters', () => {
       const p = where === 'a will topic' ? await Peer.open(b) : await Peer.connect(b);
       p.send(data);
       await p.expectClosed();
-      if (where === 'a will topic') assert.equal(p.tap.of(T.CONNACK).filter((f) => f.body[1] === 0).length, 0, 'not accepted');
-      else assert.deepEqual(p.tap.frames.map((f) => f.type), [T.CONNACK], 'nothing answered');
+      if (where === 'a will topic') assert.equal(p.of(T.CONNACK).filter((f) => f.body[1] === 0).length, 0, 'not accepted');
+      else assert.deepEqual(p.log.map((f) => f.type), [T.CONNACK], 'nothing answered');
     });
   }
 
@@ -697,12 +696,12 @@ describe('MQTT 3.1.1 §4.7 topic names and topic filters', () => {
       p.publish(filter, 'same');
       const m = await s.message();
       assert.equal(m.payload.toString(), 'same');
-      assert.deepEqual(frameTopic(s.tap.of(T.PUBLISH)[0]!), Buffer.from(filter), 'topic bytes unchanged');
+      assert.deepEqual(frameTopic(s.of(T.PUBLISH)[0]!), Buffer.from(filter), 'topic bytes unchanged');
       const n = await t.message();
       assert.equal(n.payload.toString(), 'other');
-      assert.deepEqual(frameTopic(t.tap.of(T.PUBLISH)[0]!), Buffer.from(other), 'topic bytes unchanged');
-      await s.expectNo('publish', 30);
-      await t.expectNo('publish', 0);
+      assert.deepEqual(frameTopic(t.of(T.PUBLISH)[0]!), Buffer.from(other), 'topic bytes unchanged');
+      await s.expectNo('publish');
+      await t.expectNo('publish');
     });
   }
 
@@ -720,7 +719,7 @@ describe('MQTT 3.1.1 §4.7 topic names and topic filters', () => {
     }
     for (const peer of [s, exact]) {
       assert.deepEqual(
-        peer.tap.of(T.PUBLISH).map((f) => frameTopic(f).toString('hex')),
+        peer.of(T.PUBLISH).map((f) => frameTopic(f).toString('hex')),
         topics.map((t) => Buffer.from(t).toString('hex')),
       );
     }
@@ -728,7 +727,7 @@ describe('MQTT 3.1.1 §4.7 topic names and topic filters', () => {
 });
 
 describe('MQTT 3.1.1 §4.8 handling errors', () => {
-  let b: TestBroker;
+  let b: ServerTestBroker;
   beforeEach(async () => {
     b = await startBroker();
   });
@@ -763,7 +762,7 @@ describe('MQTT 3.1.1 §4.8 handling errors', () => {
       const p = await Peer.connect(b);
       p.send(data);
       await p.expectClosed();
-      assert.deepEqual(p.tap.frames.map((f) => f.type), [T.CONNACK], 'nothing answered');
+      assert.deepEqual(p.log.map((f) => f.type), [T.CONNACK], 'nothing answered');
       const q = await Peer.connect(b);
       q.publish('alive', 'yes');
       assert.equal((await other.message()).payload.toString(), 'yes');
@@ -781,8 +780,8 @@ describe('MQTT 3.1.1 §4.8 handling errors', () => {
       const p = await Peer.open(b);
       p.send(Buffer.concat([data, connectPacket()]));
       await p.expectClosed();
-      assert.equal(p.tap.frames.length, 0);
-      await w.expectNo('publish', 50);
+      assert.equal(p.log.length, 0);
+      await w.expectNo('publish');
     });
   }
 
@@ -793,19 +792,18 @@ describe('MQTT 3.1.1 §4.8 handling errors', () => {
         const p = await Peer.connect(b);
         p.send(unsubscribeBytes(1, filter));
         await p.expectClosed(500);
-        assert.equal(p.tap.of(T.UNSUBACK).length, 0);
+        assert.equal(p.of(T.UNSUBACK).length, 0);
       },
     );
   }
 
   for (const filter of ['a/#/b', 'a+', 'a/b#', '#/']) {
-    it(`[MQTT-4.8.0-1] does not make a subscription with the invalid topic filter "${filter}": 0x80 or a closed connection`, async () => {
+    it(`[MQTT-4.8.0-1] does not make a subscription with the invalid topic filter "${filter}": SUBACK 0x80`, async () => {
       const p = await Peer.connect(b);
       p.send(subscribeBytes(1, [filter, 1]));
-      await delay(100);
-      const sub = p.tap.of(T.SUBACK);
-      if (sub.length > 0) assert.deepEqual([...sub[0]!.body.subarray(2)], [0x80]);
-      else assert.ok(p.closed, 'closed without SUBACK');
+      await p.settled();
+      assert.deepEqual(p.of(T.SUBACK).map((f) => [...f.body.subarray(2)]), [[0x80]], 'SUBACK 0x80');
+      assert.equal(p.isClosed, false);
     });
   }
 
@@ -816,8 +814,8 @@ describe('MQTT 3.1.1 §4.8 handling errors', () => {
         const p = await Peer.connect(b1);
         p.publish('full', Buffer.alloc(2 << 20), { qos, id: 1 });
         await p.expectClosed();
-        assert.equal(p.tap.frames.filter((f) => f.type !== T.CONNACK).length, 0);
-        await w.expectNo('publish', 50);
+        assert.equal(p.log.filter((f) => f.type !== T.CONNACK).length, 0);
+        await w.expectNo('publish');
       }));
   }
 

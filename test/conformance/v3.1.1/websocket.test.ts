@@ -2,14 +2,14 @@
 // listener; MQTT.js over ws, and a bare WebSocket sending frames as the test says).
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { collect, connectClient, startBroker, type TestBroker } from '../../helpers/broker.js';
+import { collect, connectClient, type ServerTestBroker, startBroker } from '../../helpers/broker.js';
 import { TCP_AND_WS, WsPeer, wsUrl } from '../websocket.js';
 import { connectPacket, framePayload, publishBytes, subscribeBytes, T, watch } from './helpers.js';
 
 const PINGREQ = Buffer.from([0xc0, 0x00]);
 
 describe('MQTT 3.1.1 §6 WebSocket transport', () => {
-  let b: TestBroker;
+  let b: ServerTestBroker;
   let url: string;
   beforeEach(async () => {
     b = await startBroker({ listeners: TCP_AND_WS });
@@ -60,7 +60,7 @@ describe('MQTT 3.1.1 §6 WebSocket transport', () => {
     const early = await WsPeer.open(url);
     early.sendText('CONNECT');
     await early.expectClosed();
-    assert.deepEqual(early.packets, []);
+    assert.deepEqual(early.log, []);
 
     const w = await watch(b, 'wsclose/will', 0);
     const ws = await WsPeer.open(url);
@@ -68,7 +68,7 @@ describe('MQTT 3.1.1 §6 WebSocket transport', () => {
     await ws.next(T.CONNACK);
     ws.sendText(String.fromCharCode(0xc0, 0x00)); // a PINGREQ, but in a text frame
     await ws.expectClosed();
-    assert.ok(!ws.packets.some((p) => p.type === T.PINGRESP), 'the text frame is not processed');
+    assert.ok(!ws.log.some((p) => p.type === T.PINGRESP), 'the text frame is not processed');
     assert.equal(Buffer.from((await w.message()).payload as Buffer).toString(), 'gone', 'closed as a network failure: the will goes');
   });
 

@@ -1,22 +1,25 @@
 /**
  * Wire-level tools for the MQTT 5.0 conformance suite: packets are built byte by byte (so a test
  * can send exactly what the specification forbids, and keep the order of user properties), and
- * what the broker sends is split and decoded here, strictly, from the raw TCP bytes of a RawClient.
+ * what the broker sends is decoded here, strictly, from the packets the shared Peer splits out.
  */
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach } from 'node:test';
 import type { ServerOptions } from '../../../host/node/server.js';
-import { delay, startBroker, type RawClient, type TestBroker } from '../../helpers/broker.js';
-import { FrameSplitter, type Frame } from '../frames.js';
+import { type ServerTestBroker, startBroker, type TestBroker } from '../../helpers/broker.js';
+import { Peer as RawPeer } from '../../helpers/peer.js';
+import { cat, type Frame, packet, type Part, str, T, typeName, u16, u32, varint } from '../../helpers/wire.js';
 
-export type { Frame } from '../frames.js';
+export type { Frame } from '../../helpers/wire.js';
+export { cat, packet, str, T, typeName, u16, u32, varint } from '../../helpers/wire.js';
+export { pace, until } from '../../helpers/wait.js';
 
 /**
  * A fresh broker with `options` for every test of the enclosing describe (closed, and its arena
  * checked empty, after each). Call the returned function inside a test to get it.
  */
-export function useBroker(options: ServerOptions = {}): () => TestBroker {
-  let b: TestBroker | undefined;
+export function useBroker(options: ServerOptions = {}): () => ServerTestBroker {
+  let b: ServerTestBroker | undefined;
   beforeEach(async () => {
     b = await startBroker(options);
   });
@@ -30,26 +33,6 @@ export function useBroker(options: ServerOptions = {}): () => TestBroker {
     return b;
   };
 }
-
-export const T = {
-  CONNECT: 1,
-  CONNACK: 2,
-  PUBLISH: 3,
-  PUBACK: 4,
-  PUBREC: 5,
-  PUBREL: 6,
-  PUBCOMP: 7,
-  SUBSCRIBE: 8,
-  SUBACK: 9,
-  UNSUBSCRIBE: 10,
-  UNSUBACK: 11,
-  PINGREQ: 12,
-  PINGRESP: 13,
-  DISCONNECT: 14,
-  AUTH: 15,
-} as const;
-const TYPE_NAMES = ['reserved', 'CONNECT', 'CONNACK', 'PUBLISH', 'PUBACK', 'PUBREC', 'PUBREL', 'PUBCOMP', 'SUBSCRIBE', 'SUBACK', 'UNSUBSCRIBE', 'UNSUBACK', 'PINGREQ', 'PINGRESP', 'DISCONNECT', 'AUTH'];
-export const typeName = (t: number): string => TYPE_NAMES[t] ?? String(t);
 
 /** Property identifiers (§2.2.2.2). */
 export const P = {
@@ -101,37 +84,9 @@ export const REASONS = {
 // Encoding
 // ---------------------------------------------------------------------------------------------
 
-export type Bytes = number[] | Uint8Array;
-
-export function varint(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) byte |= 0x80;
-    out.push(byte);
-  } while (n > 0);
-  return out;
-}
-export const u16 = (n: number): number[] => [(n >> 8) & 0xff, n & 0xff];
-export const u32 = (n: number): number[] => [(n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
+export type Bytes = Part;
 const enc = new TextEncoder();
-/** A UTF-8 string (or, given bytes, those exact bytes) with its two-byte length. */
-export function str(s: string | Uint8Array): number[] {
-  const b = typeof s === 'string' ? enc.encode(s) : s;
-  return [...u16(b.length), ...b];
-}
 export const bin = str;
-export function cat(...parts: Bytes[]): number[] {
-  const out: number[] = [];
-  for (const p of parts) for (const x of p) out.push(x);
-  return out;
-}
-/** A whole packet: fixed header byte, minimal Remaining Length, body. */
-export function packet(header: number, ...body: Bytes[]): Buffer {
-  const b = cat(...body);
-  return Buffer.from([header, ...varint(b.length), ...b]);
-}
 
 /** One encoded property each; `props(...)` prefixes their Property Length. */
 export const prop = {
@@ -492,100 +447,8 @@ export function decodeAuth(f: Frame): Auth {
   return { reason, props, size: f.raw.length };
 }
 
-/** Fixed-header flags each server → client packet must carry (§2.1.3); PUBLISH has its own. */
-const EXPECTED_FLAGS: Record<number, number> = { 2: 0, 4: 0, 5: 0, 6: 2, 7: 0, 9: 0, 11: 0, 13: 0, 14: 0, 15: 0 };
-
-// ---------------------------------------------------------------------------------------------
-// A raw 5.0 client over RawClient's socket
-// ---------------------------------------------------------------------------------------------
-
-/**
- * Sees every byte the broker sends on one RawClient, splits it into packets with a strict framer
- * (minimal Remaining Length, known packet types, reserved flags), keeps them in `log` (all, in
- * order) and in a queue `next()` takes from.
- */
-export class Peer {
-  readonly log: Frame[] = [];
-  /** Encoding rules the server broke, as they were seen; asserted empty by `checkWire()`. */
-  readonly violations: string[] = [];
-  private queue: Frame[] = [];
-  private readonly splitter = new FrameSplitter();
-  private waiters: (() => void)[] = [];
-  private packetId = 0;
-  isClosed = false;
-
-  constructor(readonly raw: RawClient) {
-    raw.socket.on('data', (d: Buffer) => this.onData(d));
-    void raw.closed.then(() => {
-      this.isClosed = true;
-      this.wake();
-    });
-  }
-
-  private wake(): void {
-    for (const w of this.waiters.splice(0)) w();
-  }
-
-  private onData(d: Buffer): void {
-    for (const frame of this.splitter.push(d)) {
-      if (!frame.minimalLength) this.violations.push('Remaining Length not minimally encoded [MQTT-1.5.5-1]');
-      if (frame.type === 0 || frame.type === T.CONNECT || frame.type === T.SUBSCRIBE || frame.type === T.UNSUBSCRIBE || frame.type === T.PINGREQ) {
-        this.violations.push(`the server sent a ${typeName(frame.type)} packet`);
-      }
-      const expected = EXPECTED_FLAGS[frame.type];
-      if (expected !== undefined && frame.flags !== expected) {
-        this.violations.push(`${typeName(frame.type)} with fixed header flags ${frame.flags}, not ${expected} [MQTT-2.1.3-1]`);
-      }
-      this.log.push(frame);
-      this.queue.push(frame);
-      this.wake();
-    }
-  }
-
-  send(...packets: Bytes[]): void {
-    this.raw.send(Buffer.concat(packets.map((p) => Buffer.from(p))));
-  }
-
-  nextId(): number {
-    this.packetId = (this.packetId % 65535) + 1;
-    return this.packetId;
-  }
-
-  /**
-   * The next packet of `type` (or of any of the types given) received already or within `ms`;
-   * packets of other types stay queued.
-   */
-  async next(type: number | number[], ms = 2000): Promise<Frame> {
-    const types = typeof type === 'number' ? [type] : type;
-    const name = types.map(typeName).join(' or ');
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const i = this.queue.findIndex((f) => types.includes(f.type));
-      if (i >= 0) return this.queue.splice(i, 1)[0]!;
-      const left = deadline - Date.now();
-      const seen = this.queue.map((f) => typeName(f.type)).join(',') || 'nothing';
-      if (this.isClosed) throw new Error(`connection closed before ${name}; queued: ${seen}`);
-      if (left <= 0) throw new Error(`no ${name} within ${ms} ms; queued: ${seen}`);
-      await Promise.race([new Promise<void>((r) => this.waiters.push(r)), delay(left)]);
-    }
-  }
-
-  /** Asserts no packet of `type` (any type when omitted) is queued or arrives within `ms`. */
-  async none(type?: number, ms = 200): Promise<void> {
-    await delay(ms);
-    const got = this.queue.filter((f) => type === undefined || f.type === type);
-    assert.deepEqual(
-      got.map((f) => (f.type === T.PUBLISH ? `PUBLISH ${decodePublish(f).topic}` : typeName(f.type))),
-      [],
-      `no ${type === undefined ? 'packet' : typeName(type)} expected`,
-    );
-  }
-
-  /** Frames still queued (not taken by next()). */
-  get queued(): Frame[] {
-    return this.queue;
-  }
-
+/** A raw 5.0 client: the shared Peer with this suite's vocabulary (packets built byte by byte, decoded strictly). */
+export class Peer extends RawPeer {
   async publishFrame(ms?: number): Promise<Publish> {
     return decodePublish(await this.next(T.PUBLISH, ms));
   }
@@ -594,6 +457,11 @@ export class Peer {
   }
   async disconnectFrame(ms?: number): Promise<Disconnect> {
     return decodeDisconnect(await this.next(T.DISCONNECT, ms));
+  }
+
+  /** Every PUBLISH that came before the answer to a PINGREQ sent now, decoded, in order. */
+  async publishes(): Promise<Publish[]> {
+    return (await this.drain()).map(decodePublish);
   }
 
   /** SUBSCRIBE and wait for its SUBACK (whose packet identifier must match [MQTT-3.8.4-2]). */
@@ -633,16 +501,6 @@ export class Peer {
     return a.reason;
   }
 
-  /** Waits for the broker to close the connection. */
-  async expectClosed(ms = 2000): Promise<void> {
-    await this.raw.expectClosed(ms);
-  }
-
-  /** Asserts the connection is still open. */
-  assertOpen(): void {
-    assert.equal(this.isClosed, false, 'connection unexpectedly closed');
-  }
-
   /**
    * The broker refuses what was sent: DISCONNECT with one of `reasons`, nothing after it
    * [MQTT-3.14.4-1], and the connection closed [MQTT-3.14.4-2].
@@ -656,31 +514,13 @@ export class Peer {
     this.checkWire();
     return d;
   }
-
-  /** Asserts the last packet of `type` in the log is the last packet of all. */
-  assertNothingAfter(type: number): void {
-    const i = this.log.map((f) => f.type).lastIndexOf(type);
-    assert.ok(i >= 0, `no ${typeName(type)} was sent`);
-    assert.deepEqual(this.log.slice(i + 1).map((f) => typeName(f.type)), [], `packets after ${typeName(type)}`);
-  }
-
-  /** Asserts the server followed the framing rules on everything it sent so far. */
-  checkWire(): void {
-    assert.deepEqual(this.violations, []);
-  }
-
-  destroy(): void {
-    this.raw.destroy();
-  }
 }
 
 export const hex = (n: number): string => `0x${n.toString(16).padStart(2, '0')}`;
 
-/** A raw TCP client of `b` that has sent nothing yet. */
+/** A raw 5.0 client of `b` that has sent nothing yet. */
 export async function peer(b: TestBroker): Promise<Peer> {
-  const raw = await b.raw();
-  raw.version(5);
-  return new Peer(raw);
+  return (await b.raw(Peer)).version(5);
 }
 
 /** Sends CONNECT and returns the peer with the CONNACK, whatever its reason code. */
@@ -708,16 +548,34 @@ export const lasting = (clientId: string, seconds = 60, extra: ConnectOptions = 
 
 /** Closes a peer's socket without DISCONNECT and waits until the broker has seen it. */
 export async function drop(c: Peer): Promise<void> {
-  c.destroy();
-  await c.raw.closed;
-  await delay(30);
+  await c.drop();
 }
 
-/** Sends DISCONNECT (reason 0x00 unless given) and waits for the close. */
+/** Sends DISCONNECT (reason 0x00 unless given) and waits until the broker has closed the connection. */
 export async function leave(c: Peer, reason?: number, propList?: Bytes[]): Promise<void> {
   c.send(disconnect(reason, propList));
   await c.expectClosed();
-  await delay(20);
+  await c.released();
 }
 
-export { delay };
+/** A connected client subscribed to `filter` (by default QoS 1, retain as published). */
+export async function watcher(b: TestBroker, filter: string, options = subOpts(1, { rap: true })): Promise<Peer> {
+  const w = await client(b);
+  await w.sub(filter, options);
+  return w;
+}
+
+/**
+ * Starts the broker's own clock: the returned function resolves once `seconds` (whole) have passed
+ * on it since this call, told by the will of a session that disconnected now with that Will Delay
+ * Interval [MQTT-3.1.2-8] — so a test waits for the broker, not for a pause of its own.
+ */
+export async function brokerTime(b: TestBroker, seconds: number): Promise<() => Promise<void>> {
+  const topic = `clock/${uniqueId()}`;
+  const w = await watcher(b, topic, subOpts(0));
+  const c = await client(b, lasting(uniqueId(), seconds + 60, { will: { topic, props: [prop.willDelay(seconds)] } }));
+  await drop(c);
+  return async () => {
+    await w.publishFrame(seconds * 1000 + 3000);
+  };
+}

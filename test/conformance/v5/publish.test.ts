@@ -1,16 +1,17 @@
 // MQTT 5.0 conformance: PUBLISH (§3.3) and its acknowledgements PUBACK, PUBREC, PUBREL, PUBCOMP (§3.4–3.7).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { TestBroker } from '../../helpers/broker.js';
+import { type TestBroker } from '../../helpers/broker.js';
 import {
   ack,
+  brokerTime,
   client,
-  delay,
   drop,
   hex,
   lasting,
   P,
   packet,
+  type Peer,
   pingreq,
   prop,
   propOf,
@@ -22,12 +23,10 @@ import {
   subscribe,
   T,
   u16,
-  unsubscribe,
   uniqueId,
+  unsubscribe,
   useBroker,
   userProps,
-  type Peer,
-  type Publish,
 } from './helpers.js';
 
 async function subscriber(b: TestBroker, filter: string, options: number, o: Parameters<typeof client>[1] = {}): Promise<Peer> {
@@ -36,16 +35,6 @@ async function subscriber(b: TestBroker, filter: string, options: number, o: Par
   return s;
 }
 
-/** PUBLISH frames received within `ms` (taken from the queue). */
-async function drain(c: Peer, ms = 200): Promise<Publish[]> {
-  await delay(ms);
-  const out: Publish[] = [];
-  for (;;) {
-    const i = c.queued.findIndex((f) => f.type === T.PUBLISH);
-    if (i < 0) return out;
-    out.push(await c.publishFrame());
-  }
-}
 
 describe('MQTT 5.0 §3.3 PUBLISH', () => {
   const broker = useBroker();
@@ -100,7 +89,7 @@ describe('MQTT 5.0 §3.3 PUBLISH', () => {
       const c = await client(b);
       c.send(packet(0x36, str('q3'), u16(1), [0]));
       await c.expectDisconnect(0x81);
-      await s.none(T.PUBLISH, 100);
+      await s.none(T.PUBLISH);
     });
   });
 
@@ -113,7 +102,7 @@ describe('MQTT 5.0 §3.3 PUBLISH', () => {
       const s = await subscriber(b, 'ret/5', subOpts(1));
       const m = await s.publishFrame();
       assert.deepEqual([m.payload.toString(), m.retain], ['new', true]);
-      await s.none(T.PUBLISH, 150);
+      await s.none(T.PUBLISH);
     });
 
     it('[MQTT-3.3.1-6] removes the retained message on a zero-byte RETAIN 1 PUBLISH, which is delivered normally', async () => {
@@ -125,7 +114,7 @@ describe('MQTT 5.0 §3.3 PUBLISH', () => {
       const m = await live.publishFrame();
       assert.equal(m.payload.length, 0);
       const late = await subscriber(b, 'ret/6', subOpts(1));
-      await late.none(T.PUBLISH, 200);
+      await late.none(T.PUBLISH);
     });
 
     it('[MQTT-3.3.1-7] does not store a zero-byte retained message', async () => {
@@ -133,7 +122,7 @@ describe('MQTT 5.0 §3.3 PUBLISH', () => {
       const pub = await client(b);
       await pub.pub('ret/7', '', { retain: true, qos: 1 });
       const late = await subscriber(b, 'ret/#', subOpts(1));
-      await late.none(T.PUBLISH, 200);
+      await late.none(T.PUBLISH);
     });
 
     it('[MQTT-3.3.1-8] neither stores nor removes nor replaces a retained message for a RETAIN 0 PUBLISH', async () => {
@@ -146,7 +135,7 @@ describe('MQTT 5.0 §3.3 PUBLISH', () => {
       const late = await subscriber(b, 'ret/8/#', subOpts(1));
       const m = await late.publishFrame();
       assert.deepEqual([m.topic, m.payload.toString(), m.retain], ['ret/8/a', 'retained', true]);
-      await late.none(T.PUBLISH, 150);
+      await late.none(T.PUBLISH);
     });
 
     it('[MQTT-3.3.1-9] sends matching retained messages on every SUBSCRIBE with Retain Handling 0, with RETAIN 1', async () => {
@@ -174,13 +163,13 @@ describe('MQTT 5.0 §3.3 PUBLISH', () => {
       assert.equal(m.retain, true);
       s.send(ack(T.PUBACK, m.id));
       await s.sub('rh1/t', subOpts(1, { rh: 1 }));
-      await s.none(T.PUBLISH, 150);
+      await s.none(T.PUBLISH);
       // Still existing in the resumed session.
       await drop(s);
       const again = await client(b, lasting(id));
       assert.equal(again.connack.sessionPresent, true);
       await again.sub('rh1/t', subOpts(1, { rh: 1 }));
-      await again.none(T.PUBLISH, 150);
+      await again.none(T.PUBLISH);
     });
 
     it('[MQTT-3.3.1-11] with Retain Handling 2 sends no retained messages', async () => {
@@ -189,7 +178,7 @@ describe('MQTT 5.0 §3.3 PUBLISH', () => {
       await pub.pub('rh2/t', 'R', { retain: true, qos: 1 });
       const s = await client(b);
       await s.sub('rh2/#', subOpts(1, { rh: 2 }));
-      await s.none(T.PUBLISH, 150);
+      await s.none(T.PUBLISH);
       await pub.pub('rh2/t', 'live', { qos: 1 });
       assert.equal((await s.publishFrame()).payload.toString(), 'live');
     });
@@ -226,13 +215,13 @@ describe('MQTT 5.0 §3.3 PUBLISH', () => {
       await c.expectDisconnect(0x81);
     });
 
-    it('[MQTT-3.3.2-2] refuses a Topic Name with "#" (Topic Name invalid, 0x90) and delivers nothing', async () => {
+    it('[MQTT-3.3.2-2] refuses a Topic Name with "#": DISCONNECT 0x90 (Topic Name invalid), nothing delivered', async () => {
       const b = broker();
       const s = await subscriber(b, '#', subOpts(1));
       const c = await client(b);
       c.send(publish({ topic: 'a/#', qos: 1, id: 5 }));
-      await refusedWith(c, 0x90);
-      await s.none(T.PUBLISH, 100);
+      await c.expectDisconnect(0x90);
+      await s.none(T.PUBLISH);
     });
 
     it('[MQTT-3.3.2-3] sends each message with a Topic Name that matches the subscription filter', async () => {
@@ -242,7 +231,7 @@ describe('MQTT 5.0 §3.3 PUBLISH', () => {
       const pub = await client(b);
       const topics = ['m/b/c', 'm/b/c/d', 'm//c', 'x', 'x/y/z', 'y/x', 'm/c'];
       for (const t of topics) await pub.pub(t, t, { qos: 1 });
-      const got = (await drain(s)).map((m) => m.topic);
+      const got = (await s.publishes()).map((m) => m.topic);
       assert.deepEqual(got, ['m/b/c', 'm//c', 'x', 'x/y/z']);
     });
 
@@ -275,14 +264,15 @@ describe('MQTT 5.0 §3.3 PUBLISH', () => {
       await pub.pub('exp/q', 'expires', { qos: 1, props: [prop.messageExpiry(1)] });
       await pub.pub('exp/q', 'stays', { qos: 1 });
       await pub.pub('exp/r', 'retained, expires', { qos: 1, retain: true, props: [prop.messageExpiry(1)] });
+      const expired = await brokerTime(b, 1);
       const first = await full.publishFrame();
-      await delay(1150);
+      await expired();
       full.send(ack(T.PUBACK, first.id));
       assert.equal((await full.publishFrame()).payload.toString(), 'stays');
       const again = await client(b, lasting(id));
-      assert.deepEqual((await drain(again, 200)).map((m) => m.payload.toString()), ['first', 'stays']);
+      assert.deepEqual((await again.publishes()).map((m) => m.payload.toString()), ['first', 'stays']);
       const late = await subscriber(b, 'exp/r', subOpts(1));
-      await late.none(T.PUBLISH, 100);
+      await late.none(T.PUBLISH);
     });
 
     it('[MQTT-3.3.2-6] sends the Message Expiry Interval minus the time the message waited in the server', async () => {
@@ -298,12 +288,12 @@ describe('MQTT 5.0 §3.3 PUBLISH', () => {
         const e = propOf<number>((await live.publishFrame()).props, P.MessageExpiryInterval)!;
         assert.ok(e >= 9 && e <= 10, `immediate delivery with ${e}`);
       }
-      await delay(1100);
+      await (await brokerTime(b, 1))();
       const again = await client(b, lasting(id));
       const late = await subscriber(b, 'exp6/r', subOpts(1));
       for (const m of [await again.publishFrame(), await again.publishFrame(), await late.publishFrame()]) {
         const e = propOf<number>(m.props, P.MessageExpiryInterval)!;
-        assert.ok(e >= 8 && e <= 9, `${m.topic} after waiting 1.1 s carries ${e}`);
+        assert.ok(e >= 8 && e <= 9, `${m.topic} after waiting over 1 s carries ${e}`);
       }
     });
   });
@@ -321,7 +311,7 @@ describe('MQTT 5.0 §3.3 PUBLISH', () => {
       const again = await client(b, lasting(id));
       again.send(publish({ topic: '', qos: 1, id: 9, props: [prop.topicAlias(3)] }));
       await again.expectDisconnect(0x82);
-      await s.none(T.PUBLISH, 100);
+      await s.none(T.PUBLISH);
     });
 
     it('[MQTT-3.3.2-8] refuses a Topic Alias of 0: DISCONNECT (Topic Alias invalid / Protocol Error)', async () => {
@@ -330,7 +320,7 @@ describe('MQTT 5.0 §3.3 PUBLISH', () => {
       const c = await client(b);
       c.send(publish({ topic: 'alias/0', qos: 1, id: 1, props: [prop.topicAlias(0)] }));
       await c.expectDisconnect([0x94, 0x82]);
-      await s.none(T.PUBLISH, 100);
+      await s.none(T.PUBLISH);
     });
 
     it('[MQTT-3.3.2-12] accepts every Topic Alias from 1 to the Topic Alias Maximum it sent, and remapping', async () => {
@@ -346,7 +336,7 @@ describe('MQTT 5.0 §3.3 PUBLISH', () => {
       await c.pub('ta/remapped', '5', { qos: 1, props: [prop.topicAlias(1)] });
       await c.pub('', '6', { qos: 1, props: [prop.topicAlias(1)] });
       await c.pub('', '7', { qos: 1, retain: true, props: [prop.topicAlias(max)] });
-      const got = (await drain(s)).map((m) => `${m.topic}=${m.payload}`);
+      const got = (await s.publishes()).map((m) => `${m.topic}=${m.payload}`);
       assert.deepEqual(got, ['ta/one=1', 'ta/max=2', 'ta/one=3', 'ta/max=4', 'ta/remapped=5', 'ta/remapped=6', 'ta/max=7']);
       const late = await subscriber(b, 'ta/max', subOpts(1));
       assert.equal((await late.publishFrame()).payload.toString(), '7', 'a message sent with only an alias is retained under its topic');
@@ -368,15 +358,15 @@ describe('MQTT 5.0 §3.3 PUBLISH', () => {
       await c.expectDisconnect(0x81);
     });
 
-    it('[MQTT-3.3.2-14] neither accepts nor forwards a Response Topic containing wildcards', async () => {
+    it('[MQTT-3.3.2-14] neither accepts nor forwards a Response Topic containing wildcards: DISCONNECT 0x82', async () => {
       const b = broker();
       const s = await subscriber(b, 'rt/#', subOpts(1));
       for (const rt of ['reply/+', 'reply/#']) {
         const c = await client(b);
         c.send(publish({ topic: 'rt/t', qos: 1, id: 1, props: [prop.responseTopic(rt)] }));
-        await refusedWith(c, [0x82, 0x90, 0x81], 1000);
+        await c.expectDisconnect(0x82);
       }
-      await s.none(T.PUBLISH, 100);
+      await s.none(T.PUBLISH);
     });
 
     it('[MQTT-3.3.2-15] [MQTT-3.3.2-16] forwards Response Topic and Correlation Data unaltered to every subscriber', async () => {
@@ -445,7 +435,7 @@ describe('MQTT 5.0 §3.3 PUBLISH', () => {
       c.send(publish({ topic: 'a/0' }), publish({ topic: 'a/1', qos: 1, id: 11 }), publish({ topic: 'a/2', qos: 2, id: 12 }));
       assert.equal((await c.ack(T.PUBACK)).id, 11);
       assert.equal((await c.ack(T.PUBREC)).id, 12);
-      await c.none(undefined, 150);
+      await c.none(undefined);
     });
 
     it('[MQTT-3.3.4-2] delivers a message matching overlapping subscriptions at the maximum of their QoS', async () => {
@@ -454,7 +444,7 @@ describe('MQTT 5.0 §3.3 PUBLISH', () => {
       await s.sub([['ov/#', 0], ['ov/+/t', 2], ['ov/a/t', 1]]);
       const pub = await client(b);
       await pub.pub('ov/a/t', 'x', { qos: 2 });
-      const copies = await drain(s);
+      const copies = await s.publishes();
       assert.ok(copies.length >= 1);
       assert.equal(Math.max(...copies.map((m) => m.qos)), 2);
     });
@@ -468,10 +458,11 @@ describe('MQTT 5.0 §3.3 PUBLISH', () => {
       await s.sub('sid/a/+', subOpts(0), [prop.subscriptionId(7)]);
       const pub = await client(b);
       await pub.pub('sid/a/t', 'x', { qos: 1 });
-      const copies = await drain(s);
+      const copies = await s.publishes();
       const all = copies.flatMap((m) => propsOf<number>(m.props, P.SubscriptionIdentifier));
       assert.deepEqual([...new Set(all)].sort((x, y) => x - y), [1, 7, 268435455]);
-      if (copies.length === 1) assert.equal(all.length, 3, 'one copy carries every identifier once');
+      assert.equal(copies.length, 1, 'overlapping subscriptions of one client: one copy');
+      assert.equal(all.length, 3, 'one copy carries every identifier once');
     });
 
     it('[MQTT-3.3.4-3] keeps sending the Subscription Identifier in a resumed session', async () => {
@@ -505,11 +496,10 @@ describe('MQTT 5.0 §3.3 PUBLISH', () => {
       await s.sub('sh/#', subOpts(1), [prop.subscriptionId(4)]);
       const pub = await client(b);
       await pub.pub('sh/t', 'x', { qos: 1 });
-      const copies = await drain(s);
-      assert.ok(copies.length >= 1);
+      const copies = await s.publishes();
+      // A shared subscription's copy is its own: one copy for it, one for the other subscription.
       const ids = copies.map((m) => propsOf<number>(m.props, P.SubscriptionIdentifier).sort());
-      if (copies.length === 1) assert.deepEqual(ids[0], [3, 4]);
-      else assert.deepEqual(ids.map((x) => x.join()).sort(), ['3', '4']);
+      assert.deepEqual(ids.map((x) => x.join()).sort(), ['3', '4']);
     });
 
     it('[MQTT-3.3.4-9] sends no more unacknowledged QoS 1 PUBLISH packets than the client Receive Maximum', async () => {
@@ -517,14 +507,14 @@ describe('MQTT 5.0 §3.3 PUBLISH', () => {
       const s = await subscriber(b, 'rm/1', subOpts(1), { props: [prop.receiveMaximum(2)] });
       const pub = await client(b);
       for (let i = 0; i < 5; i++) await pub.pub('rm/1', String(i), { qos: 1 });
-      const got = await drain(s);
+      const got = await s.publishes();
       assert.deepEqual(got.map((m) => m.payload.toString()), ['0', '1']);
       s.send(ack(T.PUBACK, got[0]!.id));
       const third = await s.publishFrame();
       assert.equal(third.payload.toString(), '2');
-      await s.none(T.PUBLISH, 150);
+      await s.none(T.PUBLISH);
       s.send(ack(T.PUBACK, got[1]!.id), ack(T.PUBACK, third.id));
-      assert.deepEqual((await drain(s)).map((m) => m.payload.toString()), ['3', '4']);
+      assert.deepEqual((await s.publishes()).map((m) => m.payload.toString()), ['3', '4']);
     });
 
     it('[MQTT-3.3.4-9] applies the client Receive Maximum to retained messages sent on SUBSCRIBE too', async () => {
@@ -533,10 +523,10 @@ describe('MQTT 5.0 §3.3 PUBLISH', () => {
       for (let i = 0; i < 5; i++) await pub.pub(`rmr/${i}`, String(i), { qos: 1, retain: true });
       const s = await client(b, { props: [prop.receiveMaximum(2)] });
       await s.sub('rmr/#', subOpts(1));
-      const got = await drain(s);
+      const got = await s.publishes();
       assert.equal(got.length, 2);
       s.send(ack(T.PUBACK, got[0]!.id), ack(T.PUBACK, got[1]!.id));
-      assert.equal((await drain(s)).length, 2);
+      assert.equal((await s.publishes()).length, 2);
     });
 
     it('[MQTT-3.3.4-9] counts a QoS 2 PUBLISH until PUBCOMP (or a PUBREC ≥ 0x80) against the Receive Maximum', async () => {
@@ -544,18 +534,18 @@ describe('MQTT 5.0 §3.3 PUBLISH', () => {
       const s = await subscriber(b, 'rm/2', subOpts(2), { props: [prop.receiveMaximum(2)] });
       const pub = await client(b);
       for (let i = 0; i < 4; i++) await pub.pub('rm/2', String(i), { qos: 2 });
-      const [m0, m1] = await drain(s);
+      const [m0, m1] = await s.publishes();
       assert.ok(m0 && m1 && s.queued.every((f) => f.type !== T.PUBLISH));
       s.send(ack(T.PUBREC, m0.id));
       assert.equal((await s.ack(T.PUBREL)).id, m0.id);
-      await s.none(T.PUBLISH, 150);
+      await s.none(T.PUBLISH);
       s.send(ack(T.PUBCOMP, m0.id));
       const m2 = await s.publishFrame();
       assert.equal(m2.payload.toString(), '2');
       s.send(ack(T.PUBREC, m1.id, 0x80));
       const m3 = await s.publishFrame();
       assert.equal(m3.payload.toString(), '3');
-      await s.none(T.PUBREL, 100);
+      await s.none(T.PUBREL);
     });
 
     it('[MQTT-3.3.4-10] does not hold back packets other than PUBLISH while the Receive Maximum is used up', async () => {
@@ -573,24 +563,10 @@ describe('MQTT 5.0 §3.3 PUBLISH', () => {
       assert.equal((await s.ack(T.PUBREC)).id, 43);
       s.send(ack(T.PUBREL, 43));
       assert.equal((await s.ack(T.PUBCOMP)).id, 43);
-      await s.none(T.PUBLISH, 100);
+      await s.none(T.PUBLISH);
     });
   });
 });
-
-/** The server refused the PUBLISH just sent: an acknowledgement or a DISCONNECT with one of `reasons`. */
-async function refusedWith(c: Peer, reasons: number | number[], ms = 2000): Promise<void> {
-  const allowed = typeof reasons === 'number' ? [reasons] : reasons;
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline && !c.isClosed && !c.queued.some((f) => [T.PUBACK, T.PUBREC, T.DISCONNECT].includes(f.type as 4 | 5 | 14))) {
-    await delay(10);
-  }
-  const f = c.queued.find((x) => [T.PUBACK, T.PUBREC, T.DISCONNECT].includes(x.type as 4 | 5 | 14));
-  assert.ok(f, 'no PUBACK, PUBREC or DISCONNECT');
-  const reason = f.type === T.DISCONNECT ? (f.body[0] ?? 0) : f.body.length > 2 ? f.body[2]! : 0;
-  assert.ok(allowed.includes(reason), `refused with ${hex(reason)}, expected ${allowed.map(hex).join(' or ')}`);
-  if (f.type === T.DISCONNECT) await c.expectDisconnect(allowed);
-}
 
 describe('MQTT 5.0 §3.4–3.7 PUBACK, PUBREC, PUBREL, PUBCOMP', () => {
   const broker = useBroker();
@@ -621,7 +597,7 @@ describe('MQTT 5.0 §3.4–3.7 PUBACK, PUBREC, PUBREL, PUBCOMP', () => {
     const c = await client(broker(), { props: [prop.maximumPacketSize(20)] });
     await c.pub('pa/ok', 'x', { qos: 1 });
     c.send(publish({ topic: 'pa/bad', qos: 1, id: 3, payload: Buffer.from([0xff]), props: [prop.payloadFormat(1)] }));
-    await delay(150);
+    await c.roundTrip();
     assert.ok(c.log.every((f) => f.raw.length <= 20), `sizes ${c.log.map((f) => f.raw.length)}`);
   });
 
@@ -650,7 +626,7 @@ describe('MQTT 5.0 §3.4–3.7 PUBACK, PUBREC, PUBREL, PUBCOMP', () => {
     const c = await client(broker(), { props: [prop.maximumPacketSize(20)] });
     await c.pub('pr/ok', 'x', { qos: 2 });
     c.send(publish({ topic: 'pr/bad', qos: 2, id: 4, payload: Buffer.from([0xff]), props: [prop.payloadFormat(1)] }));
-    await delay(150);
+    await c.roundTrip();
     assert.ok(c.log.every((f) => f.raw.length <= 20), `sizes ${c.log.map((f) => f.raw.length)}`);
   });
 

@@ -9,15 +9,18 @@ import {
   client,
   connect,
   decodeConnack,
-  delay,
+  decodeSubAck,
   drop,
   lasting,
   P,
   peer,
+  type Peer,
   pingreq,
-  propOf,
   prop,
+  type PropList,
+  propOf,
   publish,
+  type Publish,
   subOpts,
   subscribe,
   T,
@@ -26,19 +29,8 @@ import {
   unsubscribe,
   useBroker,
   userProps,
-  decodeSubAck,
-  type Peer,
-  type PropList,
-  type Publish,
 } from './helpers.js';
 
-/** PUBLISH frames received within `ms` (taken from the queue). */
-async function drain(c: Peer, ms = 150): Promise<Publish[]> {
-  await delay(ms);
-  const out: Publish[] = [];
-  while (c.queued.some((f) => f.type === T.PUBLISH)) out.push(await c.publishFrame());
-  return out;
-}
 
 /** [topic as sent, Topic Alias (0 = none), payload] of each PUBLISH. */
 const aliasView = (got: Publish[]): [string, number, string][] => got.map((m) => [m.topic, propOf<number>(m.props, P.TopicAlias) ?? 0, m.payload.toString()]);
@@ -61,7 +53,7 @@ describe('MQTT 5.0 §3.3.2.3.4 topic aliases from the server to the client', () 
       await s.sub('noalias/#', subOpts(1));
       const pub = await client(b);
       for (let i = 0; i < 3; i++) for (const t of ['noalias/a', 'noalias/b']) await pub.pub(t, String(i), { qos: 1 });
-      const got = await drain(s);
+      const got = await s.publishes();
       assert.deepEqual(aliasView(got), [
         ['noalias/a', 0, '0'],
         ['noalias/b', 0, '0'],
@@ -81,7 +73,7 @@ describe('MQTT 5.0 §3.3.2.3.4 topic aliases from the server to the client', () 
     const pub = await client(b);
     const topics = ['ta/a', 'ta/b', 'ta/c', 'ta/a', 'ta/b', 'ta/c', 'ta/d', 'ta/a', 'ta/b'];
     for (const [i, t] of topics.entries()) await pub.pub(t, String(i), { qos: 1 });
-    const got = await drain(s);
+    const got = await s.publishes();
     assert.deepEqual(aliasView(got), [
       ['ta/a', 1, '0'],
       ['ta/b', 2, '1'],
@@ -108,8 +100,8 @@ describe('MQTT 5.0 §3.3.2.3.4 topic aliases from the server to the client', () 
       await s.sub('tr/#', subOpts(1));
     }
     for (const t of ['tr/x', 'tr/y', 'tr/x', 'tr/y']) await pub.pub(t, t, { qos: 1 });
-    const a = await drain(one);
-    const m = await drain(many);
+    const a = await one.publishes();
+    const m = await many.publishes();
     assert.deepEqual(aliasView(a), [
       ['tr/kept', 1, 'retained'],
       ['tr/x', 0, 'tr/x'],
@@ -135,13 +127,12 @@ describe('MQTT 5.0 §3.3.2.3.4 topic aliases from the server to the client', () 
     const pub = await client(b);
     await pub.pub('again/t', 'one', { qos: 1 });
     await pub.pub('again/t', 'two', { qos: 1 });
-    const first = await drain(s);
+    const first = await s.publishes();
     assert.deepEqual(aliasView(first), [
       ['again/t', 1, 'one'],
       ['', 1, 'two'],
     ]);
     s.send(ack(T.PUBACK, first[0]!.id)); // "two" stays unacknowledged
-    await delay(20);
     await drop(s);
     const back = await client(b, lasting(id, 60, { clean: false, props: [prop.topicAliasMaximum(5)] }));
     const resent = await back.publishFrame();
@@ -269,7 +260,7 @@ describe('MQTT 5.0 §3.3.4 Receive Maximum of the server (receiveMaximum 2)', ()
     // Neither is released (no PUBREL): a third one exceeds the Receive Maximum.
     c.send(publish({ topic: 'rm/3', qos: 2, id: 3 }));
     await c.expectDisconnect(0x93);
-    assert.deepEqual((await drain(w)).map((m) => m.topic), ['rm/1', 'rm/2']);
+    assert.deepEqual((await w.publishes()).map((m) => m.topic), ['rm/1', 'rm/2']);
   });
 
   it('[MQTT-3.3.4-7] counts a QoS 2 PUBLISH until PUBCOMP, and a re-sent PUBLISH only once', async () => {
@@ -322,7 +313,7 @@ describe('MQTT 5.0 §3.2.2.3.11–13 features the server does not offer (wildcar
     const pub = await client(b);
     await pub.pub('fa/t', 'once', { qos: 1 });
     await pub.pub('fa/u', 'never', { qos: 1 });
-    assert.deepEqual((await drain(c)).map((m) => m.payload.toString()), ['once'], 'only the granted subscription delivers');
+    assert.deepEqual((await c.publishes()).map((m) => m.payload.toString()), ['once'], 'only the granted subscription delivers');
     c.assertOpen();
   });
 

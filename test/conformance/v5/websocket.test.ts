@@ -61,7 +61,7 @@ describe('MQTT 5.0 §6 WebSocket transport', () => {
     const early = await WsPeer.open(url);
     early.sendText('CONNECT');
     await early.expectClosed();
-    assert.deepEqual(early.packets, []);
+    assert.deepEqual(early.log, []);
 
     const w = await client(b);
     await w.sub('wsclose/will', subOpts(0));
@@ -70,7 +70,7 @@ describe('MQTT 5.0 §6 WebSocket transport', () => {
     await ws.next(T.CONNACK);
     ws.sendText(String.fromCharCode(0xc0, 0x00)); // a PINGREQ, but in a text frame
     await ws.expectClosed();
-    assert.ok(!ws.packets.some((p) => p.type === T.PINGRESP), 'the text frame is not processed');
+    assert.ok(!ws.log.some((p) => p.type === T.PINGRESP), 'the text frame is not processed');
     assert.equal((await w.publishFrame()).payload.toString(), 'gone', 'closed as a network failure: the will goes');
   });
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import mqttPacket from 'mqtt-packet';
 import { Framer } from '../../../host/core/codec/frame.js';
-import { ProtocolError } from '../../../host/core/errors.js';
+import { ProtocolError } from '../../../host/core/codec/errors.js';
 
 function frames(framer: Framer, chunks: Uint8Array[]): [number, number[]][] {
   const out: [number, number[]][] = [];

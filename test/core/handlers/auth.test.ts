@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { IAuthPacket, IConnackPacket, IDisconnectPacket } from 'mqtt-packet';
 import { scramCredentials, scramSha256 } from '../../../host/core/auth/scram.js';
-import { collect, connectBytes, delay, startBroker, type TestBroker } from '../../helpers/broker.js';
+import { collect, startCoreBroker, type TestBroker } from '../../helpers/broker.js';
 import { ScramClient } from '../../helpers/scram-client.js';
+import { pace } from '../../helpers/wait.js';
+import { connectBytes } from '../../helpers/peer.js';
 
 const METHOD = 'SCRAM-SHA-256';
 
@@ -11,7 +13,7 @@ describe('enhanced authentication (5.0 AUTH) with SCRAM-SHA-256', () => {
   let b: TestBroker;
   beforeEach(async () => {
     const users = new Map([['alice', await scramCredentials('wonderland', 4096)]]);
-    b = await startBroker({ authMethods: [scramSha256(users)] });
+    b = await startCoreBroker({ authMethods: [scramSha256(users)] });
   });
   afterEach(() => b.close());
 
@@ -122,9 +124,9 @@ describe('the authenticate hook', () => {
   afterEach(() => b.close());
 
   it('accepts, refuses with the version’s code (0x04 / 0x86), and may be asynchronous', async () => {
-    b = await startBroker({
+    b = await startCoreBroker({
       authenticate: async ({ username, password }) => {
-        await delay(20);
+        await pace(20);
         return username === 'u' && Buffer.from(password ?? []).toString() === 'p';
       },
     });
@@ -139,7 +141,7 @@ describe('the authenticate hook', () => {
   });
 
   it('serves packets sent right after CONNECT once authentication finishes, in order (§3.1.4)', async () => {
-    b = await startBroker({ authenticate: () => delay(50).then(() => true) });
+    b = await startCoreBroker({ authenticate: () => pace(50).then(() => true) });
     const sub = await b.client();
     await sub.subscribeAsync('pipe/#');
     const raw = await b.raw();

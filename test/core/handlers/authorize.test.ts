@@ -1,17 +1,18 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import type { IPubackPacket, ISubackPacket } from 'mqtt-packet';
-import { collect, delay, expectSilence, startBroker, type TestBroker } from '../../helpers/broker.js';
+import { collect, expectSilence, startCoreBroker, type TestBroker } from '../../helpers/broker.js';
+import { pace } from '../../helpers/wait.js';
 
 describe('authorization hooks', () => {
   let b: TestBroker;
   afterEach(() => b.close());
 
   for (const mode of ['sync', 'async'] as const) {
-    const answer = <T>(v: T): T | Promise<T> => (mode === 'sync' ? v : delay(5).then(() => v));
+    const answer = <T>(v: T): T | Promise<T> => (mode === 'sync' ? v : pace(5).then(() => v));
 
     it(`refuses a denied subscription with SUBACK 0x80 (3.1.1) / 0x87 (5.0), granting the others (${mode})`, async () => {
-      b = await startBroker({ authorizeSubscribe: (_c, filter) => answer(!filter.startsWith('secret')) });
+      b = await startCoreBroker({ authorizeSubscribe: (_c, filter) => answer(!filter.startsWith('secret')) });
       for (const protocolVersion of [4, 5] as const) {
         const raw = await b.raw();
         await raw.handshake({ protocolVersion });
@@ -22,7 +23,7 @@ describe('authorization hooks', () => {
     });
 
     it(`drops a denied publish: 3.1.1 acknowledges normally, 5.0 answers PUBACK 0x87; nothing is delivered (${mode})`, async () => {
-      b = await startBroker({ authorizePublish: (c, topic) => answer(!(topic.startsWith('ro/') && c.clientId !== 'writer')) });
+      b = await startCoreBroker({ authorizePublish: (c, topic) => answer(!(topic.startsWith('ro/') && c.clientId !== 'writer')) });
       const sub = await b.client();
       await sub.subscribeAsync('ro/#');
       for (const protocolVersion of [4, 5] as const) {
@@ -60,7 +61,7 @@ describe('authorization hooks', () => {
       shared: (topic: string) => topic.endsWith('/wanted'),
       own: () => assert.fail('picky has a shared answer for everything'),
     };
-    b = await startBroker({ readAccess: ({ clientId }) => (clientId === 'picky' ? picky : check(clientId)) });
+    b = await startCoreBroker({ readAccess: ({ clientId }) => (clientId === 'picky' ? picky : check(clientId)) });
     const readers = [await b.client({ clientId: 'reader-1' }), await b.client({ clientId: 'reader-2' }), await b.client({ clientId: 'picky' })];
     for (const r of readers) await r.subscribeAsync('r/#', { qos: 1 });
     const pub = await b.client();
@@ -68,8 +69,8 @@ describe('authorization hooks', () => {
     assert.deepEqual((await collect(readers[0]!, 3)).map((m) => m.topic), ['r/wanted', 'r/other', 'r/personal']);
     assert.deepEqual((await collect(readers[1]!, 2)).map((m) => m.topic), ['r/wanted', 'r/other']);
     assert.deepEqual((await collect(readers[2]!, 1)).map((m) => m.topic), ['r/wanted']);
-    await expectSilence(readers[1]!, 50);
-    await expectSilence(readers[2]!, 50);
+    await expectSilence(readers[1]!);
+    await expectSilence(readers[2]!);
     for (const topic of ['r/hidden', 'r/wanted', 'r/other', 'r/personal']) {
       assert.equal(asked.filter((a) => a === `shared ${topic}`).length, 1, `the shared check was asked once about ${topic}`);
     }
@@ -78,7 +79,7 @@ describe('authorization hooks', () => {
 
   it('keeps the order of a publisher’s messages while each waits for an asynchronous decision', async () => {
     let n = 0;
-    b = await startBroker({ authorizePublish: () => delay(++n % 3 === 0 ? 20 : 1).then(() => true) });
+    b = await startCoreBroker({ authorizePublish: () => pace(++n % 3 === 0 ? 20 : 1).then(() => true) });
     const sub = await b.client();
     await sub.subscribeAsync('ord/#', { qos: 1 });
     const pub = await b.client();

@@ -4,9 +4,11 @@ import mqtt from 'mqtt';
 import WebSocket from 'ws';
 import { FrameReader, FrameType, FrameWriter, LINK_PROTOCOL_VERSION } from '../../../host/node/cluster/frame.js';
 import { LINK_PATH } from '../../../host/node/cluster/link-listener.js';
-import { collect, eventually, received as inbox } from '../../helpers/broker.js';
+import { collect, received as inbox } from '../../helpers/broker.js';
+import { until } from '../../helpers/wait.js';
 import { startCluster, type TestCluster } from '../../helpers/cluster.js';
-import { etcdMissing, freePort, startEtcd, type TestEtcd } from '../../helpers/etcd.js';
+import { etcdMissing, startEtcd, type TestEtcd } from '../../helpers/etcd.js';
+import { freePort } from '../../helpers/server.js';
 import { startProxy, type TcpProxy } from '../../helpers/tcp-proxy.js';
 
 /** The CONNACK code a client is refused with (5.0 reason code or 3.1.1 return code). */
@@ -49,13 +51,13 @@ describe('cluster faults: links, etcd, nodes', { skip: etcdMissing }, () => {
       const socket = new WebSocket(url);
       const frames: Buffer[] = [];
       socket.on('message', (data: Buffer) => frames.push(data));
-      await eventually(() => frames.length > 0, 5000, 'the challenge');
+      await until(() => frames.length > 0, 'the challenge', 5000);
       const hello = new FrameReader(frames.shift()!);
       assert.equal(hello.type, FrameType.Hello);
       hello.u16();
       const challenge = hello.json<{ cluster: string }>();
       socket.send(new FrameWriter(FrameType.Proof).u16(version).json({ cluster: challenge.cluster, node: 'intruder', nonce: 'ab', incarnation: 'x', mac }).finish());
-      await eventually(() => frames.length > 0, 5000, 'the refusal');
+      await until(() => frames.length > 0, 'the refusal', 5000);
       const refusal = new FrameReader(frames.shift()!);
       assert.equal(refusal.type, FrameType.Refuse);
       socket.terminate();
@@ -63,14 +65,14 @@ describe('cluster faults: links, etcd, nodes', { skip: etcdMissing }, () => {
     };
     assert.match(await attempt(99, ''), new RegExp(`incompatible link protocol: the peer speaks version 99, this node speaks version ${LINK_PROTOCOL_VERSION}`));
     assert.match(await attempt(LINK_PROTOCOL_VERSION, '00'.repeat(32)), /did not prove the cluster secret/);
-    await eventually(() => n1.cli.logs.some((l) => l.includes('cluster link refused') && l.includes('incompatible link protocol')), 2000, 'the log line');
+    await until(() => n1.cli.logs.some((l) => l.includes('cluster link refused') && l.includes('incompatible link protocol')), 'the log line', 2000);
   });
 
   it('a link cut mid-forward loses no acknowledged message', async () => {
     const [n1, n2] = cluster.nodes;
     const sub = await n2!.client({ clientId: 'cut-sub', clean: false });
     await sub.subscribeAsync('cut/#', { qos: 1 });
-    await eventually(async () => (await n1!.status()).peers.find((p) => p.node === 'n2')!.routes > 0, 5000, 'the route');
+    await until(async () => (await n1!.status()).peers.find((p) => p.node === 'n2')!.routes > 0, 'the route', 5000);
     const pub = await n1!.client({ clientId: 'cut-pub' });
     const acked: string[] = [];
     const sends: Promise<void>[] = [];
@@ -81,11 +83,11 @@ describe('cluster faults: links, etcd, nodes', { skip: etcdMissing }, () => {
       if (i % 10 === 0) await new Promise((resolve) => setImmediate(resolve));
     }
     await Promise.all(sends);
-    await eventually(() => {
+    await until(() => {
       const delivered = new Set(inbox(sub).map((m) => m.payload.toString()));
       return acked.every((m) => delivered.has(m));
-    }, 10_000, 'every acknowledged message');
-    await eventually(async () => (await n1!.status()).peers.find((p) => p.node === 'n2')!.up, 5000, 'the link to be back');
+    }, 'every acknowledged message', 10_000);
+    await until(async () => (await n1!.status()).peers.find((p) => p.node === 'n2')!.up, 'the link to be back', 5000);
   });
 
   it('with etcd down, connected clients keep working, CONNECTs needing ownership get 0x88 / 0x03, and all is back with etcd', async () => {
@@ -93,10 +95,10 @@ describe('cluster faults: links, etcd, nodes', { skip: etcdMissing }, () => {
     const sub = await n2!.client({ clientId: 'etcd-sub' });
     await sub.subscribeAsync('etcd/#', { qos: 1 });
     const pub = await n1!.client({ clientId: 'etcd-pub' });
-    await eventually(async () => (await n1!.status()).peers.find((p) => p.node === 'n2')!.routes > 0, 5000, 'the route');
+    await until(async () => (await n1!.status()).peers.find((p) => p.node === 'n2')!.routes > 0, 'the route', 5000);
     await etcd.stop();
     try {
-      await eventually(async () => (await n3!.health()).code === 503, 10_000, 'n3 to be fenced');
+      await until(async () => (await n3!.health()).code === 503, 'n3 to be fenced', 10_000);
       assert.equal((await n3!.health()).status, 'no etcd lease');
       await pub.publishAsync('etcd/down', 'still routed', { qos: 1 });
       assert.equal((await collect(sub, 1))[0]!.payload.toString(), 'still routed');
@@ -117,7 +119,7 @@ describe('cluster faults: links, etcd, nodes', { skip: etcdMissing }, () => {
     const options = { clientId: 'survivor', clean: false };
     const sub = await n3!.client(options);
     await sub.subscribeAsync('load/#', { qos: 1 });
-    await eventually(async () => (await n1!.status()).peers.find((p) => p.node === 'n3')!.routes > 0, 5000, 'the route');
+    await until(async () => (await n1!.status()).peers.find((p) => p.node === 'n3')!.routes > 0, 'the route', 5000);
     const pub = await n1!.client({ clientId: 'load-pub', protocolVersion: 5 });
     const acked: string[] = [];
     const sends = Array.from({ length: 300 }, (_, i) =>
@@ -126,14 +128,14 @@ describe('cluster faults: links, etcd, nodes', { skip: etcdMissing }, () => {
         () => undefined,
       ),
     );
-    await eventually(() => acked.length >= 30, 5000, 'some acknowledgements');
+    await until(() => acked.length >= 30, 'some acknowledgements', 5000);
     await cluster.kill(n3!);
     sub.end(true);
     await cluster.restart(n3!);
     await Promise.all(sends);
     const again = await n3!.client(options);
     const delivered = (): Set<string> => new Set([...inbox(sub), ...inbox(again)].map((m) => m.payload.toString()));
-    await eventually(() => acked.every((m) => delivered().has(m)), 15_000, `every acknowledged message (${acked.length})`).catch((error: Error) => {
+    await until(() => acked.every((m) => delivered().has(m)), `every acknowledged message (${acked.length})`, 15_000).catch((error: Error) => {
       throw new Error(`${error.message}; missing ${acked.filter((m) => !delivered().has(m)).join(' ')}\n${n3!.cli.logs.join('\n')}`);
     });
     assert.ok(acked.length >= 30);

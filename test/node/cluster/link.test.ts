@@ -4,7 +4,7 @@ import { FrameType, FrameWriter, type FrameReader } from '../../../host/node/clu
 import type { LinkIdentity } from '../../../host/node/cluster/handshake.js';
 import type { Link } from '../../../host/node/cluster/link.js';
 import { dialLink, listenForLinks, type LinkListener, type LinkTls } from '../../../host/node/cluster/link-listener.js';
-import { eventually } from '../../helpers/broker.js';
+import { until } from '../../helpers/wait.js';
 import { createPki, type TestPki } from '../../helpers/certificates.js';
 
 const identity = (node: string, secret: string | null): LinkIdentity => ({
@@ -39,12 +39,12 @@ describe('cluster links: authentication, frames, failure detection', () => {
     const a = await acceptor(identity('n2', secret));
     listeners.push(a.listener);
     const link = await dialLink(a.url, null, identity('n1', secret), 'n2');
-    await eventually(() => a.links.length === 1, 2000, 'the accepted link');
+    await until(() => a.links.length === 1, 'the accepted link', 2000);
     const received: number[] = [];
     a.links[0]!.start({ frame: (r: FrameReader) => void received.push(r.type, r.uint()), closed: () => undefined });
     link.start({ frame: () => undefined, closed: () => undefined });
     link.send(new FrameWriter(FrameType.ForwardAck).uint(42).finish());
-    await eventually(() => received.length === 2, 2000, 'the frame');
+    await until(() => received.length === 2, 'the frame', 2000);
     assert.deepEqual(received, [FrameType.ForwardAck, 42]);
     assert.deepEqual([link.peer.node, a.links[0]!.peer.node, a.links[0]!.peer.incarnation], ['n2', 'n1', 'n1-1']);
     link.close('done');
@@ -54,7 +54,7 @@ describe('cluster links: authentication, frames, failure detection', () => {
     const a = await acceptor(identity('n2', 'the shared secret of this test'));
     listeners.push(a.listener);
     await assert.rejects(dialLink(a.url, null, identity('n1', 'a different secret entirely'), 'n2'), /did not prove the cluster secret/);
-    await eventually(() => a.logs.some((l) => l.startsWith('cluster link refused') && l.includes('did not prove the cluster secret')), 2000, 'the log line');
+    await until(() => a.logs.some((l) => l.startsWith('cluster link refused') && l.includes('did not prove the cluster secret')), 'the log line', 2000);
     assert.equal(a.links.length, 0);
   });
 
@@ -64,12 +64,12 @@ describe('cluster links: authentication, frames, failure detection', () => {
     const a = await acceptor(identity('n2', null), await tlsFor('n2'));
     listeners.push(a.listener);
     const link = await dialLink(a.url, await tlsFor('n1'), identity('n1', null), 'n2');
-    await eventually(() => a.links.length === 1, 2000, 'the accepted link');
+    await until(() => a.links.length === 1, 'the accepted link', 2000);
     link.close('done');
     const stranger = { ...(await pki.stranger()), ca };
     await assert.rejects(dialLink(a.url, stranger, identity('n1', null), 'n2'));
     await assert.rejects(dialLink(a.url, await tlsFor('n3'), identity('n1', null), 'n2'));
-    await eventually(() => a.logs.some((l) => l.includes('the certificate does not name the node')), 2000, 'the refusal of a certificate naming another node');
+    await until(() => a.logs.some((l) => l.includes('the certificate does not name the node')), 'the refusal of a certificate naming another node', 2000);
     assert.equal(a.links.length, 1);
   });
 
@@ -79,14 +79,14 @@ describe('cluster links: authentication, frames, failure detection', () => {
     const a = await acceptor(identity('n2', 'the shared secret of this test'));
     listeners.push(a.listener);
     const link = await dialLink(a.url, null, identity('n1', 'the shared secret of this test'), 'n2', timing);
-    await eventually(() => a.links.length === 1, 2000, 'the accepted link');
+    await until(() => a.links.length === 1, 'the accepted link', 2000);
     a.links[0]!.start({ frame: () => undefined, closed: () => undefined });
     let reason = '';
     const started = performance.now();
     link.start({ frame: () => undefined, closed: (_l, why) => (reason = why) });
     // The acceptor freezes: it reads nothing more, so it answers no ping.
     (a.links[0]!.socket as unknown as { _socket: { pause(): void } })._socket.pause();
-    await eventually(() => reason !== '', 3000, 'the link to be declared dead');
+    await until(() => reason !== '', 'the link to be declared dead', 3000);
     assert.match(reason, /no answer for 300 ms/);
     assert.ok(performance.now() - started < 2000);
   });

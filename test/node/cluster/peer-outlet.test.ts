@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Message } from '../../../host/core/message.js';
-import type { Core } from '../../../host/core/wasm.js';
+import { Message } from '../../../host/core/model/message.js';
+import type { Core } from '../../../host/core/wasm/core.js';
 import { EntryReader, NO_GROUPS } from '../../../host/node/cluster/forward-codec.js';
 import { FrameType, FrameWriter, type FrameReader } from '../../../host/node/cluster/frame.js';
 import type { Link } from '../../../host/node/cluster/link.js';
 import { dialLink, listenForLinks, type LinkListener } from '../../../host/node/cluster/link-listener.js';
 import { Confirmation, PeerOutlet } from '../../../host/node/cluster/peer-outlet.js';
 import { loadNodeCore } from '../../../host/node/load-core.js';
-import { eventually } from '../../helpers/broker.js';
+import { until } from '../../helpers/wait.js';
 
 const LIMIT = 64 * 1024;
 const self = (node: string) => ({ cluster: 'test', node, incarnation: `${node}-1`, secret: Buffer.from('the shared secret of this test') });
@@ -28,7 +28,7 @@ describe('a peer outlet over a real link', () => {
     const patient = { pingIntervalMs: 1000, deadAfterMs: 60_000 };
     listener = await listenForLinks(0, '127.0.0.1', null, self('n2'), (link) => accepted.push(link), () => undefined, patient);
     sender = await dialLink(`ws://127.0.0.1:${listener.address().port}`, null, self('n1'), 'n2', patient);
-    await eventually(() => accepted.length === 1, 2000, 'the link');
+    await until(() => accepted.length === 1, 'the link', 2000);
     receiver = accepted[0]!;
     // The receiving node: reads each batch and confirms everything in it at once.
     receiver.start({
@@ -51,7 +51,7 @@ describe('a peer outlet over a real link', () => {
   });
 
   it('over a congested link drops QoS 0 forwards (counted), holds QoS 1 ones and their confirmation, and sends them in order once it drains', async () => {
-    const outlet = new PeerOutlet(LIMIT, (o) => setImmediate(() => o.flush()));
+    const outlet = new PeerOutlet('peer', LIMIT, (o) => setImmediate(() => o.flush()), () => undefined);
     sender.start({ frame: (r) => r.type === FrameType.ForwardAck && outlet.acknowledged(r.uint()), closed: () => undefined });
     outlet.linkUp(sender);
     // The receiving process stops reading: the kernel's buffers fill, then the link's own.
@@ -62,22 +62,23 @@ describe('a peer outlet over a real link', () => {
       outlet.forward(qos0, true, NO_GROUPS, null, null);
       if (i % 16 === 15) await turn();
     }
-    qos0.release();
+    qos0.unref();
     assert.ok(outlet.dropped > 0, 'QoS 0 forwards beyond the bound are dropped');
     assert.ok(outlet.backlog > LIMIT);
     const qos1 = Message.create(core, 'jam/1', new Uint8Array(100), 1, false)!;
     const confirmation = new Confirmation();
     outlet.forward(qos1, true, NO_GROUPS, null, confirmation);
-    qos1.release();
+    qos1.unref();
     let confirmed = false;
     void confirmation.promise.then(() => (confirmed = true));
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Nothing can confirm it while the peer reads nothing: it waits, kept, behind the congestion.
+    await turn();
     assert.equal(confirmed, false, 'the publisher waits while the link is congested');
     assert.equal(outlet.unconfirmed, 1);
     socket.resume();
-    await eventually(() => confirmed, 10_000, 'the confirmation after the link drained');
+    await until(() => confirmed, 'the confirmation after the link drained', 10_000);
     assert.deepEqual(read, [...read].sort((a, b) => a - b), 'in order');
     assert.equal(outlet.unconfirmed, 0);
-    await eventually(() => core.arenaStats().liveHandles === 0, 2000, 'every reference released');
+    await until(() => core.arenaStats().liveHandles === 0, 'every reference released', 2000);
   });
 });

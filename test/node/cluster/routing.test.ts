@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { collect, eventually, expectSilence, RawClient } from '../../helpers/broker.js';
+import { collect, expectOnly } from '../../helpers/broker.js';
+import { Peer } from '../../helpers/peer.js';
+import { until } from '../../helpers/wait.js';
 import { BIN } from '../../helpers/cli.js';
 import { startCluster, type TestCluster } from '../../helpers/cluster.js';
 import { etcdMissing, startEtcd, type TestEtcd } from '../../helpers/etcd.js';
@@ -34,7 +36,7 @@ describe('a cluster of three arbormq processes routes as one broker', { skip: et
 
   it('`arbormq cluster status` prints every member, its links and their route counts', async () => {
     await cluster.nodes[1]!.client({ clientId: 'status-sub' }).then((c) => c.subscribeAsync('status/+/x'));
-    await eventually(async () => (await cluster.nodes[0]!.status()).peers.find((p) => p.node === 'n2')!.routes === 1, 5000, 'the route');
+    await until(async () => (await cluster.nodes[0]!.status()).peers.find((p) => p.node === 'n2')!.routes === 1, 'the route', 5000);
     const { stdout } = await promisify(execFile)(process.execPath, [BIN, 'cluster', 'status', '--cluster-etcd', etcd.url]);
     assert.match(stdout, /^cluster arbormq: 3 members/);
     for (const node of cluster.nodes) assert.match(stdout, new RegExp(`\\n${node.id}  ws://127\\.0\\.0\\.1:\\d+  protocol 2  healthy`));
@@ -62,7 +64,7 @@ describe('a cluster of three arbormq processes routes as one broker', { skip: et
     const sub3 = await n3!.client({ clientId: 'sub3' });
     await sub2.subscribeAsync('sensors/+/temp', { qos: 2 });
     await sub3.subscribeAsync('sensors/#', { qos: 1 });
-    await eventually(async () => (await n1!.status()).peers.every((p) => p.routes >= 1), 5000, 'n1 to learn both routes');
+    await until(async () => (await n1!.status()).peers.every((p) => p.routes >= 1), 'n1 to learn both routes', 5000);
     const pub = await n1!.client({ clientId: 'pub1', protocolVersion: 5 });
     await pub.publishAsync('sensors/kitchen/temp', 'q0', { qos: 0 });
     await pub.publishAsync('sensors/kitchen/temp', 'q1', { qos: 1 });
@@ -84,7 +86,7 @@ describe('a cluster of three arbormq processes routes as one broker', { skip: et
     await Promise.all(subs.map((s) => s.subscribeAsync('fan/out', { qos: 0 })));
     const third = await n3!.client({ clientId: 'fan-n3' });
     await third.subscribeAsync('fan/#', { qos: 0 });
-    await eventually(async () => (await n1!.status()).peers.every((p) => p.routes >= 2), 5000, 'n1 to learn both routes');
+    await until(async () => (await n1!.status()).peers.every((p) => p.routes >= 2), 'n1 to learn both routes', 5000);
     const sent = async (from: typeof n1, to: string): Promise<number> => (await from!.status()).peers.find((p) => p.node === to)!.messagesOut;
     const before = { n1n2: await sent(n1, 'n2'), n1n3: await sent(n1, 'n3'), n2n3: await sent(n2, 'n3') };
     const pub = await n1!.client({ clientId: 'fan-pub' });
@@ -92,10 +94,12 @@ describe('a cluster of three arbormq processes routes as one broker', { skip: et
     await pub.publishAsync('elsewhere/x', 'nobody', { qos: 0 });
     for (const s of subs) assert.equal((await collect(s, 10)).length, 10);
     assert.equal((await collect(third, 10)).length, 10);
-    await expectSilence(third, 200);
     assert.equal((await sent(n1, 'n2')) - before.n1n2, 10, 'once per message, not per subscriber');
     assert.equal((await sent(n1, 'n3')) - before.n1n3, 10);
     assert.equal((await sent(n2, 'n3')) - before.n2n3, 0, 'one hop: n2 does not pass on what it received');
+    // What n2 passed on would reach n3 before a marker n2 forwards now.
+    await subs[0]!.publishAsync('fan/marker', 'end', { qos: 0 });
+    await expectOnly(third, 'fan/marker=end');
     assert.ok((await n1!.metrics()).includes('arbormq_cluster_forwarded_messages_total{peer="n2",direction="out"}'));
   });
 
@@ -106,11 +110,7 @@ describe('a cluster of three arbormq processes routes as one broker', { skip: et
       ...(await Promise.all([0, 1].map((i) => n2!.client({ clientId: `w2-${i}` })))),
     ];
     await Promise.all(members.map((m) => m.subscribeAsync('$share/workers/jobs/+', { qos: 1 })));
-    await eventually(
-      async () => (await n3!.status()).peers.filter((p) => p.node !== 'n3').every((p) => p.routes >= 1),
-      5000,
-      'n3 to learn the group routes',
-    );
+    await until(async () => (await n3!.status()).peers.filter((p) => p.node !== 'n3').every((p) => p.routes >= 1), 'n3 to learn the group routes', 5000);
     const received = new Map<string, string[]>();
     members.forEach((m, i) => m.on('message', (_t, payload) => {
       const who = i < 2 ? 'n1' : 'n2';
@@ -121,7 +121,7 @@ describe('a cluster of three arbormq processes routes as one broker', { skip: et
     const pub1 = await n1!.client({ clientId: 'jobs-pub1' });
     for (let i = 0; i < 10; i++) await pub1.publishAsync(`jobs/${i}`, `b${i}`, { qos: 1 });
     const all = () => [...received.values()].flat();
-    await eventually(() => all().length >= 30, 5000, '30 deliveries');
+    await until(() => all().length >= 30, '30 deliveries', 5000);
     assert.equal(all().length, 30, 'each message once');
     assert.equal(new Set(all()).size, 30);
     const fromN1 = all().filter((p) => p.startsWith('b'));
@@ -134,7 +134,7 @@ describe('a cluster of three arbormq processes routes as one broker', { skip: et
     const first = await n1!.client({ clientId: 'mover', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 300 } });
     await first.subscribeAsync('moves/#', { qos: 1 });
     await first.endAsync();
-    await eventually(async () => (await n2!.status()).peers.find((p) => p.node === 'n1')!.routes > 0, 5000, 'the route to stay');
+    await until(async () => (await n2!.status()).peers.find((p) => p.node === 'n1')!.routes > 0, 'the route to stay', 5000);
     const pub = await n2!.client({ clientId: 'mover-pub' });
     for (let i = 0; i < 5; i++) await pub.publishAsync(`moves/${i}`, `q${i}`, { qos: 1 });
     const moved = await n3!.client({ clientId: 'mover', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 300 } });
@@ -156,16 +156,16 @@ describe('a cluster of three arbormq processes routes as one broker', { skip: et
     const [n1, n2, n3] = cluster.nodes;
     const watcher = await n3!.client({ clientId: 'q2-watcher' });
     await watcher.subscribeAsync('q2/moves', { qos: 2 });
-    await eventually(async () => (await n1!.status()).peers.find((p) => p.node === 'n3')!.routes > 0, 5000, 'the route');
+    await until(async () => (await n1!.status()).peers.find((p) => p.node === 'n3')!.routes > 0, 'the route', 5000);
     const port = (node: typeof n1): number => Number(new URL(node!.url).port);
     const publish = { cmd: 'publish', topic: 'q2/moves', payload: Buffer.from('once'), qos: 2, messageId: 7, retain: false } as const;
-    const first = await RawClient.connect(port(n1));
+    const first = await new Peer().tcp(port(n1));
     first.sendPacket({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'q2-mover', clean: false, keepalive: 60 });
     await first.next('connack');
     first.sendPacket({ ...publish, dup: false });
     await first.next('pubrec');
     first.destroy();
-    const second = await RawClient.connect(port(n2));
+    const second = await new Peer().tcp(port(n2));
     second.sendPacket({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'q2-mover', clean: false, keepalive: 60 });
     assert.equal(((await second.next('connack')) as { sessionPresent: boolean }).sessionPresent, true);
     second.sendPacket({ ...publish, dup: true });
@@ -174,14 +174,17 @@ describe('a cluster of three arbormq processes routes as one broker', { skip: et
     await second.next('pubcomp');
     second.destroy();
     assert.deepEqual((await collect(watcher, 1)).map((m) => m.payload.toString()), ['once']);
-    await expectSilence(watcher, 300);
+    // A second delivery would reach n3 from n2 before a marker published there now.
+    const marker = await n2!.client({ clientId: 'q2-marker' });
+    await marker.publishAsync('q2/moves', 'marker', { qos: 2 });
+    await expectOnly(watcher, 'q2/moves=marker');
   });
 
   it('two CONNECTs racing for one client id on two nodes end with exactly one session', async () => {
     const [n1, n2] = cluster.nodes;
     const options = { clientId: 'racer', clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 300 } };
     const [a, b] = await Promise.all([n1!.client(options).catch(() => null), n2!.client(options).catch(() => null)]);
-    await eventually(() => [a, b].filter((c) => c?.connected).length === 1, 5000, 'one of the two to remain connected');
+    await until(() => [a, b].filter((c) => c?.connected).length === 1, 'one of the two to remain connected', 5000);
     const winner = a?.connected ? a : b!;
     await winner.subscribeAsync('race/t', { qos: 1 });
     const pub = await n2!.client({ clientId: 'race-pub' });
@@ -201,11 +204,14 @@ describe('a cluster of three arbormq processes routes as one broker', { skip: et
     const [n1, n2, n3] = cluster.nodes;
     const watcher = await n3!.client({ clientId: 'will-watcher' });
     await watcher.subscribeAsync('wills/#', { qos: 1 });
-    await eventually(async () => (await n1!.status()).peers.find((p) => p.node === 'n3')!.routes > 0, 5000, 'the watcher route');
+    await until(async () => (await n1!.status()).peers.find((p) => p.node === 'n3')!.routes > 0, 'the watcher route', 5000);
     await n1!.client({ clientId: 'testament', clean: false, will: { topic: 'wills/testament', payload: Buffer.from('gone'), qos: 1, retain: false } });
     await n2!.client({ clientId: 'testament', clean: false });
     assert.deepEqual((await collect(watcher, 1)).map((m) => m.payload.toString()), ['gone']);
-    await expectSilence(watcher, 500);
+    // A second will would reach n3 from n1 or n2 before the markers published there now.
+    const markers = await Promise.all([n1!.client({ clientId: 'will-mark-1' }), n2!.client({ clientId: 'will-mark-2' })]);
+    await Promise.all(markers.map((m, i) => m.publishAsync('wills/marker', `n${i + 1}`, { qos: 1 })));
+    await expectOnly(watcher, 'wills/marker=n1', 'wills/marker=n2');
   });
 
   it('retained messages reach a node that joins later, and a change made anywhere wins everywhere', async () => {
@@ -243,16 +249,16 @@ describe('a cluster of three arbormq processes routes as one broker', { skip: et
       await c.endAsync();
       return m!.payload.toString();
     };
-    await eventually(async () => new Set(await Promise.all([n1, n2, n3].map(value))).size === 1, 5000, 'one value everywhere');
+    await until(async () => new Set(await Promise.all([n1, n2, n3].map(value))).size === 1, 'one value everywhere', 5000);
   });
 
   it('a node that leaves is waited for a moment, then its routes are gone from every other node', async () => {
     const n4 = cluster.nodes.find((n) => n.id === 'n4')!;
     const sub = await n4.client({ clientId: 'leaving-sub' });
     await sub.subscribeAsync('leaving/#');
-    await eventually(async () => ((await cluster.nodes[0]!.status()).peers.find((p) => p.node === 'n4')?.routes ?? 0) > 0, 5000, 'the route');
+    await until(async () => ((await cluster.nodes[0]!.status()).peers.find((p) => p.node === 'n4')?.routes ?? 0) > 0, 'the route', 5000);
     await cluster.stop(n4);
-    await eventually(async () => (await cluster.nodes[0]!.status()).peers.every((p) => p.node !== 'n4'), 10_000, 'n4 to be given up');
+    await until(async () => (await cluster.nodes[0]!.status()).peers.every((p) => p.node !== 'n4'), 'n4 to be given up', 10_000);
     await cluster.ready();
   });
 

@@ -1,6 +1,6 @@
-import type { AuthMethod } from './auth/method.js';
-import type { Reason } from './codec/constants.js';
-import type { QoS } from './codec/packets.js';
+import type { AuthMethod } from '../auth/method.js';
+import type { Reason } from '../codec/constants.js';
+import type { QoS } from '../codec/packets.js';
 
 /** What a CONNECT presents for authentication (without enhanced authentication). */
 export interface AuthRequest {

@@ -1,4 +1,4 @@
-import { Reason } from './codec/constants.js';
+import { Reason } from './constants.js';
 
 /**
  * A violation of the protocol by the peer. The connection it came on is closed; for MQTT 5.0

@@ -1,9 +1,10 @@
-import type { Broker } from './broker.js';
 import type { Message } from './message.js';
+import type { Logger } from './options.js';
 import { afterIo } from './schedule.js';
 import type { Delivery, Session } from './session.js';
 import {
   batchSize,
+  type DeliveryKey,
   emptyBatch,
   type Store,
   type StoreBatch,
@@ -11,6 +12,38 @@ import {
   type StoredMessage,
   type StoredSession,
 } from './store.js';
+
+/**
+ * What persistence keeps about a message whose body a stored delivery needs (Message.storage):
+ * nothing else reads or changes it.
+ */
+export class BodyRecord {
+  /** Stored deliveries referring to the body. */
+  refs = 1;
+  /** The stored delivery whose record carries the body inline, if any. */
+  inlineHolder: Delivery | null = null;
+  /** Stored in the batch being collected, the body not yet copied out of the arena (see inlineBodies). */
+  pending = false;
+
+  constructor(
+    /** The body's id in the store. */
+    readonly id: string,
+    /** Persistence batch its own record was put in. */
+    public generation: number,
+    /** The first stored delivery of the message: the one its body may be inlined into. */
+    public firstStored: Delivery | null,
+  ) {}
+}
+
+/** What persistence keeps about a delivery of a stored session (Delivery.storage): its record's key and batch. */
+export class DeliveryRecord {
+  constructor(
+    /** Its record's key in StoreBatch.deliveries: one object for all of its changes. */
+    readonly key: DeliveryKey,
+    /** Persistence batch the record was first put in; 0 = restored, long durable. */
+    readonly generation: number,
+  ) {}
+}
 
 /** Runs once the batch holding a change is durable; `error` when writing it failed. */
 export type DurableCallback = (error?: Error) => void;
@@ -45,7 +78,7 @@ export class Persistence {
   private readonly incomingGeneration = new Map<string, number>();
   /**
    * Messages first stored in the batch being collected (candidates for inlining); an entry whose
-   * `bodyPending` was cleared since no longer needs its body written.
+   * BodyRecord is no longer pending does not need its body written.
    */
   private pendingBodies: Message[] = [];
   private writing: Promise<void> = Promise.resolve();
@@ -72,8 +105,8 @@ export class Persistence {
   replicator: Replicator | null = null;
 
   constructor(
-    private readonly broker: Broker,
     readonly store: Store,
+    private readonly log: Logger,
   ) {}
 
   /** Records the session's current state (or its removal when it is not persistent). */
@@ -109,19 +142,18 @@ export class Persistence {
   /** Records a delivery of a persistent session (new, now in flight, or released by PUBREC). */
   saveDelivery(session: Session, delivery: Delivery): void {
     if (!session.stored) return;
-    if (!delivery.persisted) {
-      delivery.storeKey = { clientId: session.clientId, seq: delivery.seq };
+    let storage = delivery.storage;
+    if (storage === null) {
+      storage = delivery.storage = new DeliveryRecord({ clientId: session.clientId, seq: delivery.seq }, this.generation);
       if (delivery.message) this.refMessage(delivery.message, delivery);
-      delivery.storedGeneration = this.generation;
     } else if (delivery.released && delivery.message) {
       this.unrefMessage(delivery.message, delivery);
     }
-    delivery.persisted = true;
     const message = delivery.released ? null : delivery.message!;
     const record: StoredDelivery = {
       clientId: session.clientId,
       seq: delivery.seq,
-      messageId: message ? message.storeId! : '',
+      messageId: message ? message.storage!.id : '',
       qos: delivery.qos,
       retain: delivery.retain,
       subscriptionIds: delivery.subscriptionIds,
@@ -129,17 +161,18 @@ export class Persistence {
       released: delivery.released,
     };
     // Rewriting the record that carries the body inline must keep carrying it.
-    if (message && message.inlineHolder === delivery) record.message = toStoredMessage(message);
-    this.batch.deliveries.set(delivery.storeKey!, record);
+    if (message && message.storage!.inlineHolder === delivery) record.message = toStoredMessage(message);
+    this.batch.deliveries.set(storage.key, record);
     this.schedule();
   }
 
-  deleteDelivery(_session: Session, delivery: Delivery): void {
-    if (!delivery.persisted) return;
-    delivery.persisted = false;
+  deleteDelivery(delivery: Delivery): void {
+    const storage = delivery.storage;
+    if (storage === null) return;
+    delivery.storage = null;
     if (!delivery.released && delivery.message) this.unrefMessage(delivery.message, delivery);
-    if (delivery.storedGeneration === this.generation) this.batch.deliveries.delete(delivery.storeKey!);
-    else this.batch.deliveries.set(delivery.storeKey!, null);
+    if (storage.generation === this.generation) this.batch.deliveries.delete(storage.key);
+    else this.batch.deliveries.set(storage.key, null);
     this.schedule();
   }
 
@@ -175,39 +208,39 @@ export class Persistence {
    * record, which halves the writes per message (see inlineBodies).
    */
   private refMessage(message: Message, delivery: Delivery): void {
-    if (message.storeRefs++ > 0) return;
-    message.storeId = (++this.messageCounter).toString(36);
-    message.storeGeneration = this.generation;
-    message.firstStored = delivery;
+    if (message.storage !== null) {
+      message.storage.refs++;
+      return;
+    }
+    const storage = (message.storage = new BodyRecord((++this.messageCounter).toString(36), this.generation, delivery));
     // Copied out of the arena only at commit, if still needed then (see inlineBodies).
-    message.bodyPending = true;
+    storage.pending = true;
     this.pendingBodies.push(message);
   }
 
   private unrefMessage(message: Message, delivery: Delivery): void {
-    const id = message.storeId!;
-    if (message.firstStored === delivery) message.firstStored = null;
-    if (--message.storeRefs > 0) {
-      if (message.inlineHolder === delivery) {
+    const storage = message.storage!;
+    if (storage.firstStored === delivery) storage.firstStored = null;
+    if (--storage.refs > 0) {
+      if (storage.inlineHolder === delivery) {
         // The record carrying the body goes while others still need it: the body gets its own record.
-        message.inlineHolder = null;
-        message.storeGeneration = this.generation;
-        this.batch.messages.set(id, toStoredMessage(message));
+        storage.inlineHolder = null;
+        storage.generation = this.generation;
+        this.batch.messages.set(storage.id, toStoredMessage(message));
       }
       return;
     }
-    if (message.bodyPending) {
+    if (storage.pending) {
       // Never left memory.
-      message.bodyPending = false;
-    } else if (message.inlineHolder) {
+      storage.pending = false;
+    } else if (storage.inlineHolder) {
       // Deleting the record that carries it deletes it.
-    } else if (message.storeGeneration === this.generation) {
-      this.batch.messages.delete(id);
+    } else if (storage.generation === this.generation) {
+      this.batch.messages.delete(storage.id);
     } else {
-      this.batch.messages.set(id, null);
+      this.batch.messages.set(storage.id, null);
     }
-    message.inlineHolder = null;
-    message.storeId = undefined;
+    message.storage = null;
   }
 
   /**
@@ -216,16 +249,17 @@ export class Persistence {
    */
   private inlineBodies(): void {
     for (const message of this.pendingBodies) {
-      if (!message.bodyPending) continue;
-      message.bodyPending = false;
+      const storage = message.storage;
+      if (storage === null || !storage.pending) continue;
+      storage.pending = false;
       const body = toStoredMessage(message);
-      const holder = message.firstStored;
-      const record = holder ? this.batch.deliveries.get(holder.storeKey!) : undefined;
-      if (message.storeRefs === 1 && holder && record && !record.released) {
+      const holder = storage.firstStored;
+      const record = holder?.storage ? this.batch.deliveries.get(holder.storage.key) : undefined;
+      if (storage.refs === 1 && holder && record && !record.released) {
         record.message = body;
-        message.inlineHolder = holder;
+        storage.inlineHolder = holder;
       } else {
-        this.batch.messages.set(message.storeId!, body);
+        this.batch.messages.set(storage.id, body);
       }
     }
     this.pendingBodies = [];
@@ -260,9 +294,15 @@ export class Persistence {
     for (const id of ids) if (/^[0-9a-z]{1,10}$/.test(id)) this.messageCounter = Math.max(this.messageCounter, parseInt(id, 36));
   }
 
-  /** Adopts a message loaded from the store under its stored id (restart). */
-  adoptMessage(message: Message, id: string): void {
-    message.storeId = id;
+  /**
+   * Restart: a delivery loaded from the store (of a stored session). Unless released it refers to
+   * `message`, loaded from the body stored under `messageId`.
+   */
+  adoptDelivery(delivery: Delivery, clientId: string, message: Message | null, messageId: string): void {
+    delivery.storage = new DeliveryRecord({ clientId, seq: delivery.seq }, 0);
+    if (!message) return;
+    if (message.storage) message.storage.refs++;
+    else message.storage = new BodyRecord(messageId, 0, null);
   }
 
   /**
@@ -270,10 +310,11 @@ export class Persistence {
    * ended while the broker was down) the body moves to a record of its own for the others.
    */
   adoptInlineBody(message: Message, holder: Delivery | null): void {
-    message.inlineHolder = holder;
+    const storage = message.storage!;
+    storage.inlineHolder = holder;
     if (holder) return;
-    message.storeGeneration = this.generation;
-    this.batch.messages.set(message.storeId!, toStoredMessage(message));
+    storage.generation = this.generation;
+    this.batch.messages.set(storage.id, toStoredMessage(message));
     this.schedule();
   }
 
@@ -288,6 +329,11 @@ export class Persistence {
     }
     this.callbacks.push(callback);
     this.schedule();
+  }
+
+  /** The store holds, or is about to hold, a record of the delivery (its session is persistent). */
+  isStored(delivery: Delivery): boolean {
+    return delivery.storage !== null;
   }
 
   /**
@@ -370,13 +416,13 @@ export class Persistence {
       failure = await written;
       await previous;
       if (failure) {
-        if (!this.failing) this.broker.log('error', 'store write failed', { error: failure.message });
+        if (!this.failing) this.log('error', 'store write failed', { error: failure.message });
         this.failing = true;
         // Keep the changes: the next batch writes them too, so the store converges once writes work.
         this.retry = this.retry ? mergeBatches(this.retry, batch) : batch;
         this.scheduleRetry();
       } else if (this.failing && !this.retry) {
-        this.broker.log('info', 'store writes work again');
+        this.log('info', 'store writes work again');
         this.failing = false;
         this.retryDelay = 0;
       }
@@ -459,7 +505,7 @@ export function toStoredSession(session: Session): StoredSession {
     ...(session.ownerKnown ? { owner: session.owner ?? null } : {}),
     version: session.version,
     expiryInterval: session.expiryInterval,
-    disconnectedAt: session.connection ? 0 : Date.now() - (performance.now() - session.disconnectedAt),
+    disconnectedAt: session.outlet ? 0 : Date.now() - (performance.now() - session.disconnectedAt),
     subscriptions: [...session.subscriptions.values()].map((s) => ({
       filter: s.filter,
       qos: s.qos,

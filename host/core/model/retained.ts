@@ -1,5 +1,5 @@
 import type { Message } from './message.js';
-import type { Core } from './wasm.js';
+import type { Core } from '../wasm/core.js';
 
 /**
  * Retained messages (§3.3.1.3): the wasm index maps topic → arena handle and answers filter
@@ -20,7 +20,7 @@ export class RetainedMessages {
 
   /**
    * Applies a PUBLISH with RETAIN set: replaces the topic's retained message [MQTT-3.3.1-5], or
-   * deletes it when the payload is empty [MQTT-3.3.1-10]. Returns what was stored (null if deleted).
+   * deletes it when the payload is empty [MQTT-3.3.1-10].
    */
   apply(message: Message): void {
     const ptr = message.topicPtr();
@@ -29,12 +29,20 @@ export class RetainedMessages {
     if (message.payloadLength === 0) {
       previous = this.core.retainDeleteAt(ptr, message.topicLength);
     } else {
-      message.retainRef();
+      message.ref();
       previous = this.core.retainSetAt(ptr, message.topicLength, message.handle);
       this.byHandle.set(message.handle, message);
       stored = message;
     }
     if (stored || previous !== 0) this.changed(message.topic(), stored);
+    if (previous !== 0) this.drop(previous);
+  }
+
+  /** Puts a message loaded from the store back into the index (a restart): nothing changes in the store. */
+  restore(message: Message): void {
+    message.ref();
+    const previous = this.core.retainSetAt(message.topicPtr(), message.topicLength, message.handle);
+    this.byHandle.set(message.handle, message);
     if (previous !== 0) this.drop(previous);
   }
 
@@ -70,6 +78,6 @@ export class RetainedMessages {
     const message = this.byHandle.get(handle);
     if (!message) throw new Error(`retained index returned unknown handle ${handle}`);
     this.byHandle.delete(handle);
-    message.release();
+    message.unref();
   }
 }

@@ -1,9 +1,13 @@
-// Loads the ArborMQ wasm core (build/arbor.wasm, sources in assembly/) and wraps its flat
-// export list. Runs in Node and in browsers: no Node built-ins, no Buffer.
+// Loads the ArborMQ wasm core (build/arbor.wasm, sources in assembly/) and wraps its flat export
+// list, declared in ./abi.ts. Runs in Node and in browsers: no Node built-ins, no Buffer.
 //
 // Memory can grow during any call that allocates; every accessor here re-derives its typed
 // array view when the old ArrayBuffer was detached, and callers holding a Uint8Array from
 // bytes()/view() must re-derive it after calling into the core.
+
+import { ArenaStats as Stat, CoreError, type CoreExports, type CoreImports, Handle, MatchFlag, MatchHeader, MatchRecord, MessageBlock, Result } from './abi.js';
+
+export { CoreError } from './abi.js';
 
 export interface ArenaTierStats {
   inUse: number;
@@ -45,8 +49,8 @@ export class CoreMemoryError extends Error {
 
 /** A topic filter given to subscribe() failed validation; `code` says why. */
 export class TopicFilterError extends Error {
-  constructor(readonly code: TopicError) {
-    super(`invalid topic filter (${topicErrorName(code)})`);
+  constructor(readonly code: CoreError) {
+    super(`invalid topic filter (${coreErrorName(code)})`);
     this.name = 'TopicFilterError';
   }
 }
@@ -69,41 +73,13 @@ export interface MatchResult {
 /** May this client (a trie client id) read the topic being matched? */
 export type MemberCheck = (client: number) => boolean;
 
-/** topic_check / utf8_check codes (assembly/topic.ts). */
-export const enum TopicError {
-  Ok = 0,
-  Empty = 1,
-  /** Ill-formed UTF-8: overlong, surrogate, > U+10FFFF, truncated [MQTT-1.5.3-1]. */
-  BadUtf8 = 2,
-  /** Contains U+0000 [MQTT-1.5.3-2]. */
-  NullChar = 3,
-  /** `+` or `#` in a topic name [MQTT-3.3.2-2]. */
-  WildcardInTopic = 4,
-  /** `#` followed by more levels [MQTT-4.7.1-1]. */
-  HashNotLast = 5,
-  /** `#` sharing its level with other characters [MQTT-4.7.1-1]. */
-  HashNotAlone = 6,
-  /** `+` sharing its level with other characters [MQTT-4.7.1-2]. */
-  PlusNotAlone = 7,
-  /** Longer than 65535 bytes. */
-  TooLong = 8,
-  /** The byte range lies outside wasm memory. */
-  OutOfBounds = 9,
-}
-
-const TOPIC_ERROR_NAMES = [
-  'ok', 'empty', 'ill-formed UTF-8', 'U+0000', 'wildcard in topic name', '# not last',
-  '# not alone in its level', '+ not alone in its level', 'too long', 'range outside memory',
+const CORE_ERROR_NAMES = [
+  'ok', 'empty', 'ill-formed UTF-8', 'U+0000', 'wildcard in topic name', '# not last', '# not alone in its level',
+  '+ not alone in its level', 'too long', 'range outside memory', 'arena full', 'out of memory', 'invalid handle',
 ];
 
-/** message_store_status codes beyond the TopicError ones. */
-export const enum StoreStatus {
-  ArenaFull = 100,
-  OutOfBounds = 101,
-}
-
-export function topicErrorName(code: number): string {
-  return TOPIC_ERROR_NAMES[code] ?? `code ${code}`;
+export function coreErrorName(code: number): string {
+  return CORE_ERROR_NAMES[code] ?? `code ${code}`;
 }
 
 export interface CoreOptions {
@@ -113,57 +89,7 @@ export interface CoreOptions {
   memoryLimitBytes?: number;
 }
 
-/** Options word of a subscription (subscribe's `options`), as in the MQTT 5 options byte. */
-export const SubOption = {
-  qosMask: 0x3,
-  noLocal: 0x4,
-  retainAsPublished: 0x8,
-  retainHandlingShift: 4,
-} as const;
-
-/** The wasm exports, as declared in assembly/index.ts (i32 results arrive signed). */
-interface CoreExports {
-  memory: WebAssembly.Memory;
-  scratch(len: number): number;
-  receive_buffer(len: number): number;
-  message_store(topicSrc: number, topicLen: number, payloadSrc: number, payloadLen: number): number;
-  message_store_status(): number;
-  mem_copy(dst: number, src: number, len: number): number;
-  core_set_memory_limit(pages: number): void;
-  core_memory_limit(): number;
-  core_heap_guarded(): number;
-  arena_alloc(len: number): number;
-  arena_ptr(h: number): number;
-  arena_len(h: number): number;
-  arena_retain(h: number): number;
-  arena_release(h: number): number;
-  arena_refcount(h: number): number;
-  arena_set_cap(bytes: number): void;
-  arena_trim(): number;
-  arena_stats(): number;
-  arena_next_live(afterSlot: number): number;
-  utf8_check(ptr: number, len: number): number;
-  topic_check(ptr: number, len: number, isFilter: number): number;
-  trie_subscribe(client: number, ptr: number, len: number, options: number, subId: number, group: number): number;
-  trie_unsubscribe(client: number, ptr: number, len: number, group: number): number;
-  client_set_online(client: number, online: number): number;
-  trie_match(ptr: number, len: number, publisher: number, checkReaders: number): number;
-  trie_out_records(): number;
-  trie_out_ids(): number;
-  trie_out_header(): number;
-  trie_count(): number;
-  trie_node_count(): number;
-  retain_set(ptr: number, len: number, handle: number): number;
-  retain_delete(ptr: number, len: number): number;
-  retain_match(ptr: number, len: number): number;
-  retain_out(): number;
-  retain_count(): number;
-  retain_node_count(): number;
-}
-
-const SLOT_MASK = 0x3fffff;
-const STATS_TIER_FIELDS = 6;
-const TIERS = 4;
+const RECORD_WORDS = MatchRecord.Size >> 2;
 
 /** Decodes an AssemblyScript string (UTF-16, byte length in the word before it). */
 function readAsString(memory: WebAssembly.Memory | undefined, ptr: number): string {
@@ -180,6 +106,7 @@ function readAsString(memory: WebAssembly.Memory | undefined, ptr: number): stri
 
 class MatchView implements MatchResult {
   count = 0;
+  /** u32 index of the first record and of the identifier array. */
   private rec = 0;
   private ids = 0;
 
@@ -193,34 +120,44 @@ class MatchView implements MatchResult {
   }
 
   client(i: number): number {
-    return this.core.u32()[this.rec + i * 4];
+    return this.core.u32()[this.rec + i * RECORD_WORDS + (MatchRecord.Client >> 2)]!;
+  }
+
+  private flags(i: number): number {
+    return this.core.u32()[this.rec + i * RECORD_WORDS + (MatchRecord.Flags >> 2)]!;
   }
 
   qos(i: number): number {
-    return this.core.u32()[this.rec + i * 4 + 1] & 3;
+    return this.flags(i) & MatchFlag.QosMask;
   }
 
   retainAsPublished(i: number): boolean {
-    return (this.core.u32()[this.rec + i * 4 + 1] & 4) !== 0;
+    return (this.flags(i) & MatchFlag.RetainAsPublished) !== 0;
   }
 
   shared(i: number): boolean {
-    return (this.core.u32()[this.rec + i * 4 + 1] & 8) !== 0;
+    return (this.flags(i) & MatchFlag.Shared) !== 0;
   }
 
   group(i: number): number {
-    return this.core.u32()[this.rec + i * 4 + 1]! >>> 8;
+    return this.flags(i) >>> MatchFlag.GroupShift;
   }
 
   subscriptionIds(i: number): number[] {
     const u32 = this.core.u32();
-    const n = u32[this.rec + i * 4 + 2];
+    const at = this.rec + i * RECORD_WORDS;
+    const n = u32[at + (MatchRecord.IdCount >> 2)]!;
     if (n === 0) return [];
-    const start = this.ids + u32[this.rec + i * 4 + 3];
+    const start = this.ids + u32[at + (MatchRecord.IdStart >> 2)]!;
     return Array.from(u32.subarray(start, start + n));
   }
 }
 
+/**
+ * The wasm core of one broker: the arena, the subscription trie and the retained index. Each
+ * method is one export; a FAIL result becomes 0 (no handle) where the caller expects that, and
+ * an exception otherwise.
+ */
 export class Core {
   readonly memory: WebAssembly.Memory;
   private readonly ex: CoreExports;
@@ -230,7 +167,7 @@ export class Core {
   private readonly matchView: MatchView;
   /** The check the running match asks about shared-group members (env.share_member_may_read). */
   private shareMemberCheck: MemberCheck | null = null;
-  /** u32 index of { records ptr, ids ptr } that trie_match updates */
+  /** u32 index of the MatchHeader trie_match updates. */
   private readonly outHeader: number;
 
   private constructor(exports: CoreExports) {
@@ -248,17 +185,15 @@ export class Core {
     const module = source instanceof WebAssembly.Module ? source : await WebAssembly.compile(source);
     let memory: WebAssembly.Memory | undefined;
     let core: Core | undefined;
-    const imports = {
-      env: {
-        share_member_may_read: (client: number): number => (core!.shareMemberCheck!(client >>> 0) ? 1 : 0),
-        abort(message: number, file: number, line: number, column: number): never {
-          const text = readAsString(memory, message) || 'abort';
-          const where = readAsString(memory, file);
-          throw new Error(`ArborMQ core: ${text}${where ? ` (${where}:${line}:${column})` : ''}`);
-        },
+    const env: CoreImports = {
+      share_member_may_read: (client) => (core!.shareMemberCheck!(client >>> 0) ? 1 : 0),
+      abort(message, file, line, column): never {
+        const text = readAsString(memory, message) || 'abort';
+        const where = readAsString(memory, file);
+        throw new Error(`ArborMQ core: ${text}${where ? ` (${where}:${line}:${column})` : ''}`);
       },
     };
-    const instance = await WebAssembly.instantiate(module, imports);
+    const instance = await WebAssembly.instantiate(module, { env: env as unknown as WebAssembly.ModuleImports });
     const exports = instance.exports as unknown as CoreExports;
     memory = exports.memory;
     core = new Core(exports);
@@ -289,16 +224,39 @@ export class Core {
     return this.f64view;
   }
 
+  /** Why the last export that returned FAIL failed. */
+  error(): CoreError {
+    return this.ex.core_error();
+  }
+
+  /** The exception for an export that failed in `operation`. */
+  private failure(operation: string, handle = 0): Error {
+    const code = this.error();
+    if (code === CoreError.InvalidHandle) {
+      const h = handle >>> 0;
+      return new ArenaError(`${operation}: invalid, stale or released arena handle 0x${h.toString(16)}`, h);
+    }
+    if (code === CoreError.OutOfBounds) return new RangeError(`${operation}: a byte range outside wasm memory`);
+    if (code <= CoreError.TooLong) return new TopicFilterError(code);
+    return new CoreMemoryError(operation);
+  }
+
   /**
    * Address of `bytes` inside wasm memory: the view's own offset when it already is a view
    * of this memory (no copy), else a copy in the scratch area (valid until the next copy).
    */
   place(bytes: Uint8Array): number {
     if (bytes.buffer === this.bytes().buffer) return bytes.byteOffset;
-    const ptr = this.ex.scratch(bytes.length) >>> 0;
-    if (ptr === 0) throw new CoreMemoryError('scratch');
+    const ptr = this.scratch(bytes.length);
     this.bytes().set(bytes, ptr);
     return ptr;
+  }
+
+  /** The scratch area, at least `len` bytes: valid until the next call that uses it. */
+  scratch(len: number): number {
+    const ptr = this.ex.scratch(len);
+    if (ptr === Result.Fail) throw new CoreMemoryError('scratch');
+    return ptr >>> 0;
   }
 
   /**
@@ -306,27 +264,23 @@ export class Core {
    * copied so PUBLISH bodies move into arena blocks by copyWithin. Apart from the scratch area.
    */
   receiveBuffer(len: number): number {
-    const ptr = this.ex.receive_buffer(len) >>> 0;
-    if (ptr === 0) throw new CoreMemoryError('receive buffer');
-    return ptr;
+    const ptr = this.ex.receive_buffer(len);
+    if (ptr === Result.Fail) throw new CoreMemoryError('receive buffer');
+    return ptr >>> 0;
   }
 
   /**
-   * Validates the topic name at `topicSrc` and stores [topic length][topic][payload] in a new
-   * block (refcount 1). Returns its handle, or 0: then storeStatus() says why.
+   * Validates the topic name at `topicSrc` and stores a message block (refcount 1). Returns its
+   * handle, or 0: then error() says why (a topic error, ArenaFull or OutOfBounds).
    */
   storeMessage(topicSrc: number, topicLen: number, payloadSrc: number, payloadLen: number): number {
-    return this.ex.message_store(topicSrc, topicLen, payloadSrc, payloadLen) >>> 0;
-  }
-
-  /** Why the last storeMessage returned 0: a TopicError, or StoreStatus.ArenaFull / OutOfBounds. */
-  storeStatus(): number {
-    return this.ex.message_store_status();
+    const handle = this.ex.message_store(topicSrc, topicLen, payloadSrc, payloadLen);
+    return handle === Result.Fail ? 0 : handle >>> 0;
   }
 
   /** memmove inside wasm memory (cheaper than copyWithin for the small ranges of message traffic). */
   copy(dst: number, src: number, len: number): void {
-    if (this.ex.mem_copy(dst, src, len) === 0) throw new RangeError(`copy of ${len} bytes outside wasm memory`);
+    if (this.ex.mem_copy(dst, src, len) === Result.Fail) throw this.failure(`copy of ${len} bytes`);
   }
 
   /** Whether every heap growth is checked before it happens (see assembly/mem.ts); false
@@ -340,54 +294,55 @@ export class Core {
     return this.ex.core_memory_limit() * 65536;
   }
 
+  /** Debug builds abort (an Error from this call) at the first broken invariant of the arena or the trie; release builds do nothing. */
+  checkInvariants(): void {
+    this.ex.core_check_invariants();
+  }
+
   // ---- arena ----
 
   /** Handle of a new block (refcount 1), or 0 when the cap (or memory) is reached. */
   alloc(length: number): number {
     if (!(length >= 0 && length <= 0xffffffff)) return 0;
-    return this.ex.arena_alloc(length) >>> 0;
-  }
-
-  private invalid(handle: number, operation: string): ArenaError {
-    const h = handle >>> 0;
-    return new ArenaError(`${operation}: invalid, stale or released arena handle 0x${h.toString(16)}`, h);
+    const handle = this.ex.arena_alloc(length);
+    return handle === Result.Fail ? 0 : handle >>> 0;
   }
 
   ptr(handle: number): number {
     const p = this.ex.arena_ptr(handle);
-    if (p === -1) throw this.invalid(handle, 'ptr');
+    if (p === Result.Fail) throw this.failure('ptr', handle);
     return p >>> 0;
   }
 
   length(handle: number): number {
     const n = this.ex.arena_len(handle);
-    if (n === -1) throw this.invalid(handle, 'length');
+    if (n === Result.Fail) throw this.failure('length', handle);
     return n >>> 0;
   }
 
   /** The block's bytes as a subarray of bytes(); re-derive after calls that may grow memory. */
   view(handle: number): Uint8Array {
-    const p = this.ex.arena_ptr(handle);
-    if (p === -1) throw this.invalid(handle, 'view');
-    const start = p >>> 0;
-    return this.bytes().subarray(start, start + (this.ex.arena_len(handle) >>> 0));
+    const start = this.ptr(handle);
+    return this.bytes().subarray(start, start + this.length(handle));
   }
 
-  retain(handle: number): number {
-    const n = this.ex.arena_retain(handle);
-    if (n === -1) throw this.invalid(handle, 'retain');
+  /** One more reference to the block: the new count. */
+  ref(handle: number): number {
+    const n = this.ex.arena_ref(handle);
+    if (n === Result.Fail) throw this.failure('ref', handle);
     return n;
   }
 
-  release(handle: number): number {
-    const n = this.ex.arena_release(handle);
-    if (n === -1) throw this.invalid(handle, 'release');
+  /** One reference less: what remains (0: the block is free and the handle dead). */
+  unref(handle: number): number {
+    const n = this.ex.arena_unref(handle);
+    if (n === Result.Fail) throw this.failure('unref', handle);
     return n;
   }
 
   refcount(handle: number): number {
     const n = this.ex.arena_refcount(handle);
-    if (n === -1) throw this.invalid(handle, 'refcount');
+    if (n === Result.Fail) throw this.failure('refcount', handle);
     return n;
   }
 
@@ -395,19 +350,25 @@ export class Core {
     const base = this.ex.arena_stats() >>> 3;
     const f = this.f64();
     const tiers: ArenaTierStats[] = [];
-    for (let t = 0; t < TIERS; t++) {
-      const o = base + t * STATS_TIER_FIELDS;
+    for (let t = 0; t < Stat.Tiers; t++) {
+      const o = base + t * Stat.TierFields;
       tiers.push({
-        inUse: f[o],
-        free: f[o + 1],
-        hits: f[o + 2],
-        misses: f[o + 3],
-        bytesInUse: f[o + 4],
-        bytesReserved: f[o + 5],
+        inUse: f[o + Stat.InUse]!,
+        free: f[o + Stat.Free]!,
+        hits: f[o + Stat.Hits]!,
+        misses: f[o + Stat.Misses]!,
+        bytesInUse: f[o + Stat.BytesInUse]!,
+        bytesReserved: f[o + Stat.BytesReserved]!,
       });
     }
-    const o = base + TIERS * STATS_TIER_FIELDS;
-    return { tiers, liveHandles: f[o], bytesInUse: f[o + 1], bytesReserved: f[o + 2], cap: f[o + 3], errors: f[o + 4] };
+    return {
+      tiers,
+      liveHandles: f[base + Stat.LiveHandles]!,
+      bytesInUse: f[base + Stat.TotalBytesInUse]!,
+      bytesReserved: f[base + Stat.TotalBytesReserved]!,
+      cap: f[base + Stat.Cap]!,
+      errors: f[base + Stat.Errors]!,
+    };
   }
 
   setArenaCap(bytes: number): void {
@@ -421,47 +382,51 @@ export class Core {
 
   liveHandles(): number[] {
     const out: number[] = [];
-    for (let h = this.ex.arena_next_live(0) >>> 0; h !== 0; h = this.ex.arena_next_live(h & SLOT_MASK) >>> 0) out.push(h);
+    for (let h = this.ex.arena_next_live(0) >>> 0; h !== 0; h = this.ex.arena_next_live(h & Handle.SlotMask) >>> 0) out.push(h);
     return out;
+  }
+
+  /** Address of the topic bytes in the message block `handle`. */
+  topicPtr(handle: number): number {
+    return this.ptr(handle) + MessageBlock.Topic;
   }
 
   // ---- validation ----
 
-  /** 0 when well-formed UTF-8 without U+0000, else TopicError.BadUtf8 or TopicError.NullChar. */
-  utf8Check(bytes: Uint8Array): number {
+  /** Ok when well-formed UTF-8 without U+0000, else BadUtf8 or NullChar. */
+  utf8Check(bytes: Uint8Array): CoreError {
     return this.ex.utf8_check(this.place(bytes), bytes.length);
   }
 
-  topicCheck(ptr: number, len: number, isFilter: boolean): TopicError {
+  topicCheck(ptr: number, len: number, isFilter: boolean): CoreError {
     return this.ex.topic_check(ptr, len, isFilter ? 1 : 0);
   }
 
-  topicCheckBytes(bytes: Uint8Array, isFilter: boolean): TopicError {
+  topicCheckBytes(bytes: Uint8Array, isFilter: boolean): CoreError {
     return this.ex.topic_check(this.place(bytes), bytes.length, isFilter ? 1 : 0);
   }
 
   // ---- subscriptions ----
 
   /**
-   * Adds (client, filter, group) or replaces its options. `filter` excludes any
-   * `$share/{name}/` prefix; `group` is the interned share name, 0 when not shared.
-   * True when new. Throws TopicFilterError for an invalid filter.
+   * Adds (client, filter, group) or replaces its options (a SubOption word). `filter` excludes any
+   * `$share/{name}/` prefix; `group` is the interned share name, 0 when not shared. True when new.
+   * Throws TopicFilterError for an invalid filter.
    */
   subscribe(client: number, filter: Uint8Array, options: number, subscriptionId: number, group: number): boolean {
     const r = this.ex.trie_subscribe(client, this.place(filter), filter.length, options, subscriptionId, group);
-    if (r >= 0) return r === 1;
-    if (r === -100) throw new CoreMemoryError('subscribe');
-    throw new TopicFilterError(-r as TopicError);
+    if (r === Result.Fail) throw this.failure('subscribe');
+    return r === 1;
   }
 
   unsubscribe(client: number, filter: Uint8Array, group: number): boolean {
     const r = this.ex.trie_unsubscribe(client, this.place(filter), filter.length, group);
-    if (r < 0) throw new CoreMemoryError('unsubscribe');
+    if (r === Result.Fail) throw this.failure('unsubscribe');
     return r === 1;
   }
 
   setClientOnline(client: number, online: boolean): void {
-    if (this.ex.client_set_online(client, online ? 1 : 0) < 0) throw new CoreMemoryError('setClientOnline');
+    if (this.ex.client_set_online(client, online ? 1 : 0) === Result.Fail) throw this.failure('setClientOnline');
   }
 
   /**
@@ -473,9 +438,9 @@ export class Core {
     this.shareMemberCheck = mayRead ?? null;
     const n = this.ex.trie_match(topicPtr, topicLen, publisher, mayRead ? 1 : 0);
     this.shareMemberCheck = null;
-    if (n < 0) throw new CoreMemoryError('match');
+    if (n === Result.Fail) throw this.failure('match');
     const u32 = this.u32();
-    this.matchView.reset(n, u32[this.outHeader], u32[this.outHeader + 1]);
+    this.matchView.reset(n, u32[this.outHeader + (MatchHeader.Records >> 2)]!, u32[this.outHeader + (MatchHeader.Ids >> 2)]!);
     return this.matchView;
   }
 
@@ -495,31 +460,30 @@ export class Core {
 
   // ---- retained ----
 
-  private retainResult(r: number, operation: string): number {
-    const h = r >>> 0;
-    if (h === 0xffffffff) throw new CoreMemoryError(operation);
-    return h;
+  private previous(r: number, operation: string): number {
+    if (r === Result.Fail) throw this.failure(operation);
+    return r >>> 0;
   }
 
   retainSet(topic: Uint8Array, handle: number): number {
-    return this.retainResult(this.ex.retain_set(this.place(topic), topic.length, handle), 'retainSet');
+    return this.previous(this.ex.retain_set(this.place(topic), topic.length, handle), 'retainSet');
   }
 
   retainSetAt(topicPtr: number, topicLen: number, handle: number): number {
-    return this.retainResult(this.ex.retain_set(topicPtr, topicLen, handle), 'retainSet');
+    return this.previous(this.ex.retain_set(topicPtr, topicLen, handle), 'retainSet');
   }
 
   retainDelete(topic: Uint8Array): number {
-    return this.retainResult(this.ex.retain_delete(this.place(topic), topic.length), 'retainDelete');
+    return this.previous(this.ex.retain_delete(this.place(topic), topic.length), 'retainDelete');
   }
 
   retainDeleteAt(topicPtr: number, topicLen: number): number {
-    return this.retainResult(this.ex.retain_delete(topicPtr, topicLen), 'retainDelete');
+    return this.previous(this.ex.retain_delete(topicPtr, topicLen), 'retainDelete');
   }
 
   retainMatch(filter: Uint8Array): number[] {
     const n = this.ex.retain_match(this.place(filter), filter.length);
-    if (n < 0) throw new CoreMemoryError('retainMatch');
+    if (n === Result.Fail) throw this.failure('retainMatch');
     const start = this.ex.retain_out() >>> 2;
     return Array.from(this.u32().subarray(start, start + n));
   }

@@ -1,5 +1,5 @@
-import type { ProtocolVersion } from './codec/constants.js';
-import type { QoS, Subscription } from './codec/packets.js';
+import type { ProtocolVersion } from '../codec/constants.js';
+import type { QoS, Subscription } from '../codec/packets.js';
 
 /**
  * What the broker persists, as plain data. Times are wall-clock milliseconds (Date.now()) so they

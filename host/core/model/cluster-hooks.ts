@@ -1,35 +1,41 @@
-import type { Reason } from './codec/constants.js';
-import type { Connection } from './connection.js';
+import type { ProtocolVersion, Reason } from '../codec/constants.js';
 import type { Message } from './message.js';
+import type { ClientOutlet } from './outlet.js';
 import type { Session } from './session.js';
-import type { MatchResult } from './wasm.js';
 
 /** Resolves once every node a message was forwarded to has made it durable (or left the cluster). */
 export type RemoteConfirmation = Promise<void>;
 
+/** A client whose CONNECT is authenticated and about to open its session. */
+export interface OpeningClient {
+  /** The outlet its session will get (its connection). */
+  readonly outlet: ClientOutlet;
+  readonly username: string | undefined;
+  readonly version: ProtocolVersion | 0;
+}
+
 /**
  * What a broker that is one node of a cluster tells the cluster layer (host/node/cluster) and asks
- * it. A single broker — and every browser broker — has none, and none of this runs.
+ * it. A single broker — and every browser broker — has none, and none of this runs. Messages reach
+ * the other nodes through the Router like they reach sessions: each peer's routes are a trie client
+ * of their own, delivered to the peer's Outlet (Router.addLink).
  */
 export interface BrokerCluster {
   /** A local session now subscribes to `filter` (as written, `$share/{group}/` included) / no longer does. */
   subscribed(filter: string): void;
   unsubscribed(filter: string): void;
-  /** Record `i` of a match is for trie client `client`, which is no local session (a peer's routes). */
-  matchedRemote(client: number, result: MatchResult, i: number): void;
   /**
-   * The message's local deliveries are made: forwards go out (and a retained one is replicated).
-   * For QoS 1/2, what the publisher's acknowledgement must wait for besides the local store.
+   * The message's local deliveries are made and its links were handed it: forwards go out (and a
+   * retained one is replicated). For QoS 1/2, what the publisher's acknowledgement must wait for
+   * besides the local store.
    */
   routed(message: Message, publisher: Session | null): RemoteConfirmation | null;
-  /** A share group member that is not a local session may receive a message (the publishing node prefers its own). */
-  isPeer(client: number): boolean;
   /**
    * A CONNECT is authenticated and about to open its session here. Settles when the client id is
    * this node's to serve (ownership claimed, a session elsewhere taken over and installed); rejects
    * when the cluster cannot decide now. null: nothing to wait for.
    */
-  beforeOpen(conn: Connection, clientId: string, cleanStart: boolean, persistent: boolean): Promise<void> | null;
+  beforeOpen(client: OpeningClient, clientId: string, cleanStart: boolean, persistent: boolean): Promise<void> | null;
   /** A session ended on this node (expired, or discarded by a clean start): its ownership goes. */
   sessionEnded(session: Session): void;
 }

@@ -1,6 +1,7 @@
-import type { QoS } from './codec/packets.js';
-import type { Delivery } from './session.js';
-import type { Core } from './wasm.js';
+import type { QoS } from '../codec/packets.js';
+import type { BodyRecord } from './persistence.js';
+import { CoreError, MessageBlock } from '../wasm/abi.js';
+import { coreErrorName, type Core } from '../wasm/core.js';
 
 const utf8Decoder = new TextDecoder();
 const utf8Encoder = new TextEncoder();
@@ -10,7 +11,7 @@ const pools = new WeakMap<Core, Message[]>();
 const POOL_LIMIT = 4096;
 
 /**
- * An application message whose bytes live in the wasm arena as [topic length u16][topic][payload].
+ * An application message whose bytes live in the wasm arena as a MessageBlock (wasm/abi.ts).
  * The arena reference count is the message's lifetime: every holder (routing in progress, a socket
  * write, an inflight or queue entry, the retained index) owns one reference and releases it once.
  * When the last is released the object goes back to a pool with handle 0, so a stale use fails
@@ -34,18 +35,8 @@ export class Message {
   /** Absolute expiry in ms on the broker clock (performance.now() based), 0 = never. */
   expiresAt = 0;
   private topicCache: string | undefined;
-  /** Id of the message's record in the store, while any stored delivery refers to it. */
-  storeId: string | undefined;
-  /** Stored deliveries referring to the record. */
-  storeRefs = 0;
-  /** Persistence batch the record was put in (see Persistence). */
-  storeGeneration = 0;
-  /** The stored delivery whose record carries this message's body inline, if any (see Persistence). */
-  inlineHolder: Delivery | null = null;
-  /** The first stored delivery of the message: the one its body may be inlined into. */
-  firstStored: Delivery | null = null;
-  /** Stored in the batch being collected, its body not yet copied out of the arena (see Persistence). */
-  bodyPending = false;
+  /** Persistence's record of the body, while a stored delivery refers to it; else null. */
+  storage: BodyRecord | null = null;
 
   private constructor(readonly core: Core) {}
 
@@ -80,7 +71,10 @@ export class Message {
     return handle;
   }
 
-  /** Copies topic and payload into a new arena buffer; returns null when the arena is full. */
+  /**
+   * Stores topic and payload as a new message block (through message_store, like a PUBLISH
+   * received); null when the arena is full. The topic must be a valid topic name.
+   */
   static create(
     core: Core,
     topic: string | Uint8Array,
@@ -91,20 +85,23 @@ export class Message {
     expiresAt = 0,
   ): Message | null {
     const topicBytes = typeof topic === 'string' ? utf8Encoder.encode(topic) : topic;
-    const forwardHandle = forward ? Message.storeForward(core, forward) : 0;
-    if (forward && forwardHandle === 0) return null;
-    const handle = core.alloc(2 + topicBytes.length + payload.length);
+    const at = core.scratch(topicBytes.length + payload.length);
+    const mem = core.bytes();
+    mem.set(topicBytes, at);
+    mem.set(payload, at + topicBytes.length);
+    const handle = core.storeMessage(at, topicBytes.length, at + topicBytes.length, payload.length);
     if (handle === 0) {
-      if (forwardHandle !== 0) core.release(forwardHandle);
+      const error = core.error();
+      if (error === CoreError.ArenaFull) return null;
+      throw new Error(`not a valid topic name (${coreErrorName(error)})`);
+    }
+    const forwardHandle = forward ? Message.storeForward(core, forward) : 0;
+    if (forward && forwardHandle === 0) {
+      core.unref(handle);
       return null;
     }
-    const mem = core.bytes();
-    const ptr = core.ptr(handle);
-    mem[ptr] = topicBytes.length >> 8;
-    mem[ptr + 1] = topicBytes.length & 0xff;
-    mem.set(topicBytes, ptr + 2);
-    mem.set(payload, ptr + 2 + topicBytes.length);
-    const message = Message.of(core, handle, topicBytes.length, 2 + topicBytes.length + payload.length, qos, retain, forwardHandle, forward ? forward.length : 0, expiresAt);
+    const length = MessageBlock.Topic + topicBytes.length + payload.length;
+    const message = Message.of(core, handle, topicBytes.length, length, qos, retain, forwardHandle, forward ? forward.length : 0, expiresAt);
     if (typeof topic === 'string') message.topicCache = topic;
     return message;
   }
@@ -122,7 +119,7 @@ export class Message {
   }
 
   get payloadLength(): number {
-    return this.length - 2 - this.topicLength;
+    return this.length - MessageBlock.Topic - this.topicLength;
   }
 
   /** Address of the stored bytes in wasm memory (stable: arena blocks never move). */
@@ -132,13 +129,14 @@ export class Message {
 
   /** Address of the topic bytes in wasm memory. */
   topicPtr(): number {
-    return this.core.ptr(this.handle) + 2;
+    return this.core.ptr(this.handle) + MessageBlock.Topic;
   }
 
   topic(): string {
     if (this.topicCache === undefined) {
       const ptr = this.core.ptr(this.handle);
-      this.topicCache = utf8Decoder.decode(this.core.bytes().subarray(ptr + 2, ptr + 2 + this.topicLength));
+      const topic = ptr + MessageBlock.Topic;
+      this.topicCache = utf8Decoder.decode(this.core.bytes().subarray(topic, topic + this.topicLength));
     }
     return this.topicCache;
   }
@@ -146,27 +144,22 @@ export class Message {
   /** A copy of the payload. */
   payload(): Uint8Array {
     const ptr = this.core.ptr(this.handle);
-    return this.core.bytes().slice(ptr + 2 + this.topicLength, ptr + this.length);
+    return this.core.bytes().slice(ptr + MessageBlock.Topic + this.topicLength, ptr + this.length);
   }
 
-  retainRef(): this {
-    this.core.retain(this.handle);
+  ref(): this {
+    this.core.ref(this.handle);
     return this;
   }
 
-  release(): void {
-    if (this.core.release(this.handle) !== 0) return;
+  unref(): void {
+    if (this.core.unref(this.handle) !== 0) return;
     this.handle = 0;
-    if (this.forwardHandle !== 0) this.core.release(this.forwardHandle);
+    if (this.forwardHandle !== 0) this.core.unref(this.forwardHandle);
     this.forwardHandle = 0;
     this.forwardLength = 0;
     this.topicCache = undefined;
-    this.storeId = undefined;
-    this.storeRefs = 0;
-    this.storeGeneration = 0;
-    this.inlineHolder = null;
-    this.firstStored = null;
-    this.bodyPending = false;
+    this.storage = null;
     let pool = pools.get(this.core);
     if (!pool) pools.set(this.core, (pool = []));
     if (pool.length < POOL_LIMIT) pool.push(this);

@@ -1,14 +1,14 @@
-import type { Broker } from './broker.js';
-import type { ProtocolVersion } from './codec/constants.js';
-import type { QoS, Subscription, WillMessage } from './codec/packets.js';
-import type { Connection } from './connection.js';
+import type { ProtocolVersion } from '../codec/constants.js';
+import type { QoS, Subscription, WillMessage } from '../codec/packets.js';
 import { Deque } from './deque.js';
+import type { Engine } from './engine.js';
 import type { Message } from './message.js';
 import type { ReadCheck } from './options.js';
-import type { DeliveryKey } from './store.js';
+import type { ClientOutlet } from './outlet.js';
+import type { DeliveryRecord } from './persistence.js';
 import type { Timed } from './timers.js';
 
-/** A subscription as the session remembers it (the trie holds the routing copy). */
+/** A subscription as the session remembers it (the trie holds the routing copy, router.ts). */
 export interface SessionSubscription extends Subscription {
   /** Topic filter without any `$share/{group}/` prefix. */
   topicFilter: string;
@@ -26,12 +26,8 @@ export class Delivery {
   packetId = 0;
   /** PUBREC received: only PUBREL / PUBCOMP remain and the message reference is already released. */
   released = false;
-  /** The store holds a record of this delivery (its session is persistent). */
-  persisted = false;
-  /** Persistence batch its record was first put in (see Persistence). */
-  storedGeneration = 0;
-  /** Its record's key in StoreBatch.deliveries, once stored. */
-  storeKey: DeliveryKey | null = null;
+  /** Persistence's record of it in the store (its session is persistent), else null. */
+  storage: DeliveryRecord | null = null;
   /**
    * Reasons not to send it yet, each released when a commit ends: its publisher's acknowledgement is
    * not decided, or the state its PUBLISH / PUBREL implies (packet identifier, PUBREC received) is not
@@ -61,7 +57,8 @@ export const NEVER_EXPIRES = 0xffffffff;
  * will's and its own end.
  */
 export class Session implements Timed {
-  connection: Connection | null = null;
+  /** Where its messages go while a client is connected (its Connection); null while it is away. */
+  outlet: ClientOutlet | null = null;
   version: ProtocolVersion = 4;
   readonly subscriptions = new Map<string, SessionSubscription>();
   /** Outgoing QoS 1/2 by packet identifier, in send order. */
@@ -104,17 +101,30 @@ export class Session implements Timed {
   private nextPacketId = 1;
 
   constructor(
-    private readonly broker: Broker,
+    private readonly engine: Engine,
     readonly id: number,
     readonly clientId: string,
   ) {}
 
   onTimer(now: number): void {
-    this.broker.sessionDue(this, now);
+    this.engine.sessionDue(this, now);
   }
 
   get online(): boolean {
-    return this.connection !== null;
+    return this.outlet !== null;
+  }
+
+  /** A QoS 2 PUBLISH with this identifier was accepted: remembered, and stored, until its PUBREL [MQTT-4.3.3-10]. */
+  rememberIncoming(packetId: number): void {
+    this.incomingQos2.add(packetId);
+    this.engine.persistence.saveIncomingQos2(this, packetId);
+  }
+
+  /** Its PUBREL came, or its acceptance failed: forgotten, in the store too. False when it was not remembered. */
+  forgetIncoming(packetId: number): boolean {
+    if (!this.incomingQos2.delete(packetId)) return false;
+    this.engine.persistence.deleteIncomingQos2(this, packetId);
+    return true;
   }
 
   /** The next free outgoing packet identifier (1..65535, skipping those in flight) [MQTT-2.2.1-3]. */
