@@ -17,7 +17,10 @@ export class BenchConn {
   onChunkEnd: () => void = () => undefined;
   /** Set when the socket closed without us asking. */
   lost: string | null = null;
-  private rest: Buffer | null = null;
+  /** The start of a packet not yet complete (copies: the read buffer is shared), and its whole size once known. */
+  private rest: Buffer[] = [];
+  private restBytes = 0;
+  private restNeeded = 0;
   private closing = false;
   private connack: ((code: number) => void) | null = null;
   private subacks = 0;
@@ -73,10 +76,20 @@ export class BenchConn {
   private onData(chunk: Buffer, n: number): void {
     let buf = chunk;
     let len = n;
-    if (this.rest !== null) {
-      buf = Buffer.concat([this.rest, chunk.subarray(0, n)]);
+    if (this.restBytes > 0) {
+      // A large packet arrives in many reads: join its pieces once, when it is complete.
+      if (this.restBytes + n < this.restNeeded) {
+        this.rest.push(Buffer.from(chunk.subarray(0, n)));
+        this.restBytes += n;
+        this.onChunkEnd();
+        return;
+      }
+      this.rest.push(chunk.subarray(0, n));
+      buf = Buffer.concat(this.rest, this.restBytes + n);
       len = buf.length;
-      this.rest = null;
+      this.rest = [];
+      this.restBytes = 0;
+      this.restNeeded = 0;
     }
     let pos = 0;
     while (len - pos >= 2) {
@@ -96,12 +109,18 @@ export class BenchConn {
       }
       if (!done) break; // Remaining Length not complete yet (a 5th byte would be malformed; brokers don't send it)
       const end = i + remaining;
-      if (end > len) break;
+      if (end > len) {
+        this.restNeeded = end - pos;
+        break;
+      }
       this.dispatch(first, buf, i, end);
       pos = end;
     }
     // A copy: the read buffer is shared and reused by the next read.
-    if (pos < len) this.rest = Buffer.from(buf.subarray(pos, len));
+    if (pos < len) {
+      this.rest.push(Buffer.from(buf.subarray(pos, len)));
+      this.restBytes = len - pos;
+    }
     this.onChunkEnd();
   }
 

@@ -52,6 +52,8 @@ export interface LoadConfig {
   windowMs: number;
   /** Measured windows in this run (the median is reported). */
   windows: number;
+  /** Payload size of fan-out and p2p-qos1 (the payload sweep, bench/payload.ts); default PAYLOAD_BYTES. */
+  payloadBytes?: number;
 }
 
 export interface WindowResult {

@@ -20,7 +20,7 @@ import { handlePublish } from './handlers/publish.js';
 import { handleSubscribe } from './handlers/subscribe.js';
 import { handleUnsubscribe } from './handlers/unsubscribe.js';
 import type { Message } from './message.js';
-import { COPY_LIMIT, Outbox } from './outbox.js';
+import { Outbox } from './outbox.js';
 import type { Session } from './session.js';
 import type { Timed } from './timers.js';
 import type { Transport } from './transport.js';
@@ -113,7 +113,7 @@ export class Connection implements Timed {
     // Until CONNECT is accepted a packet may be no larger than what an unauthenticated client may hold.
     this.framer = new Framer(Math.min(maxPacketSize, maxUnauthenticatedBytes));
     transport.limitReceive?.(maxUnauthenticatedBytes);
-    this.outbox = new Outbox(broker.core);
+    this.outbox = new Outbox(broker.core, broker.options.copyLimitBytes);
     this.superviseIdle(broker.options.connectTimeoutMs);
     transport.attach({
       data: (chunk) => this.onData(chunk),
@@ -491,7 +491,7 @@ export class Connection implements Timed {
       buf[at++] = 0;
       this.writeMiddle(buf, at, qos, packetId, props, propsLength);
       outbox.copyOrReference(message.handle, src + topicEnd, stored - 2);
-    } else if (stored <= COPY_LIMIT) {
+    } else if (stored <= outbox.copyLimit) {
       // Small: the whole packet is built in the batch block, topic and payload copied in wasm memory.
       let at = outbox.reserve(headerSize + remaining);
       const buf = outbox.target;

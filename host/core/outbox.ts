@@ -1,8 +1,6 @@
 import type { Transport } from './transport.js';
 import type { Core } from './wasm.js';
 
-/** Stored messages up to this size are copied into the batch; larger ones are sent by reference. */
-export const COPY_LIMIT = 2048;
 const MIN_BLOCK = 4096;
 const MAX_BLOCK = 256 * 1024;
 
@@ -33,7 +31,11 @@ export class Outbox {
   /** Of those, bytes queued by reference (not written into batch blocks). */
   private referencedBytes = 0;
 
-  constructor(private readonly core: Core) {}
+  constructor(
+    private readonly core: Core,
+    /** Stored bytes up to this size are copied into the batch; larger ones are sent by reference (options.copyLimitBytes). */
+    readonly copyLimit: number,
+  ) {}
 
   get empty(): boolean {
     return this.pendingBytes === 0;
@@ -81,9 +83,9 @@ export class Outbox {
     this.referencedBytes += length;
   }
 
-  /** Appends a range of an arena block: copied when small, else by reference (COPY_LIMIT). */
+  /** Appends a range of an arena block: copied when small, else by reference (copyLimit). */
   copyOrReference(handle: number, ptr: number, length: number): void {
-    if (length <= COPY_LIMIT) this.copy(ptr, length);
+    if (length <= this.copyLimit) this.copy(ptr, length);
     else this.reference(handle, ptr, length);
   }
 
