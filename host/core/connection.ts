@@ -94,7 +94,7 @@ export class Connection implements Timed {
   /** Enhanced authentication (5.0) state, kept after CONNACK for re-authentication. */
   auth: { method: AuthMethod; conversation: AuthConversation; busy: boolean; reauthenticating: boolean } | null = null;
   /** Packets that arrived while an asynchronous decision was pending (authentication, authorization), in order. */
-  private deferred: [number, Uint8Array][] = [];
+  private deferred: [number, Uint8Array][] | null = null;
   /** An asynchronous decision is pending: later packets wait in `deferred`. */
   private holding = false;
   private lastSeen = performance.now();
@@ -141,7 +141,7 @@ export class Connection implements Timed {
       const mem = core.bytes();
       mem.set(chunk, at);
       this.packetSeen = false;
-      this.framer.push(mem, at, at + chunk.length, this.onPacket, this.refresh);
+      this.framer.push(mem, at, at + chunk.length, this.onPacket, core.refreshBytes);
       // Keep alive counts complete control packets, not bytes [MQTT-3.1.2-22]; one clock read per chunk.
       if (this.packetSeen) this.lastSeen = performance.now();
       if (this.untrusted) this.accountUnauthenticated();
@@ -149,8 +149,6 @@ export class Connection implements Timed {
       this.fail(error);
     }
   }
-
-  private readonly refresh = (): Uint8Array => this.broker.core.bytes();
 
   private readonly onPacket = (header: number, buf: Uint8Array, start: number, end: number): boolean => {
     const type = header >> 4;
@@ -175,7 +173,7 @@ export class Connection implements Timed {
     }
     if (this.state === ConnState.Closed) return false;
     if (this.holding && !(this.auth !== null && this.state === ConnState.Connecting)) {
-      this.deferred.push([header, buf.slice(start, end)]);
+      (this.deferred ??= []).push([header, buf.slice(start, end)]);
       this.deferredBytes += end - start;
       return true;
     }
@@ -258,8 +256,10 @@ export class Connection implements Timed {
   }
 
   private replayDeferred(): void {
-    while (this.deferred.length > 0 && !this.holding && this.open) {
-      const [header, body] = this.deferred.shift()!;
+    const deferred = this.deferred;
+    if (deferred === null) return;
+    while (deferred.length > 0 && !this.holding && this.open) {
+      const [header, body] = deferred.shift()!;
       this.deferredBytes -= body.length;
       try {
         this.onPacket(header, body, 0, body.length);

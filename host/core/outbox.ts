@@ -15,10 +15,11 @@ const MAX_BLOCK = 256 * 1024;
  * in-flight deliveries never fail for lack of an output buffer.
  */
 export class Outbox {
-  /** Flat [handle, ptr, length] triples; handle 0 means `ptr` indexes `fallback`. */
-  private segments: number[] = [];
-  private fallback: Uint8Array[] = [];
-  private held: number[] = [];
+  /** Flat [handle, ptr, length] triples; handle 0 means `ptr` indexes `fallback`. Reused from batch to batch. */
+  private readonly segments: number[] = [];
+  /** Created when first needed: an idle connection's outbox holds no per-batch arrays. */
+  private fallback: Uint8Array[] | null = null;
+  private held: number[] | null = null;
   /** Current batch block: handle (0 = none, -1 = fallback buffer), write position, end, open segment start. */
   private block = 0;
   private pos = 0;
@@ -77,7 +78,7 @@ export class Outbox {
     if (length === 0) return;
     this.closeSegment();
     this.core.retain(handle);
-    this.held.push(handle);
+    (this.held ??= []).push(handle);
     this.segments.push(handle, ptr, length);
     this.pendingBytes += length;
     this.referencedBytes += length;
@@ -101,7 +102,7 @@ export class Outbox {
     for (let i = 0; i < segments.length; i += 3) {
       const handle = segments[i]!;
       const ptr = segments[i + 1]!;
-      views.push(handle === 0 ? this.fallback[ptr]! : mem.subarray(ptr, ptr + segments[i + 2]!));
+      views.push(handle === 0 ? this.fallback![ptr]! : mem.subarray(ptr, ptr + segments[i + 2]!));
     }
     const held = this.held;
     // The next tick starts with a block about the size of what this tick wrote into blocks.
@@ -109,24 +110,24 @@ export class Outbox {
     let size = MIN_BLOCK;
     while (size < written && size < MAX_BLOCK) size *= 2;
     this.nextBlockSize = size;
-    this.segments = [];
-    this.fallback = [];
-    this.held = [];
+    segments.length = 0;
+    this.fallback = null;
+    this.held = null;
     this.pendingBytes = 0;
     this.referencedBytes = 0;
     const core = this.core;
     transport.write(views, () => {
-      for (let i = 0; i < held.length; i++) core.release(held[i]!);
+      if (held !== null) for (let i = 0; i < held.length; i++) core.release(held[i]!);
     });
   }
 
   /** Releases what was queued but never sent (the connection died first). */
   discard(): void {
     this.retireBlock();
-    for (const h of this.held) this.core.release(h);
-    this.segments = [];
-    this.fallback = [];
-    this.held = [];
+    if (this.held !== null) for (const h of this.held) this.core.release(h);
+    this.segments.length = 0;
+    this.fallback = null;
+    this.held = null;
     this.pendingBytes = 0;
     this.referencedBytes = 0;
   }
@@ -134,8 +135,9 @@ export class Outbox {
   private closeSegment(): void {
     if (this.pos > this.segmentStart) {
       if (this.block === -1) {
-        this.segments.push(0, this.fallback.length, this.pos - this.segmentStart);
-        this.fallback.push(this.fallbackBuf!.subarray(this.segmentStart, this.pos));
+        const fallback = (this.fallback ??= []);
+        this.segments.push(0, fallback.length, this.pos - this.segmentStart);
+        fallback.push(this.fallbackBuf!.subarray(this.segmentStart, this.pos));
       } else {
         this.segments.push(this.block, this.segmentStart, this.pos - this.segmentStart);
       }
@@ -145,7 +147,7 @@ export class Outbox {
 
   /** The current block takes no more writes; the batch that holds its bytes owns its reference. */
   private retireBlock(): void {
-    if (this.block > 0) this.held.push(this.block);
+    if (this.block > 0) (this.held ??= []).push(this.block);
     this.block = 0;
     this.fallbackBuf = null;
     this.pos = this.end = this.segmentStart = 0;
