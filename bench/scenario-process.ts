@@ -9,7 +9,7 @@ import { startBroker, type BrokerName, type BrokerProcess } from './broker-proce
 import { ROOT, spawnTs, stopChild } from './children.js';
 import { peakRssBytes } from './proc.js';
 import { writeBenchAcl } from './acl-file.js';
-import { ACL_SCENARIOS, DURABLE_SCENARIOS, skipReason, type LoadConfig, type ScenarioName, type ScenarioResult } from './load/types.js';
+import { ACL_SCENARIOS, DURABLE_SCENARIOS, skipReason, type IdlePlan, type LoadConfig, type ScenarioName, type ScenarioResult } from './load/types.js';
 
 export interface Attempt {
   ok: boolean;
@@ -32,7 +32,9 @@ export interface AttemptOptions {
   timeoutMs: number;
   /** Payload size for fan-out and p2p-qos1 (the payload sweep); default 64 bytes. */
   payloadBytes?: number;
-  /** More environment for the broker runner (e.g. ARBORMQ_BENCH_COPY_LIMIT). */
+  /** The idle scenario at scale (bench/idle.ts). */
+  idle?: IdlePlan;
+  /** More environment for the broker runner (e.g. ARBORMQ_BENCH_COPY_LIMIT, ARBORMQ_BENCH_NOFILE). */
   brokerEnv?: Record<string, string>;
 }
 
@@ -75,8 +77,9 @@ async function attempt(o: AttemptOptions, env: Record<string, string>): Promise<
     windowMs: o.windowMs,
     windows: o.windows,
     ...(o.payloadBytes !== undefined ? { payloadBytes: o.payloadBytes } : {}),
+    ...(o.idle ? { idle: o.idle } : {}),
   };
-  const gen = spawnTs(join(ROOT, 'bench/load/main.ts'), [JSON.stringify(cfg)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  const gen = spawnTs(join(ROOT, 'bench/load/main.ts'), [JSON.stringify(cfg)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, ...o.brokerEnv } });
   let genStderr = '';
   gen.stderr!.on('data', (d: Buffer) => {
     genStderr = (genStderr + d.toString()).slice(-3000);

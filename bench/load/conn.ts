@@ -6,6 +6,7 @@ import { PacketType as Type } from '../../host/core/codec/constants.js';
 import { connectPacket, subscribePacket } from './packets.js';
 
 const READ_BUFFER = Buffer.alloc(256 * 1024);
+const PINGREQ = Buffer.from([0xc0, 0]);
 
 export type PublishHandler = (buf: Buffer, start: number, end: number, flags: number) => void;
 
@@ -17,6 +18,8 @@ export class BenchConn {
   onChunkEnd: () => void = () => undefined;
   /** Set when the socket closed without us asking. */
   lost: string | null = null;
+  /** PINGRESPs received. */
+  pingresps = 0;
   /** The start of a packet not yet complete (copies: the read buffer is shared), and its whole size once known. */
   private rest: Buffer[] = [];
   private restBytes = 0;
@@ -43,12 +46,13 @@ export class BenchConn {
    * Opens a TCP connection whose reads land in one shared buffer (net `onread`): no Buffer and no
    * stream event per read, which matters when a broker sends one small segment per message.
    */
-  static open(port: number, timeoutMs: number): Promise<BenchConn> {
+  static open(port: number, timeoutMs: number, localAddress?: string): Promise<BenchConn> {
     return new Promise((resolve, reject) => {
       let conn: BenchConn | null = null;
       const socket = connect({
         port,
         host: '127.0.0.1',
+        ...(localAddress ? { localAddress } : {}),
         onread: {
           buffer: READ_BUFFER,
           callback: (n: number, buf: Uint8Array) => {
@@ -132,6 +136,9 @@ export class BenchConn {
       case Type.PUBACK:
         this.onPuback((buf[start]! << 8) | buf[start + 1]!);
         break;
+      case Type.PINGRESP:
+        this.pingresps++;
+        break;
       case Type.CONNACK:
         this.connack?.(buf[start + 1]!);
         break;
@@ -151,8 +158,13 @@ export class BenchConn {
     return this.socket.writableLength;
   }
 
+  /** PINGREQ (keep alive). */
+  ping(): void {
+    this.socket.write(PINGREQ);
+  }
+
   /** MQTT CONNECT and wait for CONNACK 0; `clean: false` asks for a persistent session (CleanSession = 0). */
-  handshake(clientId: string, timeoutMs: number, clean = true): Promise<void> {
+  handshake(clientId: string, timeoutMs: number, clean = true, keepAlive = 300): Promise<void> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => fail(`no CONNACK within ${timeoutMs} ms`), timeoutMs);
       const fail = (why: string): void => {
@@ -166,7 +178,7 @@ export class BenchConn {
         if (code === 0) resolve();
         else fail(code < 0 ? `connection closed before CONNACK (${this.lost})` : `CONNACK refused with code ${code}`);
       };
-      this.socket.write(connectPacket(clientId, undefined, clean));
+      this.socket.write(connectPacket(clientId, keepAlive, clean));
     });
   }
 
