@@ -1,7 +1,8 @@
 // Idle connections: how fast the broker accepts N MQTT connections and what each costs in RSS.
-// At scale (bench/idle.ts: cfg.idle) the connections are then held open for a while, each sending
-// PINGREQ at 3/4 of its keep alive, so the broker must service keep alive for all of them and must
-// not drop any; past one loopback address's ephemeral ports they come from 127.0.0.2, .3, ….
+// At scale (bench/idle.ts: cfg.idle) every connection sends PINGREQ at 3/4 of its keep alive from its
+// CONNACK on, and after the last CONNACK all are held open for a while: the broker must service keep
+// alive for all of them and drop none. Past one loopback address's ephemeral ports they come from
+// 127.0.0.2, .3, ….
 
 import { cpuSeconds, openFilesLimit, rssBytes } from '../proc.js';
 import { BenchConn, closeAll } from './conn.js';
@@ -36,13 +37,14 @@ export async function idle(cfg: LoadConfig): Promise<ScenarioResult> {
   const t0 = performance.now();
   const deadline = t0 + (cfg.quick ? 15_000 : 60_000 + target / 2);
 
+  const pinger = holdSeconds > 0 ? new Pinger(conns, keepAlive) : null;
   const worker = async (): Promise<void> => {
     while (started < target && performance.now() < deadline && errors.length < 20) {
       const i = started++;
       try {
         const c = await BenchConn.open(cfg.port, 10_000, source(i));
-        conns.push(c);
         await c.handshake(`idle-${process.pid}-${i}`, Math.max(1000, deadline - performance.now()), true, keepAlive);
+        conns.push(c);
         done++;
         if (done % 1000 === 0) progress('connecting', { connected: done, target });
       } catch (error) {
@@ -66,7 +68,7 @@ export async function idle(cfg: LoadConfig): Promise<ScenarioResult> {
     cpuMsPer1kConnects: done > 0 ? (cpuConnect * 1000) / (done / 1000) : NaN,
     fdLimit: limit,
   };
-  if (holdSeconds > 0) Object.assign(metrics, await hold(cfg, conns, holdSeconds, keepAlive));
+  if (pinger) Object.assign(metrics, await hold(cfg, pinger, holdSeconds, keepAlive));
   const stillOpen = conns.filter((c) => !c.lost).length;
   closeAll(conns);
 
@@ -82,31 +84,57 @@ export async function idle(cfg: LoadConfig): Promise<ScenarioResult> {
   };
 }
 
-/** Holds `conns` for `seconds`, each PINGing every 3/4 keep alive (spread over that period). */
-async function hold(cfg: LoadConfig, conns: BenchConn[], seconds: number, keepAlive: number): Promise<ScenarioResult['metrics']> {
-  const open = conns.filter((c) => !c.lost);
-  const period = Math.max(1, Math.floor((keepAlive * 3) / 4));
-  const cpu0 = cpuSeconds(cfg.brokerPid);
-  const resps0 = open.reduce((n, c) => n + c.pingresps, 0);
-  let pings = 0;
-  for (let second = 0; second < seconds; second++) {
-    // This second's share: every connection pings once per period.
-    for (let i = second % period; i < open.length; i += period) {
-      if (open[i]!.lost) continue;
-      open[i]!.ping();
-      pings++;
+/** Every second, PINGREQ from the connections whose turn it is: each once per 3/4 of its keep alive. */
+class Pinger {
+  sent = 0;
+  private second = 0;
+  private readonly timer: ReturnType<typeof setInterval>;
+  private readonly period: number;
+
+  constructor(
+    readonly conns: BenchConn[],
+    keepAlive: number,
+  ) {
+    this.period = Math.max(1, Math.floor((keepAlive * 3) / 4));
+    this.timer = setInterval(() => this.tick(), 1000);
+  }
+
+  private tick(): void {
+    const conns = this.conns;
+    for (let i = this.second++ % this.period; i < conns.length; i += this.period) {
+      if (conns[i]!.lost) continue;
+      conns[i]!.ping();
+      this.sent++;
     }
-    progress('holding', { second, pings });
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
+
+/** Holds the connections `seconds` after the last CONNACK, still PINGing; then stops the pings. */
+async function hold(cfg: LoadConfig, pinger: Pinger, seconds: number, keepAlive: number): Promise<ScenarioResult['metrics']> {
+  const cpu0 = cpuSeconds(cfg.brokerPid);
+  const sent0 = pinger.sent;
+  for (let second = 0; second < seconds; second++) {
+    progress('holding', { second, pings: pinger.sent });
     await sleep(1000);
   }
-  await sleep(1000); // the last second's PINGRESPs
+  const holdCpuS = cpuSeconds(cfg.brokerPid) - cpu0;
+  const holdPings = pinger.sent - sent0;
+  pinger.stop();
+  await sleep(1000); // the last PINGRESPs
+  const conns = pinger.conns;
   return {
     holdSeconds: seconds,
     keepAlive,
-    pingsSent: pings,
-    pingresps: open.reduce((n, c) => n + c.pingresps, 0) - resps0,
-    lostDuringHold: open.filter((c) => c.lost).length,
-    holdCpuS: cpuSeconds(cfg.brokerPid) - cpu0,
+    pingsSent: pinger.sent,
+    pingresps: conns.reduce((n, c) => n + c.pingresps, 0),
+    /** Over the whole run: while connecting the others and while holding. */
+    lost: conns.filter((c) => c.lost).length,
+    holdCpuS,
+    holdPings,
     rssAfterHoldBytes: rssBytes(cfg.brokerPid),
   };
 }
