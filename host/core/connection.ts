@@ -24,6 +24,7 @@ import { Outbox } from './outbox.js';
 import type { Session } from './session.js';
 import type { Timed } from './timers.js';
 import type { Transport } from './transport.js';
+import { afterIo } from './schedule.js';
 
 export const enum ConnState {
   /** Waiting for CONNECT. */
@@ -394,6 +395,18 @@ export class Connection implements Timed {
     const due = this.lastSeen + this.idleLimitMs;
     if (due > now) {
       this.broker.timers.schedule(this, due);
+      return;
+    }
+    // Timers run before the event loop reads sockets: a broker running behind may hold this client's
+    // packet unread. Decide after this turn's reads (a packet arriving by then moves lastSeen).
+    afterIo(() => this.expireIfSilent());
+  }
+
+  private expireIfSilent(): void {
+    if (this.state === ConnState.Closed || this.timerSlot >= 0 || this.idleLimitMs === 0) return;
+    const now = performance.now();
+    if (this.lastSeen + this.idleLimitMs > now) {
+      this.superviseIdle(this.idleLimitMs);
       return;
     }
     if (this.state === ConnState.New) {

@@ -107,6 +107,21 @@ describe('CONNECT', () => {
     raw.destroy();
   });
 
+  it('[MQTT-3.1.2-24] keeps a client whose PINGREQ came in time but was still unread when the deadline fired (a broker running behind)', async () => {
+    const raw = await b.raw();
+    await raw.handshake({ keepalive: 1 });
+    await delay(1000);
+    raw.send([0xc0, 0x00]);
+    // The broker shares this thread: stall it past the 1.5 s deadline with the PINGREQ already in its
+    // socket. Timers run before sockets are read, so the deadline fires first.
+    const stalledUntil = performance.now() + 1000;
+    while (performance.now() < stalledUntil);
+    await raw.next('pingresp');
+    await delay(100);
+    assert.equal(raw.socket.destroyed, false);
+    raw.destroy();
+  });
+
   it('holds a CONNECT deadline beyond 24.8 days and the longest keep alive (65,535 s) without a timer overflow', () =>
     withoutTimerOverflow(async () => {
       const long = await startBroker({ connectTimeoutMs: 3_000_000_000 });
