@@ -53,6 +53,13 @@ const fmt = (n: unknown, digits = 0): string =>
 const kib = (n: unknown): string => (typeof n === 'number' ? fmt(n / 1024, 2) : '—');
 const mib = (n: unknown): string => (typeof n === 'number' ? fmt(n / (1024 * 1024), 1) : '—');
 
+/** ArborMQ's own count of why it closed connections (its runner reports broker.metrics). */
+function brokerCounters(stats: Record<string, unknown> | null | undefined): string[] {
+  const metrics = stats?.metrics as Record<string, number> | undefined;
+  if (!metrics) return [];
+  return [`broker counted ${metrics.keepAliveTimeouts ?? '?'} keep-alive timeouts, ${metrics.connectTimeouts ?? '?'} CONNECT timeouts`];
+}
+
 const started = new Date();
 const loadBefore = loadavg();
 const lines: string[] = [];
@@ -90,7 +97,7 @@ for (const connections of counts) {
       fmt(m.lost),
       fmt(typeof m.holdCpuS === 'number' ? (m.holdCpuS * 1e6) / Number(m.holdPings) : NaN, 1),
       load.toFixed(1),
-      a.result.notes.join('; '),
+      [...a.result.notes, ...brokerCounters(a.brokerStats)].join('; '),
     ];
     lines.push(`| ${row.join(' | ')} |`);
     log(`  ${lines[lines.length - 1]}`);
