@@ -7,8 +7,9 @@ import { createInterface } from 'node:readline';
 import { alive } from './proc.js';
 import { ROOT, spawnTs, stopChild, trackPid, untrackPid } from './children.js';
 
-export type BrokerName = 'arbormq' | 'aedes' | 'mosquitto';
-export const BROKER_LABEL: Record<BrokerName, string> = { arbormq: 'ArborMQ', aedes: 'Aedes', mosquitto: 'Mosquitto' };
+/** `relay` is not a broker: the plain Node relay the payload sweep measures as the practical limit. */
+export type BrokerName = 'arbormq' | 'aedes' | 'mosquitto' | 'relay';
+export const BROKER_LABEL: Record<BrokerName, string> = { arbormq: 'ArborMQ', aedes: 'Aedes', mosquitto: 'Mosquitto', relay: 'Node relay' };
 
 export interface BrokerProcess {
   name: BrokerName;
@@ -35,6 +36,7 @@ export async function startBroker(name: BrokerName, options: { env?: Record<stri
   delete env.ARBORMQ_BENCH_DATA_DIR;
   delete env.ARBORMQ_BENCH_DURABILITY;
   delete env.ARBORMQ_BENCH_ACL_FILE;
+  delete env.ARBORMQ_BENCH_COPY_LIMIT;
   const child: ChildProcess = spawnTs(join(ROOT, 'bench/brokers', `${name}.ts`), [], {
     stdio: ['pipe', 'pipe', 'pipe'],
     nodeFlags: ['--expose-gc'],

@@ -41,13 +41,15 @@ export function untrackPid(pid: number): void {
 
 /**
  * Starts a TypeScript entry point under Node + tsx, with the open-files limit raised to the hard
- * limit first (the 10,000-connection scenario needs it). `exec` keeps the pid: it is Node's.
+ * limit first (the 10,000-connection scenario needs it), or to ARBORMQ_BENCH_NOFILE where the
+ * environment has it and the user may raise the hard limit (root: bench/idle.ts's 100,000
+ * connections). `exec` keeps the pid: it is Node's.
  */
 export function spawnTs(entry: string, args: string[], options: SpawnOptions & { nodeFlags?: string[] } = {}): ChildProcess {
   const { nodeFlags = [], ...rest } = options;
   const child = spawn(
     '/bin/sh',
-    ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'sh', process.execPath, '--import', 'tsx', ...nodeFlags, entry, ...args],
+    ['-c', '{ [ -n "$ARBORMQ_BENCH_NOFILE" ] && ulimit -n "$ARBORMQ_BENCH_NOFILE"; } 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'sh', process.execPath, '--import', 'tsx', ...nodeFlags, entry, ...args],
     { cwd: ROOT, ...rest },
   );
   live.add(child);

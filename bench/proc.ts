@@ -33,6 +33,12 @@ export function rssBytes(pid: number): number {
   return m ? Number(m[1]) * 1024 : 0;
 }
 
+/** Peak resident set size in bytes (VmHWM) since the process started. */
+export function peakRssBytes(pid: number): number {
+  const m = /^VmHWM:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
 /** Soft limit on open files of a process (Infinity when unlimited). */
 export function openFilesLimit(pid: number | 'self'): number {
   const m = /^Max open files\s+(\S+)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'));

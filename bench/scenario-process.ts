@@ -7,8 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBroker, type BrokerName, type BrokerProcess } from './broker-process.js';
 import { ROOT, spawnTs, stopChild } from './children.js';
+import { peakRssBytes } from './proc.js';
 import { writeBenchAcl } from './acl-file.js';
-import { ACL_SCENARIOS, DURABLE_SCENARIOS, skipReason, type LoadConfig, type ScenarioName, type ScenarioResult } from './load/types.js';
+import { ACL_SCENARIOS, DURABLE_SCENARIOS, skipReason, type IdlePlan, type LoadConfig, type ScenarioName, type ScenarioResult } from './load/types.js';
 
 export interface Attempt {
   ok: boolean;
@@ -17,6 +18,8 @@ export interface Attempt {
   /** The broker runner's counters after the scenario (ArborMQ: drops, arena; Node: GC, heap). */
   brokerStats?: Record<string, unknown> | null;
   brokerInfo?: Record<string, unknown>;
+  /** The broker's peak RSS (VmHWM) at the end of the attempt. */
+  brokerPeakRssBytes?: number;
 }
 
 export interface AttemptOptions {
@@ -27,6 +30,12 @@ export interface AttemptOptions {
   windowMs: number;
   windows: number;
   timeoutMs: number;
+  /** Payload size for fan-out and p2p-qos1 (the payload sweep); default 64 bytes. */
+  payloadBytes?: number;
+  /** The idle scenario at scale (bench/idle.ts). */
+  idle?: IdlePlan;
+  /** More environment for the broker runner (e.g. ARBORMQ_BENCH_COPY_LIMIT, ARBORMQ_BENCH_NOFILE). */
+  brokerEnv?: Record<string, string>;
 }
 
 export async function runAttempt(o: AttemptOptions): Promise<Attempt> {
@@ -37,7 +46,7 @@ export async function runAttempt(o: AttemptOptions): Promise<Attempt> {
   const durability = DURABLE_SCENARIOS[o.scenario];
   const dataDir = durability ? mkdtempSync(join(tmpdir(), 'arbormq-bench-data-')) : null;
   const aclDir = ACL_SCENARIOS.has(o.scenario) ? mkdtempSync(join(tmpdir(), 'arbormq-bench-acl-')) : null;
-  const env: Record<string, string> = {};
+  const env: Record<string, string> = { ...o.brokerEnv };
   if (dataDir && durability) Object.assign(env, { ARBORMQ_BENCH_DATA_DIR: dataDir, ARBORMQ_BENCH_DURABILITY: durability });
   if (aclDir) {
     // Readable by all: Mosquitto started as root reads it after dropping to its own user.
@@ -67,8 +76,10 @@ async function attempt(o: AttemptOptions, env: Record<string, string>): Promise<
     warmupMs: o.warmupMs,
     windowMs: o.windowMs,
     windows: o.windows,
+    ...(o.payloadBytes !== undefined ? { payloadBytes: o.payloadBytes } : {}),
+    ...(o.idle ? { idle: o.idle } : {}),
   };
-  const gen = spawnTs(join(ROOT, 'bench/load/main.ts'), [JSON.stringify(cfg)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  const gen = spawnTs(join(ROOT, 'bench/load/main.ts'), [JSON.stringify(cfg)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, ...o.brokerEnv } });
   let genStderr = '';
   gen.stderr!.on('data', (d: Buffer) => {
     genStderr = (genStderr + d.toString()).slice(-3000);
@@ -103,6 +114,7 @@ async function attempt(o: AttemptOptions, env: Record<string, string>): Promise<
   clearInterval(poll);
   outcome.brokerInfo = broker.info;
   outcome.brokerStats = broker.exitReason() ? null : await broker.stats();
+  if (!broker.exitReason()) outcome.brokerPeakRssBytes = peakRssBytes(broker.pid);
   await stopChild(gen, 1000);
   await broker.stop();
   return outcome;

@@ -4,7 +4,8 @@
 // State is in memory unless ARBORMQ_BENCH_DATA_DIR names a directory (the p2p-qos1-durable
 // scenarios set it, a fresh temp dir per attempt): LevelDB there, with ARBORMQ_BENCH_DURABILITY
 // ('sync', the default, or 'os') deciding whether each group commit is fsynced. ARBORMQ_BENCH_ACL_FILE
-// (the fan-out-acl scenario) names an ACL file the broker enforces.
+// (the fan-out-acl scenario) names an ACL file the broker enforces; ARBORMQ_BENCH_COPY_LIMIT (the
+// payload sweep) sets copyLimitBytes.
 
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,6 +21,8 @@ const root = process.env.ARBORMQ_ROOT ?? fileURLToPath(new URL('../../', import.
 const ARBORMQ_OPTIONS = {
   maxQueuedMessages: 100_000,
   maxWriteBufferBytes: 64 * 1024 * 1024,
+  // The payload sweep (bench/payload.ts) varies the copy/reference threshold.
+  ...(process.env.ARBORMQ_BENCH_COPY_LIMIT ? { copyLimitBytes: Number(process.env.ARBORMQ_BENCH_COPY_LIMIT) } : {}),
 };
 
 function newestSource(dir: string): number {

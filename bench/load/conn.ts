@@ -6,6 +6,7 @@ import { PacketType as Type } from '../../host/core/codec/constants.js';
 import { connectPacket, subscribePacket } from './packets.js';
 
 const READ_BUFFER = Buffer.alloc(256 * 1024);
+const PINGREQ = Buffer.from([0xc0, 0]);
 
 export type PublishHandler = (buf: Buffer, start: number, end: number, flags: number) => void;
 
@@ -17,7 +18,12 @@ export class BenchConn {
   onChunkEnd: () => void = () => undefined;
   /** Set when the socket closed without us asking. */
   lost: string | null = null;
-  private rest: Buffer | null = null;
+  /** PINGRESPs received. */
+  pingresps = 0;
+  /** The start of a packet not yet complete (copies: the read buffer is shared), and its whole size once known. */
+  private rest: Buffer[] = [];
+  private restBytes = 0;
+  private restNeeded = 0;
   private closing = false;
   private connack: ((code: number) => void) | null = null;
   private subacks = 0;
@@ -40,12 +46,13 @@ export class BenchConn {
    * Opens a TCP connection whose reads land in one shared buffer (net `onread`): no Buffer and no
    * stream event per read, which matters when a broker sends one small segment per message.
    */
-  static open(port: number, timeoutMs: number): Promise<BenchConn> {
+  static open(port: number, timeoutMs: number, localAddress?: string): Promise<BenchConn> {
     return new Promise((resolve, reject) => {
       let conn: BenchConn | null = null;
       const socket = connect({
         port,
         host: '127.0.0.1',
+        ...(localAddress ? { localAddress } : {}),
         onread: {
           buffer: READ_BUFFER,
           callback: (n: number, buf: Uint8Array) => {
@@ -73,10 +80,20 @@ export class BenchConn {
   private onData(chunk: Buffer, n: number): void {
     let buf = chunk;
     let len = n;
-    if (this.rest !== null) {
-      buf = Buffer.concat([this.rest, chunk.subarray(0, n)]);
+    if (this.restBytes > 0) {
+      // A large packet arrives in many reads: join its pieces once, when it is complete.
+      if (this.restBytes + n < this.restNeeded) {
+        this.rest.push(Buffer.from(chunk.subarray(0, n)));
+        this.restBytes += n;
+        this.onChunkEnd();
+        return;
+      }
+      this.rest.push(chunk.subarray(0, n));
+      buf = Buffer.concat(this.rest, this.restBytes + n);
       len = buf.length;
-      this.rest = null;
+      this.rest = [];
+      this.restBytes = 0;
+      this.restNeeded = 0;
     }
     let pos = 0;
     while (len - pos >= 2) {
@@ -96,12 +113,18 @@ export class BenchConn {
       }
       if (!done) break; // Remaining Length not complete yet (a 5th byte would be malformed; brokers don't send it)
       const end = i + remaining;
-      if (end > len) break;
+      if (end > len) {
+        this.restNeeded = end - pos;
+        break;
+      }
       this.dispatch(first, buf, i, end);
       pos = end;
     }
     // A copy: the read buffer is shared and reused by the next read.
-    if (pos < len) this.rest = Buffer.from(buf.subarray(pos, len));
+    if (pos < len) {
+      this.rest.push(Buffer.from(buf.subarray(pos, len)));
+      this.restBytes = len - pos;
+    }
     this.onChunkEnd();
   }
 
@@ -112,6 +135,9 @@ export class BenchConn {
         break;
       case Type.PUBACK:
         this.onPuback((buf[start]! << 8) | buf[start + 1]!);
+        break;
+      case Type.PINGRESP:
+        this.pingresps++;
         break;
       case Type.CONNACK:
         this.connack?.(buf[start + 1]!);
@@ -132,8 +158,13 @@ export class BenchConn {
     return this.socket.writableLength;
   }
 
+  /** PINGREQ (keep alive). */
+  ping(): void {
+    this.socket.write(PINGREQ);
+  }
+
   /** MQTT CONNECT and wait for CONNACK 0; `clean: false` asks for a persistent session (CleanSession = 0). */
-  handshake(clientId: string, timeoutMs: number, clean = true): Promise<void> {
+  handshake(clientId: string, timeoutMs: number, clean = true, keepAlive = 300): Promise<void> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => fail(`no CONNACK within ${timeoutMs} ms`), timeoutMs);
       const fail = (why: string): void => {
@@ -147,7 +178,7 @@ export class BenchConn {
         if (code === 0) resolve();
         else fail(code < 0 ? `connection closed before CONNACK (${this.lost})` : `CONNACK refused with code ${code}`);
       };
-      this.socket.write(connectPacket(clientId, undefined, clean));
+      this.socket.write(connectPacket(clientId, keepAlive, clean));
     });
   }
 

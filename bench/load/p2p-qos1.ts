@@ -15,14 +15,21 @@ import { PAYLOAD_BYTES } from './throughput.js';
 import type { LoadConfig, ScenarioResult } from './types.js';
 
 const PAIRS = 50;
+/** PUBLISHes a publisher keeps unacknowledged (fewer for large payloads, see e2eCapFor). */
 const IN_FLIGHT = 10;
 /** End-to-end cap per pair (sent, not yet received): the broker acks on routing, not on delivery. */
 const E2E_CAP = 100;
+/** Payload bytes in flight end to end over all pairs at most: 1 MB payloads go one at a time per pair. */
+const E2E_BYTES = 64 * 1024 * 1024;
+
+function e2eCapFor(payloadBytes: number): number {
+  return Math.max(1, Math.min(E2E_CAP, Math.floor(E2E_BYTES / (PAIRS * payloadBytes))));
+}
 
 interface Pair {
   pub: BenchConn;
   sub: BenchConn;
-  /** packets[id], id 1..IN_FLIGHT, encoded once: an acknowledged id is free to be sent again. */
+  /** packets[id], id 1..inFlight, encoded once: an acknowledged id is free to be sent again. */
   packets: Buffer[];
   /** Acknowledged ids waiting for end-to-end room. */
   ready: number[];
@@ -40,14 +47,16 @@ export async function p2pQos1(cfg: LoadConfig, options: { persistent?: boolean }
   const pubs = await connectMany(cfg.port, `p2p-pub-${process.pid}`, PAIRS);
   progress('subscribed');
 
-  const payload = Buffer.alloc(PAYLOAD_BYTES, 0x63);
+  const payload = Buffer.alloc(cfg.payloadBytes ?? PAYLOAD_BYTES, 0x63);
+  const e2eCap = e2eCapFor(payload.length);
+  const inFlight = Math.min(IN_FLIGHT, e2eCap);
   let running = true;
   let totalReceived = 0;
   let protocolErrors = 0;
   const pairs: Pair[] = pubs.map((pub, i) => ({
     pub,
     sub: subs[i]!,
-    packets: [Buffer.alloc(0), ...Array.from({ length: IN_FLIGHT }, (_, k) => publishPacket(`bench/p2p/${i}`, payload, 1, k + 1))],
+    packets: [Buffer.alloc(0), ...Array.from({ length: inFlight }, (_, k) => publishPacket(`bench/p2p/${i}`, payload, 1, k + 1))],
     ready: [],
     sent: 0,
     received: 0,
@@ -56,7 +65,7 @@ export async function p2pQos1(cfg: LoadConfig, options: { persistent?: boolean }
   const send = (pair: Pair): void => {
     if (!running || pair.ready.length === 0) return;
     const out: Buffer[] = [];
-    while (pair.ready.length > 0 && pair.sent - pair.received < E2E_CAP) {
+    while (pair.ready.length > 0 && pair.sent - pair.received < e2eCap) {
       out.push(pair.packets[pair.ready.pop()!]!);
       pair.sent++;
     }
@@ -65,7 +74,7 @@ export async function p2pQos1(cfg: LoadConfig, options: { persistent?: boolean }
 
   for (const pair of pairs) {
     pair.pub.onPuback = (id) => {
-      if (id >= 1 && id <= IN_FLIGHT) pair.ready.push(id);
+      if (id >= 1 && id <= inFlight) pair.ready.push(id);
       else protocolErrors++;
     };
     pair.pub.onChunkEnd = () => send(pair);
@@ -96,7 +105,7 @@ export async function p2pQos1(cfg: LoadConfig, options: { persistent?: boolean }
     };
   }
   for (const pair of pairs) {
-    for (let id = 1; id <= IN_FLIGHT; id++) pair.ready.push(id);
+    for (let id = 1; id <= inFlight; id++) pair.ready.push(id);
     send(pair);
   }
 

@@ -9,6 +9,21 @@ import { publishPacket, repeated } from './packets.js';
 import type { LoadConfig, ScenarioResult, WindowResult } from './types.js';
 
 export const PAYLOAD_BYTES = 64;
+/** Payload bytes a scenario keeps in flight end to end at most: large payloads get a shallower window. */
+const IN_FLIGHT_BYTES = 256 * 1024 * 1024;
+/** Bytes of PUBLISHes per generator write at most: large payloads go one per write. */
+const WRITE_BYTES = 64 * 1024;
+
+/**
+ * The plan for payloads of `payloadBytes`: at most `plan.batch` messages per write and
+ * `plan.windowDeliveries` in flight, fewer where that many would pass WRITE_BYTES or IN_FLIGHT_BYTES.
+ */
+export function scaledPlan(plan: Qos0Plan, payloadBytes: number): Qos0Plan {
+  const batch = Math.max(1, Math.min(plan.batch, Math.floor(WRITE_BYTES / payloadBytes)));
+  const fanout = plan.subscribers;
+  const messages = Math.max(2 * plan.publishers, Math.min(plan.windowDeliveries / fanout, Math.floor(IN_FLIGHT_BYTES / (payloadBytes * fanout))));
+  return { ...plan, batch, windowDeliveries: Math.max(messages, batch * plan.publishers * 2) * fanout };
+}
 
 export interface Qos0Plan {
   tag: string;
@@ -34,7 +49,9 @@ export interface Qos0Rig {
   finish(notes: string[], metrics: ScenarioResult['metrics']): Promise<void>;
 }
 
-export async function qos0Rig(cfg: LoadConfig, plan: Qos0Plan): Promise<Qos0Rig> {
+export async function qos0Rig(cfg: LoadConfig, requested: Qos0Plan): Promise<Qos0Rig> {
+  const payloadBytes = cfg.payloadBytes ?? PAYLOAD_BYTES;
+  const plan = payloadBytes === PAYLOAD_BYTES ? requested : scaledPlan(requested, payloadBytes);
   progress('connecting', { publishers: plan.publishers, subscribers: plan.subscribers });
   const subs = await connectMany(cfg.port, `${plan.tag}-sub-${process.pid}`, plan.subscribers);
   await Promise.all(subs.map((s) => s.subscribe([plan.filter], 0, 10_000)));
@@ -42,7 +59,7 @@ export async function qos0Rig(cfg: LoadConfig, plan: Qos0Plan): Promise<Qos0Rig>
   progress('subscribed');
 
   const flow = new Flow(plan.windowDeliveries);
-  const payload = Buffer.alloc(PAYLOAD_BYTES, 0x62);
+  const payload = Buffer.alloc(payloadBytes, 0x62);
   const fanout = plan.subscribers;
   let total: number | undefined;
   let written = 0;

@@ -52,6 +52,18 @@ export interface LoadConfig {
   windowMs: number;
   /** Measured windows in this run (the median is reported). */
   windows: number;
+  /** Payload size of fan-out and p2p-qos1 (the payload sweep, bench/payload.ts); default PAYLOAD_BYTES. */
+  payloadBytes?: number;
+  /** The idle scenario at scale (bench/idle.ts): connections to open, and how long to hold them with keep alive serviced. */
+  idle?: IdlePlan;
+}
+
+export interface IdlePlan {
+  connections: number;
+  /** Seconds to hold every connection open after the last CONNACK, each PINGing at its keep alive. */
+  holdSeconds: number;
+  /** Keep alive in the CONNECT, seconds. */
+  keepAlive: number;
 }
 
 export interface WindowResult {

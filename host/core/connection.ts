@@ -27,6 +27,7 @@ import type { Session } from './model/session.js';
 import type { Timed } from './model/timers.js';
 import type { Transport } from './transport.js';
 import { MessageBlock } from './wasm/abi.js';
+import { afterIo } from './model/schedule.js';
 
 /** Filled for each PUBLISH a connection sends (never two at once). */
 const outgoing: OutgoingPublish<number | Message> = {
@@ -98,7 +99,7 @@ export class Connection implements Timed, ClientOutlet, ClientContext {
   /** Who the client authenticated as (user name, or the enhanced authentication identity). */
   username: string | undefined;
   /** Packets that arrived while an asynchronous decision was pending (authentication, authorization), in order. */
-  private deferred: [number, Uint8Array][] = [];
+  private deferred: [number, Uint8Array][] | null = null;
   /** An asynchronous decision is pending: later packets wait in `deferred`. */
   private holding = false;
   private lastSeen = performance.now();
@@ -117,7 +118,7 @@ export class Connection implements Timed, ClientOutlet, ClientContext {
     // Until CONNECT is accepted a packet may be no larger than what an unauthenticated client may hold.
     this.framer = new Framer(Math.min(maxPacketSize, maxUnauthenticatedBytes));
     transport.limitReceive?.(maxUnauthenticatedBytes);
-    this.outbox = new Outbox(broker.core);
+    this.outbox = new Outbox(broker.core, broker.options.copyLimitBytes);
     this.superviseIdle(broker.options.connectTimeoutMs);
     transport.attach({
       data: (chunk) => this.onData(chunk),
@@ -154,7 +155,7 @@ export class Connection implements Timed, ClientOutlet, ClientContext {
       const mem = core.bytes();
       mem.set(chunk, at);
       this.packetSeen = false;
-      this.framer.push(mem, at, at + chunk.length, this.onPacket, this.refresh);
+      this.framer.push(mem, at, at + chunk.length, this.onPacket, core.refreshBytes);
       // Keep alive counts complete control packets, not bytes [MQTT-3.1.2-22]; one clock read per chunk.
       if (this.packetSeen) this.lastSeen = performance.now();
       if (this.untrusted) this.accountUnauthenticated();
@@ -162,8 +163,6 @@ export class Connection implements Timed, ClientOutlet, ClientContext {
       this.fail(error);
     }
   }
-
-  private readonly refresh = (): Uint8Array => this.broker.core.bytes();
 
   private readonly onPacket = (header: number, buf: Uint8Array, start: number, end: number): boolean => {
     const type = header >> 4;
@@ -188,7 +187,7 @@ export class Connection implements Timed, ClientOutlet, ClientContext {
     }
     if (this.phase === Phase.Closed) return false;
     if (this.holding && !(this.state.auth !== null && this.phase === Phase.Connecting)) {
-      this.deferred.push([header, buf.slice(start, end)]);
+      (this.deferred ??= []).push([header, buf.slice(start, end)]);
       this.deferredBytes += end - start;
       return true;
     }
@@ -266,8 +265,10 @@ export class Connection implements Timed, ClientOutlet, ClientContext {
   }
 
   private replayDeferred(): void {
-    while (this.deferred.length > 0 && !this.holding && this.open) {
-      const [header, body] = this.deferred.shift()!;
+    const deferred = this.deferred;
+    if (deferred === null) return;
+    while (deferred.length > 0 && !this.holding && this.open) {
+      const [header, body] = deferred.shift()!;
       this.deferredBytes -= body.length;
       try {
         this.onPacket(header, body, 0, body.length);
@@ -432,6 +433,18 @@ export class Connection implements Timed, ClientOutlet, ClientContext {
     const due = this.lastSeen + this.idleLimitMs;
     if (due > now) {
       this.broker.timers.schedule(this, due);
+      return;
+    }
+    // Timers run before the event loop reads sockets: a broker running behind may hold this client's
+    // packet unread. Decide after this turn's reads (a packet arriving by then moves lastSeen).
+    afterIo(() => this.expireIfSilent());
+  }
+
+  private expireIfSilent(): void {
+    if (this.phase === Phase.Closed || this.timerSlot >= 0 || this.idleLimitMs === 0) return;
+    const now = performance.now();
+    if (this.lastSeen + this.idleLimitMs > now) {
+      this.superviseIdle(this.idleLimitMs);
       return;
     }
     if (this.phase === Phase.New) {

@@ -3,8 +3,6 @@ import type { Message } from './model/message.js';
 import type { Transport } from './transport.js';
 import type { Core } from './wasm/core.js';
 
-/** Stored messages up to this size are copied into the batch; larger ones are sent by reference. */
-export const COPY_LIMIT = 2048;
 const MIN_BLOCK = 4096;
 const MAX_BLOCK = 256 * 1024;
 
@@ -19,12 +17,13 @@ const MAX_BLOCK = 256 * 1024;
  * in-flight deliveries never fail for lack of an output buffer.
  */
 export class Outbox implements PublishTarget<number | Message> {
-  /** Flat [handle, ptr, length] triples; handle 0 means `ptr` indexes `fallback`. */
-  private segments: number[] = [];
-  private fallback: Uint8Array[] = [];
-  private held: number[] = [];
+  /** Flat [handle, ptr, length] triples; handle 0 means `ptr` indexes `fallback`. Reused from batch to batch. */
+  private readonly segments: number[] = [];
+  /** Created when first needed: an idle connection's outbox holds no per-batch arrays. */
+  private fallback: Uint8Array[] | null = null;
+  private held: number[] | null = null;
   /** Messages referenced: released as messages, so that the last release frees their forwarded properties too. */
-  private heldMessages: Message[] = [];
+  private heldMessages: Message[] | null = null;
   /** Current batch block: handle (0 = none, -1 = fallback buffer), write position, end, open segment start. */
   private block = 0;
   private pos = 0;
@@ -37,7 +36,11 @@ export class Outbox implements PublishTarget<number | Message> {
   /** Of those, bytes queued by reference (not written into batch blocks). */
   private referencedBytes = 0;
 
-  constructor(private readonly core: Core) {}
+  constructor(
+    private readonly core: Core,
+    /** Stored bytes up to this size are copied into the batch; larger ones are sent by reference (options.copyLimitBytes). */
+    readonly copyLimit: number,
+  ) {}
 
   get empty(): boolean {
     return this.pendingBytes === 0;
@@ -76,18 +79,18 @@ export class Outbox implements PublishTarget<number | Message> {
     this.closeSegment();
     if (typeof holder === 'number') {
       this.core.ref(holder);
-      this.held.push(holder);
+      (this.held ??= []).push(holder);
     } else {
-      this.heldMessages.push(holder.ref());
+      (this.heldMessages ??= []).push(holder.ref());
     }
     this.segments.push(typeof holder === 'number' ? holder : holder.handle, ptr, length);
     this.pendingBytes += length;
     this.referencedBytes += length;
   }
 
-  /** Appends a range of an arena block, or of a message's block: copied when small, else by reference (COPY_LIMIT). */
+  /** Appends a range of an arena block, or of a message's block: copied when small, else by reference (copyLimit). */
   append(holder: number | Message, ptr: number, length: number): void {
-    if (length <= COPY_LIMIT) this.copy(ptr, length);
+    if (length <= this.copyLimit) this.copy(ptr, length);
     else this.reference(holder, ptr, length);
   }
 
@@ -103,7 +106,7 @@ export class Outbox implements PublishTarget<number | Message> {
     for (let i = 0; i < segments.length; i += 3) {
       const handle = segments[i]!;
       const ptr = segments[i + 1]!;
-      views.push(handle === 0 ? this.fallback[ptr]! : mem.subarray(ptr, ptr + segments[i + 2]!));
+      views.push(handle === 0 ? this.fallback![ptr]! : mem.subarray(ptr, ptr + segments[i + 2]!));
     }
     const held = this.held;
     const messages = this.heldMessages;
@@ -112,28 +115,28 @@ export class Outbox implements PublishTarget<number | Message> {
     let size = MIN_BLOCK;
     while (size < written && size < MAX_BLOCK) size *= 2;
     this.nextBlockSize = size;
-    this.segments = [];
-    this.fallback = [];
-    this.held = [];
-    this.heldMessages = [];
+    segments.length = 0;
+    this.fallback = null;
+    this.held = null;
+    this.heldMessages = null;
     this.pendingBytes = 0;
     this.referencedBytes = 0;
     const core = this.core;
     transport.write(views, () => {
-      for (let i = 0; i < held.length; i++) core.unref(held[i]!);
-      for (let i = 0; i < messages.length; i++) messages[i]!.unref();
+      if (held !== null) for (let i = 0; i < held.length; i++) core.unref(held[i]!);
+      if (messages !== null) for (let i = 0; i < messages.length; i++) messages[i]!.unref();
     });
   }
 
   /** Releases what was queued but never sent (the connection died first). */
   discard(): void {
     this.retireBlock();
-    for (const h of this.held) this.core.unref(h);
-    for (const m of this.heldMessages) m.unref();
-    this.segments = [];
-    this.fallback = [];
-    this.held = [];
-    this.heldMessages = [];
+    if (this.held !== null) for (const h of this.held) this.core.unref(h);
+    if (this.heldMessages !== null) for (const m of this.heldMessages) m.unref();
+    this.segments.length = 0;
+    this.fallback = null;
+    this.held = null;
+    this.heldMessages = null;
     this.pendingBytes = 0;
     this.referencedBytes = 0;
   }
@@ -141,8 +144,9 @@ export class Outbox implements PublishTarget<number | Message> {
   private closeSegment(): void {
     if (this.pos > this.segmentStart) {
       if (this.block === -1) {
-        this.segments.push(0, this.fallback.length, this.pos - this.segmentStart);
-        this.fallback.push(this.fallbackBuf!.subarray(this.segmentStart, this.pos));
+        const fallback = (this.fallback ??= []);
+        this.segments.push(0, fallback.length, this.pos - this.segmentStart);
+        fallback.push(this.fallbackBuf!.subarray(this.segmentStart, this.pos));
       } else {
         this.segments.push(this.block, this.segmentStart, this.pos - this.segmentStart);
       }
@@ -152,7 +156,7 @@ export class Outbox implements PublishTarget<number | Message> {
 
   /** The current block takes no more writes; the batch that holds its bytes owns its reference. */
   private retireBlock(): void {
-    if (this.block > 0) this.held.push(this.block);
+    if (this.block > 0) (this.held ??= []).push(this.block);
     this.block = 0;
     this.fallbackBuf = null;
     this.pos = this.end = this.segmentStart = 0;

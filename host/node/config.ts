@@ -68,6 +68,7 @@ export const SCALAR_FIELDS = {
   maxQueuedMessages: { type: 'integer', min: 0 },
   maxQueuedBytes: { type: 'integer', min: 0 },
   maxWriteBufferBytes: { type: 'integer', min: 0 },
+  copyLimitBytes: { type: 'integer', min: 0 },
   maxKeepAlive: { type: 'integer', min: 0, max: 65_535, unit: 's' },
   connectTimeoutMs: { type: 'integer', min: 1, max: TIMER_MAX_MS, unit: 'ms' },
   maxUnauthenticatedBytes: { type: 'integer', min: 1024 },

@@ -16,6 +16,7 @@ export class Peer {
   transport: Transport | null = null;
 
   constructor(
+    private readonly gate: ConnectionGate,
     readonly label: string,
     readonly ip: string,
     readonly listener: string,
@@ -23,6 +24,11 @@ export class Peer {
     /** Arrived when maxConnections clients were already connected: answered "quota exceeded" and closed. */
     readonly overLimit: boolean,
   ) {}
+
+  /** Its transport has closed (transports call this exactly once). */
+  transportClosed(): void {
+    this.gate.leave(this);
+  }
 }
 
 /** Over-limit connections kept open long enough to hear why; beyond it they are dropped at once. */
@@ -64,7 +70,7 @@ export class ConnectionGate {
     let label = base;
     for (let n = 2; this.peers.has(label); n++) label = `${base}#${n}`;
     const overLimit = this.maxConnections > 0 && this.admitted >= this.maxConnections;
-    const peer = new Peer(label, ip, info.listener, info.certificateIdentity, overLimit);
+    const peer = new Peer(this, label, ip, info.listener, info.certificateIdentity, overLimit);
     this.peers.set(label, peer);
     if (overLimit) {
       this.refusing++;

@@ -1,20 +1,39 @@
 import type { Socket } from 'node:net';
 import type { Transport, TransportEvents } from '../core/transport.js';
 
+/** Told once when a transport's socket has closed, whoever is attached (the connection gate's Peer). */
+export interface TransportOwner {
+  transportClosed(): void;
+}
+
+const TRANSPORT = Symbol('arbormq.transport');
+type OwnedSocket = Socket & { [TRANSPORT]: SocketTransport };
+
+// Shared by every socket (`this` is the socket): an idle connection carries no listener closures of its own.
+function destroyOnError(this: Socket): void {
+  this.destroy();
+}
+
+function closed(this: OwnedSocket): void {
+  this[TRANSPORT].socketClosed();
+}
+
 /** A TCP or TLS socket as a broker Transport. */
 export class SocketTransport implements Transport {
   readonly remoteAddress: string;
+  private events: TransportEvents | null = null;
 
   constructor(
     private readonly socket: Socket,
     /** How the connection is named in logs and found by access control (default address:port). */
     remoteAddress = `${socket.remoteAddress}:${socket.remotePort}`,
-    /** Called once when the socket has closed, whoever is attached. */
-    closed?: () => void,
+    private readonly owner: TransportOwner | null = null,
   ) {
     this.remoteAddress = remoteAddress;
     socket.setNoDelay(true);
-    if (closed) socket.once('close', closed);
+    (socket as OwnedSocket)[TRANSPORT] = this;
+    socket.on('error', destroyOnError);
+    socket.on('close', closed);
   }
 
   get writableLength(): number {
@@ -22,16 +41,17 @@ export class SocketTransport implements Transport {
   }
 
   attach(events: TransportEvents): void {
-    const socket = this.socket;
-    let closed = false;
-    socket.on('data', events.data);
-    socket.on('drain', events.drain);
-    socket.on('error', () => socket.destroy());
-    socket.on('close', () => {
-      if (closed) return;
-      closed = true;
-      events.close();
-    });
+    this.events = events;
+    this.socket.on('data', events.data);
+    this.socket.on('drain', events.drain);
+  }
+
+  /** The socket closed (its one 'close' listener calls this): the attached connection hears it once, then the owner. */
+  socketClosed(): void {
+    const events = this.events;
+    this.events = null;
+    events?.close();
+    this.owner?.transportClosed();
   }
 
   write(chunks: Uint8Array[], done: () => void): void {
@@ -42,12 +62,12 @@ export class SocketTransport implements Transport {
     }
     const last = chunks.length - 1;
     if (last === 0) {
-      socket.write(chunks[0]!, () => done());
+      socket.write(chunks[0]!, done);
       return;
     }
     socket.cork();
     for (let i = 0; i < last; i++) socket.write(chunks[i]!);
-    socket.write(chunks[last]!, () => done());
+    socket.write(chunks[last]!, done);
     socket.uncork();
   }
 

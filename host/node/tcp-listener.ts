@@ -21,7 +21,7 @@ export async function listenTcp(
   let name = `${protocol}:${options.port}`;
   const serve = (socket: Socket, certificateIdentity: string | undefined): void => {
     const peer = gate.arrive({ address: socket.remoteAddress, port: socket.remotePort, listener: name, certificateIdentity });
-    gate.serve(peer, new SocketTransport(socket, peer.label, () => gate.leave(peer)));
+    gate.serve(peer, new SocketTransport(socket, peer.label, peer));
   };
 
   let server;

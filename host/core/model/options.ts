@@ -61,6 +61,12 @@ export interface BrokerOptions {
   maxQueuedBytes: number;
   /** A subscriber with more than this many bytes waiting to be written loses QoS 0 messages (counted). */
   maxWriteBufferBytes: number;
+  /**
+   * Outgoing messages up to this many bytes (topic + payload) are copied into a connection's write
+   * batch; larger ones are written by reference to their one stored copy. Where copying stops paying
+   * depends on the machine (memory bandwidth against the cost of one more write buffer): bench/payload.ts measures it.
+   */
+  copyLimitBytes: number;
   /** Seconds; a 5.0 client asking for more (or for 0) is told this value as Server Keep Alive. 0 = no limit. */
   maxKeepAlive: number;
   /** Milliseconds a new connection has to send CONNECT. */
@@ -130,6 +136,7 @@ export const DEFAULT_OPTIONS: BrokerOptions = {
   maxQueuedMessages: 1000,
   maxQueuedBytes: 64 * 1024 * 1024,
   maxWriteBufferBytes: 8 * 1024 * 1024,
+  copyLimitBytes: 2048,
   maxKeepAlive: 0,
   connectTimeoutMs: 10_000,
   maxUnauthenticatedBytes: 64 * 1024,

@@ -60,9 +60,11 @@ export class Session implements Timed {
   /** Where its messages go while a client is connected (its Connection); null while it is away. */
   outlet: ClientOutlet | null = null;
   version: ProtocolVersion = 4;
-  readonly subscriptions = new Map<string, SessionSubscription>();
-  /** Outgoing QoS 1/2 by packet identifier, in send order. */
-  readonly inflight = new Map<number, Delivery>();
+  // The collections below are created on first use: an idle device that never subscribes or
+  // sends QoS 2 does not pay for empty hash tables (~130 bytes each).
+  private subscriptionMap: Map<string, SessionSubscription> | null = null;
+  private inflightMap: Map<number, Delivery> | null = null;
+  private incomingQos2Set: Set<number> | null = null;
   readonly queue = new Deque<Delivery>();
   queuedBytes = 0;
   /** Next Delivery.seq. */
@@ -72,8 +74,6 @@ export class Session implements Timed {
    * some wait, later ones wait too, so the client receives messages in the order they were routed [MQTT-4.6.0-6].
    */
   waitingSends = 0;
-  /** Incoming QoS 2 packet identifiers between PUBREC and PUBREL: the exactly-once guard. */
-  readonly incomingQos2 = new Set<number>();
   /** Seconds; 0 ends the session with the connection, NEVER_EXPIRES never. */
   expiryInterval = 0;
   will: WillMessage | null = null;
@@ -105,6 +105,20 @@ export class Session implements Timed {
     readonly id: number,
     readonly clientId: string,
   ) {}
+
+  get subscriptions(): Map<string, SessionSubscription> {
+    return (this.subscriptionMap ??= new Map());
+  }
+
+  /** Outgoing QoS 1/2 by packet identifier, in send order. */
+  get inflight(): Map<number, Delivery> {
+    return (this.inflightMap ??= new Map());
+  }
+
+  /** Incoming QoS 2 packet identifiers between PUBREC and PUBREL: the exactly-once guard. */
+  get incomingQos2(): Set<number> {
+    return (this.incomingQos2Set ??= new Set());
+  }
 
   onTimer(now: number): void {
     this.engine.sessionDue(this, now);

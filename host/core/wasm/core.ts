@@ -213,6 +213,9 @@ export class Core {
     return this.u8view;
   }
 
+  /** bytes() as a function value, one for all callers (a framer's refresh callback). */
+  readonly refreshBytes = (): Uint8Array => this.bytes();
+
   /** @internal u32 view over the whole memory, re-derived like bytes(). */
   u32(): Uint32Array {
     if (this.u32view.length === 0) this.u32view = new Uint32Array(this.memory.buffer);
