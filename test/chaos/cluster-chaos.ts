@@ -1,9 +1,10 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { delay } from '../helpers/broker.js';
 import { startCluster, type ClusterNode, type TestCluster } from '../helpers/cluster.js';
-import { freePort, startEtcd, type TestEtcd } from '../helpers/etcd.js';
+import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
+import { freePort } from '../helpers/server.js';
 import { startProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import { pace, until } from '../helpers/wait.js';
 import { random } from './chaos.js';
 import { ChaosPublisher, ChaosSubscriber, type QoS, type Version } from './peers.js';
 
@@ -151,10 +152,20 @@ export async function runClusterChaos(options: ClusterChaosOptions): Promise<Clu
       };
     }
     for (const s of streams) s.subscriber.start();
-    for (const deadline = Date.now() + 20_000; !streams.every((s) => s.subscriber.ready) && Date.now() < deadline; ) await delay(10);
-    if (!streams.every((s) => s.subscriber.ready)) throw new Error('the subscribers never subscribed');
+    await until(() => streams.every((s) => s.subscriber.ready), 'the subscribers to subscribe', 20_000);
     // Every node has learned the subscribers' routes before anything is published.
-    await delay(500);
+    const subscribersOn = (node: ClusterNode): number => streams.filter((s) => at.get(s.subscriber.clientId) === node).length;
+    await until(
+      async () => {
+        for (const node of nodes) {
+          const { peers } = await node.status();
+          if (nodes.some((host) => host !== node && (peers.find((p) => p.node === host.id)?.routes ?? 0) < subscribersOn(host))) return false;
+        }
+        return true;
+      },
+      "every node to learn the subscribers' routes",
+      20_000,
+    );
     for (const s of streams) s.publisher.start();
     started = Date.now();
 
@@ -182,23 +193,23 @@ export async function runClusterChaos(options: ClusterChaosOptions): Promise<Clu
         const after = Math.round(5 + rand() * 55);
         next.set(peer.clientId, to);
         peer.drop();
-        await delay(after);
+        await pace(after);
         await kill(victim);
-        await delay(rand() * 300);
+        await pace(rand() * 300);
         await restart(victim);
         return `${peer.clientId} moved ${from.id} → ${to.id}, ${victim.id} SIGKILLed ${after} ms later`;
       },
       async kill() {
         const victim = pick(nodes);
         await kill(victim);
-        await delay(rand() * 500);
+        await pace(rand() * 500);
         await restart(victim);
         return `${victim.id} SIGKILLed`;
       },
       async etcd() {
         const away = Math.round(500 + rand() * 1500);
         await etcd!.stop();
-        await delay(away);
+        await pace(away);
         await etcd!.restart();
         return `etcd stopped for ${away} ms`;
       },
@@ -207,7 +218,7 @@ export async function runClusterChaos(options: ClusterChaosOptions): Promise<Clu
         const paused = ttl * 1000 + 1500;
         victim.cli.child.kill('SIGSTOP');
         try {
-          await delay(paused);
+          await pace(paused);
         } finally {
           victim.cli.child.kill('SIGCONT');
         }
@@ -215,7 +226,7 @@ export async function runClusterChaos(options: ClusterChaosOptions): Promise<Clu
       },
     };
     for (let i = 0; i < options.faults; i++) {
-      await delay(100 + rand() * 400);
+      await pace(100 + rand() * 400);
       const kind = i < kinds.length ? kinds[i]! : pick(kinds);
       const t = Date.now() - started;
       const detail = await inject[kind]();
@@ -229,11 +240,12 @@ export async function runClusterChaos(options: ClusterChaosOptions): Promise<Clu
       s.publisher.pump();
     }
     const delivered = (s: Stream): boolean => [...s.publisher.acknowledged].every((m) => s.subscriber.counts.has(m));
-    const deadline = Date.now() + (options.settleMs ?? 60_000);
-    while (Date.now() < deadline && !streams.every((s) => s.publisher.done && delivered(s))) await delay(50);
-    settled = streams.every((s) => s.publisher.done && delivered(s));
-    // Late duplicates would show up now: give in-flight resends a moment to arrive.
-    await delay(500);
+    settled = await until(() => streams.every((s) => s.publisher.done && delivered(s)), 'every acknowledged message delivered', options.settleMs ?? 60_000).then(
+      () => true,
+      () => false,
+    );
+    // Late duplicates would show up now: what each node sent a subscriber before answering a PINGREQ has arrived.
+    if (settled) await Promise.all(streams.map((s) => s.subscriber.roundTrip()));
   } finally {
     for (const s of streams) {
       s.publisher.stop();

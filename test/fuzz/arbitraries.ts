@@ -6,7 +6,6 @@ import {
   concat,
   connect,
   encode,
-  PacketType,
   prop,
   publish,
   subscribe,
@@ -15,6 +14,7 @@ import {
   type Property,
   type Version,
 } from '../helpers/packets.js';
+import { T } from '../helpers/wire.js';
 
 /**
  * fast-check generators of fuzz cases: a client's byte stream — a valid CONNECT and valid packets of
@@ -116,7 +116,7 @@ function unsubscribeArb(v: Version): fc.Arbitrary<PacketModel> {
 function ackArb(v: Version): fc.Arbitrary<PacketModel> {
   const reasonProps = fc.option(fc.tuple(fc.constantFrom(0, 0x10, 0x80, 0x92), fc.array(fc.oneof(shortText.map((s) => prop(0x1f, s)), userProperty), { maxLength: 2 })), { nil: undefined });
   return fc
-    .tuple(fc.constantFrom(PacketType.PUBACK, PacketType.PUBREC, PacketType.PUBREL, PacketType.PUBCOMP), packetId, reasonProps)
+    .tuple(fc.constantFrom(T.PUBACK, T.PUBREC, T.PUBREL, T.PUBCOMP), packetId, reasonProps)
     .map(([type, id, rp]) => ack(v, type, id, rp?.[0], rp?.[1]));
 }
 

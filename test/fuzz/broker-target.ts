@@ -193,6 +193,6 @@ export class BrokerTarget {
     this.bystander?.close();
     await nextTurn();
     await this.server.close();
-    await assertArenaEmpty(this.server);
+    await assertArenaEmpty(this.server.broker.core);
   }
 }

@@ -1,7 +1,7 @@
 import { Framer } from '../../host/core/codec/frame.js';
 import { parseControl, UnsupportedVersion } from '../../host/core/codec/parse.js';
 import { parsePublish } from '../../host/core/codec/publish.js';
-import { ProtocolError } from '../../host/core/errors.js';
+import { ProtocolError } from '../../host/core/codec/errors.js';
 import type { Version } from '../helpers/packets.js';
 
 /**

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
-import { ArenaError, type Core } from '../../host/core/wasm.js';
-import { refMatch } from '../helpers/topic-match.js';
+import { ArenaError, type Core } from '../../host/core/wasm/core.js';
+import { refMatch } from '../helpers/reference.js';
 
 /**
  * The wasm core's exports on their own, against plain models: topic validation against the rules of
@@ -223,7 +223,7 @@ export const trieProperty = (cores: CoreSupply): fc.IAsyncPropertyWithHooks<[Tri
 
 // ---- arena ----------------------------------------------------------------------------------
 
-type ArenaCommand = { op: 'alloc'; length: number } | { op: 'retain' | 'release' | 'misuse' | 'check'; pick: number };
+type ArenaCommand = { op: 'alloc'; length: number } | { op: 'ref' | 'unref' | 'misuse' | 'check'; pick: number };
 
 const KiB = 1024;
 const arenaCommand: fc.Arbitrary<ArenaCommand> = fc.oneof(
@@ -237,8 +237,8 @@ const arenaCommand: fc.Arbitrary<ArenaCommand> = fc.oneof(
       )
       .map((length) => ({ op: 'alloc' as const, length })),
   },
-  { weight: 2, arbitrary: fc.nat().map((pick) => ({ op: 'retain' as const, pick })) },
-  { weight: 4, arbitrary: fc.nat().map((pick) => ({ op: 'release' as const, pick })) },
+  { weight: 2, arbitrary: fc.nat().map((pick) => ({ op: 'ref' as const, pick })) },
+  { weight: 4, arbitrary: fc.nat().map((pick) => ({ op: 'unref' as const, pick })) },
   { weight: 1, arbitrary: fc.nat().map((pick) => ({ op: 'misuse' as const, pick })) },
   { weight: 1, arbitrary: fc.nat().map((pick) => ({ op: 'check' as const, pick })) },
 );
@@ -260,7 +260,7 @@ const intact = (v: Uint8Array, seed: number): boolean => {
 };
 
 /**
- * Arena alloc / retain / release sequences under a small cap: counts and contents always agree with
+ * Arena alloc / ref / unref sequences under a small cap: counts and contents always agree with
  * the model, a released handle stays dead (an ArenaError, counted), nothing is left once all is
  * released, and a refused allocation succeeds once space is back.
  */
@@ -291,19 +291,19 @@ export const arenaProperty = (cores: CoreSupply): fc.IAsyncPropertyWithHooks<[Ar
         const h = dead[cmd.pick % dead.length]!;
         let threw = false;
         try {
-          core.release(h);
+          core.unref(h);
         } catch (error) {
           threw = error instanceof ArenaError;
         }
-        if (!threw) throw new Error(`releasing the dead handle 0x${h.toString(16)} did not fail`);
+        if (!threw) throw new Error(`unref of the dead handle 0x${h.toString(16)} did not fail`);
         misuses++;
       } else if (live.length > 0) {
         const i = cmd.pick % live.length;
         const b = live[i]!;
-        if (cmd.op === 'retain') {
-          if (core.retain(b.handle) !== ++b.refs) throw new Error('retain returned the wrong count');
-        } else if (cmd.op === 'release') {
-          if (core.release(b.handle) !== --b.refs) throw new Error('release returned the wrong count');
+        if (cmd.op === 'ref') {
+          if (core.ref(b.handle) !== ++b.refs) throw new Error('ref returned the wrong count');
+        } else if (cmd.op === 'unref') {
+          if (core.unref(b.handle) !== --b.refs) throw new Error('unref returned the wrong count');
           if (b.refs === 0) {
             live.splice(i, 1);
             dead.push(b.handle);
@@ -319,7 +319,7 @@ export const arenaProperty = (cores: CoreSupply): fc.IAsyncPropertyWithHooks<[Ar
       if (s.bytesReserved > cap) throw new Error(`${s.bytesReserved} bytes reserved over the cap of ${cap}`);
     }
     for (const b of live) if (!intact(core.view(b.handle), b.seed)) throw new Error(`block of ${b.length} bytes was overwritten`);
-    for (const b of live) while (b.refs-- > 0) core.release(b.handle);
+    for (const b of live) while (b.refs-- > 0) core.unref(b.handle);
     const s = core.arenaStats();
     if (s.liveHandles !== 0 || s.bytesInUse !== 0) throw new Error(`${s.liveHandles} blocks left after every reference was released`);
     if (s.errors !== errors0 + misuses) throw new Error(`${s.errors - errors0} arena errors counted for ${misuses} misuses`);
@@ -327,7 +327,7 @@ export const arenaProperty = (cores: CoreSupply): fc.IAsyncPropertyWithHooks<[Ar
       core.arenaTrim();
       const h = core.alloc(refused);
       if (h === 0) throw new Error(`alloc(${refused}) still refused with the arena empty`);
-      core.release(h);
+      core.unref(h);
     }
     cores.giveBack();
   });

@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { IDisconnectPacket } from 'mqtt-packet';
-import { collect, startBroker, until, type TestBroker } from '../helpers/broker.js';
+import { collect, type ServerTestBroker, startBroker } from '../helpers/broker.js';
+import { until } from '../helpers/wait.js';
 
 /**
  * Every defect the fuzzer found, as the bytes that found it: each must now be answered as the
  * specification says, without an internal error, while the broker keeps serving.
  */
 describe('fuzzer findings', () => {
-  let b: TestBroker;
+  let b: ServerTestBroker;
   before(async () => {
     b = await startBroker();
   });
@@ -16,11 +17,11 @@ describe('fuzzer findings', () => {
 
   /** Sends `hex` on a fresh connection; resolves with what came back once the broker closed it. */
   async function closedAfter(hex: string, version: 4 | 5): Promise<string[]> {
-    const internal = b.server.broker.metrics.internalErrors;
+    const internal = b.broker.metrics.internalErrors;
     const raw = (await b.raw()).version(version);
     raw.send(Buffer.from(hex.replace(/\s/g, ''), 'hex'));
     await raw.expectClosed();
-    assert.equal(b.server.broker.metrics.internalErrors, internal, 'no internal error');
+    assert.equal(b.broker.metrics.internalErrors, internal, 'no internal error');
     return raw.packets.map((p) => (p.cmd === 'disconnect' ? `disconnect 0x${((p as IDisconnectPacket).reasonCode ?? 0).toString(16)}` : p.cmd));
   }
 
@@ -36,7 +37,7 @@ describe('fuzzer findings', () => {
     it(`a QoS 0 message of ${size} bytes with forwarded properties frees their arena block once sent to a subscriber that holds nothing else (fuzz sample seed 5, case 597)`, async () => {
       // Messages over 2 KiB are written by reference: the outbox's reference outlived the message's other holders
       // and its last release freed the message block only, leaking the block of its user properties every time.
-      const core = b.server.broker.core;
+      const core = b.broker.core;
       const sub = await b.client({ protocolVersion: 5 });
       await sub.subscribeAsync('leak/#', { qos: 1 });
       const pub = await b.client({ protocolVersion: 5 });
@@ -45,7 +46,7 @@ describe('fuzzer findings', () => {
       for (let i = 0; i < 3; i++) pub.publish('leak/t', Buffer.alloc(size, i), { qos: 0, properties: { userProperties: { k: 'v' }, correlationData: Buffer.from('c') } });
       const messages = await got;
       assert.deepEqual({ ...messages[2]!.packet.properties?.userProperties }, { k: 'v' });
-      await until(() => core.arenaStats().liveHandles <= before);
+      await until(() => core.arenaStats().liveHandles <= before, 'the sent messages to be released');
       assert.equal(core.arenaStats().liveHandles, before, 'every message block and properties block is released');
       await Promise.all([sub.endAsync(), pub.endAsync()]);
     });

@@ -128,7 +128,7 @@ export class SocketTarget {
     const error = this.bystanderError;
     await this.bystander.endAsync(true).catch(() => undefined);
     await this.server.close();
-    await assertArenaEmpty(this.server);
+    await assertArenaEmpty(this.server.broker.core);
     if (error) throw error;
   }
 }

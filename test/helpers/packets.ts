@@ -1,3 +1,5 @@
+import { T } from './wire.js';
+
 /**
  * MQTT packets as a list of typed fields, so the fuzzer can break one field at a time and still
  * produce the rest of a packet the broker will read that far: a length prefix that lies, a varint at
@@ -36,24 +38,6 @@ export interface PacketModel {
 }
 
 export type Version = 3 | 4 | 5;
-
-export const PacketType = {
-  CONNECT: 1,
-  CONNACK: 2,
-  PUBLISH: 3,
-  PUBACK: 4,
-  PUBREC: 5,
-  PUBREL: 6,
-  PUBCOMP: 7,
-  SUBSCRIBE: 8,
-  SUBACK: 9,
-  UNSUBSCRIBE: 10,
-  UNSUBACK: 11,
-  PINGREQ: 12,
-  PINGRESP: 13,
-  DISCONNECT: 14,
-  AUTH: 15,
-} as const;
 
 /** Property identifiers (5.0 §2.2.2.2) and the type of their value. */
 export const PROPERTIES: Record<number, 'u8' | 'u16' | 'u32' | 'varint' | 'string' | 'binary' | 'pair'> = {
@@ -235,7 +219,7 @@ export function ack(version: Version, type: number, packetId: number, reason?: n
     fields.push(u8(reason));
     if (props) fields.push({ kind: 'props', props });
   }
-  return { header: (type << 4) | (type === PacketType.PUBREL ? 2 : 0), fields };
+  return { header: (type << 4) | (type === T.PUBREL ? 2 : 0), fields };
 }
 
 export interface SubscriptionSpec {

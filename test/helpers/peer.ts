@@ -90,10 +90,10 @@ export class Peer {
     };
   }
 
-  /** Opens a TCP connection to `port` on 127.0.0.1; nothing is sent. */
-  tcp(port: number): Promise<this> {
+  /** Opens a TCP connection to `port` on 127.0.0.1, from `from` (another loopback address) when given; nothing is sent. */
+  tcp(port: number, from?: string): Promise<this> {
     return new Promise((resolve, reject) => {
-      const socket = (this.socket = netConnect(port, '127.0.0.1', () => {
+      const socket = (this.socket = netConnect({ port, host: '127.0.0.1', localAddress: from }, () => {
         socket.off('error', reject);
         this.address = `${socket.localAddress}:${socket.localPort}`;
         // Every send its own segment: tests that split packets across writes mean it.

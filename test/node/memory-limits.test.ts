@@ -3,7 +3,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, it } from 'node:test';
 import type { IConnackPacket, IDisconnectPacket } from 'mqtt-packet';
-import { ackReason, collect, connectClient, startBroker, until, type TestBroker } from '../helpers/broker.js';
+import { ackReason, collect, connectClient, type ServerTestBroker, startBroker } from '../helpers/broker.js';
+import { until } from '../helpers/wait.js';
 
 const MiB = 1024 * 1024;
 
@@ -16,7 +17,7 @@ const gc = runInNewContext('gc') as () => void;
  * everything works again once the space is back.
  */
 describe('arena and memory limits', () => {
-  let b: TestBroker;
+  let b: ServerTestBroker;
   afterEach(() => b.close());
 
   it('a full arena: 5.0 QoS 1 publishers hear 0x97, a 3.1.1 QoS 1 publisher and a QoS 0 publisher are disconnected, control packets still flow; once the space is back publishing works again', async () => {
@@ -53,7 +54,7 @@ describe('arena and memory limits', () => {
     // The space comes back: the hoarding session is discarded.
     const clean = await b.client({ clientId: 'hoard', clean: true });
     await clean.endAsync();
-    await until(() => broker.core.arenaStats().bytesInUse < 256 * 1024);
+    await until(() => broker.core.arenaStats().bytesInUse < 256 * 1024, 'the discarded session to free the arena');
     const sub = await b.client({ protocolVersion: 5 });
     await sub.subscribeAsync('fill/#', { qos: 1 });
     assert.equal(await ackReason(pub.publishAsync('fill/t', Buffer.alloc(8 * 1024, 1), { qos: 1 })), 0);
@@ -74,7 +75,7 @@ describe('arena and memory limits', () => {
     assert.equal(broker.overloaded, false);
 
     let ballast: Buffer | null = Buffer.alloc(96 * MiB, 1);
-    await until(() => broker.overloaded, 5000);
+    await until(() => broker.overloaded, 'the broker to see the limit passed', 5000);
     assert.equal(broker.overloaded, true, `over ${limit} bytes: RSS ${process.memoryUsage.rss()}`);
     const v5 = (await b.raw()).version(5);
     const refused5 = (await v5.handshake({ protocolVersion: 5 })) as IConnackPacket;
@@ -91,7 +92,7 @@ describe('arena and memory limits', () => {
     ballast.fill(2);
     ballast = null;
     gc();
-    await until(() => !broker.overloaded, 5000);
+    await until(() => !broker.overloaded, 'the broker to see memory back under the limit', 5000);
     assert.equal(broker.overloaded, false, `back under ${limit} bytes: RSS ${process.memoryUsage.rss()}`);
     const back = await b.client({ protocolVersion: 5 });
     assert.equal(await ackReason(back.publishAsync('mem/t', 'after', { qos: 1 })), 0);

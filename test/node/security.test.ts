@@ -1,15 +1,17 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
-import mqttPacket, { type IConnackPacket, type Packet } from 'mqtt-packet';
+import type { IConnackPacket, Packet } from 'mqtt-packet';
 import { ArborServer } from '../../host/node/server.js';
 import { writePasswordFile } from '../helpers/access-files.js';
-import { assertArenaEmpty, collect, connectClient, until } from '../helpers/broker.js';
+import { assertArenaEmpty, collect, connectClient } from '../helpers/broker.js';
 import { createPki, type TestPki } from '../helpers/certificates.js';
 import { connect, encode, prop, publish } from '../helpers/packets.js';
+import { Peer } from '../helpers/peer.js';
+import { until } from '../helpers/wait.js';
 
 /**
  * The security suite's standing attacks beyond the regression tests of docs/SECURITY.md: TLS
@@ -43,7 +45,7 @@ describe('TLS settings', () => {
   });
   after(async () => {
     await s.close();
-    await assertArenaEmpty(s);
+    await assertArenaEmpty(s.broker.core);
     await pki.remove();
   });
 
@@ -68,7 +70,7 @@ describe('TLS settings', () => {
     for (const maxVersion of ['TLSv1', 'TLSv1.1'] as const) {
       const r = await handshake({ ...(await pki.client('c')), minVersion: 'TLSv1', maxVersion, ciphers: 'DEFAULT@SECLEVEL=0' });
       assert.match(r.client, /PROTOCOL_VERSION|protocol version|unsupported protocol/i, maxVersion);
-      await until(() => r.server() !== undefined);
+      await until(() => r.server() !== undefined, `the log to say why ${maxVersion} was refused`);
       assert.equal(r.server(), 'the client offers only TLS versions older than 1.2');
     }
   });
@@ -78,7 +80,7 @@ describe('TLS settings', () => {
     for (const ciphers of ['ECDHE-ECDSA-AES128-SHA', 'ECDHE-ECDSA-AES256-SHA384', 'ECDHE-ECDSA-NULL-SHA:@SECLEVEL=0']) {
       const r = await handshake({ ...identity, maxVersion: 'TLSv1.2', ciphers });
       assert.match(r.client, /HANDSHAKE_FAILURE|handshake failure/i, ciphers);
-      await until(() => r.server() !== undefined);
+      await until(() => r.server() !== undefined, `the log to say why ${ciphers} was refused`);
       assert.match(r.server()!, /^no cipher suite in common/, ciphers);
     }
     for (const [maxVersion, ciphers] of [
@@ -90,7 +92,7 @@ describe('TLS settings', () => {
       assert.match(r.client, new RegExp(`^ok ${maxVersion.replace('.', '\\.')} `), `${maxVersion} ${ciphers}`);
       r.socket.destroy();
     }
-    await until(() => s.connectionCount === 0);
+    await until(() => s.connectionCount === 0, 'every TLS connection to be gone');
   });
 
   it('reports certificate errors clearly: on the client, a server it does not trust; in the log, a client certificate missing or from another CA', async () => {
@@ -98,10 +100,10 @@ describe('TLS settings', () => {
     assert.match(untrusting.client, /SELF_SIGNED_CERT_IN_CHAIN self-signed certificate in certificate chain/);
     for (const maxVersion of ['TLSv1.2', 'TLSv1.3'] as const) {
       const none = await handshake({ maxVersion });
-      await until(() => none.server() !== undefined);
+      await until(() => none.server() !== undefined, 'the log to name the missing certificate');
       assert.equal(none.server(), 'the client sent no certificate, and this listener requires one', maxVersion);
       const stranger = await handshake({ ...(await pki.stranger()), maxVersion });
-      await until(() => stranger.server() !== undefined);
+      await until(() => stranger.server() !== undefined, "the log to name the stranger's certificate");
       assert.equal(stranger.server(), 'the client certificate was refused: it is not signed by the CA of caFile', maxVersion);
     }
     assert.equal(s.connectionCount, 0, 'none of them reached the broker');
@@ -109,19 +111,15 @@ describe('TLS settings', () => {
 });
 
 /** Opens a TCP connection from `from`, sends CONNECT bytes, and resolves with the CONNACK (or null if closed without one). */
-function connectFrom(port: number, from: string, bytes: Uint8Array, version: 4 | 5): Promise<{ connack: IConnackPacket | null; socket: Socket }> {
-  return new Promise((resolve) => {
-    const socket = netConnect({ port, host: '127.0.0.1', localAddress: from });
-    const parser = mqttPacket.parser({ protocolVersion: version });
-    parser.on('packet', (p: Packet) => {
-      if (p.cmd === 'connack') resolve({ connack: p, socket });
-    });
-    parser.on('error', () => undefined);
-    socket.on('data', (d) => parser.parse(d));
-    socket.on('error', () => undefined);
-    socket.once('close', () => resolve({ connack: null, socket }));
-    socket.once('connect', () => socket.write(bytes));
+async function connectFrom(port: number, from: string, bytes: Uint8Array, version: 4 | 5): Promise<{ connack: IConnackPacket | null; peer: Peer }> {
+  const peer = (await new Peer().tcp(port, from)).version(version);
+  peer.send(bytes);
+  // Hundreds of handshakes at once on a loaded machine: the CONNACK, or the close, may take a while.
+  const connack = await peer.next<IConnackPacket>('connack', 30_000).catch((error: Error) => {
+    if (peer.isClosed) return null;
+    throw error;
   });
+  return { connack, peer };
 }
 
 const code = (c: IConnackPacket | null): number | undefined => (c === null ? undefined : (c.reasonCode ?? c.returnCode));
@@ -147,13 +145,13 @@ describe('CONNECT floods from many addresses', () => {
     const refused = results.filter((r) => code(r.connack) === 0x97 || code(r.connack) === 3).length;
     assert.equal(accepted, 200);
     assert.equal(accepted + refused, 400, 'each attempt heard a CONNACK');
-    for (const r of results) r.socket.destroy();
-    await until(() => s.connectionCount === 1);
+    for (const r of results) r.peer.destroy();
+    await until(() => s.connectionCount === 1, 'only the bystander to be left');
     assert.equal(s.connectionCount, 1, 'only the bystander is left');
     assert.equal(s.broker.metrics.unauthenticatedBytes, 0);
     await bystander.endAsync();
     await s.close();
-    await assertArenaEmpty(s);
+    await assertArenaEmpty(s.broker.core);
   });
 
   it('password guessing from 20 addresses at once: each address gets its own 5 checks, then 0x9F; a client from another address with the right password gets in', async () => {
@@ -170,10 +168,10 @@ describe('CONNECT floods from many addresses', () => {
     assert.equal(codes.filter((c) => c === 0x9f).length, 200 - 20 * 5);
     const right = await connectFrom(s.port, address(100), encode(connect({ version: 5, clientId: 'alice', clean: true, keepAlive: 60, username: 'alice', password: new TextEncoder().encode('pw'), props: [] })), 5);
     assert.equal(code(right.connack), 0);
-    right.socket.destroy();
-    for (const r of results) r.socket.destroy();
+    right.peer.destroy();
+    for (const r of results) r.peer.destroy();
     await s.close();
-    await assertArenaEmpty(s);
+    await assertArenaEmpty(s.broker.core);
     await rm(dir, { recursive: true, force: true });
   });
 });
@@ -185,22 +183,16 @@ describe('fields long enough to cost memory', () => {
   });
   after(async () => {
     await s.close();
-    await assertArenaEmpty(s);
+    await assertArenaEmpty(s.broker.core);
   });
 
   /** Sends only the fixed header of `bytes` and as much of the rest as `sendBytes`; resolves once the broker closed, with what it answered. */
   async function closedAtHeader(bytes: Uint8Array, sendBytes: number, setup?: Uint8Array): Promise<Packet[]> {
-    const socket = netConnect(s.port, '127.0.0.1');
-    const parser = mqttPacket.parser({ protocolVersion: 5 });
-    const got: Packet[] = [];
-    parser.on('packet', (p: Packet) => got.push(p));
-    socket.on('data', (d) => parser.parse(d));
-    socket.on('error', () => undefined);
-    await new Promise((resolve) => socket.once('connect', resolve));
-    if (setup) socket.write(setup);
-    socket.write(bytes.subarray(0, sendBytes));
-    await new Promise((resolve) => socket.once('close', resolve));
-    return got;
+    const peer = (await new Peer().tcp(s.port)).version(5);
+    if (setup) peer.send(setup);
+    peer.send(bytes.subarray(0, sendBytes));
+    await peer.expectClosed(5000);
+    return peer.log.map((f) => peer.decode(f));
   }
 
   for (const [field, packet] of [

@@ -2,8 +2,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
-import { connectClient, delay } from '../helpers/broker.js';
+import { connectClient } from '../helpers/broker.js';
 import { kill, startCli, type RunningCli } from '../helpers/cli.js';
+import { pace, until } from '../helpers/wait.js';
 
 /**
  * A real `arbormq` process with LevelDB under mixed load for a while: clients connecting and leaving,
@@ -105,7 +106,7 @@ function every(ms: number, body: () => Promise<void> | void): { stop(): Promise<
       } catch {
         // 0x97 for a full session queue, or a client between connections: the next round goes on
       }
-      await delay(Math.max(0, ms - (Date.now() - started)));
+      await pace(Math.max(0, ms - (Date.now() - started)));
     }
   })();
   return {
@@ -139,9 +140,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       c.on('message', () => delivered++);
       return c;
     };
-    // $SYS is published once before the baseline is taken.
-    await delay(2500);
-    const baseline = await sample(httpPort, 0);
+    // $SYS is published (retained, in the arena) before the baseline is taken.
+    let baseline!: Sample;
+    await until(async () => (baseline = await sample(httpPort, 0)).arenaHandles > 0, 'the $SYS topics to be published', 10_000);
 
     // Steady subscribers: a wildcard at QoS 0, one at QoS 1, a shared group at QoS 2.
     for (const [filter, qos, version] of [
@@ -186,7 +187,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       every(1500, async () => {
         const clientId = persistent[turn++ % persistent.length]!;
         const c = await open({ clientId, clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 600 } });
-        await delay(500);
+        await pace(500);
         await c.endAsync();
       }),
     );
@@ -207,7 +208,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const started = Date.now();
     while (Date.now() - started < options.seconds * 1000) {
       const next = started + (samples.length + 1) * 1000;
-      await delay(Math.max(0, next - Date.now()));
+      await pace(Math.max(0, next - Date.now()));
       const s = await sample(httpPort, (Date.now() - started) / 1000);
       samples.push(s);
       options.progress?.(s);
@@ -222,10 +223,15 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     }
     for (const c of clients.splice(0)) await c.endAsync();
     let final = await sample(httpPort, (Date.now() - started) / 1000);
-    for (const deadline = Date.now() + 10_000; (final.arenaHandles !== baseline.arenaHandles || final.connections > 0) && Date.now() < deadline; ) {
-      await delay(100);
-      final = await sample(httpPort, (Date.now() - started) / 1000);
-    }
+    // Whether it got there is the caller's to judge, from `final`.
+    await until(
+      async () => {
+        final = await sample(httpPort, (Date.now() - started) / 1000);
+        return final.arenaHandles === baseline.arenaHandles && final.connections === 0;
+      },
+      'the arena back to its baseline and every client gone',
+      10_000,
+    ).catch(() => undefined);
     const measured = samples.filter((s) => s.t >= warmup);
     return {
       samples,

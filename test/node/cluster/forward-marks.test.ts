@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
-import { eventually, received as inbox } from '../../helpers/broker.js';
+import { received as inbox } from '../../helpers/broker.js';
 import { startCluster, type TestCluster } from '../../helpers/cluster.js';
 import { etcdMissing, startEtcd, type TestEtcd } from '../../helpers/etcd.js';
+import { until } from '../../helpers/wait.js';
 
 describe('forwards de-duplicated across a crash of the receiving node', { skip: etcdMissing }, () => {
   let etcd: TestEtcd;
@@ -24,7 +25,7 @@ describe('forwards de-duplicated across a crash of the receiving node', { skip: 
     const options = { clientId: 'once-sub', clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 600 } };
     const sub = await n2!.client(options);
     await sub.subscribeAsync('once/#', { qos: 2 });
-    await eventually(async () => (await n1!.status()).peers.find((p) => p.node === 'n2')!.routes > 0, 5000, 'the route');
+    await until(async () => (await n1!.status()).peers.find((p) => p.node === 'n2')!.routes > 0, 'the route', 5000);
     await sub.endAsync();
     const pub = await n1!.client({ clientId: 'once-pub', protocolVersion: 5 });
     const crashed = once(n2!.cli.child, 'exit');
@@ -37,7 +38,7 @@ describe('forwards de-duplicated across a crash of the receiving node', { skip: 
     await Promise.all(sends);
     await pub.publishAsync('once/end', 'end', { qos: 2 });
     const again = await n2!.client({ ...options, clean: false });
-    await eventually(() => inbox(again).some((m) => m.payload.toString() === 'end'), 15_000, 'the last message');
+    await until(() => inbox(again).some((m) => m.payload.toString() === 'end'), 'the last message', 15_000);
     // The session's queue is in order: everything queued before 'end' has arrived with it.
     const payloads = inbox(again).map((m) => m.payload.toString());
     const expected = [...Array.from({ length: count }, (_, i) => `m${i}`), 'end'];

@@ -2,21 +2,23 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { rendezvousPick } from '../../../host/node/cluster/rendezvous.js';
-import { eventually, received as inbox } from '../../helpers/broker.js';
+import { received as inbox } from '../../helpers/broker.js';
 import { startCluster, type ClusterNode, type TestCluster } from '../../helpers/cluster.js';
-import { etcdMissing, freePort, startEtcd, type TestEtcd } from '../../helpers/etcd.js';
+import { etcdMissing, startEtcd, type TestEtcd } from '../../helpers/etcd.js';
+import { freePort } from '../../helpers/server.js';
 import { startProxy, type TcpProxy } from '../../helpers/tcp-proxy.js';
+import { pace, until } from '../../helpers/wait.js';
 
 /** Connects once the node accepts the session: refused (0x88) while the cluster cannot yet say who owns it. */
 async function reconnect(node: ClusterNode, options: IClientOptions): Promise<MqttClient> {
   let client: MqttClient | null = null;
-  await eventually(
+  await until(
     async () => {
       client = await node.client(options).catch(() => null);
       return client !== null;
     },
-    20_000,
     `${String(options.clientId)} to connect to ${node.id}`,
+    20_000,
   );
   return client!;
 }
@@ -44,7 +46,7 @@ async function publishAndKill(
       () => undefined,
     ),
   );
-  await eventually(() => acked.length >= killAfter, 10_000, 'some acknowledgements');
+  await until(() => acked.length >= killAfter, 'some acknowledgements', 10_000);
   await cluster.kill(victim);
   return { acked, settled: Promise.all(sends) };
 }
@@ -72,13 +74,13 @@ describe('replicated sessions (replicationFactor 2)', { skip: etcdMissing }, () 
     const options = { clientId, clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 300 } };
     const sub = await n3.client(options);
     await sub.subscribeAsync('lost/#', { qos: 1 });
-    await eventually(async () => (await n1.status()).peers.find((p) => p.node === 'n3')!.routes > 0, 5000, 'the route');
+    await until(async () => (await n1.status()).peers.find((p) => p.node === 'n3')!.routes > 0, 'the route', 5000);
     const { acked, settled } = await publishAndKill(cluster, n1, n3, 'lost', 400, 50);
     sub.end(true);
     const again = await reconnect(n1, options);
     await settled;
     const delivered = (): Set<string> => new Set([...inbox(sub), ...inbox(again)].map((m) => m.payload.toString()));
-    await eventually(() => acked.every((m) => delivered().has(m)), 20_000, `every acknowledged message (${acked.length})`).catch((error: Error) => {
+    await until(() => acked.every((m) => delivered().has(m)), `every acknowledged message (${acked.length})`, 20_000).catch((error: Error) => {
       throw new Error(`${error.message}; missing ${acked.filter((m) => !delivered().has(m)).join(' ')}\n${[n1, n2].map((n) => n.cli.logs.join('\n')).join('\n')}`);
     });
     assert.ok(acked.length >= 50);
@@ -90,13 +92,13 @@ describe('replicated sessions (replicationFactor 2)', { skip: etcdMissing }, () 
     const [n1, , n3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
     await cluster.restart(n3);
     await cluster.ready();
-    await eventually(() => n3.cli.logs.some((l) => l.includes('dropping the stale copy') && l.includes(lost!.options.clientId)), 10_000, 'the stale copy dropped');
+    await until(() => n3.cli.logs.some((l) => l.includes('dropping the stale copy') && l.includes(lost!.options.clientId)), 'the stale copy dropped', 10_000);
     // (A node too loaded to prove its lease in time closes its persistent sessions: the client comes back to it then.)
     const client = lost!.client.connected ? lost!.client : await reconnect(n1, lost!.options);
     const before = inbox(client).length;
     const pub = await n3.client({ clientId: 'after-return-pub', protocolVersion: 5 });
     for (let i = 0; i < 20; i++) await pub.publishAsync(`lost/after/${i}`, `after${i}`, { qos: 1 });
-    await eventually(() => inbox(client).length >= before + 20, 10_000, 'the messages published on the returned node');
+    await until(() => inbox(client).length >= before + 20, 'the messages published on the returned node', 10_000);
     assert.equal((await n3.status()).ownedSessions, 0);
     assert.ok((await n1.status()).ownedSessions >= 1);
   });
@@ -110,19 +112,19 @@ describe('replicated sessions (replicationFactor 2)', { skip: etcdMissing }, () 
     const options = { clientId, clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 300 } };
     const sub = await n2.client(options);
     await sub.subscribeAsync('kept/#', { qos: 1 });
-    await eventually(async () => (await n1.status()).peers.find((p) => p.node === 'n2')!.routes > 0, 5000, 'the route');
-    await eventually(async () => (await n3.status()).replication.replicaSessions > 0, 5000, 'the replica on n3');
+    await until(async () => (await n1.status()).peers.find((p) => p.node === 'n2')!.routes > 0, 'the route', 5000);
+    await until(async () => (await n3.status()).replication.replicaSessions > 0, 'the replica on n3', 5000);
     // The subscriber goes offline: what follows queues in its session, on its owner and its buddies.
     await sub.endAsync();
     const { acked, settled } = await publishAndKill(cluster, n1, n3, 'kept', 300, 30);
     await settled;
     assert.equal(acked.length, 300, 'every message is acknowledged: the new buddy takes the dead one\'s place');
-    await eventually(async () => (await n1.status()).replication.replicaSessions > 0, 10_000, 'the session replicated to n1');
+    await until(async () => (await n1.status()).replication.replicaSessions > 0, 'the session replicated to n1', 10_000);
     // The owner now goes too, for good: the new buddy has everything.
     await cluster.kill(n2);
     const again = await reconnect(n1, options);
     const delivered = (): Set<string> => new Set(inbox(again).map((m) => m.payload.toString()));
-    await eventually(() => acked.every((m) => delivered().has(m)), 20_000, `every acknowledged message (${acked.length})`).catch((error: Error) => {
+    await until(() => acked.every((m) => delivered().has(m)), `every acknowledged message (${acked.length})`, 20_000).catch((error: Error) => {
       throw new Error(`${error.message}; missing ${acked.filter((m) => !delivered().has(m)).length}\n${n1.cli.logs.join('\n')}`);
     });
   });
@@ -179,8 +181,8 @@ describe('replicated sessions: a node cut off from etcd', { skip: etcdMissing },
     const sub = await n1.client(options);
     await sub.subscribeAsync('iso/#', { qos: 1 });
     const buddy = cluster.nodes.find((n) => n.id === buddyOf(clientId, members, 'n1'))!;
-    await eventually(async () => (await buddy.status()).replication.replicaSessions > 0, 5000, 'the replica');
-    await eventually(async () => (await n3.status()).peers.find((p) => p.node === 'n1')!.routes > 0, 5000, 'the route');
+    await until(async () => (await buddy.status()).replication.replicaSessions > 0, 'the replica', 5000);
+    await until(async () => (await n3.status()).peers.find((p) => p.node === 'n1')!.routes > 0, 'the route', 5000);
     const pub = await n3.client({ clientId: 'iso-pub', protocolVersion: 5 });
     const acked: string[] = [];
     const sends: Promise<void>[] = [];
@@ -189,13 +191,13 @@ describe('replicated sessions: a node cut off from etcd', { skip: etcdMissing },
     const load = (async () => {
       for (let i = 0; publishing; i++) {
         sends.push(pub.publishAsync(`iso/${i}`, `m${i}`, { qos: 1 }).then(() => void acked.push(`m${i}`), () => undefined));
-        await new Promise((resolve) => setTimeout(resolve, 10));
+        await pace(10);
       }
     })();
-    await eventually(() => acked.length >= 20, 5000, 'some acknowledgements');
+    await until(() => acked.length >= 20, 'some acknowledgements', 5000);
     etcdProxy.partition();
     let failoverSeenAt = 0;
-    await eventually(async () => (await buddy.status()).replication.failovers > 0 && (failoverSeenAt = Date.now()) > 0, 20_000, 'the buddy to take the session over');
+    await until(async () => (await buddy.status()).replication.failovers > 0 && (failoverSeenAt = Date.now()) > 0, 'the buddy to take the session over', 20_000);
     assert.ok((await closedAt) < failoverSeenAt, 'the isolated node closed the connection before the buddy took the session over');
     assert.equal((await n1.status()).replication.fenced, true);
     const again = await reconnect(n2, options);
@@ -204,11 +206,11 @@ describe('replicated sessions: a node cut off from etcd', { skip: etcdMissing },
     // Publishes forwarded to the isolated node are refused once the grace for it ends (none is acknowledged unkept).
     await Promise.all(sends);
     const delivered = (): Set<string> => new Set([...inbox(sub), ...inbox(again)].map((m) => m.payload.toString()));
-    await eventually(() => acked.every((m) => delivered().has(m)), 20_000, `every acknowledged message (${acked.length})`).catch((error: Error) => {
+    await until(() => acked.every((m) => delivered().has(m)), `every acknowledged message (${acked.length})`, 20_000).catch((error: Error) => {
       throw new Error(`${error.message}; missing ${acked.filter((m) => !delivered().has(m)).join(' ')}`);
     });
     etcdProxy.heal();
-    await eventually(() => n1.cli.logs.some((l) => l.includes('dropping the stale copy') && l.includes(clientId)), 20_000, 'the stale copy dropped on the returning node');
+    await until(() => n1.cli.logs.some((l) => l.includes('dropping the stale copy') && l.includes(clientId)), 'the stale copy dropped on the returning node', 20_000);
     await cluster.ready();
   });
 });
@@ -228,22 +230,22 @@ describe('replicated sessions: a link partition between owner and buddy', { skip
     const options = { clientId, clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 300 } };
     const sub = await reconnect(n1, options);
     await sub.subscribeAsync('split/#', { qos: 1 });
-    await eventually(async () => (await n2.status()).replication.replicaSessions > 0, 5000, 'the replica on n2');
-    await eventually(async () => (await n3.status()).peers.find((p) => p.node === 'n1')!.routes > 0, 5000, 'the route');
+    await until(async () => (await n2.status()).replication.replicaSessions > 0, 'the replica on n2', 5000);
+    await until(async () => (await n3.status()).peers.find((p) => p.node === 'n1')!.routes > 0, 'the route', 5000);
     await sub.endAsync();
     linkProxy.partition();
-    await eventually(async () => !(await n1.status()).peers.find((p) => p.node === 'n2')!.up, 10_000, 'the link down');
+    await until(async () => !(await n1.status()).peers.find((p) => p.node === 'n2')!.up, 'the link down', 10_000);
     const pub = await n3.client({ clientId: 'split-pub', protocolVersion: 5 });
     let acked = false;
     const sent = pub.publishAsync('split/1', 'held', { qos: 1 }).then(() => void (acked = true));
-    await eventually(async () => (await n1.status()).replication.unacknowledged > 0, 5000, 'the replication frame waiting for the buddy');
+    await until(async () => (await n1.status()).replication.unacknowledged > 0, 'the replication frame waiting for the buddy', 5000);
     assert.equal(acked, false, 'not acknowledged while the buddy cannot have it');
     linkProxy.heal();
     await sent;
     // The owner is lost for good: the buddy has the message.
     await cluster.kill(n1);
     const again = await reconnect(n2, options);
-    await eventually(() => inbox(again).some((m) => m.payload.toString() === 'held'), 20_000, 'the message from the buddy').catch((error: Error) => {
+    await until(() => inbox(again).some((m) => m.payload.toString() === 'held'), 'the message from the buddy', 20_000).catch((error: Error) => {
       throw new Error(`${error.message}\n${n2.cli.logs.join('\n')}`);
     });
   });
@@ -254,14 +256,14 @@ describe('replicated sessions: a link partition between owner and buddy', { skip
     const options = { clientId: 'once-sub', clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 300 } };
     const sub = await reconnect(n2, options);
     await sub.subscribeAsync('once/#', { qos: 2 });
-    await eventually(async () => (await n3.status()).replication.replicaSessions > 0, 10_000, 'the replica on n3');
-    await eventually(async () => (await n3.status()).peers.find((p) => p.node === 'n2')!.routes > 0, 5000, 'the route');
+    await until(async () => (await n3.status()).replication.replicaSessions > 0, 'the replica on n3', 10_000);
+    await until(async () => (await n3.status()).peers.find((p) => p.node === 'n2')!.routes > 0, 'the route', 5000);
     await sub.endAsync();
     const pub = await n3.client({ clientId: 'once-pub', protocolVersion: 5 });
     for (let i = 0; i < 100; i++) await pub.publishAsync(`once/${i}`, `q${i}`, { qos: 2 });
     await setup.cluster.kill(n2);
     const again = await reconnect(n3, options);
-    await eventually(() => new Set(inbox(again).map((m) => m.payload.toString())).size === 100, 20_000, 'the 100 messages');
+    await until(() => new Set(inbox(again).map((m) => m.payload.toString())).size === 100, 'the 100 messages', 20_000);
     assert.equal(inbox(again).length, 100, 'each exactly once');
   });
 });

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { collect, eventually } from '../../helpers/broker.js';
+import { collect } from '../../helpers/broker.js';
 import { startCluster, type TestCluster } from '../../helpers/cluster.js';
 import { etcdMissing, startEtcd, type TestEtcd } from '../../helpers/etcd.js';
+import { until } from '../../helpers/wait.js';
 
 describe('a node restarted with persistent subscriptions', { skip: etcdMissing }, () => {
   let etcd: TestEtcd;
@@ -28,7 +29,7 @@ describe('a node restarted with persistent subscriptions', { skip: etcdMissing }
     const back = await n2!.client({ clientId: 'restored-sub', clean: false });
     assert.equal(back.connected, true);
     const pub = await n1!.client({ clientId: 'restored-pub' });
-    await eventually(async () => (await n1!.status()).peers.find((p) => p.node === 'n2')!.routes > 0, 5000, 'the route').catch(async (error: Error) => {
+    await until(async () => (await n1!.status()).peers.find((p) => p.node === 'n2')!.routes > 0, 'the route', 5000).catch(async (error: Error) => {
       throw new Error(`${error.message}: ${JSON.stringify((await n1!.status()).peers)}\n${n1!.cli.logs.join('\n')}\n${n2!.cli.logs.join('\n')}`);
     });
     await pub.publishAsync('restored/x', 'after the restart', { qos: 1 });

@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
-import { Message } from '../../../host/core/message.js';
+import { Message } from '../../../host/core/model/message.js';
 import { EntryReader, relayTarget, writeEntry } from '../../../host/node/cluster/forward-codec.js';
 import { FrameReader, FrameType, FrameWriter } from '../../../host/node/cluster/frame.js';
 import { MoveCut, MovedAway } from '../../../host/node/cluster/session-moves.js';
 import { loadNodeCore } from '../../../host/node/load-core.js';
-import { eventually, received as inbox } from '../../helpers/broker.js';
+import { received as inbox } from '../../helpers/broker.js';
 import { startCluster, type TestCluster } from '../../helpers/cluster.js';
 import { etcdMissing, startEtcd, type TestEtcd } from '../../helpers/etcd.js';
+import { until } from '../../helpers/wait.js';
 
 describe('the cut of a move', () => {
   it('a forward is the old owner\'s until its node\'s pass, and up to the pass\'s sequence number after it', () => {
@@ -38,7 +39,7 @@ describe('the cut of a move', () => {
     const message = Message.of(core, handle, 3, 7, 1, false, 0, 0, 0);
     const w = new FrameWriter(FrameType.Forward);
     writeEntry(w, 1, message, { plain: false, groups: ['g', relayTarget('client/1')], stamp: null }, 0);
-    message.release();
+    message.unref();
     const entry = new EntryReader(new FrameReader(w.finish()));
     entry.next();
     assert.deepEqual([entry.session, entry.groups, entry.topic()], ['client/1', ['g'], 'a/b']);
@@ -67,7 +68,7 @@ describe('a session moving between nodes under load', { skip: etcdMissing }, () 
     const options = { clientId: 'mover', clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 600 }, incomingStore };
     const first = await n1!.client(options);
     await first.subscribeAsync('move/#', { qos: 2 });
-    for (const node of [n2!, n3!]) await eventually(async () => (await node.status()).peers.find((p) => p.node === 'n1')!.routes > 0, 5000, `${node.id} to learn the route`);
+    for (const node of [n2!, n3!]) await until(async () => (await node.status()).peers.find((p) => p.node === 'n1')!.routes > 0, `${node.id} to learn the route`, 5000);
     const acked = new Set<string>();
     let stop = false;
     const lane = async (pub: MqttClient, name: string): Promise<void> => {
@@ -82,15 +83,15 @@ describe('a session moving between nodes under load', { skip: etcdMissing }, () 
       const pub = await node.client({ clientId: `move-pub-${node.id}`, protocolVersion: 5 });
       for (let l = 0; l < 4; l++) lanes.push(lane(pub, `${node.id}.${l}`));
     }
-    await eventually(() => acked.size >= 200, 10_000, 'load before the move');
+    await until(() => acked.size >= 200, 'load before the move', 10_000);
     const moved = await n2!.client(options);
     const atMove = acked.size;
     // Past the window: the moved routes (300 ms late) are everywhere.
-    await eventually(() => acked.size >= atMove + 600, 20_000, 'load after the move');
+    await until(() => acked.size >= atMove + 600, 'load after the move', 20_000);
     stop = true;
     await Promise.all(lanes);
     const delivered = (): Set<string> => new Set([...inbox(first), ...inbox(moved)].map((m) => m.payload.toString()));
-    await eventually(() => [...acked].every((m) => delivered().has(m)), 15_000, `every acknowledged message (${acked.size})`).catch((error: Error) => {
+    await until(() => [...acked].every((m) => delivered().has(m)), `every acknowledged message (${acked.size})`, 15_000).catch((error: Error) => {
       const missing = [...acked].filter((m) => !delivered().has(m));
       throw new Error(`${error.message}; ${missing.length} missing: ${missing.slice(0, 20).join(' ')}`);
     });
