@@ -12,8 +12,17 @@ function collect(dir) {
   });
 }
 
+// The longest files start first (two run at a time), so that none of them is left running alone at the end.
+const LONGEST_FIRST = ['test/bench/', 'test/playground/', 'test/soak/', 'test/fuzz/', 'test/chaos/', 'test/node/cluster/'];
+const rank = (f) => {
+  const i = LONGEST_FIRST.findIndex((prefix) => f.startsWith(prefix));
+  return i < 0 ? LONGEST_FIRST.length : i;
+};
 const filters = process.argv.slice(2);
-const files = collect('test').sort().filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
+const files = collect('test')
+  .sort()
+  .sort((a, b) => rank(a) - rank(b))
+  .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
 if (files.length === 0) {
   console.error('no test files matched', filters);
   process.exit(1);
