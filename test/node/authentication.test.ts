@@ -171,18 +171,22 @@ describe('failed-login rate limit against parallel guessing', () => {
 
   it('parallel password guessing attack: 100 wrong CONNECTs at once get 5 checks against a limit of 5; the rest and the right password sent meanwhile are refused with 0x9F / 3', async () => {
     const s = await startServer({ listeners: [local], passwordFile: file, authFailureLimit: 5, authFailureWindowSeconds: 60 });
-    const guesses = Array.from({ length: 100 }, (_, i) => handshake(s, i % 2 === 0 ? 5 : 4, 'victim', `guess-${i}`));
-    await until(() => s.server.broker.metrics.packetsReceived >= 100, 'the 100 guesses to arrive', 10_000);
-    const right = [handshake(s, 5, 'victim', 'right'), handshake(s, 4, 'victim', 'right')];
-    const codes = await Promise.all(guesses);
-    const checked = codes.filter((c) => c === 0x86 || c === 4).length;
-    const limited = codes.filter((c) => c === 0x9f || c === 3).length;
-    assert.equal(checked, 5, `codes: ${codes.join(',')}`);
-    assert.equal(limited, 95);
-    assert.deepEqual(await Promise.all(right), [0x9f, 3]);
-    assert.equal(metric(s, 'arbormq_auth_failures_total'), 5);
-    assert.equal(metric(s, 'arbormq_auth_rate_limited_total'), 97);
-    await s.close();
+    // Closed whatever happens: a server left open keeps the whole file from ending.
+    try {
+      const guesses = Array.from({ length: 100 }, (_, i) => handshake(s, i % 2 === 0 ? 5 : 4, 'victim', `guess-${i}`));
+      await until(() => s.server.broker.metrics.packetsReceived >= 100, 'the 100 guesses to arrive', 10_000);
+      const right = [handshake(s, 5, 'victim', 'right'), handshake(s, 4, 'victim', 'right')];
+      const codes = await Promise.all(guesses);
+      const checked = codes.filter((c) => c === 0x86 || c === 4).length;
+      const limited = codes.filter((c) => c === 0x9f || c === 3).length;
+      assert.equal(checked, 5, `codes: ${codes.join(',')}`);
+      assert.equal(limited, 95);
+      assert.deepEqual(await Promise.all(right), [0x9f, 3]);
+      assert.equal(metric(s, 'arbormq_auth_failures_total'), 5);
+      assert.equal(metric(s, 'arbormq_auth_rate_limited_total'), 97);
+    } finally {
+      await s.close();
+    }
   });
 
   it('lets 30 clients behind one address log in at once with the right password, beyond the failure limit of 5', async () => {
