@@ -1,8 +1,9 @@
 import type { QoS, WillMessage } from '../codec/packets.js';
+import type { Core } from '../wasm/core.js';
 import type { Engine } from './engine.js';
 import { Message } from './message.js';
 import { Delivery, NEVER_EXPIRES, type Session } from './session.js';
-import type { StoredDelivery, StoredMessage, StoredSession } from './store.js';
+import type { StoredDelivery, StoredMessage, StoredSession, StoredWill } from './store.js';
 import { parseFilter } from './topics.js';
 import { publishWill, willDue } from './will.js';
 
@@ -24,7 +25,7 @@ export async function restore(engine: Engine): Promise<void> {
       persistence.deleteRetained(stored.topic);
       continue;
     }
-    const message = messageFromStore(engine, stored);
+    const message = messageFromStore(engine.core, stored);
     if (!message) throw new Error('the arena cap is too small for the retained messages in the store');
     engine.retained.restore(message);
     message.unref();
@@ -82,7 +83,7 @@ function restoreDeliveries(
       let message = loaded.get(d.messageId);
       const body = bodies.get(d.messageId);
       if (!message && body && !(body.expiresAt !== 0 && body.expiresAt <= Date.now())) {
-        message = messageFromStore(engine, body) ?? undefined;
+        message = messageFromStore(engine.core, body) ?? undefined;
         if (!message) throw new Error('the arena cap is too small for the messages in the store');
         loaded.set(d.messageId, message);
       }
@@ -105,12 +106,13 @@ function restoreDeliveries(
   }
 }
 
-function messageFromStore(
-  engine: Engine,
+/** A stored message back in the arena (null: no room), its expiry moved from wall-clock to performance.now() time. */
+export function messageFromStore(
+  core: Core,
   stored: { topic: string; payload: Uint8Array; qos: QoS; retain: boolean; forward: Uint8Array | null; expiresAt: number },
 ): Message | null {
   const expiresAt = stored.expiresAt === 0 ? 0 : performance.now() + (stored.expiresAt - Date.now());
-  return Message.create(engine.core, stored.topic, stored.payload, stored.qos, stored.retain, stored.forward, expiresAt);
+  return Message.create(core, stored.topic, stored.payload, stored.qos, stored.retain, stored.forward, expiresAt);
 }
 
 /**
@@ -132,17 +134,7 @@ function restoreSession(engine: Engine, stored: StoredSession, now: number, ende
     if (filter) engine.router.subscribe(session, filter, sub, sub.subscriptionId);
   }
   engine.router.setOnline(session, false);
-  if (stored.will) {
-    const will: WillMessage = {
-      topic: stored.will.topic,
-      payload: stored.will.payload,
-      qos: stored.will.qos,
-      retain: stored.will.retain,
-      forward: stored.will.forward,
-      props: { willDelayInterval: stored.will.delaySeconds, messageExpiryInterval: stored.will.messageExpiryInterval },
-    };
-    session.will = will;
-  }
+  if (stored.will) session.will = willFromStore(stored.will);
   if (session.expiryInterval !== NEVER_EXPIRES && now - disconnectedAt >= session.expiryInterval * 1000) {
     if (session.will) endedWithWill.push(session);
     engine.endSession(session);
@@ -152,4 +144,16 @@ function restoreSession(engine: Engine, stored: StoredSession, now: number, ende
   if (session.will) session.willAt = willDue(session);
   engine.startExpiry(session);
   return session;
+}
+
+/** The will a stored session still owes, as the session holds it. */
+export function willFromStore(stored: StoredWill): WillMessage {
+  return {
+    topic: stored.topic,
+    payload: stored.payload,
+    qos: stored.qos,
+    retain: stored.retain,
+    forward: stored.forward,
+    props: { willDelayInterval: stored.delaySeconds, messageExpiryInterval: stored.messageExpiryInterval },
+  };
 }

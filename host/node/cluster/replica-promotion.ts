@@ -1,6 +1,5 @@
 import type { Broker } from '../../core/broker.js';
-import type { WillMessage } from '../../core/codec/packets.js';
-import { Message } from '../../core/model/message.js';
+import { messageFromStore, willFromStore } from '../../core/model/restore.js';
 import type { Session, SessionSubscription } from '../../core/model/session.js';
 import { FrameReader, FrameType, FrameWriter } from './frame.js';
 import { NO_GROUPS, writeEntry } from './forward-codec.js';
@@ -36,25 +35,14 @@ export function promoteReplica(broker: Broker, clientId: string, replica: Replic
     w.json(dh);
     count++;
     if (!body) continue;
-    const expiresAt = body.expiresAt === 0 ? 0 : now + (body.expiresAt - wallNow);
-    const message = Message.create(broker.core, body.topic, body.payload, body.qos, body.retain, body.forward, expiresAt);
+    const message = messageFromStore(broker.core, body);
     if (!message) throw new Error('no arena room for a replicated session');
     writeEntry(w, 0, message, { plain: false, groups: NO_GROUPS, stamp: null }, now);
     message.unref();
   }
   w.target().writeUInt32BE(count, countAt);
   const session = takeIn(broker, clientId, new FrameReader(w.finish()));
-  if (stored.will) {
-    const will: WillMessage = {
-      topic: stored.will.topic,
-      payload: stored.will.payload,
-      qos: stored.will.qos,
-      retain: stored.will.retain,
-      forward: stored.will.forward,
-      props: { willDelayInterval: stored.will.delaySeconds, messageExpiryInterval: stored.will.messageExpiryInterval },
-    };
-    session.will = will;
-  }
+  if (stored.will) session.will = willFromStore(stored.will);
   broker.adoptDisconnected(session);
   return session;
 }
