@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import type { MqttClient } from 'mqtt';
 import type { ServerBridgeOptions } from '../../host/node/bridges.js';
 import type { LogLevel } from '../../host/core/model/options.js';
-import { collect, connectClient, expectOnly, received } from '../helpers/broker.js';
+import { ackReason, collect, connectClient, expectOnly, expectSilence, received } from '../helpers/broker.js';
 import { until } from '../helpers/wait.js';
 import { writePasswordFile } from '../helpers/access-files.js';
 import { createPki, type TestPki } from '../helpers/certificates.js';
@@ -299,6 +299,47 @@ describe('a bridge on a server with passwords and an ACL', () => {
         (error: { code?: number }) => error.code === 0x85,
       );
       assert.equal(bridgeState(a).state, 'online', 'the bridge kept its session');
+    } finally {
+      await a.close();
+      await remote.close();
+    }
+  });
+  it("delivers what it brings in only to users the ACL lets read it, retained too, and carries out only what the publisher may write", async () => {
+    await writePasswordFile(join(dir, 'passwd2'), ['alice', 'bob']);
+    await writeFile(join(dir, 'acl2'), 'pattern write out/%u/#\npattern read in/%u/#\n');
+    const remote = await startServer({ listeners: [local] });
+    const a = await startLocal(join(dir, 'data2'), [{ name: 'cloud', url: remote.url('mqtt'), clientId: 'acl-site-2', backoff: QUICK_BACKOFF, topics: [{ filter: 'out/#', direction: 'out' }, { filter: 'in/#', direction: 'in' }] }], {
+      passwordFile: join(dir, 'passwd2'),
+      aclFile: join(dir, 'acl2'),
+    });
+    try {
+      await waitOnline(a);
+      const far = await remote.client(remote.url('mqtt'), { protocolVersion: 5 });
+      await far.subscribeAsync('out/#', { qos: 1 });
+      const alice = await a.client(a.url('mqtt'), { protocolVersion: 5, username: 'alice', password: 'pw' });
+      const bob = await a.client(a.url('mqtt'), { protocolVersion: 5, username: 'bob', password: 'pw' });
+      await alice.subscribeAsync('in/#', { qos: 1 });
+      await bob.subscribeAsync('in/#', { qos: 1 });
+
+      // One bridge connection carries both users' messages in order: each user's marker comes last.
+      await far.publishAsync('in/bob/secret', 'b1', { qos: 1 });
+      await far.publishAsync('in/alice/order', 'a1', { qos: 1 });
+      await far.publishAsync('in/bob/end', 'b2', { qos: 1 });
+      await expectOnly(alice, 'in/alice/order=a1');
+      await expectOnly(bob, 'in/bob/secret=b1', 'in/bob/end=b2');
+
+      await far.publishAsync('in/bob/state', 'bs', { qos: 1, retain: true });
+      await far.publishAsync('in/alice/state', 'as', { qos: 1, retain: true });
+      await collect(alice, 1, 5000);
+      await collect(bob, 1, 5000);
+      const late = await a.client(a.url('mqtt'), { protocolVersion: 5, username: 'alice', password: 'pw' });
+      await late.subscribeAsync('in/#', { qos: 1 });
+      await expectOnly(late, 'in/alice/state=as');
+      await expectSilence(late);
+
+      assert.equal(await ackReason(alice.publishAsync('out/bob/forged', 'f', { qos: 1 })), 0x87, 'PUBACK 0x87 Not authorized');
+      await alice.publishAsync('out/alice/report', 'r', { qos: 1 });
+      await expectOnly(far, 'out/alice/report=r');
     } finally {
       await a.close();
       await remote.close();
