@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { IClientOptions, MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { ClusterStatus } from '../../host/node/cluster/cluster.js';
 import { connectClient } from './broker.js';
 import { until } from './wait.js';
@@ -142,4 +142,17 @@ export async function startCluster(etcd: TestEtcd, count: number, setup: Cluster
     throw error;
   }
   return cluster;
+}
+
+/** The CONNACK code a client is refused with (5.0 reason code or 3.1.1 return code); throws if it is accepted. */
+export async function refusedWith(url: string, options: IClientOptions): Promise<number> {
+  const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...options });
+  try {
+    return await new Promise<number>((resolve, reject) => {
+      client.once('connect', (connack) => reject(new Error(`the CONNECT was accepted (session present: ${connack.sessionPresent})`)));
+      client.once('error', (error) => resolve((error as { code?: number }).code ?? -1));
+    });
+  } finally {
+    client.end(true);
+  }
 }

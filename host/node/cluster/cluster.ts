@@ -21,7 +21,7 @@ import { listenForLinks, type LinkListener, type LinkTls } from './link-listener
 import { Membership, type MemberInfo } from './membership.js';
 import { Mesh, type Peer } from './mesh.js';
 import { CLUSTER_DEFAULTS, type ClusterOptions } from './options.js';
-import { OwnershipUnavailable, SessionOwnership } from './ownership.js';
+import { OwnershipUnavailable, SessionOwnership, type Ownership } from './ownership.js';
 import { Confirmation, PeerOutlet } from './peer-outlet.js';
 import type { ReplicaStores } from './replica-store.js';
 import { Replication } from './replication.js';
@@ -61,6 +61,8 @@ const faults = faultPoints();
 const TAKEOVER_TIMEOUT_MS = 5000;
 /** How long a CONNECT needing ownership waits for the lease before it is refused with 0x88. */
 const LEASE_WAIT_MS = 1500;
+/** Lease TTLs a member that came back has to claim its sessions again before a CONNECT elsewhere asks it for them. */
+const RECLAIM_TTLS = 2;
 
 /** One node's view of the cluster, for `/cluster` and `arbormq cluster status`. */
 export interface ClusterStatus {
@@ -108,6 +110,10 @@ export class Cluster implements BrokerCluster {
   private readonly movedAway = new Map<string, MovedAway>();
   /** Sessions taken over by this node whose move is not complete, by token. */
   private readonly movedIn = new Map<string, MoveCut>();
+  /** When each member was last seen joining or coming back (performance.now()). */
+  private readonly joinedAt = new Map<string, number>();
+  /** Since when each node that is not a member has been away as far as this node knows; -Infinity once given up. */
+  private readonly absentSince = new Map<string, number>();
   private incarnation = '';
   private nextTakeover = 1;
   /** Outlets of the peers the message being routed matched: the first `touchedCount` (the array is reused, never shrunk). */
@@ -169,11 +175,14 @@ export class Cluster implements BrokerCluster {
     const keys = etcdKeys(self.cluster);
     this.membership = new Membership(this.etcd, keys, member, o.leaseTtlSeconds ?? CLUSTER_DEFAULTS.leaseTtlSeconds, {
       joined: (m) => {
+        this.joinedAt.set(m.node, performance.now());
+        this.absentSince.delete(m.node);
         this.mesh.memberJoined(m);
         this.replication?.membersChanged();
       },
       left: (node) => {
-        this.mesh.memberLeft(node, (o.departedGraceSeconds ?? CLUSTER_DEFAULTS.departedGraceSeconds) * 1000);
+        this.absentSince.set(node, performance.now());
+        this.mesh.memberLeft(node, this.departedGraceMs);
         this.replication?.membersChanged();
         this.replication?.ownerLeft(node);
       },
@@ -201,6 +210,14 @@ export class Cluster implements BrokerCluster {
   }
 
   private readonly groupName = (id: number): string => this.broker.router.shareGroupName(id);
+
+  private get leaseTtlMs(): number {
+    return (this.options.leaseTtlSeconds ?? CLUSTER_DEFAULTS.leaseTtlSeconds) * 1000;
+  }
+
+  private get departedGraceMs(): number {
+    return (this.options.departedGraceSeconds ?? CLUSTER_DEFAULTS.departedGraceSeconds) * 1000;
+  }
 
   // ---- BrokerCluster -------------------------------------------------------------------
 
@@ -277,7 +294,7 @@ export class Cluster implements BrokerCluster {
   /** Makes this node the owner of a persistent session, taking it over from the node that has it. */
   private async acquire(client: OpeningClient, clientId: string, cleanStart: boolean): Promise<void> {
     for (let attempt = 0; attempt < 5; attempt++) {
-      const ownership = await this.unavailableAsRefusal(this.ownership.claim(clientId));
+      const ownership = await this.unavailableAsRefusal(this.ownership.claim(clientId, 'respect'));
       if (ownership.owner === 'self') {
         this.owned.add(clientId);
         // A new key: the session is new here, or its owner is gone and a buddy may hold it.
@@ -286,14 +303,23 @@ export class Cluster implements BrokerCluster {
       }
       const peer = this.mesh.peers.get(ownership.node);
       if (peer?.member && !peer.up) throw new ClusterRefusal(Reason.ServerUnavailable, `node ${ownership.node} holds this session and is unreachable`);
-      const taken = await this.unavailableAsRefusal(this.ownership.takeOver(clientId, ownership.revision));
+      let taken: Ownership | null;
+      if (ownership.owner === 'other') taken = await this.unavailableAsRefusal(this.ownership.takeOver(clientId, ownership.revision));
+      else {
+        // Clean Start discards the session anyway: the node that had it drops its copy when it reclaims it.
+        if (!cleanStart) this.refuseWhileAway(ownership.node, peer);
+        taken = await this.unavailableAsRefusal(this.ownership.takeAway(clientId, ownership.revision));
+      }
       if (!taken) continue;
       this.owned.add(clientId);
-      // A node that is no member any more (its key outlived it by a moment) has nothing to hand over.
-      if (!peer?.member) return;
+      // A node that is no member any more (its key outlived it by a moment, or it was given up) has nothing to hand over.
+      if (!peer?.member) {
+        if (ownership.owner === 'away' && !cleanStart && !this.broker.sessions.has(clientId)) await this.replication?.recover(clientId);
+        return;
+      }
       const giveBack = async (): Promise<void> => {
         this.owned.delete(clientId);
-        await this.ownership.giveBack(clientId, taken.revision, ownership.node, ownership.lease).catch(() => undefined);
+        await this.ownership.giveBack(clientId, taken.revision, ownership.node, ownership.owner === 'other' ? ownership.lease : null).catch(() => undefined);
       };
       const status = await this.requestTakeover(peer, { clientId, username: client.username, cleanStart, version: client.version }).catch(async (error: Error) => {
         // The owner died or its link dropped before it answered: it still has the session (in its
@@ -311,6 +337,30 @@ export class Cluster implements BrokerCluster {
       return;
     }
     throw new ClusterRefusal(Reason.ServerUnavailable, 'the session kept changing hands; try again');
+  }
+
+  /**
+   * A session's home is `node`'s store but nobody holds its key: `node` is restarting, or just back
+   * and claiming its sessions again. Starting the session afresh here would lose what that store
+   * holds, so the CONNECT is refused (0x88) until `node` has it again — or, at replication factor 2,
+   * until its buddy has promoted its replica — or until `node` is given up (departedGraceSeconds).
+   */
+  private refuseWhileAway(node: string, peer: Peer<PeerState> | undefined): void {
+    const now = performance.now();
+    if (peer?.member) {
+      // Back: it claims its sessions right after its lease; one it has not claimed by then it does not have.
+      if (now - (this.joinedAt.get(node) ?? 0) < this.leaseTtlMs * RECLAIM_TTLS) {
+        throw new ClusterRefusal(Reason.ServerUnavailable, `node ${node} holds this session and is claiming its sessions again`);
+      }
+      return;
+    }
+    if ((this.options.replicationFactor ?? CLUSTER_DEFAULTS.replicationFactor) > 1) return;
+    // Not known here as a member: absent since this node first noticed, unless given up already.
+    let since = this.absentSince.get(node);
+    if (since === undefined) this.absentSince.set(node, (since = now));
+    if (now - since < this.departedGraceMs) {
+      throw new ClusterRefusal(Reason.ServerUnavailable, `node ${node} holds this session and is down or restarting`);
+    }
   }
 
   private async unavailableAsRefusal<T>(call: Promise<T>): Promise<T> {
@@ -566,6 +616,7 @@ export class Cluster implements BrokerCluster {
       },
       frame: (peer, reader) => this.frame(peer, reader),
       peerLeft: (peer) => {
+        this.absentSince.set(peer.node, -Infinity);
         this.broker.persistence.saveMark(forwardMark(peer.node), null);
         peer.state.outlet.close();
         peer.state.routes.clear();

@@ -267,7 +267,7 @@ describe('a cluster of three arbormq processes routes as one broker', { skip: et
     await cluster.ready();
   });
 
-  it('etcd holds member keys and persistent-session keys, and nothing per message or subscription', async () => {
+  it('etcd holds member keys and persistent-session keys and homes, and nothing per message or subscription', async () => {
     const res = await fetch(`${etcd.url}/v3/kv/range`, {
       method: 'POST',
       body: JSON.stringify({ key: Buffer.from('\0').toString('base64'), range_end: Buffer.from('\0').toString('base64'), keys_only: true }),
@@ -275,8 +275,14 @@ describe('a cluster of three arbormq processes routes as one broker', { skip: et
     const keys = ((await res.json()) as { kvs?: { key: string }[] }).kvs!.map((kv) => Buffer.from(kv.key, 'base64').toString());
     const members = keys.filter((k) => k.startsWith('/arbormq/arbormq/members/'));
     const sessions = keys.filter((k) => k.startsWith('/arbormq/arbormq/sessions/'));
+    const homes = keys.filter((k) => k.startsWith('/arbormq/arbormq/homes/'));
     assert.deepEqual(members.sort(), ['/arbormq/arbormq/members/n1', '/arbormq/arbormq/members/n2', '/arbormq/arbormq/members/n3']);
-    assert.equal(keys.length, members.length + sessions.length, JSON.stringify(keys));
+    assert.equal(keys.length, members.length + sessions.length + homes.length, JSON.stringify(keys));
     assert.ok(sessions.length <= 6, `only the persistent sessions these tests made: ${JSON.stringify(sessions)}`);
+    assert.deepEqual(
+      homes.map((k) => k.slice('/arbormq/arbormq/homes/'.length)).sort(),
+      sessions.map((k) => k.slice('/arbormq/arbormq/sessions/'.length)).sort(),
+      'a home per persistent session',
+    );
   });
 });
