@@ -21,7 +21,7 @@ import { listenForLinks, type LinkListener, type LinkTls } from './link-listener
 import { Membership, type MemberInfo } from './membership.js';
 import { Mesh, type Peer } from './mesh.js';
 import { CLUSTER_DEFAULTS, type ClusterOptions } from './options.js';
-import { OwnershipUnavailable, SessionOwnership, type Ownership } from './ownership.js';
+import { OwnershipUnavailable, SessionOwnership } from './ownership.js';
 import { Confirmation, PeerOutlet } from './peer-outlet.js';
 import type { ReplicaStores } from './replica-store.js';
 import { Replication } from './replication.js';
@@ -52,9 +52,21 @@ interface PeerState {
 interface PendingTakeover {
   node: string;
   clientId: string;
+  /** What this node's takeover wrote to the session key. */
+  revision: string;
   resolve(status: TakeoverStatus): void;
   reject(error: Error): void;
   timer: ReturnType<typeof setTimeout>;
+}
+
+/** A session handed over from here whose new owner has not yet said it is durable there (or not taken). */
+interface HandedOver {
+  clientId: string;
+  /** This node's copy, offline, kept in its store until the hand-over is settled. */
+  session: Session;
+  node: string;
+  /** The new owner's process: if another one comes back, the hand-over died with it. */
+  incarnation: string | null;
 }
 
 const faults = faultPoints();
@@ -104,6 +116,8 @@ export class Cluster implements BrokerCluster {
   private readonly owned = new Set<string>();
   private readonly locks = new Map<string, Promise<void>>();
   private readonly pendingTakeovers = new Map<number, PendingTakeover>();
+  /** Hand-overs from here not yet settled by their new owner, by `${node}/${request id}`. */
+  private readonly handedOver = new Map<string, HandedOver>();
   /** When each local CONNECT asked to open its session, by the outlet it gets. */
   private readonly connectStamps = new WeakMap<ClientOutlet, Stamp>();
   /** Sessions handed over from here whose move is not complete, by token (session-moves.ts). */
@@ -182,6 +196,7 @@ export class Cluster implements BrokerCluster {
       },
       left: (node) => {
         this.absentSince.set(node, performance.now());
+        this.handOversLost(node, null);
         this.mesh.memberLeft(node, this.departedGraceMs);
         this.replication?.membersChanged();
         this.replication?.ownerLeft(node);
@@ -294,7 +309,7 @@ export class Cluster implements BrokerCluster {
   /** Makes this node the owner of a persistent session, taking it over from the node that has it. */
   private async acquire(client: OpeningClient, clientId: string, cleanStart: boolean): Promise<void> {
     for (let attempt = 0; attempt < 5; attempt++) {
-      const ownership = await this.unavailableAsRefusal(this.ownership.claim(clientId, 'respect'));
+      const ownership = await this.unavailableAsRefusal(this.ownership.claim(clientId, 'respect', this.broker.sessions.has(clientId)));
       if (ownership.owner === 'self') {
         this.owned.add(clientId);
         // A new key: the session is new here, or its owner is gone and a buddy may hold it.
@@ -302,41 +317,54 @@ export class Cluster implements BrokerCluster {
         return;
       }
       const peer = this.mesh.peers.get(ownership.node);
-      if (peer?.member && !peer.up) throw new ClusterRefusal(Reason.ServerUnavailable, `node ${ownership.node} holds this session and is unreachable`);
-      let taken: Ownership | null;
-      if (ownership.owner === 'other') taken = await this.unavailableAsRefusal(this.ownership.takeOver(clientId, ownership.revision));
-      else {
-        // Clean Start discards the session anyway: the node that had it drops its copy when it reclaims it.
-        if (!cleanStart) this.refuseWhileAway(ownership.node, peer);
-        taken = await this.unavailableAsRefusal(this.ownership.takeAway(clientId, ownership.revision));
-      }
+      const member = peer?.member != null;
+      if (member && !peer!.up) throw new ClusterRefusal(Reason.ServerUnavailable, `node ${ownership.node} holds this session and is unreachable`);
+      // Clean Start discards the session anyway: the node that had it drops its copy when it claims it again.
+      if (!cleanStart && (ownership.owner === 'away' || !member)) this.refuseWhileAway(ownership.node, peer);
+      const taken = await this.unavailableAsRefusal(
+        ownership.owner === 'other' ? this.ownership.takeOver(clientId, ownership.revision) : this.ownership.takeAway(clientId, ownership.revision),
+      );
       if (!taken) continue;
       this.owned.add(clientId);
-      // A node that is no member any more (its key outlived it by a moment, or it was given up) has nothing to hand over.
-      if (!peer?.member) {
-        if (ownership.owner === 'away' && !cleanStart && !this.broker.sessions.has(clientId)) await this.replication?.recover(clientId);
+      // A node that is no member any more (given up, or at factor 2 gone to its buddy) has nothing to hand over.
+      if (!member) {
+        await this.settle(clientId, taken.revision);
+        if (!cleanStart && !this.broker.sessions.has(clientId)) await this.replication?.recover(clientId);
         return;
       }
-      const giveBack = async (): Promise<void> => {
+      const giveBack = async (lease: string | null): Promise<void> => {
         this.owned.delete(clientId);
-        await this.ownership.giveBack(clientId, taken.revision, ownership.node, ownership.owner === 'other' ? ownership.lease : null).catch(() => undefined);
+        await this.ownership.giveBack(clientId, taken.revision, ownership.node, lease).catch(() => undefined);
       };
-      const status = await this.requestTakeover(peer, { clientId, username: client.username, cleanStart, version: client.version }).catch(async (error: Error) => {
+      const ownerLease = ownership.owner === 'other' ? ownership.lease : null;
+      const status = await this.requestTakeover(peer!, { clientId, username: client.username, cleanStart, version: client.version, revision: taken.revision }).catch(async (error: Error) => {
         // The owner died or its link dropped before it answered: it still has the session (in its
         // store, if killed), so the key goes back to it rather than leave this node owning an empty one.
-        await giveBack();
+        await giveBack(ownerLease);
         throw error;
       });
       if (status === TakeoverStatus.Denied) {
-        await giveBack();
+        await giveBack(ownerLease);
         throw new ClusterRefusal(Reason.NotAuthorized, 'the client identifier is in use by another user');
       }
+      if (status === TakeoverStatus.None && ownership.owner === 'other' && ownership.home !== null && !cleanStart) {
+        // The owner lost a hand-over it never settled (it restarted): the session is still at its home.
+        await giveBack(null);
+        throw new ClusterRefusal(Reason.ServerUnavailable, `node ${ownership.home} holds this session and is taking it back`);
+      }
+      // A moved session's home follows once it is durable here (takeoverReplied); otherwise it starts here now.
+      if (status !== TakeoverStatus.Moved) await this.settle(clientId, taken.revision);
       this.takeovers++;
       this.broker.metrics.sessionTakeovers++;
-      this.log('debug', 'cluster: session taken over', { client: clientId, from: peer.node, moved: status === TakeoverStatus.Moved });
+      this.log('debug', 'cluster: session taken over', { client: clientId, from: peer!.node, moved: status === TakeoverStatus.Moved });
       return;
     }
     throw new ClusterRefusal(Reason.ServerUnavailable, 'the session kept changing hands; try again');
+  }
+
+  /** The session is this node's: its home record says so (a failure only leaves the old home, which a takeover asks in vain). */
+  private async settle(clientId: string, revision: string): Promise<void> {
+    await this.ownership.settle(clientId, revision).catch((error: Error) => this.log('warn', 'cluster: could not record the new home of a session', { client: clientId, error: error.message }));
   }
 
   /**
@@ -379,7 +407,7 @@ export class Cluster implements BrokerCluster {
         this.pendingTakeovers.delete(id);
         reject(new ClusterRefusal(Reason.ServerUnavailable, `node ${peer.node} did not hand the session over in time`));
       }, TAKEOVER_TIMEOUT_MS);
-      this.pendingTakeovers.set(id, { node: peer.node, clientId: request.clientId, resolve, reject, timer });
+      this.pendingTakeovers.set(id, { node: peer.node, clientId: request.clientId, revision: request.revision, resolve, reject, timer });
       peer.link!.send(new FrameWriter(FrameType.Takeover).uint(id).json(request).finish());
     });
   }
@@ -397,32 +425,90 @@ export class Cluster implements BrokerCluster {
       // Kept as routes until the move is complete: no node stops sending them here before it sends them to the new owner.
       for (const filter of filters) this.routes.add(filter);
       const status = handOver(this.broker, request, w);
-      if (status === TakeoverStatus.Moved) this.moveAway(peer, `${peer.node}/${peer.incarnation}/${id}`, request.clientId, filters);
-      else for (const filter of filters) this.routes.remove(filter);
+      if (status === TakeoverStatus.Moved) {
+        this.moveAway(peer, `${peer.node}/${peer.incarnation}/${id}`, request.clientId, filters);
+        // Two-phase: this node's copy stays (offline, in its store) until the new owner has it durable.
+        for (const [key, handed] of this.handedOver) if (handed.clientId === request.clientId) this.handedOver.delete(key);
+        this.handedOver.set(`${peer.node}/${id}`, { clientId: request.clientId, session: session!, node: peer.node, incarnation: peer.incarnation });
+      } else for (const filter of filters) this.routes.remove(filter);
       if (status === TakeoverStatus.Denied && wasOwned) this.owned.add(request.clientId);
       w.target()[statusAt] = status;
-      peer.link?.send(w.finish());
+      const reply = w.finish();
+      if (faults.takeoverReplyDelayMs === 0) peer.link?.send(reply);
+      else setTimeout(() => peer.link?.send(reply), faults.takeoverReplyDelayMs);
     });
   }
 
   private takeoverReplied(peer: Peer<PeerState>, reader: FrameReader): void {
     const id = reader.uint();
+    const status = reader.u8() as TakeoverStatus;
     const pending = this.pendingTakeovers.get(id);
-    if (!pending || pending.node !== peer.node) return;
+    if (!pending || pending.node !== peer.node) {
+      // Too late: this node refused the CONNECT and gave the key back; the old owner keeps the session.
+      if (status === TakeoverStatus.Moved) peer.link?.send(settledFrame(id, false));
+      return;
+    }
     this.pendingTakeovers.delete(id);
     clearTimeout(pending.timer);
-    const status = reader.u8() as TakeoverStatus;
     if (status === TakeoverStatus.Moved) {
       // At once, before the next frame of the link: a relay of the old owner may follow.
       try {
         takeIn(this.broker, pending.clientId, reader);
       } catch (error) {
+        peer.link?.send(settledFrame(id, false));
         pending.reject(error as Error);
         return;
       }
+      if (faults.crashAfterTakeIn) process.kill(process.pid, 'SIGKILL');
+      const { clientId, revision } = pending;
+      this.broker.persistence.whenWritten(() => {
+        peer.link?.send(settledFrame(id, true));
+        void this.settle(clientId, revision);
+      });
       this.moveIn(peer, `${this.options.nodeId}/${this.incarnation}/${id}`, pending.clientId);
     }
     pending.resolve(status);
+  }
+
+  /** The new owner settled a hand-over: it has the session durable (this copy goes), or did not take it (this copy stays). */
+  private takeoverSettled(peer: Peer<PeerState>, reader: FrameReader): void {
+    const key = `${peer.node}/${reader.uint()}`;
+    const handed = this.handedOver.get(key);
+    if (!handed) return;
+    this.handedOver.delete(key);
+    if (reader.u8() === 1) this.endHandedOver(handed);
+    else this.takeBack(handed);
+  }
+
+  private endHandedOver(handed: HandedOver): void {
+    if (this.broker.sessions.get(handed.clientId) === handed.session) this.broker.endSession(handed.session);
+  }
+
+  /**
+   * A hand-over the new owner did not settle as durable — it refused it late, restarted, or left:
+   * the session is this node's again unless the new owner kept it after all (etcd decides).
+   */
+  private takeBack(handed: HandedOver): void {
+    void this.serialized(handed.clientId, async () => {
+      if (this.broker.sessions.get(handed.clientId) !== handed.session) return;
+      const mine = await this.ownership.reclaim(handed.clientId).catch((error: Error) => {
+        this.log('warn', 'cluster: could not reclaim a session whose hand-over was not settled', { client: handed.clientId, error: error.message });
+        return false;
+      });
+      if (mine) {
+        this.owned.add(handed.clientId);
+        this.log('warn', 'cluster: took back a session handed over to a node that did not keep it', { client: handed.clientId, to: handed.node });
+      } else this.endHandedOver(handed);
+    });
+  }
+
+  /** `node` restarted (`incarnation` is its new process) or left: the hand-overs to it it did not settle are taken back. */
+  private handOversLost(node: string, incarnation: string | null): void {
+    for (const [key, handed] of this.handedOver) {
+      if (handed.node !== node || (incarnation !== null && handed.incarnation === incarnation)) continue;
+      this.handedOver.delete(key);
+      this.takeBack(handed);
+    }
   }
 
   // ---- a session moving between nodes (session-moves.ts) ---------------------------------
@@ -594,6 +680,7 @@ export class Cluster implements BrokerCluster {
         return state;
       },
       linkUp: (peer, restarted) => {
+        if (restarted) this.handOversLost(peer.node, peer.incarnation);
         const applied = this.appliedSeq(peer);
         peer.state.lastSeq = restarted ? applied : Math.max(peer.state.lastSeq, applied);
         peer.state.outlet.linkUp(peer.link!);
@@ -656,6 +743,9 @@ export class Cluster implements BrokerCluster {
         break;
       case FrameType.TakeoverReply:
         this.takeoverReplied(peer, reader);
+        break;
+      case FrameType.TakeoverSettled:
+        this.takeoverSettled(peer, reader);
         break;
       case FrameType.Kick:
         this.kicked(reader);
@@ -848,6 +938,8 @@ const REPLICATION_IDLE = { replicatedSessions: 0, replicaSessions: 0, unacknowle
 
 /** Name of the mark holding `${incarnation} ${seq}` of the last forward applied from `node`. */
 const forwardMark = (node: string): string => `cluster/forwarded/${node}`;
+
+const settledFrame = (id: number, durable: boolean): Buffer => new FrameWriter(FrameType.TakeoverSettled).uint(id).u8(durable ? 1 : 0).finish();
 
 const passFrame = (token: string, upTo: number): Buffer => new FrameWriter(FrameType.MovePass).string(token).uint(upTo).finish();
 

@@ -1,24 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { MqttClient } from 'mqtt';
-import { collect, connectClient } from '../../helpers/broker.js';
-import { refusedWith, startCluster, type ClusterNode, type TestCluster } from '../../helpers/cluster.js';
+import { collect } from '../../helpers/broker.js';
+import { connectWhenAccepted, refusedWith, startCluster, type TestCluster } from '../../helpers/cluster.js';
 import { etcdMissing, startEtcd, type TestEtcd } from '../../helpers/etcd.js';
 import { until } from '../../helpers/wait.js';
-
-/** Connects once the cluster accepts it (a node claiming its sessions again refuses for a moment). */
-async function connectWhenAccepted(node: ClusterNode, options: Parameters<typeof connectClient>[1]): Promise<MqttClient> {
-  let client: MqttClient | null = null;
-  await until(
-    async () => {
-      client = await connectClient(node.url, { reconnectPeriod: 0, ...options }).catch(() => null);
-      return client !== null;
-    },
-    `${String(options?.clientId)} to be accepted by ${node.id}`,
-    15_000,
-  );
-  return client!;
-}
 
 describe('ownership of persistent sessions across node restarts (replicationFactor 1)', { skip: etcdMissing }, () => {
   let etcd: TestEtcd;

@@ -8,6 +8,7 @@ import { until } from '../../helpers/wait.js';
 import { BIN } from '../../helpers/cli.js';
 import { startCluster, type TestCluster } from '../../helpers/cluster.js';
 import { etcdMissing, startEtcd, type TestEtcd } from '../../helpers/etcd.js';
+import { LINK_PROTOCOL_VERSION } from '../../../host/node/cluster/frame.js';
 
 describe('a cluster of three arbormq processes routes as one broker', { skip: etcdMissing }, () => {
   let etcd: TestEtcd;
@@ -39,7 +40,7 @@ describe('a cluster of three arbormq processes routes as one broker', { skip: et
     await until(async () => (await cluster.nodes[0]!.status()).peers.find((p) => p.node === 'n2')!.routes === 1, 'the route', 5000);
     const { stdout } = await promisify(execFile)(process.execPath, [BIN, 'cluster', 'status', '--cluster-etcd', etcd.url]);
     assert.match(stdout, /^cluster arbormq: 3 members/);
-    for (const node of cluster.nodes) assert.match(stdout, new RegExp(`\\n${node.id}  ws://127\\.0\\.0\\.1:\\d+  protocol 2  healthy`));
+    for (const node of cluster.nodes) assert.match(stdout, new RegExp(`\\n${node.id}  ws://127\\.0\\.0\\.1:\\d+  protocol ${LINK_PROTOCOL_VERSION}  healthy`));
     assert.match(stdout, /-> n2\s+up\s+1 routes/);
   });
 
