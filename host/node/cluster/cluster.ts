@@ -126,6 +126,12 @@ export class Cluster implements BrokerCluster {
   private readonly movedIn = new Map<string, MoveCut>();
   /** When each member was last seen joining or coming back (performance.now()). */
   private readonly joinedAt = new Map<string, number>();
+  /**
+   * Of each member given up: the last forward sent to it and the last applied from its process. One
+   * that comes back as the same process (it was frozen) is sent numbers it has not seen, and what it
+   * sends again is recognised.
+   */
+  private readonly givenUp = new Map<string, { sent: number; applied: number; incarnation: string | null }>();
   /** Since when each node that is not a member has been away as far as this node knows; -Infinity once given up. */
   private readonly absentSince = new Map<string, number>();
   private incarnation = '';
@@ -661,6 +667,7 @@ export class Cluster implements BrokerCluster {
           this.options.maxLinkBufferBytes ?? CLUSTER_DEFAULTS.maxLinkBufferBytes,
           (o) => this.scheduleFlush(o),
           (o) => (this.touched[this.touchedCount++] = o),
+          this.givenUp.get(node)?.sent,
         );
         // The router hands the peer's outlet what its routes match, as it hands a session's what its subscriptions match.
         const client = this.broker.router.addLink(outlet);
@@ -681,6 +688,11 @@ export class Cluster implements BrokerCluster {
       },
       linkUp: (peer, restarted) => {
         if (restarted) this.handOversLost(peer.node, peer.incarnation);
+        const before = this.givenUp.get(peer.node);
+        if (before) {
+          this.givenUp.delete(peer.node);
+          if (before.incarnation === peer.incarnation) peer.state.lastSeq = before.applied;
+        }
         const applied = this.appliedSeq(peer);
         peer.state.lastSeq = restarted ? applied : Math.max(peer.state.lastSeq, applied);
         peer.state.outlet.linkUp(peer.link!);
@@ -704,6 +716,7 @@ export class Cluster implements BrokerCluster {
       frame: (peer, reader) => this.frame(peer, reader),
       peerLeft: (peer) => {
         this.absentSince.set(peer.node, -Infinity);
+        this.givenUp.set(peer.node, { sent: peer.state.outlet.lastSeq, applied: peer.state.lastSeq, incarnation: peer.incarnation });
         this.broker.persistence.saveMark(forwardMark(peer.node), null);
         peer.state.outlet.close();
         peer.state.routes.clear();
