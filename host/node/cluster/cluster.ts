@@ -459,7 +459,10 @@ export class Cluster implements BrokerCluster {
     if (status === TakeoverStatus.Moved) {
       // At once, before the next frame of the link: a relay of the old owner may follow.
       try {
+        // A stale copy here ends without releasing the key this node just took.
+        this.owned.delete(pending.clientId);
         takeIn(this.broker, pending.clientId, reader);
+        this.owned.add(pending.clientId);
       } catch (error) {
         peer.link?.send(settledFrame(id, false));
         pending.reject(error as Error);
