@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startCluster, type ClusterNode, type TestCluster } from '../helpers/cluster.js';
 import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
@@ -109,6 +109,7 @@ export async function runClusterChaos(options: ClusterChaosOptions): Promise<Clu
   };
   let settled = false;
   try {
+    if (options.logDir) await mkdir(options.logDir, { recursive: true });
     etcd = await startEtcd();
     // Links are dialed by the node whose id sorts first: proxies in front of n2 and n3 carry all three.
     const linkPorts = new Map<string, number>();

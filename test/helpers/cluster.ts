@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { IClientOptions, MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { ClusterStatus } from '../../host/node/cluster/cluster.js';
 import { connectClient } from './broker.js';
 import { until } from './wait.js';
@@ -142,4 +142,35 @@ export async function startCluster(etcd: TestEtcd, count: number, setup: Cluster
     throw error;
   }
   return cluster;
+}
+
+/**
+ * The CONNACK code a client is refused with (5.0 reason code or 3.1.1 return code), -1 when the
+ * connection closed without a CONNACK; throws if it is accepted.
+ */
+export async function refusedWith(url: string, options: IClientOptions): Promise<number> {
+  const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...options });
+  try {
+    return await new Promise<number>((resolve, reject) => {
+      client.once('connect', (connack) => reject(new Error(`the CONNECT was accepted (session present: ${connack.sessionPresent})`)));
+      client.once('error', (error) => resolve((error as { code?: number }).code ?? -1));
+      client.once('close', () => resolve(-1));
+    });
+  } finally {
+    client.end(true);
+  }
+}
+
+/** An MQTT.js client of `node` once the cluster accepts its CONNECT (refused with 0x88 while a session's node is claiming it). */
+export async function connectWhenAccepted(node: ClusterNode, options: IClientOptions, ms = 15_000): Promise<MqttClient> {
+  let client: MqttClient | null = null;
+  await until(
+    async () => {
+      client = await connectClient(node.url, options).catch(() => null);
+      return client !== null;
+    },
+    `${options.clientId} to be accepted by ${node.id}`,
+    ms,
+  );
+  return client!;
 }

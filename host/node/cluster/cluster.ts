@@ -52,15 +52,29 @@ interface PeerState {
 interface PendingTakeover {
   node: string;
   clientId: string;
+  /** What this node's takeover wrote to the session key. */
+  revision: string;
   resolve(status: TakeoverStatus): void;
   reject(error: Error): void;
   timer: ReturnType<typeof setTimeout>;
+}
+
+/** A session handed over from here whose new owner has not yet said it is durable there (or not taken). */
+interface HandedOver {
+  clientId: string;
+  /** This node's copy, offline, kept in its store until the hand-over is settled. */
+  session: Session;
+  node: string;
+  /** The new owner's process: if another one comes back, the hand-over died with it. */
+  incarnation: string | null;
 }
 
 const faults = faultPoints();
 const TAKEOVER_TIMEOUT_MS = 5000;
 /** How long a CONNECT needing ownership waits for the lease before it is refused with 0x88. */
 const LEASE_WAIT_MS = 1500;
+/** Lease TTLs a member that came back has to claim its sessions again before a CONNECT elsewhere asks it for them. */
+const RECLAIM_TTLS = 2;
 
 /** One node's view of the cluster, for `/cluster` and `arbormq cluster status`. */
 export interface ClusterStatus {
@@ -102,12 +116,24 @@ export class Cluster implements BrokerCluster {
   private readonly owned = new Set<string>();
   private readonly locks = new Map<string, Promise<void>>();
   private readonly pendingTakeovers = new Map<number, PendingTakeover>();
+  /** Hand-overs from here not yet settled by their new owner, by `${node}/${request id}`. */
+  private readonly handedOver = new Map<string, HandedOver>();
   /** When each local CONNECT asked to open its session, by the outlet it gets. */
   private readonly connectStamps = new WeakMap<ClientOutlet, Stamp>();
   /** Sessions handed over from here whose move is not complete, by token (session-moves.ts). */
   private readonly movedAway = new Map<string, MovedAway>();
   /** Sessions taken over by this node whose move is not complete, by token. */
   private readonly movedIn = new Map<string, MoveCut>();
+  /** When each member was last seen joining or coming back (performance.now()). */
+  private readonly joinedAt = new Map<string, number>();
+  /**
+   * Of each member given up: the last forward sent to it and the last applied from its process. One
+   * that comes back as the same process (it was frozen) is sent numbers it has not seen, and what it
+   * sends again is recognised.
+   */
+  private readonly givenUp = new Map<string, { sent: number; applied: number; incarnation: string | null }>();
+  /** Since when each node that is not a member has been away as far as this node knows; -Infinity once given up. */
+  private readonly absentSince = new Map<string, number>();
   private incarnation = '';
   private nextTakeover = 1;
   /** Outlets of the peers the message being routed matched: the first `touchedCount` (the array is reused, never shrunk). */
@@ -169,11 +195,15 @@ export class Cluster implements BrokerCluster {
     const keys = etcdKeys(self.cluster);
     this.membership = new Membership(this.etcd, keys, member, o.leaseTtlSeconds ?? CLUSTER_DEFAULTS.leaseTtlSeconds, {
       joined: (m) => {
+        this.joinedAt.set(m.node, performance.now());
+        this.absentSince.delete(m.node);
         this.mesh.memberJoined(m);
         this.replication?.membersChanged();
       },
       left: (node) => {
-        this.mesh.memberLeft(node, (o.departedGraceSeconds ?? CLUSTER_DEFAULTS.departedGraceSeconds) * 1000);
+        this.absentSince.set(node, performance.now());
+        this.handOversLost(node, null);
+        this.mesh.memberLeft(node, this.departedGraceMs);
         this.replication?.membersChanged();
         this.replication?.ownerLeft(node);
       },
@@ -201,6 +231,14 @@ export class Cluster implements BrokerCluster {
   }
 
   private readonly groupName = (id: number): string => this.broker.router.shareGroupName(id);
+
+  private get leaseTtlMs(): number {
+    return (this.options.leaseTtlSeconds ?? CLUSTER_DEFAULTS.leaseTtlSeconds) * 1000;
+  }
+
+  private get departedGraceMs(): number {
+    return (this.options.departedGraceSeconds ?? CLUSTER_DEFAULTS.departedGraceSeconds) * 1000;
+  }
 
   // ---- BrokerCluster -------------------------------------------------------------------
 
@@ -277,7 +315,7 @@ export class Cluster implements BrokerCluster {
   /** Makes this node the owner of a persistent session, taking it over from the node that has it. */
   private async acquire(client: OpeningClient, clientId: string, cleanStart: boolean): Promise<void> {
     for (let attempt = 0; attempt < 5; attempt++) {
-      const ownership = await this.unavailableAsRefusal(this.ownership.claim(clientId));
+      const ownership = await this.unavailableAsRefusal(this.ownership.claim(clientId, 'respect', this.broker.sessions.has(clientId)));
       if (ownership.owner === 'self') {
         this.owned.add(clientId);
         // A new key: the session is new here, or its owner is gone and a buddy may hold it.
@@ -285,32 +323,78 @@ export class Cluster implements BrokerCluster {
         return;
       }
       const peer = this.mesh.peers.get(ownership.node);
-      if (peer?.member && !peer.up) throw new ClusterRefusal(Reason.ServerUnavailable, `node ${ownership.node} holds this session and is unreachable`);
-      const taken = await this.unavailableAsRefusal(this.ownership.takeOver(clientId, ownership.revision));
+      const member = peer?.member != null;
+      if (member && !peer!.up) throw new ClusterRefusal(Reason.ServerUnavailable, `node ${ownership.node} holds this session and is unreachable`);
+      // Clean Start discards the session anyway: the node that had it drops its copy when it claims it again.
+      if (!cleanStart && (ownership.owner === 'away' || !member)) this.refuseWhileAway(ownership.node, peer);
+      const taken = await this.unavailableAsRefusal(
+        ownership.owner === 'other' ? this.ownership.takeOver(clientId, ownership.revision) : this.ownership.takeAway(clientId, ownership.revision),
+      );
       if (!taken) continue;
       this.owned.add(clientId);
-      // A node that is no member any more (its key outlived it by a moment) has nothing to hand over.
-      if (!peer?.member) return;
-      const giveBack = async (): Promise<void> => {
+      // A node that is no member any more (given up, or at factor 2 gone to its buddy) has nothing to hand over.
+      if (!member) {
+        await this.settle(clientId, taken.revision);
+        if (!cleanStart && !this.broker.sessions.has(clientId)) await this.replication?.recover(clientId);
+        return;
+      }
+      const giveBack = async (lease: string | null): Promise<void> => {
         this.owned.delete(clientId);
-        await this.ownership.giveBack(clientId, taken.revision, ownership.node, ownership.lease).catch(() => undefined);
+        await this.ownership.giveBack(clientId, taken.revision, ownership.node, lease).catch(() => undefined);
       };
-      const status = await this.requestTakeover(peer, { clientId, username: client.username, cleanStart, version: client.version }).catch(async (error: Error) => {
+      const ownerLease = ownership.owner === 'other' ? ownership.lease : null;
+      const status = await this.requestTakeover(peer!, { clientId, username: client.username, cleanStart, version: client.version, revision: taken.revision }).catch(async (error: Error) => {
         // The owner died or its link dropped before it answered: it still has the session (in its
         // store, if killed), so the key goes back to it rather than leave this node owning an empty one.
-        await giveBack();
+        await giveBack(ownerLease);
         throw error;
       });
       if (status === TakeoverStatus.Denied) {
-        await giveBack();
+        await giveBack(ownerLease);
         throw new ClusterRefusal(Reason.NotAuthorized, 'the client identifier is in use by another user');
       }
+      if (status === TakeoverStatus.None && ownership.owner === 'other' && ownership.home !== null && !cleanStart) {
+        // The owner lost a hand-over it never settled (it restarted): the session is still at its home.
+        await giveBack(null);
+        throw new ClusterRefusal(Reason.ServerUnavailable, `node ${ownership.home} holds this session and is taking it back`);
+      }
+      // A moved session's home follows once it is durable here (takeoverReplied); otherwise it starts here now.
+      if (status !== TakeoverStatus.Moved) await this.settle(clientId, taken.revision);
       this.takeovers++;
       this.broker.metrics.sessionTakeovers++;
-      this.log('debug', 'cluster: session taken over', { client: clientId, from: peer.node, moved: status === TakeoverStatus.Moved });
+      this.log('debug', 'cluster: session taken over', { client: clientId, from: peer!.node, moved: status === TakeoverStatus.Moved });
       return;
     }
     throw new ClusterRefusal(Reason.ServerUnavailable, 'the session kept changing hands; try again');
+  }
+
+  /** The session is this node's: its home record says so (a failure only leaves the old home, which a takeover asks in vain). */
+  private async settle(clientId: string, revision: string): Promise<void> {
+    await this.ownership.settle(clientId, revision).catch((error: Error) => this.log('warn', 'cluster: could not record the new home of a session', { client: clientId, error: error.message }));
+  }
+
+  /**
+   * A session's home is `node`'s store but nobody holds its key: `node` is restarting, or just back
+   * and claiming its sessions again. Starting the session afresh here would lose what that store
+   * holds, so the CONNECT is refused (0x88) until `node` has it again — or, at replication factor 2,
+   * until its buddy has promoted its replica — or until `node` is given up (departedGraceSeconds).
+   */
+  private refuseWhileAway(node: string, peer: Peer<PeerState> | undefined): void {
+    const now = performance.now();
+    if (peer?.member) {
+      // Back: it claims its sessions right after its lease; one it has not claimed by then it does not have.
+      if (now - (this.joinedAt.get(node) ?? 0) < this.leaseTtlMs * RECLAIM_TTLS) {
+        throw new ClusterRefusal(Reason.ServerUnavailable, `node ${node} holds this session and is claiming its sessions again`);
+      }
+      return;
+    }
+    if ((this.options.replicationFactor ?? CLUSTER_DEFAULTS.replicationFactor) > 1) return;
+    // Not known here as a member: absent since this node first noticed, unless given up already.
+    let since = this.absentSince.get(node);
+    if (since === undefined) this.absentSince.set(node, (since = now));
+    if (now - since < this.departedGraceMs) {
+      throw new ClusterRefusal(Reason.ServerUnavailable, `node ${node} holds this session and is down or restarting`);
+    }
   }
 
   private async unavailableAsRefusal<T>(call: Promise<T>): Promise<T> {
@@ -329,7 +413,7 @@ export class Cluster implements BrokerCluster {
         this.pendingTakeovers.delete(id);
         reject(new ClusterRefusal(Reason.ServerUnavailable, `node ${peer.node} did not hand the session over in time`));
       }, TAKEOVER_TIMEOUT_MS);
-      this.pendingTakeovers.set(id, { node: peer.node, clientId: request.clientId, resolve, reject, timer });
+      this.pendingTakeovers.set(id, { node: peer.node, clientId: request.clientId, revision: request.revision, resolve, reject, timer });
       peer.link!.send(new FrameWriter(FrameType.Takeover).uint(id).json(request).finish());
     });
   }
@@ -347,32 +431,93 @@ export class Cluster implements BrokerCluster {
       // Kept as routes until the move is complete: no node stops sending them here before it sends them to the new owner.
       for (const filter of filters) this.routes.add(filter);
       const status = handOver(this.broker, request, w);
-      if (status === TakeoverStatus.Moved) this.moveAway(peer, `${peer.node}/${peer.incarnation}/${id}`, request.clientId, filters);
-      else for (const filter of filters) this.routes.remove(filter);
+      if (status === TakeoverStatus.Moved) {
+        this.moveAway(peer, `${peer.node}/${peer.incarnation}/${id}`, request.clientId, filters);
+        // Two-phase: this node's copy stays (offline, in its store) until the new owner has it durable.
+        for (const [key, handed] of this.handedOver) if (handed.clientId === request.clientId) this.handedOver.delete(key);
+        this.handedOver.set(`${peer.node}/${id}`, { clientId: request.clientId, session: session!, node: peer.node, incarnation: peer.incarnation });
+      } else for (const filter of filters) this.routes.remove(filter);
       if (status === TakeoverStatus.Denied && wasOwned) this.owned.add(request.clientId);
       w.target()[statusAt] = status;
-      peer.link?.send(w.finish());
+      const reply = w.finish();
+      if (faults.takeoverReplyDelayMs === 0) peer.link?.send(reply);
+      else setTimeout(() => peer.link?.send(reply), faults.takeoverReplyDelayMs);
     });
   }
 
   private takeoverReplied(peer: Peer<PeerState>, reader: FrameReader): void {
     const id = reader.uint();
+    const status = reader.u8() as TakeoverStatus;
     const pending = this.pendingTakeovers.get(id);
-    if (!pending || pending.node !== peer.node) return;
+    if (!pending || pending.node !== peer.node) {
+      // Too late: this node refused the CONNECT and gave the key back; the old owner keeps the session.
+      if (status === TakeoverStatus.Moved) peer.link?.send(settledFrame(id, false));
+      return;
+    }
     this.pendingTakeovers.delete(id);
     clearTimeout(pending.timer);
-    const status = reader.u8() as TakeoverStatus;
     if (status === TakeoverStatus.Moved) {
       // At once, before the next frame of the link: a relay of the old owner may follow.
       try {
+        // A stale copy here ends without releasing the key this node just took.
+        this.owned.delete(pending.clientId);
         takeIn(this.broker, pending.clientId, reader);
+        this.owned.add(pending.clientId);
       } catch (error) {
+        peer.link?.send(settledFrame(id, false));
         pending.reject(error as Error);
         return;
       }
+      if (faults.crashAfterTakeIn) process.kill(process.pid, 'SIGKILL');
+      const { clientId, revision } = pending;
+      this.broker.persistence.whenWritten(() => {
+        peer.link?.send(settledFrame(id, true));
+        void this.settle(clientId, revision);
+      });
       this.moveIn(peer, `${this.options.nodeId}/${this.incarnation}/${id}`, pending.clientId);
     }
     pending.resolve(status);
+  }
+
+  /** The new owner settled a hand-over: it has the session durable (this copy goes), or did not take it (this copy stays). */
+  private takeoverSettled(peer: Peer<PeerState>, reader: FrameReader): void {
+    const key = `${peer.node}/${reader.uint()}`;
+    const handed = this.handedOver.get(key);
+    if (!handed) return;
+    this.handedOver.delete(key);
+    if (reader.u8() === 1) this.endHandedOver(handed);
+    else this.takeBack(handed);
+  }
+
+  private endHandedOver(handed: HandedOver): void {
+    if (this.broker.sessions.get(handed.clientId) === handed.session) this.broker.endSession(handed.session);
+  }
+
+  /**
+   * A hand-over the new owner did not settle as durable — it refused it late, restarted, or left:
+   * the session is this node's again unless the new owner kept it after all (etcd decides).
+   */
+  private takeBack(handed: HandedOver): void {
+    void this.serialized(handed.clientId, async () => {
+      if (this.broker.sessions.get(handed.clientId) !== handed.session) return;
+      const mine = await this.ownership.reclaim(handed.clientId).catch((error: Error) => {
+        this.log('warn', 'cluster: could not reclaim a session whose hand-over was not settled', { client: handed.clientId, error: error.message });
+        return false;
+      });
+      if (mine) {
+        this.owned.add(handed.clientId);
+        this.log('warn', 'cluster: took back a session handed over to a node that did not keep it', { client: handed.clientId, to: handed.node });
+      } else this.endHandedOver(handed);
+    });
+  }
+
+  /** `node` restarted (`incarnation` is its new process) or left: the hand-overs to it it did not settle are taken back. */
+  private handOversLost(node: string, incarnation: string | null): void {
+    for (const [key, handed] of this.handedOver) {
+      if (handed.node !== node || (incarnation !== null && handed.incarnation === incarnation)) continue;
+      this.handedOver.delete(key);
+      this.takeBack(handed);
+    }
   }
 
   // ---- a session moving between nodes (session-moves.ts) ---------------------------------
@@ -525,6 +670,7 @@ export class Cluster implements BrokerCluster {
           this.options.maxLinkBufferBytes ?? CLUSTER_DEFAULTS.maxLinkBufferBytes,
           (o) => this.scheduleFlush(o),
           (o) => (this.touched[this.touchedCount++] = o),
+          this.givenUp.get(node)?.sent,
         );
         // The router hands the peer's outlet what its routes match, as it hands a session's what its subscriptions match.
         const client = this.broker.router.addLink(outlet);
@@ -544,6 +690,12 @@ export class Cluster implements BrokerCluster {
         return state;
       },
       linkUp: (peer, restarted) => {
+        if (restarted) this.handOversLost(peer.node, peer.incarnation);
+        const before = this.givenUp.get(peer.node);
+        if (before) {
+          this.givenUp.delete(peer.node);
+          if (before.incarnation === peer.incarnation) peer.state.lastSeq = before.applied;
+        }
         const applied = this.appliedSeq(peer);
         peer.state.lastSeq = restarted ? applied : Math.max(peer.state.lastSeq, applied);
         peer.state.outlet.linkUp(peer.link!);
@@ -566,6 +718,8 @@ export class Cluster implements BrokerCluster {
       },
       frame: (peer, reader) => this.frame(peer, reader),
       peerLeft: (peer) => {
+        this.absentSince.set(peer.node, -Infinity);
+        this.givenUp.set(peer.node, { sent: peer.state.outlet.lastSeq, applied: peer.state.lastSeq, incarnation: peer.incarnation });
         this.broker.persistence.saveMark(forwardMark(peer.node), null);
         peer.state.outlet.close();
         peer.state.routes.clear();
@@ -605,6 +759,9 @@ export class Cluster implements BrokerCluster {
         break;
       case FrameType.TakeoverReply:
         this.takeoverReplied(peer, reader);
+        break;
+      case FrameType.TakeoverSettled:
+        this.takeoverSettled(peer, reader);
         break;
       case FrameType.Kick:
         this.kicked(reader);
@@ -797,6 +954,8 @@ const REPLICATION_IDLE = { replicatedSessions: 0, replicaSessions: 0, unacknowle
 
 /** Name of the mark holding `${incarnation} ${seq}` of the last forward applied from `node`. */
 const forwardMark = (node: string): string => `cluster/forwarded/${node}`;
+
+const settledFrame = (id: number, durable: boolean): Buffer => new FrameWriter(FrameType.TakeoverSettled).uint(id).u8(durable ? 1 : 0).finish();
 
 const passFrame = (token: string, upTo: number): Buffer => new FrameWriter(FrameType.MovePass).string(token).uint(upTo).finish();
 

@@ -8,11 +8,16 @@ export interface EtcdKeys {
   members: string;
   /** `/arbormq/<cluster>/sessions/` + client id → the node owning the persistent session. */
   sessions: string;
+  /**
+   * `/arbormq/<cluster>/homes/` + client id → the node whose store holds the persistent session. Bound
+   * to no lease: it outlives a node that is restarting, so nobody starts the session afresh meanwhile.
+   */
+  homes: string;
 }
 
 export function etcdKeys(cluster: string): EtcdKeys {
   const root = `/arbormq/${cluster}/`;
-  return { members: `${root}members/`, sessions: `${root}sessions/` };
+  return { members: `${root}members/`, sessions: `${root}sessions/`, homes: `${root}homes/` };
 }
 
 /** Each request gets this long before it fails (the caller decides whether to try again). */

@@ -6,15 +6,21 @@
 export interface FaultPoints {
   /** SIGKILL this process once a forward it received is durable, before it confirms it. */
   crashBeforeForwardAck: boolean;
+  /** SIGKILL this process right after it installed a session handed over to it, before that is durable. */
+  crashAfterTakeIn: boolean;
+  /** Hold every reply to a takeover request this many ms (an old owner answering after the asking node gave up). */
+  takeoverReplyDelayMs: number;
   /** Hold every route announcement this many ms before sending it (a slow link, for route changes only). */
   routeDelayMs: number;
 }
 
 export function faultPoints(spec = process.env.ARBORMQ_CLUSTER_FAULT ?? ''): FaultPoints {
-  const faults: FaultPoints = { crashBeforeForwardAck: false, routeDelayMs: 0 };
+  const faults: FaultPoints = { crashBeforeForwardAck: false, crashAfterTakeIn: false, takeoverReplyDelayMs: 0, routeDelayMs: 0 };
   for (const item of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
     const [name, value] = item.split('=') as [string, string | undefined];
     if (name === 'crash-before-forward-ack') faults.crashBeforeForwardAck = true;
+    else if (name === 'crash-after-take-in') faults.crashAfterTakeIn = true;
+    else if (name === 'takeover-reply-delay-ms' && value !== undefined && Number(value) >= 0) faults.takeoverReplyDelayMs = Number(value);
     else if (name === 'route-delay-ms' && value !== undefined && Number(value) >= 0) faults.routeDelayMs = Number(value);
     else throw new Error(`unknown ARBORMQ_CLUSTER_FAULT ${JSON.stringify(item)}`);
   }

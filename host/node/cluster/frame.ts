@@ -5,7 +5,7 @@
  */
 
 /** The link protocol this build speaks; a link between nodes of different versions is refused. */
-export const LINK_PROTOCOL_VERSION = 2;
+export const LINK_PROTOCOL_VERSION = 3;
 
 export const enum FrameType {
   /** Acceptor → dialer: version, then {cluster, node, nonce, incarnation}. */
@@ -33,6 +33,12 @@ export const enum FrameType {
   MoveBarrier = 43,
   /** A node's cut of a move: the token, the last forward sequence number routed before the barrier. */
   MovePass = 44,
+  /**
+   * New owner → old owner, second phase of a hand-over: the request's id, then 1 when the session is
+   * durable at the new owner (the old owner drops its copy now), 0 when it was not taken (a reply
+   * that came too late, or could not be installed: the old owner keeps the session).
+   */
+  TakeoverSettled = 45,
   /** Session replication (docs/CLUSTERING.md): an owner's group commit, the records its buddy keeps. */
   Replicate = 50,
   /** The buddy made replication frames up to a sequence number durable. */

@@ -61,7 +61,6 @@ export class PeerOutlet implements Outlet {
   /** Forward frames sent (messagesOut / framesOut is the batching achieved). */
   framesOut = 0;
   dropped = 0;
-  private seq = 0;
   private link: Link | null = null;
   private batch: FrameWriter | null = null;
   private batchCount = 0;
@@ -90,6 +89,8 @@ export class PeerOutlet implements Outlet {
     private readonly schedule: (outlet: PeerOutlet) => void,
     /** The message being routed matched this outlet for the first time: forwardMatched() is due when its routing ends. */
     private readonly touched: (outlet: PeerOutlet) => void,
+    /** Sequence number of the last forward sent to the peer before (an outlet for a member given up that came back). */
+    private seq = 0,
   ) {}
 
   /** Bytes waiting to reach the peer: the link's buffer and this turn's batch. */

@@ -341,6 +341,8 @@ export class Replication {
       if (taken) this.promote(clientId, taken, replica.owner);
       return;
     }
+    // At factor 1 (set on every node, as documented) no peer keeps replicas: a new session costs no round trip.
+    if (this.factor === 1) return;
     const up = [...this.host.peers()].filter((p) => p.up);
     if (up.length === 0) return;
     const id = this.nextRequest++;

@@ -13,12 +13,14 @@ export interface TakeoverRequest {
   /** The new connection's Clean Start: the session is discarded rather than moved. */
   cleanStart: boolean;
   version: number;
+  /** The revision the asking node's takeover wrote to the session's key. */
+  revision: string;
 }
 
 export const enum TakeoverStatus {
   /** No session here: the asking node starts a new one. */
   None = 0,
-  /** The session follows, and is gone from here. */
+  /** The session follows; the old owner keeps its copy, offline, until the new owner settles the hand-over. */
   Moved = 1,
   /** It belongs to another user: the CONNECT is refused (0x87) and nothing changes. */
   Denied = 2,
@@ -47,9 +49,10 @@ export interface DeliveryHeader {
  * Gives up the session for another node: the connection holding it is closed (5.0: 0x8E), the will
  * goes as it would on a takeover within one node, and — unless Clean Start discards it — its
  * subscriptions, in-flight and queued messages (in order) and QoS 2 packet identifiers are written
- * to `w`. The session is then gone from this node and its store.
+ * to `w`. A discarded session is gone; a moved one stays here, offline, until the caller ends it
+ * (the new owner has it durable) or takes it back (the new owner lost it).
  */
-export function handOver(broker: Broker, request: TakeoverRequest, w: FrameWriter): TakeoverStatus {
+export function handOver(broker: Broker, request: Omit<TakeoverRequest, 'revision'>, w: FrameWriter): TakeoverStatus {
   const session = broker.sessions.get(request.clientId);
   if (!session) return TakeoverStatus.None;
   if (session.ownerKnown && session.owner !== request.username) return TakeoverStatus.Denied;
@@ -86,7 +89,6 @@ export function handOver(broker: Broker, request: TakeoverRequest, w: FrameWrite
     w.json(dh);
     if (!d.released) writeEntry(w, 0, d.message!, { plain: false, groups: NO_GROUPS, stamp: null }, now);
   }
-  broker.endSession(session);
   return TakeoverStatus.Moved;
 }
 

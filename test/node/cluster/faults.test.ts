@@ -1,28 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import mqtt from 'mqtt';
 import WebSocket from 'ws';
 import { FrameReader, FrameType, FrameWriter, LINK_PROTOCOL_VERSION } from '../../../host/node/cluster/frame.js';
 import { LINK_PATH } from '../../../host/node/cluster/link-listener.js';
 import { collect, received as inbox } from '../../helpers/broker.js';
 import { until } from '../../helpers/wait.js';
-import { startCluster, type TestCluster } from '../../helpers/cluster.js';
+import { refusedWith, startCluster, type TestCluster } from '../../helpers/cluster.js';
 import { etcdMissing, startEtcd, type TestEtcd } from '../../helpers/etcd.js';
 import { freePort } from '../../helpers/server.js';
 import { startProxy, type TcpProxy } from '../../helpers/tcp-proxy.js';
-
-/** The CONNACK code a client is refused with (5.0 reason code or 3.1.1 return code). */
-async function refusedWith(url: string, options: mqtt.IClientOptions): Promise<number> {
-  const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...options });
-  try {
-    return await new Promise<number>((resolve, reject) => {
-      client.once('connect', () => reject(new Error('the CONNECT was accepted')));
-      client.once('error', (error) => resolve((error as { code?: number }).code ?? -1));
-    });
-  } finally {
-    client.end(true);
-  }
-}
 
 describe('cluster faults: links, etcd, nodes', { skip: etcdMissing }, () => {
   let etcd: TestEtcd;

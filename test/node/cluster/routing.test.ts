@@ -8,6 +8,7 @@ import { until } from '../../helpers/wait.js';
 import { BIN } from '../../helpers/cli.js';
 import { startCluster, type TestCluster } from '../../helpers/cluster.js';
 import { etcdMissing, startEtcd, type TestEtcd } from '../../helpers/etcd.js';
+import { LINK_PROTOCOL_VERSION } from '../../../host/node/cluster/frame.js';
 
 describe('a cluster of three arbormq processes routes as one broker', { skip: etcdMissing }, () => {
   let etcd: TestEtcd;
@@ -39,7 +40,7 @@ describe('a cluster of three arbormq processes routes as one broker', { skip: et
     await until(async () => (await cluster.nodes[0]!.status()).peers.find((p) => p.node === 'n2')!.routes === 1, 'the route', 5000);
     const { stdout } = await promisify(execFile)(process.execPath, [BIN, 'cluster', 'status', '--cluster-etcd', etcd.url]);
     assert.match(stdout, /^cluster arbormq: 3 members/);
-    for (const node of cluster.nodes) assert.match(stdout, new RegExp(`\\n${node.id}  ws://127\\.0\\.0\\.1:\\d+  protocol 2  healthy`));
+    for (const node of cluster.nodes) assert.match(stdout, new RegExp(`\\n${node.id}  ws://127\\.0\\.0\\.1:\\d+  protocol ${LINK_PROTOCOL_VERSION}  healthy`));
     assert.match(stdout, /-> n2\s+up\s+1 routes/);
   });
 
@@ -267,7 +268,7 @@ describe('a cluster of three arbormq processes routes as one broker', { skip: et
     await cluster.ready();
   });
 
-  it('etcd holds member keys and persistent-session keys, and nothing per message or subscription', async () => {
+  it('etcd holds member keys and persistent-session keys and homes, and nothing per message or subscription', async () => {
     const res = await fetch(`${etcd.url}/v3/kv/range`, {
       method: 'POST',
       body: JSON.stringify({ key: Buffer.from('\0').toString('base64'), range_end: Buffer.from('\0').toString('base64'), keys_only: true }),
@@ -275,8 +276,14 @@ describe('a cluster of three arbormq processes routes as one broker', { skip: et
     const keys = ((await res.json()) as { kvs?: { key: string }[] }).kvs!.map((kv) => Buffer.from(kv.key, 'base64').toString());
     const members = keys.filter((k) => k.startsWith('/arbormq/arbormq/members/'));
     const sessions = keys.filter((k) => k.startsWith('/arbormq/arbormq/sessions/'));
+    const homes = keys.filter((k) => k.startsWith('/arbormq/arbormq/homes/'));
     assert.deepEqual(members.sort(), ['/arbormq/arbormq/members/n1', '/arbormq/arbormq/members/n2', '/arbormq/arbormq/members/n3']);
-    assert.equal(keys.length, members.length + sessions.length, JSON.stringify(keys));
+    assert.equal(keys.length, members.length + sessions.length + homes.length, JSON.stringify(keys));
     assert.ok(sessions.length <= 6, `only the persistent sessions these tests made: ${JSON.stringify(sessions)}`);
+    assert.deepEqual(
+      homes.map((k) => k.slice('/arbormq/arbormq/homes/'.length)).sort(),
+      sessions.map((k) => k.slice('/arbormq/arbormq/sessions/'.length)).sort(),
+      'a home per persistent session',
+    );
   });
 });

@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { MqttClient } from 'mqtt';
+import { collect } from '../../helpers/broker.js';
+import { connectWhenAccepted, refusedWith, startCluster, type ClusterNode, type TestCluster } from '../../helpers/cluster.js';
+import { etcdMissing, startEtcd, type TestEtcd } from '../../helpers/etcd.js';
+import { until } from '../../helpers/wait.js';
+
+const TAKEOVER_TIMEOUT_MS = 5000;
+
+/**
+ * Hand-overs that fail half-way. n2 SIGKILLs itself right after it installed a session handed over
+ * to it (before that is durable); n1 answers takeover requests only after the asking node gave up.
+ */
+describe('a session hand-over that fails half-way loses nothing', { skip: etcdMissing }, () => {
+  let etcd: TestEtcd;
+  let cluster: TestCluster;
+  const clients: MqttClient[] = [];
+  before(async () => {
+    etcd = await startEtcd();
+    cluster = await startCluster(etcd, 3, {
+      env: (id) =>
+        id === 'n2' ? { ARBORMQ_CLUSTER_FAULT: 'crash-after-take-in' } : id === 'n1' ? { ARBORMQ_CLUSTER_FAULT: `takeover-reply-delay-ms=${TAKEOVER_TIMEOUT_MS + 1500}` } : undefined,
+    });
+    await cluster.ready();
+  });
+  after(async () => {
+    await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
+    await cluster?.close();
+    await etcd?.close();
+  });
+
+  /** A persistent session at `home` subscribed to `topic/#`, offline, with `n` acknowledged QoS 1 messages queued from `from`. */
+  async function queued(home: ClusterNode, from: ClusterNode, clientId: string, topic: string, n: number): Promise<void> {
+    const sub = await home.client({ clientId, clean: false });
+    await sub.subscribeAsync(`${topic}/#`, { qos: 1 });
+    await sub.endAsync();
+    await until(async () => (await from.status()).peers.find((p) => p.node === home.id)!.routes > 0, `the route at ${from.id}`, 5000);
+    const pub = await from.client({ clientId: `${clientId}-pub` });
+    for (let i = 0; i < n; i++) await pub.publishAsync(`${topic}/x`, `m${i}`, { qos: 1 });
+  }
+
+  async function assertAll(client: MqttClient, n: number): Promise<void> {
+    clients.push(client);
+    const messages = await collect(client, n, 10_000);
+    assert.deepEqual(
+      messages.map((m) => m.payload.toString()),
+      Array.from({ length: n }, (_, i) => `m${i}`),
+    );
+  }
+
+  it('the new owner SIGKILLed after the old one answered, before the session was durable there: the old owner keeps it and takes it back', { timeout: 60_000 }, async () => {
+    const [n1, n2, n3] = cluster.nodes;
+    await queued(n3!, n1!, 'half-moved', 'half', 10);
+    const options = { clientId: 'half-moved', clean: false } as const;
+    // n2 takes the session over and dies with it in memory only.
+    assert.equal(await refusedWith(n2!.url, options), -1, 'the connection closes with n2, without a CONNACK');
+    await until(() => n2!.cli.child.exitCode !== null || n2!.cli.child.signalCode !== null, 'n2 to die', 5000);
+    await cluster.restart(n2!, { ARBORMQ_CLUSTER_FAULT: '' });
+    await cluster.ready();
+    await assertAll(await connectWhenAccepted(n1!, options), 10);
+  });
+
+  it(`an old owner answering after the ${TAKEOVER_TIMEOUT_MS / 1000} s the new one waits (the CONNECT refused 0x88, the key given back) keeps the session`, { timeout: 60_000 }, async () => {
+    const [n1, , n3] = cluster.nodes;
+    await queued(n1!, n3!, 'late-reply', 'late', 10);
+    const options = { clientId: 'late-reply', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 600 }, connectTimeout: TAKEOVER_TIMEOUT_MS * 2 } as const;
+    assert.equal(await refusedWith(n3!.url, options), 0x88);
+    // n1 hands the session over 1.5 s later, and n3 answers that it did not take it: n1 keeps it.
+    await assertAll(await connectWhenAccepted(n1!, options), 10);
+  });
+});
