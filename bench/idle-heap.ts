@@ -1,5 +1,5 @@
 // `npm run bench:idle-heap`: where the bytes of one idle connection go. A server process —
-// ArborMQ (this checkout's dist, or ARBORMQ_ROOT's) or a bare Node `net` server that only answers
+// ArborMQ (this checkout, or ARBORMQ_ROOT's; dist when it is current, see arbormq-build.ts) or a bare Node `net` server that only answers
 // CONNECT — and a client process that opens connections (CONNECT clean session, keep alive 300,
 // CONNACK awaited): --warm of them, then --connections more. The figures are the growth from the
 // first count to the second, per connection (the first connections pay for what is made once:
@@ -14,17 +14,18 @@
 // wrappers of them, malloc's overhead.
 //
 //   --server arbormq|bare   --warm 2000   --connections 10000   --top 40
-//   --snapshots DIR (keep before.heapsnapshot and after.heapsnapshot there, for DevTools)
+//   --snapshots DIR (keep before.heapsnapshot and after.heapsnapshot there, for DevTools)   --json (an IdleCost)
 
 import { fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setFlagsFromString, writeHeapSnapshot } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { pickBuild } from './arbormq-build.js';
 import { BenchConn } from './load/conn.js';
 import { rssBytes } from './proc.js';
 
@@ -35,6 +36,7 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '10000' },
     top: { type: 'string', default: '40' },
     snapshots: { type: 'string' },
+    json: { type: 'boolean', default: false },
     // Internal: this file run as one pass's server ("rss" or "heap"), or as its clients (the port).
     pass: { type: 'string' },
     clients: { type: 'string' },
@@ -108,10 +110,11 @@ async function startServer(): Promise<{ what: string; port: number; wasmBytes: (
     return { what: 'bare Node net server (answers CONNECT; data, error and close listeners)', port, wasmBytes: () => 0, check: () => open };
   }
   const root = process.env.ARBORMQ_ROOT ?? fileURLToPath(new URL('../', import.meta.url));
-  const { ArborServer } = (await import(pathToFileURL(join(root, 'dist/host/node/index.js')).href)) as typeof import('../host/node/index.js');
+  const { url, build } = pickBuild(root);
+  const { ArborServer } = (await import(url)) as typeof import('../host/node/server.js');
   const server = await ArborServer.start({ listeners: [{ port: 0, host: '127.0.0.1' }], memory: true });
   const broker = server.broker;
-  return { what: `ArborMQ (${join(root, 'dist')})`, port: server.port, wasmBytes: () => broker.core.memory.buffer.byteLength, check: () => broker.connections.size };
+  return { what: `ArborMQ (${build} at ${root})`, port: server.port, wasmBytes: () => broker.core.memory.buffer.byteLength, check: () => broker.connections.size };
 }
 
 /** One pass's server process: connects `warm`, samples, connects `connections` more, samples; sends its PassResult. */
@@ -203,28 +206,64 @@ function pass(heap: boolean): Promise<PassResult> {
   });
 }
 
+/** What one idle connection adds, in bytes: the first pass's memory figures and the second's heap classes. */
+export interface IdleCost {
+  what: string;
+  warm: number;
+  connections: number;
+  rss: number;
+  heapCommitted: number;
+  heapUsed: number;
+  external: number;
+  wasm: number;
+  /** RSS − heap committed − wasm. */
+  native: number;
+  /** V8 heap used in the snapshot pass, and the snapshot's self sizes summed. */
+  snapshotHeapUsed: number;
+  snapshotSelfSizes: number;
+  /** [type and constructor, objects, bytes] per connection, largest first. */
+  classes: [string, number, number][];
+}
+
 async function main(): Promise<void> {
   const r = await pass(false);
   const h = await pass(true);
   const per = (k: keyof Sample, p: PassResult = r): number => (p.after[k] - p.before[k]) / p.connected;
-  const heapSum = h.classes.reduce((s, c) => s + c[2], 0);
-  const rows = h.classes.filter((c) => Math.abs(c[2]) >= 1).slice(0, Number(values.top));
+  const cost: IdleCost = {
+    what: r.what,
+    warm: r.warm,
+    connections: r.connected,
+    rss: per('rss'),
+    heapCommitted: per('heapTotal'),
+    heapUsed: per('heapUsed'),
+    external: per('external'),
+    wasm: per('wasm'),
+    native: per('rss') - per('heapTotal') - per('wasm'),
+    snapshotHeapUsed: per('heapUsed', h),
+    snapshotSelfSizes: h.classes.reduce((sum, c) => sum + c[2], 0),
+    classes: h.classes.filter((c) => Math.abs(c[2]) >= 1),
+  };
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(cost)}\n`);
+    return;
+  }
+  const b = (n: number): string => n.toFixed(0);
   const lines = [
-    `${r.what}: ${r.connected} idle connections opened after ${r.warm}, growth per connection; Node ${process.version}`,
+    `${cost.what}: ${cost.connections} idle connections opened after ${cost.warm}, growth per connection; Node ${process.version}`,
     '',
     '| per connection | bytes |',
     '| --- | ---: |',
-    `| RSS growth | ${per('rss').toFixed(0)} |`,
-    `| V8 heap committed (heapTotal) | ${per('heapTotal').toFixed(0)} |`,
-    `| V8 heap used | ${per('heapUsed').toFixed(0)} |`,
-    `| external (ArrayBuffers, Buffers; wasm memory included) | ${per('external').toFixed(0)} |`,
-    `| wasm memory | ${per('wasm').toFixed(0)} |`,
-    `| native: RSS − heap committed − wasm (libuv handles, Node's C++ wrappers, malloc) | ${(per('rss') - per('heapTotal') - per('wasm')).toFixed(0)} |`,
-    `| heap snapshot self sizes (the sum of the table below, second pass; its V8 heap used: ${per('heapUsed', h).toFixed(0)}) | ${heapSum.toFixed(0)} |`,
+    `| RSS growth | ${b(cost.rss)} |`,
+    `| V8 heap committed (heapTotal) | ${b(cost.heapCommitted)} |`,
+    `| V8 heap used | ${b(cost.heapUsed)} |`,
+    `| external (ArrayBuffers, Buffers; wasm memory included) | ${b(cost.external)} |`,
+    `| wasm memory | ${b(cost.wasm)} |`,
+    `| native: RSS − heap committed − wasm (libuv handles, Node's C++ wrappers, malloc) | ${b(cost.native)} |`,
+    `| heap snapshot self sizes (the sum of the table below, second pass; its V8 heap used: ${b(cost.snapshotHeapUsed)}) | ${b(cost.snapshotSelfSizes)} |`,
     '',
     '| heap snapshot node (type, constructor) | objects / conn | bytes / conn |',
     '| --- | ---: | ---: |',
-    ...rows.map(([key, count, bytes]) => `| ${key.replace(/\|/g, '\\|')} | ${count.toFixed(2)} | ${bytes.toFixed(0)} |`),
+    ...cost.classes.slice(0, Number(values.top)).map(([key, count, bytes]) => `| ${key.replace(/\|/g, '\\|')} | ${count.toFixed(2)} | ${b(bytes)} |`),
     '',
   ];
   process.stdout.write(lines.join('\n'));
