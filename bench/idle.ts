@@ -79,7 +79,7 @@ for (const connections of counts) {
       brokerEnv: { ARBORMQ_BENCH_NOFILE: values.nofile!, ...env },
     });
     if (!a.ok || !a.result) {
-      lines.push(`| ${fmt(connections)} | ${label} | failed: ${a.error} | | | | | | | | ${load.toFixed(1)} |`);
+      lines.push(`| ${fmt(connections)} | ${label} | failed: ${a.error} | | | | | | | | | | ${load.toFixed(1)} |`);
       log(`  failed: ${a.error}`);
       continue;
     }
@@ -90,7 +90,9 @@ for (const connections of counts) {
       label,
       fmt(m.connections),
       fmt(w.rate),
+      `${fmt(w.genCpuPct)}%`,
       fmt(Number(m.cpuMsPer1kConnects) / 1000, 3),
+      fmt(1e6 / Number(m.cpuMsPer1kConnects)),
       kib(m.rssPerConnBytes),
       `${mib(m.rssBeforeBytes)} → ${mib(m.rssAfterBytes)} → ${mib(m.rssAfterHoldBytes)}`,
       `${fmt(m.pingresps)} / ${fmt(m.pingsSent)}`,
@@ -110,10 +112,10 @@ const section = [
   '',
   `\`npm run bench:idle${argv ? ` -- ${argv}` : ''}\` on ${started.toISOString()}, Node ${process.version}; ${Math.round((Date.now() - started.getTime()) / 1000)} s in all. Load average ${loadBefore.map((x) => x.toFixed(2)).join(' / ')} before, ${loadAfter.map((x) => x.toFixed(2)).join(' / ')} after (the 2 cores are shared: rates move with it, CPU per connection and RSS much less).`,
   '',
-  `Each connection: TCP from the load generator (127.0.0.2, .3, … past 20,000), CONNECT clean session with keep alive ${keepAlive} s, CONNACK awaited, 256 handshakes at a time. "RSS / conn" is the broker's RSS growth from before the first connection to 1 s after the last CONNACK, divided by the connections. From its CONNACK on every connection sends PINGREQ every ${Math.floor((keepAlive * 3) / 4)} s (spread over that period), and after the last CONNACK all are held ${holdSeconds} s more: "PINGRESP / PINGREQ" and "dropped" (over the whole run) show keep alive serviced for all of them, "CPU µs / PINGREQ" the broker's CPU over the hold per PINGREQ sent in it (all its idle work included). The broker and the generator are raised to the open-files limit asked for (--nofile) where the hard limit allows it; else to the hard limit, and the notes say how many connections that left.`,
+  `Each connection: TCP from the load generator (127.0.0.2, .3, … past 20,000), CONNECT clean session with keep alive ${keepAlive} s, CONNACK awaited, 256 handshakes at a time, all from one generator process. "generator CPU" is that process's CPU over the connecting, in % of one core: near 100 % it, not the broker, sets "conn/s". "CPU ms / conn" is the broker's CPU over the connecting per connection, and "conn/s per broker core" what that allows the broker on a core of its own (1 / CPU per connection). "RSS / conn" is the broker's RSS growth from before the first connection to 1 s after the last CONNACK, divided by the connections. From its CONNACK on every connection sends PINGREQ every ${Math.floor((keepAlive * 3) / 4)} s (spread over that period), and after the last CONNACK all are held ${holdSeconds} s more: "PINGRESP / PINGREQ" and "dropped" (over the whole run) show keep alive serviced for all of them, "CPU µs / PINGREQ" the broker's CPU over the hold per PINGREQ sent in it (all its idle work included). The broker and the generator are raised to the open-files limit asked for (--nofile) where the hard limit allows it; else to the hard limit, and the notes say how many connections that left.`,
   '',
-  '| connections asked | broker | connected | conn/s | CPU ms / conn | RSS / conn KiB | RSS MiB before → connected → after hold | PINGRESP / PINGREQ | dropped | CPU µs / PINGREQ | load (1 min) | notes |',
-  '| ---: | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |',
+  '| connections asked | broker | connected | conn/s | generator CPU | CPU ms / conn | conn/s per broker core | RSS / conn KiB | RSS MiB before → connected → after hold | PINGRESP / PINGREQ | dropped | CPU µs / PINGREQ | load (1 min) | notes |',
+  '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |',
   ...lines,
   '',
 ].join('\n');

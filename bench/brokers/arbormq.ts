@@ -7,10 +7,9 @@
 // (the fan-out-acl scenario) names an ACL file the broker enforces; ARBORMQ_BENCH_COPY_LIMIT (the
 // payload sweep) sets copyLimitBytes.
 
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import type * as ServerModule from '../../host/node/server.js';
+import { pickBuild } from '../arbormq-build.js';
 import { filesystemOf } from '../proc.js';
 import { observeGc, serve } from './probe.js';
 
@@ -25,26 +24,6 @@ const ARBORMQ_OPTIONS = {
   ...(process.env.ARBORMQ_BENCH_COPY_LIMIT ? { copyLimitBytes: Number(process.env.ARBORMQ_BENCH_COPY_LIMIT) } : {}),
 };
 
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const name of readdirSync(dir)) {
-    const path = join(dir, name);
-    const st = statSync(path);
-    if (st.isDirectory()) newest = Math.max(newest, newestSource(path));
-    else if (name.endsWith('.ts')) newest = Math.max(newest, st.mtimeMs);
-  }
-  return newest;
-}
-
-function pickBuild(): { url: string; build: string } {
-  const dist = join(root, 'dist/host/node/index.js');
-  if (existsSync(dist) && statSync(dist).mtimeMs >= newestSource(join(root, 'host'))) {
-    return { url: pathToFileURL(dist).href, build: 'dist (compiled)' };
-  }
-  const why = existsSync(dist) ? 'dist older than host/ sources' : 'no dist/';
-  return { url: pathToFileURL(join(root, 'host/node/server.ts')).href, build: `sources via tsx (${why})` };
-}
-
 function persistence(): { dataDir: string; durability: 'sync' | 'os' } | null {
   const dataDir = process.env.ARBORMQ_BENCH_DATA_DIR;
   if (!dataDir) return null;
@@ -54,7 +33,7 @@ function persistence(): { dataDir: string; durability: 'sync' | 'os' } | null {
 }
 
 observeGc();
-const { url, build } = pickBuild();
+const { url, build } = pickBuild(root);
 const { ArborServer } = (await import(url)) as typeof ServerModule;
 const store = persistence();
 const aclFile = process.env.ARBORMQ_BENCH_ACL_FILE || undefined;

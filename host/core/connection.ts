@@ -25,7 +25,7 @@ import { OutgoingAliases } from './outgoing-aliases.js';
 import { Outbox } from './outbox.js';
 import type { Session } from './model/session.js';
 import type { Timed } from './model/timers.js';
-import type { Transport } from './transport.js';
+import type { Transport, TransportEvents } from './transport.js';
 import { MessageBlock } from './wasm/abi.js';
 import { afterIo } from './model/schedule.js';
 
@@ -47,6 +47,29 @@ const outgoing: OutgoingPublish<number | Message> = {
   payloadAt: 0,
   payloadLength: 0,
 };
+
+/**
+ * The idle deadline in whole milliseconds, never earlier than the exact one: a small integer is
+ * stored in the connection itself (its timer entry), a fraction would be a heap number of its own.
+ */
+function idleDeadline(lastSeen: number, limitMs: number): number {
+  return Math.ceil(lastSeen + limitMs);
+}
+
+/** What a connection's transport tells it: one small object per connection, no closures. */
+class TransportSink implements TransportEvents {
+  constructor(private readonly connection: Connection) {}
+
+  data(chunk: Uint8Array): void {
+    this.connection.received(chunk);
+  }
+
+  close(): void {
+    this.connection.transportClosed();
+  }
+
+  drain(): void {}
+}
 
 /** Where a connection is in its life. */
 const enum Phase {
@@ -75,8 +98,8 @@ const enum Paused {
  */
 export class Connection implements Timed, ClientOutlet, ClientContext {
   private phase = Phase.New;
-  /** What the packet handlers keep about this connection. */
-  readonly state = new ClientState();
+  /** What the packet handlers keep about this connection, once they keep anything (see `state`). */
+  private clientState: ClientState | null = null;
   version: ProtocolVersion | 0 = 0;
   session: Session | null = null;
   private closeKind = CloseKind.Abnormal;
@@ -120,11 +143,22 @@ export class Connection implements Timed, ClientOutlet, ClientContext {
     transport.limitReceive?.(maxUnauthenticatedBytes);
     this.outbox = new Outbox(broker.core, broker.options.copyLimitBytes);
     this.superviseIdle(broker.options.connectTimeoutMs);
-    transport.attach({
-      data: (chunk) => this.onData(chunk),
-      close: () => this.onClose(),
-      drain: () => undefined,
-    });
+    transport.attach(new TransportSink(this));
+  }
+
+  /** Bytes from the transport (its TransportSink). */
+  received(chunk: Uint8Array): void {
+    this.onData(chunk);
+  }
+
+  /** The transport has closed (its TransportSink). */
+  transportClosed(): void {
+    this.onClose();
+  }
+
+  /** What the packet handlers keep about this connection: created on first use, dropped at CONNACK when empty. */
+  get state(): ClientState {
+    return (this.clientState ??= new ClientState());
   }
 
   get remoteAddress(): string {
@@ -307,6 +341,7 @@ export class Connection implements Timed, ClientOutlet, ClientContext {
     this.session = session;
     this.broker.attach(session, this);
     this.phase = Phase.Connected;
+    if (this.clientState?.empty) this.clientState = null;
     this.startKeepAlive(keepAlive);
   }
 
@@ -421,7 +456,7 @@ export class Connection implements Timed, ClientOutlet, ClientContext {
   /** Counts `limitMs` from the last packet; 0 stops supervision. */
   private superviseIdle(limitMs: number): void {
     this.idleLimitMs = limitMs;
-    if (limitMs > 0) this.broker.timers.schedule(this, this.lastSeen + limitMs);
+    if (limitMs > 0) this.broker.timers.schedule(this, idleDeadline(this.lastSeen, limitMs));
     else this.clearKeepAlive();
   }
 
@@ -430,7 +465,7 @@ export class Connection implements Timed, ClientOutlet, ClientContext {
    * is checked here and moved on if a packet arrived since it was set.
    */
   onTimer(now: number): void {
-    const due = this.lastSeen + this.idleLimitMs;
+    const due = idleDeadline(this.lastSeen, this.idleLimitMs);
     if (due > now) {
       this.broker.timers.schedule(this, due);
       return;

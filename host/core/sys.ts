@@ -59,7 +59,7 @@ export function brokerStats(broker: Broker): BrokerStats {
   let queuedBytes = 0;
   for (const session of broker.sessions.values()) {
     if (session.outlet) connected++;
-    inflight += session.inflight.size;
+    inflight += session.inflightCount;
     queued += session.queue.length;
     queuedBytes += session.queuedBytes;
   }

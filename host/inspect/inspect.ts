@@ -116,7 +116,7 @@ export function sessionSnapshot(session: Session): SessionSnapshot {
     })),
     queued: session.queue.length,
     queuedBytes: session.queuedBytes,
-    inflight: session.inflight.size,
+    inflight: session.inflightCount,
     will: will && { topic: will.topic, qos: will.qos, retain: will.retain, delaySeconds: will.props.willDelayInterval ?? 0 },
   };
 }
@@ -157,7 +157,7 @@ export function inspectBroker(broker: Broker, options: InspectOptions = {}): Bro
   const sessions: SessionSnapshot[] = [];
   for (const session of broker.sessions.values()) {
     for (const delivery of session.queue) hold(delivery.message, `queued for ${session.clientId}`);
-    for (const delivery of session.inflight.values()) hold(delivery.message, `in flight to ${session.clientId}`);
+    for (const delivery of session.inflightList()) hold(delivery.message, `in flight to ${session.clientId}`);
     sessions.push(sessionSnapshot(session));
   }
 

@@ -9,7 +9,7 @@ export interface TransportOwner {
 const TRANSPORT = Symbol('arbormq.transport');
 type OwnedSocket = Socket & { [TRANSPORT]: SocketTransport };
 
-// Shared by every socket (`this` is the socket): an idle connection carries no listener closures of its own.
+// Shared by every socket (`this` is the socket): a connection carries no listener closures of its own.
 function destroyOnError(this: Socket): void {
   this.destroy();
 }
@@ -18,10 +18,19 @@ function closed(this: OwnedSocket): void {
   this[TRANSPORT].socketClosed();
 }
 
+function received(this: OwnedSocket, chunk: Buffer): void {
+  this[TRANSPORT].events?.data(chunk);
+}
+
+function drained(this: OwnedSocket): void {
+  this[TRANSPORT].events?.drain();
+}
+
 /** A TCP or TLS socket as a broker Transport. */
 export class SocketTransport implements Transport {
   readonly remoteAddress: string;
-  private events: TransportEvents | null = null;
+  /** The attached connection's; null before attach and after close. */
+  events: TransportEvents | null = null;
 
   constructor(
     private readonly socket: Socket,
@@ -42,8 +51,8 @@ export class SocketTransport implements Transport {
 
   attach(events: TransportEvents): void {
     this.events = events;
-    this.socket.on('data', events.data);
-    this.socket.on('drain', events.drain);
+    this.socket.on('data', received);
+    this.socket.on('drain', drained);
   }
 
   /** The socket closed (its one 'close' listener calls this): the attached connection hears it once, then the owner. */

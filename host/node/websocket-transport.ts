@@ -47,7 +47,7 @@ export class WebSocketTransport implements Transport {
       closed = true;
       events.close();
     });
-    this.socket.on('drain', events.drain);
+    this.socket.on('drain', () => events.drain());
   }
 
   write(chunks: Uint8Array[], done: () => void): void {

@@ -36,7 +36,11 @@ export interface PendingConnect {
   assigned: boolean;
 }
 
-/** What the packet handlers remember about one connection between its packets (the connection keeps it for them). */
+/**
+ * What the packet handlers remember about one connection between its packets. The connection
+ * creates it on first use and drops it at CONNACK while it holds nothing (`empty`): an idle client
+ * that never publishes carries none.
+ */
 export class ClientState {
   /** CONNECT validated, waiting for authentication (handlers/connect.ts). */
   pendingConnect: PendingConnect | null = null;
@@ -44,10 +48,17 @@ export class ClientState {
   auth: { method: AuthMethod; conversation: AuthConversation; busy: boolean; reauthenticating: boolean } | null = null;
   /** Incoming topic aliases (5.0): alias → topic bytes (handlers/publish.ts). */
   topicAliases: Map<number, Uint8Array> | null = null;
-  /** maxMessagesPerSecond token bucket: tokens left, and when (performance.now()) they were last topped up; -Infinity = full. */
-  readonly publishBudget = { tokens: 0, refilledAt: -Infinity };
+  /** maxMessagesPerSecond token bucket: tokens left… */
+  publishTokens = 0;
+  /** …and when (performance.now()) they were last topped up; -Infinity = full. */
+  tokensRefilledAt = -Infinity;
   /** Incoming QoS 1 PUBLISHes whose PUBACK waits for durability: they count against Receive Maximum. */
   pendingQos1Acks = 0;
+
+  /** Holds nothing a fresh one would not. */
+  get empty(): boolean {
+    return this.pendingConnect === null && this.auth === null && this.topicAliases === null && this.tokensRefilledAt === -Infinity && this.pendingQos1Acks === 0;
+  }
 }
 
 /**

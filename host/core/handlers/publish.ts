@@ -155,12 +155,12 @@ export function handlePublish(conn: ClientContext, header: number, buf: Uint8Arr
  * and is over the limit only when its sustained rate exceeds `rate`.
  */
 function takePublishToken(conn: ClientContext, rate: number): boolean {
-  const budget = conn.state.publishBudget;
+  const state = conn.state;
   const now = performance.now();
-  budget.tokens = Math.min(rate, budget.tokens + ((now - budget.refilledAt) * rate) / 1000);
-  budget.refilledAt = now;
-  if (budget.tokens < 1) return false;
-  budget.tokens -= 1;
+  state.publishTokens = Math.min(rate, state.publishTokens + ((now - state.tokensRefilledAt) * rate) / 1000);
+  state.tokensRefilledAt = now;
+  if (state.publishTokens < 1) return false;
+  state.publishTokens -= 1;
   return true;
 }
 

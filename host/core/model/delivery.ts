@@ -40,7 +40,7 @@ export function deliver(
     return Handoff.Sent;
   }
   const { maxQueuedMessages, maxQueuedBytes } = engine.options;
-  const direct = outlet !== null && session.queue.length === 0 && session.inflight.size < windowOf(engine, session);
+  const direct = outlet !== null && session.queue.length === 0 && session.inflightCount < windowOf(engine, session);
   if (!direct && (session.queue.length >= maxQueuedMessages || session.queuedBytes + message.size > maxQueuedBytes)) {
     engine.metrics.queueDropped++;
     engine.logRepeatable('warn', 'session queue full, message dropped', session.clientId, { client: session.clientId, queued: session.queue.length });
@@ -159,7 +159,7 @@ export function drainQueue(engine: Engine, session: Session): void {
   if (session.outlet === null) return;
   const window = windowOf(engine, session);
   const now = performance.now();
-  while (session.queue.length > 0 && session.inflight.size < window && session.outlet !== null) {
+  while (session.queue.length > 0 && session.inflightCount < window && session.outlet !== null) {
     const delivery = session.queue.shift()!;
     session.queuedBytes -= delivery.message!.size;
     if (delivery.message!.expired(now)) {
@@ -179,7 +179,7 @@ export function drainQueue(engine: Engine, session: Session): void {
  */
 export function resendInflight(engine: Engine, session: Session): void {
   const outlet = session.outlet!;
-  for (const delivery of [...session.inflight.values()]) {
+  for (const delivery of session.inflightList()) {
     // A held one goes when its hold ends.
     if (delivery.holds > 0) continue;
     if (delivery.released) {
@@ -193,7 +193,7 @@ export function resendInflight(engine: Engine, session: Session): void {
 
 /** Drops everything the session holds for delivery (the session ended). */
 export function discardDeliveries(engine: Engine, session: Session): void {
-  for (const delivery of [...session.inflight.values()]) finish(engine, session, delivery);
+  for (const delivery of session.inflightList()) finish(engine, session, delivery);
   for (const delivery of session.queue) finish(engine, session, delivery);
   session.queue.clear();
   session.queuedBytes = 0;
@@ -201,9 +201,9 @@ export function discardDeliveries(engine: Engine, session: Session): void {
 
 /** Lets go of the session's message references without touching the store (broker shutdown). */
 export function releaseDeliveries(session: Session): void {
-  for (const delivery of session.inflight.values()) delivery.message?.unref();
+  for (const delivery of session.inflightList()) delivery.message?.unref();
   for (const delivery of session.queue) delivery.message?.unref();
-  session.inflight.clear();
+  if (session.inflightCount > 0) session.inflight.clear();
   session.queue.clear();
   session.queuedBytes = 0;
 }

@@ -1,7 +1,10 @@
+/** Shared by every empty Deque, never written: push grows into an array of its own first. */
+const EMPTY: never[] = [];
+
 /** A FIFO with O(1) push and shift (an offline queue can hold many thousands of messages). */
 export class Deque<T> {
   /** Allocated on the first push: most sessions never queue anything. */
-  private items: (T | undefined)[] = [];
+  private items: (T | undefined)[] = EMPTY;
   private head = 0;
   private size = 0;
 
@@ -29,7 +32,7 @@ export class Deque<T> {
   }
 
   clear(): void {
-    this.items = [];
+    this.items = EMPTY;
     this.head = 0;
     this.size = 0;
   }

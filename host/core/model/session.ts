@@ -115,6 +115,16 @@ export class Session implements Timed {
     return (this.inflightMap ??= new Map());
   }
 
+  /** How many are in flight, without creating the map. */
+  get inflightCount(): number {
+    return this.inflightMap?.size ?? 0;
+  }
+
+  /** The deliveries in flight in send order, as a copy (safe while they finish); no map is created. */
+  inflightList(): Delivery[] {
+    return this.inflightMap === null ? [] : [...this.inflightMap.values()];
+  }
+
   /** Incoming QoS 2 packet identifiers between PUBREC and PUBREL: the exactly-once guard. */
   get incomingQos2(): Set<number> {
     return (this.incomingQos2Set ??= new Set());

@@ -201,7 +201,7 @@ export class Replication {
     const c = changes(buddy);
     c.clear.push(clientId);
     c.sessions.set(clientId, toStoredSession(session));
-    for (const d of [...session.inflight.values(), ...session.queue]) {
+    for (const d of [...session.inflightList(), ...session.queue]) {
       if (d.storage === null) continue;
       const message = d.released ? null : d.message;
       const record: StoredDelivery = {
@@ -325,7 +325,7 @@ export class Replication {
   private promote(clientId: string, taken: ReplicaSession, owner: string): Session {
     const session = promoteReplica(this.host.broker, clientId, taken);
     this.failovers++;
-    this.host.log('warn', 'cluster: took over a session from its replica', { client: clientId, owner, deliveries: session.inflight.size + session.queue.length });
+    this.host.log('warn', 'cluster: took over a session from its replica', { client: clientId, owner, deliveries: session.inflightCount + session.queue.length });
     return session;
   }
 

@@ -81,7 +81,7 @@ export function handOver(broker: Broker, request: Omit<TakeoverRequest, 'revisio
     incomingQos2: [...session.incomingQos2],
   };
   w.json(header);
-  const deliveries = [...session.inflight.values(), ...session.queue];
+  const deliveries = [...session.inflightList(), ...session.queue];
   w.u32(deliveries.length);
   const now = performance.now();
   for (const d of deliveries) {
