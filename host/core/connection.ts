@@ -552,10 +552,10 @@ export class Connection implements Timed, ClientOutlet, ClientContext {
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    this.broker.scheduleFlush(this);
+    this.broker.flushes.add(this);
   }
 
-  /** Called by the broker's per-tick flush. */
+  /** Called by the broker's FlushQueue. */
   flush(): void {
     this.scheduled = false;
     if (!this.outbox.empty) {

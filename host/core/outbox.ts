@@ -2,6 +2,7 @@ import type { PublishTarget } from './codec/publish.js';
 import type { Message } from './model/message.js';
 import type { Transport } from './transport.js';
 import type { Core } from './wasm/core.js';
+import { afterIo } from './model/schedule.js';
 
 const MIN_BLOCK = 4096;
 const MAX_BLOCK = 256 * 1024;
@@ -180,4 +181,45 @@ export class Outbox implements PublishTarget<number | Message> {
     this.segmentStart = this.pos;
     this.end = this.pos + size;
   }
+}
+
+/** What a FlushQueue flushes: a connection whose Outbox holds output. */
+export interface Flushable {
+  flush(): void;
+}
+
+/**
+ * When queued output goes to the transports. The first output of an event-loop turn goes out at
+ * the end of the callback that queued it (a microtask), so a message arriving alone is forwarded
+ * without waiting for the turn to end; output queued by later callbacks of the same turn (other
+ * sockets read in the same poll phase) waits until the turn's I/O is done (afterIo) and goes out
+ * as one batch per connection. A connection is written at most twice per turn, however many
+ * callbacks queue output for it.
+ */
+export class FlushQueue {
+  private dirty: Flushable[] = [];
+  /** Output was queued since the last end of turn: the end of this turn is scheduled. */
+  private turnOpen = false;
+
+  /** `target` has output; it must not be added again until its flush() is called. */
+  add(target: Flushable): void {
+    this.dirty.push(target);
+    if (this.turnOpen) return;
+    this.turnOpen = true;
+    queueMicrotask(this.flushAll);
+    afterIo(this.endTurn);
+  }
+
+  /** Flushes everything queued now. */
+  readonly flushAll = (): void => {
+    const dirty = this.dirty;
+    if (dirty.length === 0) return;
+    this.dirty = [];
+    for (let i = 0; i < dirty.length; i++) dirty[i]!.flush();
+  };
+
+  private readonly endTurn = (): void => {
+    this.turnOpen = false;
+    this.flushAll();
+  };
 }
