@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { FlushQueue } from '../../host/core/outbox.js';
 import { collect, startBroker } from '../helpers/broker.js';
 
 const SIZES = [10, 3000, 100_000];
@@ -28,3 +29,32 @@ for (const copyLimitBytes of [0, 2048, 1_000_000]) {
     });
   }
 }
+
+test('FlushQueue: the first output of a turn goes out at the end of the callback that queued it, output of later callbacks of that turn once its I/O is done', async () => {
+  const queue = new FlushQueue();
+  const order: string[] = [];
+  const target = (name: string): { flush(): void } => ({ flush: () => order.push(name) });
+  const [a, b, c, d] = ['a', 'b', 'c', 'd'].map(target);
+  await new Promise<void>((done) =>
+    setImmediate(() => {
+      // One callback of a turn queues output for two targets (a fan-out).
+      queue.add(a!);
+      queue.add(b!);
+      queueMicrotask(() => {
+        order.push('end of the first callback');
+        // A later callback of the same turn.
+        queue.add(c!);
+      });
+      setImmediate(() => {
+        order.push('next turn');
+        // The turn ended: output is early again.
+        queue.add(d!);
+        queueMicrotask(() => {
+          order.push('end of its callback');
+          done();
+        });
+      });
+    }),
+  );
+  assert.deepEqual(order, ['a', 'b', 'end of the first callback', 'c', 'next turn', 'd', 'end of its callback']);
+});
