@@ -8,6 +8,8 @@
 //   --scenarios fan-out,p2p-qos1   --windows 2   --window-ms 2000   --out FILE (default RESULTS.md)
 //   --copy-limits 512,2048,8192,65536: ArborMQ once per copyLimitBytes value instead (the threshold
 //     sweep; writes the "Copy/reference threshold" section)
+//   --before DIR: also ArborMQ from another built checkout (ARBORMQ_ROOT, see brokers/arbormq.ts),
+//     right before this one's at each size and scenario (with --copy-limits: each limit for both)
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -51,6 +53,7 @@ const { values } = parseArgs({
     windows: { type: 'string', default: '2' },
     'window-ms': { type: 'string', default: '2000' },
     'copy-limits': { type: 'string' },
+    before: { type: 'string' },
     out: { type: 'string' },
   },
   strict: true,
@@ -60,11 +63,17 @@ const sizes = values.sizes!.split(',').map(Number);
 const scenarios = values.scenarios!.split(',') as ScenarioName[];
 for (const s of scenarios) if (s !== 'fan-out' && s !== 'p2p-qos1') throw new Error(`--scenarios: fan-out or p2p-qos1, not ${s}`);
 const copyLimits = values['copy-limits']?.split(',').map(Number);
+const before = values.before;
+/** ArborMQ from the --before checkout, then from this one. */
+const withBefore = (label: string, env: Record<string, string> = {}): Variant[] => [
+  ...(before ? [{ broker: 'arbormq' as const, label: `${label} before (${before})`, env: { ...env, ARBORMQ_ROOT: before } }] : []),
+  { broker: 'arbormq', label, env },
+];
 const variants: Variant[] = copyLimits
-  ? copyLimits.map((n) => ({ broker: 'arbormq', label: `ArborMQ, copyLimitBytes ${n}`, env: { ARBORMQ_BENCH_COPY_LIMIT: String(n) } }))
+  ? copyLimits.flatMap((n) => withBefore(`ArborMQ, copyLimitBytes ${n}`, { ARBORMQ_BENCH_COPY_LIMIT: String(n) }))
   : (values.brokers!.split(',') as BrokerName[])
       .filter((b) => b !== 'mosquitto' || mosquittoPath() !== null)
-      .map((broker) => ({ broker, label: BROKER_LABEL[broker] }));
+      .flatMap((broker) => (broker === 'arbormq' ? withBefore(BROKER_LABEL[broker]) : [{ broker, label: BROKER_LABEL[broker] }]));
 const windows = Number(values.windows);
 const windowMs = Number(values['window-ms']);
 const out = values.out ?? join(ROOT, 'bench/RESULTS.md');

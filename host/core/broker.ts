@@ -3,7 +3,7 @@ import { Connection } from './connection.js';
 import { CloseKind } from './model/outcomes.js';
 import { Engine } from './model/engine.js';
 import { restore } from './model/restore.js';
-import { afterIo } from './model/schedule.js';
+import { FlushQueue } from './outbox.js';
 import type { Transport } from './transport.js';
 
 /**
@@ -12,8 +12,8 @@ import type { Transport } from './transport.js';
  */
 export class Broker extends Engine {
   readonly connections = new Set<Connection>();
-  private dirty: Connection[] = [];
-  private flushScheduled = false;
+  /** Every connection's queued output goes to its transport through this. */
+  readonly flushes = new FlushQueue();
 
   /**
    * Opens the store and rebuilds the arena, the trie and the sessions from it (restore.ts), before
@@ -42,21 +42,6 @@ export class Broker extends Engine {
     if (session && session.outlet === conn) this.detach(session, kind);
   }
 
-  /** `conn` has output for this tick: it is flushed with every other once the current I/O is handled. */
-  scheduleFlush(conn: Connection): void {
-    this.dirty.push(conn);
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    afterIo(this.flushAll);
-  }
-
-  private readonly flushAll = (): void => {
-    this.flushScheduled = false;
-    const dirty = this.dirty;
-    this.dirty = [];
-    for (let i = 0; i < dirty.length; i++) dirty[i]!.flush();
-  };
-
   /**
    * Stops the broker: every client gets DISCONNECT 0x8B (5.0) and is closed, then all state held in
    * the arena is released.
@@ -70,7 +55,7 @@ export class Broker extends Engine {
       if (conn.isConnected) conn.disconnect(Reason.ServerShuttingDown);
       else conn.close(CloseKind.Abnormal);
     }
-    this.flushAll();
+    this.flushes.flushAll();
     const now = performance.now();
     for (const session of this.sessions.values()) {
       if (!session.outlet) continue;

@@ -182,14 +182,21 @@ export class Connection implements Timed, ClientOutlet, ClientContext {
     if (this.phase === Phase.Closed) return;
     this.broker.metrics.bytesReceived += chunk.length;
     try {
-      // One copy of the chunk into wasm memory: PUBLISH bodies then move into arena blocks with
-      // copyWithin, and nothing per packet is allocated on the JavaScript heap.
-      const core = this.broker.core;
-      const at = core.receiveBuffer(chunk.length);
-      const mem = core.bytes();
-      mem.set(chunk, at);
       this.packetSeen = false;
-      this.framer.push(mem, at, at + chunk.length, this.onPacket, core.refreshBytes);
+      const core = this.broker.core;
+      const framer = this.framer;
+      // The rest of a packet being assembled in the arena goes there straight from the chunk.
+      const direct = Math.min(framer.owed, chunk.length);
+      if (direct > 0) framer.push(chunk, 0, direct, this.onPacket);
+      if (direct < chunk.length && this.open) {
+        // One copy of the chunk into wasm memory: PUBLISH bodies then move into arena blocks with
+        // memory.copy, and nothing per packet is allocated on the JavaScript heap.
+        const length = chunk.length - direct;
+        const at = core.receiveBuffer(length);
+        const mem = core.bytes();
+        mem.set(direct === 0 ? chunk : chunk.subarray(direct), at);
+        framer.push(mem, at, at + length, this.onPacket, core.refreshBytes);
+      }
       // Keep alive counts complete control packets, not bytes [MQTT-3.1.2-22]; one clock read per chunk.
       if (this.packetSeen) this.lastSeen = performance.now();
       if (this.untrusted) this.accountUnauthenticated();
@@ -342,6 +349,9 @@ export class Connection implements Timed, ClientOutlet, ClientContext {
     this.broker.attach(session, this);
     this.phase = Phase.Connected;
     if (this.clientState?.empty) this.clientState = null;
+    // An authenticated client's packets spanning chunks are assembled in the arena, allocated once
+    // at their size (bounded by maxPacketSize and the arena's cap) instead of growing buffers.
+    this.framer.area = this.broker.core;
     this.startKeepAlive(keepAlive);
   }
 
@@ -443,6 +453,7 @@ export class Connection implements Timed, ClientOutlet, ClientContext {
     this.phase = Phase.Closed;
     this.clearKeepAlive();
     this.outbox.discard();
+    this.framer.discard();
     if (this.untrusted) this.accountUnauthenticated();
     this.broker.connectionClosed(this, wasOpen ? CloseKind.Abnormal : this.closeKind);
   }
@@ -587,10 +598,10 @@ export class Connection implements Timed, ClientOutlet, ClientContext {
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    this.broker.scheduleFlush(this);
+    this.broker.flushes.add(this);
   }
 
-  /** Called by the broker's per-tick flush. */
+  /** Called by the broker's FlushQueue. */
   flush(): void {
     this.scheduled = false;
     if (!this.outbox.empty) {

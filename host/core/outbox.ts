@@ -2,6 +2,7 @@ import type { PublishTarget } from './codec/publish.js';
 import type { Message } from './model/message.js';
 import type { Transport } from './transport.js';
 import type { Core } from './wasm/core.js';
+import { afterIo } from './model/schedule.js';
 
 const MIN_BLOCK = 4096;
 const MAX_BLOCK = 256 * 1024;
@@ -180,4 +181,37 @@ export class Outbox implements PublishTarget<number | Message> {
     this.segmentStart = this.pos;
     this.end = this.pos + size;
   }
+}
+
+/** What a FlushQueue flushes: a connection whose Outbox holds output. */
+export interface Flushable {
+  flush(): void;
+}
+
+/**
+ * When queued output goes to the transports: everything queued during an event-loop turn's I/O
+ * callbacks goes out together once they are done (afterIo), one write per connection per turn
+ * however many sockets fed it. (Flushing a turn's first output at the end of its own callback, a
+ * microtask, was measured too: it took nothing measurable off the broker's read-to-write time at
+ * 5,000 msg/s — 10–20 µs at the median either way — so the batch boundary stays the turn's end.)
+ */
+export class FlushQueue {
+  private dirty: Flushable[] = [];
+  private scheduled = false;
+
+  /** `target` has output; it must not be added again until its flush() is called. */
+  add(target: Flushable): void {
+    this.dirty.push(target);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    afterIo(this.flushAll);
+  }
+
+  /** Flushes everything queued now (the end of a turn, or shutdown). */
+  readonly flushAll = (): void => {
+    this.scheduled = false;
+    const dirty = this.dirty;
+    this.dirty = [];
+    for (let i = 0; i < dirty.length; i++) dirty[i]!.flush();
+  };
 }

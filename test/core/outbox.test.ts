@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { FlushQueue } from '../../host/core/outbox.js';
 import { collect, startBroker } from '../helpers/broker.js';
 
 const SIZES = [10, 3000, 100_000];
@@ -28,3 +29,27 @@ for (const copyLimitBytes of [0, 2048, 1_000_000]) {
     });
   }
 }
+
+test('FlushQueue: output queued by several callbacks of one turn goes out together once the turn\'s I/O is done, each target once', async () => {
+  const queue = new FlushQueue();
+  const order: string[] = [];
+  const target = (name: string): { flush(): void } => ({ flush: () => order.push(name) });
+  const [a, b, c] = ['a', 'b', 'c'].map(target);
+  await new Promise<void>((done) =>
+    setImmediate(() => {
+      // One callback of a turn queues output for two targets (a fan-out)…
+      queue.add(a!);
+      queue.add(b!);
+      queueMicrotask(() => {
+        order.push('end of the first callback');
+        // …a later callback of the same turn for a third.
+        queue.add(c!);
+      });
+      setImmediate(() => {
+        order.push('next turn');
+        done();
+      });
+    }),
+  );
+  assert.deepEqual(order, ['end of the first callback', 'a', 'b', 'c', 'next turn']);
+});

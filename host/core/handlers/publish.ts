@@ -24,8 +24,9 @@ export function handlePublish(conn: ClientContext, header: number, buf: Uint8Arr
   const core = broker.core;
   const session = conn.session!;
   const version = conn.version as 3 | 4 | 5;
-  // The packet is either in the receive staging area of wasm memory (the usual case) or in a
-  // buffer of its own (it arrived split across chunks).
+  // The packet is in wasm memory — the receive staging area, or the arena block a packet split
+  // across chunks was assembled in — or, held back while a decision was pending or assembled
+  // while the arena was full, in a buffer of its own.
   const inWasm = buf === core.bytes();
   const frame = parsePublish(header, buf, start, end, version);
   const { qos, packetId, props } = frame;
@@ -88,7 +89,7 @@ export function handlePublish(conn: ClientContext, header: number, buf: Uint8Arr
   }
 
   // Topic and payload are copied once, into the message's arena block; bytes not in wasm memory
-  // (a packet split across chunks, an aliased topic) pass through the scratch area first.
+  // (a packet in a buffer of its own, an aliased topic) pass through the scratch area first.
   let topicPtr = topicStart;
   let payloadPtr = payloadStart;
   if (!inWasm) {

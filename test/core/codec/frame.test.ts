@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import mqttPacket from 'mqtt-packet';
 import { Framer } from '../../../host/core/codec/frame.js';
 import { ProtocolError } from '../../../host/core/codec/errors.js';
+import { loadNodeCore } from '../../../host/node/load-core.js';
 
 function frames(framer: Framer, chunks: Uint8Array[]): [number, number[]][] {
   const out: [number, number[]][] = [];
@@ -94,5 +95,92 @@ describe('Framer', () => {
     const bytes = Uint8Array.of(0xc0, 0, 0xc0, 0, 0xc0, 0);
     new Framer(1 << 20).push(bytes, 0, bytes.length, (h) => (seen.push(h), seen.length < 2));
     assert.equal(seen.length, 2);
+  });
+
+  describe('with an area (the wasm arena)', () => {
+    it('assembles a packet spanning chunks in one region of its size, cut at every byte of its first 40 and its last 40', async () => {
+      const core = await loadNodeCore();
+      const packet = publish('area/topic', Buffer.from(Array.from({ length: 3000 }, (_, i) => i & 0xff)));
+      const whole = Buffer.concat([packet, Buffer.from([0xc0, 0x00])]);
+      const cuts = [...Array.from({ length: 40 }, (_, i) => i + 1), ...Array.from({ length: 40 }, (_, i) => packet.length - 40 + i)];
+      for (const cut of cuts) {
+        const framer = new Framer(1 << 20);
+        framer.area = core;
+        const got = frames(framer, [whole.subarray(0, cut), whole.subarray(cut, cut + 1000), whole.subarray(cut + 1000)]);
+        assert.equal(got.length, 2, `cut at ${cut}`);
+        assert.deepEqual(got[0], [0x30, [...packet.subarray(3)]], `cut at ${cut}`);
+        assert.deepEqual(got[1], [0xc0, []]);
+        assert.equal(core.arenaStats().liveHandles, 0, 'the region is released once the packet was passed on');
+      }
+    });
+
+    it('allocates the region once, at the packet size, and owes exactly the bytes still missing', async () => {
+      const core = await loadNodeCore();
+      const framer = new Framer(1 << 24);
+      framer.area = core;
+      const packet = publish('t', Buffer.alloc(1 << 20, 9));
+      const seen: number[] = [];
+      const sink = (_h: number, buf: Uint8Array, start: number, end: number): boolean => {
+        seen.push(end - start);
+        assert.ok(buf.subarray(start + 3, end).every((b) => b === 9));
+        return true;
+      };
+      framer.push(packet, 0, 64 * 1024, sink);
+      assert.equal(core.arenaStats().liveHandles, 1);
+      assert.equal(framer.allocated, packet.length);
+      for (let at = 64 * 1024; at < packet.length; at += 64 * 1024) {
+        assert.equal(framer.owed, packet.length - at);
+        framer.push(packet, at, Math.min(packet.length, at + 64 * 1024), sink);
+        assert.equal(core.arenaStats().liveHandles, at + 64 * 1024 < packet.length ? 1 : 0);
+      }
+      assert.deepEqual(seen, [packet.length - 4]);
+      assert.equal(framer.owed, 0);
+    });
+
+    it('re-reads wasm memory when allocating the region grows it, so the bytes already framed are not lost', async () => {
+      const core = await loadNodeCore();
+      const framer = new Framer(1 << 26);
+      framer.area = core;
+      const before = core.bytes().buffer.byteLength;
+      // Larger than all free memory: the region's allocation must grow it, detaching the view being framed.
+      const packet = publish('grow', Buffer.alloc(before + (1 << 20), 4));
+      const first = 1000;
+      const at = core.receiveBuffer(first);
+      core.bytes().set(packet.subarray(0, first), at);
+      let seen = 0;
+      framer.push(core.bytes(), at, at + first, () => true, core.refreshBytes);
+      assert.ok(core.bytes().buffer.byteLength > before, 'memory grew');
+      framer.push(packet, first, packet.length, (_h, buf, start, end) => {
+        assert.deepEqual([...buf.subarray(start, start + 6)], [0, 4, 0x67, 0x72, 0x6f, 0x77]);
+        assert.ok(buf.subarray(start + 6, end).every((b) => b === 4));
+        seen = end - start;
+        return true;
+      });
+      assert.equal(seen, packet.length - 5);
+      assert.equal(core.arenaStats().liveHandles, 0);
+    });
+
+    it('discard() releases the region of a packet that never completed', async () => {
+      const core = await loadNodeCore();
+      const framer = new Framer(1 << 20);
+      framer.area = core;
+      const packet = publish('t', Buffer.alloc(10_000));
+      framer.push(packet, 0, 100, () => true);
+      assert.equal(core.arenaStats().liveHandles, 1);
+      framer.discard();
+      assert.equal(core.arenaStats().liveHandles, 0);
+      assert.equal(framer.owed, 0);
+    });
+
+    it('falls back to a growing buffer when the arena has no room for the packet', async () => {
+      const core = await loadNodeCore({ arenaCapBytes: 64 * 1024 });
+      const framer = new Framer(1 << 20);
+      framer.area = core;
+      const packet = publish('t', Buffer.alloc(200_000, 1));
+      const got = frames(framer, [packet.subarray(0, 1000), packet.subarray(1000)]);
+      assert.equal(got.length, 1);
+      assert.equal(got[0]![1].length, packet.length - 4);
+      assert.equal(core.arenaStats().liveHandles, 0);
+    });
   });
 });
