@@ -177,6 +177,7 @@ export class Cluster implements BrokerCluster {
         this.replication?.membersChanged();
         this.replication?.ownerLeft(node);
       },
+      listed: () => this.replication?.membersListed(),
       lease: (holding, fresh) => this.leaseChanged(holding, fresh),
     }, this.log);
     this.ownership = new SessionOwnership(this.etcd, keys, this.membership);
@@ -496,6 +497,7 @@ export class Cluster implements BrokerCluster {
   /** The lease is held again; a fresh one means every session key must be claimed again. */
   private leaseChanged(holding: boolean, fresh: boolean): void {
     if (!holding || !fresh || this.closed) return;
+    this.replication?.leaseFresh();
     const persistent = [...this.broker.sessions.values()].filter((s) => s.expiryInterval > 0).map((s) => s.clientId);
     this.ownership.reassert(persistent).then(
       (lost) => {

@@ -79,6 +79,8 @@ export class Replication {
   private readonly replicas = new Map<string, OwnerReplica>();
   private readonly requests = new Map<number, PendingRequest>();
   private nextRequest = 1;
+  /** The members were read once: a replica's owner that is no member is gone. */
+  private listed = false;
   failovers = 0;
 
   constructor(
@@ -288,6 +290,24 @@ export class Replication {
 
   private isMember(node: string): boolean {
     return this.peer(node)?.member != null;
+  }
+
+  /**
+   * The members were read in full. Replicas kept for a node that is none by now — it was lost while
+   * this node was down — are claimed as if it had just left.
+   */
+  membersListed(): void {
+    this.listed = true;
+    this.claimOrphans();
+  }
+
+  /** A fresh lease: claims that failed for want of one (a node just started) go again. */
+  leaseFresh(): void {
+    if (this.listed) this.claimOrphans();
+  }
+
+  private claimOrphans(): void {
+    for (const replica of this.replicas.values()) if (!this.isMember(replica.owner)) this.ownerLeft(replica.owner);
   }
 
   /**

@@ -267,3 +267,87 @@ describe('replicated sessions: a link partition between owner and buddy', { skip
     assert.equal(inbox(again).length, 100, 'each exactly once');
   });
 });
+
+/** Whether `observer` no longer counts `node` as a member (its lease expired). */
+const gone = async (observer: ClusterNode, node: string): Promise<boolean> => ((await observer.status()).peers.find((p) => p.node === node)?.url ?? null) === null;
+
+/** An offline persistent session owned by `owner` with `count` QoS 1 messages queued and acknowledged, replicated to `buddy`. */
+async function queuedSession(
+  cluster: TestCluster,
+  prefix: string,
+  owner: ClusterNode,
+  buddy: ClusterNode,
+  publisher: ClusterNode,
+  count: number,
+): Promise<{ options: IClientOptions & { clientId: string }; acked: string[] }> {
+  const members = cluster.nodes.map((n) => n.id);
+  const clientId = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].map((s) => `${prefix}-${s}`).find((id) => buddyOf(id, members, owner.id) === buddy.id)!;
+  const options = { clientId, clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 300 } };
+  const sub = await reconnect(owner, options);
+  await sub.subscribeAsync(`${prefix}/#`, { qos: 1 });
+  await until(async () => (await buddy.status()).replication.replicaSessions > 0, `the replica on ${buddy.id}`, 10_000);
+  await until(async () => (await publisher.status()).peers.find((p) => p.node === owner.id)!.routes > 0, 'the route', 5000);
+  await sub.endAsync();
+  const pub = await publisher.client({ clientId: `${prefix}-pub`, protocolVersion: 5 });
+  const acked: string[] = [];
+  for (let i = 0; i < count; i++) {
+    await pub.publishAsync(`${prefix}/${i}`, `m${i}`, { qos: 1 });
+    acked.push(`m${i}`);
+  }
+  await pub.endAsync();
+  return { options, acked };
+}
+
+describe('replicated sessions: owner and buddy both killed', { skip: etcdMissing }, () => {
+  let etcd: TestEtcd;
+  let cluster: TestCluster;
+  before(async () => {
+    etcd = await startEtcd();
+    cluster = await startCluster(etcd, 3, { node: () => ({ replicationFactor: 2, departedGraceSeconds: 2 }) });
+    await cluster.ready();
+  });
+  after(async () => {
+    await cluster?.close();
+    await etcd?.close();
+  });
+
+  it('the buddy killed, then the owner while the buddy is down: the buddy restarted claims the session itself, with every acknowledged message', async () => {
+    const [n1, n2, n3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
+    const { options, acked } = await queuedSession(cluster, 'orphan', n1, n2, n3, 50);
+    await cluster.kill(n2);
+    // Before n2's lease expires, so that no new buddy gets the session: only the dead n2 has it.
+    await cluster.kill(n1);
+    await until(async () => (await gone(n3, 'n1')) && (await gone(n3, 'n2')), 'n1 and n2 gone from the members', 20_000);
+    await cluster.restart(n2);
+    // No client asks for it: the restarted buddy finds the owner gone and takes the session over on its own.
+    await until(async () => (await n2.status()).replication.failovers === 1, 'the restarted buddy to take the session over', 20_000).catch((error: Error) => {
+      throw new Error(`${error.message}\n${n2.cli.logs.join('\n')}`);
+    });
+    assert.equal((await n2.status()).ownedSessions, 1);
+    const again = await reconnect(n3, options);
+    const delivered = (): Set<string> => new Set(inbox(again).map((m) => m.payload.toString()));
+    await until(() => acked.every((m) => delivered().has(m)), `every acknowledged message (${acked.length})`, 20_000).catch((error: Error) => {
+      throw new Error(`${error.message}; missing ${acked.filter((m) => !delivered().has(m)).join(' ')}`);
+    });
+    await again.endAsync();
+    // The old owner comes back too: its copy is stale and goes.
+    await cluster.restart(n1);
+    await cluster.ready();
+    await until(() => n1.cli.logs.some((l) => l.includes('dropping the stale copy') && l.includes(options.clientId)), 'the stale copy dropped on n1', 20_000);
+  });
+
+  it('owner and buddy SIGKILLed together and both restarted: the session is back on one node with every acknowledged message', async () => {
+    const [n1, n2, n3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
+    const { options, acked } = await queuedSession(cluster, 'both', n1, n2, n3, 50);
+    await Promise.all([cluster.kill(n1), cluster.kill(n2)]);
+    await Promise.all([cluster.restart(n1), cluster.restart(n2)]);
+    await cluster.ready();
+    const again = await reconnect(n3, options);
+    const delivered = (): Set<string> => new Set(inbox(again).map((m) => m.payload.toString()));
+    await until(() => acked.every((m) => delivered().has(m)), `every acknowledged message (${acked.length})`, 20_000).catch((error: Error) => {
+      throw new Error(`${error.message}; missing ${acked.filter((m) => !delivered().has(m)).join(' ')}\n${[n1, n2].map((n) => n.cli.logs.join('\n')).join('\n')}`);
+    });
+    // n3 took it over from whichever of the two had it; neither keeps a copy.
+    await until(async () => (await n1.status()).ownedSessions === 0 && (await n2.status()).ownedSessions === 0, 'n1 and n2 to own nothing', 10_000);
+  });
+});
