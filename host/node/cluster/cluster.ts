@@ -195,6 +195,7 @@ export class Cluster implements BrokerCluster {
       },
       this.replicaStores,
       o.replicationFactor ?? CLUSTER_DEFAULTS.replicationFactor,
+      o.maxReplicationBacklogBytes ?? CLUSTER_DEFAULTS.maxReplicationBacklogBytes,
     );
     await this.replication.open();
     this.membership.start();
@@ -558,6 +559,7 @@ export class Cluster implements BrokerCluster {
       },
       linkDown: (peer) => {
         peer.state.outlet.linkDown();
+        this.replication?.linkDown(peer);
         peer.state.routes.expectSnapshot();
         for (const [id, pending] of this.pendingTakeovers) {
           if (pending.node !== peer.node) continue;
@@ -795,7 +797,7 @@ export class Cluster implements BrokerCluster {
 }
 
 const NO_GROUPS: ReadonlySet<number> = new Set();
-const REPLICATION_IDLE = { replicatedSessions: 0, replicaSessions: 0, unacknowledged: 0, failovers: 0, fenced: false };
+const REPLICATION_IDLE = { replicatedSessions: 0, replicaSessions: 0, unacknowledged: 0, unacknowledgedBytes: 0, buddiesBehind: 0, failovers: 0, fenced: false };
 
 /** Name of the mark holding `${incarnation} ${seq}` of the last forward applied from `node`. */
 const forwardMark = (node: string): string => `cluster/forwarded/${node}`;

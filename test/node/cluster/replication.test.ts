@@ -138,7 +138,7 @@ interface PartitionableCluster {
   close(): Promise<void>;
 }
 
-async function startPartitionableCluster(): Promise<PartitionableCluster> {
+async function startPartitionableCluster(more: Record<string, unknown> = {}): Promise<PartitionableCluster> {
   const etcd = await startEtcd();
   const etcdProxy = await startProxy(Number(new URL(etcd.url).port));
   const n2Port = await freePort();
@@ -147,6 +147,7 @@ async function startPartitionableCluster(): Promise<PartitionableCluster> {
     node: (id) => ({
       replicationFactor: 2,
       departedGraceSeconds: 2,
+      ...more,
       ...(id === 'n1' ? { etcd: [`http://127.0.0.1:${etcdProxy.port}`] } : {}),
       ...(id === 'n2' ? { port: n2Port, advertise: `ws://127.0.0.1:${linkProxy.port}` } : {}),
     }),
@@ -268,6 +269,52 @@ describe('replicated sessions: a link partition between owner and buddy', { skip
   });
 });
 
+describe('replicated sessions: a link partition longer than the replication backlog', { skip: etcdMissing }, () => {
+  const members = ['n1', 'n2', 'n3'];
+  const BACKLOG = 64 * 1024;
+  let setup: PartitionableCluster;
+  before(async () => {
+    setup = await startPartitionableCluster({ maxReplicationBacklogBytes: BACKLOG });
+  });
+  after(() => setup?.close());
+
+  it('past maxReplicationBacklogBytes the owner keeps no frames for the buddy and holds acknowledgements; healed, the buddy gets the session in full and has every acknowledged message', async () => {
+    const [n1, n2, n3] = setup.cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
+    const { cluster, linkProxy } = setup;
+    const clientId = ['behind-a', 'behind-b', 'behind-c', 'behind-d', 'behind-e'].find((id) => buddyOf(id, members, 'n1') === 'n2')!;
+    const options = { clientId, clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 300 } };
+    const sub = await reconnect(n1, options);
+    await sub.subscribeAsync('behind/#', { qos: 1 });
+    await until(async () => (await n2.status()).replication.replicaSessions > 0, 'the replica on n2', 5000);
+    await until(async () => (await n3.status()).peers.find((p) => p.node === 'n1')!.routes > 0, 'the route', 5000);
+    await sub.endAsync();
+    const pub = await n3.client({ clientId: 'behind-pub', protocolVersion: 5 });
+    // Acknowledged before the partition: in the buddy's store already.
+    for (let i = 0; i < 5; i++) await pub.publishAsync(`behind/before/${i}`, `before${i}`, { qos: 1 });
+    linkProxy.partition();
+    await until(async () => !(await n1.status()).peers.find((p) => p.node === 'n2')!.up, 'the link down', 10_000);
+    const payload = (i: number): Buffer => Buffer.concat([Buffer.from(`during${i} `), Buffer.alloc(16 * 1024, 0x61)]);
+    const acked = new Set<number>();
+    const sends = Array.from({ length: 12 }, (_, i) => pub.publishAsync(`behind/during/${i}`, payload(i), { qos: 1 }).then(() => void acked.add(i)));
+    await until(async () => (await n1.status()).replication.buddiesBehind === 1, 'the buddy to fall behind', 10_000);
+    const behind = await n1.status();
+    assert.equal(behind.replication.unacknowledgedBytes, 0, 'no frame is kept for a buddy that is behind');
+    assert.ok(n1.cli.logs.some((l) => l.includes('too far behind')), 'the owner says the buddy fell behind');
+    assert.equal(acked.size, 0, 'nothing is acknowledged while the buddy cannot have it');
+    linkProxy.heal();
+    await Promise.all(sends);
+    assert.equal((await n1.status()).replication.buddiesBehind, 0);
+    // The owner is lost for good: the buddy has every acknowledged message, before the partition and during it.
+    await cluster.kill(n1);
+    const again = await reconnect(n2, options);
+    const expected = [...Array.from({ length: 5 }, (_, i) => `before${i}`), ...Array.from({ length: 12 }, (_, i) => `during${i}`)];
+    const delivered = (): Set<string> => new Set(inbox(again).map((m) => m.payload.toString().split(' ')[0]!));
+    await until(() => expected.every((m) => delivered().has(m)), 'every acknowledged message from the buddy', 20_000).catch((error: Error) => {
+      throw new Error(`${error.message}; missing ${expected.filter((m) => !delivered().has(m)).join(' ')}\n${n2.cli.logs.join('\n')}`);
+    });
+  });
+});
+
 /** Whether `observer` no longer counts `node` as a member (its lease expired). */
 const gone = async (observer: ClusterNode, node: string): Promise<boolean> => ((await observer.status()).peers.find((p) => p.node === node)?.url ?? null) === null;
 
@@ -283,12 +330,22 @@ async function queuedSession(
   const members = cluster.nodes.map((n) => n.id);
   const clientId = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].map((s) => `${prefix}-${s}`).find((id) => buddyOf(id, members, owner.id) === buddy.id)!;
   const options = { clientId, clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 300 } };
+  // Counted, not just seen: the buddy may keep replicas of other sessions already.
+  const replicas = (await buddy.status()).replication.replicaSessions;
   const sub = await reconnect(owner, options);
   await sub.subscribeAsync(`${prefix}/#`, { qos: 1 });
-  await until(async () => (await buddy.status()).replication.replicaSessions > 0, `the replica on ${buddy.id}`, 10_000);
-  await until(async () => (await publisher.status()).peers.find((p) => p.node === owner.id)!.routes > 0, 'the route', 5000);
-  await sub.endAsync();
+  await until(async () => (await buddy.status()).replication.replicaSessions > replicas, `the replica on ${buddy.id}`, 10_000);
   const pub = await publisher.client({ clientId: `${prefix}-pub`, protocolVersion: 5 });
+  // The route is at the publisher's node once a probe published there arrives (before, it goes nowhere).
+  await until(
+    async () => {
+      await pub.publishAsync(`${prefix}/probe`, 'probe', { qos: 1 });
+      return inbox(sub).length > 0;
+    },
+    'the route',
+    10_000,
+  );
+  await sub.endAsync();
   const acked: string[] = [];
   for (let i = 0; i < count; i++) {
     await pub.publishAsync(`${prefix}/${i}`, `m${i}`, { qos: 1 });
@@ -345,7 +402,7 @@ describe('replicated sessions: owner and buddy both killed', { skip: etcdMissing
     const again = await reconnect(n3, options);
     const delivered = (): Set<string> => new Set(inbox(again).map((m) => m.payload.toString()));
     await until(() => acked.every((m) => delivered().has(m)), `every acknowledged message (${acked.length})`, 20_000).catch((error: Error) => {
-      throw new Error(`${error.message}; missing ${acked.filter((m) => !delivered().has(m)).join(' ')}\n${[n1, n2].map((n) => n.cli.logs.join('\n')).join('\n')}`);
+      throw new Error(`${error.message}; missing ${acked.filter((m) => !delivered().has(m)).join(' ')}\n${[n1, n2, n3].map((n) => n.cli.logs.join('\n')).join('\n')}`);
     });
     // n3 took it over from whichever of the two had it; neither keeps a copy.
     await until(async () => (await n1.status()).ownedSessions === 0 && (await n2.status()).ownedSessions === 0, 'n1 and n2 to own nothing', 10_000);
