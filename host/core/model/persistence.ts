@@ -87,9 +87,8 @@ export class Persistence {
   /** Batches handed to the store whose callbacks have not run yet. */
   private unanswered = 0;
   /**
-   * Batches whose replica is not confirmed yet: at MAX_REPLICAS_IN_FLIGHT the next batch waits for
-   * them (and grows meanwhile), unless a commit is wanted now (nudge: a buddy left and its sessions
-   * must go to another; drain).
+   * Batches whose replica is not confirmed yet: the next batch waits for them (and grows meanwhile),
+   * unless a commit is wanted now (nudge: a buddy left and its sessions must go to another; drain).
    */
   private replicasPending = 0;
   private urgent = false;
@@ -388,7 +387,7 @@ export class Persistence {
       clearTimeout(this.retryTimer);
       this.retryTimer = null;
     }
-    if (this.writesActive >= MAX_WRITES_IN_FLIGHT || (this.replicasPending >= MAX_REPLICAS_IN_FLIGHT && !this.urgent)) return this.writing;
+    if (this.writesActive >= MAX_WRITES_IN_FLIGHT || (this.replicasPending > 0 && !this.urgent)) return this.writing;
     if (this.collected === 0 && this.callbacks.length === 0 && !this.retry) return this.writing;
     this.inlineBodies();
     const batch = this.retry ? mergeBatches(this.retry, this.batch) : this.batch;
@@ -471,12 +470,6 @@ const asError = (error: unknown): Error => (error instanceof Error ? error : new
 
 // Measured: a second write in flight gains nothing (LevelDB serializes writers) and makes batches smaller.
 const MAX_WRITES_IN_FLIGHT = 1;
-/**
- * A replica takes a round trip and the buddy's own write, longer than the local write: with one
- * more in flight the next commit's local write overlaps it, and an acknowledgement waits for about
- * one replica instead of the end of the one running plus its own (bench/RESULTS.md, Replication).
- */
-const MAX_REPLICAS_IN_FLIGHT = 2;
 
 /** Key of an incoming QoS 2 identifier in StoreBatch. */
 const incomingKey = (clientId: string, packetId: number): string => `${clientId}\u0000${packetId}`;

@@ -88,6 +88,8 @@ export class Replication {
   // ---- as buddy
   private readonly replicas = new Map<string, OwnerReplica>();
   private readonly requests = new Map<number, PendingRequest>();
+  /** The highest frame made durable per owner, to acknowledge once the frames settled with it have run. */
+  private readonly acksDue = new Map<Peer<unknown>, number>();
   private nextRequest = 1;
   /** The members were read once: a replica's owner that is no member is gone. */
   private listed = false;
@@ -348,7 +350,7 @@ export class Replication {
         this.replicaOf(peer.node)
           .apply(changes)
           .then(
-            () => peer.link?.send(new FrameWriter(FrameType.ReplicateAck, 16).uint(changes.seq).finish()),
+            () => this.acknowledge(peer, changes.seq),
             (error: Error) => this.host.log('error', 'cluster: cannot store a replica; its owner waits', { owner: peer.node, error: error.message }),
           );
         break;
@@ -363,6 +365,18 @@ export class Replication {
         this.replied(peer, reader);
         break;
     }
+  }
+
+  /** Frames one write made durable are acknowledged in one frame (acknowledgements are cumulative). */
+  private acknowledge(peer: Peer<unknown>, seq: number): void {
+    const due = this.acksDue.get(peer);
+    this.acksDue.set(peer, Math.max(seq, due ?? 0));
+    if (due !== undefined) return;
+    queueMicrotask(() => {
+      const upTo = this.acksDue.get(peer)!;
+      this.acksDue.delete(peer);
+      peer.link?.send(new FrameWriter(FrameType.ReplicateAck, 16).uint(upTo).finish());
+    });
   }
 
   private replicaOf(owner: string): OwnerReplica {
