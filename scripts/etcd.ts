@@ -21,6 +21,12 @@ export interface LocalEtcd {
   close(): Promise<void>;
 }
 
+/** Every etcd started here and still running: killed if this process exits without stopping it (a crash). */
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -47,7 +53,7 @@ export async function startEtcd(): Promise<LocalEtcd> {
   let child: ChildProcess | null = null;
   const logs: string[] = [];
   const start = async (): Promise<void> => {
-    const running = spawn(
+    const started = spawn(
       'etcd',
       [
         '--name', 'local',
@@ -61,19 +67,21 @@ export async function startEtcd(): Promise<LocalEtcd> {
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
-    child = running;
-    running.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
+    child = started;
+    running.add(started);
+    started.once('exit', () => running.delete(started));
+    started.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
     for (const deadline = performance.now() + 15_000; !(await healthy(url)); await new Promise((r) => setTimeout(r, 50))) {
-      if (running.exitCode !== null || running.signalCode !== null) throw new Error(`etcd exited: ${logs.join('')}`);
+      if (started.exitCode !== null || started.signalCode !== null) throw new Error(`etcd exited: ${logs.join('')}`);
       if (performance.now() > deadline) throw new Error(`etcd did not answer /health within 15 s: ${logs.join('')}`);
     }
   };
   const stop = async (): Promise<void> => {
-    const running = child;
+    const stopping = child;
     child = null;
-    if (!running || running.exitCode !== null || running.signalCode !== null) return;
-    const exited = once(running, 'exit');
-    running.kill('SIGTERM');
+    if (!stopping || stopping.exitCode !== null || stopping.signalCode !== null) return;
+    const exited = once(stopping, 'exit');
+    stopping.kill('SIGTERM');
     await exited;
   };
   await start();
