@@ -242,6 +242,9 @@ describe('replicated sessions: a link partition between owner and buddy', { skip
     await until(async () => (await n1.status()).replication.unacknowledged > 0, 'the replication frame waiting for the buddy', 5000);
     assert.equal(acked, false, 'not acknowledged while the buddy cannot have it');
     linkProxy.heal();
+    await until(() => acked, 'the acknowledgement once the link is healed', 20_000).catch((error: Error) => {
+      throw new Error(`${error.message}\n${[n1, n2].map((n) => n.cli.logs.join('\n')).join('\n')}`);
+    });
     await sent;
     // The owner is lost for good: the buddy has the message.
     await cluster.kill(n1);
@@ -302,6 +305,9 @@ describe('replicated sessions: a link partition longer than the replication back
     assert.ok(n1.cli.logs.some((l) => l.includes('too far behind')), 'the owner says the buddy fell behind');
     assert.equal(acked.size, 0, 'nothing is acknowledged while the buddy cannot have it');
     linkProxy.heal();
+    await until(() => acked.size === 12, 'every publish acknowledged once the link is healed', 20_000).catch((error: Error) => {
+      throw new Error(`${error.message}\n${[n1, n2].map((n) => n.cli.logs.join('\n')).join('\n')}`);
+    });
     await Promise.all(sends);
     assert.equal((await n1.status()).replication.buddiesBehind, 0);
     // The owner is lost for good: the buddy has every acknowledged message, before the partition and during it.
