@@ -5,20 +5,20 @@
 //   --quick (short windows)   --nodes 1,2,3   --out FILE
 //   --cpu-prof DIR (each node writes a V8 CPU profile there when it stops)
 //   --scenarios fan-in,fan-out,hop,qos1 (a subset; the hop is computed when hop runs with 1 node)
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { etcdMissing, startEtcd } from '../scripts/etcd.js';
 import { spliceSection } from './browser.js';
 import { ROOT } from './children.js';
+import { startNodes as startClusterNodes, stopNodes, type BenchNode as Node } from './load/cluster-nodes.js';
 import { closeAll, connectClient, type BenchConn } from './load/conn.js';
-import { publishPacket, putPuback, repeated } from './load/packets.js';
+import { publishPacket, repeated } from './load/packets.js';
+import { ackingSubscriber, PacketIds, windowedPublisher } from './load/qos1-window.js';
 import { cpuModel, cpuSeconds } from './proc.js';
 
 const PAYLOAD = Buffer.alloc(64, 0x61);
-const BIN = join(ROOT, 'bin/arbormq.js');
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, nodes: { type: 'string', default: '1,2,3' }, out: { type: 'string' }, 'cpu-prof': { type: 'string' }, scenarios: { type: 'string', default: 'fan-in,fan-out,hop,qos1' } } });
 const scenarios = new Set(values.scenarios!.split(','));
@@ -28,88 +28,12 @@ const WARMUP_MS = quick ? 500 : 1500;
 const WINDOW_MS = quick ? 1500 : 4000;
 const sizes = values.nodes!.split(',').map(Number);
 
-interface Node {
-  id: string;
-  child: ChildProcess;
-  port: number;
-  http: number;
-}
-
-const children = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-});
-
-async function startEtcd(dir: string): Promise<{ url: string; child: ChildProcess }> {
-  const free = async (): Promise<number> => {
-    const { createServer } = await import('node:net');
-    const s = createServer().listen(0, '127.0.0.1');
-    await once(s, 'listening');
-    const port = (s.address() as { port: number }).port;
-    await new Promise((r) => s.close(r));
-    return port;
-  };
-  const [c, p] = [await free(), await free()];
-  const url = `http://127.0.0.1:${c}`;
-  const peer = `http://127.0.0.1:${p}`;
-  const child = spawn('etcd', ['--name', 'b', '--data-dir', join(dir, 'etcd'), '--listen-client-urls', url, '--advertise-client-urls', url, '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `b=${peer}`, '--log-level', 'error'], { stdio: 'ignore' });
-  children.add(child);
-  for (const deadline = Date.now() + 15_000; ; await sleep(100)) {
-    if (await fetch(`${url}/health`).then((r) => r.ok, () => false)) break;
-    if (Date.now() > deadline) throw new Error('etcd did not start');
-  }
-  return { url, child };
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Starts `n` nodes (in memory: the hop and routing are measured, not the disk) and waits until each is healthy. */
-async function startNodes(n: number, etcd: string, dir: string): Promise<Node[]> {
-  const secretFile = join(dir, 'secret');
-  await writeFile(secretFile, 'a benchmark cluster secret\n');
-  const nodes = await Promise.all(
-    Array.from({ length: n }, async (_, i) => {
-      const id = `b${n}n${i + 1}`;
-      const config = join(dir, `${id}.json`);
-      await writeFile(config, JSON.stringify({ listeners: [{ port: 0, host: '127.0.0.1' }], http: { port: 0, host: '127.0.0.1' }, memory: true, logLevel: 'warn', cluster: { nodeId: id, name: `bench${n}`, etcd: [etcd], host: '127.0.0.1', port: 0, secretFile } }));
-      const child = spawn(process.execPath, [...profile, BIN, '-c', config, '-v'], { stdio: ['ignore', 'ignore', 'pipe'] });
-      children.add(child);
-      const ports = new Map<string, number>();
-      let buffered = '';
-      await new Promise<void>((resolve, reject) => {
-        child.stderr!.on('data', (d: Buffer) => {
-          buffered += d.toString();
-          for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
-            const line = buffered.slice(0, nl);
-            buffered = buffered.slice(nl + 1);
-            const m = /"msg":"listening","protocol":"(\w+)".*"port":(\d+)/.exec(line);
-            if (m) ports.set(m[1]!, Number(m[2]));
-            if (ports.size === 2) resolve();
-          }
-        });
-        child.once('exit', (code) => reject(new Error(`node ${id} exited with ${code}`)));
-      });
-      child.stderr!.resume();
-      return { id, child, port: ports.get('mqtt')!, http: ports.get('http')! };
-    }),
-  );
-  for (const deadline = Date.now() + 20_000; ; await sleep(100)) {
-    const ok = await Promise.all(nodes.map((node) => fetch(`http://127.0.0.1:${node.http}/health`).then((r) => r.status === 200, () => false)));
-    if (ok.every(Boolean)) break;
-    if (Date.now() > deadline) throw new Error('the nodes did not become healthy');
-  }
-  return nodes;
-}
-
-async function stopNodes(nodes: Node[]): Promise<void> {
-  await Promise.all(
-    nodes.map(async (node) => {
-      const exited = once(node.child, 'exit');
-      node.child.kill('SIGTERM');
-      await exited;
-      children.delete(node.child);
-    }),
-  );
+/** Starts `n` nodes (in memory: the hop and routing are measured, not the disk). */
+function startNodes(n: number, etcd: string, dir: string): Promise<Node[]> {
+  const ids = Array.from({ length: n }, (_, i) => `b${n}n${i + 1}`);
+  return startClusterNodes({ ids, name: `bench${n}`, etcd, dir, config: () => ({ memory: true }), execArgv: profile });
 }
 
 interface Measured {
@@ -165,44 +89,13 @@ async function measure(nodes: Node[], count: () => number): Promise<Measured> {
 
 /** QoS 1 point to point: a window of 100 unacknowledged PUBLISHes from a client of the first node to a subscriber of the last. */
 async function p2pQos1(nodes: Node[]): Promise<Measured> {
-  let received = 0;
-  const sub = await connectClient(nodes.at(-1)!.port, 'q1-sub');
-  await sub.subscribe(['bench/q1'], 1, 10_000);
-  const acks = Buffer.alloc(4 * 1024);
-  let pending = 0;
-  sub.onPublish = (buf, start, _end, flags) => {
-    received++;
-    if ((flags & 6) === 0) return;
-    const topicLength = (buf[start]! << 8) | buf[start + 1]!;
-    const at = start + 2 + topicLength;
-    putPuback(acks, pending * 4, (buf[at]! << 8) | buf[at + 1]!);
-    if (++pending === 1024) flushAcks();
-  };
-  const flushAcks = (): void => {
-    if (pending > 0) sub.write(Buffer.from(acks.subarray(0, pending * 4)));
-    pending = 0;
-  };
-  sub.onChunkEnd = flushAcks;
+  const sub = await ackingSubscriber(nodes.at(-1)!.port, 'q1-sub', 'bench/q1');
   await sleep(300);
   const pub = await connectClient(nodes[0]!.port, 'q1-pub');
-  let nextId = 1;
-  let inflight = 0;
-  let running = true;
-  const send = (): void => {
-    const packets: Buffer[] = [];
-    while (running && inflight < 100) {
-      packets.push(publishPacket('bench/q1', PAYLOAD, 1, nextId));
-      nextId = nextId === 65535 ? 1 : nextId + 1;
-      inflight++;
-    }
-    if (packets.length > 0) pub.write(Buffer.concat(packets));
-  };
-  pub.onPuback = () => void inflight--;
-  pub.onChunkEnd = send;
-  send();
-  const result = await measure(nodes, () => received);
-  running = false;
-  closeAll([pub, sub]);
+  const publisher = windowedPublisher(pub, 'bench/q1', PAYLOAD, new PacketIds());
+  const result = await measure(nodes, sub.received);
+  await publisher.stop();
+  closeAll([pub, sub.conn]);
   await sleep(200);
   return result;
 }
@@ -222,10 +115,10 @@ async function forwardsPerFrame(node: Node): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  if (spawnSync('etcd', ['--version']).error) throw new Error('bench:cluster needs etcd (apt-get install etcd-server)');
+  if (etcdMissing) throw new Error(`bench:cluster needs etcd: ${etcdMissing}`);
   const loadStart = loadavg()[0]!;
   const dir = await mkdtemp(join(tmpdir(), 'arbormq-bench-cluster-'));
-  const etcd = await startEtcd(dir);
+  const etcd = await startEtcd();
   const rows: Row[] = [];
   const batching: [number, number][] = [];
   try {
@@ -248,8 +141,7 @@ async function main(): Promise<void> {
       await stopNodes(nodes);
     }
   } finally {
-    etcd.child.kill('SIGTERM');
-    await once(etcd.child, 'exit');
+    await etcd.close();
     await rm(dir, { recursive: true, force: true });
   }
   const out = values.out ?? join(ROOT, 'bench/RESULTS.md');

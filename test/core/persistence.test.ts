@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MemoryStore } from '../../host/core/model/store.js';
-import { collect, expectSilence, startCoreBroker } from '../helpers/broker.js';
+import { ackReason, collect, expectSilence, startCoreBroker } from '../helpers/broker.js';
 import { until } from '../helpers/wait.js';
 
 describe('broker state through the Store', () => {
@@ -39,6 +39,27 @@ describe('broker state through the Store', () => {
     assert.equal(third.broker.sessions.size, 0);
     assert.equal(third.broker.retained.count, 0);
     await third.close();
+  });
+
+  it('a replicator that throws does not stop the commits after it: both publishes are acknowledged', async () => {
+    const b = await startCoreBroker({ store: new MemoryStore() });
+    const sub = await b.connect({ clientId: 'kept', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 60 } });
+    await sub.subscribeAsync('queued/#', { qos: 1 });
+    await sub.endAsync();
+    let throws = true;
+    // Throws for the commit that holds the queued message (not one saving the session that just went offline).
+    b.broker.persistence.replicator = (batch) => {
+      if (!throws || batch.deliveries.size === 0) return null;
+      throws = false;
+      throw new Error('a replicator bug');
+    };
+    const pub = await b.connect({ clientId: 'pub', protocolVersion: 5 });
+    // The first waits for the next commit that succeeds (a failed one is not the last word).
+    await pub.publishAsync('queued/1', 'first', { qos: 1 });
+    assert.equal(throws, false, 'the replicator threw');
+    assert.equal(await ackReason(pub.publishAsync('queued/2', 'second', { qos: 1 })), 0);
+    await pub.endAsync();
+    await b.close();
   });
 
   it('drops sessions that expired while the broker was stopped', async () => {

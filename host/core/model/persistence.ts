@@ -403,7 +403,7 @@ export class Persistence {
     const written = size > 0 ? this.store.write(batch).then(() => undefined, asError) : Promise.resolve(undefined);
     // The replica is written alongside; the next batch goes out once both are done.
     this.urgent = false;
-    const replicated = this.replicator ? this.replicator(batch)?.then(() => undefined, asError) : undefined;
+    const replicated = this.replicator ? this.replicate(this.replicator, batch) : undefined;
     if (replicated) {
       this.replicasPending++;
       void replicated.then(() => {
@@ -441,6 +441,16 @@ export class Persistence {
       this.commitMore();
     })();
     return this.writing;
+  }
+
+  /** The replicator's answer; one that throws fails this batch instead of leaving every later commit waiting. */
+  private replicate(replicator: Replicator, batch: StoreBatch): Promise<Error | undefined> | undefined {
+    try {
+      return replicator(batch)?.then(() => undefined, asError);
+    } catch (error) {
+      this.log('error', 'replication failed', { error: asError(error).message });
+      return Promise.resolve(asError(error));
+    }
   }
 
   /** Makes a commit run soon even with nothing to write: the replicator has something to send. */

@@ -207,6 +207,7 @@ export class Cluster implements BrokerCluster {
         this.replication?.membersChanged();
         this.replication?.ownerLeft(node);
       },
+      listed: () => this.replication?.membersListed(),
       lease: (holding, fresh) => this.leaseChanged(holding, fresh),
     }, this.log);
     this.ownership = new SessionOwnership(this.etcd, keys, this.membership);
@@ -224,6 +225,7 @@ export class Cluster implements BrokerCluster {
       },
       this.replicaStores,
       o.replicationFactor ?? CLUSTER_DEFAULTS.replicationFactor,
+      o.maxReplicationBacklogBytes ?? CLUSTER_DEFAULTS.maxReplicationBacklogBytes,
     );
     await this.replication.open();
     this.membership.start();
@@ -641,6 +643,7 @@ export class Cluster implements BrokerCluster {
   /** The lease is held again; a fresh one means every session key must be claimed again. */
   private leaseChanged(holding: boolean, fresh: boolean): void {
     if (!holding || !fresh || this.closed) return;
+    this.replication?.leaseFresh();
     const persistent = [...this.broker.sessions.values()].filter((s) => s.expiryInterval > 0).map((s) => s.clientId);
     this.ownership.reassert(persistent).then(
       (lost) => {
@@ -708,6 +711,7 @@ export class Cluster implements BrokerCluster {
       },
       linkDown: (peer) => {
         peer.state.outlet.linkDown();
+        this.replication?.linkDown(peer);
         peer.state.routes.expectSnapshot();
         for (const [id, pending] of this.pendingTakeovers) {
           if (pending.node !== peer.node) continue;
@@ -950,7 +954,7 @@ export class Cluster implements BrokerCluster {
 }
 
 const NO_GROUPS: ReadonlySet<number> = new Set();
-const REPLICATION_IDLE = { replicatedSessions: 0, replicaSessions: 0, unacknowledged: 0, failovers: 0, fenced: false };
+const REPLICATION_IDLE = { replicatedSessions: 0, replicaSessions: 0, unacknowledged: 0, unacknowledgedBytes: 0, buddiesBehind: 0, failovers: 0, fenced: false };
 
 /** Name of the mark holding `${incarnation} ${seq}` of the last forward applied from `node`. */
 const forwardMark = (node: string): string => `cluster/forwarded/${node}`;

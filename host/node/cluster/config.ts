@@ -29,6 +29,7 @@ const FIELDS: Record<keyof ClusterOptions, { kind: Kind; min?: number; max?: num
   maxLinkBufferBytes: { kind: 'integer', min: 64 * 1024 },
   departedGraceSeconds: { kind: 'integer', min: 0, max: 3600 },
   replicationFactor: { kind: 'integer', min: 1, max: 2 },
+  maxReplicationBacklogBytes: { kind: 'integer', min: 64 * 1024 },
 };
 
 const FLAG_NAMES: Record<keyof ClusterFlags, string> = {

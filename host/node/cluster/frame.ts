@@ -51,7 +51,6 @@ export const enum FrameType {
 /** A frame that does not parse: the link is closed (the peer runs broken or hostile code). */
 export class LinkProtocolError extends Error {}
 
-const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 
 /** Builds one frame. */
@@ -113,7 +112,13 @@ export class FrameWriter {
   }
 
   string(v: string): this {
-    return this.bytes(utf8.encode(v));
+    // Written in place (at most 3 bytes per UTF-16 unit, lone surrogates as U+FFFD like TextEncoder):
+    // an encoded copy per string costs more than the rest of a replication frame.
+    this.ensure(4 + v.length * 3);
+    const n = this.buf.write(v, this.pos + 4, 'utf8');
+    this.buf.writeUInt32BE(n, this.pos);
+    this.pos += 4 + n;
+    return this;
   }
 
   json(v: unknown): this {

@@ -22,6 +22,8 @@ export interface MembershipEvents {
   joined(member: MemberInfo): void;
   /** A member's key is gone: it shut down, or its lease expired. */
   left(node: string): void;
+  /** The members were read in full (at start, and after the watch was lost): whoever is not one by now is gone. */
+  listed(): void;
   /**
    * The node holds its lease (true) or cannot be sure it still does (false: fenced). `fresh` is a
    * new lease: keys bound to the previous one may be gone and must be claimed again.
@@ -173,6 +175,7 @@ export class Membership {
         }
       }
       for (const node of [...this.members.keys()]) if (!seen.has(node)) this.remove(node);
+      this.events.listed();
       const watcher = await this.etcd
         .watch()
         .prefix(this.keys.members)

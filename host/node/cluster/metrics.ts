@@ -14,6 +14,8 @@ export function clusterMetrics(status: ClusterStatus, metric: MetricWriter): voi
   metric('cluster_replicated_sessions', 'gauge', 'Persistent sessions this node owns that have a buddy.', r.replicatedSessions);
   metric('cluster_replica_sessions', 'gauge', 'Sessions of other nodes this node keeps as their buddy.', r.replicaSessions);
   metric('cluster_replication_unacknowledged', 'gauge', 'Replication frames sent to buddies and not yet durable there.', r.unacknowledged);
+  metric('cluster_replication_unacknowledged_bytes', 'gauge', 'Bytes of those frames (kept for a buddy out of reach up to maxReplicationBacklogBytes).', r.unacknowledgedBytes);
+  metric('cluster_replication_buddies_behind', 'gauge', 'Buddies out of reach past the backlog bound: their sessions go to them in full when their link is back.', r.buddiesBehind);
   metric('cluster_failovers_total', 'counter', 'Sessions this node took over from a replica after their owner was lost.', r.failovers);
   metric('cluster_fenced', 'gauge', 'The node cannot prove it holds its lease: its persistent sessions are closed and not acknowledged.', r.fenced ? 1 : 0);
   const per = (value: (p: ClusterStatus['peers'][number]) => number): Sample[] => status.peers.map((p) => [{ peer: p.node }, value(p)]);
@@ -45,6 +47,7 @@ export function clusterSysValues(status: ClusterStatus): [string, string | numbe
     ['cluster/replication/sessions', status.replication.replicatedSessions],
     ['cluster/replication/replicas', status.replication.replicaSessions],
     ['cluster/replication/unacknowledged', status.replication.unacknowledged],
+    ['cluster/replication/behind', status.replication.buddiesBehind],
     ['cluster/replication/failovers', status.replication.failovers],
     ['cluster/fenced', status.replication.fenced ? 1 : 0],
   ];

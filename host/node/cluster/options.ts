@@ -29,6 +29,11 @@ export interface ClusterOptions {
    * step with every group commit, which takes the session over when the owner's lease expires.
    */
   replicationFactor?: number;
+  /**
+   * Bytes of replication frames an owner keeps for a buddy it cannot reach. Past them the buddy is
+   * "behind": the frames go, its sessions are sent to it in full when its link is back.
+   */
+  maxReplicationBacklogBytes?: number;
 }
 
 export const CLUSTER_DEFAULTS = {
@@ -39,6 +44,7 @@ export const CLUSTER_DEFAULTS = {
   maxLinkBufferBytes: 16 * 1024 * 1024,
   departedGraceSeconds: 30,
   replicationFactor: 1,
+  maxReplicationBacklogBytes: 64 * 1024 * 1024,
 } as const;
 
 /** What a node id and a cluster name may be made of (they are parts of etcd keys and log fields). */

@@ -1,5 +1,8 @@
 import type { StoredDelivery, StoredMessage, StoredSession, StoredWill } from '../../core/model/store.js';
-import { FrameType, FrameWriter, type FrameReader } from './frame.js';
+import { FrameType, FrameWriter, LinkProtocolError, type FrameReader } from './frame.js';
+
+const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * What one Replicate frame carries: the changes of one group commit to the sessions a buddy keeps,
@@ -57,8 +60,12 @@ export function encodeChanges(c: ReplicaChanges): Buffer {
     else writeMessage(w.u8(1), m);
   }
   w.u32(c.deliveries.length);
+  // A commit's deliveries are mostly one session's: its id is encoded once.
+  let lastId = '';
+  let lastIdBytes = utf8.encode('');
   for (const d of c.deliveries) {
-    w.string(d.clientId).uint(d.seq);
+    if (d.clientId !== lastId) lastIdBytes = utf8.encode((lastId = d.clientId));
+    w.bytes(lastIdBytes).uint(d.seq);
     if ('gone' in d) {
       w.u8(D_GONE);
       continue;
@@ -98,8 +105,11 @@ export function decodeChanges(r: FrameReader): ReplicaChanges {
     const id = r.string();
     c.messages.set(id, r.u8() === 0 ? null : readMessage(r));
   }
+  let clientId = '';
+  let clientIdBytes: Uint8Array = new Uint8Array(0);
   for (let n = r.u32(); n > 0; n--) {
-    const clientId = r.string();
+    const idBytes = r.bytes();
+    if (!idBytes.equals(clientIdBytes)) clientId = decodeUtf8((clientIdBytes = idBytes));
     const seq = r.uint();
     const flags = r.u8();
     if (flags & D_GONE) {
@@ -141,4 +151,12 @@ function readMessage(r: FrameReader): StoredMessage {
   const expiresAt = r.uint();
   const forward = r.u8() === 1 ? new Uint8Array(r.bytes()) : null;
   return { topic, payload, qos, retain, forward, expiresAt };
+}
+
+function decodeUtf8(bytes: Uint8Array): string {
+  try {
+    return utf8Decoder.decode(bytes);
+  } catch {
+    throw new LinkProtocolError('a replication frame has a client id that is not UTF-8');
+  }
 }

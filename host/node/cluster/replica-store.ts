@@ -18,10 +18,27 @@ export interface ReplicaSession {
   incomingQos2: number[];
 }
 
+type DeliveryKey = { clientId: string; seq: number };
+
+/** Changes not written yet: they go to the store together once the write running now ends. */
+class PendingWrite {
+  readonly batch = emptyBatch();
+  /** One key object per delivery, so that a later change of it replaces an earlier one in the batch. */
+  private readonly keys = new Map<string, DeliveryKey>();
+  written: Promise<void> = Promise.resolve();
+
+  readonly key = (clientId: string, seq: number): DeliveryKey => {
+    const k = `${clientId}\u0000${seq}`;
+    let key = this.keys.get(k);
+    if (!key) this.keys.set(k, (key = { clientId, seq }));
+    return key;
+  };
+}
+
 /**
  * The sessions one owner node replicates to this node: kept in memory (to hand them over at
  * failover) and in this node's own store (to survive its restart). Changes apply in the order they
- * came, each made durable before the next.
+ * came; those that come while a write runs are written together after it (one write, one sync).
  */
 export class OwnerReplica {
   private readonly sessions = new Map<string, StoredSession>();
@@ -29,6 +46,7 @@ export class OwnerReplica {
   private readonly incoming = new Map<string, Set<number>>();
   private readonly messages = new Map<string, StoredMessage>();
   private tail: Promise<void>;
+  private pending: PendingWrite | null = null;
 
   constructor(
     readonly owner: string,
@@ -65,14 +83,7 @@ export class OwnerReplica {
 
   /** Applies an owner's frame; resolves once it is durable here. */
   apply(changes: ReplicaChanges): Promise<void> {
-    const batch = emptyBatch();
-    const keys = new Map<string, { clientId: string; seq: number }>();
-    const deliveryKey = (clientId: string, seq: number): { clientId: string; seq: number } => {
-      const k = `${clientId}\u0000${seq}`;
-      let key = keys.get(k);
-      if (!key) keys.set(k, (key = { clientId, seq }));
-      return key;
-    };
+    const { batch, key: deliveryKey, written } = this.nextWrite();
     for (const clientId of changes.clear) this.forget(clientId, batch, deliveryKey);
     for (const [clientId, s] of changes.sessions) {
       batch.sessions.set(clientId, s);
@@ -95,7 +106,7 @@ export class OwnerReplica {
       if (v) (this.incoming.get(clientId) ?? this.incoming.set(clientId, new Set()).get(clientId)!).add(Number(packetId));
       else this.incoming.get(clientId)?.delete(Number(packetId));
     }
-    return this.write(batch);
+    return written;
   }
 
   /** Hands a session over (to be installed as a live one) and forgets it here. */
@@ -116,10 +127,9 @@ export class OwnerReplica {
 
   /** Forgets sessions (no longer this node's to keep). */
   drop(clientIds: string[]): Promise<void> {
-    const batch = emptyBatch();
-    const key = (clientId: string, seq: number): { clientId: string; seq: number } => ({ clientId, seq });
+    const { batch, key, written } = this.nextWrite();
     for (const clientId of clientIds) this.forget(clientId, batch, key);
-    return this.write(batch);
+    return written;
   }
 
   async close(): Promise<void> {
@@ -127,13 +137,20 @@ export class OwnerReplica {
     await this.store.close();
   }
 
-  private write(batch: StoreBatch): Promise<void> {
-    const run = this.tail.then(() => this.store.write(batch));
-    this.tail = run.catch(() => undefined);
-    return run;
+  /** The write that has not started yet, to add changes to: it starts once the running one ends. */
+  private nextWrite(): PendingWrite {
+    if (this.pending) return this.pending;
+    const pending = new PendingWrite();
+    pending.written = this.tail.then(() => {
+      if (this.pending === pending) this.pending = null;
+      return this.store.write(pending.batch);
+    });
+    this.tail = pending.written.catch(() => undefined);
+    this.pending = pending;
+    return pending;
   }
 
-  private forget(clientId: string, batch: StoreBatch, key: (clientId: string, seq: number) => { clientId: string; seq: number }): void {
+  private forget(clientId: string, batch: StoreBatch, key: (clientId: string, seq: number) => DeliveryKey): void {
     if (this.sessions.delete(clientId)) batch.sessions.set(clientId, null);
     for (const d of this.deliveries.get(clientId)?.values() ?? []) {
       batch.deliveries.set(key(clientId, d.seq), null);

@@ -28,15 +28,25 @@ export interface ReplicationHost {
   owns(clientId: string): void;
 }
 
-/** The replication stream to one buddy: frames not yet acknowledged are sent again when its link comes back. */
+/**
+ * The replication stream to one buddy: frames not yet acknowledged are sent again when its link
+ * comes back — up to the backlog bound; past it the buddy is behind (see fallBehind).
+ */
 class BuddyStream {
   seq = 0;
   readonly unacked: { seq: number; frame: Buffer }[] = [];
+  unackedBytes = 0;
   readonly waiters: { seq: number; resolve(): void }[] = [];
+  /** Behind: no frames are kept for it; these sessions go to it in full when its link is back. */
+  behind: Set<string> | null = null;
+  /** Acknowledgements that wait for those snapshots. */
+  readonly held: (() => void)[] = [];
+  /** The next frame carries the snapshots: the held acknowledgements wait for it. */
+  snapshotDue = false;
   constructor(readonly node: string) {}
 
   acknowledged(seq: number): void {
-    while (this.unacked.length > 0 && this.unacked[0]!.seq <= seq) this.unacked.shift();
+    while (this.unacked.length > 0 && this.unacked[0]!.seq <= seq) this.unackedBytes -= this.unacked.shift()!.frame.length;
     while (this.waiters.length > 0 && this.waiters[0]!.seq <= seq) this.waiters.shift()!.resolve();
   }
 }
@@ -78,13 +88,18 @@ export class Replication {
   // ---- as buddy
   private readonly replicas = new Map<string, OwnerReplica>();
   private readonly requests = new Map<number, PendingRequest>();
+  /** The highest frame made durable per owner, to acknowledge once the frames settled with it have run. */
+  private readonly acksDue = new Map<Peer<unknown>, number>();
   private nextRequest = 1;
+  /** The members were read once: a replica's owner that is no member is gone. */
+  private listed = false;
   failovers = 0;
 
   constructor(
     private readonly host: ReplicationHost,
     private readonly stores: ReplicaStores,
     readonly factor: number,
+    private readonly maxBacklogBytes: number,
   ) {
     if (factor > 1) host.broker.persistence.replicator = (batch) => this.replicate(batch);
     this.fenceTimer = setInterval(() => this.checkFence(), FENCE_CHECK_MS);
@@ -108,6 +123,7 @@ export class Replication {
       // Gone: what waited for it waits for its sessions' snapshots to their new buddies.
       this.streams.delete(node);
       for (const w of stream.waiters) this.carried.push(w.resolve);
+      this.carried.push(...stream.held);
       this.host.log('warn', 'cluster: a buddy left; its sessions are replicated to other members', { buddy: node });
     }
     for (const session of this.host.broker.sessions.values()) {
@@ -120,10 +136,57 @@ export class Replication {
   linkUp(peer: Peer<unknown>, restarted: boolean): void {
     const stream = this.streams.get(peer.node);
     if (!stream) return;
-    for (const { frame } of stream.unacked) peer.link!.send(frame);
-    if (!restarted) return;
-    for (const [clientId, node] of this.assigned) if (node === peer.node) this.resync.add(clientId);
+    if (stream.behind) this.catchUp(stream);
+    else for (const { frame } of stream.unacked) peer.link!.send(frame);
+    if (restarted) for (const [clientId, node] of this.assigned) if (node === peer.node) this.resync.add(clientId);
     if (this.resync.size > 0) this.host.broker.persistence.nudge();
+  }
+
+  /** A link is down: a buddy whose kept frames are past the bound now falls behind. */
+  linkDown(peer: Peer<unknown>): void {
+    const stream = this.streams.get(peer.node);
+    if (stream) this.checkBacklog(stream);
+  }
+
+  private checkBacklog(stream: BuddyStream): void {
+    if (stream.behind || stream.unackedBytes <= this.maxBacklogBytes) return;
+    this.host.log('warn', 'cluster: a buddy out of reach is too far behind; its sessions go to it in full when its link is back', {
+      buddy: stream.node,
+      backlogBytes: stream.unackedBytes,
+    });
+    // Every session it keeps may have changes in the frames dropped here: all of them are sent in full.
+    stream.behind = new Set();
+    for (const [clientId, node] of this.assigned) if (node === stream.node) stream.behind.add(clientId);
+    for (const w of stream.waiters) stream.held.push(w.resolve);
+    stream.waiters.length = 0;
+    stream.unacked.length = 0;
+    stream.unackedBytes = 0;
+  }
+
+  /**
+   * The link to a buddy that fell behind is back: the sessions it keeps go in full at the next
+   * commit (the held acknowledgements wait for that frame), the ones it no longer keeps are dropped there.
+   */
+  private catchUp(stream: BuddyStream): void {
+    const gone = emptyChanges(0);
+    let snapshots = 0;
+    for (const clientId of stream.behind!) {
+      if (this.assigned.get(clientId) === stream.node && this.host.broker.sessions.get(clientId)?.stored) {
+        this.resync.add(clientId);
+        snapshots++;
+        continue;
+      }
+      gone.clear.push(clientId);
+      if (this.assigned.get(clientId) === stream.node) this.assigned.delete(clientId);
+    }
+    stream.behind = null;
+    if (snapshots === 0) stream.snapshotDue = true;
+    if (gone.clear.length > 0) void this.send(stream.node, gone);
+    if (snapshots > 0) stream.snapshotDue = true;
+    else if (stream.snapshotDue) {
+      stream.snapshotDue = false;
+      for (const resolve of stream.held.splice(0)) resolve();
+    }
   }
 
   private buddyOf(clientId: string): string | null {
@@ -141,9 +204,17 @@ export class Replication {
     const changes = (node: string): ReplicaChanges => out.get(node) ?? out.set(node, emptyChanges(0)).get(node)!;
     const sentInFull = new Set<string>();
     /** The buddy a session's changes go to, or null when none do (sent in full instead, or no buddy). */
+    /** Buddies behind whose sessions this batch changes: its acknowledgements wait for their snapshots. */
+    const behind = new Set<BuddyStream>();
     const target = (clientId: string): string | null => {
       if (sentInFull.has(clientId)) return null;
       const buddy = this.buddyOf(clientId);
+      const stream = buddy === null ? undefined : this.streams.get(buddy);
+      if (stream?.behind) {
+        stream.behind.add(clientId);
+        behind.add(stream);
+        return null;
+      }
       if (this.assigned.get(clientId) === buddy && !this.resync.has(clientId)) return buddy;
       this.sendInFull(clientId, buddy, changes);
       sentInFull.add(clientId);
@@ -168,18 +239,20 @@ export class Replication {
     if (batch.messages.size > 0) {
       // A body may be any replicated session's: every buddy gets the changes of shared bodies.
       for (const node of new Set(this.assigned.values())) {
+        if (this.streams.get(node)?.behind) continue;
         const c = changes(node);
         for (const [id, m] of batch.messages) c.messages.set(id, m);
       }
     }
     const carried = this.carried;
     this.carried = [];
-    if (out.size === 0) {
+    if (out.size === 0 && behind.size === 0) {
       for (const resolve of carried) resolve();
       return null;
     }
     if (this.leaving) return Promise.reject(new Error('this node is leaving the cluster: its sessions continue at their buddies'));
     const acks: Promise<void>[] = [];
+    for (const stream of behind) acks.push(new Promise((resolve) => stream.held.push(resolve)));
     for (const [node, c] of out) acks.push(this.send(node, c));
     const all = Promise.all(acks).then(() => {
       for (const resolve of carried) resolve();
@@ -191,7 +264,12 @@ export class Replication {
   /** The session's records in full to its buddy (a snapshot: the buddy drops what it had of it first), and dropped at its previous one. */
   private sendInFull(clientId: string, buddy: string | null, changes: (node: string) => ReplicaChanges): void {
     const previous = this.assigned.get(clientId);
-    if (previous !== undefined && previous !== buddy && this.streams.has(previous)) changes(previous).clear.push(clientId);
+    const before = previous === undefined ? undefined : this.streams.get(previous);
+    // A buddy that is behind is told when its link is back (catchUp).
+    if (before && previous !== buddy) {
+      if (before.behind) before.behind.add(clientId);
+      else changes(previous!).clear.push(clientId);
+    }
     const session = this.host.broker.sessions.get(clientId);
     if (buddy === null || !session?.stored) {
       this.assigned.delete(clientId);
@@ -227,10 +305,17 @@ export class Replication {
     const stream = this.streams.get(node) ?? this.streams.set(node, new BuddyStream(node)).get(node)!;
     c.seq = ++stream.seq;
     const frame = encodeChanges(c);
+    if (stream.snapshotDue) {
+      stream.snapshotDue = false;
+      for (const resolve of stream.held.splice(0)) stream.waiters.push({ seq: c.seq, resolve });
+    }
+    const acked = new Promise<void>((resolve) => stream.waiters.push({ seq: c.seq, resolve }));
     stream.unacked.push({ seq: c.seq, frame });
+    stream.unackedBytes += frame.length;
     const peer = this.peer(node);
     if (peer?.up) peer.link!.send(frame);
-    return new Promise((resolve) => stream.waiters.push({ seq: c.seq, resolve }));
+    else this.checkBacklog(stream);
+    return acked;
   }
 
   private peer(node: string): Peer<unknown> | undefined {
@@ -265,7 +350,7 @@ export class Replication {
         this.replicaOf(peer.node)
           .apply(changes)
           .then(
-            () => peer.link?.send(new FrameWriter(FrameType.ReplicateAck, 16).uint(changes.seq).finish()),
+            () => this.acknowledge(peer, changes.seq),
             (error: Error) => this.host.log('error', 'cluster: cannot store a replica; its owner waits', { owner: peer.node, error: error.message }),
           );
         break;
@@ -282,12 +367,42 @@ export class Replication {
     }
   }
 
+  /** Frames one write made durable are acknowledged in one frame (acknowledgements are cumulative). */
+  private acknowledge(peer: Peer<unknown>, seq: number): void {
+    const due = this.acksDue.get(peer);
+    this.acksDue.set(peer, Math.max(seq, due ?? 0));
+    if (due !== undefined) return;
+    queueMicrotask(() => {
+      const upTo = this.acksDue.get(peer)!;
+      this.acksDue.delete(peer);
+      peer.link?.send(new FrameWriter(FrameType.ReplicateAck, 16).uint(upTo).finish());
+    });
+  }
+
   private replicaOf(owner: string): OwnerReplica {
     return this.replicas.get(owner) ?? this.replicas.set(owner, new OwnerReplica(owner, this.stores.open(owner))).get(owner)!;
   }
 
   private isMember(node: string): boolean {
     return this.peer(node)?.member != null;
+  }
+
+  /**
+   * The members were read in full. Replicas kept for a node that is none by now — it was lost while
+   * this node was down — are claimed as if it had just left.
+   */
+  membersListed(): void {
+    this.listed = true;
+    this.claimOrphans();
+  }
+
+  /** A fresh lease: claims that failed for want of one (a node just started) go again. */
+  leaseFresh(): void {
+    if (this.listed) this.claimOrphans();
+  }
+
+  private claimOrphans(): void {
+    for (const replica of this.replicas.values()) if (!this.isMember(replica.owner)) this.ownerLeft(replica.owner);
   }
 
   /**
@@ -394,12 +509,26 @@ export class Replication {
 
   // ---- observability -----------------------------------------------------------------
 
-  status(): { replicatedSessions: number; replicaSessions: number; unacknowledged: number; failovers: number; fenced: boolean } {
+  status(): {
+    replicatedSessions: number;
+    replicaSessions: number;
+    unacknowledged: number;
+    unacknowledgedBytes: number;
+    buddiesBehind: number;
+    failovers: number;
+    fenced: boolean;
+  } {
     let replicaSessions = 0;
     for (const r of this.replicas.values()) replicaSessions += r.size;
     let unacknowledged = 0;
-    for (const s of this.streams.values()) unacknowledged += s.unacked.length;
-    return { replicatedSessions: this.assigned.size, replicaSessions, unacknowledged, failovers: this.failovers, fenced: this.fenced };
+    let unacknowledgedBytes = 0;
+    let buddiesBehind = 0;
+    for (const s of this.streams.values()) {
+      unacknowledged += s.unacked.length;
+      unacknowledgedBytes += s.unackedBytes;
+      if (s.behind) buddiesBehind++;
+    }
+    return { replicatedSessions: this.assigned.size, replicaSessions, unacknowledged, unacknowledgedBytes, buddiesBehind, failovers: this.failovers, fenced: this.fenced };
   }
 
   async close(): Promise<void> {

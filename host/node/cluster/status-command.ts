@@ -110,7 +110,7 @@ async function view(member: MemberInfo, token: string | undefined): Promise<Clus
 
 function replicationLine(r: ClusterStatus['replication']): string {
   const fenced = r.fenced ? 'FENCED (lease not proven: persistent sessions closed here), ' : '';
-  return `  replication factor ${r.factor}: ${fenced}${r.replicatedSessions} sessions replicated to buddies (${r.unacknowledged} frames unacknowledged), ${r.replicaSessions} kept for others, ${r.failovers} taken over from replicas`;
+  return `  replication factor ${r.factor}: ${fenced}${r.replicatedSessions} sessions replicated to buddies (${r.unacknowledged} frames unacknowledged${r.buddiesBehind > 0 ? `, ${r.buddiesBehind} buddies behind` : ''}), ${r.replicaSessions} kept for others, ${r.failovers} taken over from replicas`;
 }
 
 function describe(member: MemberInfo, status: ClusterStatus | string): string {

@@ -138,7 +138,7 @@ interface PartitionableCluster {
   close(): Promise<void>;
 }
 
-async function startPartitionableCluster(): Promise<PartitionableCluster> {
+async function startPartitionableCluster(more: Record<string, unknown> = {}): Promise<PartitionableCluster> {
   const etcd = await startEtcd();
   const etcdProxy = await startProxy(Number(new URL(etcd.url).port));
   const n2Port = await freePort();
@@ -147,6 +147,7 @@ async function startPartitionableCluster(): Promise<PartitionableCluster> {
     node: (id) => ({
       replicationFactor: 2,
       departedGraceSeconds: 2,
+      ...more,
       ...(id === 'n1' ? { etcd: [`http://127.0.0.1:${etcdProxy.port}`] } : {}),
       ...(id === 'n2' ? { port: n2Port, advertise: `ws://127.0.0.1:${linkProxy.port}` } : {}),
     }),
@@ -241,6 +242,9 @@ describe('replicated sessions: a link partition between owner and buddy', { skip
     await until(async () => (await n1.status()).replication.unacknowledged > 0, 'the replication frame waiting for the buddy', 5000);
     assert.equal(acked, false, 'not acknowledged while the buddy cannot have it');
     linkProxy.heal();
+    await until(() => acked, 'the acknowledgement once the link is healed', 20_000).catch((error: Error) => {
+      throw new Error(`${error.message}\n${[n1, n2].map((n) => n.cli.logs.join('\n')).join('\n')}`);
+    });
     await sent;
     // The owner is lost for good: the buddy has the message.
     await cluster.kill(n1);
@@ -265,5 +269,148 @@ describe('replicated sessions: a link partition between owner and buddy', { skip
     const again = await reconnect(n3, options);
     await until(() => new Set(inbox(again).map((m) => m.payload.toString())).size === 100, 'the 100 messages', 20_000);
     assert.equal(inbox(again).length, 100, 'each exactly once');
+  });
+});
+
+describe('replicated sessions: a link partition longer than the replication backlog', { skip: etcdMissing }, () => {
+  const members = ['n1', 'n2', 'n3'];
+  const BACKLOG = 64 * 1024;
+  let setup: PartitionableCluster;
+  before(async () => {
+    setup = await startPartitionableCluster({ maxReplicationBacklogBytes: BACKLOG });
+  });
+  after(() => setup?.close());
+
+  it('past maxReplicationBacklogBytes the owner keeps no frames for the buddy and holds acknowledgements; healed, the buddy gets the session in full and has every acknowledged message', async () => {
+    const [n1, n2, n3] = setup.cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
+    const { cluster, linkProxy } = setup;
+    const clientId = ['behind-a', 'behind-b', 'behind-c', 'behind-d', 'behind-e'].find((id) => buddyOf(id, members, 'n1') === 'n2')!;
+    const options = { clientId, clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 300 } };
+    const sub = await reconnect(n1, options);
+    await sub.subscribeAsync('behind/#', { qos: 1 });
+    await until(async () => (await n2.status()).replication.replicaSessions > 0, 'the replica on n2', 5000);
+    await until(async () => (await n3.status()).peers.find((p) => p.node === 'n1')!.routes > 0, 'the route', 5000);
+    await sub.endAsync();
+    const pub = await n3.client({ clientId: 'behind-pub', protocolVersion: 5 });
+    // Acknowledged before the partition: in the buddy's store already.
+    for (let i = 0; i < 5; i++) await pub.publishAsync(`behind/before/${i}`, `before${i}`, { qos: 1 });
+    linkProxy.partition();
+    await until(async () => !(await n1.status()).peers.find((p) => p.node === 'n2')!.up, 'the link down', 10_000);
+    const payload = (i: number): Buffer => Buffer.concat([Buffer.from(`during${i} `), Buffer.alloc(16 * 1024, 0x61)]);
+    const acked = new Set<number>();
+    const sends = Array.from({ length: 12 }, (_, i) => pub.publishAsync(`behind/during/${i}`, payload(i), { qos: 1 }).then(() => void acked.add(i)));
+    await until(async () => (await n1.status()).replication.buddiesBehind === 1, 'the buddy to fall behind', 10_000);
+    const behind = await n1.status();
+    assert.equal(behind.replication.unacknowledgedBytes, 0, 'no frame is kept for a buddy that is behind');
+    assert.ok(n1.cli.logs.some((l) => l.includes('too far behind')), 'the owner says the buddy fell behind');
+    assert.equal(acked.size, 0, 'nothing is acknowledged while the buddy cannot have it');
+    linkProxy.heal();
+    await until(() => acked.size === 12, 'every publish acknowledged once the link is healed', 20_000).catch((error: Error) => {
+      throw new Error(`${error.message}\n${[n1, n2].map((n) => n.cli.logs.join('\n')).join('\n')}`);
+    });
+    await Promise.all(sends);
+    assert.equal((await n1.status()).replication.buddiesBehind, 0);
+    // The owner is lost for good: the buddy has every acknowledged message, before the partition and during it.
+    await cluster.kill(n1);
+    const again = await reconnect(n2, options);
+    const expected = [...Array.from({ length: 5 }, (_, i) => `before${i}`), ...Array.from({ length: 12 }, (_, i) => `during${i}`)];
+    const delivered = (): Set<string> => new Set(inbox(again).map((m) => m.payload.toString().split(' ')[0]!));
+    await until(() => expected.every((m) => delivered().has(m)), 'every acknowledged message from the buddy', 20_000).catch((error: Error) => {
+      throw new Error(`${error.message}; missing ${expected.filter((m) => !delivered().has(m)).join(' ')}\n${n2.cli.logs.join('\n')}`);
+    });
+  });
+});
+
+/** Whether `observer` no longer counts `node` as a member (its lease expired). */
+const gone = async (observer: ClusterNode, node: string): Promise<boolean> => ((await observer.status()).peers.find((p) => p.node === node)?.url ?? null) === null;
+
+/** An offline persistent session owned by `owner` with `count` QoS 1 messages queued and acknowledged, replicated to `buddy`. */
+async function queuedSession(
+  cluster: TestCluster,
+  prefix: string,
+  owner: ClusterNode,
+  buddy: ClusterNode,
+  publisher: ClusterNode,
+  count: number,
+): Promise<{ options: IClientOptions & { clientId: string }; acked: string[] }> {
+  const members = cluster.nodes.map((n) => n.id);
+  const clientId = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].map((s) => `${prefix}-${s}`).find((id) => buddyOf(id, members, owner.id) === buddy.id)!;
+  const options = { clientId, clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 300 } };
+  // Counted, not just seen: the buddy may keep replicas of other sessions already.
+  const replicas = (await buddy.status()).replication.replicaSessions;
+  const sub = await reconnect(owner, options);
+  await sub.subscribeAsync(`${prefix}/#`, { qos: 1 });
+  await until(async () => (await buddy.status()).replication.replicaSessions > replicas, `the replica on ${buddy.id}`, 10_000);
+  const pub = await publisher.client({ clientId: `${prefix}-pub`, protocolVersion: 5 });
+  // The route is at the publisher's node once a probe published there arrives (before, it goes nowhere).
+  await until(
+    async () => {
+      await pub.publishAsync(`${prefix}/probe`, 'probe', { qos: 1 });
+      return inbox(sub).length > 0;
+    },
+    'the route',
+    10_000,
+  );
+  await sub.endAsync();
+  const acked: string[] = [];
+  for (let i = 0; i < count; i++) {
+    await pub.publishAsync(`${prefix}/${i}`, `m${i}`, { qos: 1 });
+    acked.push(`m${i}`);
+  }
+  await pub.endAsync();
+  return { options, acked };
+}
+
+describe('replicated sessions: owner and buddy both killed', { skip: etcdMissing }, () => {
+  let etcd: TestEtcd;
+  let cluster: TestCluster;
+  before(async () => {
+    etcd = await startEtcd();
+    cluster = await startCluster(etcd, 3, { node: () => ({ replicationFactor: 2, departedGraceSeconds: 2 }) });
+    await cluster.ready();
+  });
+  after(async () => {
+    await cluster?.close();
+    await etcd?.close();
+  });
+
+  it('the buddy killed, then the owner while the buddy is down: the buddy restarted claims the session itself, with every acknowledged message', async () => {
+    const [n1, n2, n3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
+    const { options, acked } = await queuedSession(cluster, 'orphan', n1, n2, n3, 50);
+    await cluster.kill(n2);
+    // Before n2's lease expires, so that no new buddy gets the session: only the dead n2 has it.
+    await cluster.kill(n1);
+    await until(async () => (await gone(n3, 'n1')) && (await gone(n3, 'n2')), 'n1 and n2 gone from the members', 20_000);
+    await cluster.restart(n2);
+    // No client asks for it: the restarted buddy finds the owner gone and takes the session over on its own.
+    await until(async () => (await n2.status()).replication.failovers === 1, 'the restarted buddy to take the session over', 20_000).catch((error: Error) => {
+      throw new Error(`${error.message}\n${n2.cli.logs.join('\n')}`);
+    });
+    assert.equal((await n2.status()).ownedSessions, 1);
+    const again = await reconnect(n3, options);
+    const delivered = (): Set<string> => new Set(inbox(again).map((m) => m.payload.toString()));
+    await until(() => acked.every((m) => delivered().has(m)), `every acknowledged message (${acked.length})`, 20_000).catch((error: Error) => {
+      throw new Error(`${error.message}; missing ${acked.filter((m) => !delivered().has(m)).join(' ')}`);
+    });
+    await again.endAsync();
+    // The old owner comes back too: its copy is stale and goes.
+    await cluster.restart(n1);
+    await cluster.ready();
+    await until(() => n1.cli.logs.some((l) => l.includes('dropping the stale copy') && l.includes(options.clientId)), 'the stale copy dropped on n1', 20_000);
+  });
+
+  it('owner and buddy SIGKILLed together and both restarted: the session is back on one node with every acknowledged message', async () => {
+    const [n1, n2, n3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
+    const { options, acked } = await queuedSession(cluster, 'both', n1, n2, n3, 50);
+    await Promise.all([cluster.kill(n1), cluster.kill(n2)]);
+    await Promise.all([cluster.restart(n1), cluster.restart(n2)]);
+    await cluster.ready();
+    const again = await reconnect(n3, options);
+    const delivered = (): Set<string> => new Set(inbox(again).map((m) => m.payload.toString()));
+    await until(() => acked.every((m) => delivered().has(m)), `every acknowledged message (${acked.length})`, 20_000).catch((error: Error) => {
+      throw new Error(`${error.message}; missing ${acked.filter((m) => !delivered().has(m)).join(' ')}\n${[n1, n2, n3].map((n) => n.cli.logs.join('\n')).join('\n')}`);
+    });
+    // n3 took it over from whichever of the two had it; neither keeps a copy.
+    await until(async () => (await n1.status()).ownedSessions === 0 && (await n2.status()).ownedSessions === 0, 'n1 and n2 to own nothing', 10_000);
   });
 });
