@@ -1,3 +1,4 @@
+import { keepFreedHeapForReuse } from './malloc-thresholds.js';
 import type { AddressInfo } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -131,6 +132,7 @@ export class ArborServer {
   ) {}
 
   static async start(options: ServerOptions = {}): Promise<ArborServer> {
+    keepFreedHeapForReuse();
     const log: Logger = options.logger ?? (() => undefined);
     const tokenFile = options.http?.adminTokenFile;
     const adminToken = tokenFile === undefined ? null : await AdminToken.load(tokenFile);
