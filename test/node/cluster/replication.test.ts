@@ -296,7 +296,9 @@ describe('replicated sessions: a link partition longer than the replication back
     for (let i = 0; i < 5; i++) await pub.publishAsync(`behind/before/${i}`, `before${i}`, { qos: 1 });
     linkProxy.partition();
     await until(async () => !(await n1.status()).peers.find((p) => p.node === 'n2')!.up, 'the link down', 10_000);
-    const payload = (i: number): Buffer => Buffer.concat([Buffer.from(`during${i} `), Buffer.alloc(16 * 1024, 0x61)]);
+    // Each one larger than the bound: the owner builds one replica at a time, so the first commit
+    // during the partition must put the buddy past it, however the publishes fall into commits.
+    const payload = (i: number): Buffer => Buffer.concat([Buffer.from(`during${i} `), Buffer.alloc(BACKLOG + 16 * 1024, 0x61)]);
     const acked = new Set<number>();
     const sends = Array.from({ length: 12 }, (_, i) => pub.publishAsync(`behind/during/${i}`, payload(i), { qos: 1 }).then(() => void acked.add(i)));
     await until(async () => (await n1.status()).replication.buddiesBehind === 1, 'the buddy to fall behind', 10_000);
