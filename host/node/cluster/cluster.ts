@@ -646,7 +646,9 @@ export class Cluster implements BrokerCluster {
    * session's new owner: they go there from here (to this node's own session if it is the new owner).
    */
   private relayOwed(old: Peer<PeerState>): void {
-    for (const owed of old.state.relaysOwed) {
+    const moves = old.state.relaysOwed;
+    old.state.relaysOwed = [];
+    for (const owed of moves) {
       old.state.outlet.eachUnconfirmed(owed.upTo, (message, plain, confirmation) => {
         if (!plain || !owed.filters.some((filter) => topicMatches(filter, message.topic()))) return;
         if (owed.to !== this.options.nodeId) {
@@ -753,8 +755,8 @@ export class Cluster implements BrokerCluster {
         }
         const applied = this.appliedSeq(peer);
         peer.state.lastSeq = restarted ? applied : Math.max(peer.state.lastSeq, applied);
+        // A link back to the same process needs nothing: that process still relays for its moves.
         if (restarted) this.relayOwed(peer);
-        peer.state.relaysOwed = [];
         peer.state.outlet.linkUp(peer.link!);
         this.replication?.linkUp(peer, restarted);
         // Pending changes go to the other peers as a delta; this one gets them in its snapshot (a
