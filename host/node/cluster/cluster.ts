@@ -28,6 +28,7 @@ import { Replication } from './replication.js';
 import { RetainedSync } from './retained-sync.js';
 import { LocalRoutes, RemoteRoutes } from './routes.js';
 import { MoveCut, MovedAway } from './session-moves.js';
+import { topicMatches } from '../../client/topic-match.js';
 import { handOver, takeIn, TakeoverStatus, type TakeoverRequest } from './session-transfer.js';
 
 /** What the cluster keeps about one peer node. */
@@ -45,8 +46,22 @@ interface PeerState {
   /** ForwardAcks waiting for relays of a moved session to be confirmed; later ones queue behind them. */
   acksHeld: number;
   ackChain: Promise<void>;
+  /** Moves away from the peer whose forwards routed here before this node's cut it has not confirmed yet. */
+  relaysOwed: RelayOwed[];
   messagesIn: number;
   bytesIn: number;
+}
+
+/**
+ * Forwards up to `upTo` that this node routed to a session's old owner before its cut are that
+ * node's to relay to the new owner `to`. If the old owner comes back as a new process before it
+ * confirmed them, it knows nothing of the move: this node relays them itself.
+ */
+interface RelayOwed {
+  upTo: number;
+  to: string;
+  clientId: string;
+  filters: readonly string[];
 }
 
 interface PendingTakeover {
@@ -541,7 +556,9 @@ export class Cluster implements BrokerCluster {
   /** Took a session in: its routes go out now, then the barrier that makes every node send its cut. */
   private moveIn(from: Peer<PeerState>, token: string, clientId: string): void {
     this.sendRoutesDelta();
-    const barrier = new FrameWriter(FrameType.MoveBarrier).string(token).string(from.node).finish();
+    const session = this.broker.sessions.get(clientId);
+    const filters = session ? [...session.subscriptions.keys()].filter((f) => !f.startsWith('$share/')) : [];
+    const barrier = new FrameWriter(FrameType.MoveBarrier).string(token).string(from.node).string(clientId).json(filters).finish();
     const awaited = new Set<string>();
     for (const peer of this.mesh.peers.values()) {
       if (!peer.up) continue;
@@ -553,6 +570,7 @@ export class Cluster implements BrokerCluster {
       new MoveCut(token, clientId, awaited, () => this.movedIn.delete(token)),
     );
     // This node's own cut: what it routed to the old owner until now is the old owner's to relay.
+    this.owe(from, this.options.nodeId, clientId, filters);
     from.link?.send(passFrame(token, from.state.outlet.lastSeq));
   }
 
@@ -560,12 +578,17 @@ export class Cluster implements BrokerCluster {
   private moveBarrier(from: Peer<PeerState>, reader: FrameReader): void {
     const token = reader.string();
     const old = reader.string();
+    const clientId = reader.string();
+    const filters = reader.json<string[]>();
     if (old === this.options.nodeId) {
       const moved = this.movedAway.get(token);
       if (moved) moved.localPassed = true;
     } else {
       const oldPeer = this.mesh.peers.get(old);
-      oldPeer?.link?.send(passFrame(token, oldPeer.state.outlet.lastSeq));
+      if (oldPeer) {
+        this.owe(oldPeer, from.node, clientId, filters);
+        oldPeer.link?.send(passFrame(token, oldPeer.state.outlet.lastSeq));
+      }
     }
     from.link?.send(passFrame(token, from.state.outlet.lastSeq));
     this.settleMoves();
@@ -604,11 +627,41 @@ export class Cluster implements BrokerCluster {
     let topic: string | null = null;
     for (const moved of this.movedAway.values()) {
       if (!moved.before(node, seq) || !moved.matches((topic ??= message.topic()))) continue;
+      if (faults.crashBeforeRelay) process.kill(process.pid, 'SIGKILL');
       const confirmation = message.qos > 0 ? new Confirmation() : null;
       this.mesh.peers.get(moved.to)?.state.outlet.forward(message, false, [relayTarget(moved.clientId)], null, confirmation);
       if (confirmation && confirmation.remaining > 0) (relays ??= []).push(confirmation.promise);
     }
     return relays;
+  }
+
+  /** What this node routed to `old` until now for `clientId`'s filters is the old owner's to relay to `to`, until `old` confirms it. */
+  private owe(old: Peer<PeerState>, to: string, clientId: string, filters: readonly string[]): void {
+    const upTo = old.state.outlet.lastSeq;
+    if (filters.length > 0 && old.state.outlet.unconfirmed > 0) old.state.relaysOwed.push({ upTo, to, clientId, filters });
+  }
+
+  /**
+   * `old` came back as a new process before confirming forwards it was to relay to a moved
+   * session's new owner: they go there from here (to this node's own session if it is the new owner).
+   */
+  private relayOwed(old: Peer<PeerState>): void {
+    const moves = old.state.relaysOwed;
+    old.state.relaysOwed = [];
+    for (const owed of moves) {
+      old.state.outlet.eachUnconfirmed(owed.upTo, (message, plain, confirmation) => {
+        if (!plain || !owed.filters.some((filter) => topicMatches(filter, message.topic()))) return;
+        if (owed.to !== this.options.nodeId) {
+          this.mesh.peers.get(owed.to)?.state.outlet.forward(message, false, [relayTarget(owed.clientId)], null, confirmation);
+          return;
+        }
+        this.broker.router.deliverForwarded(message, false, NO_GROUPS, owed.clientId);
+        if (!confirmation) return;
+        confirmation.remaining++;
+        this.broker.persistence.whenDurable((error) => (error ? confirmation.fail(error) : confirmation.done()));
+      });
+      this.log('warn', 'cluster: a node restarted before relaying forwards of a moved session; relaying them from here', { peer: old.node, client: owed.clientId, to: owed.to });
+    }
   }
 
   /** Sessions moved here that a forward `node` routed before its cut is not for: their old owner delivers it. */
@@ -687,6 +740,7 @@ export class Cluster implements BrokerCluster {
           lastSeq: 0,
           acksHeld: 0,
           ackChain: Promise.resolve(),
+          relaysOwed: [],
           messagesIn: 0,
           bytesIn: 0,
         };
@@ -701,6 +755,8 @@ export class Cluster implements BrokerCluster {
         }
         const applied = this.appliedSeq(peer);
         peer.state.lastSeq = restarted ? applied : Math.max(peer.state.lastSeq, applied);
+        // A link back to the same process needs nothing: that process still relays for its moves.
+        if (restarted) this.relayOwed(peer);
         peer.state.outlet.linkUp(peer.link!);
         this.replication?.linkUp(peer, restarted);
         // Pending changes go to the other peers as a delta; this one gets them in its snapshot (a
@@ -726,6 +782,7 @@ export class Cluster implements BrokerCluster {
         this.givenUp.set(peer.node, { sent: peer.state.outlet.lastSeq, applied: peer.state.lastSeq, incarnation: peer.incarnation });
         this.broker.persistence.saveMark(forwardMark(peer.node), null);
         peer.state.outlet.close();
+        peer.state.relaysOwed = [];
         peer.state.routes.clear();
         this.broker.router.removeLink(peer.state.client);
         this.log('warn', 'cluster: gave up on a member that did not come back', { peer: peer.node });
@@ -749,9 +806,12 @@ export class Cluster implements BrokerCluster {
       case FrameType.Forward:
         this.forwarded(peer, reader);
         break;
-      case FrameType.ForwardAck:
-        peer.state.outlet.acknowledged(reader.uint());
+      case FrameType.ForwardAck: {
+        const upTo = reader.uint();
+        peer.state.outlet.acknowledged(upTo);
+        if (peer.state.relaysOwed.length > 0) peer.state.relaysOwed = peer.state.relaysOwed.filter((owed) => owed.upTo > upTo);
         break;
+      }
       case FrameType.Routes:
         peer.state.routes.apply(reader);
         break;

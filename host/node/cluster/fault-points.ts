@@ -8,6 +8,8 @@ export interface FaultPoints {
   crashBeforeForwardAck: boolean;
   /** SIGKILL this process right after it installed a session handed over to it, before that is durable. */
   crashAfterTakeIn: boolean;
+  /** SIGKILL this process when a forward it must relay to the new owner of a session that moved away arrives, before it relays it. */
+  crashBeforeRelay: boolean;
   /** Hold every reply to a takeover request this many ms (an old owner answering after the asking node gave up). */
   takeoverReplyDelayMs: number;
   /** Hold every route announcement this many ms before sending it (a slow link, for route changes only). */
@@ -15,11 +17,12 @@ export interface FaultPoints {
 }
 
 export function faultPoints(spec = process.env.ARBORMQ_CLUSTER_FAULT ?? ''): FaultPoints {
-  const faults: FaultPoints = { crashBeforeForwardAck: false, crashAfterTakeIn: false, takeoverReplyDelayMs: 0, routeDelayMs: 0 };
+  const faults: FaultPoints = { crashBeforeForwardAck: false, crashAfterTakeIn: false, crashBeforeRelay: false, takeoverReplyDelayMs: 0, routeDelayMs: 0 };
   for (const item of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
     const [name, value] = item.split('=') as [string, string | undefined];
     if (name === 'crash-before-forward-ack') faults.crashBeforeForwardAck = true;
     else if (name === 'crash-after-take-in') faults.crashAfterTakeIn = true;
+    else if (name === 'crash-before-relay') faults.crashBeforeRelay = true;
     else if (name === 'takeover-reply-delay-ms' && value !== undefined && Number(value) >= 0) faults.takeoverReplyDelayMs = Number(value);
     else if (name === 'route-delay-ms' && value !== undefined && Number(value) >= 0) faults.routeDelayMs = Number(value);
     else throw new Error(`unknown ARBORMQ_CLUSTER_FAULT ${JSON.stringify(item)}`);

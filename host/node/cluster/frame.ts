@@ -5,7 +5,7 @@
  */
 
 /** The link protocol this build speaks; a link between nodes of different versions is refused. */
-export const LINK_PROTOCOL_VERSION = 3;
+export const LINK_PROTOCOL_VERSION = 4;
 
 export const enum FrameType {
   /** Acceptor → dialer: version, then {cluster, node, nonce, incarnation}. */
@@ -29,7 +29,7 @@ export const enum FrameType {
   TakeoverReply = 41,
   /** A clean-session client id connected elsewhere: close it here. */
   Kick = 42,
-  /** New owner of a moved session → every peer, right after its routes: the move's token, the old owner. */
+  /** New owner of a moved session → every peer, right after its routes: the move's token, the old owner, the client id, its non-shared filters. */
   MoveBarrier = 43,
   /** A node's cut of a move: the token, the last forward sequence number routed before the barrier. */
   MovePass = 44,

@@ -198,6 +198,9 @@ export class Mesh<State> {
     const restarted = peer.incarnation !== null && peer.incarnation !== link.peer.incarnation;
     peer.incarnation = link.peer.incarnation;
     this.log('info', 'cluster: link up', { peer: peer.node, dialed: link.dialed, restarted });
+    // Before the first frame is handled, frames that came during the handshake included: linkUp
+    // restores what was applied from the peer, and a forward handled before would be taken for new.
+    this.handler.linkUp(peer, restarted);
     link.start({
       frame: (reader) => this.handler.frame(peer, reader),
       closed: (closed, reason) => {
@@ -208,7 +211,6 @@ export class Mesh<State> {
         if (this.dials(peer.node)) this.scheduleDial(peer, peer.nextRedialDelay());
       },
     });
-    this.handler.linkUp(peer, restarted);
   }
 
   close(): void {

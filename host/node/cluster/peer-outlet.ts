@@ -221,6 +221,13 @@ export class PeerOutlet implements Outlet {
     else kept.confirmation?.done();
   }
 
+  /** Calls `fn` for each kept forward up to `seq` not confirmed yet, in sequence order. */
+  eachUnconfirmed(seq: number, fn: (message: Message, plain: boolean, confirmation: Confirmation | null) => void): void {
+    for (const queue of [this.inFlight, this.waiting]) {
+      for (const kept of queue) if (kept.seq <= seq) fn(kept.message, kept.route.plain, kept.confirmation);
+    }
+  }
+
   /** A link is up: everything unconfirmed goes again, in order, before anything new. */
   linkUp(link: Link): void {
     this.link = link;

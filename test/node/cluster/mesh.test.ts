@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { FrameType, FrameWriter, LINK_PROTOCOL_VERSION } from '../../../host/node/cluster/frame.js';
+import type { LinkIdentity } from '../../../host/node/cluster/handshake.js';
+import { listenForLinks, type LinkListener } from '../../../host/node/cluster/link-listener.js';
+import { Mesh } from '../../../host/node/cluster/mesh.js';
+import { until } from '../../helpers/wait.js';
+
+const identity = (node: string): LinkIdentity => ({ cluster: 'test', node, incarnation: `${node}-1`, secret: null });
+
+describe('the mesh of links', () => {
+  const listeners: LinkListener[] = [];
+  const meshes: Mesh<null>[] = [];
+  after(async () => {
+    for (const mesh of meshes) mesh.close();
+    await Promise.all(listeners.map((l) => l.close()));
+  });
+
+  it('a link is up for the cluster before any frame of it is handled, those sent during the handshake included', async () => {
+    // The accepting side sends a frame the moment its handshake ends: it reaches the dialer with the handshake's last frame.
+    const listener = await listenForLinks(0, '127.0.0.1', null, identity('n2'), (link) => link.send(new FrameWriter(FrameType.ForwardAck).uint(7).finish()), () => undefined);
+    listeners.push(listener);
+    const events: string[] = [];
+    const mesh = new Mesh<null>(
+      identity('n1'),
+      null,
+      {
+        newPeerState: () => null,
+        linkUp: (peer) => void events.push(`up ${peer.node}`),
+        linkDown: () => undefined,
+        frame: (peer, reader) => void events.push(`frame ${peer.node} ${reader.type}:${reader.uint()}`),
+        peerLeft: () => undefined,
+      },
+      () => undefined,
+    );
+    meshes.push(mesh);
+    mesh.memberJoined({ node: 'n2', url: `ws://127.0.0.1:${listener.address().port}`, protocol: LINK_PROTOCOL_VERSION, incarnation: 'n2-1' });
+    await until(() => events.length === 2, 'the link and its frame', 5000);
+    assert.deepEqual(events, ['up n2', `frame n2 ${FrameType.ForwardAck}:7`]);
+  });
+});

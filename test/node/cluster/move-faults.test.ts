@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { MqttClient } from 'mqtt';
+import { received as inbox } from '../../helpers/broker.js';
+import { startCluster, type TestCluster } from '../../helpers/cluster.js';
+import { etcdMissing, startEtcd, type TestEtcd } from '../../helpers/etcd.js';
+import { until } from '../../helpers/wait.js';
+
+const ROUTE_DELAY = 'route-delay-ms=300';
+
+/**
+ * A move whose old owner dies before it relayed what was its to relay. Route announcements take
+ * 300 ms to leave each node, so n3 routes to n1 for a while after n1 handed the session to n2; n1
+ * SIGKILLs itself when the first such forward comes, before relaying it.
+ */
+describe('an old owner SIGKILLed before it relayed a moved session\'s forwards', { skip: etcdMissing }, () => {
+  let etcd: TestEtcd;
+  let cluster: TestCluster;
+  const clients: MqttClient[] = [];
+  before(async () => {
+    etcd = await startEtcd();
+    cluster = await startCluster(etcd, 3, { env: (id) => ({ ARBORMQ_CLUSTER_FAULT: id === 'n1' ? `${ROUTE_DELAY},crash-before-relay` : ROUTE_DELAY }) });
+    await cluster.ready();
+  });
+  after(async () => {
+    await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
+    await cluster?.close();
+    await etcd?.close();
+  });
+
+  it('loses none of them: the nodes that routed them before their cut send them to the new owner when the old one is back as a new process', { timeout: 90_000 }, async () => {
+    const [n1, n2, n3] = cluster.nodes;
+    const options = { clientId: 'relayed', clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 600 } };
+    const first = await n1!.client(options);
+    clients.push(first);
+    await first.subscribeAsync('relay/#', { qos: 1 });
+    await until(async () => (await n3!.status()).peers.find((p) => p.node === 'n1')!.routes > 0, 'n3 to learn the route', 5000);
+    const acked = new Set<string>();
+    let stop = false;
+    const pub = await n3!.client({ clientId: 'relay-pub', protocolVersion: 5 });
+    clients.push(pub);
+    const lane = async (name: string): Promise<void> => {
+      for (let i = 0; !stop; i++) {
+        const payload = `${name}-${i}`;
+        await pub.publishAsync(`relay/${name}`, payload, { qos: 1 });
+        acked.add(payload);
+      }
+    };
+    const lanes = [0, 1, 2, 3].map((l) => lane(`l${l}`));
+    await until(() => acked.size >= 100, 'load before the move', 10_000);
+    const moved = await n2!.client(options);
+    clients.push(moved);
+    await until(() => n1!.cli.child.exitCode !== null || n1!.cli.child.signalCode !== null, 'n1 to die before relaying', 5000);
+    await cluster.restart(n1!, { ARBORMQ_CLUSTER_FAULT: ROUTE_DELAY });
+    await cluster.ready();
+    const atRestart = acked.size;
+    await until(() => acked.size >= atRestart + 200, 'load after the restart', 20_000);
+    stop = true;
+    await Promise.all(lanes);
+    const delivered = (): Set<string> => new Set([...inbox(first), ...inbox(moved)].map((m) => m.payload.toString()));
+    await until(() => [...acked].every((m) => delivered().has(m)), `every acknowledged message (${acked.size})`, 15_000).catch((error: Error) => {
+      const missing = [...acked].filter((m) => !delivered().has(m));
+      throw new Error(`${error.message}; ${missing.length} missing: ${missing.slice(0, 20).join(' ')}`);
+    });
+    assert.equal(moved.connected, true, 'the session stayed with n2');
+  });
+});
