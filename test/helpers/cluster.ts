@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { ClusterStatus } from '../../host/node/cluster/cluster.js';
-import { connectClient } from './broker.js';
+import { connectClient, received } from './broker.js';
 import { until } from './wait.js';
 import { kill, startCli, type RunningCli } from './cli.js';
 import type { TestEtcd } from './etcd.js';
@@ -173,4 +173,14 @@ export async function connectWhenAccepted(node: ClusterNode, options: IClientOpt
     ms,
   );
   return client!;
+}
+
+/** Waits until every acknowledged payload is among those `clients` received; fails naming the first missing ones. */
+export async function untilEveryAcknowledgedDelivered(acked: ReadonlySet<string>, clients: MqttClient[], ms = 15_000): Promise<void> {
+  const delivered = (): Set<string> => new Set(clients.flatMap((c) => received(c).map((m) => m.payload.toString())));
+  await until(() => [...acked].every((m) => delivered().has(m)), `every acknowledged message (${acked.size})`, ms).catch((error: Error) => {
+    const have = delivered();
+    const missing = [...acked].filter((m) => !have.has(m));
+    throw new Error(`${error.message}; ${missing.length} missing: ${missing.slice(0, 20).join(' ')}`);
+  });
 }

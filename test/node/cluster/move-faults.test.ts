@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { MqttClient } from 'mqtt';
-import { received as inbox } from '../../helpers/broker.js';
-import { startCluster, type TestCluster } from '../../helpers/cluster.js';
+import { startCluster, type TestCluster, untilEveryAcknowledgedDelivered } from '../../helpers/cluster.js';
 import { etcdMissing, startEtcd, type TestEtcd } from '../../helpers/etcd.js';
 import { until } from '../../helpers/wait.js';
 
@@ -57,11 +56,7 @@ describe('an old owner SIGKILLed before it relayed a moved session\'s forwards',
     await until(() => acked.size >= atRestart + 200, 'load after the restart', 20_000);
     stop = true;
     await Promise.all(lanes);
-    const delivered = (): Set<string> => new Set([...inbox(first), ...inbox(moved)].map((m) => m.payload.toString()));
-    await until(() => [...acked].every((m) => delivered().has(m)), `every acknowledged message (${acked.size})`, 15_000).catch((error: Error) => {
-      const missing = [...acked].filter((m) => !delivered().has(m));
-      throw new Error(`${error.message}; ${missing.length} missing: ${missing.slice(0, 20).join(' ')}`);
-    });
+    await untilEveryAcknowledgedDelivered(acked, [first, moved]);
     assert.equal(moved.connected, true, 'the session stayed with n2');
   });
 });

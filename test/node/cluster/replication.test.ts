@@ -166,6 +166,22 @@ async function startPartitionableCluster(more: Record<string, unknown> = {}): Pr
   };
 }
 
+/**
+ * A persistent session owned by n1 whose buddy is n2 (its client id picked among `${prefix}-a…e`),
+ * subscribed to `${prefix}/#` at QoS 1 and then offline, once n2 holds its replica and n3 its route.
+ */
+async function offlineSessionOfN1WithBuddyN2(setup: PartitionableCluster, prefix: string): Promise<IClientOptions> {
+  const [n1, n2, n3] = setup.cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
+  const clientId = ['a', 'b', 'c', 'd', 'e'].map((s) => `${prefix}-${s}`).find((id) => buddyOf(id, ['n1', 'n2', 'n3'], 'n1') === 'n2')!;
+  const options = { clientId, clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 300 } };
+  const sub = await reconnect(n1, options);
+  await sub.subscribeAsync(`${prefix}/#`, { qos: 1 });
+  await until(async () => (await n2.status()).replication.replicaSessions > 0, 'the replica on n2', 5000);
+  await until(async () => (await n3.status()).peers.find((p) => p.node === 'n1')!.routes > 0, 'the route', 5000);
+  await sub.endAsync();
+  return options;
+}
+
 describe('replicated sessions: a node cut off from etcd', { skip: etcdMissing }, () => {
   const members = ['n1', 'n2', 'n3'];
   let setup: PartitionableCluster;
@@ -217,7 +233,6 @@ describe('replicated sessions: a node cut off from etcd', { skip: etcdMissing },
 });
 
 describe('replicated sessions: a link partition between owner and buddy', { skip: etcdMissing }, () => {
-  const members = ['n1', 'n2', 'n3'];
   let setup: PartitionableCluster;
   before(async () => {
     setup = await startPartitionableCluster();
@@ -227,13 +242,7 @@ describe('replicated sessions: a link partition between owner and buddy', { skip
   it('a link partition between owner and buddy holds acknowledgements back until it heals; the buddy then has what was acknowledged', async () => {
     const [n1, n2, n3] = setup.cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
     const { cluster, linkProxy } = setup;
-    const clientId = ['split-a', 'split-b', 'split-c', 'split-d', 'split-e'].find((id) => buddyOf(id, members, 'n1') === 'n2')!;
-    const options = { clientId, clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 300 } };
-    const sub = await reconnect(n1, options);
-    await sub.subscribeAsync('split/#', { qos: 1 });
-    await until(async () => (await n2.status()).replication.replicaSessions > 0, 'the replica on n2', 5000);
-    await until(async () => (await n3.status()).peers.find((p) => p.node === 'n1')!.routes > 0, 'the route', 5000);
-    await sub.endAsync();
+    const options = await offlineSessionOfN1WithBuddyN2(setup, 'split');
     linkProxy.partition();
     await until(async () => !(await n1.status()).peers.find((p) => p.node === 'n2')!.up, 'the link down', 10_000);
     const pub = await n3.client({ clientId: 'split-pub', protocolVersion: 5 });
@@ -273,7 +282,6 @@ describe('replicated sessions: a link partition between owner and buddy', { skip
 });
 
 describe('replicated sessions: a link partition longer than the replication backlog', { skip: etcdMissing }, () => {
-  const members = ['n1', 'n2', 'n3'];
   const BACKLOG = 64 * 1024;
   let setup: PartitionableCluster;
   before(async () => {
@@ -284,13 +292,7 @@ describe('replicated sessions: a link partition longer than the replication back
   it('past maxReplicationBacklogBytes the owner keeps no frames for the buddy and holds acknowledgements; healed, the buddy gets the session in full and has every acknowledged message', async () => {
     const [n1, n2, n3] = setup.cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
     const { cluster, linkProxy } = setup;
-    const clientId = ['behind-a', 'behind-b', 'behind-c', 'behind-d', 'behind-e'].find((id) => buddyOf(id, members, 'n1') === 'n2')!;
-    const options = { clientId, clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 300 } };
-    const sub = await reconnect(n1, options);
-    await sub.subscribeAsync('behind/#', { qos: 1 });
-    await until(async () => (await n2.status()).replication.replicaSessions > 0, 'the replica on n2', 5000);
-    await until(async () => (await n3.status()).peers.find((p) => p.node === 'n1')!.routes > 0, 'the route', 5000);
-    await sub.endAsync();
+    const options = await offlineSessionOfN1WithBuddyN2(setup, 'behind');
     const pub = await n3.client({ clientId: 'behind-pub', protocolVersion: 5 });
     // Acknowledged before the partition: in the buddy's store already.
     for (let i = 0; i < 5; i++) await pub.publishAsync(`behind/before/${i}`, `before${i}`, { qos: 1 });

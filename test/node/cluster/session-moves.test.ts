@@ -7,7 +7,7 @@ import { FrameReader, FrameType, FrameWriter } from '../../../host/node/cluster/
 import { MoveCut, MovedAway } from '../../../host/node/cluster/session-moves.js';
 import { loadNodeCore } from '../../../host/node/load-core.js';
 import { received as inbox } from '../../helpers/broker.js';
-import { startCluster, type TestCluster } from '../../helpers/cluster.js';
+import { startCluster, type TestCluster, untilEveryAcknowledgedDelivered } from '../../helpers/cluster.js';
 import { etcdMissing, startEtcd, type TestEtcd } from '../../helpers/etcd.js';
 import { until } from '../../helpers/wait.js';
 
@@ -90,11 +90,7 @@ describe('a session moving between nodes under load', { skip: etcdMissing }, () 
     await until(() => acked.size >= atMove + 600, 'load after the move', 20_000);
     stop = true;
     await Promise.all(lanes);
-    const delivered = (): Set<string> => new Set([...inbox(first), ...inbox(moved)].map((m) => m.payload.toString()));
-    await until(() => [...acked].every((m) => delivered().has(m)), `every acknowledged message (${acked.size})`, 15_000).catch((error: Error) => {
-      const missing = [...acked].filter((m) => !delivered().has(m));
-      throw new Error(`${error.message}; ${missing.length} missing: ${missing.slice(0, 20).join(' ')}`);
-    });
+    await untilEveryAcknowledgedDelivered(acked, [first, moved]);
     const twice = inbox(moved).map((m) => m.payload.toString()).filter((p, i, all) => all.indexOf(p) !== i);
     assert.deepEqual(twice, [], 'nothing delivered twice to the moved session');
     assert.ok((await n2!.status()).takeovers >= 1);
