@@ -51,23 +51,28 @@ async function publishAndKill(
   return { acked, settled: Promise.all(sends) };
 }
 
-describe('replicated sessions (replicationFactor 2)', { skip: etcdMissing }, () => {
-  let etcd: TestEtcd;
-  let cluster: TestCluster;
-  /** The session the first test moved to another node, and its client there. */
-  let lost: { options: IClientOptions & { clientId: string }; client: MqttClient } | null = null;
+/** etcd and three nodes at replicationFactor 2 (departedGraceSeconds 2), started before the tests of the describe block that calls it and stopped after them. */
+function replicatedCluster(): { cluster: TestCluster } {
+  const suite = {} as { cluster: TestCluster; etcd: TestEtcd };
   before(async () => {
-    etcd = await startEtcd();
-    cluster = await startCluster(etcd, 3, { node: () => ({ replicationFactor: 2, departedGraceSeconds: 2 }) });
-    await cluster.ready();
+    suite.etcd = await startEtcd();
+    suite.cluster = await startCluster(suite.etcd, 3, { node: () => ({ replicationFactor: 2, departedGraceSeconds: 2 }) });
+    await suite.cluster.ready();
   });
   after(async () => {
-    await cluster?.close();
-    await etcd?.close();
+    await suite.cluster?.close();
+    await suite.etcd?.close();
   });
+  return suite;
+}
+
+describe('replicated sessions (replicationFactor 2)', { skip: etcdMissing }, () => {
+  const suite = replicatedCluster();
+  /** The session the first test moved to another node, and its client there. */
+  let lost: { options: IClientOptions & { clientId: string }; client: MqttClient } | null = null;
 
   it('SIGKILL of the owner under QoS 1 load, never restarted: the subscriber reconnecting to another node gets every acknowledged message', async () => {
-    const [n1, n2, n3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
+    const [n1, n2, n3] = suite.cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
     const members = ['n1', 'n2', 'n3'];
     // A client id whose buddy is not the node it reconnects to: the session comes from the buddy over the link.
     const clientId = ['lost-a', 'lost-b', 'lost-c', 'lost-d'].find((id) => buddyOf(id, members, 'n3') === 'n2')!;
@@ -75,7 +80,7 @@ describe('replicated sessions (replicationFactor 2)', { skip: etcdMissing }, () 
     const sub = await n3.client(options);
     await sub.subscribeAsync('lost/#', { qos: 1 });
     await until(async () => (await n1.status()).peers.find((p) => p.node === 'n3')!.routes > 0, 'the route', 5000);
-    const { acked, settled } = await publishAndKill(cluster, n1, n3, 'lost', 400, 50);
+    const { acked, settled } = await publishAndKill(suite.cluster, n1, n3, 'lost', 400, 50);
     sub.end(true);
     const again = await reconnect(n1, options);
     await settled;
@@ -89,9 +94,9 @@ describe('replicated sessions (replicationFactor 2)', { skip: etcdMissing }, () 
   });
 
   it('the old owner returning after a failover drops its stale copy: the session stays where it went and loses nothing', async () => {
-    const [n1, , n3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
-    await cluster.restart(n3);
-    await cluster.ready();
+    const [n1, , n3] = suite.cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
+    await suite.cluster.restart(n3);
+    await suite.cluster.ready();
     await until(() => n3.cli.logs.some((l) => l.includes('dropping the stale copy') && l.includes(lost!.options.clientId)), 'the stale copy dropped', 10_000);
     // (A node too loaded to prove its lease in time closes its persistent sessions: the client comes back to it then.)
     const client = lost!.client.connected ? lost!.client : await reconnect(n1, lost!.options);
@@ -104,9 +109,9 @@ describe('replicated sessions (replicationFactor 2)', { skip: etcdMissing }, () 
   });
 
   it('the buddy SIGKILLed instead: acknowledgements go on, a new buddy is synced, and it can take the session over', async () => {
-    const alive = cluster.nodes.filter((n) => n.id !== 'n3') as ClusterNode[];
+    const alive = suite.cluster.nodes.filter((n) => n.id !== 'n3') as ClusterNode[];
     const [n1, n2] = alive as [ClusterNode, ClusterNode];
-    const n3 = cluster.nodes[2]!;
+    const n3 = suite.cluster.nodes[2]!;
     // Owner n2; its buddy is killed, so the remaining node must become the new buddy and get the session in full.
     const clientId = ['kept-a', 'kept-b', 'kept-c', 'kept-d', 'kept-e'].find((id) => buddyOf(id, ['n1', 'n2', 'n3'], 'n2') === 'n3')!;
     const options = { clientId, clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 300 } };
@@ -116,12 +121,12 @@ describe('replicated sessions (replicationFactor 2)', { skip: etcdMissing }, () 
     await until(async () => (await n3.status()).replication.replicaSessions > 0, 'the replica on n3', 5000);
     // The subscriber goes offline: what follows queues in its session, on its owner and its buddies.
     await sub.endAsync();
-    const { acked, settled } = await publishAndKill(cluster, n1, n3, 'kept', 300, 30);
+    const { acked, settled } = await publishAndKill(suite.cluster, n1, n3, 'kept', 300, 30);
     await settled;
     assert.equal(acked.length, 300, 'every message is acknowledged: the new buddy takes the dead one\'s place');
     await until(async () => (await n1.status()).replication.replicaSessions > 0, 'the session replicated to n1', 10_000);
     // The owner now goes too, for good: the new buddy has everything.
-    await cluster.kill(n2);
+    await suite.cluster.kill(n2);
     const again = await reconnect(n1, options);
     const delivered = (): Set<string> => new Set(inbox(again).map((m) => m.payload.toString()));
     await until(() => acked.every((m) => delivered().has(m)), `every acknowledged message (${acked.length})`, 20_000).catch((error: Error) => {
@@ -366,26 +371,16 @@ async function queuedSession(
 }
 
 describe('replicated sessions: owner and buddy both killed', { skip: etcdMissing }, () => {
-  let etcd: TestEtcd;
-  let cluster: TestCluster;
-  before(async () => {
-    etcd = await startEtcd();
-    cluster = await startCluster(etcd, 3, { node: () => ({ replicationFactor: 2, departedGraceSeconds: 2 }) });
-    await cluster.ready();
-  });
-  after(async () => {
-    await cluster?.close();
-    await etcd?.close();
-  });
+  const suite = replicatedCluster();
 
   it('the buddy killed, then the owner while the buddy is down: the buddy restarted claims the session itself, with every acknowledged message', async () => {
-    const [n1, n2, n3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
-    const { options, acked } = await queuedSession(cluster, 'orphan', n1, n2, n3, 50);
-    await cluster.kill(n2);
+    const [n1, n2, n3] = suite.cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
+    const { options, acked } = await queuedSession(suite.cluster, 'orphan', n1, n2, n3, 50);
+    await suite.cluster.kill(n2);
     // Before n2's lease expires, so that no new buddy gets the session: only the dead n2 has it.
-    await cluster.kill(n1);
+    await suite.cluster.kill(n1);
     await until(async () => (await gone(n3, 'n1')) && (await gone(n3, 'n2')), 'n1 and n2 gone from the members', 20_000);
-    await cluster.restart(n2);
+    await suite.cluster.restart(n2);
     // No client asks for it: the restarted buddy finds the owner gone and takes the session over on its own.
     await until(async () => (await n2.status()).replication.failovers === 1, 'the restarted buddy to take the session over', 20_000).catch((error: Error) => {
       throw new Error(`${error.message}\n${n2.cli.logs.join('\n')}`);
@@ -398,17 +393,17 @@ describe('replicated sessions: owner and buddy both killed', { skip: etcdMissing
     });
     await again.endAsync();
     // The old owner comes back too: its copy is stale and goes.
-    await cluster.restart(n1);
-    await cluster.ready();
+    await suite.cluster.restart(n1);
+    await suite.cluster.ready();
     await until(() => n1.cli.logs.some((l) => l.includes('dropping the stale copy') && l.includes(options.clientId)), 'the stale copy dropped on n1', 20_000);
   });
 
   it('owner and buddy SIGKILLed together and both restarted: the session is back on one node with every acknowledged message', async () => {
-    const [n1, n2, n3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
-    const { options, acked } = await queuedSession(cluster, 'both', n1, n2, n3, 50);
-    await Promise.all([cluster.kill(n1), cluster.kill(n2)]);
-    await Promise.all([cluster.restart(n1), cluster.restart(n2)]);
-    await cluster.ready();
+    const [n1, n2, n3] = suite.cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
+    const { options, acked } = await queuedSession(suite.cluster, 'both', n1, n2, n3, 50);
+    await Promise.all([suite.cluster.kill(n1), suite.cluster.kill(n2)]);
+    await Promise.all([suite.cluster.restart(n1), suite.cluster.restart(n2)]);
+    await suite.cluster.ready();
     const again = await reconnect(n3, options);
     const delivered = (): Set<string> => new Set(inbox(again).map((m) => m.payload.toString()));
     await until(() => acked.every((m) => delivered().has(m)), `every acknowledged message (${acked.length})`, 20_000).catch((error: Error) => {
