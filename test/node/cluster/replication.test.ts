@@ -66,7 +66,7 @@ function replicatedCluster(): { cluster: TestCluster } {
   return suite;
 }
 
-describe('replicated sessions (replicationFactor 2)', { skip: etcdMissing }, () => {
+describe('replicated sessions (replicationFactor 2)', { skip: etcdMissing, timeout: 120_000 }, () => {
   const suite = replicatedCluster();
   /** The session the first test moved to another node, and its client there. */
   let lost: { options: IClientOptions & { clientId: string }; client: MqttClient } | null = null;
@@ -187,7 +187,7 @@ async function offlineSessionOfN1WithBuddyN2(setup: PartitionableCluster, prefix
   return options;
 }
 
-describe('replicated sessions: a node cut off from etcd', { skip: etcdMissing }, () => {
+describe('replicated sessions: a node cut off from etcd', { skip: etcdMissing, timeout: 120_000 }, () => {
   const members = ['n1', 'n2', 'n3'];
   let setup: PartitionableCluster;
   before(async () => {
@@ -237,7 +237,7 @@ describe('replicated sessions: a node cut off from etcd', { skip: etcdMissing },
   });
 });
 
-describe('replicated sessions: a link partition between owner and buddy', { skip: etcdMissing }, () => {
+describe('replicated sessions: a link partition between owner and buddy', { skip: etcdMissing, timeout: 120_000 }, () => {
   let setup: PartitionableCluster;
   before(async () => {
     setup = await startPartitionableCluster();
@@ -286,7 +286,7 @@ describe('replicated sessions: a link partition between owner and buddy', { skip
   });
 });
 
-describe('replicated sessions: a link partition longer than the replication backlog', { skip: etcdMissing }, () => {
+describe('replicated sessions: a link partition longer than the replication backlog', { skip: etcdMissing, timeout: 120_000 }, () => {
   const BACKLOG = 64 * 1024;
   let setup: PartitionableCluster;
   before(async () => {
@@ -370,7 +370,7 @@ async function queuedSession(
   return { options, acked };
 }
 
-describe('replicated sessions: owner and buddy both killed', { skip: etcdMissing }, () => {
+describe('replicated sessions: owner and buddy both killed', { skip: etcdMissing, timeout: 120_000 }, () => {
   const suite = replicatedCluster();
 
   it('the buddy killed, then the owner while the buddy is down: the buddy restarted claims the session itself, with every acknowledged message', async () => {
