@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadNodeCore } from '../../host/node/load-core.js';
 import type { Core } from '../../host/core/wasm/core.js';
-import { refMatch, rng } from '../helpers/reference.js';
+import { rng } from '../../bench/stats.js';
+import { refMatch } from '../helpers/reference.js';
 
 const te = new TextEncoder();
 const enc = (s: string) => te.encode(s);

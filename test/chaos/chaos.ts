@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { rng } from '../../bench/stats.js';
 import { kill, startCli, type RunningCli } from '../helpers/cli.js';
 import { ChaosPublisher, ChaosSubscriber, type QoS, type Version } from './peers.js';
 import { pace, until } from '../helpers/wait.js';
@@ -35,18 +36,6 @@ export interface ChaosResult {
   brokerWarnings: string[];
 }
 
-/** A small seeded generator (mulberry32), so that a run's kill points can be reproduced. */
-export function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * A real `arbormq` process with a LevelDB data directory, a QoS 1/2 publisher and a subscriber, both
  * with persistent sessions, and the broker SIGKILLed `kills` times at random moments while messages
@@ -56,7 +45,7 @@ export function random(seed: number): () => number {
 export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const { version, qos, kills, seed } = options;
   const [minGap, maxGap] = options.gapMs ?? [80, 400];
-  const rand = random(seed);
+  const rand = rng(seed);
   const dir = await mkdtemp(join(tmpdir(), 'arbormq-chaos-'));
   let cli: RunningCli | undefined;
   let port = 0;

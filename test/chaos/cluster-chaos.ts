@@ -1,11 +1,11 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { rng } from '../../bench/stats.js';
 import { startCluster, type ClusterNode, type TestCluster } from '../helpers/cluster.js';
 import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
 import { freePort } from '../helpers/server.js';
 import { startProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { pace, until } from '../helpers/wait.js';
-import { random } from './chaos.js';
 import { ChaosPublisher, ChaosSubscriber, type QoS, type Version } from './peers.js';
 
 /**
@@ -87,8 +87,8 @@ interface Stream {
 export async function runClusterChaos(options: ClusterChaosOptions): Promise<ClusterChaosResult> {
   const ttl = options.leaseTtlSeconds ?? 5;
   const kinds = options.kinds ?? FAULT_KINDS;
-  const rand = random(options.seed);
-  const routing = random(options.seed + 1);
+  const rand = rng(options.seed);
+  const routing = rng(options.seed + 1);
   const pick = <T>(xs: readonly T[], r = rand): T => xs[Math.floor(r() * xs.length)]!;
   let etcd: TestEtcd | undefined;
   let cluster: TestCluster | undefined;

@@ -1,3 +1,4 @@
+import { rng } from '../../bench/stats.js';
 import { encode, PROPERTIES, prop, type Field, type PacketModel, type Property } from '../helpers/packets.js';
 
 /**
@@ -7,18 +8,6 @@ import { encode, PROPERTIES, prop, type Field, type PacketModel, type Property }
  * (a packet cut short, repeated, dropped, reordered). The rest of the bytes stay valid, so the broker
  * reads up to the broken part the way it would read a real client's.
  */
-
-/** A small seeded generator (mulberry32): the mutations of a case follow from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Rand = () => number;
 const pick = <T>(r: Rand, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;

@@ -10,13 +10,3 @@ export function refMatch(filter: string, topic: string): boolean {
   }
   return f.length === t.length;
 }
-
-/** A seeded pseudo-random number generator (mulberry32): values in [0, 1), the same for the same seed. */
-export function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
