@@ -4,7 +4,8 @@
 //
 //   --quick (short windows)   --nodes 1,2,3   --out FILE
 //   --cpu-prof DIR (each node writes a V8 CPU profile there when it stops)
-//   --scenarios fan-in,fan-out,hop,qos1 (a subset; the hop is computed when hop runs with 1 node)
+//   --scenarios fan-in,fan-out,hop,qos1,fan-in-paced (a subset; the hop is computed when hop runs with 1 node)
+//   --paced-rate R (fan-in-paced: messages per second per node, the same for every cluster size)
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,13 +21,15 @@ import { cpuModel, cpuSeconds } from './proc.js';
 
 const PAYLOAD = Buffer.alloc(64, 0x61);
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, nodes: { type: 'string', default: '1,2,3' }, out: { type: 'string' }, 'cpu-prof': { type: 'string' }, scenarios: { type: 'string', default: 'fan-in,fan-out,hop,qos1' } } });
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, nodes: { type: 'string', default: '1,2,3' }, out: { type: 'string' }, 'cpu-prof': { type: 'string' }, scenarios: { type: 'string', default: 'fan-in,fan-out,hop,qos1,fan-in-paced' }, 'paced-rate': { type: 'string', default: '100000' } } });
 const scenarios = new Set(values.scenarios!.split(','));
 const profile = values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : [];
 const quick = values.quick!;
 const WARMUP_MS = quick ? 500 : 1500;
 const WINDOW_MS = quick ? 1500 : 4000;
 const sizes = values.nodes!.split(',').map(Number);
+const PACED_RATE = Number(values['paced-rate']);
+const PACED = 'local fan-in, paced';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -55,8 +58,21 @@ function pump(conn: BenchConn, batch: Buffer, running: () => boolean): void {
   tick();
 }
 
-/** Runs a QoS 0 load: `publishers` [node, topic] pairs, `subscribers` [node, filter] pairs; counts deliveries. */
-async function qos0(nodes: Node[], publishers: [number, string][], subscribers: [number, string][]): Promise<Measured> {
+/** Feeds a QoS 0 publisher `rate` messages a second, in writes of `batch`'s 64 messages. */
+function pace(conn: BenchConn, batch: Buffer, rate: number, running: () => boolean): void {
+  const start = performance.now();
+  let sent = 0;
+  const timer = setInterval(() => {
+    if (!running()) return clearInterval(timer);
+    for (const due = ((performance.now() - start) / 1000) * rate; sent + 64 <= due; sent += 64) conn.write(batch);
+  }, 5);
+}
+
+/**
+ * Runs a QoS 0 load: `publishers` [node, topic] pairs, `subscribers` [node, filter] pairs; counts
+ * deliveries. With `rate`, each publisher sends that many messages a second; else as fast as it can.
+ */
+async function qos0(nodes: Node[], publishers: [number, string][], subscribers: [number, string][], rate?: number): Promise<Measured> {
   let received = 0;
   const subs = await Promise.all(subscribers.map(([n, filter], i) => connectClient(nodes[n]!.port, `s${i}`).then(async (c) => {
     await c.subscribe([filter], 0, 10_000);
@@ -66,7 +82,11 @@ async function qos0(nodes: Node[], publishers: [number, string][], subscribers: 
   await sleep(300); // routes announced (batched per turn, one round trip)
   const pubs = await Promise.all(publishers.map(([n], i) => connectClient(nodes[n]!.port, `p${i}`)));
   let running = true;
-  pubs.forEach((c, i) => pump(c, repeated(publishPacket(publishers[i]![1], PAYLOAD, 0), 64), () => running));
+  pubs.forEach((c, i) => {
+    const batch = repeated(publishPacket(publishers[i]![1], PAYLOAD, 0), 64);
+    if (rate) pace(c, batch, rate, () => running);
+    else pump(c, batch, () => running);
+  });
   const result = await measure(nodes, () => received);
   running = false;
   closeAll([...pubs, ...subs]);
@@ -130,7 +150,12 @@ async function main(): Promise<void> {
         process.stderr.write(`${n} node(s) ${scenario}: ${Math.round(result.rate)} msg/s, ${result.cpuPerMillion.toFixed(2)} CPU-s per million\n`);
       };
       // Locally routed fan-in: per node, 4 publishers to one subscriber of the same node.
-      if (scenarios.has('fan-in')) log('local fan-in', await qos0(nodes, all.flatMap((i) => [0, 1, 2, 3].map((p): [number, string] => [i, `bench/local/${i}/${p}`])), all.map((i): [number, string] => [i, `bench/local/${i}/#`])));
+      const localPublishers = all.flatMap((i) => [0, 1, 2, 3].map((p): [number, string] => [i, `bench/local/${i}/${p}`]));
+      const localSubscribers = all.map((i): [number, string] => [i, `bench/local/${i}/#`]);
+      if (scenarios.has('fan-in')) log('local fan-in', await qos0(nodes, localPublishers, localSubscribers));
+      // The same at one rate per node for every cluster size: what clustering adds to a node's CPU per
+      // message once the shared cores are not what limits the nodes' batching.
+      if (scenarios.has('fan-in-paced')) log(PACED, await qos0(nodes, localPublishers, localSubscribers, PACED_RATE / 4));
       // Cross-node fan-out: one publisher on the first node, 4 subscribers on every other node (on the only node when alone).
       const far = n === 1 ? [0] : all.slice(1);
       if (scenarios.has('fan-out')) log('cross-node fan-out', await qos0(nodes, [[0, 'bench/fanout']], far.flatMap((i) => [0, 1, 2, 3].map((): [number, string] => [i, 'bench/fanout']))));
@@ -190,6 +215,15 @@ function render(rows: Row[], batching: [number, number][], loads: number[]): str
     if (!one || !many) continue;
     lines.push(
       `Locally routed fan-in on ${n} nodes: ${many.cpuPerMillion.toFixed(2)} CPU-s per million against ${one.cpuPerMillion.toFixed(2)} on one node; with a core per node, ${n} nodes would deliver about ${((n * one.cpuPerMillion) / many.cpuPerMillion).toFixed(2)} × one node (target ≥ ${(0.8 * n).toFixed(1)}).`,
+    );
+  }
+  const paced = (n: number): Measured | undefined => rows.find((r) => r.nodes === n && r.scenario === PACED)?.result;
+  const onePaced = paced(1);
+  for (const n of sizes.filter((s) => s > 1)) {
+    const many = paced(n);
+    if (!onePaced || !many) continue;
+    lines.push(
+      `Locally routed fan-in paced at ${PACED_RATE.toLocaleString('en-US')} msg/s per node on ${n} nodes: ${many.cpuPerMillion.toFixed(2)} CPU-s per million against ${onePaced.cpuPerMillion.toFixed(2)} on one node at the same rate; scaled by that, ${n} nodes with a core each would deliver about ${((n * onePaced.cpuPerMillion) / many.cpuPerMillion).toFixed(2)} × one node (target ≥ ${(0.8 * n).toFixed(1)}).`,
     );
   }
   return `${lines.join('\n')}\n`;
