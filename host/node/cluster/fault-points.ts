@@ -14,10 +14,12 @@ export interface FaultPoints {
   takeoverReplyDelayMs: number;
   /** Hold every route announcement this many ms before sending it (a slow link, for route changes only). */
   routeDelayMs: number;
+  /** Handle each etcd keepalive answer this many ms after it came (a busy node: its proof of the lease lapses while etcd keeps the lease). */
+  keepaliveLateMs: number;
 }
 
 export function faultPoints(spec = process.env.ARBORMQ_CLUSTER_FAULT ?? ''): FaultPoints {
-  const faults: FaultPoints = { crashBeforeForwardAck: false, crashAfterTakeIn: false, crashBeforeRelay: false, takeoverReplyDelayMs: 0, routeDelayMs: 0 };
+  const faults: FaultPoints = { crashBeforeForwardAck: false, crashAfterTakeIn: false, crashBeforeRelay: false, takeoverReplyDelayMs: 0, routeDelayMs: 0, keepaliveLateMs: 0 };
   for (const item of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
     const [name, value] = item.split('=') as [string, string | undefined];
     if (name === 'crash-before-forward-ack') faults.crashBeforeForwardAck = true;
@@ -25,6 +27,7 @@ export function faultPoints(spec = process.env.ARBORMQ_CLUSTER_FAULT ?? ''): Fau
     else if (name === 'crash-before-relay') faults.crashBeforeRelay = true;
     else if (name === 'takeover-reply-delay-ms' && value !== undefined && Number(value) >= 0) faults.takeoverReplyDelayMs = Number(value);
     else if (name === 'route-delay-ms' && value !== undefined && Number(value) >= 0) faults.routeDelayMs = Number(value);
+    else if (name === 'keepalive-late-ms' && value !== undefined && Number(value) >= 0) faults.keepaliveLateMs = Number(value);
     else throw new Error(`unknown ARBORMQ_CLUSTER_FAULT ${JSON.stringify(item)}`);
   }
   return faults;

@@ -1,5 +1,6 @@
 import type { Logger } from '../../core/model/options.js';
 import type { Etcd3, EtcdKeys } from './etcd.js';
+import { faultPoints } from './fault-points.js';
 
 type Lease = ReturnType<Etcd3['lease']>;
 type Watcher = Awaited<ReturnType<ReturnType<Etcd3['watch']>['create']>>;
@@ -31,6 +32,7 @@ export interface MembershipEvents {
   lease(holding: boolean, fresh: boolean): void;
 }
 
+const faults = faultPoints();
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 2000;
 
@@ -121,11 +123,17 @@ export class Membership {
     lease.on('keepaliveFired', () => (this.firedAt = performance.now()));
     this.provenAt = asked;
     lease.on('keepaliveSucceeded', () => {
-      const now = performance.now();
-      this.provenAt = this.firedAt;
-      this.rttMs = now - this.firedAt;
-      this.lastConfirmed = now;
-      if (!this.holding && this.lease === lease) this.setHolding(true, false);
+      const fired = this.firedAt;
+      const proven = (): void => {
+        if (this.closed || this.lease !== lease) return;
+        const now = performance.now();
+        this.provenAt = fired;
+        this.rttMs = now - fired;
+        this.lastConfirmed = now;
+        if (!this.holding && this.lease === lease) this.setHolding(true, false);
+      };
+      if (faults.keepaliveLateMs === 0) proven();
+      else setTimeout(proven, faults.keepaliveLateMs).unref();
     });
     lease.on('lost', (error: Error) => {
       if (this.lease !== lease || this.closed) return;

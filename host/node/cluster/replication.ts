@@ -63,6 +63,8 @@ const FENCE_CHECK_MS = 100;
 const REQUEST_TIMEOUT_MS = 2000;
 const FAILOVER_CONCURRENCY = 16;
 
+const notProven = (): Error => new Error('this node cannot prove it still owns its sessions (its etcd lease is gone): not acknowledged');
+
 /**
  * replicationFactor 2 (docs/CLUSTERING.md): every persistent session this node owns has a buddy
  * among the live members (rendezvous hashing of the client id), which keeps the session's store
@@ -81,6 +83,8 @@ export class Replication {
   private candidates: string[] = [];
   /** Acknowledgements that waited for a buddy that left: they wait for the snapshots to the new ones. */
   private carried: (() => void)[] = [];
+  /** Commits the buddies have that wait for this node to prove again the lease they were sent under (see proven). */
+  private unproven: { lease: string; resolve(): void; reject(error: Error): void }[] = [];
   private fenced = false;
   /** The node is leaving: its buddies take its sessions over, so nothing more is acknowledged for them here. */
   private leaving = false;
@@ -251,14 +255,32 @@ export class Replication {
       return null;
     }
     if (this.leaving) return Promise.reject(new Error('this node is leaving the cluster: its sessions continue at their buddies'));
+    const lease = this.host.membership.leaseId;
     const acks: Promise<void>[] = [];
     for (const stream of behind) acks.push(new Promise((resolve) => stream.held.push(resolve)));
     for (const [node, c] of out) acks.push(this.send(node, c));
-    const all = Promise.all(acks).then(() => {
+    return Promise.all(acks).then(() => {
       for (const resolve of carried) resolve();
-      if (this.fenced) throw new Error('this node cannot prove it still owns its sessions (no etcd lease): not acknowledged');
+      return this.proven(lease);
     });
-    return all;
+  }
+
+  /**
+   * The buddies have a commit's changes. They count once this node proves it still holds the lease
+   * it sent them under: then no buddy can have taken one of its sessions over meanwhile. A proof that
+   * lapses for a moment (etcd answering late, a busy node) holds the commit until the lease is
+   * proven again; a lease lost or replaced fails it.
+   */
+  private proven(lease: string | null): Promise<void> | undefined {
+    const current = this.host.membership.leaseId;
+    if (lease === null || lease !== current) return Promise.reject(notProven());
+    if (!this.leaseUnproven()) return undefined;
+    return new Promise((resolve, reject) => this.unproven.push({ lease, resolve, reject }));
+  }
+
+  /** Whether etcd's answers no longer prove the lease held (FENCE_MARGIN_MS before it could have expired). */
+  private leaseUnproven(): boolean {
+    return performance.now() > this.host.membership.leaseProvenUntil - FENCE_MARGIN_MS;
   }
 
   /** The session's records in full to its buddy (a snapshot: the buddy drops what it had of it first), and dropped at its previous one. */
@@ -330,7 +352,8 @@ export class Replication {
    */
   private checkFence(): void {
     if (this.factor === 1) return;
-    const fenced = performance.now() > this.host.membership.leaseProvenUntil - FENCE_MARGIN_MS;
+    const fenced = this.leaseUnproven();
+    if (this.unproven.length > 0) this.settleUnproven(fenced);
     if (fenced !== this.fenced) {
       this.fenced = fenced;
       this.host.log(fenced ? 'warn' : 'info', fenced ? 'cluster: lease not proven; persistent sessions stop here until it is' : 'cluster: lease proven again');
@@ -338,6 +361,18 @@ export class Replication {
     if (!fenced) return;
     for (const session of this.host.broker.sessions.values()) {
       if (session.stored && session.outlet) session.outlet.disconnect(Reason.ServerUnavailable);
+    }
+  }
+
+  /** Commits held for the proof of their lease: acknowledged once it is proven again, failed once it is gone. */
+  private settleUnproven(fenced: boolean): void {
+    const current = this.host.membership.leaseId;
+    const waiting = this.unproven;
+    this.unproven = [];
+    for (const commit of waiting) {
+      if (commit.lease !== current) commit.reject(notProven());
+      else if (!fenced) commit.resolve();
+      else this.unproven.push(commit);
     }
   }
 
@@ -534,6 +569,7 @@ export class Replication {
   async close(): Promise<void> {
     clearInterval(this.fenceTimer);
     this.leaving = true;
+    for (const commit of this.unproven.splice(0)) commit.reject(new Error('this node is leaving the cluster: not acknowledged'));
     for (const [, p] of this.requests) {
       clearTimeout(p.timer);
       p.resolve(null);
