@@ -237,6 +237,7 @@ export class Cluster implements BrokerCluster {
         peers: () => this.mesh.peers.values(),
         serialized: (clientId, fn) => this.serialized(clientId, fn),
         owns: (clientId) => this.owned.add(clientId),
+        claimed: (clientId) => this.owned.has(clientId),
       },
       this.replicaStores,
       o.replicationFactor ?? CLUSTER_DEFAULTS.replicationFactor,
@@ -701,6 +702,7 @@ export class Cluster implements BrokerCluster {
     this.ownership.reassert(persistent).then(
       (lost) => {
         for (const clientId of persistent) if (!lost.includes(clientId)) this.owned.add(clientId);
+        this.replication?.reclaimed();
         for (const clientId of lost) {
           const session = this.broker.sessions.get(clientId);
           if (!session) continue;

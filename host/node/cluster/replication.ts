@@ -26,6 +26,8 @@ export interface ReplicationHost {
   serialized(clientId: string, fn: () => Promise<void>): Promise<void>;
   /** This node owns the session now (it took it over from a replica). */
   owns(clientId: string): void;
+  /** This node holds the session's key: it created it, took it over, or claimed it again since it started. */
+  claimed(clientId: string): boolean;
 }
 
 /**
@@ -130,10 +132,27 @@ export class Replication {
       this.carried.push(...stream.held);
       this.host.log('warn', 'cluster: a buddy left; its sessions are replicated to other members', { buddy: node });
     }
-    for (const session of this.host.broker.sessions.values()) {
-      if (session.stored && this.assigned.get(session.clientId) !== this.buddyOf(session.clientId)) this.resync.add(session.clientId);
-    }
+    this.resyncMoved();
     if (this.resync.size > 0 || this.carried.length > 0) this.host.broker.persistence.nudge();
+  }
+
+  /** This node claimed its sessions again (a fresh lease): the ones it still owns go in full to buddies that do not have them. */
+  reclaimed(): void {
+    this.resyncMoved();
+    if (this.resync.size > 0) this.host.broker.persistence.nudge();
+  }
+
+  /**
+   * Sessions whose buddy is not the one that has their records go to it in full at the next commit.
+   * A copy restored from the store waits until this node has claimed it again: another node may
+   * have taken the session over meanwhile, and this copy is dropped then.
+   */
+  private resyncMoved(): void {
+    for (const session of this.host.broker.sessions.values()) {
+      const clientId = session.clientId;
+      if (!session.stored || this.assigned.get(clientId) === this.buddyOf(clientId)) continue;
+      if (this.assigned.has(clientId) || this.host.claimed(clientId)) this.resync.add(clientId);
+    }
   }
 
   /** A link is up: what the buddy has not acknowledged goes again; a restarted buddy gets its sessions in full. */
