@@ -21,7 +21,7 @@ import { listenForLinks, type LinkListener, type LinkTls } from './link-listener
 import { Membership, type MemberInfo } from './membership.js';
 import { Mesh, type Peer } from './mesh.js';
 import { CLUSTER_DEFAULTS, type ClusterOptions } from './options.js';
-import { OwnershipUnavailable, SessionOwnership } from './ownership.js';
+import { OwnershipUnavailable, SessionOwnership, type Standing } from './ownership.js';
 import { Confirmation, PeerOutlet } from './peer-outlet.js';
 import type { ReplicaStores } from './replica-store.js';
 import { Replication } from './replication.js';
@@ -697,23 +697,63 @@ export class Cluster implements BrokerCluster {
   private leaseChanged(holding: boolean, fresh: boolean): void {
     if (!holding || !fresh || this.closed) return;
     this.replication?.leaseFresh();
-    const persistent = [...this.broker.sessions.values()].filter((s) => s.expiryInterval > 0).map((s) => s.clientId);
-    this.ownership.reassert(persistent).then(
-      (lost) => {
-        for (const clientId of persistent) if (!lost.includes(clientId)) this.owned.add(clientId);
-        for (const clientId of lost) {
-          const session = this.broker.sessions.get(clientId);
-          if (!session) continue;
-          this.log('warn', 'cluster: another node took this session over while this node was fenced; dropping the stale copy', { client: clientId });
-          this.owned.delete(clientId);
-          session.will = null;
-          session.willAt = Infinity;
-          session.outlet?.disconnect(Reason.SessionTakenOver);
-          this.broker.endSession(session);
-        }
-      },
-      (error: Error) => this.log('warn', 'cluster: could not claim the sessions again', { error: error.message }),
-    );
+    const persistent = new Map([...this.broker.sessions.values()].filter((s) => s.expiryInterval > 0).map((s) => [s.clientId, s]));
+    const counts: Record<Standing | 'failed', number> = { self: 0, lost: 0, unsettled: 0, failed: 0 };
+    let error: string | undefined;
+    const held = faults.reclaimDelayMs === 0 ? Promise.resolve() : new Promise((resolve) => setTimeout(resolve, faults.reclaimDelayMs));
+    held
+      .then(() =>
+        this.ownership.reassertAll(persistent.keys(), (clientId) =>
+          this.claimAgain(clientId, persistent.get(clientId)!, counts).catch((e: Error) => {
+            counts.failed++;
+            error = e.message;
+            this.claimAgainLater(clientId, persistent.get(clientId)!);
+          }),
+        ),
+      )
+      .then(() => this.log(counts.failed > 0 ? 'warn' : 'info', 'cluster: claimed the sessions again', { sessions: persistent.size, ...counts, ...(error ? { error } : {}) }));
+  }
+
+  /**
+   * Claims `session` again after a new lease (serialized with the takeovers of its client id). One
+   * another node took over meanwhile is stale here and goes. One another node is taking over but has
+   * not settled — its takeover request on its way, or the session handed over and not yet durable
+   * there, or its new owner killed before it was — is still the session: it stays, and its fate is
+   * decided by the hand-over, or by looking again a moment later.
+   */
+  private claimAgain(clientId: string, session: Session, counts?: Record<Standing, number>): Promise<void> {
+    return this.serialized(clientId, async () => {
+      if (this.broker.sessions.get(clientId) !== session || this.closed) return;
+      const standing = await this.ownership.reassert(clientId);
+      if (counts) counts[standing]++;
+      if (this.broker.sessions.get(clientId) !== session) return;
+      if (standing === 'self') {
+        this.owned.add(clientId);
+        return;
+      }
+      this.owned.delete(clientId);
+      if (standing === 'unsettled') {
+        if (this.handingOver(session)) return;
+        this.log('debug', 'cluster: another node is taking this session over; keeping it until that is settled', { client: clientId });
+        this.claimAgainLater(clientId, session);
+        return;
+      }
+      this.log('warn', 'cluster: another node took this session over while this node was fenced; dropping the stale copy', { client: clientId });
+      session.will = null;
+      session.willAt = Infinity;
+      session.outlet?.disconnect(Reason.SessionTakenOver);
+      this.broker.endSession(session);
+    });
+  }
+
+  private claimAgainLater(clientId: string, session: Session): void {
+    setTimeout(() => void this.claimAgain(clientId, session).catch(() => this.claimAgainLater(clientId, session)), TAKEOVER_TIMEOUT_MS).unref();
+  }
+
+  /** This copy of a session was handed over and waits for its new owner to settle the hand-over. */
+  private handingOver(session: Session): boolean {
+    for (const handed of this.handedOver.values()) if (handed.session === session) return true;
+    return false;
   }
 
   // ---- links -------------------------------------------------------------------------
