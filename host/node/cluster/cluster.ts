@@ -85,6 +85,8 @@ interface HandedOver {
 }
 
 const faults = faultPoints();
+/** Runs the settling of a hand-over (held back by the settle-delay fault point in tests). */
+const settleDelayed = (fn: () => void): unknown => (faults.settleDelayMs === 0 ? fn() : setTimeout(fn, faults.settleDelayMs));
 const TAKEOVER_TIMEOUT_MS = 5000;
 /** How long a CONNECT needing ownership waits for the lease before it is refused with 0x88. */
 const LEASE_WAIT_MS = 1500;
@@ -375,14 +377,27 @@ export class Cluster implements BrokerCluster {
         await giveBack(null);
         throw new ClusterRefusal(Reason.ServerUnavailable, `node ${ownership.home} holds this session and is taking it back`);
       }
-      // A moved session's home follows once it is durable here (takeoverReplied); otherwise it starts here now.
-      if (status !== TakeoverStatus.Moved) await this.settle(clientId, taken.revision);
+      if (status === TakeoverStatus.Moved) await this.movedHere(clientId, taken.revision);
+      else await this.settle(clientId, taken.revision);
       this.takeovers++;
       this.broker.metrics.sessionTakeovers++;
       this.log('debug', 'cluster: session taken over', { client: clientId, from: peer!.node, moved: status === TakeoverStatus.Moved });
       return;
     }
     throw new ClusterRefusal(Reason.ServerUnavailable, 'the session kept changing hands; try again');
+  }
+
+  /**
+   * A session moved here: once it is durable here, its home record names this node. Only then is
+   * the client let in: from then on its old owner can no longer take its copy back (it does when
+   * this node restarts or leaves before settling), so nothing delivered from here is sent again
+   * from there under new packet identifiers.
+   */
+  private async movedHere(clientId: string, revision: string): Promise<void> {
+    await new Promise<void>((resolve) => this.broker.persistence.whenWritten(() => settleDelayed(resolve)));
+    const settled = await this.ownership.settle(clientId, revision).catch(() => false);
+    // The session stays here, and the key: the client's next attempt finds it.
+    if (!settled) throw new ClusterRefusal(Reason.ServerUnavailable, 'the new home of the session could not be recorded; try again');
   }
 
   /** The session is this node's: its home record says so (a failure only leaves the old home, which a takeover asks in vain). */
@@ -449,12 +464,14 @@ export class Cluster implements BrokerCluster {
       for (const filter of filters) this.routes.add(filter);
       const status = handOver(this.broker, request, w);
       if (status === TakeoverStatus.Moved) {
+        this.endMovesAway(request.clientId);
         this.moveAway(peer, `${peer.node}/${peer.incarnation}/${id}`, request.clientId, filters);
         // Two-phase: this node's copy stays (offline, in its store) until the new owner has it durable.
         for (const [key, handed] of this.handedOver) if (handed.clientId === request.clientId) this.handedOver.delete(key);
         this.handedOver.set(`${peer.node}/${id}`, { clientId: request.clientId, session: session!, node: peer.node, incarnation: peer.incarnation });
       } else for (const filter of filters) this.routes.remove(filter);
       if (status === TakeoverStatus.Denied && wasOwned) this.owned.add(request.clientId);
+      this.log('debug', 'cluster: asked to hand a session over', { client: request.clientId, to: peer.node, id, status });
       w.target()[statusAt] = status;
       const reply = w.finish();
       if (faults.takeoverReplyDelayMs === 0) peer.link?.send(reply);
@@ -478,6 +495,7 @@ export class Cluster implements BrokerCluster {
       try {
         // A stale copy here ends without releasing the key this node just took.
         this.owned.delete(pending.clientId);
+        this.endMovesAway(pending.clientId);
         takeIn(this.broker, pending.clientId, reader);
         this.owned.add(pending.clientId);
       } catch (error) {
@@ -486,11 +504,7 @@ export class Cluster implements BrokerCluster {
         return;
       }
       if (faults.crashAfterTakeIn) process.kill(process.pid, 'SIGKILL');
-      const { clientId, revision } = pending;
-      this.broker.persistence.whenWritten(() => {
-        peer.link?.send(settledFrame(id, true));
-        void this.settle(clientId, revision);
-      });
+      this.broker.persistence.whenWritten(() => settleDelayed(() => peer.link?.send(settledFrame(id, true))));
       this.moveIn(peer, `${this.options.nodeId}/${this.incarnation}/${id}`, pending.clientId);
     }
     pending.resolve(status);
@@ -502,7 +516,9 @@ export class Cluster implements BrokerCluster {
     const handed = this.handedOver.get(key);
     if (!handed) return;
     this.handedOver.delete(key);
-    if (reader.u8() === 1) this.endHandedOver(handed);
+    const durable = reader.u8() === 1;
+    this.log('debug', 'cluster: hand-over settled', { client: handed.clientId, to: peer.node, durable });
+    if (durable) this.endHandedOver(handed);
     else this.takeBack(handed);
   }
 
@@ -523,6 +539,7 @@ export class Cluster implements BrokerCluster {
       });
       if (mine) {
         this.owned.add(handed.clientId);
+        this.endMovesAway(handed.clientId);
         this.log('warn', 'cluster: took back a session handed over to a node that did not keep it', { client: handed.clientId, to: handed.node });
       } else this.endHandedOver(handed);
     });
@@ -545,12 +562,22 @@ export class Cluster implements BrokerCluster {
     this.movedAway.set(token, new MovedAway(token, clientId, awaited, () => this.endMoveAway(token), to.node, filters));
   }
 
+  /**
+   * The session is here again (taken back, moved back in, or about to be handed over anew): what
+   * reaches this node for it is its copy's, and relayed by an earlier move it would reach the
+   * session twice should it be at that move's node by then.
+   */
+  private endMovesAway(clientId: string): void {
+    for (const moved of this.movedAway.values()) if (moved.clientId === clientId) this.endMoveAway(moved.token);
+  }
+
   private endMoveAway(token: string): void {
     const moved = this.movedAway.get(token);
     if (!moved) return;
     this.movedAway.delete(token);
     clearTimeout(moved.timer);
     for (const filter of moved.filters) this.routes.remove(filter);
+    this.log('debug', 'cluster: a moved session is no longer relayed', { client: moved.clientId, to: moved.to, token });
   }
 
   /** Took a session in: its routes go out now, then the barrier that makes every node send its cut. */

@@ -14,12 +14,14 @@ export interface FaultPoints {
   takeoverReplyDelayMs: number;
   /** Hold every route announcement this many ms before sending it (a slow link, for route changes only). */
   routeDelayMs: number;
+  /** Hold settling a hand-over — the reply to the old owner, the home record — this many ms once the session is durable here. */
+  settleDelayMs: number;
   /** Hold claiming this node's sessions again after a fresh lease this many ms (a node busy restoring a large store). */
   reclaimDelayMs: number;
 }
 
 export function faultPoints(spec = process.env.ARBORMQ_CLUSTER_FAULT ?? ''): FaultPoints {
-  const faults: FaultPoints = { crashBeforeForwardAck: false, crashAfterTakeIn: false, crashBeforeRelay: false, takeoverReplyDelayMs: 0, routeDelayMs: 0, reclaimDelayMs: 0 };
+  const faults: FaultPoints = { crashBeforeForwardAck: false, crashAfterTakeIn: false, crashBeforeRelay: false, takeoverReplyDelayMs: 0, routeDelayMs: 0, settleDelayMs: 0, reclaimDelayMs: 0 };
   for (const item of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
     const [name, value] = item.split('=') as [string, string | undefined];
     if (name === 'crash-before-forward-ack') faults.crashBeforeForwardAck = true;
@@ -27,6 +29,7 @@ export function faultPoints(spec = process.env.ARBORMQ_CLUSTER_FAULT ?? ''): Fau
     else if (name === 'crash-before-relay') faults.crashBeforeRelay = true;
     else if (name === 'takeover-reply-delay-ms' && value !== undefined && Number(value) >= 0) faults.takeoverReplyDelayMs = Number(value);
     else if (name === 'route-delay-ms' && value !== undefined && Number(value) >= 0) faults.routeDelayMs = Number(value);
+    else if (name === 'settle-delay-ms' && value !== undefined && Number(value) >= 0) faults.settleDelayMs = Number(value);
     else if (name === 'reclaim-delay-ms' && value !== undefined && Number(value) >= 0) faults.reclaimDelayMs = Number(value);
     else throw new Error(`unknown ARBORMQ_CLUSTER_FAULT ${JSON.stringify(item)}`);
   }
