@@ -286,9 +286,9 @@ export async function runClusterChaos(options: ClusterChaosOptions): Promise<Clu
 }
 
 /**
- * The missing messages in runs of consecutive numbers, each with when it was acknowledged and at
- * which node the publisher was connected then; the duplicates likewise, with when and where the
- * subscriber received them again.
+ * The missing messages in runs of consecutive numbers, each with when it was acknowledged (seconds
+ * into the run and the clock time, to find in the nodes' logs) and at which node the publisher was
+ * connected then; the duplicates likewise, and when and where the subscriber received them again.
  */
 function runsOf(
   publisher: ChaosPublisher,
@@ -298,25 +298,31 @@ function runsOf(
 ): { missingRuns: string[]; duplicateRuns: string[] } {
   const nodeAt = (clientId: string, t: number): string => [...(connections.get(clientId) ?? [])].reverse().find((c) => c.at <= t)?.node ?? '?';
   const seconds = (t: number): string => ((t - started) / 1000).toFixed(1);
-  const describe = (messages: number[], times: (m: number) => number[], clientId: string, what: string): string[] => {
-    const runs: string[] = [];
+  const when = (what: string, at: number[], clientId: string): string => {
+    const from = Math.min(...at);
+    const to = Math.max(...at);
+    const where = [...new Set(at.map((t) => nodeAt(clientId, t)))].join('/');
+    return `${what} ${seconds(from)}${to > from ? `–${seconds(to)}` : ''} s [${new Date(from).toISOString().slice(11, 23)}] at ${where}`;
+  };
+  const acknowledged = (m: number): number[] => (publisher.acknowledgedAt.has(m) ? [publisher.acknowledgedAt.get(m)!] : []);
+  const runs = (messages: number[], describe: (run: number[]) => string[]): string[] => {
+    const out: string[] = [];
     for (let i = 0; i < messages.length; ) {
       let j = i;
       while (j + 1 < messages.length && messages[j + 1] === messages[j]! + 1) j++;
-      const at = messages.slice(i, j + 1).flatMap(times);
-      const from = Math.min(...at);
-      const to = Math.max(...at);
-      const where = [...new Set(at.map((t) => nodeAt(clientId, t)))].join('/');
-      runs.push(`${messages[i]}${j > i ? `–${messages[j]}` : ''} (${what} ${seconds(from)}${to > from ? `–${seconds(to)}` : ''} s, ${clientId} at ${where})`);
+      out.push(`${messages[i]}${j > i ? `–${messages[j]}` : ''} (${describe(messages.slice(i, j + 1)).join('; ')})`);
       i = j + 1;
     }
-    return runs;
+    return out;
   };
   const missing = [...publisher.acknowledged].filter((m) => !subscriber.counts.has(m)).sort((a, b) => a - b);
   const duplicates = [...subscriber.againAt.keys()].sort((a, b) => a - b);
   return {
-    missingRuns: describe(missing, (m) => [publisher.acknowledgedAt.get(m)!], publisher.clientId, 'acknowledged'),
-    duplicateRuns: describe(duplicates, (m) => subscriber.againAt.get(m)!, subscriber.clientId, 'again'),
+    missingRuns: runs(missing, (run) => [when('acknowledged', run.flatMap(acknowledged), publisher.clientId)]),
+    duplicateRuns: runs(duplicates, (run) => [
+      ...(run.some((m) => publisher.acknowledgedAt.has(m)) ? [when('acknowledged', run.flatMap(acknowledged), publisher.clientId)] : []),
+      when('again', run.flatMap((m) => subscriber.againAt.get(m)!), subscriber.clientId),
+    ]),
   };
 }
 
