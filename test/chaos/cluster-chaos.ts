@@ -52,6 +52,9 @@ export interface StreamResult {
   missing: number[];
   /** Delivered more than once (a defect for QoS 2 only). */
   duplicates: number[];
+  /** The missing and the duplicated messages as runs of numbers, each with when it happened and where the clients were. */
+  missingRuns: string[];
+  duplicateRuns: string[];
   /** Reconnects that found no session (publisher and subscriber). */
   sessionsLost: number;
   refused: number;
@@ -97,6 +100,8 @@ export async function runClusterChaos(options: ClusterChaosOptions): Promise<Clu
   const faults: Fault[] = [];
   const warnings: string[] = [];
   const sessionLosses: string[] = [];
+  /** Each client's accepted connections: when, and at which node. */
+  const connections = new Map<string, { at: number; node: string }[]>();
   let started = Date.now();
   const incarnations = new Map<string, number>();
   /** Keeps what a node incarnation logged before it is replaced or closed. */
@@ -148,8 +153,10 @@ export async function runClusterChaos(options: ClusterChaosOptions): Promise<Clu
     for (const peer of streams.flatMap((s) => [s.publisher, s.subscriber])) {
       let first = true;
       peer.onConnack = (present) => {
-        if (!first && !present) sessionLosses.push(`${Date.now() - started} ms: ${peer.clientId} at ${at.get(peer.clientId)?.id}`);
+        const node = at.get(peer.clientId)?.id ?? '?';
+        if (!first && !present) sessionLosses.push(`${Date.now() - started} ms: ${peer.clientId} at ${node}`);
         first = false;
+        connections.set(peer.clientId, [...(connections.get(peer.clientId) ?? []), { at: Date.now(), node }]);
       };
     }
     for (const s of streams) s.subscriber.start();
@@ -271,9 +278,51 @@ export async function runClusterChaos(options: ClusterChaosOptions): Promise<Clu
       acknowledged: publisher.acknowledged.size,
       missing: [...publisher.acknowledged].filter((m) => !subscriber.counts.has(m)).sort((a, b) => a - b),
       duplicates: [...subscriber.counts].filter(([, n]) => n > 1).map(([m]) => m).sort((a, b) => a - b),
+      ...runsOf(publisher, subscriber, connections, started),
       sessionsLost: publisher.sessionsLost + subscriber.sessionsLost,
       refused: publisher.refused,
     })),
+  };
+}
+
+/**
+ * The missing messages in runs of consecutive numbers, each with when it was acknowledged (seconds
+ * into the run and the clock time, to find in the nodes' logs) and at which node the publisher was
+ * connected then; the duplicates likewise, and when and where the subscriber received them again.
+ */
+function runsOf(
+  publisher: ChaosPublisher,
+  subscriber: ChaosSubscriber,
+  connections: ReadonlyMap<string, readonly { at: number; node: string }[]>,
+  started: number,
+): { missingRuns: string[]; duplicateRuns: string[] } {
+  const nodeAt = (clientId: string, t: number): string => [...(connections.get(clientId) ?? [])].reverse().find((c) => c.at <= t)?.node ?? '?';
+  const seconds = (t: number): string => ((t - started) / 1000).toFixed(1);
+  const when = (what: string, at: number[], clientId: string): string => {
+    const from = Math.min(...at);
+    const to = Math.max(...at);
+    const where = [...new Set(at.map((t) => nodeAt(clientId, t)))].join('/');
+    return `${what} ${seconds(from)}${to > from ? `–${seconds(to)}` : ''} s [${new Date(from).toISOString().slice(11, 23)}] at ${where}`;
+  };
+  const acknowledged = (m: number): number[] => (publisher.acknowledgedAt.has(m) ? [publisher.acknowledgedAt.get(m)!] : []);
+  const runs = (messages: number[], describe: (run: number[]) => string[]): string[] => {
+    const out: string[] = [];
+    for (let i = 0; i < messages.length; ) {
+      let j = i;
+      while (j + 1 < messages.length && messages[j + 1] === messages[j]! + 1) j++;
+      out.push(`${messages[i]}${j > i ? `–${messages[j]}` : ''} (${describe(messages.slice(i, j + 1)).join('; ')})`);
+      i = j + 1;
+    }
+    return out;
+  };
+  const missing = [...publisher.acknowledged].filter((m) => !subscriber.counts.has(m)).sort((a, b) => a - b);
+  const duplicates = [...subscriber.againAt.keys()].sort((a, b) => a - b);
+  return {
+    missingRuns: runs(missing, (run) => [when('acknowledged', run.flatMap(acknowledged), publisher.clientId)]),
+    duplicateRuns: runs(duplicates, (run) => [
+      ...(run.some((m) => publisher.acknowledgedAt.has(m)) ? [when('acknowledged', run.flatMap(acknowledged), publisher.clientId)] : []),
+      when('again', run.flatMap((m) => subscriber.againAt.get(m)!), subscriber.clientId),
+    ]),
   };
 }
 
@@ -281,8 +330,8 @@ export async function runClusterChaos(options: ClusterChaosOptions): Promise<Clu
 export function clusterDefects(result: ClusterChaosResult): string[] {
   const out: string[] = [];
   for (const s of result.streams) {
-    if (s.missing.length > 0) out.push(`${s.name}: ${s.missing.length} acknowledged messages never delivered (first: ${s.missing.slice(0, 10).join(', ')})`);
-    if (s.qos === 2 && s.duplicates.length > 0) out.push(`${s.name}: ${s.duplicates.length} QoS 2 messages delivered more than once (first: ${s.duplicates.slice(0, 10).join(', ')})`);
+    if (s.missing.length > 0) out.push(`${s.name}: ${s.missing.length} acknowledged messages never delivered: ${s.missingRuns.slice(0, 10).join(', ')}`);
+    if (s.qos === 2 && s.duplicates.length > 0) out.push(`${s.name}: ${s.duplicates.length} QoS 2 messages delivered more than once: ${s.duplicateRuns.slice(0, 10).join(', ')}`);
     if (s.sessionsLost > 0) out.push(`${s.name}: ${s.sessionsLost} reconnects found no session`);
   }
   if (!result.settled) out.push('not everything was acknowledged and delivered before the deadline');

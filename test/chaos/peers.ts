@@ -119,6 +119,8 @@ abstract class PersistentPeer {
  */
 export class ChaosPublisher extends PersistentPeer {
   readonly acknowledged = new Set<number>();
+  /** When each message was acknowledged (Date.now()), to place a defect among the faults. */
+  readonly acknowledgedAt = new Map<number, number>();
   /** Messages generated so far are 0 … next − 1. */
   next = 0;
   generating = true;
@@ -165,13 +167,18 @@ export class ChaosPublisher extends PersistentPeer {
       this.retry.push(entry.message);
     } else if (packet.cmd === 'puback') {
       this.inflight.delete(id);
-      this.acknowledged.add(entry.message);
+      this.acknowledge(entry.message);
     } else {
       entry.released = true;
-      this.acknowledged.add(entry.message);
+      this.acknowledge(entry.message);
       this.send({ cmd: 'pubrel', messageId: id });
     }
     this.pump();
+  }
+
+  private acknowledge(message: number): void {
+    this.acknowledged.add(message);
+    this.acknowledgedAt.set(message, Date.now());
   }
 
   pump(): void {
@@ -198,6 +205,8 @@ export class ChaosPublisher extends PersistentPeer {
  */
 export class ChaosSubscriber extends PersistentPeer {
   readonly counts = new Map<number, number>();
+  /** When each message was delivered after its first time (Date.now()), to place a duplicate among the faults. */
+  readonly againAt = new Map<number, number[]>();
   private readonly held = new Set<number>();
   private subscribed = false;
 
@@ -213,6 +222,11 @@ export class ChaosSubscriber extends PersistentPeer {
 
   /** Subscribed and acknowledged by the broker. */
   ready = false;
+
+  /** QoS 2 packet identifiers received and not released yet. */
+  get holding(): number {
+    return this.held.size;
+  }
 
   protected onSession(sessionPresent: boolean): void {
     if (this.subscribed && sessionPresent) return;
@@ -243,6 +257,8 @@ export class ChaosSubscriber extends PersistentPeer {
   }
 
   private count(message: number): void {
-    this.counts.set(message, (this.counts.get(message) ?? 0) + 1);
+    const n = (this.counts.get(message) ?? 0) + 1;
+    this.counts.set(message, n);
+    if (n > 1) this.againAt.set(message, [...(this.againAt.get(message) ?? []), Date.now()]);
   }
 }

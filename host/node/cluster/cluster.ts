@@ -21,7 +21,7 @@ import { listenForLinks, type LinkListener, type LinkTls } from './link-listener
 import { Membership, type MemberInfo } from './membership.js';
 import { Mesh, type Peer } from './mesh.js';
 import { CLUSTER_DEFAULTS, type ClusterOptions } from './options.js';
-import { OwnershipUnavailable, SessionOwnership } from './ownership.js';
+import { OwnershipUnavailable, SessionOwnership, type Standing } from './ownership.js';
 import { Confirmation, PeerOutlet } from './peer-outlet.js';
 import type { ReplicaStores } from './replica-store.js';
 import { Replication } from './replication.js';
@@ -85,6 +85,8 @@ interface HandedOver {
 }
 
 const faults = faultPoints();
+/** Runs the settling of a hand-over (held back by the settle-delay fault point in tests). */
+const settleDelayed = (fn: () => void): unknown => (faults.settleDelayMs === 0 ? fn() : setTimeout(fn, faults.settleDelayMs));
 const TAKEOVER_TIMEOUT_MS = 5000;
 /** How long a CONNECT needing ownership waits for the lease before it is refused with 0x88. */
 const LEASE_WAIT_MS = 1500;
@@ -376,14 +378,27 @@ export class Cluster implements BrokerCluster {
         await giveBack(null);
         throw new ClusterRefusal(Reason.ServerUnavailable, `node ${ownership.home} holds this session and is taking it back`);
       }
-      // A moved session's home follows once it is durable here (takeoverReplied); otherwise it starts here now.
-      if (status !== TakeoverStatus.Moved) await this.settle(clientId, taken.revision);
+      if (status === TakeoverStatus.Moved) await this.movedHere(clientId, taken.revision);
+      else await this.settle(clientId, taken.revision);
       this.takeovers++;
       this.broker.metrics.sessionTakeovers++;
       this.log('debug', 'cluster: session taken over', { client: clientId, from: peer!.node, moved: status === TakeoverStatus.Moved });
       return;
     }
     throw new ClusterRefusal(Reason.ServerUnavailable, 'the session kept changing hands; try again');
+  }
+
+  /**
+   * A session moved here: once it is durable here, its home record names this node. Only then is
+   * the client let in: from then on its old owner can no longer take its copy back (it does when
+   * this node restarts or leaves before settling), so nothing delivered from here is sent again
+   * from there under new packet identifiers.
+   */
+  private async movedHere(clientId: string, revision: string): Promise<void> {
+    await new Promise<void>((resolve) => this.broker.persistence.whenWritten(() => settleDelayed(resolve)));
+    const settled = await this.ownership.settle(clientId, revision).catch(() => false);
+    // The session stays here, and the key: the client's next attempt finds it.
+    if (!settled) throw new ClusterRefusal(Reason.ServerUnavailable, 'the new home of the session could not be recorded; try again');
   }
 
   /** The session is this node's: its home record says so (a failure only leaves the old home, which a takeover asks in vain). */
@@ -450,12 +465,14 @@ export class Cluster implements BrokerCluster {
       for (const filter of filters) this.routes.add(filter);
       const status = handOver(this.broker, request, w);
       if (status === TakeoverStatus.Moved) {
+        this.endMovesAway(request.clientId);
         this.moveAway(peer, `${peer.node}/${peer.incarnation}/${id}`, request.clientId, filters);
         // Two-phase: this node's copy stays (offline, in its store) until the new owner has it durable.
         for (const [key, handed] of this.handedOver) if (handed.clientId === request.clientId) this.handedOver.delete(key);
         this.handedOver.set(`${peer.node}/${id}`, { clientId: request.clientId, session: session!, node: peer.node, incarnation: peer.incarnation });
       } else for (const filter of filters) this.routes.remove(filter);
       if (status === TakeoverStatus.Denied && wasOwned) this.owned.add(request.clientId);
+      this.log('debug', 'cluster: asked to hand a session over', { client: request.clientId, to: peer.node, id, status });
       w.target()[statusAt] = status;
       const reply = w.finish();
       if (faults.takeoverReplyDelayMs === 0) peer.link?.send(reply);
@@ -479,6 +496,7 @@ export class Cluster implements BrokerCluster {
       try {
         // A stale copy here ends without releasing the key this node just took.
         this.owned.delete(pending.clientId);
+        this.endMovesAway(pending.clientId);
         takeIn(this.broker, pending.clientId, reader);
         this.owned.add(pending.clientId);
       } catch (error) {
@@ -487,11 +505,7 @@ export class Cluster implements BrokerCluster {
         return;
       }
       if (faults.crashAfterTakeIn) process.kill(process.pid, 'SIGKILL');
-      const { clientId, revision } = pending;
-      this.broker.persistence.whenWritten(() => {
-        peer.link?.send(settledFrame(id, true));
-        void this.settle(clientId, revision);
-      });
+      this.broker.persistence.whenWritten(() => settleDelayed(() => peer.link?.send(settledFrame(id, true))));
       this.moveIn(peer, `${this.options.nodeId}/${this.incarnation}/${id}`, pending.clientId);
     }
     pending.resolve(status);
@@ -503,7 +517,9 @@ export class Cluster implements BrokerCluster {
     const handed = this.handedOver.get(key);
     if (!handed) return;
     this.handedOver.delete(key);
-    if (reader.u8() === 1) this.endHandedOver(handed);
+    const durable = reader.u8() === 1;
+    this.log('debug', 'cluster: hand-over settled', { client: handed.clientId, to: peer.node, durable });
+    if (durable) this.endHandedOver(handed);
     else this.takeBack(handed);
   }
 
@@ -524,6 +540,7 @@ export class Cluster implements BrokerCluster {
       });
       if (mine) {
         this.owned.add(handed.clientId);
+        this.endMovesAway(handed.clientId);
         this.log('warn', 'cluster: took back a session handed over to a node that did not keep it', { client: handed.clientId, to: handed.node });
       } else this.endHandedOver(handed);
     });
@@ -546,12 +563,22 @@ export class Cluster implements BrokerCluster {
     this.movedAway.set(token, new MovedAway(token, clientId, awaited, () => this.endMoveAway(token), to.node, filters));
   }
 
+  /**
+   * The session is here again (taken back, moved back in, or about to be handed over anew): what
+   * reaches this node for it is its copy's, and relayed by an earlier move it would reach the
+   * session twice should it be at that move's node by then.
+   */
+  private endMovesAway(clientId: string): void {
+    for (const moved of this.movedAway.values()) if (moved.clientId === clientId) this.endMoveAway(moved.token);
+  }
+
   private endMoveAway(token: string): void {
     const moved = this.movedAway.get(token);
     if (!moved) return;
     this.movedAway.delete(token);
     clearTimeout(moved.timer);
     for (const filter of moved.filters) this.routes.remove(filter);
+    this.log('debug', 'cluster: a moved session is no longer relayed', { client: moved.clientId, to: moved.to, token });
   }
 
   /** Took a session in: its routes go out now, then the barrier that makes every node send its cut. */
@@ -698,24 +725,66 @@ export class Cluster implements BrokerCluster {
   private leaseChanged(holding: boolean, fresh: boolean): void {
     if (!holding || !fresh || this.closed) return;
     this.replication?.leaseFresh();
-    const persistent = [...this.broker.sessions.values()].filter((s) => s.expiryInterval > 0).map((s) => s.clientId);
-    this.ownership.reassert(persistent).then(
-      (lost) => {
-        for (const clientId of persistent) if (!lost.includes(clientId)) this.owned.add(clientId);
+    const persistent = new Map([...this.broker.sessions.values()].filter((s) => s.expiryInterval > 0).map((s) => [s.clientId, s]));
+    const counts: Record<Standing | 'failed', number> = { self: 0, lost: 0, unsettled: 0, failed: 0 };
+    let error: string | undefined;
+    const held = faults.reclaimDelayMs === 0 ? Promise.resolve() : new Promise((resolve) => setTimeout(resolve, faults.reclaimDelayMs));
+    held
+      .then(() =>
+        this.ownership.reassertAll(persistent.keys(), (clientId) =>
+          this.claimAgain(clientId, persistent.get(clientId)!, counts).catch((e: Error) => {
+            counts.failed++;
+            error = e.message;
+            this.claimAgainLater(clientId, persistent.get(clientId)!);
+          }),
+        ),
+      )
+      .then(() => {
         this.replication?.reclaimed();
-        for (const clientId of lost) {
-          const session = this.broker.sessions.get(clientId);
-          if (!session) continue;
-          this.log('warn', 'cluster: another node took this session over while this node was fenced; dropping the stale copy', { client: clientId });
-          this.owned.delete(clientId);
-          session.will = null;
-          session.willAt = Infinity;
-          session.outlet?.disconnect(Reason.SessionTakenOver);
-          this.broker.endSession(session);
-        }
-      },
-      (error: Error) => this.log('warn', 'cluster: could not claim the sessions again', { error: error.message }),
-    );
+        this.log(counts.failed > 0 ? 'warn' : 'info', 'cluster: claimed the sessions again', { sessions: persistent.size, ...counts, ...(error ? { error } : {}) });
+      });
+  }
+
+  /**
+   * Claims `session` again after a new lease (serialized with the takeovers of its client id). One
+   * another node took over meanwhile is stale here and goes. One another node is taking over but has
+   * not settled — its takeover request on its way, or the session handed over and not yet durable
+   * there, or its new owner killed before it was — is still the session: it stays, and its fate is
+   * decided by the hand-over, or by looking again a moment later.
+   */
+  private claimAgain(clientId: string, session: Session, counts?: Record<Standing, number>): Promise<void> {
+    return this.serialized(clientId, async () => {
+      if (this.broker.sessions.get(clientId) !== session || this.closed) return;
+      const standing = await this.ownership.reassert(clientId);
+      if (counts) counts[standing]++;
+      if (this.broker.sessions.get(clientId) !== session) return;
+      if (standing === 'self') {
+        this.owned.add(clientId);
+        return;
+      }
+      this.owned.delete(clientId);
+      if (standing === 'unsettled') {
+        if (this.handingOver(session)) return;
+        this.log('debug', 'cluster: another node is taking this session over; keeping it until that is settled', { client: clientId });
+        this.claimAgainLater(clientId, session);
+        return;
+      }
+      this.log('warn', 'cluster: another node took this session over while this node was fenced; dropping the stale copy', { client: clientId });
+      session.will = null;
+      session.willAt = Infinity;
+      session.outlet?.disconnect(Reason.SessionTakenOver);
+      this.broker.endSession(session);
+    });
+  }
+
+  private claimAgainLater(clientId: string, session: Session): void {
+    setTimeout(() => void this.claimAgain(clientId, session).catch(() => this.claimAgainLater(clientId, session)), TAKEOVER_TIMEOUT_MS).unref();
+  }
+
+  /** This copy of a session was handed over and waits for its new owner to settle the hand-over. */
+  private handingOver(session: Session): boolean {
+    for (const handed of this.handedOver.values()) if (handed.session === session) return true;
+    return false;
   }
 
   // ---- links -------------------------------------------------------------------------

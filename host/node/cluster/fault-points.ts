@@ -16,10 +16,14 @@ export interface FaultPoints {
   routeDelayMs: number;
   /** Handle each etcd keepalive answer this many ms after it came (a busy node: its proof of the lease lapses while etcd keeps the lease). */
   keepaliveLateMs: number;
+  /** Hold settling a hand-over — the reply to the old owner, the home record — this many ms once the session is durable here. */
+  settleDelayMs: number;
+  /** Hold claiming this node's sessions again after a fresh lease this many ms (a node busy restoring a large store). */
+  reclaimDelayMs: number;
 }
 
 export function faultPoints(spec = process.env.ARBORMQ_CLUSTER_FAULT ?? ''): FaultPoints {
-  const faults: FaultPoints = { crashBeforeForwardAck: false, crashAfterTakeIn: false, crashBeforeRelay: false, takeoverReplyDelayMs: 0, routeDelayMs: 0, keepaliveLateMs: 0 };
+  const faults: FaultPoints = { crashBeforeForwardAck: false, crashAfterTakeIn: false, crashBeforeRelay: false, takeoverReplyDelayMs: 0, routeDelayMs: 0, keepaliveLateMs: 0, settleDelayMs: 0, reclaimDelayMs: 0 };
   for (const item of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
     const [name, value] = item.split('=') as [string, string | undefined];
     if (name === 'crash-before-forward-ack') faults.crashBeforeForwardAck = true;
@@ -28,6 +32,8 @@ export function faultPoints(spec = process.env.ARBORMQ_CLUSTER_FAULT ?? ''): Fau
     else if (name === 'takeover-reply-delay-ms' && value !== undefined && Number(value) >= 0) faults.takeoverReplyDelayMs = Number(value);
     else if (name === 'route-delay-ms' && value !== undefined && Number(value) >= 0) faults.routeDelayMs = Number(value);
     else if (name === 'keepalive-late-ms' && value !== undefined && Number(value) >= 0) faults.keepaliveLateMs = Number(value);
+    else if (name === 'settle-delay-ms' && value !== undefined && Number(value) >= 0) faults.settleDelayMs = Number(value);
+    else if (name === 'reclaim-delay-ms' && value !== undefined && Number(value) >= 0) faults.reclaimDelayMs = Number(value);
     else throw new Error(`unknown ARBORMQ_CLUSTER_FAULT ${JSON.stringify(item)}`);
   }
   return faults;

@@ -99,10 +99,11 @@ export class Mesh<State> {
       peer.departedTimer = null;
       this.log('info', 'cluster: member is back', { peer: member.node });
     }
-    const moved = peer.member !== null && (peer.member.url !== member.url || peer.member.incarnation !== member.incarnation);
     peer.member = member;
     if (!this.dials(member.node)) return;
-    if (moved && peer.link) peer.link.close('the peer restarted');
+    // A link to another process than the member's is stale; one dialed at the old key's address that
+    // reached the new process already (it restarted at the same address) is not.
+    if (peer.link && peer.incarnation !== member.incarnation) peer.link.close('the peer restarted');
     peer.resetRedial();
     this.dial(peer);
   }

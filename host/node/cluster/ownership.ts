@@ -17,6 +17,12 @@ export type Ownership =
    */
   | { owner: 'away'; node: string; revision: string };
 
+/**
+ * Where a session this node holds stands after a new lease: this node's again, another node's
+ * (`lost`: this copy is stale), or being taken over by another node (`unsettled`).
+ */
+export type Standing = 'self' | 'lost' | 'unsettled';
+
 /** Whether claim may take a session whose home is another node (a buddy promoting its replica does). */
 export type HomeRule = 'respect' | 'take';
 
@@ -90,12 +96,13 @@ export class SessionOwnership {
     const revision = kv.mod_revision;
     const owner = kv.value.toString();
     if (owner !== self) return { owner: 'other', node: owner, revision, lease: kv.lease, home: homeNode !== null && homeNode !== owner ? homeNode : null };
-    if (kv.lease === lease) return { owner: 'self', revision };
     if (!holds && homeNode !== null && homeNode !== self) {
-      // This node took the session over before it restarted, and did not keep it: its home still has it.
+      // A key left from a takeover this node did not keep (it restarted, or could not give the key
+      // back): the session is still at its home.
       await this.call(() => this.etcd.if(key, 'Mod', '==', revision).then(this.etcd.delete().key(key)).commit());
       return this.claim(clientId, homes, holds);
     }
+    if (kv.lease === lease) return { owner: 'self', revision };
     // Ours under an older lease (this node got a new one since): move it to the current lease, and home here.
     return (await this.takeOver(clientId, revision, true)) ?? this.claim(clientId, homes, holds);
   }
@@ -137,15 +144,21 @@ export class SessionOwnership {
     return result.succeeded;
   }
 
-  /** Undoes takeOver or takeAway (the owner refused, or did not answer): the key is `node`'s again on `lease`, or gone (null). */
+  /**
+   * Undoes takeOver or takeAway (the owner refused, or did not answer): the key is `node`'s again on
+   * `lease`, or gone (null, or that lease expired meanwhile: the node restarted, and the home record
+   * still names whichever node has the session).
+   */
   async giveBack(clientId: string, revision: string, node: string, lease: string | null): Promise<void> {
     const key = this.key(clientId);
-    await this.call(() =>
-      this.etcd
-        .if(key, 'Mod', '==', revision)
-        .then(lease === null ? this.etcd.delete().key(key) : this.etcd.put(key).value(node).lease(lease))
-        .commit(),
-    );
+    const back = (lease: string | null) =>
+      this.call(() =>
+        this.etcd
+          .if(key, 'Mod', '==', revision)
+          .then(lease === null ? this.etcd.delete().key(key) : this.etcd.put(key).value(node).lease(lease))
+          .commit(),
+      );
+    await (lease === null ? back(null) : back(lease).catch(() => back(null)));
   }
 
   /** Gives the session up (it ended), unless another node owns it by now. */
@@ -155,20 +168,23 @@ export class SessionOwnership {
   }
 
   /**
-   * After a new lease: claims again every session this node holds. Returns the client ids another
-   * node owns by now — this node's copies of those are stale and must go.
+   * After a new lease: claims again a session this node holds. `unsettled` when another node holds
+   * its key while the home record still names this node — that node's takeover is on its way or not
+   * settled yet, and this node's copy is the session until it is.
    */
-  async reassert(clientIds: Iterable<string>): Promise<string[]> {
-    const lost: string[] = [];
+  async reassert(clientId: string): Promise<Standing> {
+    const ownership = await this.claim(clientId, 'respect');
+    if (ownership.owner === 'self') return 'self';
+    return ownership.owner === 'other' && ownership.home === this.membership.self.node ? 'unsettled' : 'lost';
+  }
+
+  /** After a new lease: runs `claimAgain` (which calls reassert) for every session this node holds, a few at once. */
+  async reassertAll(clientIds: Iterable<string>, claimAgain: (clientId: string) => Promise<void>): Promise<void> {
     const queue = [...clientIds];
     const worker = async (): Promise<void> => {
-      for (let clientId = queue.pop(); clientId !== undefined; clientId = queue.pop()) {
-        const ownership = await this.claim(clientId, 'respect');
-        if (ownership.owner !== 'self') lost.push(clientId);
-      }
+      for (let clientId = queue.pop(); clientId !== undefined; clientId = queue.pop()) await claimAgain(clientId);
     };
     await Promise.all(Array.from({ length: Math.min(REASSERT_CONCURRENCY, queue.length) }, worker));
-    return lost;
   }
 
   private async call<T>(fn: () => Promise<T>): Promise<T> {
