@@ -121,11 +121,13 @@ class Tap {
   push(direction: PacketDirection, bytes: Uint8Array): void {
     if (this.broken[direction]) return;
     try {
-      this.framers[direction].push(bytes, 0, bytes.length, (header, buf, start, end) => {
-        const event = describe(direction, header, buf, start, end, this.version);
-        if (!event) throw new Error('reserved packet type 0');
-        this.report(event);
-        return true;
+      this.framers[direction].push(bytes, 0, bytes.length, {
+        onPacket: (header, buf, start, end) => {
+          const event = describe(direction, header, buf, start, end, this.version);
+          if (!event) throw new Error('reserved packet type 0');
+          this.report(event);
+          return true;
+        },
       });
     } catch {
       // Not MQTT (or over the size limit): the client will say so and close; the tap just goes quiet.

@@ -1,5 +1,5 @@
 import { MAX_REMAINING_LENGTH, PacketType } from '../core/codec/constants.js';
-import { Framer } from '../core/codec/frame.js';
+import { Framer, type PacketSink } from '../core/codec/frame.js';
 import type { Properties } from '../core/codec/properties.js';
 import { Deque } from '../core/model/deque.js';
 import { malformed, protocolError } from '../core/codec/errors.js';
@@ -317,21 +317,23 @@ export class MqttClient {
     if (this.state === State.Closed) return;
     this.pingOutstanding = false;
     try {
-      this.framer.push(chunk, 0, chunk.length, this.onPacket);
+      this.framer.push(chunk, 0, chunk.length, this.packets);
     } catch (error) {
       this.destroy(error as Error);
     }
   }
 
-  private readonly onPacket = (header: number, buf: Uint8Array, start: number, end: number): boolean => {
-    const packet = decodeServerPacket(header, buf, start, end, this.protocolVersion);
-    if (this.state === State.Connecting) {
-      if (packet.type !== PacketType.CONNACK) throw protocolError('the first packet from the server must be CONNACK');
-      this.onConnack(packet);
-      return this.connected;
-    }
-    this.handle(packet);
-    return this.state !== State.Closed;
+  private readonly packets: PacketSink = {
+    onPacket: (header, buf, start, end) => {
+      const packet = decodeServerPacket(header, buf, start, end, this.protocolVersion);
+      if (this.state === State.Connecting) {
+        if (packet.type !== PacketType.CONNACK) throw protocolError('the first packet from the server must be CONNACK');
+        this.onConnack(packet);
+        return this.connected;
+      }
+      this.handle(packet);
+      return this.state !== State.Closed;
+    },
   };
 
   private onConnack(ack: ConnackPacket): void {

@@ -3,7 +3,7 @@ import { Connection } from './connection.js';
 import { CloseKind } from './model/outcomes.js';
 import { Engine } from './model/engine.js';
 import { restore } from './model/restore.js';
-import { FlushQueue } from './outbox.js';
+import { FlushQueue, OutboxPool } from './outbox.js';
 import type { Transport } from './transport.js';
 
 /**
@@ -14,6 +14,8 @@ export class Broker extends Engine {
   readonly connections = new Set<Connection>();
   /** Every connection's queued output goes to its transport through this. */
   readonly flushes = new FlushQueue();
+  /** Where a connection's output of one turn is built (lent until its flush). */
+  readonly outboxes = new OutboxPool(this.core, this.options.copyLimitBytes);
 
   /**
    * Opens the store and rebuilds the arena, the trie and the sessions from it (restore.ts), before

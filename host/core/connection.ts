@@ -1,6 +1,6 @@
 import type { Broker } from './broker.js';
 import { PacketType, Reason, type ProtocolVersion } from './codec/constants.js';
-import { Framer } from './codec/frame.js';
+import { Framer, type PacketSink } from './codec/frame.js';
 import { ackSize, type AckType, encodeAck, writeAck } from './codec/acks.js';
 import * as generate from './codec/generate.js';
 import type { QoS } from './codec/packets.js';
@@ -96,7 +96,7 @@ const enum Paused {
  * dispatches them to the handlers, enforces keep alive, and batches output per tick. It is its own
  * entry in the broker's Timers (the CONNECT deadline, then keep alive).
  */
-export class Connection implements Timed, ClientOutlet, ClientContext {
+export class Connection implements Timed, ClientOutlet, ClientContext, PacketSink {
   private phase = Phase.New;
   /** What the packet handlers keep about this connection, once they keep anything (see `state`). */
   private clientState: ClientState | null = null;
@@ -104,7 +104,8 @@ export class Connection implements Timed, ClientOutlet, ClientContext {
   session: Session | null = null;
   private closeKind = CloseKind.Abnormal;
   readonly framer: Framer;
-  readonly outbox: Outbox;
+  /** This turn's output, from its first packet until the flush: lent by the broker's OutboxPool. */
+  private outbox: Outbox | null = null;
   /** The client's own limits (5.0 CONNECT properties). */
   limits = NO_LIMITS;
   /** Topic aliases this connection told its client (5.0, when it accepts any). */
@@ -131,7 +132,6 @@ export class Connection implements Timed, ClientOutlet, ClientContext {
   private idleLimitMs = 0;
   timerDue = 0;
   timerSlot = -1;
-  private scheduled = false;
 
   constructor(
     readonly broker: Broker,
@@ -141,7 +141,6 @@ export class Connection implements Timed, ClientOutlet, ClientContext {
     // Until CONNECT is accepted a packet may be no larger than what an unauthenticated client may hold.
     this.framer = new Framer(Math.min(maxPacketSize, maxUnauthenticatedBytes));
     transport.limitReceive?.(maxUnauthenticatedBytes);
-    this.outbox = new Outbox(broker.core, broker.options.copyLimitBytes);
     this.superviseIdle(broker.options.connectTimeoutMs);
     transport.attach(new TransportSink(this));
   }
@@ -187,7 +186,7 @@ export class Connection implements Timed, ClientOutlet, ClientContext {
       const framer = this.framer;
       // The rest of a packet being assembled in the arena goes there straight from the chunk.
       const direct = Math.min(framer.owed, chunk.length);
-      if (direct > 0) framer.push(chunk, 0, direct, this.onPacket);
+      if (direct > 0) framer.push(chunk, 0, direct, this);
       if (direct < chunk.length && this.open) {
         // One copy of the chunk into wasm memory: PUBLISH bodies then move into arena blocks with
         // memory.copy, and nothing per packet is allocated on the JavaScript heap.
@@ -195,7 +194,7 @@ export class Connection implements Timed, ClientOutlet, ClientContext {
         const at = core.receiveBuffer(length);
         const mem = core.bytes();
         mem.set(direct === 0 ? chunk : chunk.subarray(direct), at);
-        framer.push(mem, at, at + length, this.onPacket, core.refreshBytes);
+        framer.push(mem, at, at + length, this, core.refreshBytes);
       }
       // Keep alive counts complete control packets, not bytes [MQTT-3.1.2-22]; one clock read per chunk.
       if (this.packetSeen) this.lastSeen = performance.now();
@@ -205,7 +204,8 @@ export class Connection implements Timed, ClientOutlet, ClientContext {
     }
   }
 
-  private readonly onPacket = (header: number, buf: Uint8Array, start: number, end: number): boolean => {
+  /** Each packet its framer cuts from the stream (PacketSink). */
+  onPacket(header: number, buf: Uint8Array, start: number, end: number): boolean {
     const type = header >> 4;
     this.broker.metrics.packetsReceived++;
     this.packetSeen = true;
@@ -274,7 +274,7 @@ export class Connection implements Timed, ClientOutlet, ClientContext {
       }
     }
     return this.open;
-  };
+  }
 
   holdFor<T>(decision: Promise<T>, then: (value: T) => void, abandon?: () => void): void {
     this.holding = true;
@@ -438,7 +438,7 @@ export class Connection implements Timed, ClientOutlet, ClientContext {
     this.closeKind = kind;
     this.phase = Phase.Closed;
     this.clearKeepAlive();
-    this.outbox.flush(this.transport);
+    this.outbox?.flush(this.transport);
     this.transport.end();
   }
 
@@ -452,7 +452,7 @@ export class Connection implements Timed, ClientOutlet, ClientContext {
     const wasOpen = this.phase !== Phase.Closed;
     this.phase = Phase.Closed;
     this.clearKeepAlive();
-    this.outbox.discard();
+    this.outbox?.discard();
     this.framer.discard();
     if (this.untrusted) this.accountUnauthenticated();
     this.broker.connectionClosed(this, wasOpen ? CloseKind.Abnormal : this.closeKind);
@@ -519,9 +519,8 @@ export class Connection implements Timed, ClientOutlet, ClientContext {
 
   send(packet: Uint8Array): void {
     if (this.tooLarge(packet.length)) return;
-    this.outbox.write(packet);
+    this.output().write(packet);
     this.broker.metrics.packetsSent++;
-    this.schedule();
   }
 
   /** A packet larger than the client's Maximum Packet Size is not sent, but counted [MQTT-3.1.2-25]. */
@@ -541,10 +540,10 @@ export class Connection implements Timed, ClientOutlet, ClientContext {
     }
     const size = ackSize(version, reason);
     if (this.tooLarge(size)) return;
-    const at = this.outbox.reserve(size);
-    writeAck(this.outbox.bytes, at, type, version, packetId, reason);
+    const outbox = this.output();
+    const at = outbox.reserve(size);
+    writeAck(outbox.bytes, at, type, version, packetId, reason);
     this.broker.metrics.packetsSent++;
-    this.schedule();
   }
 
   /**
@@ -583,31 +582,36 @@ export class Connection implements Timed, ClientOutlet, ClientContext {
     p.forwardAt = p.forwardLength > 0 ? this.broker.core.ptr(message.forwardHandle) : 0;
     if (publishSize(p) > this.limits.maxPacketSize) return false;
     if (alias !== 0 && !known) aliases!.remember(message.topic(), alias);
-    writePublish(this.outbox, p);
+    writePublish(this.output(), p);
     this.broker.metrics.messagesSent++;
     this.broker.metrics.packetsSent++;
-    this.schedule();
     return true;
   }
 
   /** Bytes waiting to leave: ours for this tick plus the transport's buffer (slow consumer detection). */
   get backlog(): number {
-    return this.outbox.pendingBytes + this.transport.writableLength;
+    return (this.outbox === null ? 0 : this.outbox.pendingBytes) + this.transport.writableLength;
   }
 
-  private schedule(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    this.broker.flushes.add(this);
+  /** The outbox this turn's output goes into; the first output of a turn takes one and schedules the flush. */
+  private output(): Outbox {
+    let outbox = this.outbox;
+    if (outbox === null) {
+      outbox = this.outbox = this.broker.outboxes.take();
+      this.broker.flushes.add(this);
+    }
+    return outbox;
   }
 
-  /** Called by the broker's FlushQueue. */
+  /** Called by the broker's FlushQueue, once per output() that took an outbox. */
   flush(): void {
-    this.scheduled = false;
-    if (!this.outbox.empty) {
-      const bytes = this.outbox.pendingBytes;
-      this.outbox.flush(this.transport);
+    const outbox = this.outbox!;
+    this.outbox = null;
+    if (!outbox.empty) {
+      const bytes = outbox.pendingBytes;
+      outbox.flush(this.transport);
       this.broker.metrics.bytesSent += bytes;
     }
+    this.broker.outboxes.give(outbox);
   }
 }

@@ -183,6 +183,33 @@ export class Outbox implements PublishTarget<number | Message> {
   }
 }
 
+/** Spare outboxes kept at most: a turn with output for more connections creates the rest (and drops them after). */
+const MAX_SPARE = 1024;
+
+/**
+ * The broker's outboxes, lent to a connection from its first output of a turn until its flush. An
+ * outbox holds nothing between batches (the transport's write callback owns what a batch referenced),
+ * so connections without output — idle ones — hold none; how many exist is how many connections had
+ * output in one turn.
+ */
+export class OutboxPool {
+  private readonly spare: Outbox[] = [];
+
+  constructor(
+    private readonly core: Core,
+    private readonly copyLimit: number,
+  ) {}
+
+  take(): Outbox {
+    return this.spare.pop() ?? new Outbox(this.core, this.copyLimit);
+  }
+
+  /** `outbox` was flushed or discarded, and is not used by its connection any more. */
+  give(outbox: Outbox): void {
+    if (this.spare.length < MAX_SPARE) this.spare.push(outbox);
+  }
+}
+
 /** What a FlushQueue flushes: a connection whose Outbox holds output. */
 export interface Flushable {
   flush(): void;

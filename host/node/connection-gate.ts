@@ -11,22 +11,36 @@ export interface PeerInfo {
   certificateIdentity?: string | undefined;
 }
 
-/** A network client of this server, known by the unique `remoteAddress` label of its transport. */
-export class Peer {
-  transport: Transport | null = null;
+/**
+ * A network client of this server as the gate knows it. The listeners' transports (SocketTransport,
+ * WebSocketTransport) are peers themselves: a connection carries one object for both.
+ */
+export abstract class Peer {
+  /** The unique label the gate gives it: "address:port", "#2" (…) appended while that is taken. */
+  readonly remoteAddress: string;
+  readonly ip: string;
+  readonly listener: string;
+  readonly certificateIdentity: string | undefined;
+  /** Arrived when maxConnections clients were already connected: answered "quota exceeded" and closed. */
+  readonly overLimit: boolean;
 
+  /** Registers with the gate; hand the finished transport to `gate.serve`. */
   constructor(
     private readonly gate: ConnectionGate,
-    readonly label: string,
-    readonly ip: string,
-    readonly listener: string,
-    readonly certificateIdentity: string | undefined,
-    /** Arrived when maxConnections clients were already connected: answered "quota exceeded" and closed. */
-    readonly overLimit: boolean,
-  ) {}
+    info: PeerInfo,
+  ) {
+    this.ip = info.address ?? 'unknown';
+    this.remoteAddress = gate.label(this.ip, info.port);
+    this.listener = info.listener;
+    this.certificateIdentity = info.certificateIdentity;
+    this.overLimit = gate.arrive(this);
+  }
 
-  /** Its transport has closed (transports call this exactly once). */
-  transportClosed(): void {
+  /** Closes the connection at once (the shutdown deadline). */
+  abstract destroy(): void;
+
+  /** Its transport has closed: transports call this exactly once. */
+  protected left(): void {
     this.gate.leave(this);
   }
 }
@@ -63,39 +77,42 @@ export class ConnectionGate {
     return this.admitted;
   }
 
-  /** Registers a new client; build its transport with `peer.label` as remoteAddress and call serve(). */
-  arrive(info: PeerInfo): Peer {
-    const ip = info.address ?? 'unknown';
-    const base = ip.includes(':') ? `[${ip}]:${info.port}` : `${ip}:${info.port}`;
+  /** A label for a client at `ip`:`port` that no connection has now. */
+  label(ip: string, port: number | undefined): string {
+    const base = ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
     let label = base;
     for (let n = 2; this.peers.has(label); n++) label = `${base}#${n}`;
+    return label;
+  }
+
+  /** Counts a new client (its Peer constructor calls this); true when it is over maxConnections. */
+  arrive(peer: Peer): boolean {
     const overLimit = this.maxConnections > 0 && this.admitted >= this.maxConnections;
-    const peer = new Peer(this, label, ip, info.listener, info.certificateIdentity, overLimit);
-    this.peers.set(label, peer);
+    this.peers.set(peer.remoteAddress, peer);
     if (overLimit) {
       this.refusing++;
       this.refusedOverLimit++;
     } else {
       this.admitted++;
     }
-    return peer;
+    return overLimit;
   }
 
-  serve(peer: Peer, transport: Transport): void {
-    peer.transport = transport;
-    if (!peer.overLimit) {
+  /** Hands a new client to the broker, or refuses it when it arrived over the limit. */
+  serve(transport: Peer & Transport): void {
+    if (!transport.overLimit) {
       this.accept(transport);
       return;
     }
-    this.logs.note('warn', 'connection refused: maxConnections reached', peer.ip, { address: peer.label, listener: peer.listener, maxConnections: this.maxConnections });
+    this.logs.note('warn', 'connection refused: maxConnections reached', transport.ip, { address: transport.remoteAddress, listener: transport.listener, maxConnections: this.maxConnections });
     if (this.refusing > REFUSING_LIMIT) transport.destroy();
     else refuseConnect(transport);
   }
 
   /** The peer's transport has closed (transports call this exactly once). */
   leave(peer: Peer): void {
-    if (this.peers.get(peer.label) !== peer) return;
-    this.peers.delete(peer.label);
+    if (this.peers.get(peer.remoteAddress) !== peer) return;
+    this.peers.delete(peer.remoteAddress);
     if (peer.overLimit) this.refusing--;
     else this.admitted--;
     if (this.peers.size === 0) for (const wake of this.waiters.splice(0)) wake();
@@ -109,7 +126,7 @@ export class ConnectionGate {
 
   /** Drops every connection still open (the shutdown deadline). */
   destroyAll(): void {
-    for (const peer of [...this.peers.values()]) peer.transport?.destroy();
+    for (const peer of [...this.peers.values()]) peer.destroy();
   }
 }
 

@@ -1,10 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Transport, TransportEvents } from '../core/transport.js';
-
-/** Told once when a transport's socket has closed, whoever is attached (the connection gate's Peer). */
-export interface TransportOwner {
-  transportClosed(): void;
-}
+import { type ConnectionGate, Peer, type PeerInfo } from './connection-gate.js';
 
 const TRANSPORT = Symbol('arbormq.transport');
 type OwnedSocket = Socket & { [TRANSPORT]: SocketTransport };
@@ -26,19 +22,17 @@ function drained(this: OwnedSocket): void {
   this[TRANSPORT].events?.drain();
 }
 
-/** A TCP or TLS socket as a broker Transport. */
-export class SocketTransport implements Transport {
-  readonly remoteAddress: string;
+/** A TCP or TLS socket of one of the server's listeners as a broker Transport (and the gate's Peer). */
+export class SocketTransport extends Peer implements Transport {
   /** The attached connection's; null before attach and after close. */
   events: TransportEvents | null = null;
 
   constructor(
     private readonly socket: Socket,
-    /** How the connection is named in logs and found by access control (default address:port). */
-    remoteAddress = `${socket.remoteAddress}:${socket.remotePort}`,
-    private readonly owner: TransportOwner | null = null,
+    gate: ConnectionGate,
+    info: PeerInfo,
   ) {
-    this.remoteAddress = remoteAddress;
+    super(gate, info);
     socket.setNoDelay(true);
     (socket as OwnedSocket)[TRANSPORT] = this;
     socket.on('error', destroyOnError);
@@ -55,12 +49,12 @@ export class SocketTransport implements Transport {
     this.socket.on('drain', drained);
   }
 
-  /** The socket closed (its one 'close' listener calls this): the attached connection hears it once, then the owner. */
+  /** The socket closed (its one 'close' listener calls this): the attached connection hears it once, then the gate. */
   socketClosed(): void {
     const events = this.events;
     this.events = null;
     events?.close();
-    this.owner?.transportClosed();
+    this.left();
   }
 
   write(chunks: Uint8Array[], done: () => void): void {

@@ -20,8 +20,7 @@ export async function listenTcp(
   const protocol = options.protocol ?? 'mqtt';
   let name = `${protocol}:${options.port}`;
   const serve = (socket: Socket, certificateIdentity: string | undefined): void => {
-    const peer = gate.arrive({ address: socket.remoteAddress, port: socket.remotePort, listener: name, certificateIdentity });
-    gate.serve(peer, new SocketTransport(socket, peer.label, peer));
+    gate.serve(new SocketTransport(socket, gate, { address: socket.remoteAddress, port: socket.remotePort, listener: name, certificateIdentity }));
   };
 
   let server;

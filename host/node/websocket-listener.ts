@@ -64,8 +64,7 @@ export async function listenWebSocket(
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       const tcp = req.socket as Socket;
-      const peer = gate.arrive({ address: tcp.remoteAddress, port: tcp.remotePort, listener: name, certificateIdentity: cn });
-      gate.serve(peer, new WebSocketTransport(ws, tcp, peer.label, () => gate.leave(peer)));
+      gate.serve(new WebSocketTransport(ws, tcp, gate, { address: tcp.remoteAddress, port: tcp.remotePort, listener: name, certificateIdentity: cn }));
     });
   });
   if (secure && options.requireCertificate === true) {

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { Transport, TransportEvents } from '../core/transport.js';
+import { type ConnectionGate, Peer, type PeerInfo } from './connection-gate.js';
 
 /** Close code for a text frame: MQTT is carried in binary frames only [MQTT-6.0.0-1]. */
 const UNSUPPORTED_DATA = 1003;
@@ -12,7 +13,7 @@ const CLOSE_TIMEOUT_MS = 5000;
  * of one (the connection's framer reassembles), and each batch the broker writes goes out as one
  * frame. Serves `ws` and `wss` alike.
  */
-export class WebSocketTransport implements Transport {
+export class WebSocketTransport extends Peer implements Transport {
   /** The frame size limit the listener gave `ws` (see limitReceive). */
   private listenerLimit: number | undefined;
 
@@ -20,10 +21,11 @@ export class WebSocketTransport implements Transport {
     private readonly ws: WebSocket,
     /** The upgraded HTTP socket under `ws` (for its 'drain', which `ws` does not forward). */
     private readonly socket: Socket,
-    readonly remoteAddress: string,
-    closed?: () => void,
+    gate: ConnectionGate,
+    info: PeerInfo,
   ) {
-    if (closed) ws.once('close', closed);
+    super(gate, info);
+    ws.once('close', () => this.left());
   }
 
   get writableLength(): number {

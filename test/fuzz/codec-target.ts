@@ -22,7 +22,7 @@ function frame(chunks: Uint8Array[]): Framed {
   const framer = new Framer(MAX_PACKET);
   const packets: [number, Uint8Array][] = [];
   try {
-    for (const c of chunks) framer.push(c, 0, c.length, (header, buf, start, end) => (packets.push([header, buf.slice(start, end)]), true));
+    for (const c of chunks) framer.push(c, 0, c.length, { onPacket: (header, buf, start, end) => (packets.push([header, buf.slice(start, end)]), true) });
   } catch (error) {
     if (!(error instanceof ProtocolError)) throw error;
     return { packets, error: error.reason };

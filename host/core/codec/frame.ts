@@ -2,10 +2,16 @@ import { ProtocolError, malformed } from './errors.js';
 import { Reason } from './constants.js';
 
 /**
- * Receives each complete packet as `buf[bodyStart, bodyEnd)` plus its fixed header byte; returns
- * false to stop framing (the connection is closing). The bytes are valid only during the call.
+ * Where a Framer's packets go: an object rather than a function, so that a broker connection can be
+ * its own sink without a closure per connection.
  */
-export type PacketSink = (header: number, buf: Uint8Array, bodyStart: number, bodyEnd: number) => boolean;
+export interface PacketSink {
+  /**
+   * Receives each complete packet as `buf[bodyStart, bodyEnd)` plus its fixed header byte; returns
+   * false to stop framing (the connection is closing). The bytes are valid only during the call.
+   */
+  onPacket(header: number, buf: Uint8Array, bodyStart: number, bodyEnd: number): boolean;
+}
 
 /** Smallest buffer a packet spanning chunks starts in (it doubles as bytes arrive). */
 const MIN_PARTIAL = 256;
@@ -106,7 +112,7 @@ export class Framer {
       this.partialTotal = 0;
       let keepGoing: boolean;
       try {
-        keepGoing = sink(packet[at]!, packet, at + bodyStart, at + total);
+        keepGoing = sink.onPacket(packet[at]!, packet, at + bodyStart, at + total);
       } finally {
         // The sink copies what it keeps of a packet.
         if (region !== 0) this.area!.unref(region);
@@ -127,7 +133,7 @@ export class Framer {
         this.append(refresh ? refresh() : buf, off, end);
         return;
       }
-      const keepGoing = sink(buf[off]!, buf, this.bodyStart, off + total);
+      const keepGoing = sink.onPacket(buf[off]!, buf, this.bodyStart, off + total);
       off += total;
       if (!keepGoing) return;
       if (refresh) buf = refresh();

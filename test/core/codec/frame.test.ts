@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import mqttPacket from 'mqtt-packet';
-import { Framer } from '../../../host/core/codec/frame.js';
+import { Framer, type PacketSink } from '../../../host/core/codec/frame.js';
 import { ProtocolError } from '../../../host/core/codec/errors.js';
 import { loadNodeCore } from '../../../host/node/load-core.js';
 
+const sink = (onPacket: PacketSink['onPacket']): PacketSink => ({ onPacket });
+const takeAll = sink(() => true);
+
 function frames(framer: Framer, chunks: Uint8Array[]): [number, number[]][] {
   const out: [number, number[]][] = [];
-  for (const c of chunks) framer.push(c, 0, c.length, (h, buf, s, e) => (out.push([h, [...buf.subarray(s, e)]]), true));
+  for (const c of chunks) framer.push(c, 0, c.length, sink((h, buf, s, e) => (out.push([h, [...buf.subarray(s, e)]]), true)));
   return out;
 }
 
@@ -46,16 +49,20 @@ describe('Framer', () => {
   it('memory reservation attack: a header claiming 16 MiB followed by 1 KiB allocates what arrived, not what was claimed', () => {
     const framer = new Framer(1 << 28);
     const packet = publish('t', Buffer.alloc(16 * 1024 * 1024, 5));
-    const sink = (): boolean => true;
-    framer.push(packet, 0, 1024, sink);
+    framer.push(packet, 0, 1024, takeAll);
     assert.ok(framer.allocated <= 2048, `${framer.allocated} bytes allocated`);
     let seen = 0;
     for (let at = 1024; at < packet.length; at += 64 * 1024) {
-      framer.push(packet, at, Math.min(packet.length, at + 64 * 1024), (_h, buf, start, end) => {
-        seen = end - start;
-        assert.ok(buf.subarray(start, end).every((b, i) => i < 3 || b === 5));
-        return true;
-      });
+      framer.push(
+        packet,
+        at,
+        Math.min(packet.length, at + 64 * 1024),
+        sink((_h, buf, start, end) => {
+          seen = end - start;
+          assert.ok(buf.subarray(start, end).every((b, i) => i < 3 || b === 5));
+          return true;
+        }),
+      );
       assert.ok(framer.allocated <= 2 * Math.min(packet.length, at + 64 * 1024) || seen > 0);
     }
     assert.equal(seen, packet.length - 5);
@@ -86,14 +93,14 @@ describe('Framer', () => {
     const bytes = Uint8Array.of(9, 9, 0xc0, 0, 0xe0, 0, 9);
     let copy = bytes.slice();
     const seen: number[] = [];
-    new Framer(1 << 20).push(copy, 2, 6, (h) => (seen.push(h), true), () => (copy = bytes.slice()));
+    new Framer(1 << 20).push(copy, 2, 6, sink((h) => (seen.push(h), true)), () => (copy = bytes.slice()));
     assert.deepEqual(seen, [0xc0, 0xe0]);
   });
 
   it('stops when the sink says so and passes nothing after', () => {
     const seen: number[] = [];
     const bytes = Uint8Array.of(0xc0, 0, 0xc0, 0, 0xc0, 0);
-    new Framer(1 << 20).push(bytes, 0, bytes.length, (h) => (seen.push(h), seen.length < 2));
+    new Framer(1 << 20).push(bytes, 0, bytes.length, sink((h) => (seen.push(h), seen.length < 2)));
     assert.equal(seen.length, 2);
   });
 
@@ -120,17 +127,17 @@ describe('Framer', () => {
       framer.area = core;
       const packet = publish('t', Buffer.alloc(1 << 20, 9));
       const seen: number[] = [];
-      const sink = (_h: number, buf: Uint8Array, start: number, end: number): boolean => {
+      const check = sink((_h, buf, start, end) => {
         seen.push(end - start);
         assert.ok(buf.subarray(start + 3, end).every((b) => b === 9));
         return true;
-      };
-      framer.push(packet, 0, 64 * 1024, sink);
+      });
+      framer.push(packet, 0, 64 * 1024, check);
       assert.equal(core.arenaStats().liveHandles, 1);
       assert.equal(framer.allocated, packet.length);
       for (let at = 64 * 1024; at < packet.length; at += 64 * 1024) {
         assert.equal(framer.owed, packet.length - at);
-        framer.push(packet, at, Math.min(packet.length, at + 64 * 1024), sink);
+        framer.push(packet, at, Math.min(packet.length, at + 64 * 1024), check);
         assert.equal(core.arenaStats().liveHandles, at + 64 * 1024 < packet.length ? 1 : 0);
       }
       assert.deepEqual(seen, [packet.length - 4]);
@@ -148,14 +155,19 @@ describe('Framer', () => {
       const at = core.receiveBuffer(first);
       core.bytes().set(packet.subarray(0, first), at);
       let seen = 0;
-      framer.push(core.bytes(), at, at + first, () => true, core.refreshBytes);
+      framer.push(core.bytes(), at, at + first, takeAll, core.refreshBytes);
       assert.ok(core.bytes().buffer.byteLength > before, 'memory grew');
-      framer.push(packet, first, packet.length, (_h, buf, start, end) => {
-        assert.deepEqual([...buf.subarray(start, start + 6)], [0, 4, 0x67, 0x72, 0x6f, 0x77]);
-        assert.ok(buf.subarray(start + 6, end).every((b) => b === 4));
-        seen = end - start;
-        return true;
-      });
+      framer.push(
+        packet,
+        first,
+        packet.length,
+        sink((_h, buf, start, end) => {
+          assert.deepEqual([...buf.subarray(start, start + 6)], [0, 4, 0x67, 0x72, 0x6f, 0x77]);
+          assert.ok(buf.subarray(start + 6, end).every((b) => b === 4));
+          seen = end - start;
+          return true;
+        }),
+      );
       assert.equal(seen, packet.length - 5);
       assert.equal(core.arenaStats().liveHandles, 0);
     });
@@ -165,7 +177,7 @@ describe('Framer', () => {
       const framer = new Framer(1 << 20);
       framer.area = core;
       const packet = publish('t', Buffer.alloc(10_000));
-      framer.push(packet, 0, 100, () => true);
+      framer.push(packet, 0, 100, takeAll);
       assert.equal(core.arenaStats().liveHandles, 1);
       framer.discard();
       assert.equal(core.arenaStats().liveHandles, 0);
