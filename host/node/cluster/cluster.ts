@@ -88,8 +88,10 @@ const faults = faultPoints();
 /** Runs the settling of a hand-over (held back by the settle-delay fault point in tests). */
 const settleDelayed = (fn: () => void): unknown => (faults.settleDelayMs === 0 ? fn() : setTimeout(fn, faults.settleDelayMs));
 const TAKEOVER_TIMEOUT_MS = 5000;
-/** How long a CONNECT needing ownership waits for the lease before it is refused with 0x88. */
-const LEASE_WAIT_MS = 1500;
+/** How long a CONNECT waits for the lease (one needing ownership) or the members' routes before it is refused with 0x88. */
+const READY_WAIT_MS = 1500;
+const LEASE_UNPROVEN = 'the cluster cannot confirm who owns sessions right now (etcd is unreachable)';
+const ROUTES_UNKNOWN = 'this node does not know the routes of every member yet';
 /** Lease TTLs a member that came back has to claim its sessions again before a CONNECT elsewhere asks it for them. */
 const RECLAIM_TTLS = 2;
 
@@ -166,6 +168,8 @@ export class Cluster implements BrokerCluster {
   private listener!: LinkListener;
   private url = '';
   private closed = false;
+  /** The members have been read from etcd once. */
+  private membersListed = false;
   /** replicationFactor 2: this node's sessions' buddies, and the replicas it keeps for others. */
   private replication: Replication | null = null;
   takeovers = 0;
@@ -224,7 +228,10 @@ export class Cluster implements BrokerCluster {
         this.replication?.membersChanged();
         this.replication?.ownerLeft(node);
       },
-      listed: () => this.replication?.membersListed(),
+      listed: () => {
+        this.membersListed = true;
+        this.replication?.membersListed();
+      },
       lease: (holding, fresh) => this.leaseChanged(holding, fresh),
     }, this.log);
     this.ownership = new SessionOwnership(this.etcd, keys, this.membership);
@@ -293,11 +300,21 @@ export class Cluster implements BrokerCluster {
     const stamp = this.retainedSync.clock.now();
     this.connectStamps.set(client.outlet, stamp);
     if (this.mesh) this.broadcast(kickFrame(clientId, client.username, stamp, !persistent || cleanStart));
-    if (!persistent) return null;
+    if (!persistent) return this.routesKnown() ? null : this.waitFor(() => this.routesKnown(), ROUTES_UNKNOWN);
     return this.serialized(clientId, async () => {
-      await this.leaseHeld();
+      await this.waitFor(() => this.membership?.holding === true, LEASE_UNPROVEN);
+      await this.waitFor(() => this.routesKnown(), ROUTES_UNKNOWN);
       await this.acquire(client, clientId, cleanStart);
     });
+  }
+
+  /**
+   * Every member's routes are known here: each has sent its snapshot since this process started.
+   * Until then a message published here would not reach that member's subscribers — acknowledged
+   * and lost — so a node that has just started lets no client in before.
+   */
+  private routesKnown(): boolean {
+    return this.membersListed && this.mesh.expected().every((p) => p.state.routes.known);
   }
 
   sessionEnded(session: Session): void {
@@ -320,14 +337,12 @@ export class Cluster implements BrokerCluster {
   }
 
   /**
-   * Resolves once the node holds its lease — at once, or within LEASE_WAIT_MS (a node just started,
-   * a keepalive late by a moment) — and otherwise refuses: ownership cannot be decided now.
+   * Resolves once `ready()` — at once, or within READY_WAIT_MS (a node just started, a keepalive late
+   * by a moment) — and otherwise refuses the CONNECT with 0x88 saying `why`.
    */
-  private async leaseHeld(): Promise<void> {
-    for (const deadline = performance.now() + LEASE_WAIT_MS; !this.membership?.holding; ) {
-      if (performance.now() > deadline) {
-        throw new ClusterRefusal(Reason.ServerUnavailable, 'the cluster cannot confirm who owns sessions right now (etcd is unreachable)');
-      }
+  private async waitFor(ready: () => boolean, why: string): Promise<void> {
+    for (const deadline = performance.now() + READY_WAIT_MS; !ready(); ) {
+      if (performance.now() > deadline) throw new ClusterRefusal(Reason.ServerUnavailable, why);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
@@ -1007,8 +1022,10 @@ export class Cluster implements BrokerCluster {
 
   /** Route announcements and move barriers, in order (held back by the route-delay fault point in tests). */
   private sendRouteFrame(peer: Peer<PeerState>, frame: Buffer): void {
-    if (faults.routeDelayMs === 0) peer.link!.send(frame);
-    else setTimeout(() => peer.link?.send(frame), faults.routeDelayMs);
+    const link = peer.link!;
+    // Held back, it goes on the link it was made for: a snapshot for an old link would be stale on a new one.
+    if (faults.routeDelayMs === 0) link.send(frame);
+    else setTimeout(() => link.send(frame), faults.routeDelayMs);
   }
 
   private scheduleFlush(outlet: PeerOutlet): void {

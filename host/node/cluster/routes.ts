@@ -84,6 +84,8 @@ export interface RouteSink {
 export class RemoteRoutes {
   readonly filters = new Set<string>();
   private seq = -1;
+  /** A snapshot has come: the peer's routes are known (a link going down keeps them). */
+  known = false;
 
   constructor(private readonly sink: RouteSink) {}
 
@@ -100,6 +102,7 @@ export class RemoteRoutes {
       const next = new Set(adds);
       for (const filter of [...this.filters]) if (!next.has(filter)) this.drop(filter);
       for (const filter of next) this.take(filter);
+      this.known = true;
     } else if (kind === RoutesKind.Delta) {
       if (seq !== this.seq + 1) throw new LinkProtocolError(`route delta ${seq} after ${this.seq}`);
       for (const filter of removes) this.drop(filter);

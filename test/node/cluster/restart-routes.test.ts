@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { collect } from '../../helpers/broker.js';
-import { startCluster, type TestCluster } from '../../helpers/cluster.js';
+import { connectWhenAccepted, startCluster, type TestCluster } from '../../helpers/cluster.js';
 import { etcdMissing, startEtcd, type TestEtcd } from '../../helpers/etcd.js';
 import { until } from '../../helpers/wait.js';
 
@@ -36,5 +36,24 @@ describe('a node restarted with persistent subscriptions', { skip: etcdMissing }
     assert.equal((await collect(back, 1))[0]!.payload.toString(), 'after the restart');
     const errors = [...n1!.cli.logs, ...n2!.cli.logs].filter((l) => l.includes('protocol error'));
     assert.deepEqual(errors, [], 'no link was closed for a protocol error');
+  });
+
+  it('lets a client in only once it knows the routes of every member: a QoS 1 message published there at once reaches a subscriber of another node', async () => {
+    const [n1, n2] = cluster.nodes;
+    // n2 announces its routes 1 s late, its snapshot to a node that has just started too.
+    await cluster.stop(n2!);
+    await cluster.restart(n2!, { ARBORMQ_CLUSTER_FAULT: 'route-delay-ms=1000' });
+    await cluster.ready();
+    const sub = await n2!.client({ clientId: 'routes-known-sub', clean: false });
+    await sub.subscribeAsync('known/#', { qos: 1 });
+    await cluster.stop(n1!);
+    await cluster.restart(n1!);
+    const pub = await connectWhenAccepted(n1!, { clientId: 'routes-known-pub' });
+    try {
+      await pub.publishAsync('known/x', 'published at once', { qos: 1 });
+      assert.equal((await collect(sub, 1, 5000))[0]!.payload.toString(), 'published at once');
+    } finally {
+      await pub.endAsync();
+    }
   });
 });
