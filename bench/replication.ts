@@ -8,6 +8,7 @@
 //   --quick (short windows)   --out FILE   --rate MSGS_PER_S (paced, default 10000)
 //   --rounds N (each factor N times, alternated; default 2)
 //   --cpu-prof DIR (each node writes a V8 CPU profile there when it stops)
+//   --before DIR (another built checkout: each round runs it too, right before this one)
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +32,7 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '10000' },
     rounds: { type: 'string', default: '2' },
     'cpu-prof': { type: 'string' },
+    before: { type: 'string' },
   },
 });
 const quick = values.quick!;
@@ -39,10 +41,13 @@ const ROUNDS = Number(values.rounds);
 const profile = values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : [];
 const WARMUP_MS = quick ? 500 : 1500;
 const WINDOW_MS = quick ? 2000 : 5000;
+/** The trees measured, alternated: the --before checkout first, then this one. */
+const TREES = [...(values.before ? [{ label: `before (${values.before})`, root: values.before }] : []), { label: values.before ? 'this' : '', root: ROOT }];
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Result {
+  tree: string;
   factor: number;
   round: number;
   /** One-minute load average when the run ended. */
@@ -55,11 +60,12 @@ interface Result {
   p99: number;
 }
 
-async function run(factor: number, round: number, etcd: string, dir: string): Promise<Result> {
-  const ids = Array.from({ length: NODES }, (_, i) => `r${factor}x${round}n${i + 1}`);
+async function run(tree: (typeof TREES)[number], t: number, factor: number, round: number, etcd: string, dir: string): Promise<Result> {
+  const ids = Array.from({ length: NODES }, (_, i) => `r${factor}x${round}t${t}n${i + 1}`);
   const nodes = await startNodes({
+    root: tree.root,
     ids,
-    name: `repl${factor}x${round}`,
+    name: `repl${factor}x${round}t${t}`,
     etcd,
     dir,
     config: (id) => ({ dataDir: join(dir, id), durability: 'sync' }),
@@ -120,6 +126,7 @@ async function run(factor: number, round: number, etcd: string, dir: string): Pr
     const pct = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? NaN;
     const total = cpu.reduce((a, b) => a + b, 0);
     return {
+      tree: tree.label,
       factor,
       round,
       load: loadavg()[0]!,
@@ -138,32 +145,37 @@ async function run(factor: number, round: number, etcd: string, dir: string): Pr
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 function render(results: Result[], loads: number[]): string {
+  const trees = TREES.length > 1;
+  const args = `--rate ${PACED_RATE} --rounds ${ROUNDS}${quick ? ' --quick' : ''}${trees ? ` --before ${values.before}` : ''}`;
   const lines = [
     '## Replication',
     '',
-    `\`npm run bench:replication -- --rate ${PACED_RATE} --rounds ${ROUNDS}${quick ? ' --quick' : ''}\` on ${cpuModel()} (${cpus().length} cores), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}:`,
+    `\`npm run bench:replication -- ${args}\` on ${cpuModel()} (${cpus().length} cores), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}:`,
     `${NODES} real \`arbormq\` processes with LevelDB stores (\`durability: sync\`) joined through etcd on loopback; a QoS 1`,
     'publisher and a persistent QoS 1 subscriber (which acknowledges at once) on the first node, 64-byte payloads: each',
     "message is stored for the subscriber's session before it is acknowledged — at factor 2 by the session's buddy as well.",
-    `Factors 1 and 2 alternate, ${ROUNDS} round(s) each, a fresh cluster per run. Full speed: 100 PUBLISHes in flight, ${WARMUP_MS} ms warm-up,`,
+    `Factors 1 and 2 alternate${trees ? ', each run of the before tree right before the same run of this one' : ''}, ${ROUNDS} round(s) each, a fresh cluster per run. Full speed: 100 PUBLISHes in flight, ${WARMUP_MS} ms warm-up,`,
     `${WINDOW_MS} ms window; CPU read from /proc for every node ("CPU-s / M": CPU-seconds per million messages delivered, all nodes,`,
     `then per node, the owner first). Paced: ${PACED_RATE.toLocaleString('en-US')} msg/s for ${WINDOW_MS} ms, each PUBACK's latency from its PUBLISH.`,
     `Load average ${loads.map((l) => l.toFixed(1)).join(' → ')} over the whole run (2 cores shared with other work); each run's is in the table.`,
     '',
-    '| round | replication factor | load | msgs/s (full speed) | CPU-s / M (all nodes) | per node | paced msgs/s | PUBACK p50 | PUBACK p99 |',
-    '| ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |',
+    `| round |${trees ? ' tree |' : ''} replication factor | load | msgs/s (full speed) | CPU-s / M (all nodes) | per node | paced msgs/s | PUBACK p50 | PUBACK p99 |`,
+    `| ---: |${trees ? ' --- |' : ''} ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |`,
     ...results.map(
       (r) =>
-        `| ${r.round} | ${r.factor} | ${r.load.toFixed(1)} | ${Math.round(r.rate).toLocaleString('en-US')} | ${r.cpuPerMillion.toFixed(2)} | ${r.perNode.map((c) => c.toFixed(2)).join(' / ')} | ${Math.round(r.pacedRate).toLocaleString('en-US')} | ${r.p50.toFixed(2)} ms | ${r.p99.toFixed(2)} ms |`,
+        `| ${r.round} |${trees ? ` ${r.tree} |` : ''} ${r.factor} | ${r.load.toFixed(1)} | ${Math.round(r.rate).toLocaleString('en-US')} | ${r.cpuPerMillion.toFixed(2)} | ${r.perNode.map((c) => c.toFixed(2)).join(' / ')} | ${Math.round(r.pacedRate).toLocaleString('en-US')} | ${r.p50.toFixed(2)} ms | ${r.p99.toFixed(2)} ms |`,
     ),
     '',
   ];
-  const [one, two] = [results.filter((r) => r.factor === 1), results.filter((r) => r.factor === 2)];
-  if (one.length > 0 && two.length > 0) {
+  for (const tree of TREES) {
+    const of = results.filter((r) => r.tree === tree.label);
+    const [one, two] = [of.filter((r) => r.factor === 1), of.filter((r) => r.factor === 2)];
+    if (one.length === 0 || two.length === 0) continue;
     const cpu = (rs: Result[]): number => mean(rs.map((r) => r.cpuPerMillion));
     const p = (rs: Result[], f: (r: Result) => number): number => mean(rs.map(f));
     lines.push(
-      `Over the rounds: replication costs ${(cpu(two) / cpu(one)).toFixed(2)} × the CPU per message of an unreplicated durable message (target ≤ 2 ×). At ${PACED_RATE.toLocaleString('en-US')} msg/s the PUBACK p50 is ${p(one, (r) => r.p50).toFixed(2)} ms at factor 1 and ${p(two, (r) => r.p50).toFixed(2)} ms at factor 2, the p99 ${p(one, (r) => r.p99).toFixed(2)} ms and ${p(two, (r) => r.p99).toFixed(2)} ms (target: p99 under 5 ms at 10,000 msg/s).`,
+      `${trees ? `${tree.label}: over` : 'Over'} the rounds, replication costs ${(cpu(two) / cpu(one)).toFixed(2)} × the CPU per message of an unreplicated durable message (target ≤ 2 ×). At ${PACED_RATE.toLocaleString('en-US')} msg/s the PUBACK p50 is ${p(one, (r) => r.p50).toFixed(2)} ms at factor 1 and ${p(two, (r) => r.p50).toFixed(2)} ms at factor 2, the p99 ${p(one, (r) => r.p99).toFixed(2)} ms and ${p(two, (r) => r.p99).toFixed(2)} ms (target: p99 under 5 ms at 10,000 msg/s).`,
+      '',
     );
   }
   return `${lines.join('\n')}\n`;
@@ -177,11 +189,11 @@ async function main(): Promise<void> {
   const results: Result[] = [];
   try {
     // Alternated, so that both factors see the same changes in the machine's load.
-    for (let round = 1; round <= ROUNDS; round++) for (const factor of [1, 2]) {
-      const r = await run(factor, round, etcd.url, dir);
+    for (let round = 1; round <= ROUNDS; round++) for (const factor of [1, 2]) for (const [t, tree] of TREES.entries()) {
+      const r = await run(tree, t, factor, round, etcd.url, dir);
       results.push(r);
       process.stderr.write(
-        `round ${round} factor ${factor} (load ${r.load.toFixed(1)}): ${Math.round(r.rate)} msg/s, ${r.cpuPerMillion.toFixed(2)} CPU-s per million; paced ${Math.round(r.pacedRate)} msg/s: PUBACK p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms\n`,
+        `round ${round}${tree.label ? ` ${tree.label}` : ''} factor ${factor} (load ${r.load.toFixed(1)}): ${Math.round(r.rate)} msg/s, ${r.cpuPerMillion.toFixed(2)} CPU-s per million; paced ${Math.round(r.pacedRate)} msg/s: PUBACK p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms\n`,
       );
     }
   } finally {

@@ -6,7 +6,6 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ROOT } from '../children.js';
 
-const BIN = join(ROOT, 'bin/arbormq.js');
 
 export interface BenchNode {
   id: string;
@@ -29,6 +28,8 @@ export interface NodesOptions {
   cluster?: Record<string, unknown>;
   /** Node flags before the script (e.g. --cpu-prof). */
   execArgv?: string[];
+  /** The built checkout whose bin/arbormq.js runs (default: this one). */
+  root?: string;
 }
 
 /** Every process any startNodes started, killed if the benchmark exits without stopping them. */
@@ -55,7 +56,7 @@ async function startNode(id: string, o: NodesOptions, secretFile: string): Promi
   const config = join(o.dir, `${id}.json`);
   const cluster = { nodeId: id, name: o.name, etcd: [o.etcd], host: '127.0.0.1', port: 0, secretFile, ...o.cluster };
   await writeFile(config, JSON.stringify({ logLevel: 'warn', ...o.config(id), listeners: [{ port: 0, host: '127.0.0.1' }], http: { port: 0, host: '127.0.0.1' }, cluster }));
-  const child = spawn(process.execPath, [...(o.execArgv ?? []), BIN, '-c', config, '-v'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...(o.execArgv ?? []), join(o.root ?? ROOT, 'bin/arbormq.js'), '-c', config, '-v'], { stdio: ['ignore', 'ignore', 'pipe'] });
   children.add(child);
   const ports = new Map<string, number>();
   let buffered = '';

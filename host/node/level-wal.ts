@@ -207,10 +207,15 @@ const CRC32C_TABLE = (() => {
   return table;
 })();
 
-/** LevelDB's stored form of a CRC-32C (util/crc32c.h Mask): rotated and offset, so a CRC of CRCs differs. */
-function maskedCrc32c(b: Uint8Array, start: number, length: number): number {
+/** The CRC-32C of `length` bytes of `b` from `start`. */
+export function crc32c(b: Uint8Array, start: number, length: number): number {
   let crc = 0xffffffff;
   for (let i = start; i < start + length; i++) crc = CRC32C_TABLE[(crc ^ b[i]!) & 0xff]! ^ (crc >>> 8);
-  crc = (crc ^ 0xffffffff) >>> 0;
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+/** LevelDB's stored form of a CRC-32C (util/crc32c.h Mask): rotated and offset, so a CRC of CRCs differs. */
+function maskedCrc32c(b: Uint8Array, start: number, length: number): number {
+  const crc = crc32c(b, start, length);
   return (((crc >>> 15) | (crc << 17)) + 0xa282ead8) >>> 0;
 }

@@ -160,7 +160,7 @@ export class ArborServer {
     broker = new Broker(core, { ...options, ...access.hooks() }, storeFor(options, log), logs);
     // Loaded only for a cluster: a single node never imports the cluster code, nor etcd's client.
     const clustering = options.cluster
-      ? (await import('./cluster/cluster.js')).Cluster.attach(broker, options.cluster, log, (await import('./cluster/replica-stores.js')).replicaStoresFor(options, log))
+      ? (await import('./cluster/cluster.js')).Cluster.attach(broker, options.cluster, log, (await import('./cluster/replica-stores.js')).replicaStoresFor(options))
       : null;
     await broker.start();
     const version = await packageVersion();

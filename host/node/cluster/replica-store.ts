@@ -1,12 +1,35 @@
-import { emptyBatch, type Store, type StoreBatch, type StoredDelivery, type StoredMessage, type StoredSession } from '../../core/model/store.js';
-import type { ReplicaChanges } from './replica-codec.js';
+import type { StoredDelivery, StoredMessage, StoredSession } from '../../core/model/store.js';
+import { FrameReader } from './frame.js';
+import { decodeChanges, emptyChanges, encodeChanges, type ReplicaChanges } from './replica-codec.js';
 
-/** Where a node keeps the replicas it holds for other nodes: one Store per owner (their message ids are theirs). */
+/** Where a node keeps the replicas it holds for other nodes: one log per owner (their message ids are theirs). */
 export interface ReplicaStores {
   /** Owners this node held replicas for when it stopped. */
   owners(): Promise<string[]>;
-  open(owner: string): Store;
+  open(owner: string): ReplicaLog;
 }
+
+/** The records of one owner's replicas: frames as they came, and now and then a snapshot in their place. */
+export interface ReplicaLog {
+  /** The records written before this process (empty for a new log), oldest first. */
+  read(): Promise<Buffer[]>;
+  /** Resolves once the record is durable. */
+  append(record: Buffer): Promise<void>;
+  /** Replaces every record with the one `snapshot` builds when the writes before it are done. */
+  replace(snapshot: () => Buffer): Promise<void>;
+  /** What the records take now. */
+  readonly bytes: number;
+  close(): Promise<void>;
+}
+
+/** For a node that keeps its own state in memory: its replicas live and die with the process. */
+export const memoryReplicaLog = (): ReplicaLog => ({
+  read: async () => [],
+  append: async () => undefined,
+  replace: async () => undefined,
+  bytes: 0,
+  close: async () => undefined,
+});
 
 /** One replicated session as its buddy has it. */
 export interface ReplicaSession {
@@ -18,50 +41,39 @@ export interface ReplicaSession {
   incomingQos2: number[];
 }
 
-type DeliveryKey = { clientId: string; seq: number };
-
-/** Changes not written yet: they go to the store together once the write running now ends. */
-class PendingWrite {
-  readonly batch = emptyBatch();
-  /** One key object per delivery, so that a later change of it replaces an earlier one in the batch. */
-  private readonly keys = new Map<string, DeliveryKey>();
-  written: Promise<void> = Promise.resolve();
-
-  readonly key = (clientId: string, seq: number): DeliveryKey => {
-    const k = `${clientId}\u0000${seq}`;
-    let key = this.keys.get(k);
-    if (!key) this.keys.set(k, (key = { clientId, seq }));
-    return key;
-  };
-}
+/** A log this much larger than its last snapshot is replaced by a new one. */
+const COMPACT_MIN_BYTES = 4 * 1024 * 1024;
 
 /**
  * The sessions one owner node replicates to this node: kept in memory (to hand them over at
- * failover) and in this node's own store (to survive its restart). Changes apply in the order they
- * came; those that come while a write runs are written together after it (one write, one sync).
+ * failover) and in a log (to survive this node's restart), where each frame is written as it came
+ * and the log is compacted into a snapshot of the memory once it grows.
  */
 export class OwnerReplica {
   private readonly sessions = new Map<string, StoredSession>();
   private readonly deliveries = new Map<string, Map<number, StoredDelivery>>();
   private readonly incoming = new Map<string, Set<number>>();
   private readonly messages = new Map<string, StoredMessage>();
+  private readonly loaded: Promise<void>;
+  /** The log was read: changes apply now, not after what it held. */
+  private isLoaded = false;
+  /** Settles once the last write is done (or failed). */
   private tail: Promise<void>;
-  private pending: PendingWrite | null = null;
+  private snapshotBytes = 0;
+  private compacting = false;
 
   constructor(
     readonly owner: string,
-    private readonly store: Store,
+    private readonly log: ReplicaLog,
   ) {
-    this.tail = this.load();
+    this.loaded = this.load();
+    this.tail = this.loaded;
   }
 
   private async load(): Promise<void> {
-    await this.store.open();
-    const state = await this.store.load();
-    for (const s of state.sessions) this.sessions.set(s.clientId, s);
-    for (const d of state.deliveries) this.deliveriesOf(d.clientId).set(d.seq, d);
-    for (const [clientId, ids] of state.incomingQos2) this.incoming.set(clientId, new Set(ids));
-    for (const [id, m] of state.messages) this.messages.set(id, m);
+    for (const record of await this.log.read()) this.change(decodeChanges(new FrameReader(record)));
+    this.snapshotBytes = this.log.bytes;
+    this.isLoaded = true;
   }
 
   /** Settles once everything applied so far is durable (or failed). */
@@ -81,32 +93,12 @@ export class OwnerReplica {
     return this.sessions.has(clientId);
   }
 
-  /** Applies an owner's frame; resolves once it is durable here. */
-  apply(changes: ReplicaChanges): Promise<void> {
-    const { batch, key: deliveryKey, written } = this.nextWrite();
-    for (const clientId of changes.clear) this.forget(clientId, batch, deliveryKey);
-    for (const [clientId, s] of changes.sessions) {
-      batch.sessions.set(clientId, s);
-      if (s) this.sessions.set(clientId, s);
-      else this.forget(clientId, batch, deliveryKey);
-    }
-    for (const [id, m] of changes.messages) {
-      batch.messages.set(id, m);
-      if (m) this.messages.set(id, m);
-      else this.messages.delete(id);
-    }
-    for (const d of changes.deliveries) {
-      batch.deliveries.set(deliveryKey(d.clientId, d.seq), 'gone' in d ? null : d);
-      if ('gone' in d) this.deliveries.get(d.clientId)?.delete(d.seq);
-      else this.deliveriesOf(d.clientId).set(d.seq, d);
-    }
-    for (const [key, v] of changes.incomingQos2) {
-      batch.incomingQos2.set(key, v);
-      const [clientId, packetId] = key.split('\u0000') as [string, string];
-      if (v) (this.incoming.get(clientId) ?? this.incoming.set(clientId, new Set()).get(clientId)!).add(Number(packetId));
-      else this.incoming.get(clientId)?.delete(Number(packetId));
-    }
-    return written;
+  /** Applies an owner's frame (`changes`, decoded from `frame`); resolves once it is durable here. */
+  apply(changes: ReplicaChanges, frame: Buffer): Promise<void> {
+    // What came before this process restarted goes first.
+    if (!this.isLoaded) return this.loaded.then(() => this.apply(changes, frame));
+    this.change(changes);
+    return this.write(frame);
   }
 
   /** Hands a session over (to be installed as a live one) and forgets it here. */
@@ -120,48 +112,86 @@ export class OwnerReplica {
       if (!d.released && body) bodies.set(d.messageId, body);
     }
     const taken: ReplicaSession = { session, deliveries, bodies, incomingQos2: [...(this.incoming.get(clientId) ?? [])] };
-    // Forgotten in memory at once; a failed write leaves a copy on disk that the next start loads again.
+    // Forgotten in memory at once; a failed write leaves it in the log, and the next start has it again.
     this.drop([clientId]).catch(() => undefined);
     return taken;
   }
 
   /** Forgets sessions (no longer this node's to keep). */
   drop(clientIds: string[]): Promise<void> {
-    const { batch, key, written } = this.nextWrite();
-    for (const clientId of clientIds) this.forget(clientId, batch, key);
-    return written;
+    if (!this.isLoaded) return this.loaded.then(() => this.drop(clientIds));
+    const changes = emptyChanges(0);
+    changes.clear.push(...clientIds);
+    this.change(changes);
+    return this.write(encodeChanges(changes));
   }
 
   async close(): Promise<void> {
     await this.tail;
-    await this.store.close();
+    await this.log.close();
   }
 
-  /** The write that has not started yet, to add changes to: it starts once the running one ends. */
-  private nextWrite(): PendingWrite {
-    if (this.pending) return this.pending;
-    const pending = new PendingWrite();
-    pending.written = this.tail.then(() => {
-      if (this.pending === pending) this.pending = null;
-      return this.store.write(pending.batch);
-    });
-    this.tail = pending.written.catch(() => undefined);
-    this.pending = pending;
-    return pending;
+  private write(record: Buffer): Promise<void> {
+    const written = this.log.append(record);
+    this.tail = written.then(
+      () => this.compactIfDue(),
+      () => undefined,
+    );
+    return written;
   }
 
-  private forget(clientId: string, batch: StoreBatch, key: (clientId: string, seq: number) => DeliveryKey): void {
-    if (this.sessions.delete(clientId)) batch.sessions.set(clientId, null);
+  private compactIfDue(): void {
+    if (this.compacting || this.log.bytes < Math.max(COMPACT_MIN_BYTES, 2 * this.snapshotBytes)) return;
+    this.compacting = true;
+    this.log
+      .replace(() => {
+        const snapshot = encodeChanges(this.snapshot());
+        this.snapshotBytes = snapshot.length;
+        return snapshot;
+      })
+      // A failed compaction leaves the log as it was: it is tried again after the next write.
+      .catch(() => undefined)
+      .finally(() => (this.compacting = false));
+  }
+
+  /** Everything kept, as one frame's changes. */
+  private snapshot(): ReplicaChanges {
+    const c = emptyChanges(0);
+    for (const [clientId, s] of this.sessions) c.sessions.set(clientId, s);
+    for (const [id, m] of this.messages) c.messages.set(id, m);
+    for (const list of this.deliveries.values()) c.deliveries.push(...list.values());
+    for (const [clientId, ids] of this.incoming) for (const packetId of ids) c.incomingQos2.set(`${clientId}\u0000${packetId}`, true);
+    return c;
+  }
+
+  private change(changes: ReplicaChanges): void {
+    for (const clientId of changes.clear) this.forget(clientId);
+    for (const [clientId, s] of changes.sessions) {
+      if (s) this.sessions.set(clientId, s);
+      else this.forget(clientId);
+    }
+    for (const [id, m] of changes.messages) {
+      if (m) this.messages.set(id, m);
+      else this.messages.delete(id);
+    }
+    for (const d of changes.deliveries) {
+      if ('gone' in d) this.deliveries.get(d.clientId)?.delete(d.seq);
+      else this.deliveriesOf(d.clientId).set(d.seq, d);
+    }
+    for (const [key, v] of changes.incomingQos2) {
+      const [clientId, packetId] = key.split('\u0000') as [string, string];
+      if (v) (this.incoming.get(clientId) ?? this.incoming.set(clientId, new Set()).get(clientId)!).add(Number(packetId));
+      else this.incoming.get(clientId)?.delete(Number(packetId));
+    }
+  }
+
+  private forget(clientId: string): void {
+    this.sessions.delete(clientId);
     for (const d of this.deliveries.get(clientId)?.values() ?? []) {
-      batch.deliveries.set(key(clientId, d.seq), null);
       // A body of its own whose holders were all this session's goes with them.
-      if (!d.message && d.messageId && !this.referencedElsewhere(d.messageId, clientId)) {
-        this.messages.delete(d.messageId);
-        batch.messages.set(d.messageId, null);
-      }
+      if (!d.message && d.messageId && !this.referencedElsewhere(d.messageId, clientId)) this.messages.delete(d.messageId);
     }
     this.deliveries.delete(clientId);
-    for (const packetId of this.incoming.get(clientId) ?? []) batch.incomingQos2.set(`${clientId}\u0000${packetId}`, null);
     this.incoming.delete(clientId);
   }
 

@@ -402,7 +402,7 @@ export class Replication {
       case FrameType.Replicate: {
         const changes = decodeChanges(reader);
         this.replicaOf(peer.node)
-          .apply(changes)
+          .apply(changes, reader.buf)
           .then(
             () => this.acknowledge(peer, changes.seq),
             (error: Error) => this.host.log('error', 'cluster: cannot store a replica; its owner waits', { owner: peer.node, error: error.message }),
