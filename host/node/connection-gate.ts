@@ -140,7 +140,7 @@ function refuseConnect(transport: Transport): void {
   timer.unref();
   let answered = false;
   transport.attach({
-    data(chunk) {
+    received(chunk) {
       if (answered) return;
       const joined = new Uint8Array(received.length + chunk.length);
       joined.set(received);
@@ -158,10 +158,9 @@ function refuseConnect(transport: Transport): void {
       transport.write([Uint8Array.from(connack)], () => undefined);
       transport.end();
     },
-    close() {
+    closed() {
       clearTimeout(timer);
     },
-    drain() {},
   });
 }
 
