@@ -77,7 +77,7 @@ class Pipe {
     this.scheduled = false;
     if (this.closed) return;
     if (this.toClient.bytes > 0 && this.clientEvents) this.clientEvents.data(this.toClient.take());
-    if (this.toBroker.bytes > 0 && this.brokerEvents && !this.paused && !this.closed) this.brokerEvents.data(this.toBroker.take());
+    if (this.toBroker.bytes > 0 && this.brokerEvents && !this.paused && !this.closed) this.brokerEvents.received(this.toBroker.take());
     if (this.closing && !this.closed && this.toClient.bytes === 0 && this.toBroker.bytes === 0) this.finish();
   };
 
@@ -91,7 +91,7 @@ class Pipe {
     const client = this.clientEvents;
     this.brokerEvents = null;
     this.clientEvents = null;
-    broker?.close();
+    broker?.closed();
     client?.close();
   }
 

@@ -11,7 +11,7 @@ export function brokerLocalSide(broker: Broker, brokerId: string, connect: (opti
     subscriptions: (clientId) => [...(broker.sessions.get(clientId)?.subscriptions.keys() ?? [])],
     pending: (clientId) => {
       const session = broker.sessions.get(clientId);
-      return session ? session.queue.length + session.inflightCount : 0;
+      return session ? session.queueLength + session.inflightCount : 0;
     },
   };
 }

@@ -147,13 +147,13 @@ export class PortTransport extends PortEnd implements Transport {
 
   private deliver(bytes: Uint8Array): void {
     this.consumed(bytes.length);
-    this.events?.data(bytes);
+    this.events?.received(bytes);
   }
 
   protected drain(): void {
     const held = this.held;
     this.held = [];
-    for (const bytes of held) this.events?.data(bytes);
+    for (const bytes of held) this.events?.received(bytes);
   }
 
   protected closeEvents(): void {
@@ -161,7 +161,7 @@ export class PortTransport extends PortEnd implements Transport {
     this.events = null;
     this.held = [];
     this.onClosed?.();
-    events?.close();
+    events?.closed();
   }
 }
 

@@ -56,21 +56,6 @@ function idleDeadline(lastSeen: number, limitMs: number): number {
   return Math.ceil(lastSeen + limitMs);
 }
 
-/** What a connection's transport tells it: one small object per connection, no closures. */
-class TransportSink implements TransportEvents {
-  constructor(private readonly connection: Connection) {}
-
-  data(chunk: Uint8Array): void {
-    this.connection.received(chunk);
-  }
-
-  close(): void {
-    this.connection.transportClosed();
-  }
-
-  drain(): void {}
-}
-
 /** Where a connection is in its life. */
 const enum Phase {
   /** Waiting for CONNECT. */
@@ -96,7 +81,7 @@ const enum Paused {
  * dispatches them to the handlers, enforces keep alive, and batches output per tick. It is its own
  * entry in the broker's Timers (the CONNECT deadline, then keep alive).
  */
-export class Connection implements Timed, ClientOutlet, ClientContext, PacketSink {
+export class Connection implements Timed, ClientOutlet, ClientContext, PacketSink, TransportEvents {
   private phase = Phase.New;
   /** What the packet handlers keep about this connection, once they keep anything (see `state`). */
   private clientState: ClientState | null = null;
@@ -142,17 +127,7 @@ export class Connection implements Timed, ClientOutlet, ClientContext, PacketSin
     this.framer = new Framer(Math.min(maxPacketSize, maxUnauthenticatedBytes));
     transport.limitReceive?.(maxUnauthenticatedBytes);
     this.superviseIdle(broker.options.connectTimeoutMs);
-    transport.attach(new TransportSink(this));
-  }
-
-  /** Bytes from the transport (its TransportSink). */
-  received(chunk: Uint8Array): void {
-    this.onData(chunk);
-  }
-
-  /** The transport has closed (its TransportSink). */
-  transportClosed(): void {
-    this.onClose();
+    transport.attach(this);
   }
 
   /** What the packet handlers keep about this connection: created on first use, dropped at CONNACK when empty. */
@@ -177,7 +152,8 @@ export class Connection implements Timed, ClientOutlet, ClientContext, PacketSin
     return this.session?.clientId ?? '';
   }
 
-  private onData(chunk: Uint8Array): void {
+  /** Bytes from the transport (TransportEvents). */
+  received(chunk: Uint8Array): void {
     if (this.phase === Phase.Closed) return;
     this.broker.metrics.bytesReceived += chunk.length;
     try {
@@ -448,7 +424,8 @@ export class Connection implements Timed, ClientOutlet, ClientContext, PacketSin
     this.close(CloseKind.Abnormal);
   }
 
-  private onClose(): void {
+  /** The transport has closed (TransportEvents). */
+  closed(): void {
     const wasOpen = this.phase !== Phase.Closed;
     this.phase = Phase.Closed;
     this.clearKeepAlive();

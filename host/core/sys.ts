@@ -60,7 +60,7 @@ export function brokerStats(broker: Broker): BrokerStats {
   for (const session of broker.sessions.values()) {
     if (session.outlet) connected++;
     inflight += session.inflightCount;
-    queued += session.queue.length;
+    queued += session.queueLength;
     queuedBytes += session.queuedBytes;
   }
   const m = broker.metrics;

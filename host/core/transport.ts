@@ -29,10 +29,13 @@ export interface Transport {
   attach(events: TransportEvents): void;
 }
 
+/** What a transport tells the one connection attached to it (a broker Connection implements these itself). */
 export interface TransportEvents {
-  data(chunk: Uint8Array): void;
+  /**
+   * Bytes arrived. The chunk is valid only during the call: a transport may read the next bytes
+   * into the same memory, so whatever is kept of it must be copied.
+   */
+  received(chunk: Uint8Array): void;
   /** The stream is gone (peer closed, error, or our own end/destroy). Called exactly once. */
-  close(error?: Error): void;
-  /** The write buffer has drained below its high-water mark. */
-  drain(): void;
+  closed(error?: Error): void;
 }

@@ -114,7 +114,7 @@ export function sessionSnapshot(session: Session): SessionSnapshot {
       retainHandling: s.retainHandling,
       subscriptionId: s.subscriptionId,
     })),
-    queued: session.queue.length,
+    queued: session.queueLength,
     queuedBytes: session.queuedBytes,
     inflight: session.inflightCount,
     will: will && { topic: will.topic, qos: will.qos, retain: will.retain, delaySeconds: will.props.willDelayInterval ?? 0 },
@@ -156,7 +156,7 @@ export function inspectBroker(broker: Broker, options: InspectOptions = {}): Bro
 
   const sessions: SessionSnapshot[] = [];
   for (const session of broker.sessions.values()) {
-    for (const delivery of session.queue) hold(delivery.message, `queued for ${session.clientId}`);
+    if (session.queueLength > 0) for (const delivery of session.queue) hold(delivery.message, `queued for ${session.clientId}`);
     for (const delivery of session.inflightList()) hold(delivery.message, `in flight to ${session.clientId}`);
     sessions.push(sessionSnapshot(session));
   }

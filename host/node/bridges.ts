@@ -113,7 +113,7 @@ export class ServerBridges {
         state: s.state,
         attempts: s.attempts,
         ...(s.error === undefined ? {} : { error: s.error }),
-        queued: session ? session.queue.length + session.inflightCount : 0,
+        queued: session ? session.queueLength + session.inflightCount : 0,
         sent: b.carried.out,
         received: b.carried.in,
       };

@@ -79,7 +79,9 @@ export class ConnectionGate {
 
   /** A label for a client at `ip`:`port` that no connection has now. */
   label(ip: string, port: number | undefined): string {
-    const base = ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
+    // Joined, not concatenated: V8 keeps an `a + b` of 13 characters or more as a tree of strings (three
+    // objects here, ~56 bytes more per connection), a join as one flat string.
+    const base = ip.includes(':') ? ['[', ip, ']:', port].join('') : [ip, port].join(':');
     let label = base;
     for (let n = 2; this.peers.has(label); n++) label = `${base}#${n}`;
     return label;
@@ -140,7 +142,7 @@ function refuseConnect(transport: Transport): void {
   timer.unref();
   let answered = false;
   transport.attach({
-    data(chunk) {
+    received(chunk) {
       if (answered) return;
       const joined = new Uint8Array(received.length + chunk.length);
       joined.set(received);
@@ -158,10 +160,9 @@ function refuseConnect(transport: Transport): void {
       transport.write([Uint8Array.from(connack)], () => undefined);
       transport.end();
     },
-    close() {
+    closed() {
       clearTimeout(timer);
     },
-    drain() {},
   });
 }
 

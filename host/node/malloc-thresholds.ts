@@ -1,4 +1,5 @@
-// Node reads every socket into a fresh 64 KiB malloc'd buffer. With glibc's default thresholds the
+// Node reads a socket into a fresh 64 KiB malloc'd buffer per read — here TLS sockets and WebSockets
+// (plain TCP sockets read into one shared buffer, socket-transport.ts). With glibc's default thresholds the
 // top of the heap those buffers leave free is trimmed back to the kernel after each GC, so the next
 // reads fault their pages in again: about one page fault per 4 KiB received, most of a large
 // payload's CPU (bench/RESULTS.md, "Payload sweep"). glibc raises its trim threshold to twice the size

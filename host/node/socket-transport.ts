@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import type { Transport, TransportEvents } from '../core/transport.js';
 import { type ConnectionGate, Peer, type PeerInfo } from './connection-gate.js';
 
@@ -15,11 +16,57 @@ function closed(this: OwnedSocket): void {
 }
 
 function received(this: OwnedSocket, chunk: Buffer): void {
-  this[TRANSPORT].events?.data(chunk);
+  this[TRANSPORT].events?.received(chunk);
 }
 
-function drained(this: OwnedSocket): void {
-  this[TRANSPORT].events?.drain();
+function receivedInPlace(this: OwnedSocket, nread: number, buffer: Buffer): void {
+  this[TRANSPORT].events?.received(buffer.subarray(0, nread));
+}
+
+/**
+ * The one buffer plain TCP sockets read into (Node's own reads are 64 KiB): larger reads mean fewer
+ * system calls and callbacks per large PUBLISH, and it is one buffer per process, not per socket.
+ */
+const READ_BYTES = 256 * 1024;
+let sharedReads: Buffer | null = null;
+
+/** Where net.Socket keeps its `onread` option: the buffer and the callback. */
+interface OnreadSlots {
+  buffer: symbol;
+  callback: symbol;
+}
+let onreadSlots: OnreadSlots | null | undefined;
+
+type NodeSocket = Socket & { _handle: { useUserBuffer?(buffer: Uint8Array): void } | null } & Record<symbol, unknown>;
+
+/**
+ * Has a plain TCP socket read into one buffer shared by every such socket (net.Socket's `onread`),
+ * instead of into a fresh 64 KiB buffer per read: no allocation per read, and no page faults
+ * refilling heap that glibc gave back (bench/RESULTS.md, "Payload sweep"). net.Server does not pass
+ * `onread` to the sockets it accepts, so it is set where net.Socket's constructor would have put it
+ * (found once, by symbol name) and handed to the handle as that constructor does; false, and Node's
+ * own reads, when the handle has no such slots (a TLS socket: its handle decrypts into buffers of its
+ * own). One buffer serves all sockets because libuv reads one socket and runs its callback before it
+ * reads another, and a connection copies what it keeps of a chunk during the callback
+ * (TransportEvents.received).
+ */
+function readInPlace(socket: NodeSocket): boolean {
+  const handle = socket._handle;
+  if (socket instanceof TLSSocket || typeof handle?.useUserBuffer !== 'function') return false;
+  onreadSlots ??= findOnreadSlots(socket);
+  if (onreadSlots === null) return false;
+  const buffer = (sharedReads ??= Buffer.allocUnsafeSlow(READ_BYTES));
+  socket[onreadSlots.buffer] = buffer;
+  socket[onreadSlots.callback] = receivedInPlace;
+  handle.useUserBuffer(buffer);
+  return true;
+}
+
+function findOnreadSlots(socket: Socket): OnreadSlots | null {
+  const symbols = Object.getOwnPropertySymbols(socket);
+  const buffer = symbols.find((s) => s.description === 'kBuffer');
+  const callback = symbols.find((s) => s.description === 'kBufferCb');
+  return buffer && callback ? { buffer, callback } : null;
 }
 
 /** A TCP or TLS socket of one of the server's listeners as a broker Transport (and the gate's Peer). */
@@ -45,15 +92,14 @@ export class SocketTransport extends Peer implements Transport {
 
   attach(events: TransportEvents): void {
     this.events = events;
-    this.socket.on('data', received);
-    this.socket.on('drain', drained);
+    if (!readInPlace(this.socket as NodeSocket)) this.socket.on('data', received);
   }
 
   /** The socket closed (its one 'close' listener calls this): the attached connection hears it once, then the gate. */
   socketClosed(): void {
     const events = this.events;
     this.events = null;
-    events?.close();
+    events?.closed();
     this.left();
   }
 

@@ -64,7 +64,7 @@ export async function listenWebSocket(
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       const tcp = req.socket as Socket;
-      gate.serve(new WebSocketTransport(ws, tcp, gate, { address: tcp.remoteAddress, port: tcp.remotePort, listener: name, certificateIdentity: cn }));
+      gate.serve(new WebSocketTransport(ws, gate, { address: tcp.remoteAddress, port: tcp.remotePort, listener: name, certificateIdentity: cn }));
     });
   });
   if (secure && options.requireCertificate === true) {

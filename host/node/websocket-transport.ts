@@ -1,4 +1,3 @@
-import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { Transport, TransportEvents } from '../core/transport.js';
 import { type ConnectionGate, Peer, type PeerInfo } from './connection-gate.js';
@@ -19,8 +18,6 @@ export class WebSocketTransport extends Peer implements Transport {
 
   constructor(
     private readonly ws: WebSocket,
-    /** The upgraded HTTP socket under `ws` (for its 'drain', which `ws` does not forward). */
-    private readonly socket: Socket,
     gate: ConnectionGate,
     info: PeerInfo,
   ) {
@@ -41,15 +38,14 @@ export class WebSocketTransport extends Peer implements Transport {
         return;
       }
       // binaryType is "nodebuffer": a frame (fragments joined) arrives as one Buffer.
-      events.data(data as Buffer);
+      events.received(data as Buffer);
     });
     ws.on('error', () => ws.terminate());
     ws.on('close', () => {
       if (closed) return;
       closed = true;
-      events.close();
+      events.closed();
     });
-    this.socket.on('drain', () => events.drain());
   }
 
   write(chunks: Uint8Array[], done: () => void): void {

@@ -37,7 +37,7 @@ export class MemoryTransport implements Transport {
   feed(chunk: Uint8Array): void {
     if (this.closed) return;
     if (this.paused) this.held.push(chunk);
-    else this.events?.data(chunk);
+    else this.events?.received(chunk);
   }
 
   write(chunks: Uint8Array[], done: () => void): void {
@@ -70,7 +70,7 @@ export class MemoryTransport implements Transport {
     if (this.closed) return;
     this.closed = true;
     this.held = [];
-    queueMicrotask(() => this.events?.close());
+    queueMicrotask(() => this.events?.closed());
   }
 }
 

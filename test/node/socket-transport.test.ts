@@ -1,8 +1,58 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
+import { connect as connectTls } from 'node:tls';
 import mqttPacket from 'mqtt-packet';
+import { LogAggregator } from '../../host/core/model/log-aggregator.js';
+import type { Transport } from '../../host/core/transport.js';
+import { ConnectionGate } from '../../host/node/connection-gate.js';
+import type { RunningListener } from '../../host/node/listener-options.js';
+import { listenTcp } from '../../host/node/tcp-listener.js';
 import { startBroker } from '../helpers/broker.js';
+import { createPki } from '../helpers/certificates.js';
 import { connectBytes } from '../helpers/peer.js';
+import { until } from '../helpers/wait.js';
+
+/** One accepted transport as a test sees it: every chunk's memory and a copy of its bytes, taken during the call. */
+interface Received {
+  transport: Transport;
+  buffers: Set<ArrayBufferLike>;
+  bytes: Buffer[];
+  length: number;
+}
+
+/** A real listener (listenTcp) whose gate hands each transport to the test instead of a broker. */
+async function listener(tls?: { certFile: string; keyFile: string }): Promise<{ port: number; accepted: Received[]; close(): Promise<void> }> {
+  const accepted: Received[] = [];
+  const gate = new ConnectionGate(
+    (transport) => {
+      const r: Received = { transport, buffers: new Set(), bytes: [], length: 0 };
+      accepted.push(r);
+      transport.attach({
+        received(chunk) {
+          r.buffers.add(chunk.buffer);
+          r.bytes.push(Buffer.from(chunk));
+          r.length += chunk.length;
+        },
+        closed() {},
+      });
+    },
+    0,
+    new LogAggregator(() => undefined),
+  );
+  const spec = tls ? { protocol: 'mqtts' as const, port: 0, host: '127.0.0.1', ...tls } : { port: 0, host: '127.0.0.1' };
+  const running: RunningListener = await listenTcp(spec, gate, new LogAggregator(() => undefined), 'listeners[0]', 5000);
+  return {
+    port: running.address().port,
+    accepted,
+    async close() {
+      for (const r of accepted) r.transport.destroy();
+      await running.close();
+    },
+  };
+}
 
 /** Sockets share one listener function per event and find their connection through the socket itself. */
 describe('SocketTransport over TCP', () => {
@@ -52,6 +102,73 @@ describe('SocketTransport over TCP', () => {
       assert.equal(b.broker.metrics.protocolErrors, 0);
     } finally {
       await b.close();
+    }
+  });
+
+  it("reads every plain TCP socket into one buffer they share, each chunk valid only during its call: two clients sending 2 MiB at once each arrive whole and in order", async () => {
+    const l = await listener();
+    const clients: Socket[] = [];
+    try {
+      const sent = [randomBytes(2 << 20), randomBytes(2 << 20)];
+      for (let i = 0; i < sent.length; i++) {
+        const socket = connect(l.port, '127.0.0.1');
+        clients.push(socket);
+        await until(() => l.accepted.length === i + 1, 'the connection accepted');
+      }
+      // Interleaved in 16 KiB writes, so that the listener reads both sockets in the same turns.
+      for (let at = 0; at < sent[0]!.length; at += 16 << 10) for (const [i, socket] of clients.entries()) socket.write(sent[i]!.subarray(at, at + (16 << 10)));
+      await until(() => l.accepted.every((r) => r.length === 2 << 20), 'every byte received', 30_000);
+      for (const [i, r] of l.accepted.entries()) assert.ok(Buffer.concat(r.bytes).equals(sent[i]!), `connection ${i}: bytes differ from its client's`);
+      assert.ok(l.accepted.every((r) => r.bytes.length > 1), 'more than one read per connection');
+      const memory = new Set(l.accepted.flatMap((r) => [...r.buffers]));
+      assert.equal(memory.size, 1, `${memory.size} distinct buffers read into`);
+    } finally {
+      for (const c of clients) c.destroy();
+      await l.close();
+    }
+  });
+
+  it("reads nothing from a paused plain TCP socket while another one is read, and everything once it is resumed (the broker's back-pressure on a publisher)", async () => {
+    const l = await listener();
+    const paused = connect(l.port, '127.0.0.1');
+    let control: Socket | undefined;
+    try {
+      await until(() => l.accepted.length === 1, 'the first connection accepted');
+      control = connect(l.port, '127.0.0.1');
+      await until(() => l.accepted.length === 2, 'the second connection accepted');
+      const [held, read] = l.accepted as [Received, Received];
+      held.transport.pause();
+      const sent = randomBytes(8 << 20);
+      // In 64 KiB writes: a client's writableLength falls as the kernel takes each one.
+      for (let at = 0; at < sent.length; at += 64 << 10) for (const socket of [paused, control]) socket.write(sent.subarray(at, at + (64 << 10)));
+      // The paused socket's bytes are in the kernel, unread, while the listener reads the other one.
+      await until(() => sent.length - paused.writableLength >= 1 << 20 && read.length >= 1 << 20, 'both clients sending, the other socket read', 30_000);
+      assert.equal(held.length, 0, `${held.length} bytes read while paused`);
+      held.transport.resume();
+      await until(() => held.length === sent.length && read.length === sent.length, 'every byte after resume', 30_000);
+      assert.ok(Buffer.concat(held.bytes).equals(sent));
+      assert.ok(Buffer.concat(read.bytes).equals(sent));
+    } finally {
+      paused.destroy();
+      control?.destroy();
+      await l.close();
+    }
+  });
+
+  it("reads a TLS socket through Node's own buffers: 2 MiB arrive whole and in order", async () => {
+    const pki = await createPki();
+    const l = await listener(pki);
+    const client = connectTls({ port: l.port, host: '127.0.0.1', ca: await readFile(pki.caFile) });
+    try {
+      await new Promise((resolve) => client.once('secureConnect', resolve));
+      const sent = randomBytes(2 << 20);
+      client.write(sent);
+      await until(() => l.accepted.length === 1 && l.accepted[0]!.length === sent.length, 'every byte over TLS', 30_000);
+      assert.ok(Buffer.concat(l.accepted[0]!.bytes).equals(sent));
+    } finally {
+      client.destroy();
+      await l.close();
+      await pki.remove();
     }
   });
 });

@@ -40,10 +40,10 @@ export function deliver(
     return Handoff.Sent;
   }
   const { maxQueuedMessages, maxQueuedBytes } = engine.options;
-  const direct = outlet !== null && session.queue.length === 0 && session.inflightCount < windowOf(engine, session);
-  if (!direct && (session.queue.length >= maxQueuedMessages || session.queuedBytes + message.size > maxQueuedBytes)) {
+  const direct = outlet !== null && session.queueLength === 0 && session.inflightCount < windowOf(engine, session);
+  if (!direct && (session.queueLength >= maxQueuedMessages || session.queuedBytes + message.size > maxQueuedBytes)) {
     engine.metrics.queueDropped++;
-    engine.logRepeatable('warn', 'session queue full, message dropped', session.clientId, { client: session.clientId, queued: session.queue.length });
+    engine.logRepeatable('warn', 'session queue full, message dropped', session.clientId, { client: session.clientId, queued: session.queueLength });
     return Handoff.QueueFull;
   }
   const delivery = new Delivery(session.nextSeq++, message.ref(), qos, retain, subscriptionIds);
@@ -159,7 +159,7 @@ export function drainQueue(engine: Engine, session: Session): void {
   if (session.outlet === null) return;
   const window = windowOf(engine, session);
   const now = performance.now();
-  while (session.queue.length > 0 && session.inflightCount < window && session.outlet !== null) {
+  while (session.queueLength > 0 && session.inflightCount < window && session.outlet !== null) {
     const delivery = session.queue.shift()!;
     session.queuedBytes -= delivery.message!.size;
     if (delivery.message!.expired(now)) {
@@ -194,16 +194,20 @@ export function resendInflight(engine: Engine, session: Session): void {
 /** Drops everything the session holds for delivery (the session ended). */
 export function discardDeliveries(engine: Engine, session: Session): void {
   for (const delivery of session.inflightList()) finish(engine, session, delivery);
-  for (const delivery of session.queue) finish(engine, session, delivery);
-  session.queue.clear();
+  if (session.queueLength > 0) {
+    for (const delivery of session.queue) finish(engine, session, delivery);
+    session.queue.clear();
+  }
   session.queuedBytes = 0;
 }
 
 /** Lets go of the session's message references without touching the store (broker shutdown). */
 export function releaseDeliveries(session: Session): void {
   for (const delivery of session.inflightList()) delivery.message?.unref();
-  for (const delivery of session.queue) delivery.message?.unref();
   if (session.inflightCount > 0) session.inflight.clear();
-  session.queue.clear();
+  if (session.queueLength > 0) {
+    for (const delivery of session.queue) delivery.message?.unref();
+    session.queue.clear();
+  }
   session.queuedBytes = 0;
 }

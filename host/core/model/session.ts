@@ -60,12 +60,13 @@ export class Session implements Timed {
   /** Where its messages go while a client is connected (its Connection); null while it is away. */
   outlet: ClientOutlet | null = null;
   version: ProtocolVersion = 4;
-  // The collections below are created on first use: an idle device that never subscribes or
-  // sends QoS 2 does not pay for empty hash tables (~130 bytes each).
+  // The collections below are created on first use: an idle device that never subscribes, never
+  // gets a QoS 1/2 message queued or sends QoS 2 does not pay for empty hash tables (~130 bytes
+  // each) or an empty queue (48).
   private subscriptionMap: Map<string, SessionSubscription> | null = null;
   private inflightMap: Map<number, Delivery> | null = null;
   private incomingQos2Set: Set<number> | null = null;
-  readonly queue = new Deque<Delivery>();
+  private queued: Deque<Delivery> | null = null;
   queuedBytes = 0;
   /** Next Delivery.seq. */
   nextSeq = 1;
@@ -123,6 +124,16 @@ export class Session implements Timed {
   /** The deliveries in flight in send order, as a copy (safe while they finish); no map is created. */
   inflightList(): Delivery[] {
     return this.inflightMap === null ? [] : [...this.inflightMap.values()];
+  }
+
+  /** QoS 1/2 deliveries waiting for the client or for room in its receive window, oldest first. */
+  get queue(): Deque<Delivery> {
+    return (this.queued ??= new Deque());
+  }
+
+  /** How many are queued, without creating the queue. */
+  get queueLength(): number {
+    return this.queued === null ? 0 : this.queued.length;
   }
 
   /** Incoming QoS 2 packet identifiers between PUBREC and PUBREL: the exactly-once guard. */
