@@ -22,18 +22,30 @@ export interface FaultPoints {
   reclaimDelayMs: number;
 }
 
+type Crash = 'crashBeforeForwardAck' | 'crashAfterTakeIn' | 'crashBeforeRelay';
+type Delay = Exclude<keyof FaultPoints, Crash>;
+
+const CRASHES = new Map<string, Crash>([
+  ['crash-before-forward-ack', 'crashBeforeForwardAck'],
+  ['crash-after-take-in', 'crashAfterTakeIn'],
+  ['crash-before-relay', 'crashBeforeRelay'],
+]);
+const DELAYS = new Map<string, Delay>([
+  ['takeover-reply-delay-ms', 'takeoverReplyDelayMs'],
+  ['route-delay-ms', 'routeDelayMs'],
+  ['keepalive-late-ms', 'keepaliveLateMs'],
+  ['settle-delay-ms', 'settleDelayMs'],
+  ['reclaim-delay-ms', 'reclaimDelayMs'],
+]);
+
 export function faultPoints(spec = process.env.ARBORMQ_CLUSTER_FAULT ?? ''): FaultPoints {
   const faults: FaultPoints = { crashBeforeForwardAck: false, crashAfterTakeIn: false, crashBeforeRelay: false, takeoverReplyDelayMs: 0, routeDelayMs: 0, keepaliveLateMs: 0, settleDelayMs: 0, reclaimDelayMs: 0 };
   for (const item of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
     const [name, value] = item.split('=') as [string, string | undefined];
-    if (name === 'crash-before-forward-ack') faults.crashBeforeForwardAck = true;
-    else if (name === 'crash-after-take-in') faults.crashAfterTakeIn = true;
-    else if (name === 'crash-before-relay') faults.crashBeforeRelay = true;
-    else if (name === 'takeover-reply-delay-ms' && value !== undefined && Number(value) >= 0) faults.takeoverReplyDelayMs = Number(value);
-    else if (name === 'route-delay-ms' && value !== undefined && Number(value) >= 0) faults.routeDelayMs = Number(value);
-    else if (name === 'keepalive-late-ms' && value !== undefined && Number(value) >= 0) faults.keepaliveLateMs = Number(value);
-    else if (name === 'settle-delay-ms' && value !== undefined && Number(value) >= 0) faults.settleDelayMs = Number(value);
-    else if (name === 'reclaim-delay-ms' && value !== undefined && Number(value) >= 0) faults.reclaimDelayMs = Number(value);
+    const crash = CRASHES.get(name);
+    const delay = DELAYS.get(name);
+    if (crash) faults[crash] = true;
+    else if (delay && value !== undefined && Number(value) >= 0) faults[delay] = Number(value);
     else throw new Error(`unknown ARBORMQ_CLUSTER_FAULT ${JSON.stringify(item)}`);
   }
   return faults;
