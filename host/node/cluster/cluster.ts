@@ -12,7 +12,7 @@ import { afterIo } from '../../core/model/schedule.js';
 import type { Session } from '../../core/model/session.js';
 import { ConfigError } from '../config-error.js';
 import { connectEtcd, etcdKeys, type Etcd3 } from './etcd.js';
-import { faultPoints } from './fault-points.js';
+import { faultPoints, heldBack } from './fault-points.js';
 import { EntryReader, relayTarget } from './forward-codec.js';
 import { FrameType, FrameWriter, LINK_PROTOCOL_VERSION, LinkProtocolError, type FrameReader } from './frame.js';
 import { compareStamps, type Stamp } from './hlc.js';
@@ -86,7 +86,7 @@ interface HandedOver {
 
 const faults = faultPoints();
 /** Runs the settling of a hand-over (held back by the settle-delay fault point in tests). */
-const settleDelayed = (fn: () => void): unknown => (faults.settleDelayMs === 0 ? fn() : setTimeout(fn, faults.settleDelayMs));
+const settleDelayed = (fn: () => void): void => heldBack(faults.settleDelayMs, fn);
 const TAKEOVER_TIMEOUT_MS = 5000;
 /** How long a CONNECT waits for the lease (one needing ownership) or the members' routes before it is refused with 0x88. */
 const READY_WAIT_MS = 1500;
@@ -490,8 +490,7 @@ export class Cluster implements BrokerCluster {
       this.log('debug', 'cluster: asked to hand a session over', { client: request.clientId, to: peer.node, id, status });
       w.target()[statusAt] = status;
       const reply = w.finish();
-      if (faults.takeoverReplyDelayMs === 0) peer.link?.send(reply);
-      else setTimeout(() => peer.link?.send(reply), faults.takeoverReplyDelayMs);
+      heldBack(faults.takeoverReplyDelayMs, () => peer.link?.send(reply));
     });
   }
 
@@ -743,21 +742,20 @@ export class Cluster implements BrokerCluster {
     const persistent = new Map([...this.broker.sessions.values()].filter((s) => s.expiryInterval > 0).map((s) => [s.clientId, s]));
     const counts: Record<Standing | 'failed', number> = { self: 0, lost: 0, unsettled: 0, failed: 0 };
     let error: string | undefined;
-    const held = faults.reclaimDelayMs === 0 ? Promise.resolve() : new Promise((resolve) => setTimeout(resolve, faults.reclaimDelayMs));
-    held
-      .then(() =>
-        this.ownership.reassertAll(persistent.keys(), (clientId) =>
+    heldBack(faults.reclaimDelayMs, () =>
+      void this.ownership
+        .reassertAll(persistent.keys(), (clientId) =>
           this.claimAgain(clientId, persistent.get(clientId)!, counts).catch((e: Error) => {
             counts.failed++;
             error = e.message;
             this.claimAgainLater(clientId, persistent.get(clientId)!);
           }),
-        ),
-      )
-      .then(() => {
-        this.replication?.reclaimed();
-        this.log(counts.failed > 0 ? 'warn' : 'info', 'cluster: claimed the sessions again', { sessions: persistent.size, ...counts, ...(error ? { error } : {}) });
-      });
+        )
+        .then(() => {
+          this.replication?.reclaimed();
+          this.log(counts.failed > 0 ? 'warn' : 'info', 'cluster: claimed the sessions again', { sessions: persistent.size, ...counts, ...(error ? { error } : {}) });
+        }),
+    );
   }
 
   /**
@@ -1024,8 +1022,7 @@ export class Cluster implements BrokerCluster {
   private sendRouteFrame(peer: Peer<PeerState>, frame: Buffer): void {
     const link = peer.link!;
     // Held back, it goes on the link it was made for: a snapshot for an old link would be stale on a new one.
-    if (faults.routeDelayMs === 0) link.send(frame);
-    else setTimeout(() => link.send(frame), faults.routeDelayMs);
+    heldBack(faults.routeDelayMs, () => link.send(frame));
   }
 
   private scheduleFlush(outlet: PeerOutlet): void {

@@ -50,3 +50,9 @@ export function faultPoints(spec = process.env.ARBORMQ_CLUSTER_FAULT ?? ''): Fau
   }
   return faults;
 }
+
+/** Runs `fn` now, or `ms` later when a fault point holds that step back. */
+export function heldBack(ms: number, fn: () => void): void {
+  if (ms === 0) fn();
+  else setTimeout(fn, ms).unref();
+}

@@ -1,6 +1,6 @@
 import type { Logger } from '../../core/model/options.js';
 import type { Etcd3, EtcdKeys } from './etcd.js';
-import { faultPoints } from './fault-points.js';
+import { faultPoints, heldBack } from './fault-points.js';
 
 type Lease = ReturnType<Etcd3['lease']>;
 type Watcher = Awaited<ReturnType<ReturnType<Etcd3['watch']>['create']>>;
@@ -132,8 +132,7 @@ export class Membership {
         this.lastConfirmed = now;
         if (!this.holding && this.lease === lease) this.setHolding(true, false);
       };
-      if (faults.keepaliveLateMs === 0) proven();
-      else setTimeout(proven, faults.keepaliveLateMs).unref();
+      heldBack(faults.keepaliveLateMs, proven);
     });
     lease.on('lost', (error: Error) => {
       if (this.lease !== lease || this.closed) return;
