@@ -60,6 +60,7 @@ function pubcomp(conn: ClientContext, packetId: number): void {
 function pubrel(conn: ClientContext, packetId: number): void {
   const session = conn.session!;
   const known = session.forgetIncoming(packetId);
+  if (known) conn.broker.cluster?.released(session.clientId, packetId);
   const reason = known ? Reason.Success : Reason.PacketIdentifierNotFound;
   conn.broker.persistence.afterCommit(session, () => {
     if (conn.open) conn.sendAck(PacketType.PUBCOMP, packetId, reason);

@@ -36,8 +36,10 @@ export function handlePublish(conn: ClientContext, header: number, buf: Uint8Arr
   if (frame.retain && !broker.options.retainAvailable) {
     throw new ProtocolError(Reason.RetainNotSupported, 'retained messages are not supported here [MQTT-3.2.2-14]');
   }
-  if (qos === 2 && session.incomingQos2.has(packetId)) {
+  const held = qos === 2 && session.incomingQos2.has(packetId);
+  if (held && !broker.cluster) {
     // A resent PUBLISH whose first PUBREC may still wait for its commit: answered after it, in order.
+    // (A cluster node routes it again: a node whose forward of it was lost gets it, the others skip it.)
     broker.persistence.whenWritten(() => {
       if (conn.open) conn.sendAck(PacketType.PUBREC, packetId, Reason.Success);
     });
@@ -45,7 +47,7 @@ export function handlePublish(conn: ClientContext, header: number, buf: Uint8Arr
   }
   // QoS 2 flows count until PUBCOMP is sent, QoS 1 until PUBACK (§4.9).
   // 5.0 only: 3.1.1 has no Receive Maximum; its publishers are slowed down instead (route()).
-  if (version === 5 && qos > 0 && session.incomingQos2.size + conn.state.pendingQos1Acks >= broker.options.receiveMaximum) {
+  if (version === 5 && qos > 0 && !held && session.incomingQos2.size + conn.state.pendingQos1Acks >= broker.options.receiveMaximum) {
     throw new ProtocolError(Reason.ReceiveMaximumExceeded, 'more unacknowledged QoS 1/2 PUBLISHes than Receive Maximum [MQTT-3.3.4-9]');
   }
 
@@ -140,15 +142,16 @@ export function handlePublish(conn: ClientContext, header: number, buf: Uint8Arr
     deny(conn, message, packetId);
     return;
   }
+  const repeat = frame.dup || held;
   const authorize = broker.options.authorizePublish;
   if (!authorize) {
-    route(conn, message, packetId);
+    route(conn, message, packetId, repeat);
     return;
   }
   const decision = authorize(conn.info(), message.topic(), qos, frame.retain);
-  if (decision === true) route(conn, message, packetId);
+  if (decision === true) route(conn, message, packetId, repeat);
   else if (decision === false) deny(conn, message, packetId);
-  else conn.holdFor(decision, (ok) => (ok ? route(conn, message, packetId) : deny(conn, message, packetId)), () => message.unref());
+  else conn.holdFor(decision, (ok) => (ok ? route(conn, message, packetId, repeat) : deny(conn, message, packetId)), () => message.unref());
 }
 
 /**
@@ -169,8 +172,9 @@ function takePublishToken(conn: ClientContext, rate: number): boolean {
  * Routes an accepted message and acknowledges it once what it changed is durable (QoS 2: the packet
  * identifier is remembered until PUBREL). Once routed, a message is never refused: a failed store
  * write delays the acknowledgement until the retry succeeds, since subscribers may have it already.
+ * `repeat`: a QoS 2 message that may have been routed before (in a cluster its receivers skip it then).
  */
-function route(conn: ClientContext, message: Message, packetId: number): void {
+function route(conn: ClientContext, message: Message, packetId: number, repeat: boolean): void {
   const broker = conn.broker;
   const session = conn.session!;
   const qos = message.qos;
@@ -189,7 +193,7 @@ function route(conn: ClientContext, message: Message, packetId: number): void {
   let outcome: PublishOutcome;
   let remote: Promise<void> | null = null;
   try {
-    outcome = router.publish(message, session);
+    outcome = router.publish(message, session, qos === 2 && broker.cluster ? { clientId: session.clientId, packetId, repeat } : null);
     remote = router.remoteConfirmation;
   } finally {
     router.remoteConfirmation = null;

@@ -6,6 +6,14 @@ import type { Session } from './session.js';
 /** Resolves once every node a message was forwarded to has made it durable (or left the cluster). */
 export type RemoteConfirmation = Promise<void>;
 
+/** A client's QoS 2 PUBLISH, as the nodes of a cluster tell it apart from a resend of it until its PUBREL. */
+export interface Qos2Origin {
+  readonly clientId: string;
+  readonly packetId: number;
+  /** It may have been routed before: DUP is set, or its identifier is held already (its PUBREC was lost). */
+  readonly repeat: boolean;
+}
+
 /** A client whose CONNECT is authenticated and about to open its session. */
 export interface OpeningClient {
   /** The outlet its session will get (its connection). */
@@ -29,7 +37,11 @@ export interface BrokerCluster {
    * retained one is replicated). For QoS 1/2, what the publisher's acknowledgement must wait for
    * besides the local store.
    */
-  routed(message: Message, publisher: Session | null): RemoteConfirmation | null;
+  routed(message: Message, publisher: Session | null, origin: Qos2Origin | null): RemoteConfirmation | null;
+  /** A QoS 2 message that may be a repeat: whether this node's subscribers were given it already (they are skipped). */
+  deliveredHere(message: Message, origin: Qos2Origin): boolean;
+  /** A client released a QoS 2 packet identifier (PUBREL): the nodes that delivered its message forget it. */
+  released(clientId: string, packetId: number): void;
   /**
    * A CONNECT is authenticated and about to open its session here. Settles when the client id is
    * this node's to serve (ownership claimed, a session elsewhere taken over and installed); rejects

@@ -3,7 +3,7 @@ import { SubOption } from '../wasm/abi.js';
 import { deliver } from './delivery.js';
 import type { Engine } from './engine.js';
 import type { Message } from './message.js';
-import type { RemoteConfirmation } from './cluster-hooks.js';
+import type { Qos2Origin, RemoteConfirmation } from './cluster-hooks.js';
 import type { ReadCheck } from './options.js';
 import { Handoff, PublishOutcome } from './outcomes.js';
 import type { Outlet } from './outlet.js';
@@ -133,10 +133,13 @@ export class Router {
 
   /**
    * Routes a message to every matching subscription and applies its RETAIN flag. The caller keeps
-   * its own reference.
+   * its own reference. In a cluster, a client's QoS 2 message names its `origin`: a repeat of one
+   * this node delivered already goes only to the other nodes (they skip it too if they had it).
    */
-  publish(message: Message, publisher: Session | null): PublishOutcome {
+  publish(message: Message, publisher: Session | null, origin: Qos2Origin | null = null): PublishOutcome {
     const engine = this.engine;
+    const cluster = engine.cluster;
+    const local = origin === null || !origin.repeat || cluster === null || !cluster.deliveredHere(message, origin);
     if (message.retain && engine.options.retainAvailable) {
       engine.retained.apply(message);
     }
@@ -156,6 +159,7 @@ export class Router {
         this.links[result.client(i)]?.sendPublish(message, message.qos, 0, message.retain, false, result.shared(i) ? [result.group(i)] : null);
         continue;
       }
+      if (!local) continue;
       // A shared group's pick was checked during the match already; asking again is cheap.
       if (checking && !this.mayReadRouted(session)) continue;
       const granted = result.qos(i);
@@ -168,8 +172,7 @@ export class Router {
       }
     }
     this.routing = null;
-    const cluster = engine.cluster;
-    if (cluster) this.remoteConfirmation = cluster.routed(message, publisher);
+    if (cluster) this.remoteConfirmation = cluster.routed(message, publisher, origin);
     return outcome;
   }
 

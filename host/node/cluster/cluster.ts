@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import type { Broker } from '../../core/broker.js';
-import { ClusterRefusal, type BrokerCluster, type OpeningClient, type RemoteConfirmation } from '../../core/model/cluster-hooks.js';
+import { ClusterRefusal, type BrokerCluster, type OpeningClient, type Qos2Origin, type RemoteConfirmation } from '../../core/model/cluster-hooks.js';
 import { Reason } from '../../core/codec/constants.js';
 import { parseFilter } from '../../core/model/topics.js';
 import type { Message } from '../../core/model/message.js';
@@ -12,7 +12,7 @@ import { afterIo } from '../../core/model/schedule.js';
 import type { Session } from '../../core/model/session.js';
 import { ConfigError } from '../config-error.js';
 import { connectEtcd, etcdKeys, type Etcd3 } from './etcd.js';
-import { faultPoints, heldBack } from './fault-points.js';
+import { faultPoints, heldBack, slowWrites } from './fault-points.js';
 import { EntryReader, relayTarget } from './forward-codec.js';
 import { FrameType, FrameWriter, LINK_PROTOCOL_VERSION, LinkProtocolError, type FrameReader } from './frame.js';
 import { compareStamps, type Stamp } from './hlc.js';
@@ -23,6 +23,7 @@ import { Mesh, type Peer } from './mesh.js';
 import { CLUSTER_DEFAULTS, type ClusterOptions } from './options.js';
 import { OwnershipUnavailable, SessionOwnership, type Standing } from './ownership.js';
 import { Confirmation, PeerOutlet } from './peer-outlet.js';
+import { fingerprint, Qos2Receipts } from './qos2-receipts.js';
 import type { ReplicaStores } from './replica-store.js';
 import { Replication } from './replication.js';
 import { RetainedSync } from './retained-sync.js';
@@ -92,6 +93,8 @@ const TAKEOVER_TIMEOUT_MS = 5000;
 const READY_WAIT_MS = 1500;
 const LEASE_UNPROVEN = 'the cluster cannot confirm who owns sessions right now (etcd is unreachable)';
 const ROUTES_UNKNOWN = 'this node does not know the routes of every member yet';
+/** How often receipts whose release was lost are looked for. */
+const RECEIPT_SWEEP_MS = 3600_000;
 /** Lease TTLs a member that came back has to claim its sessions again before a CONNECT elsewhere asks it for them. */
 const RECLAIM_TTLS = 2;
 
@@ -107,6 +110,8 @@ export interface ClusterStatus {
   routes: number;
   ownedSessions: number;
   takeovers: number;
+  /** QoS 2 messages sent again after their publisher's node was lost that this node had delivered already. */
+  qos2RepeatsSkipped: number;
   replication: ReturnType<Replication['status']> & { factor: number };
   peers: {
     node: string;
@@ -172,7 +177,11 @@ export class Cluster implements BrokerCluster {
   private membersListed = false;
   /** replicationFactor 2: this node's sessions' buddies, and the replicas it keeps for others. */
   private replication: Replication | null = null;
+  /** The QoS 2 messages this node delivered, until their publishers release them. */
+  private readonly receipts: Qos2Receipts;
+  private receiptSweep: ReturnType<typeof setInterval> | null = null;
   takeovers = 0;
+  qos2RepeatsSkipped = 0;
 
   private constructor(
     private readonly broker: Broker,
@@ -182,6 +191,8 @@ export class Cluster implements BrokerCluster {
   ) {
     this.routes = new LocalRoutes(() => this.scheduleRoutes());
     this.retainedSync = new RetainedSync(broker, options.nodeId);
+    this.receipts = new Qos2Receipts(broker.persistence);
+    if (faults.commitDelayMs > 0) slowWrites(broker.persistence.store, faults.commitDelayMs);
   }
 
   /**
@@ -253,6 +264,8 @@ export class Cluster implements BrokerCluster {
       o.maxReplicationBacklogBytes ?? CLUSTER_DEFAULTS.maxReplicationBacklogBytes,
     );
     await this.replication.open();
+    this.receipts.sweep();
+    this.receiptSweep = setInterval(() => this.receipts.sweep(), RECEIPT_SWEEP_MS).unref();
     this.membership.start();
     this.log('info', 'cluster: joining', { node: o.nodeId, cluster: self.cluster, url: this.url, etcd: o.etcd });
   }
@@ -277,7 +290,8 @@ export class Cluster implements BrokerCluster {
     this.routes.remove(filter);
   }
 
-  routed(message: Message, _publisher: Session | null): RemoteConfirmation | null {
+  routed(message: Message, _publisher: Session | null, origin: Qos2Origin | null): RemoteConfirmation | null {
+    if (origin && !(origin.repeat && this.deliveredHere(message, origin))) this.receipts.record(origin.clientId, origin.packetId, printOf(message));
     const count = this.touchedCount;
     if (count === 0 && !message.retain && this.movedAway.size === 0) return null;
     this.touchedCount = 0;
@@ -291,9 +305,19 @@ export class Cluster implements BrokerCluster {
     const confirmation = message.qos > 0 ? new Confirmation() : null;
     const outlets = stamp ? [...this.mesh.peers.values()].map((p) => p.state.outlet) : touched;
     const n = stamp ? outlets.length : count;
-    for (let i = 0; i < n; i++) outlets[i]!.forwardMatched(message, stamp, confirmation, this.groupName);
+    for (let i = 0; i < n; i++) outlets[i]!.forwardMatched(message, stamp, confirmation, this.groupName, origin);
     if (this.movedAway.size > 0) this.relayLocal(message, confirmation);
     return confirmation && confirmation.remaining > 0 ? confirmation.promise : null;
+  }
+
+  deliveredHere(message: Message, origin: Qos2Origin): boolean {
+    return this.receipts.has(origin.clientId, origin.packetId, printOf(message));
+  }
+
+  released(clientId: string, packetId: number): void {
+    this.receipts.release(clientId, packetId);
+    // Which nodes delivered it is not tracked (the session may have moved here since): every peer is told.
+    for (const peer of this.mesh?.peers.values() ?? []) peer.state.outlet.release(clientId, packetId);
   }
 
   beforeOpen(client: OpeningClient, clientId: string, cleanStart: boolean, persistent: boolean): Promise<void> | null {
@@ -896,6 +920,9 @@ export class Cluster implements BrokerCluster {
         if (peer.state.relaysOwed.length > 0) peer.state.relaysOwed = peer.state.relaysOwed.filter((owed) => owed.upTo > upTo);
         break;
       }
+      case FrameType.Released:
+        for (let n = reader.u32(); n > 0; n--) this.receipts.release(reader.string(), reader.u16());
+        break;
       case FrameType.Routes:
         peer.state.routes.apply(reader);
         break;
@@ -951,7 +978,7 @@ export class Cluster implements BrokerCluster {
       seq += entry.seqDelta;
       if (seq <= state.lastSeq) continue;
       const { plain, groups, session } = entry;
-      if (plain || groups.length > 0 || session !== null) {
+      if ((plain || groups.length > 0 || session !== null) && !this.deliveredBefore(entry)) {
         const message = entry.message(broker.core);
         if (!message) {
           // Not acknowledged: the link starts over and the peer sends it again later.
@@ -990,6 +1017,22 @@ export class Cluster implements BrokerCluster {
         .then(ack, () => undefined)
         .finally(() => state.acksHeld--);
     });
+  }
+
+  /**
+   * A forwarded QoS 2 message that may be a repeat and that this node delivered already is skipped;
+   * any other gets its receipt, written with the deliveries it makes.
+   */
+  private deliveredBefore(entry: EntryReader): boolean {
+    const clientId = entry.originClient;
+    if (clientId === null) return false;
+    const print = fingerprint(entry.reader.buf, entry.blockStart, entry.blockLength);
+    if (entry.originRepeat && this.receipts.has(clientId, entry.originPacketId, print)) {
+      this.qos2RepeatsSkipped++;
+      return true;
+    }
+    this.receipts.record(clientId, entry.originPacketId, print);
+    return false;
   }
 
   /** The last forward of the peer's current incarnation this node made durable (its mark), 0 if none. */
@@ -1065,6 +1108,7 @@ export class Cluster implements BrokerCluster {
       routes: this.routes.size,
       ownedSessions: this.owned.size,
       takeovers: this.takeovers,
+      qos2RepeatsSkipped: this.qos2RepeatsSkipped,
       replication: { factor: this.options.replicationFactor ?? CLUSTER_DEFAULTS.replicationFactor, ...(this.replication?.status() ?? REPLICATION_IDLE) },
       peers: [...(this.mesh?.peers.values() ?? [])]
         .sort((a, b) => (a.node < b.node ? -1 : 1))
@@ -1089,6 +1133,7 @@ export class Cluster implements BrokerCluster {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.receiptSweep) clearInterval(this.receiptSweep);
     await this.replication?.close();
     this.mesh?.close();
     for (const peer of this.mesh?.peers.values() ?? []) peer.state.outlet.close();
@@ -1100,6 +1145,8 @@ export class Cluster implements BrokerCluster {
 
 const NO_GROUPS: ReadonlySet<number> = new Set();
 const REPLICATION_IDLE = { replicatedSessions: 0, replicaSessions: 0, unacknowledged: 0, unacknowledgedBytes: 0, buddiesBehind: 0, failovers: 0, fenced: false };
+
+const printOf = (message: Message): string => fingerprint(message.core.bytes(), message.ptr(), message.length);
 
 /** Name of the mark holding `${incarnation} ${seq}` of the last forward applied from `node`. */
 const forwardMark = (node: string): string => `cluster/forwarded/${node}`;

@@ -1,3 +1,5 @@
+import type { Store } from '../../core/model/store.js';
+
 /**
  * Fault points that tests of crash recovery set through the environment (ARBORMQ_CLUSTER_FAULT, a
  * comma-separated list) to make a crash or a slow link happen at one exact step in a real process.
@@ -20,6 +22,8 @@ export interface FaultPoints {
   settleDelayMs: number;
   /** Hold claiming this node's sessions again after a fresh lease this many ms (a node busy restoring a large store). */
   reclaimDelayMs: number;
+  /** Hold each write of this node's store this many ms (a slow disk: what it forwards is durable elsewhere long before here). */
+  commitDelayMs: number;
 }
 
 type Crash = 'crashBeforeForwardAck' | 'crashAfterTakeIn' | 'crashBeforeRelay';
@@ -36,10 +40,11 @@ const DELAYS = new Map<string, Delay>([
   ['keepalive-late-ms', 'keepaliveLateMs'],
   ['settle-delay-ms', 'settleDelayMs'],
   ['reclaim-delay-ms', 'reclaimDelayMs'],
+  ['commit-delay-ms', 'commitDelayMs'],
 ]);
 
 export function faultPoints(spec = process.env.ARBORMQ_CLUSTER_FAULT ?? ''): FaultPoints {
-  const faults: FaultPoints = { crashBeforeForwardAck: false, crashAfterTakeIn: false, crashBeforeRelay: false, takeoverReplyDelayMs: 0, routeDelayMs: 0, keepaliveLateMs: 0, settleDelayMs: 0, reclaimDelayMs: 0 };
+  const faults: FaultPoints = { crashBeforeForwardAck: false, crashAfterTakeIn: false, crashBeforeRelay: false, takeoverReplyDelayMs: 0, routeDelayMs: 0, keepaliveLateMs: 0, settleDelayMs: 0, reclaimDelayMs: 0, commitDelayMs: 0 };
   for (const item of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
     const [name, value] = item.split('=') as [string, string | undefined];
     const crash = CRASHES.get(name);
@@ -49,6 +54,12 @@ export function faultPoints(spec = process.env.ARBORMQ_CLUSTER_FAULT ?? ''): Fau
     else throw new Error(`unknown ARBORMQ_CLUSTER_FAULT ${JSON.stringify(item)}`);
   }
   return faults;
+}
+
+/** Makes each of `store`'s writes start `ms` later (the commit-delay fault point). */
+export function slowWrites(store: Store, ms: number): void {
+  const write = store.write.bind(store);
+  store.write = (batch) => new Promise<void>((resolve) => setTimeout(resolve, ms)).then(() => write(batch));
 }
 
 /** Runs `fn` now, or `ms` later when a fault point holds that step back. */

@@ -4,6 +4,7 @@ import { MessageBlock } from '../../core/wasm/abi.js';
 import type { Core } from '../../core/wasm/core.js';
 import { type FrameReader, type FrameWriter, LinkProtocolError, putVarint } from './frame.js';
 import type { Stamp } from './hlc.js';
+import type { Qos2Origin } from '../../core/model/cluster-hooks.js';
 
 /** What a forward asks of the receiving node. */
 export interface ForwardRoute {
@@ -13,6 +14,8 @@ export interface ForwardRoute {
   groups: readonly string[];
   /** A retained message (or deletion) to replicate, stamped with its hybrid clock. */
   stamp: Stamp | null;
+  /** A client's QoS 2 message: who published it under which identifier (qos2-receipts.ts). */
+  origin?: Qos2Origin | null;
 }
 
 export const NO_GROUPS: readonly string[] = Object.freeze([]);
@@ -30,8 +33,10 @@ const F_STAMPED = 16;
 const F_EXPIRES = 32;
 const F_FORWARDED_PROPERTIES = 64;
 const F_GROUPS = 128;
-/** The sequence delta, the flags and the block length take at most this. */
-const HEAD_BYTES = 8 + 1 + 8;
+const F_ORIGIN = 256;
+const F_REPEAT = 512;
+/** The block length takes at most this. */
+const LENGTH_BYTES = 8;
 
 /** A Buffer over wasm memory, made again after the memory grows (core.bytes() is then a new view). */
 let memory: Buffer | null = null;
@@ -59,10 +64,12 @@ export function writeEntry(w: FrameWriter, seqDelta: number, message: Message, r
   if (message.expiresAt !== 0) flags |= F_EXPIRES;
   if (message.forwardHandle !== 0) flags |= F_FORWARDED_PROPERTIES;
   if (groups.length > 0) flags |= F_GROUPS;
-  const start = w.reserve(10);
+  const origin = route.origin;
+  if (origin) flags |= F_ORIGIN | (origin.repeat ? F_REPEAT : 0);
+  const start = w.reserve(16);
   const head = w.target();
   let at = putVarint(head, start, seqDelta);
-  head[at++] = flags;
+  at = putVarint(head, at, flags);
   w.rewind(at);
   if (route.stamp) w.uint(route.stamp.wall).u32(route.stamp.logical).string(route.stamp.node);
   if (message.expiresAt !== 0) w.uint(Math.max(0, Math.round(message.expiresAt - now)));
@@ -70,9 +77,10 @@ export function writeEntry(w: FrameWriter, seqDelta: number, message: Message, r
     w.varint(groups.length);
     for (const group of groups) w.string(group);
   }
+  if (origin) w.string(origin.clientId).u16(origin.packetId);
   const mem = memoryOf(core);
   const length = message.length;
-  at = w.reserve(HEAD_BYTES + length);
+  at = w.reserve(LENGTH_BYTES + length);
   const buf = w.target();
   at = putVarint(buf, at, length);
   mem.copy(buf, at, message.ptr(), message.ptr() + length);
@@ -103,6 +111,10 @@ export class EntryReader {
   stamp: Stamp | null = null;
   /** ms of message expiry left, -1 = none. */
   expiresIn = -1;
+  /** A client's QoS 2 message: its publisher's client id (else null), packet identifier, and whether it may be a repeat. */
+  originClient: string | null = null;
+  originPacketId = 0;
+  originRepeat = false;
   blockStart = 0;
   blockLength = 0;
   topicLength = 0;
@@ -114,7 +126,7 @@ export class EntryReader {
   next(): void {
     const r = this.reader;
     this.seqDelta = r.varint();
-    const flags = r.u8();
+    const flags = r.varint();
     if ((flags & F_QOS) === 3) throw new LinkProtocolError('forward with QoS 3');
     this.qos = (flags & F_QOS) as QoS;
     this.retain = (flags & F_RETAIN) !== 0;
@@ -133,6 +145,9 @@ export class EntryReader {
     } else {
       this.groups = NO_GROUPS;
     }
+    this.originClient = flags & F_ORIGIN ? r.string() : null;
+    this.originPacketId = flags & F_ORIGIN ? r.u16() : 0;
+    this.originRepeat = (flags & F_REPEAT) !== 0;
     this.blockLength = r.varint();
     this.blockStart = r.skip(this.blockLength);
     const buf = r.buf;

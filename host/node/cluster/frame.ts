@@ -5,7 +5,7 @@
  */
 
 /** The link protocol this build speaks; a link between nodes of different versions is refused. */
-export const LINK_PROTOCOL_VERSION = 4;
+export const LINK_PROTOCOL_VERSION = 5;
 
 export const enum FrameType {
   /** Acceptor → dialer: version, then {cluster, node, nonce, incarnation}. */
@@ -22,6 +22,8 @@ export const enum FrameType {
   Forward = 20,
   /** Forwards up to a sequence number are durable on the receiver. */
   ForwardAck = 21,
+  /** QoS 2 packet identifiers their publishers released (PUBREL): {client id, packet id} pairs, batched per turn. */
+  Released = 22,
   /** Retained messages with their clocks: one change, or a snapshot. */
   Retained = 30,
   /** A session's hand-over: request, reply. */

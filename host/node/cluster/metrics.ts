@@ -9,6 +9,7 @@ export function clusterMetrics(status: ClusterStatus, metric: MetricWriter): voi
   metric('cluster_routes', 'gauge', 'Distinct filters this node announces to its peers.', status.routes);
   metric('cluster_owned_sessions', 'gauge', 'Persistent sessions this node owns in etcd.', status.ownedSessions);
   metric('cluster_takeovers_total', 'counter', 'Sessions taken over from other nodes.', status.takeovers);
+  metric('cluster_qos2_repeats_skipped_total', 'counter', 'QoS 2 messages sent again after their publisher\'s node was lost, skipped here because this node had delivered them.', status.qos2RepeatsSkipped);
   const r = status.replication;
   metric('cluster_replication_factor', 'gauge', 'Copies kept of each persistent session this node owns.', r.factor);
   metric('cluster_replicated_sessions', 'gauge', 'Persistent sessions this node owns that have a buddy.', r.replicatedSessions);
@@ -43,6 +44,7 @@ export function clusterSysValues(status: ClusterStatus): [string, string | numbe
     ['cluster/etcd/rtt_ms', status.etcdRttMs],
     ['cluster/routes', status.routes],
     ['cluster/takeovers', status.takeovers],
+    ['cluster/qos2/repeats_skipped', status.qos2RepeatsSkipped],
     ['cluster/replication/factor', status.replication.factor],
     ['cluster/replication/sessions', status.replication.replicatedSessions],
     ['cluster/replication/replicas', status.replication.replicaSessions],

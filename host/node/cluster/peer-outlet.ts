@@ -6,6 +6,7 @@ import { FrameType, FrameWriter } from './frame.js';
 import { NO_GROUPS, writeEntry, type ForwardRoute } from './forward-codec.js';
 import type { Stamp } from './hlc.js';
 import type { Link } from './link.js';
+import type { Qos2Origin } from '../../core/model/cluster-hooks.js';
 
 /** Counts down the nodes a QoS 1/2 message still waits for; the publisher's acknowledgement waits on `promise`. */
 export class Confirmation {
@@ -68,6 +69,10 @@ export class PeerOutlet implements Outlet {
   /** Sequence number of the batch's last entry: entries carry the distance from it. */
   private batchSeq = 0;
   private batchCapacity = MIN_BATCH_CAPACITY;
+  /** This turn's Released frame, sent after its forwards (their messages reached the peer before). */
+  private releases: FrameWriter | null = null;
+  private releasesCount = 0;
+  private releasesCountAt = 0;
   /** Sent, not yet acknowledged, in sequence order. */
   private inFlight = new Deque<Kept>();
   /** Not sent yet (no link, or the link is congested), in sequence order. */
@@ -75,7 +80,7 @@ export class PeerOutlet implements Outlet {
   private drainTimer: ReturnType<typeof setTimeout> | null = null;
   private scheduled = false;
   /** Reused for forwards that are written at once and not kept. */
-  private readonly route: { plain: boolean; groups: readonly string[]; stamp: Stamp | null } = { plain: false, groups: [], stamp: null };
+  private readonly route: ForwardRoute = { plain: false, groups: [], stamp: null, origin: null };
   /** Whether the message being routed matched the peer's routes: its plain ones, and which share groups picked it. */
   private matched = false;
   private plain = false;
@@ -133,11 +138,11 @@ export class PeerOutlet implements Outlet {
    * The routing of `message` ended: it goes to the peer once, for what it matched there (nothing but
    * `stamp`'s retained change if it matched nothing). `confirmation` counts it if it is for subscribers.
    */
-  forwardMatched(message: Message, stamp: Stamp | null, confirmation: Confirmation | null, groupName: (id: number) => string): void {
+  forwardMatched(message: Message, stamp: Stamp | null, confirmation: Confirmation | null, groupName: (id: number) => string, origin: Qos2Origin | null): void {
     const plain = this.matched && this.plain;
     const groups = this.matched && this.groups ? this.groups.map(groupName) : NO_GROUPS;
     this.matched = false;
-    this.forward(message, plain, groups, stamp, plain || groups.length > 0 ? confirmation : null);
+    this.forward(message, plain, groups, stamp, plain || groups.length > 0 ? confirmation : null, origin);
   }
 
   /** The message being routed is not forwarded after all ($SYS). */
@@ -146,7 +151,7 @@ export class PeerOutlet implements Outlet {
   }
 
   /** Hands one message to the peer; false when it was dropped (QoS 0 over a congested or missing link). */
-  forward(message: Message, plain: boolean, groups: readonly string[], stamp: Stamp | null, confirmation: Confirmation | null): boolean {
+  forward(message: Message, plain: boolean, groups: readonly string[], stamp: Stamp | null, confirmation: Confirmation | null, origin: Qos2Origin | null = null): boolean {
     const keep = confirmation !== null || stamp !== null;
     if (!keep && this.congested) {
       this.dropped++;
@@ -156,12 +161,13 @@ export class PeerOutlet implements Outlet {
     this.route.plain = plain;
     this.route.groups = groups;
     this.route.stamp = stamp;
+    this.route.origin = origin;
     if (!keep) {
       this.write(seq, message, this.route);
       return true;
     }
     if (confirmation) confirmation.remaining++;
-    const route = { plain, groups, stamp };
+    const route = { plain, groups, stamp, origin };
     const kept: Kept = { seq, message: message.ref(), route, confirmation };
     if (this.congested) {
       this.waiting.push(kept);
@@ -186,16 +192,44 @@ export class PeerOutlet implements Outlet {
     this.batchSeq = seq;
     this.batchCount++;
     this.messagesOut++;
-    if (this.batch.length >= BATCH_LIMIT) this.flush();
+    if (this.batch.length >= BATCH_LIMIT) this.flushForwards();
     else if (!this.scheduled) {
       this.scheduled = true;
       this.schedule(this);
     }
   }
 
-  /** Sends this turn's batch. */
+  /**
+   * `clientId` released a QoS 2 packet identifier: the peer forgets its receipt. Not kept: one lost
+   * with a link only lingers there until it expires or the identifier's next message replaces it.
+   */
+  release(clientId: string, packetId: number): void {
+    if (!this.link) return;
+    if (!this.releases) {
+      this.releases = new FrameWriter(FrameType.Released, 256);
+      this.releasesCountAt = this.releases.reserve(4);
+      this.releasesCount = 0;
+    }
+    this.releases.string(clientId).u16(packetId);
+    this.releasesCount++;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      this.schedule(this);
+    }
+  }
+
+  /** Sends this turn's batch, then its releases. */
   flush(): void {
     this.scheduled = false;
+    this.flushForwards();
+    const releases = this.releases;
+    if (!releases) return;
+    this.releases = null;
+    releases.target().writeUInt32BE(this.releasesCount, this.releasesCountAt);
+    this.link?.send(releases.finish());
+  }
+
+  private flushForwards(): void {
     const batch = this.batch;
     if (!batch) return;
     this.batch = null;
@@ -242,6 +276,7 @@ export class PeerOutlet implements Outlet {
   linkDown(): void {
     this.link = null;
     this.batch = null;
+    this.releases = null;
     this.scheduled = false;
   }
 
@@ -273,6 +308,7 @@ export class PeerOutlet implements Outlet {
     this.drainTimer = null;
     this.link = null;
     this.batch = null;
+    this.releases = null;
     for (const kept of this.inFlight) this.settle(kept, error);
     for (const kept of this.waiting) this.settle(kept, error);
     this.inFlight = new Deque();
