@@ -7,8 +7,12 @@ import { fingerprint, Qos2Receipts, RECEIPT_TTL_MS } from '../../../host/node/cl
 import { LevelStore } from '../../../host/node/level-store.js';
 import { ChaosPublisher, ChaosSubscriber } from '../../chaos/peers.js';
 import { startCoreBroker, type TestBroker } from '../../helpers/broker.js';
+import { received, roundTrip } from '../../helpers/broker.js';
 import { startCluster, type ClusterNode, type TestCluster } from '../../helpers/cluster.js';
 import { etcdMissing, startEtcd, type TestEtcd } from '../../helpers/etcd.js';
+import { Peer } from '../../helpers/peer.js';
+import { freePort } from '../../helpers/server.js';
+import { startProxy, type TcpProxy } from '../../helpers/tcp-proxy.js';
 import { until } from '../../helpers/wait.js';
 
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
@@ -108,5 +112,60 @@ describe('a publisher\'s node SIGKILLed under QoS 2 load after forwarding and be
       publisher.stop();
       subscriber.stop();
     }
+  });
+});
+
+describe('a publisher\'s node SIGKILLed after making a QoS 2 identifier durable, with the forward still waiting for its link', { skip: etcdMissing }, () => {
+  let etcd: TestEtcd;
+  let cluster: TestCluster;
+  let proxy: TcpProxy;
+  before(async () => {
+    etcd = await startEtcd();
+    // n1 dials n2: through the proxy, which can cut the link.
+    const linkPort = await freePort();
+    proxy = await startProxy(linkPort);
+    cluster = await startCluster(etcd, 2, { node: (id) => (id === 'n2' ? { port: linkPort, advertise: `ws://127.0.0.1:${proxy.port}` } : {}) });
+    await cluster.ready();
+  });
+  after(async () => {
+    await cluster?.close();
+    await proxy?.close();
+    await etcd?.close();
+  });
+
+  it('routes the message sent again (DUP) after the restart instead of only acknowledging it: the subscriber it never reached gets it, once [MQTT-4.3.3-10]', { timeout: 60_000 }, async () => {
+    const [n1, n2] = cluster.nodes;
+    const sub = await n1!.client({ clientId: 'held-sub', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 600 } });
+    await sub.subscribeAsync('held/t', { qos: 2 });
+    await until(async () => (await n2!.status()).peers.find((p) => p.node === 'n1')!.routes > 0, 'n2 to learn the route', 5000);
+    const session = { clientId: 'held-pub', clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 600 } };
+    const pub = await new Peer().version(5).tcp(Number(new URL(n2!.url).port));
+    await pub.handshake(session);
+    proxy.partition();
+    await until(async () => !(await n2!.status()).peers.find((p) => p.node === 'n1')!.up, 'the link to go down', 10_000);
+    pub.sendPacket({ cmd: 'publish', topic: 'held/t', payload: Buffer.from('once'), qos: 2, messageId: 1, dup: false, retain: false });
+    // Acknowledged after every commit before it: n2 holds identifier 1, its forward waits for the link.
+    pub.sendPacket({ cmd: 'publish', topic: 'held/marker', payload: Buffer.from('m'), qos: 1, messageId: 2, dup: false, retain: false });
+    await pub.next('puback', 10_000);
+    assert.equal(pub.of(5 /* PUBREC */).length, 0, 'no PUBREC while the forward is unconfirmed');
+    await cluster.kill(n2!);
+    proxy.heal();
+    await cluster.restart(n2!);
+    await cluster.ready(30_000);
+
+    const again = await new Peer().version(5).tcp(Number(new URL(n2!.url).port));
+    assert.equal((await again.handshake(session)).sessionPresent, true);
+    again.sendPacket({ cmd: 'publish', topic: 'held/t', payload: Buffer.from('once'), qos: 2, messageId: 1, dup: true, retain: false });
+    assert.equal((await again.next<{ cmd: 'pubrec'; reasonCode?: number }>('pubrec', 10_000)).reasonCode ?? 0, 0);
+    again.sendPacket({ cmd: 'pubrel', messageId: 1 });
+    await again.next('pubcomp', 10_000);
+    await until(() => received(sub).some((m) => m.topic === 'held/t'), 'the message at the subscriber', 10_000);
+    again.sendPacket({ cmd: 'publish', topic: 'held/t', payload: Buffer.from('after'), qos: 2, messageId: 1, dup: false, retain: false });
+    await again.next('pubrec', 10_000);
+    await until(() => received(sub).some((m) => m.payload.toString() === 'after'), 'the next message under the released identifier', 10_000);
+    await roundTrip(sub);
+    assert.deepEqual(received(sub).map((m) => m.payload.toString()), ['once', 'after']);
+    pub.destroy();
+    again.destroy();
   });
 });
