@@ -20,6 +20,8 @@ export interface FaultPoints {
   settleDelayMs: number;
   /** Hold claiming this node's sessions again after a fresh lease this many ms (a node busy restoring a large store). */
   reclaimDelayMs: number;
+  /** Hold the commit that sends a buddy back from behind its sessions in full this many ms after its link is back. */
+  catchUpDelayMs: number;
 }
 
 type Crash = 'crashBeforeForwardAck' | 'crashAfterTakeIn' | 'crashBeforeRelay';
@@ -36,10 +38,11 @@ const DELAYS = new Map<string, Delay>([
   ['keepalive-late-ms', 'keepaliveLateMs'],
   ['settle-delay-ms', 'settleDelayMs'],
   ['reclaim-delay-ms', 'reclaimDelayMs'],
+  ['catch-up-delay-ms', 'catchUpDelayMs'],
 ]);
 
 export function faultPoints(spec = process.env.ARBORMQ_CLUSTER_FAULT ?? ''): FaultPoints {
-  const faults: FaultPoints = { crashBeforeForwardAck: false, crashAfterTakeIn: false, crashBeforeRelay: false, takeoverReplyDelayMs: 0, routeDelayMs: 0, keepaliveLateMs: 0, settleDelayMs: 0, reclaimDelayMs: 0 };
+  const faults: FaultPoints = { crashBeforeForwardAck: false, crashAfterTakeIn: false, crashBeforeRelay: false, takeoverReplyDelayMs: 0, routeDelayMs: 0, keepaliveLateMs: 0, settleDelayMs: 0, reclaimDelayMs: 0, catchUpDelayMs: 0 };
   for (const item of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
     const [name, value] = item.split('=') as [string, string | undefined];
     const crash = CRASHES.get(name);
