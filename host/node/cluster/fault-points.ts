@@ -24,6 +24,8 @@ export interface FaultPoints {
   reclaimDelayMs: number;
   /** Hold each write of this node's store this many ms (a slow disk: what it forwards is durable elsewhere long before here). */
   commitDelayMs: number;
+  /** Hold the commit that sends a buddy back from behind its sessions in full this many ms after its link is back. */
+  catchUpDelayMs: number;
 }
 
 type Crash = 'crashBeforeForwardAck' | 'crashAfterTakeIn' | 'crashBeforeRelay';
@@ -41,10 +43,11 @@ const DELAYS = new Map<string, Delay>([
   ['settle-delay-ms', 'settleDelayMs'],
   ['reclaim-delay-ms', 'reclaimDelayMs'],
   ['commit-delay-ms', 'commitDelayMs'],
+  ['catch-up-delay-ms', 'catchUpDelayMs'],
 ]);
 
 export function faultPoints(spec = process.env.ARBORMQ_CLUSTER_FAULT ?? ''): FaultPoints {
-  const faults: FaultPoints = { crashBeforeForwardAck: false, crashAfterTakeIn: false, crashBeforeRelay: false, takeoverReplyDelayMs: 0, routeDelayMs: 0, keepaliveLateMs: 0, settleDelayMs: 0, reclaimDelayMs: 0, commitDelayMs: 0 };
+  const faults: FaultPoints = { crashBeforeForwardAck: false, crashAfterTakeIn: false, crashBeforeRelay: false, takeoverReplyDelayMs: 0, routeDelayMs: 0, keepaliveLateMs: 0, settleDelayMs: 0, reclaimDelayMs: 0, commitDelayMs: 0, catchUpDelayMs: 0 };
   for (const item of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
     const [name, value] = item.split('=') as [string, string | undefined];
     const crash = CRASHES.get(name);

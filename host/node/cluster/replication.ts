@@ -4,6 +4,7 @@ import type { Logger } from '../../core/model/options.js';
 import { toStoredMessage, toStoredSession } from '../../core/model/persistence.js';
 import type { Session } from '../../core/model/session.js';
 import type { StoreBatch, StoredDelivery } from '../../core/model/store.js';
+import { faultPoints, heldBack } from './fault-points.js';
 import { FrameReader, FrameType, FrameWriter } from './frame.js';
 import type { Membership } from './membership.js';
 import type { Peer } from './mesh.js';
@@ -64,6 +65,8 @@ const FENCE_MARGIN_MS = 500;
 const FENCE_CHECK_MS = 100;
 const REQUEST_TIMEOUT_MS = 2000;
 const FAILOVER_CONCURRENCY = 16;
+
+const faults = faultPoints();
 
 const notProven = (): Error => new Error('this node cannot prove it still owns its sessions (its etcd lease is gone): not acknowledged');
 
@@ -159,10 +162,11 @@ export class Replication {
   linkUp(peer: Peer<unknown>, restarted: boolean): void {
     const stream = this.streams.get(peer.node);
     if (!stream) return;
-    if (stream.behind) this.catchUp(stream);
+    const behind = stream.behind !== null;
+    if (behind) this.catchUp(stream);
     else for (const { frame } of stream.unacked) peer.link!.send(frame);
     if (restarted) for (const [clientId, node] of this.assigned) if (node === peer.node) this.resync.add(clientId);
-    if (this.resync.size > 0) this.host.broker.persistence.nudge();
+    if (this.resync.size > 0) heldBack(behind ? faults.catchUpDelayMs : 0, () => this.host.broker.persistence.nudge());
   }
 
   /** A link is down: a buddy whose kept frames are past the bound now falls behind. */
@@ -302,17 +306,23 @@ export class Replication {
     return performance.now() > this.host.membership.leaseProvenUntil - FENCE_MARGIN_MS;
   }
 
-  /** The session's records in full to its buddy (a snapshot: the buddy drops what it had of it first), and dropped at its previous one. */
+  /**
+   * The session's records in full to its buddy (a snapshot: the buddy drops what it had of it first),
+   * and dropped at the one that has them if it gets no snapshot: its previous buddy, or its buddy
+   * when the session is no longer kept here.
+   */
   private sendInFull(clientId: string, buddy: string | null, changes: (node: string) => ReplicaChanges): void {
     const previous = this.assigned.get(clientId);
     const before = previous === undefined ? undefined : this.streams.get(previous);
+    const session = this.host.broker.sessions.get(clientId);
+    const kept = buddy !== null && session?.stored === true;
+    // A session that ended before its snapshot went is dropped by the frame that was to carry it (what is held waits for it).
     // A buddy that is behind is told when its link is back (catchUp).
-    if (before && previous !== buddy) {
+    if (before && (previous !== buddy || !kept)) {
       if (before.behind) before.behind.add(clientId);
       else changes(previous!).clear.push(clientId);
     }
-    const session = this.host.broker.sessions.get(clientId);
-    if (buddy === null || !session?.stored) {
+    if (!kept) {
       this.assigned.delete(clientId);
       return;
     }

@@ -146,7 +146,7 @@ interface PartitionableCluster {
   close(): Promise<void>;
 }
 
-async function startPartitionableCluster(more: Record<string, unknown> = {}): Promise<PartitionableCluster> {
+async function startPartitionableCluster(more: Record<string, unknown> = {}, env?: (id: string) => NodeJS.ProcessEnv | undefined): Promise<PartitionableCluster> {
   const etcd = await startEtcd();
   const etcdProxy = await startProxy(Number(new URL(etcd.url).port));
   const n2Port = await freePort();
@@ -159,6 +159,7 @@ async function startPartitionableCluster(more: Record<string, unknown> = {}): Pr
       ...(id === 'n1' ? { etcd: [`http://127.0.0.1:${etcdProxy.port}`] } : {}),
       ...(id === 'n2' ? { port: n2Port, advertise: `ws://127.0.0.1:${linkProxy.port}` } : {}),
     }),
+    env,
   });
   await cluster.ready();
   return {
@@ -330,6 +331,42 @@ describe('replicated sessions: a link partition longer than the replication back
     await until(() => expected.every((m) => delivered().has(m)), 'every acknowledged message from the buddy', 20_000).catch((error: Error) => {
       throw new Error(`${error.message}; missing ${expected.filter((m) => !delivered().has(m)).join(' ')}\n${n2.cli.logs.join('\n')}`);
     });
+  });
+});
+
+describe('replicated sessions: a session that ends as its buddy catches up', { skip: etcdMissing, timeout: 120_000 }, () => {
+  const BACKLOG = 64 * 1024;
+  // n1 holds the commit that sends a buddy back from behind its sessions in full: the session ends before it goes.
+  const CATCH_UP_DELAY_MS = 2000;
+  let setup: PartitionableCluster;
+  before(async () => {
+    setup = await startPartitionableCluster({ maxReplicationBacklogBytes: BACKLOG }, (id) => (id === 'n1' ? { ARBORMQ_CLUSTER_FAULT: `catch-up-delay-ms=${CATCH_UP_DELAY_MS}` } : undefined));
+  });
+  after(() => setup?.close());
+
+  it('acknowledgements held while the buddy was behind go once it has dropped a session that ended before its snapshot was sent', async () => {
+    const [n1, n2, n3] = setup.cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
+    const { linkProxy } = setup;
+    const options = await offlineSessionOfN1WithBuddyN2(setup, 'ending');
+    const pub = await n3.client({ clientId: 'ending-pub', protocolVersion: 5 });
+    // Acknowledged: the buddy has every commit before it (the session going offline included).
+    await pub.publishAsync('ending/0', 'before', { qos: 1 });
+    linkProxy.partition();
+    await until(async () => !(await n1.status()).peers.find((p) => p.node === 'n2')!.up, 'the link down', 10_000);
+    let acked = false;
+    // Larger than the bound: the commit that queues it puts the buddy behind.
+    const sent = pub.publishAsync('ending/1', Buffer.alloc(BACKLOG + 16 * 1024, 0x61), { qos: 1 }).then(() => void (acked = true));
+    await until(async () => (await n1.status()).replication.buddiesBehind === 1, 'the buddy to fall behind', 10_000);
+    assert.equal(acked, false, 'not acknowledged while the buddy cannot have it');
+    linkProxy.heal();
+    await until(async () => (await n1.status()).replication.buddiesBehind === 0, 'the buddy back from behind', 20_000);
+    // Clean Start, no expiry: the session ends before the held commit sends it in full.
+    await n1.client({ clientId: options.clientId, clean: true, protocolVersion: 5 });
+    await until(() => acked, 'the acknowledgement held for the buddy', CATCH_UP_DELAY_MS + 10_000).catch((error: Error) => {
+      throw new Error(`${error.message}\n${[n1, n2].map((n) => n.cli.logs.join('\n')).join('\n')}`);
+    });
+    await sent;
+    await until(async () => (await n2.status()).replication.replicaSessions === 0, 'the buddy to drop the ended session', 10_000);
   });
 });
 
