@@ -29,6 +29,21 @@ function gone(clientId: string, seqs: number[]): { changes: ReplicaChanges; byte
   return { changes, bytes: encodeChanges(changes) };
 }
 
+/** The log in `file` opened and read, as a process starting would: ready for appends after what it holds. */
+async function opened(file: string): Promise<FileReplicaLog> {
+  const log = new FileReplicaLog(file, true);
+  await log.read();
+  return log;
+}
+
+/** What a process opening the log in `file` would read from it, as text; closed again. */
+async function readBack(file: string): Promise<string[]> {
+  const log = new FileReplicaLog(file, true);
+  const records = (await log.read()).map(String);
+  await log.close();
+  return records;
+}
+
 describe('replica log (a buddy\'s copy of one owner\'s sessions on disk)', () => {
   let dir: string;
   before(async () => {
@@ -44,33 +59,27 @@ describe('replica log (a buddy\'s copy of one owner\'s sessions on disk)', () =>
     // Appended without waiting: the ones that come while a write runs go in the next one, in order.
     await Promise.all(records.map((r) => log.append(r)));
     await log.close();
-    const again = new FileReplicaLog(file, true);
-    assert.deepEqual((await again.read()).map(String), records.map(String));
-    await again.close();
+    assert.deepEqual(await readBack(file), records.map(String));
   });
 
   it('a record cut short by a crash ends the log: the whole ones before it are read, and the next append goes right after them', async () => {
     const file = join(dir, 'torn.log');
-    const log = new FileReplicaLog(file, true);
-    await log.read();
+    const log = await opened(file);
     await log.append(Buffer.from('kept 1'));
     await log.append(Buffer.from('kept 2'));
     await log.append(Buffer.from('being written when the process died'));
     await log.close();
     await truncate(file, (await stat(file)).size - 5);
-    const again = new FileReplicaLog(file, true);
-    assert.deepEqual((await again.read()).map(String), ['kept 1', 'kept 2']);
+    assert.deepEqual(await readBack(file), ['kept 1', 'kept 2']);
+    const again = await opened(file);
     await again.append(Buffer.from('after the restart'));
     await again.close();
-    const third = new FileReplicaLog(file, true);
-    assert.deepEqual((await third.read()).map(String), ['kept 1', 'kept 2', 'after the restart']);
-    await third.close();
+    assert.deepEqual(await readBack(file), ['kept 1', 'kept 2', 'after the restart']);
   });
 
   it('a damaged record (its checksum does not match) ends the log there', async () => {
     const file = join(dir, 'damaged.log');
-    const log = new FileReplicaLog(file, true);
-    await log.read();
+    const log = await opened(file);
     await log.append(Buffer.from('good'));
     await log.append(Buffer.from('damaged'));
     await log.append(Buffer.from('after the damage'));
@@ -79,15 +88,12 @@ describe('replica log (a buddy\'s copy of one owner\'s sessions on disk)', () =>
     // The second record's bytes start after the first record (8-byte header + 4) and its own header.
     bytes[8 + 4 + 8] ^= 0xff;
     await writeFile(file, bytes);
-    const again = new FileReplicaLog(file, true);
-    assert.deepEqual((await again.read()).map(String), ['good']);
-    await again.close();
+    assert.deepEqual(await readBack(file), ['good']);
   });
 
   it('replace() leaves one record, the snapshot built after the writes before it; a snapshot left half-written by a crash is ignored', async () => {
     const file = join(dir, 'replace.log');
-    const log = new FileReplicaLog(file, true);
-    await log.read();
+    const log = await opened(file);
     const appended = [log.append(Buffer.from('a')), log.append(Buffer.from('b'))];
     let builtAfter = -1;
     const replaced = log.replace(() => {
@@ -99,10 +105,8 @@ describe('replica log (a buddy\'s copy of one owner\'s sessions on disk)', () =>
     assert.equal(builtAfter, 2 * (8 + 1), 'the snapshot is built once the appends before it are written');
     await log.close();
     await appendFile(`${file}.new`, 'a snapshot that was being written');
-    const again = new FileReplicaLog(file, true);
-    assert.deepEqual((await again.read()).map(String), ['snapshot of a and b', 'c']);
+    assert.deepEqual(await readBack(file), ['snapshot of a and b', 'c']);
     assert.deepEqual((await readdir(dir)).filter((f) => f.startsWith('replace.log')), ['replace.log']);
-    await again.close();
   });
 
   it('an owner replica restarted from its log has its sessions as they were, across a compaction into a snapshot', async () => {
