@@ -291,7 +291,7 @@ export class Cluster implements BrokerCluster {
   }
 
   routed(message: Message, _publisher: Session | null, origin: Qos2Origin | null): RemoteConfirmation | null {
-    if (origin && !(origin.repeat && this.deliveredHere(message, origin))) this.receipts.record(origin.clientId, origin.packetId, printOf(message));
+    if (origin) this.firstDelivery(message, origin);
     const count = this.touchedCount;
     if (count === 0 && !message.retain && this.movedAway.size === 0) return null;
     this.touchedCount = 0;
@@ -306,12 +306,19 @@ export class Cluster implements BrokerCluster {
     const outlets = stamp ? [...this.mesh.peers.values()].map((p) => p.state.outlet) : touched;
     const n = stamp ? outlets.length : count;
     for (let i = 0; i < n; i++) outlets[i]!.forwardMatched(message, stamp, confirmation, this.groupName, origin);
-    if (this.movedAway.size > 0) this.relayLocal(message, confirmation);
+    if (this.movedAway.size > 0) this.relayLocal(message, confirmation, origin);
     return confirmation && confirmation.remaining > 0 ? confirmation.promise : null;
   }
 
   deliveredHere(message: Message, origin: Qos2Origin): boolean {
     return this.receipts.has(origin.clientId, origin.packetId, printOf(message));
+  }
+
+  /** Whether a client's QoS 2 message is to be delivered here: not if it is a repeat delivered already; else its receipt is written. */
+  private firstDelivery(message: Message, origin: Qos2Origin): boolean {
+    if (origin.repeat && this.deliveredHere(message, origin)) return false;
+    this.receipts.record(origin.clientId, origin.packetId, printOf(message));
+    return true;
   }
 
   released(clientId: string, packetId: number): void {
@@ -680,22 +687,22 @@ export class Cluster implements BrokerCluster {
   }
 
   /** A message published here, for sessions that moved away while this node did not know their new routes yet. */
-  private relayLocal(message: Message, confirmation: Confirmation | null): void {
+  private relayLocal(message: Message, confirmation: Confirmation | null, origin: Qos2Origin | null): void {
     const topic = message.topic();
     for (const moved of this.movedAway.values()) {
-      if (!moved.localPassed && moved.matches(topic)) this.mesh.peers.get(moved.to)?.state.outlet.forward(message, false, [relayTarget(moved.clientId)], null, confirmation);
+      if (!moved.localPassed && moved.matches(topic)) this.mesh.peers.get(moved.to)?.state.outlet.forward(message, false, [relayTarget(moved.clientId)], null, confirmation, origin);
     }
   }
 
   /** A forward `node` routed before its cut, for sessions that moved away: relayed; resolves once the new owners confirm it. */
-  private relayForwarded(node: string, seq: number, message: Message): Promise<void>[] | null {
+  private relayForwarded(node: string, seq: number, message: Message, origin: Qos2Origin | null): Promise<void>[] | null {
     let relays: Promise<void>[] | null = null;
     let topic: string | null = null;
     for (const moved of this.movedAway.values()) {
       if (!moved.before(node, seq) || !moved.matches((topic ??= message.topic()))) continue;
       if (faults.crashBeforeRelay) process.kill(process.pid, 'SIGKILL');
       const confirmation = message.qos > 0 ? new Confirmation() : null;
-      this.mesh.peers.get(moved.to)?.state.outlet.forward(message, false, [relayTarget(moved.clientId)], null, confirmation);
+      this.mesh.peers.get(moved.to)?.state.outlet.forward(message, false, [relayTarget(moved.clientId)], null, confirmation, origin);
       if (confirmation && confirmation.remaining > 0) (relays ??= []).push(confirmation.promise);
     }
     return relays;
@@ -715,13 +722,13 @@ export class Cluster implements BrokerCluster {
     const moves = old.state.relaysOwed;
     old.state.relaysOwed = [];
     for (const owed of moves) {
-      old.state.outlet.eachUnconfirmed(owed.upTo, (message, plain, confirmation) => {
+      old.state.outlet.eachUnconfirmed(owed.upTo, (message, plain, confirmation, origin) => {
         if (!plain || !owed.filters.some((filter) => topicMatches(filter, message.topic()))) return;
         if (owed.to !== this.options.nodeId) {
-          this.mesh.peers.get(owed.to)?.state.outlet.forward(message, false, [relayTarget(owed.clientId)], null, confirmation);
+          this.mesh.peers.get(owed.to)?.state.outlet.forward(message, false, [relayTarget(owed.clientId)], null, confirmation, origin);
           return;
         }
-        this.broker.router.deliverForwarded(message, false, NO_GROUPS, owed.clientId);
+        if (!origin || this.firstDelivery(message, origin)) this.broker.router.deliverForwarded(message, false, NO_GROUPS, owed.clientId);
         if (!confirmation) return;
         confirmation.remaining++;
         this.broker.persistence.whenDurable((error) => (error ? confirmation.fail(error) : confirmation.done()));
@@ -992,7 +999,7 @@ export class Cluster implements BrokerCluster {
         else if (!moving) router.deliverForwarded(message, plain, groupIds);
         else {
           router.deliverForwarded(message, plain, groupIds, null, plain ? this.excluded(peer.node, seq) : null);
-          const relayed = plain && this.movedAway.size > 0 ? this.relayForwarded(peer.node, seq, message) : null;
+          const relayed = plain && this.movedAway.size > 0 ? this.relayForwarded(peer.node, seq, message, originOf(entry)) : null;
           if (relayed) (relays ??= []).push(...relayed);
         }
         message.unref();
@@ -1145,6 +1152,9 @@ export class Cluster implements BrokerCluster {
 
 const NO_GROUPS: ReadonlySet<number> = new Set();
 const REPLICATION_IDLE = { replicatedSessions: 0, replicaSessions: 0, unacknowledged: 0, unacknowledgedBytes: 0, buddiesBehind: 0, failovers: 0, fenced: false };
+
+const originOf = (entry: EntryReader): Qos2Origin | null =>
+  entry.originClient === null ? null : { clientId: entry.originClient, packetId: entry.originPacketId, repeat: entry.originRepeat };
 
 const printOf = (message: Message): string => fingerprint(message.core.bytes(), message.ptr(), message.length);
 

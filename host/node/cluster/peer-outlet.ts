@@ -256,9 +256,9 @@ export class PeerOutlet implements Outlet {
   }
 
   /** Calls `fn` for each kept forward up to `seq` not confirmed yet, in sequence order. */
-  eachUnconfirmed(seq: number, fn: (message: Message, plain: boolean, confirmation: Confirmation | null) => void): void {
+  eachUnconfirmed(seq: number, fn: (message: Message, plain: boolean, confirmation: Confirmation | null, origin: Qos2Origin | null) => void): void {
     for (const queue of [this.inFlight, this.waiting]) {
-      for (const kept of queue) if (kept.seq <= seq) fn(kept.message, kept.route.plain, kept.confirmation);
+      for (const kept of queue) if (kept.seq <= seq) fn(kept.message, kept.route.plain, kept.confirmation, kept.route.origin ?? null);
     }
   }
 
