@@ -118,6 +118,7 @@ describe('a publisher\'s node SIGKILLed with QoS 2 messages forwarded and their 
       await subscriber.roundTrip();
       assert.deepEqual([...subscriber.counts].filter(([, n]) => n > 1).map(([m]) => m), [], 'messages delivered twice');
       assert.ok((await n1!.status()).qos2RepeatsSkipped > 0, 'n1 skipped the messages sent again');
+      assert.match(await n1!.metrics(), /^arbormq_cluster_qos2_repeats_skipped_total [1-9]\d*$/m);
     } finally {
       publisher.stop();
       subscriber.stop();
