@@ -1,5 +1,6 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import mqttPacket, { type Packet } from 'mqtt-packet';
+import { until } from '../helpers/wait.js';
 
 export type Version = 4 | 5;
 export type QoS = 1 | 2;
@@ -261,4 +262,16 @@ export class ChaosSubscriber extends PersistentPeer {
     this.counts.set(message, n);
     if (n > 1) this.againAt.set(message, [...(this.againAt.get(message) ?? []), Date.now()]);
   }
+}
+
+/**
+ * Ends `publisher`'s stream, waits until every message it had acknowledged reached `subscriber`
+ * (at least once), and returns the messages the subscriber counted more than once.
+ */
+export async function deliveredTwice(publisher: ChaosPublisher, subscriber: ChaosSubscriber, ms = 30_000): Promise<number[]> {
+  publisher.generating = false;
+  publisher.pump();
+  await until(() => publisher.done && [...publisher.acknowledged].every((m) => subscriber.counts.has(m)), 'every acknowledged message delivered', ms);
+  await subscriber.roundTrip();
+  return [...subscriber.counts].filter(([, n]) => n > 1).map(([m]) => m);
 }
