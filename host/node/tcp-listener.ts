@@ -1,10 +1,12 @@
-import { createServer, type Socket } from 'node:net';
+import { createServer, isIP, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { LogAggregator } from '../core/model/log-aggregator.js';
 import type { ConnectionGate } from './connection-gate.js';
 import { bind, boundAddress, closeServer } from './listen.js';
 import type { RunningListener, TcpListenerOptions, TlsListenerOptions } from './listener-options.js';
+import { HandleTransport } from './handle-transport.js';
 import { SocketTransport } from './socket-transport.js';
+import { listenHandles, tcpHandles } from './tcp-handles.js';
 import { certificateCommonName, describeTlsFailure, loadTlsOptions, refuseUnverified } from './tls-files.js';
 
 /** MQTT over TCP (`mqtt`) or TLS (`mqtts`): every socket becomes a SocketTransport through the gate. */
@@ -47,6 +49,18 @@ export async function listenTcp(
       return () => tlsServer.setSecureContext(tls);
     };
   } else {
+    const tcp = isIP(host) !== 0 ? tcpHandles() : null;
+    if (tcp) {
+      // Plain TCP on an address: libuv handles without a net.Socket each (tcp-handles.ts).
+      let handles;
+      try {
+        handles = listenHandles(tcp, host, options.port, (client, at) => gate.serve(new HandleTransport(client, tcp, at, gate, name)));
+      } catch (error) {
+        throw new Error(`${where} cannot listen on ${host}:${options.port}: ${(error as Error).message}`);
+      }
+      name = `${protocol}:${handles.address().port}`;
+      return { protocol, address: () => handles.address(), close: () => handles.close() };
+    }
     server = createServer((socket) => serve(socket, undefined));
   }
   await bind(server, options.port, host, where);
