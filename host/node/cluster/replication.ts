@@ -230,9 +230,9 @@ export class Replication {
     const out = new Map<string, ReplicaChanges>();
     const changes = (node: string): ReplicaChanges => out.get(node) ?? out.set(node, emptyChanges(0)).get(node)!;
     const sentInFull = new Set<string>();
-    /** The buddy a session's changes go to, or null when none do (sent in full instead, or no buddy). */
     /** Buddies behind whose sessions this batch changes: its acknowledgements wait for their snapshots. */
     const behind = new Set<BuddyStream>();
+    /** The buddy a session's changes go to, or null when none do (sent in full instead, or no buddy). */
     const target = (clientId: string): string | null => {
       if (sentInFull.has(clientId)) return null;
       const buddy = this.buddyOf(clientId);
@@ -255,9 +255,17 @@ export class Replication {
       changes(buddy).sessions.set(clientId, s);
       if (s === null) this.assigned.delete(clientId);
     }
+    // A batch's deliveries come in runs of one session's: its target is looked up once per run (a
+    // second call would answer the same: sending in full, or a buddy behind, leaves null for good).
+    let runId: string | null = null;
+    let run: ReplicaChanges['deliveries'] | null = null;
     for (const [key, d] of batch.deliveries) {
-      const buddy = target(key.clientId);
-      if (buddy !== null) changes(buddy).deliveries.push(d ?? { clientId: key.clientId, seq: key.seq, gone: true });
+      if (key.clientId !== runId) {
+        runId = key.clientId;
+        const buddy = target(runId);
+        run = buddy === null ? null : changes(buddy).deliveries;
+      }
+      run?.push(d ?? { clientId: key.clientId, seq: key.seq, gone: true });
     }
     for (const [key, v] of batch.incomingQos2) {
       const buddy = target(key.slice(0, key.indexOf('\u0000')));
