@@ -4,6 +4,7 @@ import type { Logger } from '../../core/model/options.js';
 import { toStoredMessage, toStoredSession } from '../../core/model/persistence.js';
 import type { Session } from '../../core/model/session.js';
 import type { StoreBatch, StoredDelivery } from '../../core/model/store.js';
+import { BuddyAssignments } from './buddy-assignments.js';
 import { faultPoints, heldBack } from './fault-points.js';
 import { FrameReader, FrameType, FrameWriter } from './frame.js';
 import type { Membership } from './membership.js';
@@ -81,7 +82,7 @@ export class Replication {
   // ---- as owner
   private readonly streams = new Map<string, BuddyStream>();
   /** The buddy each replicated session's records were sent to. */
-  private readonly assigned = new Map<string, string>();
+  private readonly assigned = new BuddyAssignments();
   /** Sessions whose buddy changed or must be sent in full again at the next commit. */
   private readonly resync = new Set<string>();
   private readonly buddyCache = new Map<string, string | null>();
@@ -273,7 +274,7 @@ export class Replication {
     }
     if (batch.messages.size > 0) {
       // A body may be any replicated session's: every buddy gets the changes of shared bodies.
-      for (const node of new Set(this.assigned.values())) {
+      for (const node of this.assigned.nodes()) {
         if (this.streams.get(node)?.behind) continue;
         const c = changes(node);
         for (const [id, m] of batch.messages) c.messages.set(id, m);
