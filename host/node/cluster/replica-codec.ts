@@ -60,12 +60,12 @@ export function encodeChanges(c: ReplicaChanges): Buffer {
     else writeMessage(w.u8(1), m);
   }
   w.u32(c.deliveries.length);
-  // A commit's deliveries are mostly one session's: its id is encoded once.
-  let lastId = '';
-  let lastIdBytes = utf8.encode('');
+  // A commit's deliveries are mostly one session's, their bodies of few topics: an id or a topic
+  // like the last one is copied, not encoded again.
+  const ids = new Utf8Cache();
+  const topics = new Utf8Cache();
   for (const d of c.deliveries) {
-    if (d.clientId !== lastId) lastIdBytes = utf8.encode((lastId = d.clientId));
-    w.bytes(lastIdBytes).uint(d.seq);
+    w.bytes(ids.encode(d.clientId)).uint(d.seq);
     if ('gone' in d) {
       w.u8(D_GONE);
       continue;
@@ -76,7 +76,7 @@ export function encodeChanges(c: ReplicaChanges): Buffer {
       w.u32(d.subscriptionIds.length);
       for (const id of d.subscriptionIds) w.u32(id);
     }
-    if (d.message) writeMessage(w, d.message);
+    if (d.message) writeMessage(w, d.message, topics);
   }
   w.u32(c.incomingQos2.size);
   for (const [key, v] of c.incomingQos2) w.string(key).u8(v ? 1 : 0);
@@ -105,11 +105,10 @@ export function decodeChanges(r: FrameReader): ReplicaChanges {
     const id = r.string();
     c.messages.set(id, r.u8() === 0 ? null : readMessage(r));
   }
-  let clientId = '';
-  let clientIdBytes: Uint8Array = new Uint8Array(0);
+  const ids = new Utf8Cache();
+  const topics = new Utf8Cache();
   for (let n = r.u32(); n > 0; n--) {
-    const idBytes = r.bytes();
-    if (!idBytes.equals(clientIdBytes)) clientId = decodeUtf8((clientIdBytes = idBytes));
+    const clientId = ids.decode(r.bytes());
     const seq = r.uint();
     const flags = r.u8();
     if (flags & D_GONE) {
@@ -125,7 +124,7 @@ export function decodeChanges(r: FrameReader): ReplicaChanges {
       for (let k = r.u32(); k > 0; k--) subscriptionIds.push(r.u32());
     }
     const d: StoredDelivery = { clientId, seq, messageId, qos, retain: (flags & D_RETAIN) !== 0, subscriptionIds, packetId, released: (flags & D_RELEASED) !== 0 };
-    if (flags & D_BODY) d.message = readMessage(r);
+    if (flags & D_BODY) d.message = readMessage(r, topics);
     c.deliveries.push(d);
   }
   for (let n = r.u32(); n > 0; n--) {
@@ -135,15 +134,17 @@ export function decodeChanges(r: FrameReader): ReplicaChanges {
   return c;
 }
 
-function writeMessage(w: FrameWriter, m: StoredMessage): FrameWriter {
-  w.string(m.topic).bytes(m.payload).u8(m.qos).u8(m.retain ? 1 : 0).uint(m.expiresAt);
+function writeMessage(w: FrameWriter, m: StoredMessage, topics?: Utf8Cache): FrameWriter {
+  if (topics) w.bytes(topics.encode(m.topic));
+  else w.string(m.topic);
+  w.bytes(m.payload).u8(m.qos).u8(m.retain ? 1 : 0).uint(m.expiresAt);
   if (m.forward) w.u8(1).bytes(m.forward);
   else w.u8(0);
   return w;
 }
 
-function readMessage(r: FrameReader): StoredMessage {
-  const topic = r.string();
+function readMessage(r: FrameReader, topics?: Utf8Cache): StoredMessage {
+  const topic = topics ? topics.decode(r.bytes()) : r.string();
   // Copied: the frame's buffer is not kept.
   const payload = new Uint8Array(r.bytes());
   const qos = r.u8() as StoredMessage['qos'];
@@ -153,10 +154,24 @@ function readMessage(r: FrameReader): StoredMessage {
   return { topic, payload, qos, retain, forward, expiresAt };
 }
 
-function decodeUtf8(bytes: Uint8Array): string {
-  try {
-    return utf8Decoder.decode(bytes);
-  } catch {
-    throw new LinkProtocolError('a replication frame has a client id that is not UTF-8');
+/** The last string encoded or decoded, and its UTF-8 bytes. */
+class Utf8Cache {
+  private text = '';
+  private utf8: Uint8Array = new Uint8Array(0);
+
+  encode(text: string): Uint8Array {
+    if (text !== this.text) this.utf8 = utf8.encode((this.text = text));
+    return this.utf8;
+  }
+
+  decode(bytes: Buffer): string {
+    if (bytes.equals(this.utf8)) return this.text;
+    try {
+      this.text = utf8Decoder.decode(bytes);
+    } catch {
+      throw new LinkProtocolError('a replication frame has a string that is not UTF-8');
+    }
+    this.utf8 = bytes;
+    return this.text;
   }
 }

@@ -5,13 +5,19 @@ import { crc32c } from '../level-wal.js';
 import type { ReplicaLog } from './replica-store.js';
 
 const READ_WRITE = constants.O_RDWR | constants.O_CREAT;
+/**
+ * Durability `sync` opens the log O_DSYNC: each write returns once its data is on the disk, as a
+ * write then an fdatasync would — in one system call and one trip to the thread pool instead of two,
+ * which measured about half the CPU and wall time per frame on the benchmark machine.
+ */
+const SYNCED = READ_WRITE | constants.O_DSYNC;
 
 /** Each record: its length and the CRC-32C of its bytes (u32 big-endian each), then the bytes. */
 const HEADER = 8;
 
 /**
  * The replicas of one owner on disk: the owner's frames as they came, appended to one file — no
- * re-encoding, one write and one fdatasync for every frame that came while the last one ran — and
+ * re-encoding, one synchronous write for every frame that came while the last one ran — and
  * from time to time replaced by one snapshot record of the state they add up to (a new file renamed
  * over the old one). A record cut short or damaged ends the log where it starts: it was being
  * written when the process or the machine stopped, so it was never acknowledged.
@@ -27,15 +33,19 @@ export class FileReplicaLog implements ReplicaLog {
 
   constructor(
     private readonly file: string,
-    /** fdatasync before a write counts as done (durability `sync`); else the page cache is trusted. */
+    /** A write counts as done once it is on the disk (durability `sync`); else the page cache is trusted. */
     private readonly sync: boolean,
   ) {}
+
+  private reopen(): Promise<FileHandle> {
+    return open(this.file, this.sync ? SYNCED : READ_WRITE);
+  }
 
   async read(): Promise<Buffer[]> {
     await mkdir(dirname(this.file), { recursive: true });
     // A snapshot being written when the process stopped never replaced the log.
     await rm(`${this.file}.new`, { force: true });
-    this.handle = await open(this.file, READ_WRITE);
+    this.handle = await this.reopen();
     const content = await this.handle.readFile();
     const records: Buffer[] = [];
     let at = 0;
@@ -93,7 +103,6 @@ export class FileReplicaLog implements ReplicaLog {
     // At the end of the whole records, not appended (O_APPEND): a write that failed half-way is written over.
     const { bytesWritten } = await handle.writev(parts, this.size);
     if (bytesWritten !== length) throw new Error(`short write to ${this.file}: ${bytesWritten} of ${length} bytes`);
-    if (this.sync) await handle.datasync();
     this.size += length;
   }
 
@@ -112,7 +121,7 @@ export class FileReplicaLog implements ReplicaLog {
       await dir.sync().finally(() => dir.close());
     }
     await this.handle?.close();
-    this.handle = await open(this.file, READ_WRITE);
+    this.handle = await this.reopen();
     this.size = HEADER + snapshot.length;
   }
 }

@@ -4,6 +4,7 @@ import type { Logger } from '../../core/model/options.js';
 import { toStoredMessage, toStoredSession } from '../../core/model/persistence.js';
 import type { Session } from '../../core/model/session.js';
 import type { StoreBatch, StoredDelivery } from '../../core/model/store.js';
+import { BuddyAssignments } from './buddy-assignments.js';
 import { faultPoints, heldBack } from './fault-points.js';
 import { FrameReader, FrameType, FrameWriter } from './frame.js';
 import type { Membership } from './membership.js';
@@ -81,7 +82,7 @@ export class Replication {
   // ---- as owner
   private readonly streams = new Map<string, BuddyStream>();
   /** The buddy each replicated session's records were sent to. */
-  private readonly assigned = new Map<string, string>();
+  private readonly assigned = new BuddyAssignments();
   /** Sessions whose buddy changed or must be sent in full again at the next commit. */
   private readonly resync = new Set<string>();
   private readonly buddyCache = new Map<string, string | null>();
@@ -230,9 +231,9 @@ export class Replication {
     const out = new Map<string, ReplicaChanges>();
     const changes = (node: string): ReplicaChanges => out.get(node) ?? out.set(node, emptyChanges(0)).get(node)!;
     const sentInFull = new Set<string>();
-    /** The buddy a session's changes go to, or null when none do (sent in full instead, or no buddy). */
     /** Buddies behind whose sessions this batch changes: its acknowledgements wait for their snapshots. */
     const behind = new Set<BuddyStream>();
+    /** The buddy a session's changes go to, or null when none do (sent in full instead, or no buddy). */
     const target = (clientId: string): string | null => {
       if (sentInFull.has(clientId)) return null;
       const buddy = this.buddyOf(clientId);
@@ -255,9 +256,17 @@ export class Replication {
       changes(buddy).sessions.set(clientId, s);
       if (s === null) this.assigned.delete(clientId);
     }
+    // A batch's deliveries come in runs of one session's: its target is looked up once per run (a
+    // second call would answer the same: sending in full, or a buddy behind, leaves null for good).
+    let runId: string | null = null;
+    let run: ReplicaChanges['deliveries'] | null = null;
     for (const [key, d] of batch.deliveries) {
-      const buddy = target(key.clientId);
-      if (buddy !== null) changes(buddy).deliveries.push(d ?? { clientId: key.clientId, seq: key.seq, gone: true });
+      if (key.clientId !== runId) {
+        runId = key.clientId;
+        const buddy = target(runId);
+        run = buddy === null ? null : changes(buddy).deliveries;
+      }
+      run?.push(d ?? { clientId: key.clientId, seq: key.seq, gone: true });
     }
     for (const [key, v] of batch.incomingQos2) {
       const buddy = target(key.slice(0, key.indexOf('\u0000')));
@@ -265,7 +274,7 @@ export class Replication {
     }
     if (batch.messages.size > 0) {
       // A body may be any replicated session's: every buddy gets the changes of shared bodies.
-      for (const node of new Set(this.assigned.values())) {
+      for (const node of this.assigned.nodes()) {
         if (this.streams.get(node)?.behind) continue;
         const c = changes(node);
         for (const [id, m] of batch.messages) c.messages.set(id, m);
