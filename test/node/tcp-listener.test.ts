@@ -9,6 +9,7 @@ import { LogAggregator } from '../../host/core/model/log-aggregator.js';
 import type { Transport } from '../../host/core/transport.js';
 import { ConnectionGate } from '../../host/node/connection-gate.js';
 import type { RunningListener } from '../../host/node/listener-options.js';
+import { SocketTransport } from '../../host/node/socket-transport.js';
 import { listenTcp } from '../../host/node/tcp-listener.js';
 import { startBroker } from '../helpers/broker.js';
 import { createPki } from '../helpers/certificates.js';
@@ -21,14 +22,15 @@ interface Received {
   buffers: Set<ArrayBufferLike>;
   bytes: Buffer[];
   length: number;
+  closed: boolean;
 }
 
 /** A real listener (listenTcp) whose gate hands each transport to the test instead of a broker. */
-async function listener(tls?: { certFile: string; keyFile: string }): Promise<{ port: number; accepted: Received[]; close(): Promise<void> }> {
+async function listener(tls?: { certFile: string; keyFile: string }, host = '127.0.0.1'): Promise<{ port: number; accepted: Received[]; close(): Promise<void> }> {
   const accepted: Received[] = [];
   const gate = new ConnectionGate(
     (transport) => {
-      const r: Received = { transport, buffers: new Set(), bytes: [], length: 0 };
+      const r: Received = { transport, buffers: new Set(), bytes: [], length: 0, closed: false };
       accepted.push(r);
       transport.attach({
         received(chunk) {
@@ -36,13 +38,15 @@ async function listener(tls?: { certFile: string; keyFile: string }): Promise<{ 
           r.bytes.push(Buffer.from(chunk));
           r.length += chunk.length;
         },
-        closed() {},
+        closed() {
+          r.closed = true;
+        },
       });
     },
     0,
     new LogAggregator(() => undefined),
   );
-  const spec = tls ? { protocol: 'mqtts' as const, port: 0, host: '127.0.0.1', ...tls } : { port: 0, host: '127.0.0.1' };
+  const spec = tls ? { protocol: 'mqtts' as const, port: 0, host, ...tls } : { port: 0, host };
   const running: RunningListener = await listenTcp(spec, gate, new LogAggregator(() => undefined), 'listeners[0]', 5000);
   return {
     port: running.address().port,
@@ -54,8 +58,8 @@ async function listener(tls?: { certFile: string; keyFile: string }): Promise<{ 
   };
 }
 
-/** Sockets share one listener function per event and find their connection through the socket itself. */
-describe('SocketTransport over TCP', () => {
+/** Connections share one callback per event and find their transport through their handle or socket. */
+describe('plain TCP connections on libuv handles (HandleTransport)', () => {
   it("keeps each connection's bytes its own when many clients send at once, in pieces", async () => {
     const b = await startBroker();
     try {
@@ -155,6 +159,64 @@ describe('SocketTransport over TCP', () => {
     }
   });
 
+  it('writes each batch in order and completes every write exactly once, also the ones a close cancels', async () => {
+    const l = await listener();
+    const client = connect(l.port, '127.0.0.1');
+    try {
+      await until(() => l.accepted.length === 1, 'the connection accepted');
+      const { transport } = l.accepted[0]!;
+      let completed = 0;
+      const chunks = Array.from({ length: 3 }, (_, i) => Buffer.alloc(64 << 10, i));
+      const got: Buffer[] = [];
+      client.on('data', (d: Buffer) => got.push(d));
+      transport.write(chunks, () => completed++);
+      await until(() => completed === 1 && Buffer.concat(got).length === 3 * (64 << 10), 'the batch written and read');
+      assert.ok(Buffer.concat(got).equals(Buffer.concat(chunks)), 'the chunks in order');
+      // The client stops reading: the kernel's buffers fill and the writes queue in libuv.
+      client.pause();
+      const pending = 64;
+      for (let i = 0; i < pending; i++) transport.write([Buffer.alloc(256 << 10, i)], () => completed++);
+      await until(() => transport.writableLength > 0, 'writes queued behind the full socket');
+      transport.destroy();
+      // libuv completes a closing handle's queued writes (cancelled) before it reports the close.
+      await until(() => l.accepted[0]!.closed, 'the close');
+      assert.equal(completed, 1 + pending, 'each write completed exactly once');
+      assert.equal(transport.writableLength, 0);
+    } finally {
+      client.destroy();
+      await l.close();
+    }
+  });
+
+  it('a listener on a host name takes Node\'s sockets (SocketTransport) and reads the same bytes', async () => {
+    const l = await listener(undefined, 'localhost');
+    const client = connect(l.port, 'localhost');
+    try {
+      await until(() => l.accepted.length === 1, 'the connection accepted');
+      assert.ok(l.accepted[0]!.transport instanceof SocketTransport);
+      client.write('over a net.Socket');
+      await until(() => l.accepted[0]!.length === 17, 'the bytes');
+      assert.equal(Buffer.concat(l.accepted[0]!.bytes).toString(), 'over a net.Socket');
+    } finally {
+      client.destroy();
+      await l.close();
+    }
+  });
+
+  it('a port already taken is refused at start with the listener and the error named', async () => {
+    const l = await listener();
+    try {
+      await assert.rejects(
+        listenTcp({ port: l.port, host: '127.0.0.1' }, new ConnectionGate(() => undefined, 0, new LogAggregator(() => undefined)), new LogAggregator(() => undefined), 'listeners[1]', 5000),
+        new RegExp(`^Error: listeners\\[1\\] cannot listen on 127\\.0\\.0\\.1:${l.port}: .*EADDRINUSE`),
+      );
+    } finally {
+      await l.close();
+    }
+  });
+});
+
+describe('TLS connections (SocketTransport)', () => {
   it("reads a TLS socket through Node's own buffers: 2 MiB arrive whole and in order", async () => {
     const pki = await createPki();
     const l = await listener(pki);
