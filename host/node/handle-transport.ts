@@ -55,6 +55,7 @@ export class HandleTransport extends Peer implements Transport {
   private paused = false;
   /** libuv is reading the handle. */
   private active = false;
+  private ending = false;
 
   constructor(
     private readonly handle: TcpHandle,
@@ -113,7 +114,8 @@ export class HandleTransport extends Peer implements Transport {
 
   /** Sends what was written and a FIN; the handle closes when the peer ends its side too (or at the grace's end). */
   end(): void {
-    if (this.closed) return;
+    if (this.closed || this.ending) return;
+    this.ending = true;
     const req = this.tcp.shutdownRequest();
     req.handle = this.handle;
     req.oncomplete = shutdownCompleted;
