@@ -23,14 +23,15 @@ async function idleCost(server: 'arbormq' | 'bare'): Promise<IdleCost> {
 
 /** What an idle connection costs the broker's heap, against a bare Node `net` server measured the same way. */
 describe('npm run bench:idle-heap', () => {
-  it('an idle ArborMQ connection adds at most 1 KiB of V8 heap to what a bare Node net server holds per socket, with no listener closures, outbox, in-flight map or handler state of its own', { timeout: 240_000 }, async () => {
+  it('an idle ArborMQ connection adds at most 1 KiB of V8 heap to what a bare Node net server holds per socket, with no net.Socket, listener closures, outbox, in-flight map or handler state of its own', { timeout: 240_000 }, async () => {
     const bare = await idleCost('bare');
     const cost = await idleCost('arbormq');
     const per = (key: string): number => cost.classes.find(([k]) => k === key)?.[1] ?? 0;
-    // Every connection is there: one Connection, one Session, one Node socket each.
-    for (const key of ['object Connection', 'object Session', 'object Socket']) assert.ok(Math.abs(per(key) - 1) < 0.01, `${key}: ${per(key)} per connection`);
-    // The transport's events reach the connection through one shared listener per socket event, and the connection is the framer's sink.
-    for (const key of ['closure data', 'closure close', 'closure onPacket']) assert.ok(per(key) < 0.01, `${key}: ${per(key)} per connection`);
+    // Every connection is there: one Connection, one Session, one libuv TCP handle each — and no net.Socket around it.
+    for (const key of ['object Connection', 'object Session', 'object TCP', 'object HandleTransport']) assert.ok(Math.abs(per(key) - 1) < 0.01, `${key}: ${per(key)} per connection`);
+    for (const key of ['object Socket', 'object ReadableState', 'object WritableState']) assert.ok(per(key) < 0.01, `${key}: ${per(key)} per connection`);
+    // The handle's reads reach the connection through one shared callback, and the connection is the framer's sink.
+    for (const key of ['closure', 'closure data', 'closure close', 'closure onPacket']) assert.ok(per(key) < 0.01, `${key}: ${per(key)} per connection`);
     // The transport is the gate's peer; no connection keeps handler state or a map of its own.
     for (const key of ['object Peer', 'object ClientState', 'object Map']) assert.ok(per(key) < 0.01, `${key}: ${per(key)} per connection`);
     // Output is built in an outbox lent for a turn: the pool keeps as many as one turn lent at most,
