@@ -1091,17 +1091,20 @@ export class Cluster implements BrokerCluster {
 
   // ---- observability -----------------------------------------------------------------
 
-  /** Holds its lease and has a link to every member: ready for clients behind a load balancer. */
+  /** Holds its lease, has a link to every member and knows their routes: ready for clients behind a load balancer. */
   get healthy(): boolean {
     return this.healthReason() === null;
   }
 
-  /** Why the node is not healthy, for `/health`. */
+  /** Why the node is not healthy, for `/health` (the same conditions a CONNECT waits for, see beforeOpen). */
   healthReason(): string | null {
-    if (!this.membership) return 'cluster starting';
+    if (!this.membership || !this.membersListed) return 'cluster starting';
     if (!this.membership.holding) return 'no etcd lease';
-    const down = this.mesh.expected().filter((p) => !p.up).map((p) => p.node);
-    return down.length > 0 ? `no link to ${down.join(', ')}` : null;
+    const expected = this.mesh.expected();
+    const down = expected.filter((p) => !p.up).map((p) => p.node);
+    if (down.length > 0) return `no link to ${down.join(', ')}`;
+    const unknown = expected.filter((p) => !p.state.routes.known).map((p) => p.node);
+    return unknown.length > 0 ? `no routes from ${unknown.join(', ')} yet` : null;
   }
 
   status(): ClusterStatus {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { collect } from '../../helpers/broker.js';
-import { connectWhenAccepted, startCluster, type TestCluster } from '../../helpers/cluster.js';
+import { startCluster, type TestCluster } from '../../helpers/cluster.js';
 import { etcdMissing, startEtcd, type TestEtcd } from '../../helpers/etcd.js';
 import { until } from '../../helpers/wait.js';
 
@@ -38,7 +38,7 @@ describe('a node restarted with persistent subscriptions', { skip: etcdMissing }
     assert.deepEqual(errors, [], 'no link was closed for a protocol error');
   });
 
-  it('lets a client in only once it knows the routes of every member: a QoS 1 message published there at once reaches a subscriber of another node', async () => {
+  it('lets a client in only once it knows the routes of every member, and answers /health 503 until then: a QoS 1 message published there at once reaches a subscriber of another node', async () => {
     const [n1, n2] = cluster.nodes;
     // n2 announces its routes 1 s late, its snapshot to a node that has just started too.
     await cluster.stop(n2!);
@@ -48,7 +48,19 @@ describe('a node restarted with persistent subscriptions', { skip: etcdMissing }
     await sub.subscribeAsync('known/#', { qos: 1 });
     await cluster.stop(n1!);
     await cluster.restart(n1!);
-    const pub = await connectWhenAccepted(n1!, { clientId: 'routes-known-pub' });
+    const said = new Set<string>();
+    await until(
+      async () => {
+        const health = await n1!.health().catch(() => null);
+        if (health) said.add(health.status);
+        return health?.code === 200;
+      },
+      'n1 healthy',
+      15_000,
+    );
+    assert.ok(said.has('no routes from n2 yet'), `/health said ${[...said].join(', ')}`);
+    // Healthy means a CONNECT is let in at once.
+    const pub = await n1!.client({ clientId: 'routes-known-pub' });
     try {
       await pub.publishAsync('known/x', 'published at once', { qos: 1 });
       assert.equal((await collect(sub, 1, 5000))[0]!.payload.toString(), 'published at once');
