@@ -156,6 +156,23 @@ export class FrameWriter {
   }
 }
 
+/** A frame of entries counted as they are written: the u32 count comes first and is filled in by finish(). */
+export class CountedFrame {
+  readonly writer: FrameWriter;
+  count = 0;
+  private readonly countAt: number;
+
+  constructor(type: FrameType, capacity: number) {
+    this.writer = new FrameWriter(type, capacity);
+    this.countAt = this.writer.reserve(4);
+  }
+
+  finish(): Buffer {
+    this.writer.target().writeUInt32BE(this.count, this.countAt);
+    return this.writer.finish();
+  }
+}
+
 /** Reads one frame's fields; any overrun is a LinkProtocolError. */
 export class FrameReader {
   private pos = 1;

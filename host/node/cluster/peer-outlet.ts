@@ -2,7 +2,7 @@ import type { QoS } from '../../core/codec/packets.js';
 import { Deque } from '../../core/model/deque.js';
 import type { Message } from '../../core/model/message.js';
 import type { Outlet } from '../../core/model/outlet.js';
-import { FrameType, FrameWriter } from './frame.js';
+import { CountedFrame, FrameType } from './frame.js';
 import { NO_GROUPS, writeEntry, type ForwardRoute } from './forward-codec.js';
 import type { Stamp } from './hlc.js';
 import type { Link } from './link.js';
@@ -63,16 +63,12 @@ export class PeerOutlet implements Outlet {
   framesOut = 0;
   dropped = 0;
   private link: Link | null = null;
-  private batch: FrameWriter | null = null;
-  private batchCount = 0;
-  private batchCountAt = 0;
+  private batch: CountedFrame | null = null;
   /** Sequence number of the batch's last entry: entries carry the distance from it. */
   private batchSeq = 0;
   private batchCapacity = MIN_BATCH_CAPACITY;
   /** This turn's Released frame, sent after its forwards (their messages reached the peer before). */
-  private releases: FrameWriter | null = null;
-  private releasesCount = 0;
-  private releasesCountAt = 0;
+  private releases: CountedFrame | null = null;
   /** Sent, not yet acknowledged, in sequence order. */
   private inFlight = new Deque<Kept>();
   /** Not sent yet (no link, or the link is congested), in sequence order. */
@@ -100,7 +96,7 @@ export class PeerOutlet implements Outlet {
 
   /** Bytes waiting to reach the peer: the link's buffer and this turn's batch. */
   get backlog(): number {
-    return (this.link?.buffered ?? 0) + (this.batch?.length ?? 0);
+    return (this.link?.buffered ?? 0) + (this.batch?.writer.length ?? 0);
   }
 
   /** Sequence number of the last forward handed to this outlet. */
@@ -182,17 +178,16 @@ export class PeerOutlet implements Outlet {
   private write(seq: number, message: Message, route: ForwardRoute): void {
     if (!this.batch) {
       // Sized like the last batch, so a busy link does not grow each one by doubling.
-      this.batch = new FrameWriter(FrameType.Forward, this.batchCapacity);
-      this.batchCountAt = this.batch.reserve(4);
-      this.batchCount = 0;
-      this.batch.uint(seq);
+      this.batch = new CountedFrame(FrameType.Forward, this.batchCapacity);
+      this.batch.writer.uint(seq);
       this.batchSeq = seq;
     }
-    writeEntry(this.batch, seq - this.batchSeq, message, route, message.expiresAt === 0 ? 0 : performance.now());
+    const batch = this.batch;
+    writeEntry(batch.writer, seq - this.batchSeq, message, route, message.expiresAt === 0 ? 0 : performance.now());
     this.batchSeq = seq;
-    this.batchCount++;
+    batch.count++;
     this.messagesOut++;
-    if (this.batch.length >= BATCH_LIMIT) this.flushForwards();
+    if (batch.writer.length >= BATCH_LIMIT) this.flushForwards();
     else if (!this.scheduled) {
       this.scheduled = true;
       this.schedule(this);
@@ -205,13 +200,9 @@ export class PeerOutlet implements Outlet {
    */
   release(clientId: string, packetId: number): void {
     if (!this.link) return;
-    if (!this.releases) {
-      this.releases = new FrameWriter(FrameType.Released, 256);
-      this.releasesCountAt = this.releases.reserve(4);
-      this.releasesCount = 0;
-    }
-    this.releases.string(clientId).u16(packetId);
-    this.releasesCount++;
+    this.releases ??= new CountedFrame(FrameType.Released, 256);
+    this.releases.writer.string(clientId).u16(packetId);
+    this.releases.count++;
     if (!this.scheduled) {
       this.scheduled = true;
       this.schedule(this);
@@ -225,7 +216,6 @@ export class PeerOutlet implements Outlet {
     const releases = this.releases;
     if (!releases) return;
     this.releases = null;
-    releases.target().writeUInt32BE(this.releasesCount, this.releasesCountAt);
     this.link?.send(releases.finish());
   }
 
@@ -233,7 +223,6 @@ export class PeerOutlet implements Outlet {
     const batch = this.batch;
     if (!batch) return;
     this.batch = null;
-    batch.target().writeUInt32BE(this.batchCount, this.batchCountAt);
     const frame = batch.finish();
     this.batchCapacity = Math.min(Math.max(MIN_BATCH_CAPACITY, frame.length + (frame.length >> 2)), BATCH_LIMIT + 64 * 1024);
     this.bytesOut += frame.length;

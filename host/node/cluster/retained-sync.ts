@@ -1,6 +1,6 @@
 import type { Broker } from '../../core/broker.js';
 import { Message } from '../../core/model/message.js';
-import { FrameType, FrameWriter, type FrameReader } from './frame.js';
+import { CountedFrame, FrameType, type FrameReader } from './frame.js';
 import { EntryReader, NO_GROUPS, writeEntry } from './forward-codec.js';
 import { compareStamps, HybridClock, ZERO_STAMP, type Stamp } from './hlc.js';
 
@@ -72,24 +72,17 @@ export class RetainedSync {
   snapshot(): Buffer[] {
     const frames: Buffer[] = [];
     const now = performance.now();
-    let w: FrameWriter | null = null;
-    let count = 0;
-    let countAt = 0;
+    let part: CountedFrame | null = null;
     const finish = (): void => {
-      if (!w) return;
-      w.target().writeUInt32BE(count, countAt);
-      frames.push(w.finish());
-      w = null;
+      if (!part) return;
+      frames.push(part.finish());
+      part = null;
     };
     const add = (message: Message, stamp: Stamp): void => {
-      if (!w) {
-        w = new FrameWriter(FrameType.Retained, 4096);
-        countAt = w.reserve(4);
-        count = 0;
-      }
-      writeEntry(w, 0, message, { plain: false, groups: NO_GROUPS, stamp }, now);
-      count++;
-      if (w.length > SNAPSHOT_PART_BYTES) finish();
+      part ??= new CountedFrame(FrameType.Retained, 4096);
+      writeEntry(part.writer, 0, message, { plain: false, groups: NO_GROUPS, stamp }, now);
+      part.count++;
+      if (part.writer.length > SNAPSHOT_PART_BYTES) finish();
     };
     for (const message of this.broker.retained.all()) {
       const topic = message.topic();
