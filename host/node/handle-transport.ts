@@ -1,16 +1,7 @@
 import type { Transport, TransportEvents } from '../core/transport.js';
 import { type ConnectionGate, Peer } from './connection-gate.js';
+import { sharedReadBuffer } from './shared-reads.js';
 import type { HandleServer, ShutdownRequest, TcpHandle, TcpHandles, WriteRequest } from './tcp-handles.js';
-
-/**
- * The one buffer plain TCP connections read into (Node's own reads are 64 KiB each, freshly
- * allocated): larger reads mean fewer system calls per large PUBLISH, and it is one buffer per
- * process. One serves all connections because libuv reads one handle and runs its callback before
- * it reads another, and a connection copies what it keeps of a chunk during the callback
- * (TransportEvents.received).
- */
-const READ_BYTES = 256 * 1024;
-let sharedReads: Buffer | null = null;
 
 const OWNER = Symbol('arbormq.transport');
 type OwnedHandle = TcpHandle & { [OWNER]: HandleTransport };
@@ -78,7 +69,7 @@ export class HandleTransport extends Peer implements Transport {
 
   attach(events: TransportEvents): void {
     this.events = events;
-    this.handle.useUserBuffer((sharedReads ??= Buffer.allocUnsafeSlow(READ_BYTES)));
+    this.handle.useUserBuffer(sharedReadBuffer());
     this.reading = true;
     if (!this.paused) this.startReading();
   }
@@ -86,7 +77,7 @@ export class HandleTransport extends Peer implements Transport {
   /** The handle's read callback: bytes in the shared buffer, or the end of the stream. */
   read(): void {
     const n = this.tcp.lastRead();
-    if (n > 0) this.events?.received(sharedReads!.subarray(0, n));
+    if (n > 0) this.events?.received(sharedReadBuffer().subarray(0, n));
     // The peer ended the stream (UV_EOF) or it broke (ECONNRESET…): MQTT has no half-open connections.
     else if (n < 0) this.destroy();
   }

@@ -1,10 +1,13 @@
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo, Server } from 'node:net';
 
+/** A listener that could not bind or listen, named with where it was configured. */
+export const listenFailed = (name: string, host: string, port: number, error: Error): Error => new Error(`${name} cannot listen on ${host}:${port}: ${error.message}`);
+
 /** Binds `server`; an error (EADDRINUSE, EACCES…) rejects with the listener named. */
 export function bind(server: Server | HttpServer, port: number, host: string, name: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const failed = (error: Error): void => reject(new Error(`${name} cannot listen on ${host}:${port}: ${error.message}`));
+    const failed = (error: Error): void => reject(listenFailed(name, host, port, error));
     server.once('error', failed);
     server.listen(port, host, () => {
       server.off('error', failed);

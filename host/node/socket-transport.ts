@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { Transport, TransportEvents } from '../core/transport.js';
 import { type ConnectionGate, Peer, type PeerInfo } from './connection-gate.js';
+import { sharedReadBuffer } from './shared-reads.js';
 
 const TRANSPORT = Symbol('arbormq.transport');
 type OwnedSocket = Socket & { [TRANSPORT]: SocketTransport };
@@ -23,13 +24,6 @@ function receivedInPlace(this: OwnedSocket, nread: number, buffer: Buffer): void
   this[TRANSPORT].events?.received(buffer.subarray(0, nread));
 }
 
-/**
- * The one buffer plain TCP sockets read into (Node's own reads are 64 KiB): larger reads mean fewer
- * system calls and callbacks per large PUBLISH, and it is one buffer per process, not per socket.
- */
-const READ_BYTES = 256 * 1024;
-let sharedReads: Buffer | null = null;
-
 /** Where net.Socket keeps its `onread` option: the buffer and the callback. */
 interface OnreadSlots {
   buffer: symbol;
@@ -40,22 +34,20 @@ let onreadSlots: OnreadSlots | null | undefined;
 type NodeSocket = Socket & { _handle: { useUserBuffer?(buffer: Uint8Array): void } | null } & Record<symbol, unknown>;
 
 /**
- * Has a plain TCP socket read into one buffer shared by every such socket (net.Socket's `onread`),
- * instead of into a fresh 64 KiB buffer per read: no allocation per read, and no page faults
- * refilling heap that glibc gave back (bench/RESULTS.md, "Payload sweep"). net.Server does not pass
- * `onread` to the sockets it accepts, so it is set where net.Socket's constructor would have put it
- * (found once, by symbol name) and handed to the handle as that constructor does; false, and Node's
- * own reads, when the handle has no such slots (a TLS socket: its handle decrypts into buffers of its
- * own). One buffer serves all sockets because libuv reads one socket and runs its callback before it
- * reads another, and a connection copies what it keeps of a chunk during the callback
- * (TransportEvents.received).
+ * Has a plain TCP socket (a listener on a host name, or a Node without the handle bindings) read into
+ * the shared buffer (shared-reads.ts) through net.Socket's `onread`, instead of into a fresh 64 KiB
+ * buffer per read: no allocation per read, and no page faults refilling heap that glibc gave back
+ * (bench/RESULTS.md, "Payload sweep"). net.Server does not pass `onread` to the sockets it accepts,
+ * so it is set where net.Socket's constructor would have put it (found once, by symbol name) and
+ * handed to the handle as that constructor does; false, and Node's own reads, when the handle has no
+ * such slots (a TLS socket: its handle decrypts into buffers of its own).
  */
 function readInPlace(socket: NodeSocket): boolean {
   const handle = socket._handle;
   if (socket instanceof TLSSocket || typeof handle?.useUserBuffer !== 'function') return false;
   onreadSlots ??= findOnreadSlots(socket);
   if (onreadSlots === null) return false;
-  const buffer = (sharedReads ??= Buffer.allocUnsafeSlow(READ_BYTES));
+  const buffer = sharedReadBuffer();
   socket[onreadSlots.buffer] = buffer;
   socket[onreadSlots.callback] = receivedInPlace;
   handle.useUserBuffer(buffer);

@@ -2,7 +2,7 @@ import { createServer, isIP, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { LogAggregator } from '../core/model/log-aggregator.js';
 import type { ConnectionGate } from './connection-gate.js';
-import { bind, boundAddress, closeServer } from './listen.js';
+import { bind, boundAddress, closeServer, listenFailed } from './listen.js';
 import type { RunningListener, TcpListenerOptions, TlsListenerOptions } from './listener-options.js';
 import { HandleTransport } from './handle-transport.js';
 import { SocketTransport } from './socket-transport.js';
@@ -56,7 +56,7 @@ export async function listenTcp(
       try {
         handles = listenHandles(tcp, host, options.port, (client, at) => gate.serve(new HandleTransport(client, tcp, at, gate, name)));
       } catch (error) {
-        throw new Error(`${where} cannot listen on ${host}:${options.port}: ${(error as Error).message}`);
+        throw listenFailed(where, host, options.port, error as Error);
       }
       name = `${protocol}:${handles.address().port}`;
       return { protocol, address: () => handles.address(), close: () => handles.close() };
