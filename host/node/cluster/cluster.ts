@@ -12,6 +12,7 @@ import { afterIo } from '../../core/model/schedule.js';
 import type { Session } from '../../core/model/session.js';
 import { ConfigError } from '../config-error.js';
 import { connectEtcd, etcdKeys, type Etcd3 } from './etcd.js';
+import { eachAtMost } from './at-most.js';
 import { faultPoints, heldBack, slowWrites } from './fault-points.js';
 import { EntryReader, relayTarget } from './forward-codec.js';
 import { FrameType, FrameWriter, LINK_PROTOCOL_VERSION, LinkProtocolError, type FrameReader } from './frame.js';
@@ -95,6 +96,8 @@ const LEASE_UNPROVEN = 'the cluster cannot confirm who owns sessions right now (
 const ROUTES_UNKNOWN = 'this node does not know the routes of every member yet';
 /** How often receipts whose release was lost are looked for. */
 const RECEIPT_SWEEP_MS = 3600_000;
+/** Sessions claimed again at once after a fresh lease. */
+const RECLAIM_CONCURRENCY = 32;
 /** Lease TTLs a member that came back has to claim its sessions again before a CONNECT elsewhere asks it for them. */
 const RECLAIM_TTLS = 2;
 
@@ -291,7 +294,7 @@ export class Cluster implements BrokerCluster {
   }
 
   routed(message: Message, _publisher: Session | null, origin: Qos2Origin | null): RemoteConfirmation | null {
-    if (origin) this.firstDelivery(message, origin);
+    if (origin) this.receipts.admit(origin.clientId, origin.packetId, origin.repeat, printOf(message));
     const count = this.touchedCount;
     if (count === 0 && !message.retain && this.movedAway.size === 0) return null;
     this.touchedCount = 0;
@@ -312,13 +315,6 @@ export class Cluster implements BrokerCluster {
 
   deliveredHere(message: Message, origin: Qos2Origin): boolean {
     return this.receipts.has(origin.clientId, origin.packetId, printOf(message));
-  }
-
-  /** Whether a client's QoS 2 message is to be delivered here: not if it is a repeat delivered already; else its receipt is written. */
-  private firstDelivery(message: Message, origin: Qos2Origin): boolean {
-    if (origin.repeat && this.deliveredHere(message, origin)) return false;
-    this.receipts.record(origin.clientId, origin.packetId, printOf(message));
-    return true;
   }
 
   released(clientId: string, packetId: number): void {
@@ -728,7 +724,7 @@ export class Cluster implements BrokerCluster {
           this.mesh.peers.get(owed.to)?.state.outlet.forward(message, false, [relayTarget(owed.clientId)], null, confirmation, origin);
           return;
         }
-        if (!origin || this.firstDelivery(message, origin)) this.broker.router.deliverForwarded(message, false, NO_GROUPS, owed.clientId);
+        if (!origin || this.receipts.admit(origin.clientId, origin.packetId, origin.repeat, printOf(message))) this.broker.router.deliverForwarded(message, false, NO_GROUPS, owed.clientId);
         if (!confirmation) return;
         confirmation.remaining++;
         this.broker.persistence.whenDurable((error) => (error ? confirmation.fail(error) : confirmation.done()));
@@ -770,22 +766,20 @@ export class Cluster implements BrokerCluster {
   private leaseChanged(holding: boolean, fresh: boolean): void {
     if (!holding || !fresh || this.closed) return;
     this.replication?.leaseFresh();
-    const persistent = new Map([...this.broker.sessions.values()].filter((s) => s.expiryInterval > 0).map((s) => [s.clientId, s]));
+    const persistent = [...this.broker.sessions.values()].filter((s) => s.expiryInterval > 0);
     const counts: Record<Standing | 'failed', number> = { self: 0, lost: 0, unsettled: 0, failed: 0 };
     let error: string | undefined;
+    const reclaim = (session: Session): Promise<void> =>
+      this.claimAgain(session.clientId, session, counts).catch((e: Error) => {
+        counts.failed++;
+        error = e.message;
+        this.claimAgainLater(session.clientId, session);
+      });
     heldBack(faults.reclaimDelayMs, () =>
-      void this.ownership
-        .reassertAll(persistent.keys(), (clientId) =>
-          this.claimAgain(clientId, persistent.get(clientId)!, counts).catch((e: Error) => {
-            counts.failed++;
-            error = e.message;
-            this.claimAgainLater(clientId, persistent.get(clientId)!);
-          }),
-        )
-        .then(() => {
-          this.replication?.reclaimed();
-          this.log(counts.failed > 0 ? 'warn' : 'info', 'cluster: claimed the sessions again', { sessions: persistent.size, ...counts, ...(error ? { error } : {}) });
-        }),
+      void eachAtMost(persistent, RECLAIM_CONCURRENCY, reclaim).then(() => {
+        this.replication?.reclaimed();
+        this.log(counts.failed > 0 ? 'warn' : 'info', 'cluster: claimed the sessions again', { sessions: persistent.length, ...counts, ...(error ? { error } : {}) });
+      }),
     );
   }
 
@@ -1033,13 +1027,9 @@ export class Cluster implements BrokerCluster {
   private deliveredBefore(entry: EntryReader): boolean {
     const clientId = entry.originClient;
     if (clientId === null) return false;
-    const print = fingerprint(entry.reader.buf, entry.blockStart, entry.blockLength);
-    if (entry.originRepeat && this.receipts.has(clientId, entry.originPacketId, print)) {
-      this.qos2RepeatsSkipped++;
-      return true;
-    }
-    this.receipts.record(clientId, entry.originPacketId, print);
-    return false;
+    if (this.receipts.admit(clientId, entry.originPacketId, entry.originRepeat, fingerprint(entry.reader.buf, entry.blockStart, entry.blockLength))) return false;
+    this.qos2RepeatsSkipped++;
+    return true;
   }
 
   /** The last forward of the peer's current incarnation this node made durable (its mark), 0 if none. */

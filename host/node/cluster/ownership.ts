@@ -29,9 +29,6 @@ export type HomeRule = 'respect' | 'take';
 /** etcd cannot be reached, or this node is fenced (no lease it is sure of): ownership cannot change now. */
 export class OwnershipUnavailable extends Error {}
 
-/** Keys re-claimed at once after a new lease. */
-const REASSERT_CONCURRENCY = 32;
-
 /**
  * Ownership of persistent sessions: one etcd key per client id, holding the owner's node id and
  * bound to the owner's lease (so a node that is gone for good releases them all), and beside it a
@@ -176,15 +173,6 @@ export class SessionOwnership {
     const ownership = await this.claim(clientId, 'respect');
     if (ownership.owner === 'self') return 'self';
     return ownership.owner === 'other' && ownership.home === this.membership.self.node ? 'unsettled' : 'lost';
-  }
-
-  /** After a new lease: runs `claimAgain` (which calls reassert) for every session this node holds, a few at once. */
-  async reassertAll(clientIds: Iterable<string>, claimAgain: (clientId: string) => Promise<void>): Promise<void> {
-    const queue = [...clientIds];
-    const worker = async (): Promise<void> => {
-      for (let clientId = queue.pop(); clientId !== undefined; clientId = queue.pop()) await claimAgain(clientId);
-    };
-    await Promise.all(Array.from({ length: Math.min(REASSERT_CONCURRENCY, queue.length) }, worker));
   }
 
   private async call<T>(fn: () => Promise<T>): Promise<T> {

@@ -32,6 +32,16 @@ export class Qos2Receipts {
     return value !== undefined && value.slice(0, value.indexOf(' ')) === print;
   }
 
+  /**
+   * A message this node is about to deliver: false when it may be a repeat (`repeat`) and this node
+   * delivered it already (it is skipped); else its receipt is written and it is delivered.
+   */
+  admit(clientId: string, packetId: number, repeat: boolean, print: string): boolean {
+    if (repeat && this.has(clientId, packetId, print)) return false;
+    this.record(clientId, packetId, print);
+    return true;
+  }
+
   /** This node delivers (or delivered) the message: kept with the changes collected now. */
   record(clientId: string, packetId: number, print: string): void {
     this.persistence.saveMark(nameOf(clientId, packetId), `${print} ${Date.now()}`);

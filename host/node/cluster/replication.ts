@@ -4,6 +4,7 @@ import type { Logger } from '../../core/model/options.js';
 import { toStoredMessage, toStoredSession } from '../../core/model/persistence.js';
 import type { Session } from '../../core/model/session.js';
 import type { StoreBatch, StoredDelivery } from '../../core/model/store.js';
+import { eachAtMost } from './at-most.js';
 import { BuddyAssignments } from './buddy-assignments.js';
 import { faultPoints, heldBack } from './fault-points.js';
 import { FrameReader, FrameType, FrameWriter } from './frame.js';
@@ -485,18 +486,14 @@ export class Replication {
   ownerLeft(owner: string): void {
     const replica = this.replicas.get(owner);
     if (!replica || replica.size === 0) return;
-    const queue = replica.clientIds();
-    this.host.log('warn', 'cluster: a node left; taking over the sessions replicated here', { owner, sessions: queue.length });
-    const worker = async (): Promise<void> => {
-      for (let clientId = queue.pop(); clientId !== undefined; clientId = queue.pop()) {
-        const id = clientId;
-        await this.host.serialized(id, () => this.failOver(replica, id)).catch((error: Error) =>
-          this.host.log('warn', 'cluster: could not take over a replicated session; a reconnecting client will', { client: id, error: error.message }),
-        );
-      }
-    };
+    const clientIds = replica.clientIds();
+    this.host.log('warn', 'cluster: a node left; taking over the sessions replicated here', { owner, sessions: clientIds.length });
+    const takeOver = (id: string): Promise<void> =>
+      this.host.serialized(id, () => this.failOver(replica, id)).catch((error: Error) =>
+        this.host.log('warn', 'cluster: could not take over a replicated session; a reconnecting client will', { client: id, error: error.message }),
+      );
     replica.ready
-      .then(() => Promise.all(Array.from({ length: Math.min(FAILOVER_CONCURRENCY, queue.length) }, worker)))
+      .then(() => eachAtMost(clientIds, FAILOVER_CONCURRENCY, takeOver))
       .catch((error: Error) => this.host.log('error', 'cluster: cannot read the replicas kept for a node that left', { owner, error: error.message }));
   }
 
