@@ -6,6 +6,8 @@
 // answered. Writes the "Idle connections at scale" section of bench/RESULTS.md.
 //
 //   --counts 10000,100000   --hold 60   --keep-alive 20   --brokers arbormq,mosquitto,relay
+//   --warm 2000 (connections opened and closed first, from 127.0.0.254: the broker's one-time costs,
+//     compiling its code above all, are not a connection's)
 //   --nofile 210000 (open-files limit to ask for; needs permission to raise the hard limit)
 //   --before DIR: also ArborMQ from another built checkout (ARBORMQ_ROOT, see brokers/arbormq.ts), run
 //     right before this one's at each count: a before/after comparison in one run
@@ -26,6 +28,7 @@ const { values } = parseArgs({
     counts: { type: 'string', default: '10000,100000' },
     hold: { type: 'string', default: '60' },
     'keep-alive': { type: 'string', default: '20' },
+    warm: { type: 'string', default: '2000' },
     brokers: { type: 'string', default: 'arbormq,mosquitto,relay' },
     nofile: { type: 'string', default: '210000' },
     before: { type: 'string' },
@@ -75,7 +78,7 @@ for (const connections of counts) {
       windowMs: 0,
       windows: 1,
       timeoutMs: 180_000 + connections + holdSeconds * 1000,
-      idle: { connections, holdSeconds, keepAlive },
+      idle: { connections, holdSeconds, keepAlive, warm: Number(values.warm) },
       brokerEnv: { ARBORMQ_BENCH_NOFILE: values.nofile!, ...env },
     });
     if (!a.ok || !a.result) {
@@ -112,7 +115,7 @@ const section = [
   '',
   `\`npm run bench:idle${argv ? ` -- ${argv}` : ''}\` on ${started.toISOString()}, Node ${process.version}; ${Math.round((Date.now() - started.getTime()) / 1000)} s in all. Load average ${loadBefore.map((x) => x.toFixed(2)).join(' / ')} before, ${loadAfter.map((x) => x.toFixed(2)).join(' / ')} after (the 2 cores are shared: rates move with it, CPU per connection and RSS much less).`,
   '',
-  `Each connection: TCP from the load generator (127.0.0.2, .3, … past 20,000), CONNECT clean session with keep alive ${keepAlive} s, CONNACK awaited, 256 handshakes at a time, all from one generator process. "generator CPU" is that process's CPU over the connecting, in % of one core: near 100 % it, not the broker, sets "conn/s". "CPU ms / conn" is the broker's CPU over the connecting per connection, and "conn/s per broker core" what that allows the broker on a core of its own (1 / CPU per connection). "RSS / conn" is the broker's RSS growth from before the first connection to 1 s after the last CONNACK, divided by the connections. From its CONNACK on every connection sends PINGREQ every ${Math.floor((keepAlive * 3) / 4)} s (spread over that period), and after the last CONNACK all are held ${holdSeconds} s more: "PINGRESP / PINGREQ" and "dropped" (over the whole run) show keep alive serviced for all of them, "CPU µs / PINGREQ" the broker's CPU over the hold per PINGREQ sent in it (all its idle work included). The broker and the generator are raised to the open-files limit asked for (--nofile) where the hard limit allows it; else to the hard limit, and the notes say how many connections that left.`,
+  `Each connection: TCP from the load generator (127.0.0.2, .3, … past 20,000), CONNECT clean session with keep alive ${keepAlive} s, CONNACK awaited, 256 handshakes at a time, all from one generator process${Number(values.warm) > 0 ? `, after ${fmt(Number(values.warm))} connections opened and closed (from 127.0.0.254) to warm the broker up: a Node broker compiles its code on the first connections, once per process, and that is not a connection's cost` : ''}. "generator CPU" is that process's CPU over the connecting, in % of one core: near 100 % it, not the broker, sets "conn/s". "CPU ms / conn" is the broker's CPU over the connecting per connection, and "conn/s per broker core" what that allows the broker on a core of its own (1 / CPU per connection). "RSS / conn" is the broker's RSS growth from before the first connection to 1 s after the last CONNACK, divided by the connections. From its CONNACK on every connection sends PINGREQ every ${Math.floor((keepAlive * 3) / 4)} s (spread over that period), and after the last CONNACK all are held ${holdSeconds} s more: "PINGRESP / PINGREQ" and "dropped" (over the whole run) show keep alive serviced for all of them, "CPU µs / PINGREQ" the broker's CPU over the hold per PINGREQ sent in it (all its idle work included). The broker and the generator are raised to the open-files limit asked for (--nofile) where the hard limit allows it; else to the hard limit, and the notes say how many connections that left.`,
   '',
   '| connections asked | broker | connected | conn/s | generator CPU | CPU ms / conn | conn/s per broker core | RSS / conn KiB | RSS MiB before → connected → after hold | PINGRESP / PINGREQ | dropped | CPU µs / PINGREQ | load (1 min) | notes |',
   '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |',

@@ -16,6 +16,8 @@ const CONCURRENCY = 256;
 const FD_RESERVE = 100;
 /** Connections per source address: below the 28,000-odd ephemeral ports of one address. */
 const PER_SOURCE_ADDRESS = 20_000;
+/** The warm-up's connections come from their own address: their TIME_WAIT ports are not the measured ones'. */
+const WARM_SOURCE_ADDRESS = '127.0.0.254';
 
 export async function idle(cfg: LoadConfig): Promise<ScenarioResult> {
   const wanted = cfg.idle?.connections ?? (cfg.quick ? 2_000 : 10_000);
@@ -27,6 +29,21 @@ export async function idle(cfg: LoadConfig): Promise<ScenarioResult> {
   if (target < wanted) notes.push(`open-files limit ${limit}: ${target} connections instead of ${wanted}`);
   const source = (i: number): string | undefined => (target > PER_SOURCE_ADDRESS ? `127.0.0.${2 + Math.floor(i / PER_SOURCE_ADDRESS)}` : undefined);
 
+  const warm = cfg.idle?.warm ?? 0;
+  if (warm > 0) {
+    progress('warming', { connections: warm });
+    const warmed: BenchConn[] = [];
+    for (let i = 0; i < warm; i += CONCURRENCY) {
+      const batch = Array.from({ length: Math.min(CONCURRENCY, warm - i) }, async (_, j) => {
+        const c = await BenchConn.open(cfg.port, 10_000, WARM_SOURCE_ADDRESS);
+        await c.handshake(`warm-${process.pid}-${i + j}`, 10_000, true, keepAlive);
+        return c;
+      });
+      warmed.push(...(await Promise.all(batch)));
+    }
+    closeAll(warmed);
+    await sleep(500);
+  }
   await sleep(200); // let the freshly started broker settle before the baseline
   const rssBefore = rssBytes(cfg.brokerPid);
   const cpuBefore = cpuSeconds(cfg.brokerPid);

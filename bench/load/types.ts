@@ -64,6 +64,8 @@ export interface IdlePlan {
   holdSeconds: number;
   /** Keep alive in the CONNECT, seconds. */
   keepAlive: number;
+  /** Connections opened and closed before the measured ones: what a broker does once (compiling its code) is not a connection's cost. */
+  warm: number;
 }
 
 export interface WindowResult {

@@ -126,6 +126,8 @@ export class AccessControl {
     }
     const peer = this.gate.peers.get(request.remoteAddress);
     const address = peer?.ip ?? request.remoteAddress;
+    // Nothing to verify and nothing held against the address: the attempt could only succeed, so none is tracked.
+    if (this.anonymousAccepted(request, peer) && this.failures.isClear(address)) return ANONYMOUS;
     const admitted = this.failures.admit(address);
     if (admitted instanceof Promise) return admitted.then((attempt) => this.check(request, peer, address, attempt));
     return this.check(request, peer, address, admitted);
@@ -148,6 +150,11 @@ export class AccessControl {
     if (decision instanceof Promise) return decision.finally(() => attempt.settle(false));
     attempt.settle(false);
     return decision;
+  }
+
+  /** What verify() accepts as anonymous without checking anything (no certificate, password file or hook has a say). */
+  private anonymousAccepted(request: AuthRequest, peer: Peer | undefined): boolean {
+    return this.options.allowAnonymous && peer?.certificateIdentity === undefined && !this.options.authenticate && (request.username === undefined || !this.passwords);
   }
 
   private verify(request: AuthRequest, peer: Peer | undefined, address: string, attempt: Attempt): AuthDecision | Promise<AuthDecision> {
@@ -219,6 +226,9 @@ export class AccessControl {
     return { shared: askEachSession, own: (topic) => (rules.shared(topic) ?? rules.own(topic)) && (extra.shared(topic) ?? extra.own(topic)) };
   }
 }
+
+/** An anonymous client accepted. */
+const ANONYMOUS: AuthDecision = Object.freeze({ username: undefined });
 
 /** The check of the server's own clients: a bridge carries whatever its topics say. */
 const READS_EVERYTHING: ReadCheck = { shared: () => true, own: () => true };

@@ -49,6 +49,11 @@ export class AuthFailures {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** No failure, attempt or wait is held for `address`: an attempt from it would be admitted and leave nothing behind. */
+  isClear(address: string): boolean {
+    return this.policy.maxFailures <= 0 || !this.addresses.has(address);
+  }
+
   /**
    * An authentication from `address` wants to be checked: an Attempt now, or a promise of one when
    * it has to wait for checks in flight; null = refused, the address is over the limit.

@@ -1,7 +1,7 @@
 import type { Transport, TransportEvents } from '../core/transport.js';
 import { type ConnectionGate, Peer } from './connection-gate.js';
 import { sharedReadBuffer } from './shared-reads.js';
-import type { HandleServer, ShutdownRequest, TcpHandle, TcpHandles, WriteRequest } from './tcp-handles.js';
+import { type HandleServer, NODELAY_INHERITED, type ShutdownRequest, type TcpHandle, type TcpHandles, type WriteRequest } from './tcp-handles.js';
 
 const OWNER = Symbol('arbormq.transport');
 type OwnedHandle = TcpHandle & { [OWNER]: HandleTransport };
@@ -58,7 +58,7 @@ export class HandleTransport extends Peer implements Transport {
     const peer: { address?: string; port?: number } = {};
     handle.getpeername(peer);
     super(gate, { address: peer.address, port: peer.port, listener });
-    handle.setNoDelay(true);
+    if (!NODELAY_INHERITED) handle.setNoDelay(true);
     (handle as OwnedHandle)[OWNER] = this;
     (handle as OwnedHandle).onread = readCallback as (this: TcpHandle) => void;
   }

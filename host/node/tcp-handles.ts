@@ -90,6 +90,9 @@ export function tcpHandles(): TcpHandles | null {
   return handles;
 }
 
+/** Whether an accepted socket starts with its listener's TCP_NODELAY (Linux: the kernel clones the listener's options). */
+export const NODELAY_INHERITED = process.platform === 'linux';
+
 /** A libuv error number as Node names it (EADDRINUSE, ECONNRESET…). */
 export const uvError = (status: number): string => getSystemErrorName(status);
 
@@ -106,6 +109,8 @@ export interface HandleServer {
 export function listenHandles(tcp: TcpHandles, host: string, port: number, accept: (client: TcpHandle, server: HandleServer) => void): HandleServer {
   const handle = tcp.server();
   const bound = isIP(host) === 6 ? handle.bind6(host, port, 0) : handle.bind(host, port);
+  // Linux copies the listening socket's TCP_NODELAY to every socket it accepts: one setsockopt, not one per connection.
+  if (bound === 0 && NODELAY_INHERITED) handle.setNoDelay(true);
   const listening = bound === 0 ? handle.listen(511) : bound;
   if (listening !== 0) {
     handle.close();

@@ -4,9 +4,13 @@ import { wrapPacket, Writer } from './writer.js';
 
 // The server → client control packets other than PUBLISH (publish.ts) and the acknowledgements (acks.ts).
 
+/** The 3.1 and 3.1.1 CONNACKs, by Session Present and return code (0–5): built once, every CONNECT answers one. */
+const CONNACK_311 = [0, 1].map((present) => Array.from({ length: 6 }, (_, code) => new Uint8Array([PacketType.CONNACK << 4, 2, present, code])));
+
 export function connack(version: ProtocolVersion, sessionPresent: boolean, code: number, props?: Properties): Uint8Array {
+  if (version !== 5) return CONNACK_311[sessionPresent ? 1 : 0]![code]!;
   const w = new Writer().u8(sessionPresent ? 1 : 0).u8(code);
-  if (version === 5) writeProperties(w, props);
+  writeProperties(w, props);
   return wrapPacket(PacketType.CONNACK << 4, w.result());
 }
 
