@@ -2,7 +2,9 @@
 // LevelDB stores (durability sync) joined through etcd on loopback; a QoS 1 publisher and a
 // persistent QoS 1 subscriber on the first node, so every message is stored durably for the
 // subscriber's session — and, at factor 2, by that session's buddy too. Measures broker CPU per
-// message (all nodes) at full speed, and PUBACK latency at a fixed rate; factors 1 and 2 alternate.
+// message (all nodes) at full speed, and PUBACK latency and CPU per message at a fixed rate; factors 1
+// and 2 alternate. Before each run, the same rate through group commits on the same disk with no
+// broker (bench/disk-floor.ts): the latency floor the disk sets.
 // Writes the "## Replication" section of bench/RESULTS.md.
 //
 //   --quick (short windows)   --out FILE   --rate MSGS_PER_S (paced, default 10000)
@@ -16,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { etcdMissing, startEtcd } from '../scripts/etcd.js';
 import { spliceSection } from './browser.js';
 import { ROOT } from './children.js';
+import { type DiskFloor, diskFloor } from './disk-floor.js';
 import { startNodes, stopNodes } from './load/cluster-nodes.js';
 import { closeAll, connectClient } from './load/conn.js';
 import { publishPacket } from './load/packets.js';
@@ -56,11 +59,16 @@ interface Result {
   cpuPerMillion: number;
   perNode: number[];
   pacedRate: number;
+  /** CPU-seconds per million messages delivered in the paced window, all nodes. */
+  pacedCpuPerMillion: number;
   p50: number;
   p99: number;
+  /** The same rate acknowledged by group commits on the nodes' disk with no broker, right before the run. */
+  floor: DiskFloor;
 }
 
 async function run(tree: (typeof TREES)[number], t: number, factor: number, round: number, etcd: string, dir: string): Promise<Result> {
+  const floor = diskFloor(dir, PACED_RATE, WINDOW_MS);
   const ids = Array.from({ length: NODES }, (_, i) => `r${factor}x${round}t${t}n${i + 1}`);
   const nodes = await startNodes({
     root: tree.root,
@@ -116,9 +124,13 @@ async function run(tree: (typeof TREES)[number], t: number, factor: number, roun
     await sleep(WARMUP_MS);
     measuring = true;
     const sent0 = sent;
+    const received0 = sub.received();
+    const pacedCpu0 = nodes.map((n) => cpuSeconds(n.child.pid!));
     const p0 = performance.now();
     await sleep(WINDOW_MS);
     const pacedRate = ((sent - sent0) * 1000) / (performance.now() - p0);
+    const pacedCpu = nodes.reduce((sum, n, i) => sum + cpuSeconds(n.child.pid!) - pacedCpu0[i]!, 0);
+    const pacedReceived = sub.received() - received0;
     measuring = false;
     clearInterval(pace);
     closeAll([pub, sub.conn]);
@@ -134,8 +146,10 @@ async function run(tree: (typeof TREES)[number], t: number, factor: number, roun
       cpuPerMillion: (total * 1e6) / Math.max(1, messages),
       perNode: cpu.map((c) => (c * 1e6) / Math.max(1, messages)),
       pacedRate,
+      pacedCpuPerMillion: (pacedCpu * 1e6) / Math.max(1, pacedReceived),
       p50: pct(0.5),
       p99: pct(0.99),
+      floor,
     };
   } finally {
     await stopNodes(nodes);
@@ -156,14 +170,16 @@ function render(results: Result[], loads: number[]): string {
     "message is stored for the subscriber's session before it is acknowledged — at factor 2 by the session's buddy as well.",
     `Factors 1 and 2 alternate${trees ? ', each run of the before tree right before the same run of this one' : ''}, ${ROUNDS} round(s) each, a fresh cluster per run. Full speed: 100 PUBLISHes in flight, ${WARMUP_MS} ms warm-up,`,
     `${WINDOW_MS} ms window; CPU read from /proc for every node ("CPU-s / M": CPU-seconds per million messages delivered, all nodes,`,
-    `then per node, the owner first). Paced: ${PACED_RATE.toLocaleString('en-US')} msg/s for ${WINDOW_MS} ms, each PUBACK's latency from its PUBLISH.`,
+    `then per node, the owner first). Paced: ${PACED_RATE.toLocaleString('en-US')} msg/s for ${WINDOW_MS} ms, each PUBACK's latency from its PUBLISH, and the CPU per message at that rate.`,
+    `"Disk alone": right before each run, the same rate acknowledged by group commits (append ${results[0]?.floor.bytesPerMessage ?? 200} bytes per message, \`fdatasync\`) on the nodes' filesystem with no broker (bench/disk-floor.ts):`,
+    'the latency any durable broker acknowledging after a synced write could reach on this disk at that moment, and its syncs\' own p50 / p99.',
     `Load average ${loads.map((l) => l.toFixed(1)).join(' → ')} over the whole run (2 cores shared with other work); each run's is in the table.`,
     '',
-    `| round |${trees ? ' tree |' : ''} replication factor | load | msgs/s (full speed) | CPU-s / M (all nodes) | per node | paced msgs/s | PUBACK p50 | PUBACK p99 |`,
-    `| ---: |${trees ? ' --- |' : ''} ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |`,
+    `| round |${trees ? ' tree |' : ''} replication factor | load | msgs/s (full speed) | CPU-s / M (all nodes) | per node | paced msgs/s | paced CPU-s / M | PUBACK p50 | PUBACK p99 | disk alone p50 / p99 | its syncs p50 / p99 |`,
+    `| ---: |${trees ? ' --- |' : ''} ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |`,
     ...results.map(
       (r) =>
-        `| ${r.round} |${trees ? ` ${r.tree} |` : ''} ${r.factor} | ${r.load.toFixed(1)} | ${Math.round(r.rate).toLocaleString('en-US')} | ${r.cpuPerMillion.toFixed(2)} | ${r.perNode.map((c) => c.toFixed(2)).join(' / ')} | ${Math.round(r.pacedRate).toLocaleString('en-US')} | ${r.p50.toFixed(2)} ms | ${r.p99.toFixed(2)} ms |`,
+        `| ${r.round} |${trees ? ` ${r.tree} |` : ''} ${r.factor} | ${r.load.toFixed(1)} | ${Math.round(r.rate).toLocaleString('en-US')} | ${r.cpuPerMillion.toFixed(2)} | ${r.perNode.map((c) => c.toFixed(2)).join(' / ')} | ${Math.round(r.pacedRate).toLocaleString('en-US')} | ${r.pacedCpuPerMillion.toFixed(2)} | ${r.p50.toFixed(2)} ms | ${r.p99.toFixed(2)} ms | ${r.floor.ackP50.toFixed(2)} / ${r.floor.ackP99.toFixed(2)} ms | ${r.floor.syncP50.toFixed(2)} / ${r.floor.syncP99.toFixed(2)} ms |`,
     ),
     '',
   ];
@@ -174,6 +190,7 @@ function render(results: Result[], loads: number[]): string {
     // A run that delivered nothing in its window (the machine stalled it) has no CPU per message.
     const delivered = (rs: Result[]): Result[] => rs.filter((r) => r.rate > 0);
     const cpu = (rs: Result[]): number => mean(delivered(rs).map((r) => r.cpuPerMillion));
+    const pacedCpu = (rs: Result[]): number => mean(rs.filter((r) => r.pacedRate > 0).map((r) => r.pacedCpuPerMillion));
     const p = (rs: Result[], f: (r: Result) => number): number => mean(rs.map(f));
     const stalled = of.length - delivered(of).length;
     const perRound = [...new Set(of.map((r) => r.round))].flatMap((round) => {
@@ -181,7 +198,7 @@ function render(results: Result[], loads: number[]): string {
       return a && b ? [(b.cpuPerMillion / a.cpuPerMillion).toFixed(2)] : [];
     });
     lines.push(
-      `${trees ? `${tree.label}: over` : 'Over'} the rounds, replication costs ${(cpu(two) / cpu(one)).toFixed(2)} × the CPU per message of an unreplicated durable message (per round: ${perRound.join(', ')}${stalled > 0 ? `; ${stalled} run(s) that delivered nothing in the window left out` : ''}; target ≤ 2 ×). At ${PACED_RATE.toLocaleString('en-US')} msg/s the PUBACK p50 is ${p(one, (r) => r.p50).toFixed(2)} ms at factor 1 and ${p(two, (r) => r.p50).toFixed(2)} ms at factor 2, the p99 ${p(one, (r) => r.p99).toFixed(2)} ms and ${p(two, (r) => r.p99).toFixed(2)} ms (target: p99 under 5 ms at 10,000 msg/s).`,
+      `${trees ? `${tree.label}: over` : 'Over'} the rounds, replication costs ${(cpu(two) / cpu(one)).toFixed(2)} × the CPU per message of an unreplicated durable message (per round: ${perRound.join(', ')}${stalled > 0 ? `; ${stalled} run(s) that delivered nothing in the window left out` : ''}; target ≤ 2 ×); at ${PACED_RATE.toLocaleString('en-US')} msg/s, where both factors carry the same load, ${(pacedCpu(two) / pacedCpu(one)).toFixed(2)} ×. At that rate the PUBACK p50 is ${p(one, (r) => r.p50).toFixed(2)} ms at factor 1 and ${p(two, (r) => r.p50).toFixed(2)} ms at factor 2, the p99 ${p(one, (r) => r.p99).toFixed(2)} ms and ${p(two, (r) => r.p99).toFixed(2)} ms (target: p99 under 5 ms at 10,000 msg/s); the disk alone, acknowledging at its syncs with no broker, gave p99 ${p(of, (r) => r.floor.ackP99).toFixed(2)} ms (each run's: ${of.map((r) => r.floor.ackP99.toFixed(1)).join(', ')}).`,
       '',
     );
   }
@@ -200,7 +217,7 @@ async function main(): Promise<void> {
       const r = await run(tree, t, factor, round, etcd.url, dir);
       results.push(r);
       process.stderr.write(
-        `round ${round}${tree.label ? ` ${tree.label}` : ''} factor ${factor} (load ${r.load.toFixed(1)}): ${Math.round(r.rate)} msg/s, ${r.cpuPerMillion.toFixed(2)} CPU-s per million; paced ${Math.round(r.pacedRate)} msg/s: PUBACK p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms\n`,
+        `round ${round}${tree.label ? ` ${tree.label}` : ''} factor ${factor} (load ${r.load.toFixed(1)}): ${Math.round(r.rate)} msg/s, ${r.cpuPerMillion.toFixed(2)} CPU-s per million; paced ${Math.round(r.pacedRate)} msg/s, ${r.pacedCpuPerMillion.toFixed(2)} CPU-s per million: PUBACK p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms; disk alone p50 ${r.floor.ackP50.toFixed(2)} ms, p99 ${r.floor.ackP99.toFixed(2)} ms\n`,
       );
     }
   } finally {
