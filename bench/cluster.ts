@@ -6,6 +6,13 @@
 //   --cpu-prof DIR (each node writes a V8 CPU profile there when it stops)
 //   --scenarios fan-in,fan-out,hop,qos1,fan-in-paced (a subset; the hop is computed when hop runs with 1 node)
 //   --paced-rate R (fan-in-paced: messages per second per node, the same for every cluster size)
+//   --rounds R (every size R times, in turn: the paced figures are compared round by round)
+//
+// With fan-in-paced, each size also runs the same paced load on as many standalone brokers (no
+// cluster configured), right before the cluster: N brokers that share nothing scale by N on N cores
+// by construction, and they share this machine's cores exactly as the N nodes do. What a clustered
+// node costs per message beyond a standalone one at the same rate, beside it, is the cluster's own
+// cost, apart from the contention of 2 cores (which moves one node's figure 1.7× between runs).
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +28,7 @@ import { cpuModel, cpuSeconds } from './proc.js';
 
 const PAYLOAD = Buffer.alloc(64, 0x61);
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, nodes: { type: 'string', default: '1,2,3' }, out: { type: 'string' }, 'cpu-prof': { type: 'string' }, scenarios: { type: 'string', default: 'fan-in,fan-out,hop,qos1,fan-in-paced' }, 'paced-rate': { type: 'string', default: '100000' } } });
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, nodes: { type: 'string', default: '1,2,3' }, out: { type: 'string' }, 'cpu-prof': { type: 'string' }, scenarios: { type: 'string', default: 'fan-in,fan-out,hop,qos1,fan-in-paced' }, 'paced-rate': { type: 'string', default: '100000' }, rounds: { type: 'string', default: '1' } } });
 const scenarios = new Set(values.scenarios!.split(','));
 const profile = values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : [];
 const quick = values.quick!;
@@ -30,13 +37,15 @@ const WINDOW_MS = quick ? 1500 : 4000;
 const sizes = values.nodes!.split(',').map(Number);
 const PACED_RATE = Number(values['paced-rate']);
 const PACED = 'local fan-in, paced';
+const STANDALONE = 'local fan-in, paced, standalone brokers';
+const ROUNDS = Number(values.rounds);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Starts `n` nodes (in memory: the hop and routing are measured, not the disk). */
-function startNodes(n: number, etcd: string, dir: string): Promise<Node[]> {
-  const ids = Array.from({ length: n }, (_, i) => `b${n}n${i + 1}`);
-  return startClusterNodes({ ids, name: `bench${n}`, etcd, dir, config: () => ({ memory: true }), execArgv: profile });
+/** Starts `n` nodes (in memory: the hop and routing are measured, not the disk); standalone: as many brokers with no cluster. */
+function startNodes(n: number, round: number, etcd: string, dir: string, standalone = false): Promise<Node[]> {
+  const ids = Array.from({ length: n }, (_, i) => `b${n}r${round}${standalone ? 's' : 'n'}${i + 1}`);
+  return startClusterNodes({ ids, name: `bench${n}r${round}`, etcd, dir, config: () => ({ memory: true }), execArgv: profile, ...(standalone ? { cluster: false } : {}) });
 }
 
 interface Measured {
@@ -121,6 +130,7 @@ async function p2pQos1(nodes: Node[]): Promise<Measured> {
 }
 
 interface Row {
+  round: number;
   nodes: number;
   scenario: string;
   result: Measured;
@@ -142,16 +152,21 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const batching: [number, number][] = [];
   try {
-    for (const n of sizes) {
-      const nodes = await startNodes(n, etcd.url, dir);
-      const all = nodes.map((_, i) => i);
+    for (let round = 1; round <= ROUNDS; round++) for (const n of sizes) {
+      const all = Array.from({ length: n }, (_, i) => i);
       const log = (scenario: string, result: Measured): void => {
-        rows.push({ nodes: n, scenario, result });
-        process.stderr.write(`${n} node(s) ${scenario}: ${Math.round(result.rate)} msg/s, ${result.cpuPerMillion.toFixed(2)} CPU-s per million\n`);
+        rows.push({ round, nodes: n, scenario, result });
+        process.stderr.write(`${ROUNDS > 1 ? `round ${round}: ` : ''}${n} node(s) ${scenario}: ${Math.round(result.rate)} msg/s, ${result.cpuPerMillion.toFixed(2)} CPU-s per million\n`);
       };
       // Locally routed fan-in: per node, 4 publishers to one subscriber of the same node.
       const localPublishers = all.flatMap((i) => [0, 1, 2, 3].map((p): [number, string] => [i, `bench/local/${i}/${p}`]));
       const localSubscribers = all.map((i): [number, string] => [i, `bench/local/${i}/#`]);
+      if (scenarios.has('fan-in-paced')) {
+        const standalone = await startNodes(n, round, etcd.url, dir, true);
+        log(STANDALONE, await qos0(standalone, localPublishers, localSubscribers, PACED_RATE / 4));
+        await stopNodes(standalone);
+      }
+      const nodes = await startNodes(n, round, etcd.url, dir);
       if (scenarios.has('fan-in')) log('local fan-in', await qos0(nodes, localPublishers, localSubscribers));
       // The same at one rate per node for every cluster size: what clustering adds to a node's CPU per
       // message once the shared cores are not what limits the nodes' batching.
@@ -197,9 +212,9 @@ function render(rows: Row[], batching: [number, number][], loads: number[]): str
     `and then per node. The machine's load average during the run was ${loads.map((l) => l.toFixed(1)).join(' → ')} (other work shares its 2 cores: absolute rates`,
     'vary from run to run; the CPU per message is the figure to compare).',
     '',
-    '| nodes | scenario | msgs/s delivered | CPU-s / M (all nodes) | CPU-s / M per node |',
-    '| --- | --- | ---: | ---: | --- |',
-    ...rows.map((r) => `| ${r.nodes} | ${r.scenario} | ${Math.round(r.result.rate).toLocaleString('en-US')} | ${r.result.cpuPerMillion.toFixed(2)} | ${r.result.perNode.map((c) => c.toFixed(2)).join(' / ')} |`),
+    `|${ROUNDS > 1 ? ' round |' : ''} nodes | scenario | msgs/s delivered | CPU-s / M (all nodes) | CPU-s / M per node |`,
+    `|${ROUNDS > 1 ? ' ---: |' : ''} --- | --- | ---: | ---: | --- |`,
+    ...rows.map((r) => `|${ROUNDS > 1 ? ` ${r.round} |` : ''} ${r.nodes} | ${r.scenario} | ${Math.round(r.result.rate).toLocaleString('en-US')} | ${r.result.cpuPerMillion.toFixed(2)} | ${r.result.perNode.map((c) => c.toFixed(2)).join(' / ')} |`),
     '',
   ];
   for (const n of sizes.filter((s) => s > 1)) {
@@ -217,13 +232,33 @@ function render(rows: Row[], batching: [number, number][], loads: number[]): str
       `Locally routed fan-in on ${n} nodes: ${many.cpuPerMillion.toFixed(2)} CPU-s per million against ${one.cpuPerMillion.toFixed(2)} on one node; with a core per node, ${n} nodes would deliver about ${((n * one.cpuPerMillion) / many.cpuPerMillion).toFixed(2)} × one node (target ≥ ${(0.8 * n).toFixed(1)}).`,
     );
   }
-  const paced = (n: number): Measured | undefined => rows.find((r) => r.nodes === n && r.scenario === PACED)?.result;
-  const onePaced = paced(1);
+  const paced = (n: number, scenario: string): Measured[] => rows.filter((r) => r.nodes === n && r.scenario === scenario).map((r) => r.result);
+  const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const median = (xs: number[]): number => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  };
+  const onePaced = paced(1, PACED);
   for (const n of sizes.filter((s) => s > 1)) {
-    const many = paced(n);
-    if (!onePaced || !many) continue;
+    const many = paced(n, PACED);
+    if (onePaced.length === 0 || many.length === 0) continue;
+    const [one, all] = [mean(onePaced.map((m) => m.cpuPerMillion)), mean(many.map((m) => m.cpuPerMillion))];
     lines.push(
-      `Locally routed fan-in paced at ${PACED_RATE.toLocaleString('en-US')} msg/s per node on ${n} nodes: ${many.cpuPerMillion.toFixed(2)} CPU-s per million against ${onePaced.cpuPerMillion.toFixed(2)} on one node at the same rate; scaled by that, ${n} nodes with a core each would deliver about ${((n * onePaced.cpuPerMillion) / many.cpuPerMillion).toFixed(2)} × one node (target ≥ ${(0.8 * n).toFixed(1)}).`,
+      `Locally routed fan-in paced at ${PACED_RATE.toLocaleString('en-US')} msg/s per node on ${n} nodes: ${all.toFixed(2)} CPU-s per million against ${one.toFixed(2)} on one node at the same rate; scaled by that, ${n} nodes with a core each would deliver about ${((n * one) / all).toFixed(2)} × one node (target ≥ ${(0.8 * n).toFixed(1)}).`,
+    );
+  }
+  for (const n of sizes) {
+    // Round by round: each cluster beside the standalone brokers that ran right before it.
+    const ratios = rows
+      .filter((r) => r.nodes === n && r.scenario === PACED)
+      .flatMap((c) => rows.filter((s) => s.round === c.round && s.nodes === n && s.scenario === STANDALONE).map((s) => c.result.cpuPerMillion / s.result.cpuPerMillion));
+    if (ratios.length === 0) continue;
+    const ratio = median(ratios);
+    const measured = `${ratio.toFixed(2)} × the CPU per message (median of ${ratios.length} round${ratios.length > 1 ? 's' : ''}: ${ratios.map((x) => x.toFixed(2)).join(', ')})`;
+    lines.push(
+      n === 1
+        ? `1 clustered node against 1 standalone broker at ${PACED_RATE.toLocaleString('en-US')} msg/s: ${measured}, what being in a cluster costs a node whose messages stay on it.`
+        : `${n} clustered nodes against ${n} standalone brokers at the same ${PACED_RATE.toLocaleString('en-US')} msg/s per node: ${measured}. Standalone brokers share nothing and scale by ${n} on ${n} cores, so with a core each the cluster would deliver about ${(n / ratio).toFixed(2)} × one node (target ≥ ${(0.8 * n).toFixed(1)}).`,
     );
   }
   return `${lines.join('\n')}\n`;

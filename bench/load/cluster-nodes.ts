@@ -24,8 +24,8 @@ export interface NodesOptions {
   dir: string;
   /** Top-level config of each node besides listeners, http and cluster (store, log level). */
   config(id: string): Record<string, unknown>;
-  /** Cluster settings besides the node id, name, etcd, address and secret. */
-  cluster?: Record<string, unknown>;
+  /** Cluster settings besides the node id, name, etcd, address and secret; false: standalone brokers, no cluster at all. */
+  cluster?: Record<string, unknown> | false;
   /** Node flags before the script (e.g. --cpu-prof). */
   execArgv?: string[];
   /** The built checkout whose bin/arbormq.js runs (default: this one). */
@@ -40,7 +40,7 @@ process.on('exit', () => {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Starts the nodes and waits until each answers /health with 200 (joined, linked to every other). */
+/** Starts the nodes and waits until each answers /health with 200 (in a cluster: joined, linked to every other). */
 export async function startNodes(o: NodesOptions): Promise<BenchNode[]> {
   const secretFile = join(o.dir, 'secret');
   await writeFile(secretFile, 'a benchmark cluster secret\n');
@@ -54,7 +54,7 @@ export async function startNodes(o: NodesOptions): Promise<BenchNode[]> {
 
 async function startNode(id: string, o: NodesOptions, secretFile: string): Promise<BenchNode> {
   const config = join(o.dir, `${id}.json`);
-  const cluster = { nodeId: id, name: o.name, etcd: [o.etcd], host: '127.0.0.1', port: 0, secretFile, ...o.cluster };
+  const cluster = o.cluster === false ? undefined : { nodeId: id, name: o.name, etcd: [o.etcd], host: '127.0.0.1', port: 0, secretFile, ...o.cluster };
   await writeFile(config, JSON.stringify({ logLevel: 'warn', ...o.config(id), listeners: [{ port: 0, host: '127.0.0.1' }], http: { port: 0, host: '127.0.0.1' }, cluster }));
   const child = spawn(process.execPath, [...(o.execArgv ?? []), join(o.root ?? ROOT, 'bin/arbormq.js'), '-c', config, '-v'], { stdio: ['ignore', 'ignore', 'pipe'] });
   children.add(child);
