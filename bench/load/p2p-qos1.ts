@@ -69,7 +69,7 @@ export async function p2pQos1(cfg: LoadConfig, options: { persistent?: boolean }
       out.push(pair.packets[pair.ready.pop()!]!);
       pair.sent++;
     }
-    if (out.length > 0) pair.pub.write(out.length === 1 ? out[0]! : Buffer.concat(out));
+    if (out.length > 0) pair.pub.writeAll(out);
   };
 
   for (const pair of pairs) {

@@ -49,7 +49,7 @@ export function windowedPublisher(pub: BenchConn, topic: string, payload: Buffer
       packets.push(publishPacket(topic, payload, 1, ids.take()));
       inflight++;
     }
-    if (packets.length > 0) pub.write(Buffer.concat(packets));
+    if (packets.length > 0) pub.writeAll(packets);
   };
   pub.onPuback = () => void inflight--;
   pub.onChunkEnd = fill;

@@ -77,4 +77,20 @@ describe('BenchConn (the load generator connection)', () => {
     );
     assert.ok(conn.lost === null, `connection lost: ${conn.lost}`);
   });
+
+  it('writeAll sends its packets whole and in order, large and small, one packet or many', async () => {
+    const sizes = [64 * 1024, 3, 256 * 1024, 0, 1024 * 1024];
+    const packets = sizes.map((n, i) => publishPacket(`w/${i}`, Buffer.alloc(n, i + 1), 1, i + 1));
+    const expected = Buffer.concat([packets[0]!, ...packets]);
+    const chunks: Buffer[] = [];
+    let got = 0;
+    peer.on('data', (d: Buffer) => {
+      chunks.push(d);
+      got += d.length;
+    });
+    conn.writeAll([packets[0]!]);
+    conn.writeAll(packets);
+    await until(() => got >= expected.length, `the peer to read ${expected.length} bytes`);
+    assert.ok(Buffer.concat(chunks).equals(expected), 'the bytes the peer read are the packets in the order written');
+  });
 });
