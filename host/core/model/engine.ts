@@ -82,7 +82,7 @@ export class Engine {
     if (this.sessions.get(session.clientId) !== session) return;
     if (session.willAt !== Infinity) publishWill(this, session);
     discardDeliveries(this, session);
-    for (const packetId of session.incomingQos2) this.persistence.deleteIncomingQos2(session, packetId);
+    if (session.incomingQos2Count > 0) for (const packetId of session.incomingQos2) this.persistence.deleteIncomingQos2(session, packetId);
     this.releaseSession(session);
     this.persistence.deleteSession(session);
     this.cluster?.sessionEnded(session);

@@ -83,11 +83,13 @@ export class Router {
   remove(session: Session): void {
     const core = this.engine.core;
     const cluster = this.engine.cluster;
-    for (const [filter, sub] of session.subscriptions) {
-      core.unsubscribe(session.id, utf8.encode(sub.topicFilter), sub.group ? this.shareGroupId(sub.group) : 0);
-      cluster?.unsubscribed(filter);
+    if (session.subscriptionCount > 0) {
+      for (const [filter, sub] of session.subscriptions) {
+        core.unsubscribe(session.id, utf8.encode(sub.topicFilter), sub.group ? this.shareGroupId(sub.group) : 0);
+        cluster?.unsubscribed(filter);
+      }
+      session.subscriptions.clear();
     }
-    session.subscriptions.clear();
     core.setClientOnline(session.id, true);
     this.byId[session.id] = undefined;
     this.freeIds.push(session.id);

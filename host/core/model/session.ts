@@ -111,6 +111,11 @@ export class Session implements Timed {
     return (this.subscriptionMap ??= new Map());
   }
 
+  /** How many filters it subscribes to, without creating the map. */
+  get subscriptionCount(): number {
+    return this.subscriptionMap?.size ?? 0;
+  }
+
   /** Outgoing QoS 1/2 by packet identifier, in send order. */
   get inflight(): Map<number, Delivery> {
     return (this.inflightMap ??= new Map());
@@ -139,6 +144,11 @@ export class Session implements Timed {
   /** Incoming QoS 2 packet identifiers between PUBREC and PUBREL: the exactly-once guard. */
   get incomingQos2(): Set<number> {
     return (this.incomingQos2Set ??= new Set());
+  }
+
+  /** How many incoming QoS 2 identifiers it holds, without creating the set. */
+  get incomingQos2Count(): number {
+    return this.incomingQos2Set?.size ?? 0;
   }
 
   onTimer(now: number): void {
