@@ -13,7 +13,7 @@
 //     right before this one's at each count: a before/after comparison in one run
 //   --out FILE
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -123,6 +123,6 @@ const section = [
   '',
 ].join('\n');
 process.stdout.write(section);
-const current = readFileSync(out, 'utf8');
+const current = existsSync(out) ? readFileSync(out, 'utf8') : '';
 writeFileSync(out, spliceSection(current, section, 'Idle connections at scale'));
 log(`wrote the "Idle connections at scale" section of ${out}`);
