@@ -38,6 +38,7 @@ const sizes = values.nodes!.split(',').map(Number);
 const PACED_RATE = Number(values['paced-rate']);
 const PACED = 'local fan-in, paced';
 const STANDALONE = 'local fan-in, paced, standalone brokers';
+const HOP = 'p2p QoS 0 (hop)';
 const ROUNDS = Number(values.rounds);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -175,7 +176,7 @@ async function main(): Promise<void> {
       const far = n === 1 ? [0] : all.slice(1);
       if (scenarios.has('fan-out')) log('cross-node fan-out', await qos0(nodes, [[0, 'bench/fanout']], far.flatMap((i) => [0, 1, 2, 3].map((): [number, string] => [i, 'bench/fanout']))));
       // One hop: one publisher, one subscriber on the next node (the same node when alone).
-      if (scenarios.has('hop')) log('p2p QoS 0 (hop)', await qos0(nodes, [[0, 'bench/hop']], [[n === 1 ? 0 : 1, 'bench/hop']]));
+      if (scenarios.has('hop')) log(HOP, await qos0(nodes, [[0, 'bench/hop']], [[n === 1 ? 0 : 1, 'bench/hop']]));
       if (scenarios.has('qos1')) log('p2p QoS 1', await p2pQos1(nodes));
       if (n > 1) batching.push([n, await forwardsPerFrame(nodes[0]!)]);
       await stopNodes(nodes);
@@ -197,11 +198,15 @@ async function main(): Promise<void> {
 }
 
 function render(rows: Row[], batching: [number, number][], loads: number[]): string {
-  const hop = (n: number): number | null => {
-    const local = rows.find((r) => r.nodes === 1 && r.scenario === 'p2p QoS 0 (hop)');
-    const remote = rows.find((r) => r.nodes === n && r.scenario === 'p2p QoS 0 (hop)');
-    return local && remote ? remote.result.cpuPerMillion - local.result.cpuPerMillion : null;
+  const median = (xs: number[]): number => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
   };
+  /** Round by round, what a message delivered across a link costs beyond one delivered on its node. */
+  const hops = (n: number): number[] =>
+    rows
+      .filter((r) => r.nodes === n && r.scenario === HOP)
+      .flatMap((remote) => rows.filter((r) => r.round === remote.round && r.nodes === 1 && r.scenario === HOP).map((local) => remote.result.cpuPerMillion - local.result.cpuPerMillion));
   const lines = [
     '## Cluster',
     '',
@@ -218,9 +223,12 @@ function render(rows: Row[], batching: [number, number][], loads: number[]): str
     '',
   ];
   for (const n of sizes.filter((s) => s > 1)) {
-    const cost = hop(n);
-    if (cost === null) continue;
-    lines.push(`The cost of a hop on ${n} nodes: a message delivered across one link costs ${cost.toFixed(2)} CPU-seconds per million more than one delivered on its own node (${cost.toFixed(2)} µs of CPU per message, both nodes together).`);
+    const costs = hops(n);
+    if (costs.length === 0) continue;
+    const cost = median(costs);
+    lines.push(
+      `The cost of a hop on ${n} nodes: a message delivered across one link costs ${cost.toFixed(2)} CPU-seconds per million more than one delivered on its own node (${cost.toFixed(2)} µs of CPU per message, both nodes together${costs.length > 1 ? `; median of ${costs.length} rounds: ${costs.map((c) => c.toFixed(2)).join(', ')}` : ''}).`,
+    );
   }
   for (const [n, perFrame] of batching) lines.push(`Batching on ${n} nodes: ${perFrame.toFixed(0)} forwards per link frame on average over the run.`);
   const fanIn = (n: number): Measured | undefined => rows.find((r) => r.nodes === n && r.scenario === 'local fan-in')?.result;
@@ -234,10 +242,6 @@ function render(rows: Row[], batching: [number, number][], loads: number[]): str
   }
   const paced = (n: number, scenario: string): Measured[] => rows.filter((r) => r.nodes === n && r.scenario === scenario).map((r) => r.result);
   const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
-  const median = (xs: number[]): number => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  };
   const onePaced = paced(1, PACED);
   for (const n of sizes.filter((s) => s > 1)) {
     const many = paced(n, PACED);
