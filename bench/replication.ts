@@ -19,8 +19,8 @@ import { etcdMissing, startEtcd } from '../scripts/etcd.js';
 import { spliceSection } from './browser.js';
 import { ROOT } from './children.js';
 import { type DiskFloor, diskFloor } from './disk-floor.js';
-import { startNodes, stopNodes } from './load/cluster-nodes.js';
-import { closeAll, connectClient } from './load/conn.js';
+import { type BenchNode, startNodes, stopNodes } from './load/cluster-nodes.js';
+import { type BenchConn, closeAll, connectClient } from './load/conn.js';
 import { publishPacket } from './load/packets.js';
 import { ackingSubscriber, PacketIds, windowedPublisher } from './load/qos1-window.js';
 import { cpuModel, cpuSeconds } from './proc.js';
@@ -86,74 +86,77 @@ async function run(tree: (typeof TREES)[number], t: number, factor: number, roun
     await sleep(500);
     const pub = await connectClient(nodes[0]!.port, 'repl-pub');
     const ids = new PacketIds();
-    const publisher = windowedPublisher(pub, 'bench/r', PAYLOAD, ids);
-    await sleep(WARMUP_MS);
-    const cpu0 = nodes.map((n) => cpuSeconds(n.child.pid!));
-    const n0 = sub.received();
-    const t0 = performance.now();
-    await sleep(WINDOW_MS);
-    const seconds = (performance.now() - t0) / 1000;
-    const messages = sub.received() - n0;
-    const cpu = nodes.map((n, i) => cpuSeconds(n.child.pid!) - cpu0[i]!);
-    await publisher.stop();
-    // Paced: PACED_RATE msg/s in 1 ms steps; each PUBACK's latency from its PUBLISH.
-    const sentAt = new Map<number, number>();
-    const latencies: number[] = [];
-    let measuring = false;
-    pub.onPuback = (id) => {
-      const at = sentAt.get(id);
-      sentAt.delete(id);
-      if (at !== undefined && measuring) latencies.push(performance.now() - at);
-    };
-    pub.onChunkEnd = () => undefined;
-    let sent = 0;
-    const start = performance.now();
-    const pace = setInterval(() => {
-      const due = Math.floor(((performance.now() - start) * PACED_RATE) / 1000) - sent;
-      const packets: Buffer[] = [];
-      for (let k = 0; k < due; k++) {
-        const id = ids.take();
-        // Still unacknowledged after 65535 more: the broker is that far behind.
-        if (sentAt.has(id)) break;
-        sentAt.set(id, performance.now());
-        packets.push(publishPacket('bench/r', PAYLOAD, 1, id));
-        sent++;
-      }
-      if (packets.length > 0) pub.write(Buffer.concat(packets));
-    }, 1);
-    await sleep(WARMUP_MS);
-    measuring = true;
-    const sent0 = sent;
-    const received0 = sub.received();
-    const pacedCpu0 = nodes.map((n) => cpuSeconds(n.child.pid!));
-    const p0 = performance.now();
-    await sleep(WINDOW_MS);
-    const pacedRate = ((sent - sent0) * 1000) / (performance.now() - p0);
-    const pacedCpu = nodes.reduce((sum, n, i) => sum + cpuSeconds(n.child.pid!) - pacedCpu0[i]!, 0);
-    const pacedReceived = sub.received() - received0;
-    measuring = false;
-    clearInterval(pace);
+    // Full speed first: it also warms the nodes up (compiled code, grown heaps) for the paced latencies.
+    const full = await fullSpeed(nodes, pub, sub, ids);
+    const paced = await pacedPhase(nodes, pub, sub, ids);
     closeAll([pub, sub.conn]);
-    latencies.sort((a, b) => a - b);
-    const pct = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? NaN;
-    const total = cpu.reduce((a, b) => a + b, 0);
-    return {
-      tree: tree.label,
-      factor,
-      round,
-      load: loadavg()[0]!,
-      rate: messages / seconds,
-      cpuPerMillion: (total * 1e6) / Math.max(1, messages),
-      perNode: cpu.map((c) => (c * 1e6) / Math.max(1, messages)),
-      pacedRate,
-      pacedCpuPerMillion: (pacedCpu * 1e6) / Math.max(1, pacedReceived),
-      p50: pct(0.5),
-      p99: pct(0.99),
-      floor,
-    };
+    return { tree: tree.label, factor, round, load: loadavg()[0]!, ...full, ...paced, floor };
   } finally {
     await stopNodes(nodes);
   }
+}
+
+type Subscriber = Awaited<ReturnType<typeof ackingSubscriber>>;
+
+/** PACED_RATE msg/s in 1 ms steps: each PUBACK's latency from its PUBLISH, and the CPU per message at that rate. */
+async function pacedPhase(nodes: BenchNode[], pub: BenchConn, sub: Subscriber, ids: PacketIds): Promise<Pick<Result, 'pacedRate' | 'pacedCpuPerMillion' | 'p50' | 'p99'>> {
+  const sentAt = new Map<number, number>();
+  const latencies: number[] = [];
+  let measuring = false;
+  pub.onPuback = (id) => {
+    const at = sentAt.get(id);
+    sentAt.delete(id);
+    if (at !== undefined && measuring) latencies.push(performance.now() - at);
+  };
+  let sent = 0;
+  const start = performance.now();
+  const pace = setInterval(() => {
+    const due = Math.floor(((performance.now() - start) * PACED_RATE) / 1000) - sent;
+    const packets: Buffer[] = [];
+    for (let k = 0; k < due; k++) {
+      const id = ids.take();
+      // Still unacknowledged after 65535 more: the broker is that far behind.
+      if (sentAt.has(id)) break;
+      sentAt.set(id, performance.now());
+      packets.push(publishPacket('bench/r', PAYLOAD, 1, id));
+      sent++;
+    }
+    if (packets.length > 0) pub.writeAll(packets);
+  }, 1);
+  await sleep(WARMUP_MS);
+  measuring = true;
+  const sent0 = sent;
+  const received0 = sub.received();
+  const cpu0 = nodes.map((n) => cpuSeconds(n.child.pid!));
+  const t0 = performance.now();
+  await sleep(WINDOW_MS);
+  const pacedRate = ((sent - sent0) * 1000) / (performance.now() - t0);
+  const cpu = nodes.reduce((sum, n, i) => sum + cpuSeconds(n.child.pid!) - cpu0[i]!, 0);
+  const received = sub.received() - received0;
+  measuring = false;
+  clearInterval(pace);
+  // Every identifier back before the full-speed publisher takes them.
+  for (const deadline = Date.now() + 10_000; sentAt.size > 0 && Date.now() < deadline; ) await sleep(20);
+  pub.onPuback = () => undefined;
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? NaN;
+  return { pacedRate, pacedCpuPerMillion: (cpu * 1e6) / Math.max(1, received), p50: pct(0.5), p99: pct(0.99) };
+}
+
+/** 100 PUBLISHes in flight: messages delivered per second and the CPU per message, every node. */
+async function fullSpeed(nodes: BenchNode[], pub: BenchConn, sub: Subscriber, ids: PacketIds): Promise<Pick<Result, 'rate' | 'cpuPerMillion' | 'perNode'>> {
+  const publisher = windowedPublisher(pub, 'bench/r', PAYLOAD, ids);
+  await sleep(WARMUP_MS);
+  const cpu0 = nodes.map((n) => cpuSeconds(n.child.pid!));
+  const n0 = sub.received();
+  const t0 = performance.now();
+  await sleep(WINDOW_MS);
+  const seconds = (performance.now() - t0) / 1000;
+  const messages = sub.received() - n0;
+  const cpu = nodes.map((n, i) => cpuSeconds(n.child.pid!) - cpu0[i]!);
+  await publisher.stop();
+  const total = cpu.reduce((a, b) => a + b, 0);
+  return { rate: messages / seconds, cpuPerMillion: (total * 1e6) / Math.max(1, messages), perNode: cpu.map((c) => (c * 1e6) / Math.max(1, messages)) };
 }
 
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -170,7 +173,7 @@ function render(results: Result[], loads: number[]): string {
     "message is stored for the subscriber's session before it is acknowledged — at factor 2 by the session's buddy as well.",
     `Factors 1 and 2 alternate${trees ? ', each run of the before tree right before the same run of this one' : ''}, ${ROUNDS} round(s) each, a fresh cluster per run. Full speed: 100 PUBLISHes in flight, ${WARMUP_MS} ms warm-up,`,
     `${WINDOW_MS} ms window; CPU read from /proc for every node ("CPU-s / M": CPU-seconds per million messages delivered, all nodes,`,
-    `then per node, the owner first). Paced: ${PACED_RATE.toLocaleString('en-US')} msg/s for ${WINDOW_MS} ms, each PUBACK's latency from its PUBLISH, and the CPU per message at that rate.`,
+    `then per node, the owner first). Paced: ${PACED_RATE.toLocaleString('en-US')} msg/s for ${WINDOW_MS} ms, each PUBACK's latency from its PUBLISH, and the CPU per message at that rate, after the full-speed window.`,
     `"Disk alone": right before each run, the same rate acknowledged by group commits (append ${results[0]?.floor.bytesPerMessage ?? 200} bytes per message, \`fdatasync\`) on the nodes' filesystem with no broker (bench/disk-floor.ts):`,
     'the latency any durable broker acknowledging after a synced write could reach on this disk at that moment, and its syncs\' own p50 / p99.',
     `Load average ${loads.map((l) => l.toFixed(1)).join(' → ')} over the whole run (2 cores shared with other work); each run's is in the table.`,
