@@ -11,7 +11,7 @@
 //   --before DIR: also ArborMQ from another built checkout (ARBORMQ_ROOT, see brokers/arbormq.ts),
 //     right before this one's at each size and scenario (with --copy-limits: each limit for both)
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -156,5 +156,5 @@ for (const r of rows) {
 }
 const section = `${lines.join('\n')}\n`;
 process.stdout.write(section);
-writeFileSync(out, spliceSection(readFileSync(out, 'utf8'), section, heading));
+writeFileSync(out, spliceSection(existsSync(out) ? readFileSync(out, 'utf8') : '', section, heading));
 log(`wrote the "${heading}" section of ${out}`);
