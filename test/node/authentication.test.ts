@@ -226,6 +226,24 @@ describe('anonymous access and reloading', () => {
     await s.close();
   });
 
+  it('an address past its failed-login limit is refused with 0x9F also for an anonymous CONNECT that has nothing to check; anonymous clients from other addresses get in', async () => {
+    const file = join(dir, 'limited');
+    await runPasswd([file, 'alice'], 'pw');
+    const s = await startServer({ listeners: [local], passwordFile: file, allowAnonymous: true, authFailureLimit: 2, authFailureWindowSeconds: 60 });
+    for (let i = 0; i < 2; i++) {
+      const guess = await new Peer().tcp(s.port('mqtt'), '127.0.0.3');
+      assert.equal((await guess.handshake({ protocolVersion: 5, username: 'alice', password: Buffer.from('wrong') })).reasonCode, 0x86);
+      await guess.expectClosed();
+    }
+    const anonymousThere = await new Peer().tcp(s.port('mqtt'), '127.0.0.3');
+    assert.equal((await anonymousThere.handshake({ protocolVersion: 5 })).reasonCode, 0x9f);
+    await anonymousThere.expectClosed();
+    const anonymousElsewhere = await new Peer().tcp(s.port('mqtt'), '127.0.0.4');
+    assert.equal((await anonymousElsewhere.handshake({ protocolVersion: 5 })).reasonCode, 0);
+    anonymousElsewhere.destroy();
+    await s.close();
+  });
+
   it('takes a new password into use on reloadAccess (SIGHUP), and keeps the old rules if the file is broken', async () => {
     const file = join(dir, 'reload');
     await runPasswd([file, 'alice'], 'old');
