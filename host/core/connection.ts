@@ -565,9 +565,9 @@ export class Connection implements Timed, ClientOutlet, ClientContext, PacketSin
     return true;
   }
 
-  /** Bytes waiting to leave: ours for this tick plus the transport's buffer (slow consumer detection). */
+  /** Bytes waiting to leave: what this tick copied for it plus the transport's buffer (slow consumer detection, see Outlet.backlog). */
   get backlog(): number {
-    return (this.outbox === null ? 0 : this.outbox.pendingBytes) + this.transport.writableLength;
+    return (this.outbox === null ? 0 : this.outbox.copiedBytes) + this.transport.writableLength;
   }
 
   /** The outbox this turn's output goes into; the first output of a turn takes one and schedules the flush. */

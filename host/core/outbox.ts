@@ -37,6 +37,11 @@ export class Outbox implements PublishTarget<number | Message> {
   /** Of those, bytes queued by reference (not written into batch blocks). */
   private referencedBytes = 0;
 
+  /** What this turn queued as copies: referenced ranges of stored messages cost no memory of their own. */
+  get copiedBytes(): number {
+    return this.pendingBytes - this.referencedBytes;
+  }
+
   constructor(
     private readonly core: Core,
     /** Stored bytes up to this size are copied into the batch; larger ones are sent by reference (options.copyLimitBytes). */

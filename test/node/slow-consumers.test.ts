@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
+import mqttPacket from 'mqtt-packet';
 import { collect, type ServerTestBroker, startBroker } from '../helpers/broker.js';
 
 // A consumer that stops reading is a property of the socket under it: proven over real TCP.
@@ -31,5 +32,23 @@ describe('slow consumers', () => {
     const held = broker.core.arenaStats().bytesInUse;
     assert.ok(held < 2 * 1024 * 1024, `arena holds ${held} bytes`);
     stalled.destroy();
+  });
+
+  it('delivers every QoS 0 message of a burst larger than maxWriteBufferBytes to a subscriber that keeps up: large messages go by reference, and only what its socket leaves unwritten counts', async () => {
+    b = await startBroker({ maxWriteBufferBytes: 64 * 1024 });
+    const sub = await b.client();
+    await sub.subscribeAsync('burst/#');
+    const pub = await b.raw();
+    await pub.handshake({ clientId: 'burster' });
+    // 16 × 32 KiB in one write: the broker routes several of them in one turn, past 64 KiB for the subscriber.
+    const payload = Buffer.alloc(32 * 1024, 3);
+    pub.send(...Array.from({ length: 16 }, (_, i) => mqttPacket.generate({ cmd: 'publish', topic: `burst/${i}`, payload, qos: 0, retain: false, dup: false })));
+    const got = await collect(sub, 16, 5000);
+    assert.deepEqual(
+      got.map((m) => m.topic),
+      Array.from({ length: 16 }, (_, i) => `burst/${i}`),
+    );
+    assert.equal(b.broker.metrics.qos0Dropped, 0);
+    pub.destroy();
   });
 });

@@ -13,7 +13,11 @@ import type { Message } from './message.js';
 export interface Outlet {
   /** Where the other side is, for logs and for hooks asked about a session's will later. */
   readonly remoteAddress: string;
-  /** Bytes queued and not yet written: above maxWriteBufferBytes a QoS 0 message is dropped rather than queued. */
+  /**
+   * Bytes not yet written — all the socket still holds, and what this turn copied for it (this turn's
+   * references to stored messages only count once the socket leaves them unwritten): above
+   * maxWriteBufferBytes a QoS 0 message is dropped rather than queued.
+   */
   readonly backlog: number;
   /**
    * Queues a PUBLISH of `message` (packetId 0 for QoS 0; `dup` when resent). `matched` says which
