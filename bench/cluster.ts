@@ -25,6 +25,7 @@ import { closeAll, connectClient, type BenchConn } from './load/conn.js';
 import { publishPacket, repeated } from './load/packets.js';
 import { ackingSubscriber, PacketIds, windowedPublisher } from './load/qos1-window.js';
 import { cpuModel, cpuSeconds } from './proc.js';
+import { median } from './stats.js';
 
 const PAYLOAD = Buffer.alloc(64, 0x61);
 
@@ -198,10 +199,6 @@ async function main(): Promise<void> {
 }
 
 function render(rows: Row[], batching: [number, number][], loads: number[]): string {
-  const median = (xs: number[]): number => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  };
   /** Round by round, what a message delivered across a link costs beyond one delivered on its node. */
   const hops = (n: number): number[] =>
     rows

@@ -11,6 +11,7 @@
 
 import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { percentileSorted } from './stats.js';
 
 export interface DiskFloor {
   rate: number;
@@ -24,8 +25,6 @@ export interface DiskFloor {
   ackP50: number;
   ackP99: number;
 }
-
-const quantile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN;
 
 /** Group commits in a temp file under `parent` (the filesystem the brokers store on) for `ms`, at `rate` messages/s of `bytesPerMessage`. */
 export function diskFloor(parent: string, rate: number, ms: number, bytesPerMessage = 200): DiskFloor {
@@ -59,9 +58,9 @@ export function diskFloor(parent: string, rate: number, ms: number, bytesPerMess
     seconds: ms / 1000,
     bytesPerMessage,
     commits: syncs.length,
-    syncP50: quantile(syncs, 0.5),
-    syncP99: quantile(syncs, 0.99),
-    ackP50: quantile(acks, 0.5),
-    ackP99: quantile(acks, 0.99),
+    syncP50: percentileSorted(syncs, 50),
+    syncP99: percentileSorted(syncs, 99),
+    ackP50: percentileSorted(acks, 50),
+    ackP99: percentileSorted(acks, 99),
   };
 }

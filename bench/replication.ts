@@ -24,6 +24,7 @@ import { type BenchConn, closeAll, connectClient } from './load/conn.js';
 import { publishPacket } from './load/packets.js';
 import { ackingSubscriber, PacketIds, windowedPublisher } from './load/qos1-window.js';
 import { cpuModel, cpuSeconds } from './proc.js';
+import { percentileSorted } from './stats.js';
 
 const PAYLOAD = Buffer.alloc(64, 0x61);
 const NODES = 3;
@@ -139,8 +140,7 @@ async function pacedPhase(nodes: BenchNode[], pub: BenchConn, sub: Subscriber, i
   for (const deadline = Date.now() + 10_000; sentAt.size > 0 && Date.now() < deadline; ) await sleep(20);
   pub.onPuback = () => undefined;
   latencies.sort((a, b) => a - b);
-  const pct = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? NaN;
-  return { pacedRate, pacedCpuPerMillion: (cpu * 1e6) / Math.max(1, received), p50: pct(0.5), p99: pct(0.99) };
+  return { pacedRate, pacedCpuPerMillion: (cpu * 1e6) / Math.max(1, received), p50: percentileSorted(latencies, 50), p99: percentileSorted(latencies, 99) };
 }
 
 /** 100 PUBLISHes in flight: messages delivered per second and the CPU per message, every node. */

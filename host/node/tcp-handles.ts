@@ -105,7 +105,7 @@ export interface HandleServer {
   connectionClosed(): void;
 }
 
-/** Listens on `host` (an IP address) and `port`; rejects with the libuv error's name. */
+/** Listens on `host` (an IP address) and `port`; throws with the libuv error's name. */
 export function listenHandles(tcp: TcpHandles, host: string, port: number, accept: (client: TcpHandle, server: HandleServer) => void): HandleServer {
   const handle = tcp.server();
   const bound = isIP(host) === 6 ? handle.bind6(host, port, 0) : handle.bind(host, port);

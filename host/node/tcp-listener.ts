@@ -9,7 +9,7 @@ import { SocketTransport } from './socket-transport.js';
 import { listenHandles, tcpHandles } from './tcp-handles.js';
 import { certificateCommonName, describeTlsFailure, loadTlsOptions, refuseUnverified } from './tls-files.js';
 
-/** MQTT over TCP (`mqtt`) or TLS (`mqtts`): every socket becomes a SocketTransport through the gate. */
+/** MQTT over TCP (`mqtt`) or TLS (`mqtts`): each connection becomes a transport served through the gate — a HandleTransport for plain TCP on an address, else a SocketTransport. */
 export async function listenTcp(
   options: TcpListenerOptions | TlsListenerOptions,
   gate: ConnectionGate,
