@@ -2,7 +2,8 @@
 // LevelDB stores (durability sync) joined through etcd on loopback; a QoS 1 publisher and a
 // persistent QoS 1 subscriber on the first node, so every message is stored durably for the
 // subscriber's session — and, at factor 2, by that session's buddy too. Measures broker CPU per
-// message (all nodes) at full speed, and PUBACK latency and CPU per message at a fixed rate; factors 1
+// message (all nodes) at full speed, and PUBACK latency (timed by a publisher in a process of its own)
+// and CPU per message at a fixed rate; factors 1
 // and 2 alternate. Before each run, the same rate through group commits on the same disk with no
 // broker (bench/disk-floor.ts): the latency floor the disk sets.
 // Writes the "## Replication" section of bench/RESULTS.md.
@@ -17,14 +18,13 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { etcdMissing, startEtcd } from '../scripts/etcd.js';
 import { spliceSection } from './browser.js';
-import { ROOT } from './children.js';
+import { ROOT, spawnTs, stopChild } from './children.js';
 import { type DiskFloor, diskFloor } from './disk-floor.js';
 import { type BenchNode, startNodes, stopNodes } from './load/cluster-nodes.js';
 import { type BenchConn, closeAll, connectClient } from './load/conn.js';
-import { publishPacket } from './load/packets.js';
+import type { PacedMessage } from './load/paced-publisher.js';
 import { ackingSubscriber, PacketIds, windowedPublisher } from './load/qos1-window.js';
 import { cpuModel, cpuSeconds } from './proc.js';
-import { percentileSorted } from './stats.js';
 
 const PAYLOAD = Buffer.alloc(64, 0x61);
 const NODES = 3;
@@ -89,7 +89,7 @@ async function run(tree: (typeof TREES)[number], t: number, factor: number, roun
     const ids = new PacketIds();
     // Full speed first: it also warms the nodes up (compiled code, grown heaps) for the paced latencies.
     const full = await fullSpeed(nodes, pub, sub, ids);
-    const paced = await pacedPhase(nodes, pub, sub, ids);
+    const paced = await pacedPhase(nodes, sub);
     closeAll([pub, sub.conn]);
     return { tree: tree.label, factor, round, load: loadavg()[0]!, ...full, ...paced, floor };
   } finally {
@@ -99,48 +99,37 @@ async function run(tree: (typeof TREES)[number], t: number, factor: number, roun
 
 type Subscriber = Awaited<ReturnType<typeof ackingSubscriber>>;
 
-/** PACED_RATE msg/s in 1 ms steps: each PUBACK's latency from its PUBLISH, and the CPU per message at that rate. */
-async function pacedPhase(nodes: BenchNode[], pub: BenchConn, sub: Subscriber, ids: PacketIds): Promise<Pick<Result, 'pacedRate' | 'pacedCpuPerMillion' | 'p50' | 'p99'>> {
-  const sentAt = new Map<number, number>();
-  const latencies: number[] = [];
-  let measuring = false;
-  pub.onPuback = (id) => {
-    const at = sentAt.get(id);
-    sentAt.delete(id);
-    if (at !== undefined && measuring) latencies.push(performance.now() - at);
-  };
-  let sent = 0;
-  const start = performance.now();
-  const pace = setInterval(() => {
-    const due = Math.floor(((performance.now() - start) * PACED_RATE) / 1000) - sent;
-    const packets: Buffer[] = [];
-    for (let k = 0; k < due; k++) {
-      const id = ids.take();
-      // Still unacknowledged after 65535 more: the broker is that far behind.
-      if (sentAt.has(id)) break;
-      sentAt.set(id, performance.now());
-      packets.push(publishPacket('bench/r', PAYLOAD, 1, id));
-      sent++;
-    }
-    if (packets.length > 0) pub.writeAll(packets);
-  }, 1);
-  await sleep(WARMUP_MS);
-  measuring = true;
-  const sent0 = sent;
-  const received0 = sub.received();
-  const cpu0 = nodes.map((n) => cpuSeconds(n.child.pid!));
-  const t0 = performance.now();
-  await sleep(WINDOW_MS);
-  const pacedRate = ((sent - sent0) * 1000) / (performance.now() - t0);
-  const cpu = nodes.reduce((sum, n, i) => sum + cpuSeconds(n.child.pid!) - cpu0[i]!, 0);
-  const received = sub.received() - received0;
-  measuring = false;
-  clearInterval(pace);
-  // Every identifier back before the full-speed publisher takes them.
-  for (const deadline = Date.now() + 10_000; sentAt.size > 0 && Date.now() < deadline; ) await sleep(20);
-  pub.onPuback = () => undefined;
-  latencies.sort((a, b) => a - b);
-  return { pacedRate, pacedCpuPerMillion: (cpu * 1e6) / Math.max(1, received), p50: percentileSorted(latencies, 50), p99: percentileSorted(latencies, 99) };
+/**
+ * PACED_RATE msg/s in 1 ms steps from a publisher in a process of its own (bench/load/paced-publisher.ts):
+ * each PUBACK's latency from its PUBLISH, and the CPU per message at that rate.
+ */
+async function pacedPhase(nodes: BenchNode[], sub: Subscriber): Promise<Pick<Result, 'pacedRate' | 'pacedCpuPerMillion' | 'p50' | 'p99'>> {
+  const child = spawnTs('bench/load/paced-publisher.ts', [String(nodes[0]!.port), 'repl-paced', 'bench/r', String(PACED_RATE), String(WARMUP_MS), String(WINDOW_MS), String(PAYLOAD.length)], {
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  try {
+    let cpu0: number[] = [];
+    let received0 = 0;
+    let cpu = 0;
+    let received = 0;
+    let pacedRate = 0;
+    const result = await new Promise<PacedMessage>((resolve, reject) => {
+      child.on('message', (m: PacedMessage) => {
+        if (m.type === 'window-start') {
+          cpu0 = nodes.map((n) => cpuSeconds(n.child.pid!));
+          received0 = sub.received();
+        } else if (m.type === 'window-end') {
+          cpu = nodes.reduce((sum, n, i) => sum + cpuSeconds(n.child.pid!) - cpu0[i]!, 0);
+          received = sub.received() - received0;
+          pacedRate = m.rate!;
+        } else resolve(m);
+      });
+      child.once('exit', (code) => reject(new Error(`the paced publisher exited with ${code} before its result`)));
+    });
+    return { pacedRate, pacedCpuPerMillion: (cpu * 1e6) / Math.max(1, received), p50: result.p50!, p99: result.p99! };
+  } finally {
+    await stopChild(child);
+  }
 }
 
 /** 100 PUBLISHes in flight: messages delivered per second and the CPU per message, every node. */
@@ -173,7 +162,7 @@ function render(results: Result[], loads: number[]): string {
     "message is stored for the subscriber's session before it is acknowledged — at factor 2 by the session's buddy as well.",
     `Factors 1 and 2 alternate${trees ? ', each run of the before tree right before the same run of this one' : ''}, ${ROUNDS} round(s) each, a fresh cluster per run. Full speed: 100 PUBLISHes in flight, ${WARMUP_MS} ms warm-up,`,
     `${WINDOW_MS} ms window; CPU read from /proc for every node ("CPU-s / M": CPU-seconds per million messages delivered, all nodes,`,
-    `then per node, the owner first). Paced: ${PACED_RATE.toLocaleString('en-US')} msg/s for ${WINDOW_MS} ms, each PUBACK's latency from its PUBLISH, and the CPU per message at that rate, after the full-speed window.`,
+    `then per node, the owner first). Paced: ${PACED_RATE.toLocaleString('en-US')} msg/s for ${WINDOW_MS} ms from a publisher in a process of its own, each PUBACK's latency from its PUBLISH, and the CPU per message at that rate, after the full-speed window.`,
     `"Disk alone": right before each run, the same rate acknowledged by group commits (append ${results[0]?.floor.bytesPerMessage ?? 200} bytes per message, \`fdatasync\`) on the nodes' filesystem with no broker (bench/disk-floor.ts):`,
     'the latency any durable broker acknowledging after a synced write could reach on this disk at that moment, and its syncs\' own p50 / p99.',
     `Load average ${loads.map((l) => l.toFixed(1)).join(' → ')} over the whole run (2 cores shared with other work); each run's is in the table.`,

@@ -2,8 +2,8 @@ import type { DeliveryKey } from '../core/model/store.js';
 import { ByteReader, type ByteWriter } from './level-records.js';
 
 /**
- * The journal: each group commit is ONE LevelDB record (`j!{seq}`) listing its puts and deletes,
- * instead of one LevelDB operation per change. Most changes live for milliseconds (a delivery put,
+ * The journal: each group commit is ONE record listing its puts and deletes (in the journal files,
+ * journal-files.ts), instead of one LevelDB operation per change. Most changes live for milliseconds (a delivery put,
  * then deleted by the PUBACK of the next round trip); written key by key, each costs LevelDB a memtable
  * insert, a tombstone and compaction work. Now and then the journal is folded: the net effect of the
  * records since the last fold is written as ordinary keys and those records are deleted, in one atomic
@@ -19,6 +19,7 @@ import { ByteReader, type ByteWriter } from './level-records.js';
 /** A StoreBatch key: a string, or for a delivery its DeliveryKey. */
 export type BatchKey = string | DeliveryKey;
 
+/** Where schema 4 kept journal records, as LevelDB keys `j!{seq}`: read (and folded) when such a database is opened. */
 export const JOURNAL = 'j!';
 /** Just past every journal key in LevelDB's byte order. */
 export const JOURNAL_END = 'j"';
@@ -33,11 +34,6 @@ export const enum Kind {
   Mark,
 }
 export const KINDS = [Kind.Session, Kind.Retained, Kind.Message, Kind.Delivery, Kind.Incoming, Kind.Mark] as const;
-
-/** Journal keys sort by sequence number: fixed-width hex. */
-export const journalKey = (seq: number): string => JOURNAL + seq.toString(16).padStart(12, '0');
-
-export const journalSeq = (key: string): number => parseInt(key.slice(JOURNAL.length), 16);
 
 /** Starts a put in a journal record; the value is written next, then `endPut(w, start)`. */
 export function beginPut(w: ByteWriter, kind: Kind, key: BatchKey): number {
@@ -105,14 +101,15 @@ export class KindChanges {
  */
 export class Unfolded {
   readonly kinds = KINDS.map(() => new KindChanges());
-  readonly journalKeys: string[] = [];
+  /** The sequence number of the last journal record here; -1 for none. */
+  lastSeq = -1;
   private readonly records: Uint8Array[] = [];
   private readonly spans: number[] = [];
   bytes = 0;
 
   /** Records a journal record that is now durable; returns its index for `span`. */
-  addRecord(key: string, record: Uint8Array): number {
-    this.journalKeys.push(key);
+  addRecord(seq: number, record: Uint8Array): number {
+    this.lastSeq = seq;
     this.bytes += record.length;
     return this.records.push(record) - 1;
   }
@@ -129,7 +126,7 @@ export class Unfolded {
   }
 
   get empty(): boolean {
-    return this.journalKeys.length === 0 && this.kinds.every((k) => k.changes.size === 0);
+    return this.lastSeq < 0 && this.kinds.every((k) => k.changes.size === 0);
   }
 
   /** After a failed fold: `older`'s changes before these (which are newer), so the next fold writes both. */
@@ -146,7 +143,7 @@ export class Unfolded {
       for (const [key, change] of mine.changes) merged.set(key, change);
       mine.changes = merged;
     }
-    for (const key of older.journalKeys) this.journalKeys.push(key);
+    this.lastSeq = Math.max(this.lastSeq, older.lastSeq);
     this.bytes += older.bytes;
   }
 }

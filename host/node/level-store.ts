@@ -1,15 +1,18 @@
 import { mkdir } from 'node:fs/promises';
 import { Level } from 'level';
 import type { Logger } from '../core/model/options.js';
-import { bySessionAndSeq, type Store, type StoreBatch, type StoredDelivery, type StoredState } from '../core/model/store.js';
-import { type BatchKey, beginPut, endPut, JOURNAL, JOURNAL_END, journalKey, journalSeq, Kind, KINDS, readJournal, Unfolded, writeDelete } from './level-journal.js';
+import { bySessionAndSeq, type DeliveryKey, type Store, type StoreBatch, type StoredState } from '../core/model/store.js';
+import { JournalFiles, type JournalDamage } from './journal-files.js';
+import { type BatchKey, beginPut, endPut, JOURNAL, JOURNAL_END, Kind, KINDS, readJournal, Unfolded, writeDelete } from './level-journal.js';
 import { ByteReader, ByteWriter, decodeDelivery, decodeMessage, decodeSession, encodeDelivery, encodeMessage, encodeSession } from './level-records.js';
 import { describeDamage, forgetShutdown, inspectWriteAheadLogs, recordShutdown } from './level-wal.js';
 
 /** Bumped when the layout below changes; a database from a newer version is refused. */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 const SCHEMA_KEY = '!meta!schema';
+/** The sequence number of the last journal record folded into keys (journal-files.ts). */
+const FOLDED_KEY = '!meta!journal-folded';
 const SESSION = 's!';
 const RETAINED = 'r!';
 const MESSAGE = 'm!';
@@ -27,8 +30,8 @@ export class StoreOpenError extends Error {
 
 export interface LevelStoreOptions {
   /**
-   * 'sync' (default): each group commit is fsync'ed before QoS 1/2 are acknowledged — nothing
-   * acknowledged is lost even to a power cut. 'os': written to the operating system without fsync —
+   * 'sync' (default): each group commit is on the disk before QoS 1/2 are acknowledged — nothing
+   * acknowledged is lost even to a power cut. 'os': written to the operating system without waiting for the disk —
    * survives a crash of the broker (kill -9) but a power cut or kernel crash may lose the last
    * moments of acknowledged messages.
    */
@@ -62,11 +65,10 @@ interface RecordOps {
   /** Where each put's value starts and ends in the record; -1 for a delete. */
   starts: number[];
   ends: number[];
-  isNew: boolean[];
 }
 
 function clearOps(ops: RecordOps): RecordOps {
-  ops.kinds.length = ops.keys.length = ops.starts.length = ops.ends.length = ops.isNew.length = 0;
+  ops.kinds.length = ops.keys.length = ops.starts.length = ops.ends.length = 0;
   return ops;
 }
 
@@ -90,11 +92,14 @@ function levelKey(kind: Kind, key: BatchKey): string {
 /**
  * Broker state in LevelDB (`level`, classic-level on Node): one key per session, retained topic,
  * message body, delivery and incoming QoS 2 identifier — reached through a journal: a group commit is
- * one LevelDB record listing its changes, folded into those keys now and then (level-journal.ts).
+ * one record listing its changes, appended to a journal file (journal-files.ts) and folded into those
+ * keys now and then (level-journal.ts) by a synced LevelDB write, after which the journal file it
+ * filled may be written again.
  */
 export class LevelStore implements Store {
   /** Made by open(): a Level opens itself as soon as it exists, and the write-ahead log is checked before. */
   private db!: Level<string, Uint8Array>;
+  private journal!: JournalFiles;
   private readonly sync: boolean;
   private readonly foldBytes: number;
   private readonly strict: boolean;
@@ -104,7 +109,6 @@ export class LevelStore implements Store {
   private unfolded = new Unfolded();
   private folding: Promise<void> | null = null;
   private lastFold = performance.now();
-  private nextJournal = 0;
   /** Capacity for the next journal record: the last one's size, so it seldom grows while written. */
   private recordCapacity = 4096;
   /**
@@ -154,7 +158,7 @@ export class LevelStore implements Store {
     }
     // An older version would not read the journal: once we may write one, the database is ours.
     if (version < SCHEMA_VERSION) await this.db.put(SCHEMA_KEY, utf8.encode(String(SCHEMA_VERSION)), { sync: this.sync });
-    await this.foldLeftJournal();
+    await this.openJournal();
   }
 
   /**
@@ -182,23 +186,52 @@ export class LevelStore implements Store {
     });
   }
 
-  /** What the journal held when the broker last stopped (cleanly or not) becomes keys, before anything reads them. */
-  private async foldLeftJournal(): Promise<void> {
+  /**
+   * What the journal held when the broker last stopped (cleanly or not) becomes keys, before anything
+   * reads them: the records an older version kept in LevelDB (`j!` keys), then those of the journal
+   * files above the last one folded.
+   */
+  private async openJournal(): Promise<void> {
     const net = new Map<string, Uint8Array | null>();
-    const keys: string[] = [];
+    const legacy: string[] = [];
     for await (const [key, value] of this.db.iterator({ gte: JOURNAL, lt: JOURNAL_END })) {
-      keys.push(key);
+      legacy.push(key);
       readJournal(value, (kind, k, v) => net.set(levelKey(kind, k), v));
     }
-    if (keys.length === 0) return;
-    this.nextJournal = journalSeq(keys.at(-1)!) + 1;
+    const stored = await this.db.get(FOLDED_KEY);
+    const folded = stored === undefined ? 0 : Number(utf8Decoder.decode(stored));
+    const { journal, records, damage } = await JournalFiles.open(this.location, this.sync, folded);
+    this.journal = journal;
+    if (damage) await this.journalDamaged(damage);
+    for (const r of records) readJournal(r.bytes, (kind, k, v) => net.set(levelKey(kind, k), v));
+    if (legacy.length === 0 && records.length === 0) return;
     const b = this.db.batch();
     for (const [key, value] of net) {
       if (value) b.put(key, value);
       else b.del(key);
     }
-    for (const key of keys) b.del(key);
-    await b.write({ sync: this.sync });
+    for (const key of legacy) b.del(key);
+    b.put(FOLDED_KEY, utf8.encode(String(records.at(-1)?.seq ?? folded)));
+    // The journal files are written again from their start next: what they held must be durable here first.
+    await b.write({ sync: true });
+  }
+
+  /** A damaged journal record with intact ones after it: its changes are lost. Strict refuses to start. */
+  private async journalDamaged(damage: JournalDamage): Promise<void> {
+    const what = `journal record(s) ${damage.missing.join(', ')} at byte ${damage.offset} of ${damage.file} fail their checksum`;
+    if (this.strict) {
+      await this.journal.close();
+      await this.db.close();
+      throw new StoreOpenError(
+        `the journal of the database at ${this.location} is damaged: ${what}. Opening the database would lose those changes, ` +
+          'so with strict (--strict, ARBORMQ_STRICT) arbormq does not start; nothing was changed. Copy the data directory ' +
+          'aside to keep the evidence, then start without strict to accept the loss, or restore the directory from a backup.',
+      );
+    }
+    this.logger('warn', 'the database lost changes: a record of its journal is damaged, and the records after it are applied without it', {
+      dataDir: this.location,
+      lost: what,
+    });
   }
 
   async load(): Promise<StoredState> {
@@ -226,15 +259,9 @@ export class LevelStore implements Store {
   }
 
   async write(batch: StoreBatch): Promise<void> {
-    if (this.needsReopen) {
-      await this.folding;
-      await this.db.close().catch(() => undefined);
-      await this.db.open();
-      this.needsReopen = false;
-    }
     const w = new ByteWriter(this.recordCapacity);
     // Reused from the last write unless that one is still running.
-    const ops = this.spareOps ?? { kinds: [], keys: [], starts: [], ends: [], isNew: [] };
+    const ops = this.spareOps ?? { kinds: [], keys: [], starts: [], ends: [] };
     this.spareOps = null;
     for (const [clientId, session] of batch.sessions) this.op(w, ops, Kind.Session, clientId, session, encodeSession);
     for (const [topic, message] of batch.retained) this.op(w, ops, Kind.Retained, topic, message, encodeMessage);
@@ -243,32 +270,21 @@ export class LevelStore implements Store {
     for (const [key, delivery] of batch.deliveries) {
       if (delivery === null) this.delete(w, ops, Kind.Delivery, key);
       else {
-        const start = this.beginPut(w, ops, Kind.Delivery, key, this.isNew(delivery));
+        const start = this.beginPut(w, ops, Kind.Delivery, key);
         encodeDelivery(w, delivery);
         this.endPut(w, ops, start);
       }
     }
     for (const [key, present] of batch.incomingQos2) this.op(w, ops, Kind.Incoming, key, present, encodeNothing);
     for (const [name, value] of batch.marks) this.op(w, ops, Kind.Mark, name, value, encodeMark);
-    const key = journalKey(this.nextJournal++);
     const record = w.bytes.subarray(0, w.pos);
     this.recordCapacity = Math.max(4096, w.pos + (w.pos >> 3));
     try {
-      await this.db.put(key, record, { sync: this.sync });
+      await this.journal.append(record, (seq) => this.journaled(seq, record, ops));
     } catch (error) {
-      this.needsReopen = true;
       this.spareOps = clearOps(ops);
       throw error;
     }
-    const unfolded = this.unfolded;
-    const index = unfolded.addRecord(key, record);
-    for (let i = 0; i < ops.keys.length; i++) {
-      const changes = unfolded.kinds[ops.kinds[i]!]!;
-      const start = ops.starts[i]!;
-      if (start < 0) changes.delete(ops.keys[i]!);
-      else changes.put(ops.keys[i]!, unfolded.span(index, start, ops.ends[i]!), ops.isNew[i]!);
-    }
-    this.spareOps = clearOps(ops);
     if (!this.folding && (this.unfolded.bytes >= this.foldBytes || performance.now() - this.lastFold >= FOLD_MS)) {
       // A failed fold keeps its changes for the next one; the journal it would have replaced stays.
       this.folding = this.fold()
@@ -279,20 +295,35 @@ export class LevelStore implements Store {
     }
   }
 
+  /** A journal record is durable: its changes join what the next fold writes. */
+  private journaled(seq: number, record: Uint8Array, ops: RecordOps): void {
+    const unfolded = this.unfolded;
+    const index = unfolded.addRecord(seq, record);
+    for (let i = 0; i < ops.keys.length; i++) {
+      const changes = unfolded.kinds[ops.kinds[i]!]!;
+      const start = ops.starts[i]!;
+      if (start < 0) changes.delete(ops.keys[i]!);
+      else {
+        const key = ops.keys[i]!;
+        changes.put(key, unfolded.span(index, start, ops.ends[i]!), typeof key !== 'string' && this.isNew(key));
+      }
+    }
+    this.spareOps = clearOps(ops);
+  }
+
   private op<T>(w: ByteWriter, ops: RecordOps, kind: Kind, key: BatchKey, value: T | null, encode: Encoder<T>): void {
     if (value === null) {
       this.delete(w, ops, kind, key);
       return;
     }
-    const start = this.beginPut(w, ops, kind, key, false);
+    const start = this.beginPut(w, ops, kind, key);
     encode(w, value);
     this.endPut(w, ops, start);
   }
 
-  private beginPut(w: ByteWriter, ops: RecordOps, kind: Kind, key: BatchKey, isNew: boolean): number {
+  private beginPut(w: ByteWriter, ops: RecordOps, kind: Kind, key: BatchKey): number {
     ops.kinds.push(kind);
     ops.keys.push(key);
-    ops.isNew.push(isNew);
     return beginPut(w, kind, key);
   }
 
@@ -305,51 +336,64 @@ export class LevelStore implements Store {
   private delete(w: ByteWriter, ops: RecordOps, kind: Kind, key: BatchKey): void {
     ops.kinds.push(kind);
     ops.keys.push(key);
-    ops.isNew.push(false);
     ops.starts.push(-1);
     ops.ends.push(-1);
     writeDelete(w, kind, key);
   }
 
-  /** A delivery above its session's folded sequence numbers cannot be a key yet (known after load). */
-  private isNew(d: StoredDelivery): boolean {
-    return this.loaded && d.seq > (this.foldedSeq.get(d.clientId) ?? -1);
+  /**
+   * A delivery above its session's folded sequence numbers cannot be a key yet (known after load).
+   * Asked when its record is durable, not when it is written: a fold may have taken the record
+   * before it meanwhile.
+   */
+  private isNew(key: DeliveryKey): boolean {
+    return this.loaded && key.seq > (this.foldedSeq.get(key.clientId) ?? -1);
   }
 
   /**
-   * Writes the net effect of the journal so far as keys and deletes those journal records, atomically.
-   * Not fsynced: the next synced journal write makes it durable, and until then the journal it
-   * replaces is still there to replay.
+   * Writes the net effect of the journal so far as keys, with the number of the last record it
+   * covers, atomically and synced: the journal file those records filled is written again after it.
    */
   private async fold(): Promise<void> {
-    const folded = this.unfolded;
-    this.unfolded = new Unfolded();
-    this.lastFold = performance.now();
+    if (this.needsReopen) {
+      await this.db.close().catch(() => undefined);
+      await this.db.open();
+      this.needsReopen = false;
+    }
     const b = this.db.batch();
-    for (const kind of KINDS) {
-      for (const [key, change] of folded.kinds[kind]!.changes) {
-        const value = folded.value(change);
-        if (value) b.put(levelKey(kind, key), value);
-        else b.del(levelKey(kind, key));
-        if (change !== null && change >= 0 && typeof key !== 'string' && key.seq > (this.foldedSeq.get(key.clientId) ?? -1)) {
-          this.foldedSeq.set(key.clientId, key.seq);
+    let folded = this.unfolded;
+    // Taken between two journal writes: every record before is in it, every one after goes to the other file.
+    await this.journal.rotate(() => {
+      folded = this.unfolded;
+      this.unfolded = new Unfolded();
+      this.lastFold = performance.now();
+      for (const kind of KINDS) {
+        for (const [key, change] of folded.kinds[kind]!.changes) {
+          const value = folded.value(change);
+          if (value) b.put(levelKey(kind, key), value);
+          else b.del(levelKey(kind, key));
+          if (change !== null && change >= 0 && typeof key !== 'string' && key.seq > (this.foldedSeq.get(key.clientId) ?? -1)) {
+            this.foldedSeq.set(key.clientId, key.seq);
+          }
         }
       }
-    }
-    for (const key of folded.journalKeys) b.del(key);
+      if (folded.lastSeq >= 0) b.put(FOLDED_KEY, utf8.encode(String(folded.lastSeq)));
+    });
     try {
-      await b.write({ sync: false });
+      await b.write({ sync: true });
     } catch (error) {
       this.unfolded.takeBack(folded);
       this.needsReopen = true;
       throw error;
     }
+    this.journal.released();
   }
 
   async close(): Promise<void> {
     await this.folding;
     // If this fails the journal is still there, and the next open folds it.
-    if (!this.needsReopen && !this.unfolded.empty) await this.fold().catch(() => undefined);
+    if (!this.unfolded.empty) await this.fold().catch(() => undefined);
+    await this.journal.close();
     await this.db.close();
     await recordShutdown(this.location);
   }

@@ -207,9 +207,9 @@ const CRC32C_TABLE = (() => {
   return table;
 })();
 
-/** The CRC-32C of `length` bytes of `b` from `start`. */
-export function crc32c(b: Uint8Array, start: number, length: number): number {
-  let crc = 0xffffffff;
+/** The CRC-32C of `length` bytes of `b` from `start`, continuing `prior` (the CRC of the bytes before them). */
+export function crc32c(b: Uint8Array, start: number, length: number, prior = 0): number {
+  let crc = (prior ^ 0xffffffff) >>> 0;
   for (let i = start; i < start + length; i++) crc = CRC32C_TABLE[(crc ^ b[i]!) & 0xff]! ^ (crc >>> 8);
   return (crc ^ 0xffffffff) >>> 0;
 }
