@@ -185,12 +185,15 @@ function render(results: Result[], loads: number[]): string {
     const pacedCpu = (rs: Result[]): number => mean(rs.filter((r) => r.pacedRate > 0).map((r) => r.pacedCpuPerMillion));
     const p = (rs: Result[], f: (r: Result) => number): number => mean(rs.map(f));
     const stalled = of.length - delivered(of).length;
-    const perRound = [...new Set(of.map((r) => r.round))].flatMap((round) => {
-      const [a, b] = [delivered(one).find((r) => r.round === round), delivered(two).find((r) => r.round === round)];
-      return a && b ? [(b.cpuPerMillion / a.cpuPerMillion).toFixed(2)] : [];
-    });
+    const perRound = (cost: (r: Result) => number): string =>
+      [...new Set(of.map((r) => r.round))]
+        .flatMap((round) => {
+          const [a, b] = [one.find((r) => r.round === round), two.find((r) => r.round === round)];
+          return a && b && cost(a) > 0 && cost(b) > 0 ? [(cost(b) / cost(a)).toFixed(2)] : [];
+        })
+        .join(', ');
     lines.push(
-      `${trees ? `${tree.label}: over` : 'Over'} the rounds, replication costs ${(cpu(two) / cpu(one)).toFixed(2)} × the CPU per message of an unreplicated durable message (per round: ${perRound.join(', ')}${stalled > 0 ? `; ${stalled} run(s) that delivered nothing in the window left out` : ''}; target ≤ 2 ×); at ${PACED_RATE.toLocaleString('en-US')} msg/s, where both factors carry the same load, ${(pacedCpu(two) / pacedCpu(one)).toFixed(2)} ×. At that rate the PUBACK p50 is ${p(one, (r) => r.p50).toFixed(2)} ms at factor 1 and ${p(two, (r) => r.p50).toFixed(2)} ms at factor 2, the p99 ${p(one, (r) => r.p99).toFixed(2)} ms and ${p(two, (r) => r.p99).toFixed(2)} ms (target: p99 under 5 ms at 10,000 msg/s); the disk alone, acknowledging at its syncs with no broker, gave p99 ${p(of, (r) => r.floor.ackP99).toFixed(2)} ms (each run's: ${of.map((r) => r.floor.ackP99.toFixed(1)).join(', ')}).`,
+      `${trees ? `${tree.label}: over` : 'Over'} the rounds, replication costs ${(cpu(two) / cpu(one)).toFixed(2)} × the CPU per message of an unreplicated durable message (per round: ${perRound((r) => (r.rate > 0 ? r.cpuPerMillion : 0))}${stalled > 0 ? `; ${stalled} run(s) that delivered nothing in the window left out` : ''}; target ≤ 2 ×); at ${PACED_RATE.toLocaleString('en-US')} msg/s, where both factors carry the same load, ${(pacedCpu(two) / pacedCpu(one)).toFixed(2)} × (per round: ${perRound((r) => (r.pacedRate > 0 ? r.pacedCpuPerMillion : 0))}). At that rate the PUBACK p50 is ${p(one, (r) => r.p50).toFixed(2)} ms at factor 1 and ${p(two, (r) => r.p50).toFixed(2)} ms at factor 2, the p99 ${p(one, (r) => r.p99).toFixed(2)} ms and ${p(two, (r) => r.p99).toFixed(2)} ms (target: p99 under 5 ms at 10,000 msg/s); the disk alone, acknowledging at its syncs with no broker, gave p99 ${p(of, (r) => r.floor.ackP99).toFixed(2)} ms (each run's: ${of.map((r) => r.floor.ackP99.toFixed(1)).join(', ')}).`,
       '',
     );
   }
