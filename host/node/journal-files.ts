@@ -65,7 +65,7 @@ export class JournalFiles {
     const found: JournalRecord[] = [];
     let damage: JournalDamage | null = null;
     for (const name of JOURNAL_FILES) {
-      const scan = scanJournal(await readFile(join(dir, name)).catch(() => Buffer.alloc(0)));
+      const scan = scanJournal(await readFile(join(dir, name)).catch(absent));
       for (const r of scan.records) if (r.seq > folded) found.push(r);
       if (scan.damagedAt >= 0 && !damage) damage = { file: name, offset: scan.damagedAt, missing: [] };
     }
@@ -147,6 +147,12 @@ export class JournalFiles {
     await this.chain;
     await Promise.all(this.fds.map((fd) => new Promise((resolve) => close(fd, resolve))));
   }
+}
+
+/** A file not made yet reads as empty; any other failure to read it stops the opening. */
+function absent(error: NodeJS.ErrnoException): Buffer {
+  if (error.code === 'ENOENT') return Buffer.alloc(0);
+  throw error;
 }
 
 /**

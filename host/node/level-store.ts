@@ -158,7 +158,13 @@ export class LevelStore implements Store {
     }
     // An older version would not read the journal: once we may write one, the database is ours.
     if (version < SCHEMA_VERSION) await this.db.put(SCHEMA_KEY, utf8.encode(String(SCHEMA_VERSION)), { sync: this.sync });
-    await this.openJournal();
+    try {
+      await this.openJournal();
+    } catch (error) {
+      if (error instanceof StoreOpenError) throw error;
+      await this.db.close().catch(() => undefined);
+      throw new StoreOpenError(`cannot read the journal of the database at ${this.location}: ${(error as Error).message}. Nothing was changed.`, { cause: error });
+    }
   }
 
   /**

@@ -107,6 +107,20 @@ describe('LevelStore journal files', () => {
     await reopened.journal.close();
   });
 
+  it('a LevelStore whose journal file cannot be read does not start, says why, and lets go of the database', async () => {
+    const at = join(dir, 'unreadable');
+    const store = new LevelStore(at);
+    await store.open();
+    await store.close();
+    await rm(join(at, JOURNAL_FILES[1]));
+    await mkdir(join(at, JOURNAL_FILES[1]));
+    await assert.rejects(new LevelStore(at).open(), (e: unknown) => e instanceof StoreOpenError && /cannot read the journal of the database/.test(e.message) && /EISDIR/.test(e.message));
+    await rm(join(at, JOURNAL_FILES[1]), { recursive: true });
+    const again = new LevelStore(at);
+    await again.open();
+    await again.close();
+  });
+
   it('a LevelStore with a damaged journal record warns and keeps the rest; with strict it does not start and changes nothing', async () => {
     const at = join(dir, 'store');
     // Killed before any fold: the journal alone holds the three writes.
