@@ -63,25 +63,34 @@ export class JournalFiles {
    */
   static async open(dir: string, sync: boolean, folded: number): Promise<{ journal: JournalFiles; records: JournalRecord[]; damage: JournalDamage | null }> {
     const found: JournalRecord[] = [];
-    let damage: JournalDamage | null = null;
+    /** Per file, where a damaged record lies that an intact one follows; and the file of each record found. */
+    const damagedAt = new Map<string, number>();
+    const fileOf = new Map<JournalRecord, string>();
     for (const name of JOURNAL_FILES) {
       const scan = scanJournal(await readFile(join(dir, name)).catch(absent));
-      for (const r of scan.records) if (r.seq > folded) found.push(r);
-      if (scan.damagedAt >= 0 && !damage) damage = { file: name, offset: scan.damagedAt, missing: [] };
+      for (const r of scan.records) {
+        if (r.seq <= folded) continue;
+        found.push(r);
+        fileOf.set(r, name);
+      }
+      if (scan.damagedAt >= 0) damagedAt.set(name, scan.damagedAt);
     }
     found.sort((a, b) => a.seq - b.seq);
-    // The records after the folded one, up to the first gap — unless a damaged record explains the gap.
+    // The records after the folded one, up to the first gap — unless a damaged record right before the next one explains it.
     const records: JournalRecord[] = [];
+    let damage: JournalDamage | null = null;
     let expected = folded + 1;
     for (const r of found) {
       if (r.seq !== expected) {
-        if (!damage) break;
+        const file = fileOf.get(r)!;
+        const offset = damagedAt.get(file);
+        if (offset === undefined) break;
+        damage ??= { file, offset, missing: [] };
         for (let s = expected; s < r.seq; s++) damage.missing.push(s);
       }
       records.push(r);
       expected = r.seq + 1;
     }
-    if (damage && damage.missing.length === 0) damage = null;
     const fds: number[] = [];
     try {
       for (const name of JOURNAL_FILES) fds.push(await openDescriptor(join(dir, name), sync ? READ_WRITE | constants.O_DSYNC : READ_WRITE));
@@ -158,8 +167,10 @@ function absent(error: NodeJS.ErrnoException): Buffer {
 /**
  * The intact records of one file from its start. A record that fails its CRC ends the file (a write
  * cut off, or the end of what was last written over older records) — unless the record after its
- * stated length is intact and numbered next but one: then it is damage, reported as `damagedAt`
- * (else -1), and the reading goes on after it.
+ * stated length is intact and numbered next but one (or, for the file's first record, intact at all):
+ * then it may be damage, reported as `damagedAt` (else -1), and the reading goes on after it. Opening
+ * tells the two apart: damage leaves a gap among the records above the folded one; the older records
+ * of a file written over (all folded) leave none.
  */
 export function scanJournal(content: Buffer): { records: JournalRecord[]; damagedAt: number } {
   const records: JournalRecord[] = [];
@@ -175,7 +186,7 @@ export function scanJournal(content: Buffer): { records: JournalRecord[]; damage
     const next = at + HEADER + content.readUInt32BE(at);
     const after = next <= content.length ? recordAt(content, next) : null;
     const last = records.at(-1)?.seq;
-    if (!after || last === undefined || after.record.seq !== last + 2) return { records, damagedAt };
+    if (!after || (last !== undefined && after.record.seq !== last + 2)) return { records, damagedAt };
     if (damagedAt < 0) damagedAt = at;
     at = next;
   }

@@ -107,6 +107,46 @@ describe('LevelStore journal files', () => {
     await reopened.journal.close();
   });
 
+  it('reports damage to the first record of a file too, and reads the records after it', async () => {
+    const at = await mkdirp(join(dir, 'damaged-first'));
+    const { journal } = await JournalFiles.open(at, true, 0);
+    await appendAll(journal, 0, 3); // 1..3 in file 0
+    await journal.rotate(() => undefined);
+    await appendAll(journal, 3, 6); // 4..6 in file 1, 4 first
+    await journal.close();
+    const file = join(at, JOURNAL_FILES[1]);
+    const bytes = await readFile(file);
+    bytes[16 + 2]! ^= 0x10;
+    await writeFile(file, bytes);
+    const reopened = await JournalFiles.open(at, true, 0);
+    assert.deepEqual(reopened.damage, { file: JOURNAL_FILES[1], offset: 0, missing: [4] });
+    assert.deepEqual(reopened.records.map((r) => r.seq), [1, 2, 3, 5, 6]);
+    await reopened.journal.close();
+  });
+
+  it('takes a cut-short first record of a file written again for the end, not for damage, though older intact records follow it', async () => {
+    const at = await mkdirp(join(dir, 'torn-first'));
+    const { journal } = await JournalFiles.open(at, true, 0);
+    await appendAll(journal, 0, 10); // 1..10 in file 0
+    await journal.rotate(() => undefined);
+    journal.released();
+    await appendAll(journal, 10, 12); // 11, 12 in file 1
+    await journal.rotate(() => undefined);
+    journal.released();
+    // 13 over the start of file 0, as long as 1 was: the record after its stated end is 2, intact.
+    assert.deepEqual(await appendAll(journal, 14, 15), [13]);
+    await journal.close();
+    const file = join(at, JOURNAL_FILES[0]);
+    const bytes = await readFile(file);
+    bytes[16 + 3]! ^= 0x10;
+    await writeFile(file, bytes);
+    const reopened = await JournalFiles.open(at, true, 12);
+    assert.equal(reopened.damage, null);
+    assert.deepEqual(reopened.records, []);
+    assert.deepEqual(await appendAll(reopened.journal, 20, 21), [13], 'the next record takes the number of the one cut short');
+    await reopened.journal.close();
+  });
+
   it('a LevelStore whose journal file cannot be read does not start, says why, and lets go of the database', async () => {
     const at = join(dir, 'unreadable');
     const store = new LevelStore(at);
