@@ -18,11 +18,11 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { etcdMissing, startEtcd } from '../scripts/etcd.js';
 import { spliceSection } from './browser.js';
-import { ROOT, spawnTs, stopChild } from './children.js';
+import { ROOT } from './children.js';
 import { type DiskFloor, diskFloor } from './disk-floor.js';
 import { type BenchNode, startNodes, stopNodes } from './load/cluster-nodes.js';
 import { type BenchConn, closeAll, connectClient } from './load/conn.js';
-import type { PacedMessage } from './load/paced-publisher.js';
+import { pacedRun } from './load/paced-run.js';
 import { ackingSubscriber, PacketIds, windowedPublisher } from './load/qos1-window.js';
 import { cpuModel, cpuSeconds } from './proc.js';
 
@@ -89,7 +89,16 @@ async function run(tree: (typeof TREES)[number], t: number, factor: number, roun
     const ids = new PacketIds();
     // Full speed first: it also warms the nodes up (compiled code, grown heaps) for the paced latencies.
     const full = await fullSpeed(nodes, pub, sub, ids);
-    const paced = await pacedPhase(nodes, sub);
+    const paced = await pacedRun({
+      port: nodes[0]!.port,
+      pids: nodes.map((n) => n.child.pid!),
+      received: sub.received,
+      topic: 'bench/r',
+      rate: PACED_RATE,
+      warmupMs: WARMUP_MS,
+      windowMs: WINDOW_MS,
+      payloadBytes: PAYLOAD.length,
+    });
     closeAll([pub, sub.conn]);
     return { tree: tree.label, factor, round, load: loadavg()[0]!, ...full, ...paced, floor };
   } finally {
@@ -98,39 +107,6 @@ async function run(tree: (typeof TREES)[number], t: number, factor: number, roun
 }
 
 type Subscriber = Awaited<ReturnType<typeof ackingSubscriber>>;
-
-/**
- * PACED_RATE msg/s in 1 ms steps from a publisher in a process of its own (bench/load/paced-publisher.ts):
- * each PUBACK's latency from its PUBLISH, and the CPU per message at that rate.
- */
-async function pacedPhase(nodes: BenchNode[], sub: Subscriber): Promise<Pick<Result, 'pacedRate' | 'pacedCpuPerMillion' | 'p50' | 'p99'>> {
-  const child = spawnTs('bench/load/paced-publisher.ts', [String(nodes[0]!.port), 'repl-paced', 'bench/r', String(PACED_RATE), String(WARMUP_MS), String(WINDOW_MS), String(PAYLOAD.length)], {
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-  });
-  try {
-    let cpu0: number[] = [];
-    let received0 = 0;
-    let cpu = 0;
-    let received = 0;
-    let pacedRate = 0;
-    const result = await new Promise<PacedMessage>((resolve, reject) => {
-      child.on('message', (m: PacedMessage) => {
-        if (m.type === 'window-start') {
-          cpu0 = nodes.map((n) => cpuSeconds(n.child.pid!));
-          received0 = sub.received();
-        } else if (m.type === 'window-end') {
-          cpu = nodes.reduce((sum, n, i) => sum + cpuSeconds(n.child.pid!) - cpu0[i]!, 0);
-          received = sub.received() - received0;
-          pacedRate = m.rate!;
-        } else resolve(m);
-      });
-      child.once('exit', (code) => reject(new Error(`the paced publisher exited with ${code} before its result`)));
-    });
-    return { pacedRate, pacedCpuPerMillion: (cpu * 1e6) / Math.max(1, received), p50: result.p50!, p99: result.p99! };
-  } finally {
-    await stopChild(child);
-  }
-}
 
 /** 100 PUBLISHes in flight: messages delivered per second and the CPU per message, every node. */
 async function fullSpeed(nodes: BenchNode[], pub: BenchConn, sub: Subscriber, ids: PacketIds): Promise<Pick<Result, 'rate' | 'cpuPerMillion' | 'perNode'>> {

@@ -2,7 +2,7 @@ import type { MqttClient } from '../client/client.js';
 import type { ClientLink } from '../client/link.js';
 import { Broker } from '../core/broker.js';
 import type { BrokerOptions, Logger, LogLevel } from '../core/model/options.js';
-import { MemoryStore, type Store } from '../core/model/store.js';
+import { VolatileStore } from '../core/model/store.js';
 import { brokerStats } from '../core/sys.js';
 import type { Transport } from '../core/transport.js';
 import type { BridgeHandle, BrokerMode, BrowserBroker, BrowserBrokerStats, InPageConnectOptions, MqttJsEndpoint } from './api.js';
@@ -88,7 +88,7 @@ export class LocalBroker implements BrowserBroker {
       }
       log('warn', `ArborMQ: ${note}`);
     }
-    const broker = new Broker(core, options, new MemoryStore() as Store);
+    const broker = new Broker(core, options, new VolatileStore());
     await broker.start();
     return new LocalBroker(broker, o.mode, 'memory', note, standby, release, log);
   }

@@ -1,5 +1,5 @@
 import type { Logger } from '../core/model/options.js';
-import { MemoryStore, type Store } from '../core/model/store.js';
+import { type Store, VolatileStore } from '../core/model/store.js';
 import { LevelStore } from './level-store.js';
 
 export interface StoreChoice {
@@ -23,5 +23,5 @@ export function storeFor(choice: StoreChoice, log: Logger): Store {
     return new LevelStore(choice.dataDir, { durability: choice.durability, strict: choice.strict, logger: log });
   }
   log('info', 'state is kept in memory only: it is lost when the broker stops (set dataDir to persist it)');
-  return new MemoryStore();
+  return new VolatileStore();
 }

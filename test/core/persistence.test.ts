@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MemoryStore } from '../../host/core/model/store.js';
+import { MemoryStore, VolatileStore } from '../../host/core/model/store.js';
 import { ackReason, collect, expectSilence, startCoreBroker } from '../helpers/broker.js';
 import { until } from '../helpers/wait.js';
 
@@ -77,6 +77,27 @@ describe('broker state through the Store', () => {
     const pub = await second.client();
     pub.publish('s/t', 'x');
     await expectSilence(back, pub);
+    await second.close();
+  });
+
+  it('a VolatileStore serves persistent sessions while its broker runs and keeps nothing for the next start', async () => {
+    const store = new VolatileStore();
+    const first = await startCoreBroker({ store });
+    const sub = await first.connect({ clientId: 'kept', clean: false });
+    await sub.subscribeAsync('queued/#', { qos: 1 });
+    await sub.endAsync();
+    const pub = await first.client();
+    await pub.publishAsync('queued/1', 'held for kept', { qos: 1 });
+    await pub.publishAsync('keep/a', 'retained', { qos: 1, retain: true });
+    const back = await first.connect({ clientId: 'kept', clean: false });
+    const queued = collect(back, 1);
+    assert.equal((await queued)[0]!.payload.toString(), 'held for kept');
+    await back.endAsync();
+    await first.close();
+
+    const second = await startCoreBroker({ store });
+    assert.equal(second.broker.sessions.size, 0);
+    assert.equal(second.broker.retained.count, 0);
     await second.close();
   });
 });

@@ -10,7 +10,7 @@ import { Persistence } from './persistence.js';
 import { RetainedMessages } from './retained.js';
 import { Router } from './router.js';
 import { NEVER_EXPIRES, Session } from './session.js';
-import { MemoryStore, type Store } from './store.js';
+import { type Store, VolatileStore } from './store.js';
 import { Timers } from './timers.js';
 import { cancelWillTimer, publishWill, scheduleWill } from './will.js';
 
@@ -40,7 +40,7 @@ export class Engine {
   constructor(
     readonly core: Core,
     options: Partial<BrokerOptions> = {},
-    store: Store = new MemoryStore(),
+    store: Store = new VolatileStore(),
     /** Where lines that input can cause per packet go (a host may share it with its own such lines). */
     readonly logs = new LogAggregator(options.logger ?? DEFAULT_OPTIONS.logger),
   ) {
