@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Level } from 'level';
 import type { Logger } from '../../host/core/model/options.js';
-import { inspectWriteAheadLogs, scanLog } from '../../host/node/level-wal.js';
+import { crc32c, inspectWriteAheadLogs, scanLog } from '../../host/node/level-wal.js';
 import { collect, connectClient, startBroker } from '../helpers/broker.js';
 import { BIN } from '../helpers/cli.js';
 
@@ -59,6 +59,29 @@ async function restart(dir: string): Promise<{ warnings: Warning[]; retained: nu
   await b.close();
   return { warnings, retained, queued, topics };
 }
+
+describe('crc32c', () => {
+  it("gives RFC 3720's CRC-32C check values (B.4) and iSCSI's 123456789 one, at any offset and split", () => {
+    const ascending = Uint8Array.from({ length: 32 }, (_, i) => i);
+    const vectors: [Uint8Array, number][] = [
+      [new Uint8Array(32), 0x8a9136aa],
+      [new Uint8Array(32).fill(0xff), 0x62a8ab43],
+      [ascending, 0x46dd794e],
+      [ascending.slice().reverse(), 0x113fdb5c],
+      [new TextEncoder().encode('123456789'), 0xe3069283],
+    ];
+    for (const [bytes, expected] of vectors) {
+      for (let offset = 0; offset < 9; offset++) {
+        const shifted = new Uint8Array(offset + bytes.length + 3);
+        shifted.set(bytes, offset);
+        assert.equal(crc32c(shifted, offset, bytes.length), expected);
+        for (let split = 0; split <= bytes.length; split++) {
+          assert.equal(crc32c(shifted, offset + split, bytes.length - split, crc32c(shifted, offset, split)), expected);
+        }
+      }
+    }
+  });
+});
 
 describe('damage in LevelDB write-ahead log is reported', () => {
   let dir: string;
