@@ -1,9 +1,10 @@
-// `npm run bench:memory-latency`: brokers that keep no state, side by side — ArborMQ with
-// `memory: true` (a real `arbormq` process) and Mosquitto with `persistence false` — under a QoS 1
-// publisher at a fixed rate (in a process of its own, timing each PUBACK from its PUBLISH) to a
-// persistent QoS 1 subscriber on the same broker, 64-byte payloads. The brokers alternate round by
-// round, a fresh process each run. Writes the "In memory: persistent QoS 1 at a fixed rate" section
-// of bench/RESULTS.md.
+// `npm run bench:standalone-latency`: one broker process, no cluster, under a QoS 1 publisher at a
+// fixed rate (in a process of its own, timing each PUBACK from its PUBLISH) to a persistent QoS 1
+// subscriber on the same broker, 64-byte payloads: ArborMQ keeping no state (`memory: true`),
+// ArborMQ with LevelDB at `durability: sync` (each PUBACK waits for a synced write), and Mosquitto
+// with `persistence false`. The floor under bench:replication's latencies, measured side by side;
+// the brokers alternate round by round, a fresh process each run. Writes the "Standalone: persistent
+// QoS 1 at a fixed rate" section of bench/RESULTS.md.
 //
 //   --rounds N (default 3)   --rate MSGS_PER_S (default 10000)   --out FILE
 //   --before DIR (another built checkout: each round runs its ArborMQ too, right before this one's)
@@ -21,8 +22,8 @@ import { type PacedResult, pacedRun } from './load/paced-run.js';
 import { ackingSubscriber } from './load/qos1-window.js';
 import { cpuModel } from './proc.js';
 
-const HEADING = 'In memory: persistent QoS 1 at a fixed rate';
-const TOPIC = 'bench/m';
+const HEADING = 'Standalone: persistent QoS 1 at a fixed rate';
+const TOPIC = 'bench/s';
 const PAYLOAD_BYTES = 64;
 const WARMUP_MS = 1500;
 const WINDOW_MS = 5000;
@@ -44,10 +45,13 @@ interface Contender {
   start(dir: string): Promise<{ port: number; pid: number; stop(): Promise<void> }>;
 }
 
-const arbormq = (label: string, root: string): Contender => ({
-  label,
+type Keeping = 'memory' | 'sync';
+
+const arbormq = (label: string, root: string, keeping: Keeping): Contender => ({
+  label: `${label}, ${keeping === 'memory' ? 'memory' : 'durability sync'}`,
   async start(dir) {
-    const [node] = await startNodes({ root, ids: ['m'], name: 'memory', etcd: '', dir, cluster: false, config: () => ({ logLevel: 'warn', memory: true }) });
+    const store = keeping === 'memory' ? { memory: true } : { dataDir: join(dir, 'data'), durability: 'sync' };
+    const [node] = await startNodes({ root, ids: ['m'], name: 'standalone', etcd: '', dir, cluster: false, config: () => ({ logLevel: 'warn', ...store }) });
     return { port: node!.port, pid: node!.child.pid!, stop: () => stopNodes([node!]) };
   },
 });
@@ -60,12 +64,12 @@ const mosquitto: Contender = {
   },
 };
 
-const contenders = [
-  ...(values.before ? [arbormq(`ArborMQ before (${values.before})`, values.before)] : []),
-  arbormq(values.before ? 'ArborMQ (this tree)' : 'ArborMQ', ROOT),
-  ...(mosquittoPath() ? [mosquitto] : []),
-];
-if (!mosquittoPath()) process.stderr.write('mosquitto is not installed: ArborMQ runs alone\n');
+const contenders = (['memory', 'sync'] as const).flatMap((keeping) => [
+  ...(values.before ? [arbormq(`ArborMQ before (${values.before})`, values.before, keeping)] : []),
+  arbormq(values.before ? 'ArborMQ (this tree)' : 'ArborMQ', ROOT, keeping),
+]);
+if (mosquittoPath()) contenders.push(mosquitto);
+else process.stderr.write('mosquitto is not installed: ArborMQ runs alone\n');
 
 interface Run extends PacedResult {
   label: string;
@@ -74,10 +78,10 @@ interface Run extends PacedResult {
 }
 
 async function measure(c: Contender, round: number): Promise<Run> {
-  const dir = await mkdtemp(join(tmpdir(), 'arbormq-bench-memory-'));
+  const dir = await mkdtemp(join(tmpdir(), 'arbormq-bench-standalone-'));
   const broker = await c.start(dir);
   try {
-    const sub = await ackingSubscriber(broker.port, 'memory-sub', TOPIC, false);
+    const sub = await ackingSubscriber(broker.port, 'standalone-sub', TOPIC, false);
     const paced = await pacedRun({ port: broker.port, pids: [broker.pid], received: sub.received, topic: TOPIC, rate: RATE, warmupMs: WARMUP_MS, windowMs: WINDOW_MS, payloadBytes: PAYLOAD_BYTES });
     closeAll([sub.conn]);
     return { label: c.label, round, load: loadavg()[0]!, ...paced };
@@ -97,10 +101,11 @@ function render(runs: Run[]): string {
   return [
     `## ${HEADING}`,
     '',
-    `\`npm run bench:memory-latency -- ${args}\` on ${cpuModel()} (${cpus().length} cores), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}:`,
-    `brokers that keep no state — ArborMQ with \`memory: true\` (a real \`arbormq\` process), Mosquitto with \`persistence false\` — each`,
-    `serving a QoS 1 publisher at ${RATE.toLocaleString('en-US')} msg/s (in a process of its own, timing each PUBACK from its PUBLISH) and a persistent`,
-    `QoS 1 subscriber that acknowledges at once, 64-byte payloads, ${WARMUP_MS} ms warm-up, ${WINDOW_MS} ms window; the brokers alternate round by round.`,
+    `\`npm run bench:standalone-latency -- ${args}\` on ${cpuModel()} (${cpus().length} cores), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}:`,
+    `one broker process, no cluster — ArborMQ keeping no state (\`memory: true\`), ArborMQ with LevelDB at \`durability: sync\` (each PUBACK`,
+    `waits for a synced write), Mosquitto with \`persistence false\` — serving a QoS 1 publisher at ${RATE.toLocaleString('en-US')} msg/s (in a process of its`,
+    `own, timing each PUBACK from its PUBLISH) and a persistent QoS 1 subscriber that acknowledges at once, 64-byte payloads,`,
+    `${WARMUP_MS} ms warm-up, ${WINDOW_MS} ms window; the brokers alternate round by round, a fresh process each run.`,
     '',
     '| round | broker | load | msgs/s | broker CPU-s / M | PUBACK p50 | PUBACK p99 |',
     '| ---: | --- | ---: | ---: | ---: | ---: | ---: |',
