@@ -9,9 +9,10 @@ export class ByteWriter {
   view: DataView;
   pos = 0;
 
-  constructor(capacity: number) {
-    this.bytes = new Uint8Array(capacity);
-    this.view = new DataView(this.bytes.buffer);
+  /** Writes into `into` (a view: the free part of a larger buffer) or a new buffer of that many bytes; past its end, into a grown buffer of its own. */
+  constructor(into: number | Uint8Array) {
+    this.bytes = typeof into === 'number' ? new Uint8Array(into) : into;
+    this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
   }
 
   reserve(n: number): void {

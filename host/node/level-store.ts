@@ -51,6 +51,9 @@ const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
 
 const FOLD_BYTES = 4 * 1024 * 1024;
+const SLAB_BYTES = 1024 * 1024;
+/** A slab with less room left than this is replaced before a record is written into it. */
+const SLAB_MIN_ROOM = 64 * 1024;
 /** A quiet broker folds at least this often, so a restart has little journal to replay. */
 const FOLD_MS = 1000;
 
@@ -109,8 +112,13 @@ export class LevelStore implements Store {
   private unfolded = new Unfolded();
   private folding: Promise<void> | null = null;
   private lastFold = performance.now();
-  /** Capacity for the next journal record: the last one's size, so it seldom grows while written. */
-  private recordCapacity = 4096;
+  /**
+   * Journal records are written one after another into a slab: one allocation per slab instead of
+   * one per commit (a record's own buffer, zeroed, cost 6 % of the main thread of a durable broker at
+   * 10,000 msg/s), and the records kept until their fold hold their own bytes, not a buffer each.
+   */
+  private slab = new Uint8Array(SLAB_BYTES);
+  private slabUsed = 0;
   /**
    * Per client, the highest delivery sequence number that may be a key in the folded state (after
    * load). A delivery above it is new: if it is deleted before the next fold it is simply forgotten.
@@ -265,7 +273,11 @@ export class LevelStore implements Store {
   }
 
   async write(batch: StoreBatch): Promise<void> {
-    const w = new ByteWriter(this.recordCapacity);
+    if (this.slab.length - this.slabUsed < SLAB_MIN_ROOM) {
+      this.slab = new Uint8Array(SLAB_BYTES);
+      this.slabUsed = 0;
+    }
+    const w = new ByteWriter(this.slab.subarray(this.slabUsed));
     // Reused from the last write unless that one is still running.
     const ops = this.spareOps ?? { kinds: [], keys: [], starts: [], ends: [] };
     this.spareOps = null;
@@ -284,7 +296,8 @@ export class LevelStore implements Store {
     for (const [key, present] of batch.incomingQos2) this.op(w, ops, Kind.Incoming, key, present, encodeNothing);
     for (const [name, value] of batch.marks) this.op(w, ops, Kind.Mark, name, value, encodeMark);
     const record = w.bytes.subarray(0, w.pos);
-    this.recordCapacity = Math.max(4096, w.pos + (w.pos >> 3));
+    // A record larger than the room left grew into a buffer of its own: the slab's room stays free.
+    if (w.bytes.buffer === this.slab.buffer) this.slabUsed += (w.pos + 7) & ~7;
     try {
       await this.journal.append(record, (seq) => this.journaled(seq, record, ops));
     } catch (error) {
