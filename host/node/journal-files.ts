@@ -1,7 +1,7 @@
-import { close, constants, open as openFd, writev } from 'node:fs';
+import { constants } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { closeDescriptor, openDescriptor, writeAt } from './descriptor-writes.js';
 import { crc32c } from './level-wal.js';
 
 /**
@@ -25,8 +25,6 @@ import { crc32c } from './level-wal.js';
 const HEADER = 16;
 export const JOURNAL_FILES = ['ARBORMQ-JOURNAL-0', 'ARBORMQ-JOURNAL-1'] as const;
 const READ_WRITE = constants.O_RDWR | constants.O_CREAT;
-/** Plain descriptors: the callback API's writev costs less per call than a FileHandle's. */
-const openDescriptor = promisify(openFd);
 
 export interface JournalRecord {
   seq: number;
@@ -95,7 +93,7 @@ export class JournalFiles {
     try {
       for (const name of JOURNAL_FILES) fds.push(await openDescriptor(join(dir, name), sync ? READ_WRITE | constants.O_DSYNC : READ_WRITE));
     } catch (error) {
-      for (const fd of fds) close(fd, () => undefined);
+      await Promise.all(fds.map(closeDescriptor));
       throw error;
     }
     return { journal: new JournalFiles(fds, expected), records, damage };
@@ -117,16 +115,12 @@ export class JournalFiles {
     header.writeUInt32BE(bytes.length, 0);
     header.writeDoubleBE(seq, 8);
     header.writeUInt32BE(crc32c(bytes, 0, bytes.length, crc32c(header, 8, 8)), 4);
-    const fd = this.fds[this.current]!;
     const at = this.offset;
-    return new Promise((resolve, reject) => {
-      writev(fd, [header, bytes], at, (error, written) => {
-        if (error) return reject(error);
-        if (written !== HEADER + bytes.length) return reject(new Error(`journal write cut short: ${written} of ${HEADER + bytes.length} bytes`));
-        this.offset = at + written;
-        this.nextSeq = seq + 1;
-        resolve(seq);
-      });
+    const length = HEADER + bytes.length;
+    return writeAt(this.fds[this.current]!, [header, bytes], at, length).then(() => {
+      this.offset = at + length;
+      this.nextSeq = seq + 1;
+      return seq;
     });
   }
 
@@ -154,7 +148,7 @@ export class JournalFiles {
 
   async close(): Promise<void> {
     await this.chain;
-    await Promise.all(this.fds.map((fd) => new Promise((resolve) => close(fd, resolve))));
+    await Promise.all(this.fds.map(closeDescriptor));
   }
 }
 

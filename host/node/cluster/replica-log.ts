@@ -1,6 +1,7 @@
 import { constants } from 'node:fs';
-import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { closeDescriptor, openDescriptor, truncateDescriptor, writeAt } from '../descriptor-writes.js';
 import { crc32c } from '../level-wal.js';
 import type { ReplicaLog } from './replica-store.js';
 
@@ -25,7 +26,7 @@ const HEADER = 8;
 export class FileReplicaLog implements ReplicaLog {
   /** Bytes of whole records: the next write goes there (over a write that failed half-way). */
   private size = 0;
-  private handle: FileHandle | null = null;
+  private fd: number | null = null;
   /** Every write runs after the last one. */
   private tail: Promise<void> = Promise.resolve();
   /** Records to append that wait for the running write: they go together in the next one. */
@@ -37,16 +38,16 @@ export class FileReplicaLog implements ReplicaLog {
     private readonly sync: boolean,
   ) {}
 
-  private reopen(): Promise<FileHandle> {
-    return open(this.file, this.sync ? SYNCED : READ_WRITE);
+  private reopen(): Promise<number> {
+    return openDescriptor(this.file, this.sync ? SYNCED : READ_WRITE);
   }
 
   async read(): Promise<Buffer[]> {
     await mkdir(dirname(this.file), { recursive: true });
     // A snapshot being written when the process stopped never replaced the log.
     await rm(`${this.file}.new`, { force: true });
-    this.handle = await this.reopen();
-    const content = await this.handle.readFile();
+    this.fd = await this.reopen();
+    const content = await readFile(this.file);
     const records: Buffer[] = [];
     let at = 0;
     while (at + HEADER <= content.length) {
@@ -56,7 +57,7 @@ export class FileReplicaLog implements ReplicaLog {
       records.push(content.subarray(at + HEADER, end));
       at = end;
     }
-    if (at < content.length) await this.handle.truncate(at);
+    if (at < content.length) await truncateDescriptor(this.fd, at);
     this.size = at;
     return records;
   }
@@ -88,8 +89,8 @@ export class FileReplicaLog implements ReplicaLog {
 
   async close(): Promise<void> {
     await this.tail;
-    await this.handle?.close();
-    this.handle = null;
+    if (this.fd !== null) await closeDescriptor(this.fd);
+    this.fd = null;
   }
 
   private async write(records: Buffer[]): Promise<void> {
@@ -99,10 +100,8 @@ export class FileReplicaLog implements ReplicaLog {
       parts.push(header(record), record);
       length += HEADER + record.length;
     }
-    const handle = this.handle!;
     // At the end of the whole records, not appended (O_APPEND): a write that failed half-way is written over.
-    const { bytesWritten } = await handle.writev(parts, this.size);
-    if (bytesWritten !== length) throw new Error(`short write to ${this.file}: ${bytesWritten} of ${length} bytes`);
+    await writeAt(this.fd!, parts, this.size, length);
     this.size += length;
   }
 
@@ -120,8 +119,8 @@ export class FileReplicaLog implements ReplicaLog {
       const dir = await open(dirname(this.file), 'r');
       await dir.sync().finally(() => dir.close());
     }
-    await this.handle?.close();
-    this.handle = await this.reopen();
+    if (this.fd !== null) await closeDescriptor(this.fd);
+    this.fd = await this.reopen();
     this.size = HEADER + snapshot.length;
   }
 }
