@@ -136,7 +136,9 @@ export async function startCluster(etcd: TestEtcd, count: number, setup: Cluster
   try {
     const first = Array.from({ length: count }, (_, i) => make(`n${i + 1}`));
     nodes.push(...first);
-    await Promise.all(first.map((n) => launch(n)));
+    // Every launch settles before a failed one closes the cluster: a node still starting then would be left running.
+    const failed = (await Promise.allSettled(first.map((n) => launch(n)))).find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
   } catch (error) {
     await cluster.close();
     throw error;

@@ -1,4 +1,4 @@
-import { createServer, type AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { ArborServer, type ServerOptions } from '../../host/node/server.js';
 import { assertArenaEmpty, connectClient } from './broker.js';
@@ -57,11 +57,22 @@ export async function grantedCodes(client: MqttClient, filters: string[], qos: 0
   }
 }
 
-/** A loopback port that was free a moment ago: for a process that must come back on the same port, or cannot report the one it got. */
+/**
+ * A loopback port that was free a moment ago: for a process that must come back on the same port, or
+ * cannot report the one it got. It is drawn below Linux's ephemeral range (32768 and up): a port the
+ * kernel hands out for `listen(0)` could go to any other process between this check and its use (a
+ * cluster node of this very test once took its peer's that way).
+ */
 export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  for (;;) {
+    const port = 10_000 + Math.floor(Math.random() * 22_000);
+    const server = createServer();
+    const free = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (!free) continue;
+    await new Promise((resolve) => server.close(resolve));
+    return port;
+  }
 }

@@ -39,7 +39,16 @@ export async function listenForLinks(
     ? createHttpsServer({ cert: tls.cert, key: tls.key, ca: tls.ca, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' })
     : createHttpServer();
   server.on('request', (_req, res) => res.writeHead(426, { 'Content-Type': 'text/plain' }).end('ArborMQ cluster link endpoint: WebSocket only\n'));
-  const wss = new WebSocketServer({ server, path: LINK_PATH, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
+  // Upgrades are handed over here rather than ws listening on the server itself: ws re-emits the
+  // server's errors as its own, and a port in use then crashed the process instead of failing bind().
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
+  server.on('upgrade', (request, socket, head) => {
+    if (request.url?.split('?')[0] !== LINK_PATH) {
+      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws, request));
+  });
   wss.on('connection', (socket: WebSocket, request) => {
     const address = `${request.socket.remoteAddress}:${request.socket.remotePort}`;
     const verify = tls ? certificateCheck(request.socket as TLSSocket) : undefined;

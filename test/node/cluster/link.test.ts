@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import WebSocket from 'ws';
 import { FrameType, FrameWriter, type FrameReader } from '../../../host/node/cluster/frame.js';
 import type { LinkIdentity } from '../../../host/node/cluster/handshake.js';
 import type { Link } from '../../../host/node/cluster/link.js';
@@ -32,6 +33,29 @@ describe('cluster links: authentication, frames, failure detection', () => {
   after(async () => {
     await Promise.all(listeners.map((l) => l.close()));
     await pki.remove();
+  });
+
+  it('a link port already taken is refused with the listener and the error named, and the process goes on', async () => {
+    const taken = await acceptor(identity('n2', null));
+    listeners.push(taken.listener);
+    const port = taken.listener.address().port;
+    await assert.rejects(
+      listenForLinks(port, '127.0.0.1', null, identity('n3', null), () => undefined, () => undefined),
+      new RegExp(`^Error: cluster link listener cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`),
+    );
+  });
+
+  it('an upgrade to another path than the link endpoint is refused with 400', async () => {
+    const a = await acceptor(identity('n2', null));
+    listeners.push(a.listener);
+    const socket = new WebSocket(`${a.url}/mqtt`);
+    const status = await new Promise<number>((resolve, reject) => {
+      socket.once('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0));
+      socket.once('open', () => reject(new Error('the upgrade was accepted')));
+      socket.once('error', reject);
+    });
+    socket.terminate();
+    assert.equal(status, 400);
   });
 
   it('nodes holding the same secret link up and exchange frames; the secret never crosses the wire', async () => {
