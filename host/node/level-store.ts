@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { Level } from 'level';
 import type { Logger } from '../core/model/options.js';
-import { bySessionAndSeq, type DeliveryKey, type Store, type StoreBatch, type StoredState } from '../core/model/store.js';
+import { bySessionAndSeq, type DeliveryKey, emptyState, type Store, type StoreBatch, type StoredState } from '../core/model/store.js';
 import { JournalFiles, type JournalDamage } from './journal-files.js';
 import { type BatchKey, beginPut, endPut, JOURNAL, JOURNAL_END, Kind, KINDS, readJournal, Unfolded, writeDelete } from './level-journal.js';
 import { ByteReader, ByteWriter, decodeDelivery, decodeMessage, decodeSession, encodeDelivery, encodeMessage, encodeSession } from './level-records.js';
@@ -251,7 +251,7 @@ export class LevelStore implements Store {
   async load(): Promise<StoredState> {
     await this.folding;
     if (!this.unfolded.empty) await this.fold();
-    const state: StoredState = { sessions: [], retained: [], messages: new Map(), deliveries: [], incomingQos2: new Map(), marks: new Map() };
+    const state = emptyState();
     for await (const [key, value] of this.db.iterator()) {
       const prefix = key.slice(0, 2);
       const rest = key.slice(2);

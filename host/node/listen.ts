@@ -1,4 +1,4 @@
-import type { Server as HttpServer } from 'node:http';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { AddressInfo, Server } from 'node:net';
 
 /** A listener that could not bind or listen, named with where it was configured. */
@@ -22,3 +22,12 @@ export function closeServer(server: Server | HttpServer): Promise<void> {
 }
 
 export const boundAddress = (server: Server | HttpServer): AddressInfo => server.address() as AddressInfo;
+
+/** The path an HTTP request (a WebSocket upgrade) asks for; '' for one that does not parse. */
+export function requestPath(req: IncomingMessage): string {
+  try {
+    return new URL(req.url ?? '/', 'http://localhost').pathname;
+  } catch {
+    return '';
+  }
+}

@@ -6,7 +6,7 @@ import type { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
 import type { LogAggregator } from '../core/model/log-aggregator.js';
 import type { ConnectionGate } from './connection-gate.js';
-import { bind, boundAddress, closeServer } from './listen.js';
+import { bind, boundAddress, closeServer, requestPath } from './listen.js';
 import { DEFAULT_WEBSOCKET_PATH, type RunningListener, type SecureWebSocketListenerOptions, type WebSocketListenerOptions } from './listener-options.js';
 import { certificateCommonName, describeTlsFailure, loadTlsOptions, refuseUnverified } from './tls-files.js';
 import { WebSocketTransport } from './websocket-transport.js';
@@ -52,7 +52,7 @@ export async function listenWebSocket(
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
-    if (pathOf(req) !== path) {
+    if (requestPath(req) !== path) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
@@ -96,12 +96,4 @@ export async function listenWebSocket(
         }
       : {}),
   };
-}
-
-function pathOf(req: IncomingMessage): string {
-  try {
-    return new URL(req.url ?? '/', 'http://localhost').pathname;
-  } catch {
-    return '';
-  }
 }

@@ -16,6 +16,13 @@ async function appendAll(journal: JournalFiles, from: number, to: number): Promi
   return seqs;
 }
 
+/** Flips the bits of `mask` in one byte of `file`, at the offset `at` finds in its content. */
+async function flip(file: string, at: (bytes: Buffer) => number, mask: number): Promise<void> {
+  const bytes = await readFile(file);
+  bytes[at(bytes)]! ^= mask;
+  await writeFile(file, bytes);
+}
+
 const contents = (records: { bytes: Uint8Array }[]): number[][] => records.map((r) => [...r.bytes]);
 const expected = (from: number, to: number): number[][] => Array.from({ length: to - from }, (_, i) => [...record(from + i)]);
 
@@ -96,11 +103,7 @@ describe('LevelStore journal files', () => {
     const { journal } = await JournalFiles.open(at, true, 0);
     await appendAll(journal, 0, 5);
     await journal.close();
-    const file = join(at, JOURNAL_FILES[0]);
-    const bytes = await readFile(file);
-    const third = scanJournal(bytes).records[2]!;
-    bytes[third.bytes.byteOffset - bytes.byteOffset + 3]! ^= 0x40;
-    await writeFile(file, bytes);
+    await flip(join(at, JOURNAL_FILES[0]), (bytes) => scanJournal(bytes).records[2]!.bytes.byteOffset - bytes.byteOffset + 3, 0x40);
     const reopened = await JournalFiles.open(at, true, 0);
     assert.deepEqual(reopened.damage && { file: reopened.damage.file, missing: reopened.damage.missing }, { file: JOURNAL_FILES[0], missing: [3] });
     assert.deepEqual(reopened.records.map((r) => r.seq), [1, 2, 4, 5]);
@@ -114,10 +117,7 @@ describe('LevelStore journal files', () => {
     await journal.rotate(() => undefined);
     await appendAll(journal, 3, 6); // 4..6 in file 1, 4 first
     await journal.close();
-    const file = join(at, JOURNAL_FILES[1]);
-    const bytes = await readFile(file);
-    bytes[16 + 2]! ^= 0x10;
-    await writeFile(file, bytes);
+    await flip(join(at, JOURNAL_FILES[1]), () => 16 + 2, 0x10);
     const reopened = await JournalFiles.open(at, true, 0);
     assert.deepEqual(reopened.damage, { file: JOURNAL_FILES[1], offset: 0, missing: [4] });
     assert.deepEqual(reopened.records.map((r) => r.seq), [1, 2, 3, 5, 6]);
@@ -136,10 +136,7 @@ describe('LevelStore journal files', () => {
     // 13 over the start of file 0, as long as 1 was: the record after its stated end is 2, intact.
     assert.deepEqual(await appendAll(journal, 14, 15), [13]);
     await journal.close();
-    const file = join(at, JOURNAL_FILES[0]);
-    const bytes = await readFile(file);
-    bytes[16 + 3]! ^= 0x10;
-    await writeFile(file, bytes);
+    await flip(join(at, JOURNAL_FILES[0]), () => 16 + 3, 0x10);
     const reopened = await JournalFiles.open(at, true, 12);
     assert.equal(reopened.damage, null);
     assert.deepEqual(reopened.records, []);

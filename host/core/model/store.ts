@@ -102,6 +102,8 @@ export const emptyBatch = (): StoreBatch => ({
   marks: new Map(),
 });
 
+export const emptyState = (): StoredState => ({ sessions: [], retained: [], messages: new Map(), deliveries: [], incomingQos2: new Map(), marks: new Map() });
+
 export const batchSize = (b: StoreBatch): number =>
   b.sessions.size + b.retained.size + b.messages.size + b.deliveries.size + b.incomingQos2.size + b.marks.size;
 
@@ -128,7 +130,7 @@ export class VolatileStore implements Store {
   async open(): Promise<void> {}
 
   async load(): Promise<StoredState> {
-    return { sessions: [], retained: [], messages: new Map(), deliveries: [], incomingQos2: new Map(), marks: new Map() };
+    return emptyState();
   }
 
   async write(): Promise<void> {}

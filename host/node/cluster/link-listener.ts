@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { Logger } from '../../core/model/options.js';
-import { bind, boundAddress, closeServer } from '../listen.js';
+import { bind, boundAddress, closeServer, requestPath } from '../listen.js';
 import { accept, dial, HandshakeError, type LinkIdentity } from './handshake.js';
 import { Link, LINK_TIMING, type LinkTiming } from './link.js';
 
@@ -43,7 +43,8 @@ export async function listenForLinks(
   // server's errors as its own, and a port in use then crashed the process instead of failing bind().
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
   server.on('upgrade', (request, socket, head) => {
-    if (request.url?.split('?')[0] !== LINK_PATH) {
+    socket.on('error', () => socket.destroy());
+    if (requestPath(request) !== LINK_PATH) {
       socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       return;
     }
