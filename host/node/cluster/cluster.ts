@@ -29,7 +29,7 @@ import type { ReplicaStores } from './replica-store.js';
 import { Replication } from './replication.js';
 import { RetainedSync } from './retained-sync.js';
 import { LocalRoutes, RemoteRoutes } from './routes.js';
-import { MoveCut, MovedAway } from './session-moves.js';
+import { MoveCut, MovedAway, type MoveWitness } from './session-moves.js';
 import { topicMatches } from '../../client/topic-match.js';
 import { handOver, takeIn, TakeoverStatus, type TakeoverRequest } from './session-transfer.js';
 
@@ -600,8 +600,7 @@ export class Cluster implements BrokerCluster {
 
   /** Handed a session over: relay what still comes here for it until every node has its cut. */
   private moveAway(to: Peer<PeerState>, token: string, clientId: string, filters: string[]): void {
-    const awaited = new Set([...this.mesh.peers.values()].filter((p) => p.up).map((p) => p.node));
-    this.movedAway.set(token, new MovedAway(token, clientId, awaited, () => this.endMoveAway(token), to.node, filters));
+    this.movedAway.set(token, new MovedAway(token, clientId, this.moveWitnesses(), () => this.endMoveAway(token), to.node, filters));
   }
 
   /**
@@ -628,16 +627,9 @@ export class Cluster implements BrokerCluster {
     const session = this.broker.sessions.get(clientId);
     const filters = session ? [...session.subscriptions.keys()].filter((f) => !f.startsWith('$share/')) : [];
     const barrier = new FrameWriter(FrameType.MoveBarrier).string(token).string(from.node).string(clientId).json(filters).finish();
-    const awaited = new Set<string>();
-    for (const peer of this.mesh.peers.values()) {
-      if (!peer.up) continue;
-      awaited.add(peer.node);
-      this.sendRouteFrame(peer, barrier);
-    }
-    this.movedIn.set(
-      token,
-      new MoveCut(token, clientId, awaited, () => this.movedIn.delete(token)),
-    );
+    const witnesses = this.moveWitnesses();
+    for (const peer of this.mesh.peers.values()) if (peer.up) this.sendRouteFrame(peer, barrier);
+    this.movedIn.set(token, new MoveCut(token, clientId, witnesses, () => this.movedIn.delete(token)));
     // This node's own cut: what it routed to the old owner until now is the old owner's to relay.
     this.owe(from, this.options.nodeId, clientId, filters);
     from.link?.send(passFrame(token, from.state.outlet.lastSeq));
@@ -671,12 +663,20 @@ export class Cluster implements BrokerCluster {
     this.settleMoves();
   }
 
+  /** Every peer's process now: a move's cut is between what each sent before and after it. */
+  private moveWitnesses(): Map<string, MoveWitness> {
+    return new Map([...this.mesh.peers.values()].map((p) => [p.node, { incarnation: p.incarnation, linked: p.up }]));
+  }
+
   /** Ends the moves whose cut is complete everywhere. */
   private settleMoves(): void {
-    const applied = (node: string): number => this.mesh.peers.get(node)?.state.lastSeq ?? Infinity;
-    for (const moved of this.movedAway.values()) if (moved.localPassed && moved.complete(applied)) this.endMoveAway(moved.token);
+    const current = (node: string): { incarnation: string | null; applied: number } | undefined => {
+      const peer = this.mesh.peers.get(node);
+      return peer && { incarnation: peer.incarnation, applied: peer.state.lastSeq };
+    };
+    for (const moved of this.movedAway.values()) if (moved.localPassed && moved.complete(current)) this.endMoveAway(moved.token);
     for (const cut of this.movedIn.values()) {
-      if (!cut.complete(applied)) continue;
+      if (!cut.complete(current)) continue;
       clearTimeout(cut.timer);
       this.movedIn.delete(cut.token);
     }
@@ -691,11 +691,11 @@ export class Cluster implements BrokerCluster {
   }
 
   /** A forward `node` routed before its cut, for sessions that moved away: relayed; resolves once the new owners confirm it. */
-  private relayForwarded(node: string, seq: number, message: Message, origin: Qos2Origin | null): Promise<void>[] | null {
+  private relayForwarded(node: string, incarnation: string | null, seq: number, message: Message, origin: Qos2Origin | null): Promise<void>[] | null {
     let relays: Promise<void>[] | null = null;
     let topic: string | null = null;
     for (const moved of this.movedAway.values()) {
-      if (!moved.before(node, seq) || !moved.matches((topic ??= message.topic()))) continue;
+      if (!moved.before(node, incarnation, seq) || !moved.matches((topic ??= message.topic()))) continue;
       if (faults.crashBeforeRelay) process.kill(process.pid, 'SIGKILL');
       const confirmation = message.qos > 0 ? new Confirmation() : null;
       this.mesh.peers.get(moved.to)?.state.outlet.forward(message, false, [relayTarget(moved.clientId)], null, confirmation, origin);
@@ -733,10 +733,10 @@ export class Cluster implements BrokerCluster {
     }
   }
 
-  /** Sessions moved here that a forward `node` routed before its cut is not for: their old owner delivers it. */
-  private excluded(node: string, seq: number): Set<string> | null {
+  /** Sessions moved here that a forward `node`'s process `incarnation` routed before its cut is not for: their old owner delivers it. */
+  private excluded(node: string, incarnation: string | null, seq: number): Set<string> | null {
     let except: Set<string> | null = null;
-    for (const cut of this.movedIn.values()) if (cut.before(node, seq)) (except ??= new Set()).add(cut.clientId);
+    for (const cut of this.movedIn.values()) if (cut.before(node, incarnation, seq)) (except ??= new Set()).add(cut.clientId);
     return except;
   }
 
@@ -992,8 +992,8 @@ export class Cluster implements BrokerCluster {
         if (session !== null) router.deliverForwarded(message, false, NO_GROUPS, session);
         else if (!moving) router.deliverForwarded(message, plain, groupIds);
         else {
-          router.deliverForwarded(message, plain, groupIds, null, plain ? this.excluded(peer.node, seq) : null);
-          const relayed = plain && this.movedAway.size > 0 ? this.relayForwarded(peer.node, seq, message, originOf(entry)) : null;
+          router.deliverForwarded(message, plain, groupIds, null, plain ? this.excluded(peer.node, peer.incarnation, seq) : null);
+          const relayed = plain && this.movedAway.size > 0 ? this.relayForwarded(peer.node, peer.incarnation, seq, message, originOf(entry)) : null;
           if (relayed) (relays ??= []).push(...relayed);
         }
         message.unref();

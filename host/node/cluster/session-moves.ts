@@ -3,12 +3,20 @@ import { topicMatches } from '../../client/topic-match.js';
 /** How long a moved session's cut is waited for before the nodes stop relaying / excluding for it. */
 export const MOVE_TTL_MS = 10_000;
 
+/** A peer node's process when a move happened, and whether its pass is awaited (it was linked then). */
+export interface MoveWitness {
+  incarnation: string | null;
+  linked: boolean;
+}
+
 /**
  * The cut of one session's move from an old owner to a new one, shared by both: for each peer node,
  * the sequence number of the last forward it routed (to the node keeping this) before it knew the
  * new owner's routes — its "pass", sent when the new owner's barrier reaches it, right after the
  * new routes. A forward routed before a node's cut is the old owner's to deliver to the session (it
  * relays it to the new owner); one routed after is the new owner's, which then gets it directly.
+ * A node's process started after the move (its sequence numbers start again) learned the new
+ * owner's routes before it let a client in: all it forwards is after the cut.
  */
 export class MoveCut {
   private readonly passes = new Map<string, number>();
@@ -18,16 +26,17 @@ export class MoveCut {
     /** `${newOwner}/${its incarnation}/${takeover id}`. */
     readonly token: string,
     readonly clientId: string,
-    /** The nodes whose passes are awaited (those linked when the move happened). */
-    private readonly awaited: ReadonlySet<string>,
+    /** Every peer node known when the move happened. */
+    private readonly witnesses: ReadonlyMap<string, MoveWitness>,
     expired: () => void,
   ) {
     this.timer = setTimeout(expired, MOVE_TTL_MS);
     this.timer.unref();
   }
 
-  /** Forward `seq` of `node` was routed before that node learned the new owner's routes (or may have been). */
-  before(node: string, seq: number): boolean {
+  /** Forward `seq` of `node`'s process `incarnation` was routed before that node learned the new owner's routes (or may have been). */
+  before(node: string, incarnation: string | null, seq: number): boolean {
+    if (this.witnesses.get(node)?.incarnation !== incarnation) return false;
     const upTo = this.passes.get(node);
     return upTo === undefined || seq <= upTo;
   }
@@ -36,11 +45,17 @@ export class MoveCut {
     this.passes.set(node, upTo);
   }
 
-  /** Every awaited node passed, and every forward it routed before its pass has been applied here. */
-  complete(applied: (node: string) => number): boolean {
-    for (const node of this.awaited) {
+  /**
+   * Every node linked at the move passed, and every forward it routed before its pass has been
+   * applied here — or it is another process now, whose forwards are all after the cut.
+   */
+  complete(current: (node: string) => { incarnation: string | null; applied: number } | undefined): boolean {
+    for (const [node, witness] of this.witnesses) {
+      if (!witness.linked) continue;
+      const now = current(node);
+      if (now !== undefined && now.incarnation !== witness.incarnation) continue;
       const upTo = this.passes.get(node);
-      if (upTo === undefined || applied(node) < upTo) return false;
+      if (upTo === undefined || (now?.applied ?? Infinity) < upTo) return false;
     }
     return true;
   }
@@ -54,13 +69,13 @@ export class MovedAway extends MoveCut {
   constructor(
     token: string,
     clientId: string,
-    awaited: ReadonlySet<string>,
+    witnesses: ReadonlyMap<string, MoveWitness>,
     expired: () => void,
     readonly to: string,
     /** Its non-shared filters (a shared group's messages go to another member while it moves). */
     readonly filters: readonly string[],
   ) {
-    super(token, clientId, awaited, expired);
+    super(token, clientId, witnesses, expired);
   }
 
   matches(topic: string): boolean {

@@ -60,3 +60,51 @@ describe('an old owner SIGKILLed before it relayed a moved session\'s forwards',
     assert.equal(moved.connected, true, 'the session stayed with n2');
   });
 });
+
+/**
+ * A move whose cut stays open — its old owner SIGKILLed before its pass — while a node that
+ * forwards to the new owner restarts. Route announcements leave n3 (the new owner) 1 s late, so
+ * neither n1 nor n2 has passed when both die; n3 keeps the cut open until it expires.
+ */
+describe('a node restarted while the cut of a move to another node is open', { skip: etcdMissing }, () => {
+  let etcd: TestEtcd;
+  let cluster: TestCluster;
+  const clients: MqttClient[] = [];
+  before(async () => {
+    etcd = await startEtcd();
+    cluster = await startCluster(etcd, 3, { env: (id) => (id === 'n3' ? { ARBORMQ_CLUSTER_FAULT: 'route-delay-ms=1000' } : undefined) });
+    await cluster.ready();
+  });
+  after(async () => {
+    await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
+    await cluster?.close();
+    await etcd?.close();
+  });
+
+  it('has the new owner deliver what the restarted process forwards: its sequence numbers start again and are not before its old pass', { timeout: 90_000 }, async () => {
+    const [n1, n2, n3] = cluster.nodes;
+    const options = { clientId: 'cut-open', clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 600 } };
+    const first = await n2!.client(options);
+    clients.push(first);
+    await first.subscribeAsync('cut/#', { qos: 1 });
+    await until(async () => (await n1!.status()).peers.find((p) => p.node === 'n2')!.routes > 0, 'n1 to learn the route', 5000);
+    const acked = new Set<string>();
+    const publish = async (name: string, count: number): Promise<void> => {
+      const pub = await n1!.client({ clientId: `cut-pub-${name}`, protocolVersion: 5, reconnectPeriod: 0 });
+      clients.push(pub);
+      for (let i = 0; i < count; i++) {
+        const payload = `${name}-${i}`;
+        await pub.publishAsync('cut/a', payload, { qos: 1 });
+        acked.add(payload);
+      }
+    };
+    await publish('before', 100);
+    const moved = await n3!.client(options);
+    clients.push(moved);
+    await Promise.all([cluster.kill(n1!), cluster.kill(n2!)]);
+    await Promise.all([cluster.restart(n1!), cluster.restart(n2!)]);
+    await cluster.ready();
+    await publish('after', 200);
+    await untilEveryAcknowledgedDelivered(acked, [first, moved]);
+  });
+});

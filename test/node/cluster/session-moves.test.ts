@@ -4,7 +4,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { Message } from '../../../host/core/model/message.js';
 import { EntryReader, relayTarget, writeEntry } from '../../../host/node/cluster/forward-codec.js';
 import { FrameReader, FrameType, FrameWriter } from '../../../host/node/cluster/frame.js';
-import { MoveCut, MovedAway } from '../../../host/node/cluster/session-moves.js';
+import { MoveCut, MovedAway, type MoveWitness } from '../../../host/node/cluster/session-moves.js';
 import { loadNodeCore } from '../../../host/node/load-core.js';
 import { received as inbox } from '../../helpers/broker.js';
 import { startCluster, type TestCluster, untilEveryAcknowledgedDelivered } from '../../helpers/cluster.js';
@@ -12,22 +12,36 @@ import { etcdMissing, startEtcd, type TestEtcd } from '../../helpers/etcd.js';
 import { until } from '../../helpers/wait.js';
 
 describe('the cut of a move', () => {
+  /** Peers linked at the move, each node's process named `${node}-a`. */
+  const witnesses = (nodes: string[]): Map<string, MoveWitness> => new Map(nodes.map((n) => [n, { incarnation: `${n}-a`, linked: true }]));
+
   it('a forward is the old owner\'s until its node\'s pass, and up to the pass\'s sequence number after it', () => {
-    const cut = new MoveCut('n2/x/1', 'c', new Set(['n1', 'n3']), () => undefined);
+    const cut = new MoveCut('n2/x/1', 'c', witnesses(['n1', 'n3']), () => undefined);
     clearTimeout(cut.timer);
-    assert.equal(cut.before('n3', 1000), true, 'no pass yet: routed before the node knew the new routes, as far as is known');
+    assert.equal(cut.before('n3', 'n3-a', 1000), true, 'no pass yet: routed before the node knew the new routes, as far as is known');
     cut.passed('n3', 7);
-    assert.deepEqual([cut.before('n3', 7), cut.before('n3', 8)], [true, false]);
+    assert.deepEqual([cut.before('n3', 'n3-a', 7), cut.before('n3', 'n3-a', 8)], [true, false]);
     const applied = new Map([['n1', 3], ['n3', 6]]);
-    assert.equal(cut.complete((n) => applied.get(n)!), false, 'n1 has not passed');
+    const current = (n: string) => ({ incarnation: `${n}-a`, applied: applied.get(n)! });
+    assert.equal(cut.complete(current), false, 'n1 has not passed');
     cut.passed('n1', 3);
-    assert.equal(cut.complete((n) => applied.get(n)!), false, 'forward 7 of n3 is still on its way');
+    assert.equal(cut.complete(current), false, 'forward 7 of n3 is still on its way');
     applied.set('n3', 7);
-    assert.equal(cut.complete((n) => applied.get(n)!), true);
+    assert.equal(cut.complete(current), true);
+  });
+
+  it('a node\'s process started after the move forwards nothing before the cut, and is not waited for, though its old process never passed', () => {
+    const cut = new MoveCut('n2/x/1', 'c', witnesses(['n1', 'n3']), () => undefined);
+    clearTimeout(cut.timer);
+    cut.passed('n3', 7);
+    assert.deepEqual([cut.before('n1', 'n1-a', 1), cut.before('n1', 'n1-b', 1)], [true, false], 'sequence numbers start again in the new process');
+    assert.equal(cut.before('n4', 'n4-a', 1), false, 'a node unknown at the move learned the new routes first');
+    const current = (n: string) => ({ incarnation: n === 'n1' ? 'n1-b' : `${n}-a`, applied: 7 });
+    assert.equal(cut.complete(current), true);
   });
 
   it('the old owner relays only topics the moved session\'s filters match', () => {
-    const moved = new MovedAway('n2/x/1', 'c', new Set(), () => undefined, 'n2', ['a/+/c', 'd/#']);
+    const moved = new MovedAway('n2/x/1', 'c', new Map(), () => undefined, 'n2', ['a/+/c', 'd/#']);
     clearTimeout(moved.timer);
     assert.deepEqual(['a/b/c', 'd', 'd/e/f', 'a/b', '$SYS/d'].map((t) => moved.matches(t)), [true, true, true, false, false]);
   });
