@@ -47,7 +47,7 @@ abstract class PersistentPeer {
     this.socket?.destroy();
   }
 
-  /** A PINGREQ answered on the current connection: what the broker sent before it has arrived. */
+  /** A PINGREQ answered (on the connection of the time, or the next one if it is lost first): what the broker sent before it has arrived. */
   roundTrip(): Promise<void> {
     return new Promise((resolve) => {
       this.pings.push(resolve);
@@ -96,6 +96,8 @@ abstract class PersistentPeer {
         if (!first && !packet.sessionPresent) this.sessionsLost++;
         this.onConnack?.(packet.sessionPresent === true);
         this.onSession(packet.sessionPresent === true);
+        // A round trip asked for while disconnected, or whose PINGREQ went with a lost connection, is made on this one.
+        for (let i = 0; i < this.pings.length; i++) this.send({ cmd: 'pingreq' });
         return;
       }
       if (packet.cmd === 'pingresp') this.pings.shift()?.();
