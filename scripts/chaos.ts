@@ -2,7 +2,8 @@
 // QoS 2 streams with persistent sessions on both sides, MQTT 3.1.1 and 5.0; exits 1 if an
 // acknowledged message went missing or a QoS 2 message arrived twice. The seed makes a run repeatable.
 // npm run chaos -- --cluster [--faults 60 --seed N]: the same over three nodes and etcd, with link
-// resets, SIGKILLs mid-takeover, etcd restarts and nodes paused past their lease (cluster-chaos.ts).
+// resets, SIGKILLs mid-takeover, etcd restarts and nodes paused past their lease (cluster-chaos.ts);
+// --replication 2 replicates the sessions and adds nodes kept down past their lease (failovers).
 import { parseArgs } from 'node:util';
 import { defects, runChaos, type ChaosResult } from '../test/chaos/chaos.js';
 import { clusterDefects, FAULT_KINDS, runClusterChaos, type FaultKind } from '../test/chaos/cluster-chaos.js';
@@ -15,25 +16,27 @@ const { values } = parseArgs({
     kinds: { type: 'string' },
     logs: { type: 'string' },
     ttl: { type: 'string', default: '5' },
+    replication: { type: 'string', default: '1' },
     seed: { type: 'string' },
   },
 });
 const kills = Number(values.kills);
 const faults = Number(values.faults);
+const factor = Number(values.replication);
 const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
-if (!Number.isInteger(kills) || kills < 1 || !Number.isInteger(faults) || faults < 1 || !Number.isInteger(seed)) {
-  console.error('usage: npm run chaos -- [--kills N] [--seed S]\n       npm run chaos -- --cluster [--faults N] [--kinds link,takeover-kill,kill,etcd,pause] [--seed S] [--ttl LEASE_SECONDS] [--logs DIR]');
+if (!Number.isInteger(kills) || kills < 1 || !Number.isInteger(faults) || faults < 1 || !Number.isInteger(seed) || !Number.isInteger(factor) || factor < 1) {
+  console.error('usage: npm run chaos -- [--kills N] [--seed S]\n       npm run chaos -- --cluster [--faults N] [--kinds link,takeover-kill,kill,etcd,pause,down] [--seed S] [--ttl LEASE_SECONDS] [--replication FACTOR] [--logs DIR]');
   process.exit(2);
 }
 if (values.cluster) {
-  console.log(`chaos --cluster: ${faults} fault points on three nodes and etcd, seed ${seed} (the same faults again with --seed ${seed})`);
+  console.log(`chaos --cluster: ${faults} fault points on three nodes and etcd, replication factor ${factor}, seed ${seed} (the same faults again with --seed ${seed})`);
   const started = Date.now();
   const kinds = values.kinds?.split(',') as FaultKind[] | undefined;
   if (kinds?.some((k) => !FAULT_KINDS.includes(k))) {
     console.error(`--kinds takes a comma-separated list of ${FAULT_KINDS.join(', ')}`);
     process.exit(2);
   }
-  const result = await runClusterChaos({ faults, seed, ...(kinds ? { kinds } : {}), ...(values.logs ? { logDir: values.logs } : {}), leaseTtlSeconds: Number(values.ttl), progress: (f) => console.log(`  ${(f.at / 1000).toFixed(1)} s ${f.kind}: ${f.detail}`) });
+  const result = await runClusterChaos({ faults, seed, ...(kinds ? { kinds } : {}), ...(values.logs ? { logDir: values.logs } : {}), leaseTtlSeconds: Number(values.ttl), replicationFactor: factor, progress: (f) => console.log(`  ${(f.at / 1000).toFixed(1)} s ${f.kind}: ${f.detail}`) });
   const found = clusterDefects(result);
   for (const s of result.streams) {
     console.log(

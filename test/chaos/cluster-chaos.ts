@@ -15,17 +15,21 @@ import { ChaosPublisher, ChaosSubscriber, type QoS, type Version } from './peers
  *   later, the node taking it over or the node handing it over SIGKILLed, then restarted;
  * - `kill`: a node SIGKILLed under load and restarted;
  * - `etcd`: etcd stopped for a moment and started again;
- * - `pause`: a node SIGSTOPped past its lease TTL (its peers declare it gone), then SIGCONTinued.
+ * - `pause`: a node SIGSTOPped past its lease TTL (its peers declare it gone), then SIGCONTinued;
+ * - `down`: a node SIGKILLed and kept down 3 s past its lease TTL — at replication factor 2 its
+ *   buddies take its sessions over — then restarted (an old owner returning).
  */
-export const FAULT_KINDS = ['link', 'takeover-kill', 'kill', 'etcd', 'pause'] as const;
+export const FAULT_KINDS = ['link', 'takeover-kill', 'kill', 'etcd', 'pause', 'down'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export interface ClusterChaosOptions {
   /** Fault points; the first of them go through every kind once, the rest are drawn at random. */
   faults: number;
   seed: number;
-  /** The kinds of fault to inject (all by default). */
+  /** The kinds of fault to inject: all by default, but `down` only at a replication factor above 1 (the runs of a seed before it stay the same). */
   kinds?: readonly FaultKind[];
+  /** The nodes' `replicationFactor` (1 by default). */
+  replicationFactor?: number;
   /** Lease TTL of the nodes (seconds); a pause lasts this plus 1.5 s. */
   leaseTtlSeconds?: number;
   /** Deadline for everything to be acknowledged and delivered once the faults are over. */
@@ -89,7 +93,8 @@ interface Stream {
  */
 export async function runClusterChaos(options: ClusterChaosOptions): Promise<ClusterChaosResult> {
   const ttl = options.leaseTtlSeconds ?? 5;
-  const kinds = options.kinds ?? FAULT_KINDS;
+  const factor = options.replicationFactor ?? 1;
+  const kinds = options.kinds ?? FAULT_KINDS.filter((k) => k !== 'down' || factor > 1);
   const rand = rng(options.seed);
   const routing = rng(options.seed + 1);
   const pick = <T>(xs: readonly T[], r = rand): T => xs[Math.floor(r() * xs.length)]!;
@@ -130,7 +135,7 @@ export async function runClusterChaos(options: ClusterChaosOptions): Promise<Clu
       node: (id) => {
         const port = linkPorts.get(id);
         const proxy = proxies[['n2', 'n3'].indexOf(id)];
-        return { leaseTtlSeconds: ttl, ...(port && proxy ? { port, advertise: `ws://127.0.0.1:${proxy.port}` } : {}) };
+        return { leaseTtlSeconds: ttl, replicationFactor: factor, ...(port && proxy ? { port, advertise: `ws://127.0.0.1:${proxy.port}` } : {}) };
       },
     });
     await cluster.ready(30_000);
@@ -233,6 +238,14 @@ export async function runClusterChaos(options: ClusterChaosOptions): Promise<Clu
           victim.cli.child.kill('SIGCONT');
         }
         return `${victim.id} SIGSTOPped for ${paused} ms`;
+      },
+      async down() {
+        const victim = pick(nodes);
+        const away = ttl * 1000 + 3000;
+        await kill(victim);
+        await pace(away);
+        await restart(victim);
+        return `${victim.id} SIGKILLed and kept down ${away} ms`;
       },
     };
     for (let i = 0; i < options.faults; i++) {
