@@ -23,8 +23,8 @@ async function faultsHold(kinds: FaultKind[]): Promise<void> {
 
 const promise = 'every acknowledged QoS 1 message delivered at least once, every QoS 2 message exactly once [MQTT-4.3.3-9] [MQTT-4.3.3-12]';
 
-// Node kills still lose or duplicate a few acknowledged messages (docs/RELIABILITY.md, "Faults in a cluster"): they run in
-// `npm run chaos -- --cluster`, not here, until that is fixed.
+// The kill faults — each a node restart of seconds — and replicated sessions under faults (not clean yet: docs/RELIABILITY.md,
+// "Faults in a cluster") run in `npm run chaos -- --cluster [--replication 2]`, not here.
 describe('faults in a three-node cluster (chaos, a few fault points)', { skip: etcdMissing }, () => {
   it(`a peer link reset mid-forward, etcd restarted, a node SIGSTOPped past its lease: ${promise}`, { timeout: 180_000 }, () => faultsHold(['link', 'etcd', 'pause']));
 
