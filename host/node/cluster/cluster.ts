@@ -15,7 +15,7 @@ import { connectEtcd, etcdKeys, type Etcd3 } from './etcd.js';
 import { eachAtMost } from './at-most.js';
 import { faultPoints, heldBack, slowWrites } from './fault-points.js';
 import { EntryReader, relayTarget } from './forward-codec.js';
-import { FrameType, FrameWriter, LINK_PROTOCOL_VERSION, LinkProtocolError, type FrameReader } from './frame.js';
+import { FrameType, FrameWriter, LINK_PROTOCOL_VERSION, LinkProtocolError, FrameReader } from './frame.js';
 import { compareStamps, type Stamp } from './hlc.js';
 import type { LinkIdentity } from './handshake.js';
 import { listenForLinks, type LinkListener, type LinkTls } from './link-listener.js';
@@ -50,6 +50,9 @@ interface PeerState {
   ackChain: Promise<void>;
   /** Moves away from the peer whose forwards routed here before this node's cut it has not confirmed yet. */
   relaysOwed: RelayOwed[];
+  /** Forward frames come while this node could not say which sessions are still its own, applied once it can. */
+  held: Buffer[];
+  heldBytes: number;
   messagesIn: number;
   bytesIn: number;
 }
@@ -98,6 +101,10 @@ const ROUTES_UNKNOWN = 'this node does not know the routes of every member yet';
 const RECEIPT_SWEEP_MS = 3600_000;
 /** Sessions claimed again at once after a fresh lease. */
 const RECLAIM_CONCURRENCY = 32;
+/** How often held forwards look whether this node can apply them. */
+const HELD_RECHECK_MS = 20;
+/** Forward bytes held per peer before its link is closed instead (the peer sends them again on the next one). */
+const HELD_LIMIT_BYTES = 64 * 1024 * 1024;
 /** Lease TTLs a member that came back has to claim its sessions again before a CONNECT elsewhere asks it for them. */
 const RECLAIM_TTLS = 2;
 
@@ -151,6 +158,10 @@ export class Cluster implements BrokerCluster {
   private readonly movedAway = new Map<string, MovedAway>();
   /** Sessions taken over by this node whose move is not complete, by token. */
   private readonly movedIn = new Map<string, MoveCut>();
+  /** Fresh leases so far; the claims of the newest one done (`reclaimed`) end the doubt about which sessions are this node's. */
+  private reclaims = 0;
+  private reclaimed = false;
+  private heldTimer: ReturnType<typeof setTimeout> | null = null;
   /** When each member was last seen joining or coming back (performance.now()). */
   private readonly joinedAt = new Map<string, number>();
   /**
@@ -765,18 +776,22 @@ export class Cluster implements BrokerCluster {
   /** The lease is held again; a fresh one means every session key must be claimed again. */
   private leaseChanged(holding: boolean, fresh: boolean): void {
     if (!holding || !fresh || this.closed) return;
+    const reclaim = ++this.reclaims;
+    this.reclaimed = false;
     this.replication?.leaseFresh();
     const persistent = [...this.broker.sessions.values()].filter((s) => s.expiryInterval > 0);
     const counts: Record<Standing | 'failed', number> = { self: 0, lost: 0, unsettled: 0, failed: 0 };
     let error: string | undefined;
-    const reclaim = (session: Session): Promise<void> =>
+    const claim = (session: Session): Promise<void> =>
       this.claimAgain(session.clientId, session, counts).catch((e: Error) => {
         counts.failed++;
         error = e.message;
         this.claimAgainLater(session.clientId, session);
       });
     heldBack(faults.reclaimDelayMs, () =>
-      void eachAtMost(persistent, RECLAIM_CONCURRENCY, reclaim).then(() => {
+      void eachAtMost(persistent, RECLAIM_CONCURRENCY, claim).then(() => {
+        if (reclaim === this.reclaims) this.reclaimed = true;
+        this.applyHeldForwards();
         this.replication?.reclaimed();
         this.log(counts.failed > 0 ? 'warn' : 'info', 'cluster: claimed the sessions again', { sessions: persistent.length, ...counts, ...(error ? { error } : {}) });
       }),
@@ -793,7 +808,7 @@ export class Cluster implements BrokerCluster {
   private claimAgain(clientId: string, session: Session, counts?: Record<Standing, number>): Promise<void> {
     return this.serialized(clientId, async () => {
       if (this.broker.sessions.get(clientId) !== session || this.closed) return;
-      const standing = await this.ownership.reassert(clientId);
+      const { standing, owner } = await this.ownership.reassert(clientId);
       if (counts) counts[standing]++;
       if (this.broker.sessions.get(clientId) !== session) return;
       if (standing === 'self') {
@@ -807,11 +822,20 @@ export class Cluster implements BrokerCluster {
         this.claimAgainLater(clientId, session);
         return;
       }
-      this.log('warn', 'cluster: another node took this session over while this node was fenced; dropping the stale copy', { client: clientId });
+      this.log('warn', 'cluster: another node took this session over while this node was fenced; dropping the stale copy', { client: clientId, owner });
       session.will = null;
       session.willAt = Infinity;
       session.outlet?.disconnect(Reason.SessionTakenOver);
+      // What its peers forwarded here for it — they kept this node's routes while it was away — goes to
+      // the node that has it, as an old owner's does during a move, until they all know its routes.
+      const to = owner === null ? undefined : this.mesh.peers.get(owner);
+      const filters = to ? [...session.subscriptions.keys()].filter((f) => !f.startsWith('$share/')) : [];
+      for (const filter of filters) this.routes.add(filter);
       this.broker.endSession(session);
+      if (to && filters.length > 0) {
+        this.endMovesAway(clientId);
+        this.moveAway(to, `${to.node}/${to.incarnation}/taken-over/${clientId}`, clientId, filters);
+      }
     });
   }
 
@@ -823,6 +847,49 @@ export class Cluster implements BrokerCluster {
   private handingOver(session: Session): boolean {
     for (const handed of this.handedOver.values()) if (handed.session === session) return true;
     return false;
+  }
+
+  /**
+   * Whether a forward could land in a copy of a session another node has by now: before this node
+   * has claimed its sessions again under its newest lease, or, with replicated sessions, while
+   * etcd's answers no longer prove that lease (a buddy may be taking them over).
+   */
+  private forwardsInDoubt(): boolean {
+    return !this.reclaimed || this.replication?.leaseInDoubt() === true;
+  }
+
+  /** A Forward frame that comes while forwardsInDoubt(): applied, in order, once that is over. */
+  private holdForwards(peer: Peer<PeerState>, frame: Buffer): void {
+    const state = peer.state;
+    if (state.heldBytes + frame.length > HELD_LIMIT_BYTES) {
+      peer.link?.close('too many forwards held while this node claims its sessions again');
+      return;
+    }
+    state.held.push(Buffer.from(frame));
+    state.heldBytes += frame.length;
+    this.heldTimer ??= setTimeout(() => this.applyHeldForwards(), HELD_RECHECK_MS);
+  }
+
+  private applyHeldForwards(): void {
+    if (this.heldTimer) clearTimeout(this.heldTimer);
+    this.heldTimer = null;
+    if (this.closed) return;
+    const peers = [...this.mesh.peers.values()].filter((p) => p.state.held.length > 0);
+    if (peers.length === 0) return;
+    if (this.forwardsInDoubt()) {
+      this.heldTimer = setTimeout(() => this.applyHeldForwards(), HELD_RECHECK_MS);
+      return;
+    }
+    for (const peer of peers) {
+      const held = peer.state.held;
+      peer.state.held = [];
+      peer.state.heldBytes = 0;
+      try {
+        for (const frame of held) this.forwarded(peer, new FrameReader(frame));
+      } catch (error) {
+        peer.link?.close(`held forwards not applied: ${(error as Error).message}`);
+      }
+    }
   }
 
   // ---- links -------------------------------------------------------------------------
@@ -850,6 +917,8 @@ export class Cluster implements BrokerCluster {
           acksHeld: 0,
           ackChain: Promise.resolve(),
           relaysOwed: [],
+          held: [],
+          heldBytes: 0,
           messagesIn: 0,
           bytesIn: 0,
         };
@@ -875,6 +944,9 @@ export class Cluster implements BrokerCluster {
         for (const frame of this.retainedSync.snapshot()) peer.link!.send(frame);
       },
       linkDown: (peer) => {
+        // Not applied, not acknowledged: the peer sends them again on the next link.
+        peer.state.held = [];
+        peer.state.heldBytes = 0;
         peer.state.outlet.linkDown();
         this.replication?.linkDown(peer);
         peer.state.routes.expectSnapshot();
@@ -913,7 +985,8 @@ export class Cluster implements BrokerCluster {
   private frame(peer: Peer<PeerState>, reader: FrameReader): void {
     switch (reader.type) {
       case FrameType.Forward:
-        this.forwarded(peer, reader);
+        if (peer.state.held.length > 0 || this.forwardsInDoubt()) this.holdForwards(peer, reader.buf);
+        else this.forwarded(peer, reader);
         break;
       case FrameType.ForwardAck: {
         const upTo = reader.uint();
@@ -1134,6 +1207,7 @@ export class Cluster implements BrokerCluster {
     if (this.closed) return;
     this.closed = true;
     if (this.receiptSweep) clearInterval(this.receiptSweep);
+    if (this.heldTimer) clearTimeout(this.heldTimer);
     await this.replication?.close();
     this.mesh?.close();
     for (const peer of this.mesh?.peers.values() ?? []) peer.state.outlet.close();

@@ -167,12 +167,14 @@ export class SessionOwnership {
   /**
    * After a new lease: claims again a session this node holds. `unsettled` when another node holds
    * its key while the home record still names this node — that node's takeover is on its way or not
-   * settled yet, and this node's copy is the session until it is.
+   * settled yet, and this node's copy is the session until it is. `owner` names the node that has
+   * it when that is another.
    */
-  async reassert(clientId: string): Promise<Standing> {
+  async reassert(clientId: string): Promise<{ standing: Standing; owner: string | null }> {
     const ownership = await this.claim(clientId, 'respect');
-    if (ownership.owner === 'self') return 'self';
-    return ownership.owner === 'other' && ownership.home === this.membership.self.node ? 'unsettled' : 'lost';
+    if (ownership.owner === 'self') return { standing: 'self', owner: null };
+    const owner = ownership.owner === 'other' || ownership.owner === 'away' ? ownership.node : null;
+    return { standing: ownership.owner === 'other' && ownership.home === this.membership.self.node ? 'unsettled' : 'lost', owner };
   }
 
   private async call<T>(fn: () => Promise<T>): Promise<T> {

@@ -311,6 +311,11 @@ export class Replication {
     return new Promise((resolve, reject) => this.unproven.push({ lease, resolve, reject }));
   }
 
+  /** Whether a buddy may be taking this node's replicated sessions over now: its lease is not proven. */
+  leaseInDoubt(): boolean {
+    return this.factor > 1 && this.leaseUnproven();
+  }
+
   /** Whether etcd's answers no longer prove the lease held (FENCE_MARGIN_MS before it could have expired). */
   private leaseUnproven(): boolean {
     return performance.now() > this.host.membership.leaseProvenUntil - FENCE_MARGIN_MS;

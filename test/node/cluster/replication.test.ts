@@ -495,3 +495,62 @@ describe('replicated sessions: an owner whose proof of its lease lapses for mome
     });
   });
 });
+
+/**
+ * An owner frozen (SIGSTOP) past its lease while forwards for its session wait at another node — its
+ * peers keep its routes for `departedGraceSeconds` (30 s, the default) in case it returns — and back
+ * before that, after its buddy took the session over.
+ */
+describe('replicated sessions: an owner paused past its lease and back within the departed grace', { skip: etcdMissing, timeout: 120_000 }, () => {
+  let etcd: TestEtcd;
+  let cluster: TestCluster;
+  before(async () => {
+    etcd = await startEtcd();
+    cluster = await startCluster(etcd, 3, { node: () => ({ replicationFactor: 2 }) });
+    await cluster.ready();
+  });
+  after(async () => {
+    await cluster?.close();
+    await etcd?.close();
+  });
+
+  it('relays what was forwarded to it for the session it finds taken over, and confirms none of it unkept: every acknowledged message reaches the new owner', async () => {
+    const [n1] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
+    const members = ['n1', 'n2', 'n3'];
+    const clientId = ['frozen-a', 'frozen-b', 'frozen-c', 'frozen-d'].find((id) => buddyOf(id, members, 'n1') === 'n2')!;
+    const [, n2, n3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
+    const options = { clientId, clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 300 } };
+    const sub = await n1.client(options);
+    await sub.subscribeAsync('frozen/#', { qos: 1 });
+    await until(async () => (await n2.status()).replication.replicaSessions > 0, 'the replica on n2', 5000);
+    await until(async () => (await n3.status()).peers.find((p) => p.node === 'n1')!.routes > 0, 'the route on n3', 5000);
+    const pub = await n3.client({ clientId: 'frozen-pub', protocolVersion: 5 });
+    const acked = new Set<string>();
+    let publishing = true;
+    const sends: Promise<void>[] = [];
+    const load = (async () => {
+      for (let i = 0; publishing; i++) {
+        sends.push(pub.publishAsync(`frozen/${i}`, `m${i}`, { qos: 1 }).then(() => void acked.add(`m${i}`), () => undefined));
+        await pace(10);
+      }
+    })();
+    await until(() => acked.size >= 20, 'some acknowledgements', 5000);
+    n1.cli.child.kill('SIGSTOP');
+    try {
+      await until(async () => (await n2.status()).replication.failovers > 0, 'n2 to take the session over', 20_000);
+      await pace(1000);
+    } finally {
+      n1.cli.child.kill('SIGCONT');
+    }
+    await until(() => n1.cli.logs.some((l) => l.includes('dropping the stale copy') && l.includes(clientId)), 'n1 to drop its stale copy', 20_000);
+    const again = await reconnect(n2, options);
+    await pace(500);
+    publishing = false;
+    await load;
+    await Promise.all(sends);
+    const delivered = (): Set<string> => new Set([...inbox(sub), ...inbox(again)].map((m) => m.payload.toString()));
+    await until(() => [...acked].every((m) => delivered().has(m)), `every acknowledged message (${acked.size})`, 20_000).catch((error: Error) => {
+      throw new Error(`${error.message}; missing ${[...acked].filter((m) => !delivered().has(m)).join(" ")}`);
+    });
+  });
+});
