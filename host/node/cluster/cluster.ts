@@ -610,8 +610,8 @@ export class Cluster implements BrokerCluster {
   // ---- a session moving between nodes (session-moves.ts) ---------------------------------
 
   /** Handed a session over: relay what still comes here for it until every node has its cut. */
-  private moveAway(to: Peer<PeerState>, token: string, clientId: string, filters: string[]): void {
-    this.movedAway.set(token, new MovedAway(token, clientId, this.moveWitnesses(), () => this.endMoveAway(token), to.node, filters));
+  private moveAway(to: Peer<PeerState>, token: string, clientId: string, filters: string[], takenOver = false): void {
+    this.movedAway.set(token, new MovedAway(token, clientId, this.moveWitnesses(), () => this.endMoveAway(token), to.node, filters, takenOver));
   }
 
   /**
@@ -697,7 +697,7 @@ export class Cluster implements BrokerCluster {
   private relayLocal(message: Message, confirmation: Confirmation | null, origin: Qos2Origin | null): void {
     const topic = message.topic();
     for (const moved of this.movedAway.values()) {
-      if (!moved.localPassed && moved.matches(topic)) this.mesh.peers.get(moved.to)?.state.outlet.forward(message, false, [relayTarget(moved.clientId)], null, confirmation, origin);
+      if (!moved.localPassed && moved.matches(topic)) this.mesh.peers.get(moved.to)?.state.outlet.forward(message, false, [relayTarget(moved.clientId)], null, confirmation, relayedOrigin(moved, origin));
     }
   }
 
@@ -709,7 +709,7 @@ export class Cluster implements BrokerCluster {
       if (!moved.before(node, incarnation, seq) || !moved.matches((topic ??= message.topic()))) continue;
       if (faults.crashBeforeRelay) process.kill(process.pid, 'SIGKILL');
       const confirmation = message.qos > 0 ? new Confirmation() : null;
-      this.mesh.peers.get(moved.to)?.state.outlet.forward(message, false, [relayTarget(moved.clientId)], null, confirmation, origin);
+      this.mesh.peers.get(moved.to)?.state.outlet.forward(message, false, [relayTarget(moved.clientId)], null, confirmation, relayedOrigin(moved, origin));
       if (confirmation && confirmation.remaining > 0) (relays ??= []).push(confirmation.promise);
     }
     return relays;
@@ -834,7 +834,7 @@ export class Cluster implements BrokerCluster {
       this.broker.endSession(session);
       if (to && filters.length > 0) {
         this.endMovesAway(clientId);
-        this.moveAway(to, `${to.node}/${to.incarnation}/taken-over/${clientId}`, clientId, filters);
+        this.moveAway(to, `${to.node}/${to.incarnation}/taken-over/${clientId}`, clientId, filters, true);
       }
     });
   }
@@ -1227,6 +1227,8 @@ const printOf = (message: Message): string => fingerprint(message.core.bytes(), 
 
 /** Name of the mark holding `${incarnation} ${seq}` of the last forward applied from `node`. */
 const forwardMark = (node: string): string => `cluster/forwarded/${node}`;
+
+const relayedOrigin = (moved: MovedAway, origin: Qos2Origin | null): Qos2Origin | null => (origin && moved.takenOver && !origin.repeat ? { ...origin, repeat: true } : origin);
 
 const settledFrame = (id: number, durable: boolean): Buffer => new FrameWriter(FrameType.TakeoverSettled).uint(id).u8(durable ? 1 : 0).finish();
 

@@ -74,6 +74,11 @@ export class MovedAway extends MoveCut {
     readonly to: string,
     /** Its non-shared filters (a shared group's messages go to another member while it moves). */
     readonly filters: readonly string[],
+    /**
+     * Taken over while this node was fenced: no cut tells what the peers also sent the new owner
+     * directly, so a QoS 2 message relayed goes as a possible repeat, which the new owner's receipt skips.
+     */
+    readonly takenOver = false,
   ) {
     super(token, clientId, witnesses, expired);
   }
