@@ -697,7 +697,7 @@ export class Cluster implements BrokerCluster {
   private relayLocal(message: Message, confirmation: Confirmation | null, origin: Qos2Origin | null): void {
     const topic = message.topic();
     for (const moved of this.movedAway.values()) {
-      if (!moved.localPassed && moved.matches(topic)) this.mesh.peers.get(moved.to)?.state.outlet.forward(message, false, [relayTarget(moved.clientId)], null, confirmation, relayedOrigin(moved, origin));
+      if (!moved.localPassed && moved.matches(topic)) this.mesh.peers.get(moved.to)?.state.outlet.forward(message, false, [relayTarget(moved.clientId)], null, confirmation, relayedOrigin(moved.takenOver, origin));
     }
   }
 
@@ -709,7 +709,7 @@ export class Cluster implements BrokerCluster {
       if (!moved.before(node, incarnation, seq) || !moved.matches((topic ??= message.topic()))) continue;
       if (faults.crashBeforeRelay) process.kill(process.pid, 'SIGKILL');
       const confirmation = message.qos > 0 ? new Confirmation() : null;
-      this.mesh.peers.get(moved.to)?.state.outlet.forward(message, false, [relayTarget(moved.clientId)], null, confirmation, relayedOrigin(moved, origin));
+      this.mesh.peers.get(moved.to)?.state.outlet.forward(message, false, [relayTarget(moved.clientId)], null, confirmation, relayedOrigin(moved.uncertain(node), origin));
       if (confirmation && confirmation.remaining > 0) (relays ??= []).push(confirmation.promise);
     }
     return relays;
@@ -1228,7 +1228,8 @@ const printOf = (message: Message): string => fingerprint(message.core.bytes(), 
 /** Name of the mark holding `${incarnation} ${seq}` of the last forward applied from `node`. */
 const forwardMark = (node: string): string => `cluster/forwarded/${node}`;
 
-const relayedOrigin = (moved: MovedAway, origin: Qos2Origin | null): Qos2Origin | null => (origin && moved.takenOver && !origin.repeat ? { ...origin, repeat: true } : origin);
+/** A relayed QoS 2 message's origin, marked a possible repeat when the new owner may have had it directly. */
+const relayedOrigin = (uncertain: boolean, origin: Qos2Origin | null): Qos2Origin | null => (origin && uncertain && !origin.repeat ? { ...origin, repeat: true } : origin);
 
 const settledFrame = (id: number, durable: boolean): Buffer => new FrameWriter(FrameType.TakeoverSettled).uint(id).u8(durable ? 1 : 0).finish();
 

@@ -27,7 +27,7 @@ export class MoveCut {
     readonly token: string,
     readonly clientId: string,
     /** Every peer node known when the move happened. */
-    private readonly witnesses: ReadonlyMap<string, MoveWitness>,
+    protected readonly witnesses: ReadonlyMap<string, MoveWitness>,
     expired: () => void,
   ) {
     this.timer = setTimeout(expired, MOVE_TTL_MS);
@@ -81,6 +81,32 @@ export class MovedAway extends MoveCut {
     readonly takenOver = false,
   ) {
     super(token, clientId, witnesses, expired);
+  }
+
+  /**
+   * A node not linked here at the move (this node just restarted, or the link was down) may have
+   * routed here before it learned the new routes, and its pass may never come (the barrier went out
+   * before the link was up): what it forwards is relayed for as long as the move lasts, unless its
+   * process is a later one than the one known here.
+   */
+  override before(node: string, incarnation: string | null, seq: number): boolean {
+    const witness = this.witnesses.get(node);
+    if (witness === undefined || !witness.linked) return witness?.incarnation == null || witness.incarnation === incarnation;
+    return super.before(node, incarnation, seq);
+  }
+
+  /** A node not linked at the move may never pass: the move lasts its full time then. */
+  override complete(current: (node: string) => { incarnation: string | null; applied: number } | undefined): boolean {
+    for (const witness of this.witnesses.values()) if (!witness.linked) return false;
+    return super.complete(current);
+  }
+
+  /**
+   * Whether a QoS 2 message `node` forwarded is relayed as a possible repeat: no cut tells what that
+   * node also sent the new owner directly, and the new owner's receipt then skips the second copy.
+   */
+  uncertain(node: string): boolean {
+    return this.takenOver || this.witnesses.get(node)?.linked !== true;
   }
 
   matches(topic: string): boolean {

@@ -40,6 +40,21 @@ describe('the cut of a move', () => {
     assert.equal(cut.complete(current), true);
   });
 
+  it('the old owner relays what a node not linked to it at the move forwards, for the whole move, as a possible repeat, but not what a later process of it does', () => {
+    const witnesses = new Map<string, MoveWitness>([
+      ['n1', { incarnation: 'n1-a', linked: true }],
+      ['n3', { incarnation: null, linked: false }],
+      ['n4', { incarnation: 'n4-a', linked: false }],
+    ]);
+    const moved = new MovedAway('n2/x/1', 'c', witnesses, () => undefined, 'n2', ['a/#']);
+    clearTimeout(moved.timer);
+    moved.passed('n1', 5);
+    assert.deepEqual([moved.before('n3', 'n3-a', 1000), moved.before('n4', 'n4-a', 1000), moved.before('n4', 'n4-b', 1)], [true, true, false]);
+    assert.deepEqual([moved.uncertain('n1'), moved.uncertain('n3'), moved.uncertain('n5')], [false, true, true]);
+    moved.localPassed = true;
+    assert.equal(moved.complete((n) => ({ incarnation: `${n}-a`, applied: 5 })), false, 'n3 and n4 got no barrier and may never pass');
+  });
+
   it('the old owner relays only topics the moved session\'s filters match', () => {
     const moved = new MovedAway('n2/x/1', 'c', new Map(), () => undefined, 'n2', ['a/+/c', 'd/#']);
     clearTimeout(moved.timer);
