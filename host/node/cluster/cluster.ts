@@ -29,7 +29,7 @@ import type { ReplicaStores } from './replica-store.js';
 import { Replication } from './replication.js';
 import { RetainedSync } from './retained-sync.js';
 import { LocalRoutes, RemoteRoutes } from './routes.js';
-import { MoveCut, MovedAway, type MoveWitness } from './session-moves.js';
+import { MoveCut, MovedAway, type MoveWitness, type PeerProgress } from './session-moves.js';
 import { topicMatches } from '../../client/topic-match.js';
 import { handOver, takeIn, TakeoverStatus, type TakeoverRequest } from './session-transfer.js';
 
@@ -513,7 +513,7 @@ export class Cluster implements BrokerCluster {
       const statusAt = w.reserve(1);
       const wasOwned = this.owned.delete(request.clientId);
       const session = this.broker.sessions.get(request.clientId);
-      const filters = session ? [...session.subscriptions.keys()].filter((f) => !f.startsWith('$share/')) : [];
+      const filters = relayedFilters(session);
       // Kept as routes until the move is complete: no node stops sending them here before it sends them to the new owner.
       for (const filter of filters) this.routes.add(filter);
       const status = handOver(this.broker, request, w);
@@ -636,7 +636,7 @@ export class Cluster implements BrokerCluster {
   private moveIn(from: Peer<PeerState>, token: string, clientId: string): void {
     this.sendRoutesDelta();
     const session = this.broker.sessions.get(clientId);
-    const filters = session ? [...session.subscriptions.keys()].filter((f) => !f.startsWith('$share/')) : [];
+    const filters = relayedFilters(session);
     const barrier = new FrameWriter(FrameType.MoveBarrier).string(token).string(from.node).string(clientId).json(filters).finish();
     const witnesses = this.moveWitnesses();
     for (const peer of this.mesh.peers.values()) if (peer.up) this.sendRouteFrame(peer, barrier);
@@ -681,7 +681,7 @@ export class Cluster implements BrokerCluster {
 
   /** Ends the moves whose cut is complete everywhere. */
   private settleMoves(): void {
-    const current = (node: string): { incarnation: string | null; applied: number } | undefined => {
+    const current = (node: string): PeerProgress | undefined => {
       const peer = this.mesh.peers.get(node);
       return peer && { incarnation: peer.incarnation, applied: peer.state.lastSeq };
     };
@@ -829,7 +829,7 @@ export class Cluster implements BrokerCluster {
       // What its peers forwarded here for it — they kept this node's routes while it was away — goes to
       // the node that has it, as an old owner's does during a move, until they all know its routes.
       const to = owner === null ? undefined : this.mesh.peers.get(owner);
-      const filters = to ? [...session.subscriptions.keys()].filter((f) => !f.startsWith('$share/')) : [];
+      const filters = to ? relayedFilters(session) : [];
       for (const filter of filters) this.routes.add(filter);
       this.broker.endSession(session);
       if (to && filters.length > 0) {
@@ -1227,6 +1227,9 @@ const printOf = (message: Message): string => fingerprint(message.core.bytes(), 
 
 /** Name of the mark holding `${incarnation} ${seq}` of the last forward applied from `node`. */
 const forwardMark = (node: string): string => `cluster/forwarded/${node}`;
+
+/** A moving session's filters that are relayed and kept as routes (a shared group's messages go to another member meanwhile). */
+const relayedFilters = (session: Session | undefined): string[] => (session ? [...session.subscriptions.keys()].filter((f) => !f.startsWith('$share/')) : []);
 
 /** A relayed QoS 2 message's origin, marked a possible repeat when the new owner may have had it directly. */
 const relayedOrigin = (uncertain: boolean, origin: Qos2Origin | null): Qos2Origin | null => (origin && uncertain && !origin.repeat ? { ...origin, repeat: true } : origin);

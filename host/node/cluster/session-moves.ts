@@ -9,6 +9,12 @@ export interface MoveWitness {
   linked: boolean;
 }
 
+/** A peer node's process now, and the last of its forwards applied here. */
+export interface PeerProgress {
+  incarnation: string | null;
+  applied: number;
+}
+
 /**
  * The cut of one session's move from an old owner to a new one, shared by both: for each peer node,
  * the sequence number of the last forward it routed (to the node keeping this) before it knew the
@@ -49,7 +55,7 @@ export class MoveCut {
    * Every node linked at the move passed, and every forward it routed before its pass has been
    * applied here — or it is another process now, whose forwards are all after the cut.
    */
-  complete(current: (node: string) => { incarnation: string | null; applied: number } | undefined): boolean {
+  complete(current: (node: string) => PeerProgress | undefined): boolean {
     for (const [node, witness] of this.witnesses) {
       if (!witness.linked) continue;
       const now = current(node);
@@ -96,7 +102,7 @@ export class MovedAway extends MoveCut {
   }
 
   /** A node not linked at the move may never pass: the move lasts its full time then. */
-  override complete(current: (node: string) => { incarnation: string | null; applied: number } | undefined): boolean {
+  override complete(current: (node: string) => PeerProgress | undefined): boolean {
     for (const witness of this.witnesses.values()) if (!witness.linked) return false;
     return super.complete(current);
   }
